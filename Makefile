@@ -1,0 +1,39 @@
+# pier: `make run` starts an agent on its defaults, `make test` runs every test.
+GO       ?= go
+BIN      := bin/pier
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X github.com/pierhq/pier/cli.version=$(VERSION)
+# In CI every external binary the tests use must be there: a missing one fails
+# the run instead of skipping its tests.
+ifeq ($(CI),true)
+export PIER_REQUIRE ?= git,pebble,chromium
+endif
+
+.PHONY: build run test test-deps unit bench fmt vet clean
+
+build:
+	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/pier
+
+run: build
+	$(BIN) agent
+
+test-deps:
+	scripts/install-test-deps
+
+test: test-deps
+	$(GO) vet ./...
+	$(GO) test -race -count=1 -timeout 25m ./...
+	cd sample-app && $(GO) vet ./... && $(GO) test -count=1 ./...
+
+# unit runs the tests without installing anything.
+unit:
+	$(GO) test -count=1 ./...
+
+bench: build
+	scripts/bench
+
+fmt:
+	gofmt -w $$(git ls-files '*.go')
+
+clean:
+	rm -rf bin

@@ -1,0 +1,55 @@
+// Package agent is the pier daemon: its configuration, the HTTP API and its
+// auth, and the deployer that builds, releases, deploys, switches and
+// watches. It is the only writer of desired state.
+package agent
+
+import (
+	"time"
+)
+
+// Config is the agent's configuration. The cli package fills it from flags
+// and PIER_* environment variables.
+type Config struct {
+	DataDir    string // ./pier-data
+	APIAddr    string // 127.0.0.1:7070
+	HTTPAddr   string // :8080
+	HTTPSAddr  string // "" (HTTPS off)
+	Domain     string // localhost
+	ACMEEmail  string
+	ACMECA     string // ACME directory URL
+	ACMECARoot string // PEM file to trust for the ACME server
+	Scheduler  string // local | nomad
+	NomadAddr  string
+
+	// AdminToken, when set, is the admin API token instead of a generated one.
+	AdminToken string
+	// SecretKey, when set, is the key that encrypts config vars at rest
+	// (base64 of 32 bytes) instead of <data-dir>/secret.key.
+	SecretKey string
+
+	StandbyWindow time.Duration // how long the old slot stays warm (15m)
+	WatchWindow   time.Duration // how long a new release is watched (30s)
+
+	Version string
+}
+
+// Defaults fills the zero fields of c with the embedded defaults.
+func (c *Config) Defaults() {
+	def := func(s *string, v string) {
+		if *s == "" {
+			*s = v
+		}
+	}
+	def(&c.DataDir, "pier-data")
+	def(&c.APIAddr, "127.0.0.1:7070")
+	def(&c.HTTPAddr, ":8080")
+	def(&c.Domain, "localhost")
+	def(&c.Scheduler, "local")
+	def(&c.Version, "dev")
+	if c.StandbyWindow == 0 {
+		c.StandbyWindow = 15 * time.Minute
+	}
+	if c.WatchWindow == 0 {
+		c.WatchWindow = 30 * time.Second
+	}
+}

@@ -1,0 +1,181 @@
+// Package api holds the wire types of the pier agent's HTTP API and the typed
+// client the CLI uses. It imports nothing of pier and only the standard library.
+package api
+
+import "time"
+
+// Release statuses.
+const (
+	StatusPending    = "pending"    // building or starting
+	StatusLive       = "live"       // serving traffic
+	StatusStandby    = "standby"    // warm in the other slot, ready for an instant rollback
+	StatusFailed     = "failed"     // build, release command, health gate or watch window failed
+	StatusSuperseded = "superseded" // was live once, no longer running
+)
+
+// Slots.
+const (
+	SlotBlue  = "blue"
+	SlotGreen = "green"
+)
+
+// OtherSlot returns the slot that is not s.
+func OtherSlot(s string) string {
+	if s == SlotBlue {
+		return SlotGreen
+	}
+	return SlotBlue
+}
+
+// App is an application hosted by pier.
+type App struct {
+	Name      string    `json:"name"`
+	CreatedAt time.Time `json:"created_at"`
+	GitURL    string    `json:"git_url,omitempty"`
+	WebURL    string    `json:"web_url,omitempty"`
+
+	// Formation is the wanted count per process type ("web": 1).
+	Formation map[string]int `json:"formation,omitempty"`
+	// Processes are the process types of the live release (type -> command).
+	Processes map[string]string `json:"processes,omitempty"`
+
+	LiveRelease    int       `json:"live_release,omitempty"` // 0: nothing deployed
+	LiveSlot       string    `json:"live_slot,omitempty"`
+	StandbyRelease int       `json:"standby_release,omitempty"`
+	StandbyUntil   time.Time `json:"standby_until,omitempty"`
+
+	Maintenance bool     `json:"maintenance,omitempty"`
+	Domains     []string `json:"domains,omitempty"`
+	Buildpack   string   `json:"buildpack,omitempty"` // of the live release
+
+	// Settings that tune deploys; zero means the agent's default.
+	StandbyWindow Duration `json:"standby_window,omitempty"`
+	WatchWindow   Duration `json:"watch_window,omitempty"`
+}
+
+// Release is an immutable record of what an app ran: code (slug) and config.
+type Release struct {
+	App         string            `json:"app"`
+	Version     int               `json:"version"`
+	Description string            `json:"description"`
+	Status      string            `json:"status"`
+	Reason      string            `json:"reason,omitempty"` // why it failed
+	Commit      string            `json:"commit,omitempty"`
+	SlugID      string            `json:"slug_id,omitempty"` // sha256 of the slug
+	Slot        string            `json:"slot,omitempty"`
+	Buildpack   string            `json:"buildpack,omitempty"`
+	Processes   map[string]string `json:"processes,omitempty"`
+	ConfigKeys  []string          `json:"config_keys,omitempty"` // names only, never values
+	CreatedBy   string            `json:"created_by,omitempty"`
+	CreatedAt   time.Time         `json:"created_at"`
+}
+
+// Instance is one running (or restarting) process of an app.
+type Instance struct {
+	App       string    `json:"app"`
+	Name      string    `json:"name"` // "web.1"
+	Type      string    `json:"type"`
+	Index     int       `json:"index"`
+	Slot      string    `json:"slot"`
+	Release   int       `json:"release"`
+	State     string    `json:"state"` // starting, up, crashed, stopped
+	Addr      string    `json:"addr,omitempty"`
+	Node      string    `json:"node,omitempty"`
+	PID       int       `json:"pid,omitempty"`
+	Restarts  int       `json:"restarts,omitempty"`
+	StartedAt time.Time `json:"started_at,omitempty"`
+}
+
+// Instance states.
+const (
+	StateStarting = "starting"
+	StateUp       = "up"
+	StateCrashed  = "crashed"
+	StateStopped  = "stopped"
+)
+
+// Domain is a custom host name routed to an app.
+type Domain struct {
+	Host      string    `json:"host"`
+	App       string    `json:"app"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Cert is the certificate state of one host.
+type Cert struct {
+	Host      string    `json:"host"`
+	Status    string    `json:"status"` // valid, pending, failing
+	Issuer    string    `json:"issuer,omitempty"`
+	NotAfter  time.Time `json:"not_after,omitempty"`
+	LastError string    `json:"last_error,omitempty"`
+	NextRetry time.Time `json:"next_retry,omitempty"`
+}
+
+// Token is an API token. Secret is only set in the answer that creates it.
+type Token struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Secret    string    `json:"token,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// Key is an SSH public key allowed to push.
+type Key struct {
+	Fingerprint string    `json:"fingerprint"`
+	Name        string    `json:"name"`
+	PublicKey   string    `json:"public_key"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+// Version describes the agent build.
+type Version struct {
+	Version   string `json:"version"`
+	Scheduler string `json:"scheduler,omitempty"`
+	Domain    string `json:"domain,omitempty"`
+}
+
+// Error is the body of every non-2xx answer.
+type Error struct {
+	Message string `json:"error"`
+}
+
+// Requests.
+
+type CreateAppRequest struct {
+	Name string `json:"name"`
+}
+
+type RollbackRequest struct {
+	Version int `json:"version,omitempty"` // 0: the release before the live one
+}
+
+// ScaleRequest sets counts per process type; types not named are unchanged.
+type ScaleRequest struct {
+	Formation map[string]int `json:"formation"`
+}
+
+// ConfigRequest sets vars; a nil value unsets the key.
+type ConfigRequest struct {
+	Vars map[string]*string `json:"vars"`
+}
+
+type DomainRequest struct {
+	Host string `json:"host"`
+}
+
+type MaintenanceRequest struct {
+	Enabled bool `json:"enabled"`
+}
+
+type RunRequest struct {
+	Command string `json:"command"`
+}
+
+type TokenRequest struct {
+	Name string `json:"name"`
+}
+
+type KeyRequest struct {
+	Name      string `json:"name"`
+	PublicKey string `json:"public_key"`
+}
