@@ -179,3 +179,13 @@ type KeyRequest struct {
 	Name      string `json:"name"`
 	PublicKey string `json:"public_key"`
 }
+
+// Event is a platform event of an app (a deploy, a config change, a scale),
+// kept in the store and shown as app[pier] log lines.
+type Event struct {
+	Time    time.Time `json:"time"`
+	App     string    `json:"app"`
+	Kind    string    `json:"kind"` // deploy, release, config, scale, rollback, restart, domain, maintenance, crash
+	Message string    `json:"message"`
+	Actor   string    `json:"actor,omitempty"`
+}
