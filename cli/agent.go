@@ -1,0 +1,95 @@
+package cli
+
+import (
+	"fmt"
+	"os"
+	"time"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/pierhq/pier/agent"
+)
+
+// startAgent starts the daemon; tests replace it to see the Config.
+var startAgent = agent.Run
+
+func agentCommand() *ucli.Command {
+	str := func(name, value, usage string) *ucli.StringFlag {
+		return &ucli.StringFlag{Name: name, Value: value, Usage: usage, EnvVars: []string{envName(name)}}
+	}
+	dur := func(name string, value time.Duration, usage string) *ucli.DurationFlag {
+		return &ucli.DurationFlag{Name: name, Value: value, Usage: usage, EnvVars: []string{envName(name)}}
+	}
+	return &ucli.Command{
+		Name:  "agent",
+		Usage: "run the pier agent (the daemon)",
+		Description: "Every flag also reads PIER_<FLAG> from the environment (PIER_DATA_DIR, ...).\n" +
+			"PIER_ADMIN_TOKEN sets the admin API token and PIER_SECRET_KEY the key that\n" +
+			"encrypts config vars; they are read from the environment only.",
+		Flags: []ucli.Flag{
+			str("data-dir", "pier-data", "where the agent keeps its state"),
+			str("api-addr", "127.0.0.1:7070", "address of the API"),
+			str("http-addr", ":8080", "address of the HTTP proxy"),
+			str("https-addr", "", "address of the HTTPS proxy (off when empty)"),
+			str("domain", "localhost", "apps are served at APP.`DOMAIN`"),
+			str("acme-email", "", "email for the ACME account"),
+			str("acme-ca", "", "ACME directory `URL` (default: Let's Encrypt)"),
+			str("acme-ca-root", "", "PEM `FILE` of the ACME server's root to trust"),
+			str("scheduler", "local", "where apps run: local or nomad"),
+			str("nomad-addr", "", "Nomad API `URL` (with --scheduler nomad)"),
+			dur("standby-window", 15*time.Minute, "how long the previous release stays warm"),
+			dur("watch-window", 30*time.Second, "how long a new release is watched before it is trusted"),
+		},
+		Action: runAgent,
+	}
+}
+
+// envName is the environment variable of an agent flag: data-dir -> PIER_DATA_DIR.
+func envName(flag string) string {
+	b := []byte("PIER_" + flag)
+	for i, c := range b {
+		switch {
+		case c == '-':
+			b[i] = '_'
+		case c >= 'a' && c <= 'z':
+			b[i] = c - 'a' + 'A'
+		}
+	}
+	return string(b)
+}
+
+func runAgent(c *ucli.Context) error {
+	if c.Args().Present() {
+		return fmt.Errorf("pier agent takes no arguments, got %q (see `pier agent --help`)", c.Args().First())
+	}
+	cfg := agent.Config{
+		DataDir:       c.String("data-dir"),
+		APIAddr:       c.String("api-addr"),
+		HTTPAddr:      c.String("http-addr"),
+		HTTPSAddr:     c.String("https-addr"),
+		Domain:        c.String("domain"),
+		ACMEEmail:     c.String("acme-email"),
+		ACMECA:        c.String("acme-ca"),
+		ACMECARoot:    c.String("acme-ca-root"),
+		Scheduler:     c.String("scheduler"),
+		NomadAddr:     c.String("nomad-addr"),
+		StandbyWindow: c.Duration("standby-window"),
+		WatchWindow:   c.Duration("watch-window"),
+		AdminToken:    os.Getenv("PIER_ADMIN_TOKEN"),
+		SecretKey:     os.Getenv("PIER_SECRET_KEY"),
+		Version:       version,
+	}
+	switch cfg.Scheduler {
+	case "local", "nomad":
+	default:
+		return fmt.Errorf("unknown scheduler %q: use --scheduler local or --scheduler nomad", cfg.Scheduler)
+	}
+	if cfg.Scheduler == "nomad" && cfg.NomadAddr == "" {
+		cfg.NomadAddr = os.Getenv("NOMAD_ADDR")
+	}
+	if cfg.StandbyWindow < 0 || cfg.WatchWindow < 0 {
+		return fmt.Errorf("--standby-window and --watch-window must not be negative")
+	}
+	cfg.Defaults()
+	return startAgent(c.Context, cfg)
+}

@@ -1,0 +1,87 @@
+package cli
+
+import (
+	"fmt"
+	"regexp"
+	"strconv"
+	"strings"
+
+	ucli "github.com/urfave/cli/v2"
+)
+
+func scaleCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:      "scale",
+		Usage:     "set how many instances of each process type run",
+		ArgsUsage: "TYPE=N[:MEMORY] ...",
+		Flags:     appFlags(),
+		Action:    runScale,
+	}
+}
+
+func runScale(c *ucli.Context) error {
+	as, err := args(c)
+	if err != nil {
+		return err
+	}
+	if len(as) == 0 {
+		return fmt.Errorf("say what to scale: pier scale -a APP web=2 worker=1")
+	}
+	f, mem, err := parseFormation(as)
+	if err != nil {
+		return err
+	}
+	cl, app, err := appClient(c)
+	if err != nil {
+		return err
+	}
+	if len(mem) > 0 {
+		fmt.Fprintf(c.App.ErrWriter, "Memory limits are not supported yet; ignoring %s.\n", strings.Join(mem, ", "))
+	}
+	progress(c, "Scaling %s to %s... ", app, formationString(f))
+	a, err := cl.Scale(c.Context, app, f)
+	if err != nil {
+		progress(c, "failed\n")
+		return fmt.Errorf("scaling %s: %w", app, err)
+	}
+	progress(c, "done\n")
+	if wantJSON(c) {
+		return printJSON(c, a)
+	}
+	fmt.Fprintln(c.App.Writer, formationString(a.Formation))
+	return nil
+}
+
+var (
+	processTypeRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
+	memoryRE      = regexp.MustCompile(`^[0-9]+[KMGkmg]?[Bb]?$`)
+)
+
+// parseFormation reads "web=3", "worker=1" and "web=2:512M" arguments. It
+// returns the counts and the memory sizes given (as "web=512M").
+func parseFormation(as []string) (map[string]int, []string, error) {
+	f := map[string]int{}
+	var mem []string
+	for _, a := range as {
+		typ, val, ok := strings.Cut(a, "=")
+		if !ok || !processTypeRE.MatchString(typ) {
+			return nil, nil, fmt.Errorf("%q is not TYPE=N: write it like web=2", a)
+		}
+		count, size, hasSize := strings.Cut(val, ":")
+		n, err := strconv.Atoi(count)
+		if err != nil || n < 0 {
+			return nil, nil, fmt.Errorf("%q: the count must be a whole number, 0 or more (like %s=2)", a, typ)
+		}
+		if hasSize {
+			if !memoryRE.MatchString(size) {
+				return nil, nil, fmt.Errorf("%q: memory must be a size like 512M or 1G", a)
+			}
+			mem = append(mem, typ+"="+size)
+		}
+		if _, dup := f[typ]; dup {
+			return nil, nil, fmt.Errorf("%s is given twice", typ)
+		}
+		f[typ] = n
+	}
+	return f, mem, nil
+}
