@@ -1,0 +1,221 @@
+// Package store keeps the agent's desired state in one bbolt file: apps,
+// releases, config vars, domains, API tokens, SSH keys and events. It is the
+// only package of pier that imports bbolt; one process (the agent) owns the
+// file, and every method is safe for concurrent use.
+//
+// Schema (version 1):
+//
+//	meta
+//	├── version                 "1"
+//	└── key_check               sealed constant: proves the secret key fits the file
+//	apps
+//	└── <name>                  api.App (JSON)
+//	releases
+//	└── <app>/                  nested bucket, its sequence is the last version
+//	    └── <version u64be>     api.Release (JSON)
+//	release_config
+//	└── <app>/
+//	    └── <version u64be>     sealed JSON map: the release's config snapshot
+//	config
+//	└── <app>                   sealed JSON map: the app's current config vars
+//	domains
+//	└── <host>                  api.Domain (JSON)
+//	tokens
+//	└── <id>                    token record (JSON, sha256 of the secret, never the secret)
+//	token_hashes
+//	└── <sha256 of secret>      <id>
+//	keys
+//	└── <SHA256 fingerprint>    api.Key (JSON)
+//	events
+//	└── <app>/
+//	    └── <seq u64be>         api.Event (JSON), at most MaxEvents per app
+//
+// "Sealed" values are AES-256-GCM ciphertexts with a random nonce per write,
+// bound to their location (bucket, app, version) so they cannot be swapped.
+// Times are stored as JSON, that is RFC 3339.
+package store
+
+import (
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+	bolterrors "go.etcd.io/bbolt/errors"
+)
+
+// SchemaVersion is the layout this code reads and writes. Open migrates older
+// files and refuses newer ones.
+const SchemaVersion = 1
+
+// Bucket names.
+var (
+	// bucketMeta holds the schema version and the key check.
+	bucketMeta = []byte("meta")
+	// bucketApps maps an app name to its api.App.
+	bucketApps = []byte("apps")
+	// bucketReleases holds one nested bucket per app, version -> api.Release.
+	bucketReleases = []byte("releases")
+	// bucketReleaseConfig holds one nested bucket per app, version -> sealed vars.
+	bucketReleaseConfig = []byte("release_config")
+	// bucketConfig maps an app name to its sealed current config vars.
+	bucketConfig = []byte("config")
+	// bucketDomains maps a host to its api.Domain; a host has one owner.
+	bucketDomains = []byte("domains")
+	// bucketTokens maps a token id to its hashed record.
+	bucketTokens = []byte("tokens")
+	// bucketTokenHashes maps sha256(secret) to a token id.
+	bucketTokenHashes = []byte("token_hashes")
+	// bucketKeys maps an SSH key fingerprint to its api.Key.
+	bucketKeys = []byte("keys")
+	// bucketEvents holds one nested bucket per app, sequence -> api.Event.
+	bucketEvents = []byte("events")
+)
+
+// allBuckets are the top-level buckets of the current schema.
+var allBuckets = [][]byte{
+	bucketMeta, bucketApps, bucketReleases, bucketReleaseConfig, bucketConfig,
+	bucketDomains, bucketTokens, bucketTokenHashes, bucketKeys, bucketEvents,
+}
+
+// Keys in the meta bucket.
+var (
+	metaVersion  = []byte("version")
+	metaKeyCheck = []byte("key_check")
+)
+
+// lockTimeout is how long Open waits for another process to release the file.
+var lockTimeout = 2 * time.Second
+
+// Store is the agent's state in one bbolt file.
+type Store struct {
+	db   *bolt.DB
+	seal *sealer
+	path string
+}
+
+// Open opens (creating it if needed) the database at path, migrates it to
+// SchemaVersion, and checks that key (32 bytes, AES-256) is the key its
+// config vars were sealed with.
+func Open(path string, key []byte) (*Store, error) {
+	sl, err := newSealer(key)
+	if err != nil {
+		return nil, err
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("creating data dir %s: %w", dir, err)
+	}
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return nil, fmt.Errorf("another pier agent is using %s (%s is locked): stop it, or give this one another --data-dir", dir, path)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("opening database %s: %w", path, err)
+	}
+	s := &Store{db: db, seal: sl, path: path}
+	if err := s.migrate(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	if err := s.checkKey(); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// Close closes the database file.
+func (s *Store) Close() error {
+	return s.db.Close()
+}
+
+// Path is the file the store lives in.
+func (s *Store) Path() string { return s.path }
+
+// Backup writes a consistent copy of the whole database to w while the store
+// stays in use, and returns the bytes written. The copy opens with Open and
+// the same key.
+func (s *Store) Backup(w io.Writer) (int64, error) {
+	var n int64
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		n, err = tx.WriteTo(w)
+		return err
+	})
+	if err != nil {
+		return n, fmt.Errorf("backing up %s: %w", s.path, err)
+	}
+	return n, nil
+}
+
+// checkKey proves that the store's key opens the file's key check, writing
+// the check on first use.
+func (s *Store) checkKey() error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		meta := tx.Bucket(bucketMeta)
+		if sealed := meta.Get(metaKeyCheck); sealed != nil {
+			if _, err := s.seal.open(sealed, metaKeyCheck); err != nil {
+				return ErrWrongKey
+			}
+			return nil
+		}
+		sealed, err := s.seal.seal([]byte("pier"), metaKeyCheck)
+		if err != nil {
+			return err
+		}
+		return meta.Put(metaKeyCheck, sealed)
+	})
+}
+
+// u64 encodes n big-endian so keys sort by number.
+func u64(n uint64) []byte {
+	b := make([]byte, 8)
+	binary.BigEndian.PutUint64(b, n)
+	return b
+}
+
+// putJSON stores v as JSON under key.
+func putJSON(b *bolt.Bucket, key []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encoding %s: %w", key, err)
+	}
+	return b.Put(key, data)
+}
+
+// getJSON decodes the JSON under key into v; it reports false when key is absent.
+func getJSON(b *bolt.Bucket, key []byte, v any) (bool, error) {
+	if b == nil {
+		return false, nil
+	}
+	data := b.Get(key)
+	if data == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return true, fmt.Errorf("decoding %s: %w", key, err)
+	}
+	return true, nil
+}
+
+// appExists reports whether the app is in the store.
+func appExists(tx *bolt.Tx, name string) bool {
+	return tx.Bucket(bucketApps).Get([]byte(name)) != nil
+}
+
+// requireApp returns ErrAppNotFound (with the name) when the app is missing.
+func requireApp(tx *bolt.Tx, name string) error {
+	if !appExists(tx, name) {
+		return appNotFound(name)
+	}
+	return nil
+}
+
+// now is the store's clock, in UTC with the precision JSON keeps.
+func now() time.Time { return time.Now().UTC() }

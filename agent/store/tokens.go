@@ -1,0 +1,191 @@
+package store
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/pierhq/pier/api"
+)
+
+// TokenPrefix starts every secret CreateToken makes, so a leaked one is easy
+// to recognize.
+const TokenPrefix = "pier_"
+
+// minSecretLen is the shortest secret ImportToken accepts.
+const minSecretLen = 16
+
+// tokenRecord is a token as stored: the sha256 of its secret, never the secret.
+type tokenRecord struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Hash      string    `json:"sha256"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+func (r tokenRecord) token() api.Token {
+	return api.Token{ID: r.ID, Name: r.Name, CreatedAt: r.CreatedAt}
+}
+
+// CreateToken makes a new API token. Its secret ("pier_" and 43 URL-safe
+// characters) is in the returned Token.Secret and nowhere else: only its
+// hash is stored.
+func (s *Store) CreateToken(name string) (api.Token, error) {
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return api.Token{}, fmt.Errorf("making a token: %w", err)
+	}
+	secret := TokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
+	t, err := s.addToken(name, secret, false)
+	if err != nil {
+		return api.Token{}, fmt.Errorf("creating token: %w", err)
+	}
+	return t, nil
+}
+
+// ImportToken stores a token whose secret was chosen elsewhere (the admin
+// token from PIER_ADMIN_TOKEN or its file). Importing the same secret again
+// returns the token already stored.
+func (s *Store) ImportToken(name, secret string) (api.Token, error) {
+	if len(secret) < minSecretLen || strings.TrimSpace(secret) != secret {
+		return api.Token{}, invalid("the token must be at least %d characters without surrounding spaces", minSecretLen)
+	}
+	t, err := s.addToken(name, secret, true)
+	if err != nil {
+		return api.Token{}, fmt.Errorf("importing token: %w", err)
+	}
+	return t, nil
+}
+
+// addToken stores the hash of secret under a new id; with reuse, a secret
+// already stored returns its token instead.
+func (s *Store) addToken(name, secret string, reuse bool) (api.Token, error) {
+	name = strings.TrimSpace(name)
+	if name == "" {
+		return api.Token{}, invalid("a token needs a name")
+	}
+	hash := hashSecret(secret)
+	var rec tokenRecord
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		hashes, tokens := tx.Bucket(bucketTokenHashes), tx.Bucket(bucketTokens)
+		if id := hashes.Get(hash); id != nil {
+			if !reuse {
+				return fmt.Errorf("a new token collided with token %s", id)
+			}
+			_, err := getJSON(tokens, id, &rec)
+			return err
+		}
+		id, err := newTokenID(tokens)
+		if err != nil {
+			return err
+		}
+		rec = tokenRecord{ID: id, Name: name, Hash: hex.EncodeToString(hash), CreatedAt: now()}
+		if err := putJSON(tokens, []byte(id), rec); err != nil {
+			return err
+		}
+		return hashes.Put(hash, []byte(id))
+	})
+	if err != nil {
+		return api.Token{}, err
+	}
+	t := rec.token()
+	t.Secret = secret
+	return t, nil
+}
+
+// newTokenID picks a short random hex id not in use.
+func newTokenID(tokens *bolt.Bucket) (string, error) {
+	b := make([]byte, 4)
+	for range 10 {
+		if _, err := rand.Read(b); err != nil {
+			return "", fmt.Errorf("making a token id: %w", err)
+		}
+		if id := hex.EncodeToString(b); tokens.Get([]byte(id)) == nil {
+			return id, nil
+		}
+	}
+	return "", fmt.Errorf("could not find a free token id")
+}
+
+// VerifyToken returns the token whose secret this is; ErrTokenNotFound
+// otherwise (the message never repeats the secret).
+func (s *Store) VerifyToken(secret string) (api.Token, error) {
+	var rec tokenRecord
+	err := s.db.View(func(tx *bolt.Tx) error {
+		id := tx.Bucket(bucketTokenHashes).Get(hashSecret(secret))
+		if id == nil {
+			return ErrTokenNotFound
+		}
+		ok, err := getJSON(tx.Bucket(bucketTokens), id, &rec)
+		if err != nil {
+			return fmt.Errorf("reading token %s: %w", id, err)
+		}
+		if !ok {
+			return ErrTokenNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return api.Token{}, err
+	}
+	return rec.token(), nil
+}
+
+// Tokens lists the API tokens by creation time, without secrets.
+func (s *Store) Tokens() ([]api.Token, error) {
+	out := []api.Token{}
+	err := s.db.View(func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketTokens).ForEach(func(k, _ []byte) error {
+			var rec tokenRecord
+			if _, err := getJSON(tx.Bucket(bucketTokens), k, &rec); err != nil {
+				return fmt.Errorf("reading token %s: %w", k, err)
+			}
+			out = append(out, rec.token())
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, err
+	}
+	slices.SortFunc(out, func(a, b api.Token) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// RevokeToken deletes a token by id; ErrTokenNotFound if there is none.
+func (s *Store) RevokeToken(id string) error {
+	return s.db.Update(func(tx *bolt.Tx) error {
+		var rec tokenRecord
+		ok, err := getJSON(tx.Bucket(bucketTokens), []byte(id), &rec)
+		if err != nil {
+			return fmt.Errorf("reading token %s: %w", id, err)
+		}
+		if !ok {
+			return detail(ErrTokenNotFound, "token %q not found", id)
+		}
+		hash, err := hex.DecodeString(rec.Hash)
+		if err != nil {
+			return fmt.Errorf("reading token %s: bad hash: %w", id, err)
+		}
+		if err := tx.Bucket(bucketTokenHashes).Delete(hash); err != nil {
+			return fmt.Errorf("revoking token %s: %w", id, err)
+		}
+		return tx.Bucket(bucketTokens).Delete([]byte(id))
+	})
+}
+
+func hashSecret(secret string) []byte {
+	h := sha256.Sum256([]byte(secret))
+	return h[:]
+}
