@@ -1,0 +1,136 @@
+package proxy
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"net/http"
+	"net/netip"
+	"strings"
+)
+
+// Security headers every answer carries unless the app sets its own or its
+// Route.Headers overrides them. Values are shared: never modify them in place.
+var (
+	defaultSecurityHeaders = [...]struct {
+		key string
+		val []string
+	}{
+		{"X-Content-Type-Options", []string{"nosniff"}},
+		{"X-Frame-Options", []string{"SAMEORIGIN"}},
+		{"Referrer-Policy", []string{"strict-origin-when-cross-origin"}},
+	}
+	hstsValue = []string{"max-age=31536000"}
+)
+
+// setSecurityHeaders fills the defaults the answer lacks, HSTS on TLS
+// requests only, then applies the route's overrides.
+func setSecurityHeaders(h http.Header, rt *route, tls bool) {
+	for _, d := range defaultSecurityHeaders {
+		if _, ok := h[d.key]; !ok {
+			h[d.key] = d.val
+		}
+	}
+	if tls {
+		if _, ok := h["Strict-Transport-Security"]; !ok {
+			h["Strict-Transport-Security"] = hstsValue
+		}
+	}
+	if rt == nil {
+		return
+	}
+	for _, kv := range rt.setHdr {
+		h[kv.key] = kv.val
+	}
+	for _, k := range rt.delHdr {
+		delete(h, k)
+	}
+}
+
+type headerValue struct {
+	key string
+	val []string
+}
+
+func canonicalHeader(k string) string { return http.CanonicalHeaderKey(strings.TrimSpace(k)) }
+
+// maxRequestIDLen bounds an incoming X-Request-ID that is kept.
+const maxRequestIDLen = 200
+
+// requestID keeps a sane incoming id or makes a new one.
+func requestID(in string) string {
+	if in != "" && len(in) <= maxRequestIDLen && validRequestID(in) {
+		return in
+	}
+	return newRequestID()
+}
+
+func validRequestID(s string) bool {
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '-' || c == '_' || c == '.') {
+			return false
+		}
+	}
+	return true
+}
+
+// newRequestID returns a random UUID (version 4).
+func newRequestID() string {
+	var b [16]byte
+	_, _ = rand.Read(b[:]) // never fails (crypto/rand)
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var s [36]byte
+	hex.Encode(s[0:8], b[0:4])
+	s[8] = '-'
+	hex.Encode(s[9:13], b[4:6])
+	s[13] = '-'
+	hex.Encode(s[14:18], b[6:8])
+	s[18] = '-'
+	hex.Encode(s[19:23], b[8:10])
+	s[23] = '-'
+	hex.Encode(s[24:], b[10:])
+	return string(s[:])
+}
+
+// peer reads the connection's address and, when it is a trusted proxy, the
+// client it forwards for: the right-most address in X-Forwarded-For that is
+// not itself a trusted proxy.
+func (p *Proxy) peer(r *http.Request) (peer, client netip.Addr, trusted bool) {
+	ap, err := netip.ParseAddrPort(r.RemoteAddr)
+	if err != nil {
+		return netip.Addr{}, netip.Addr{}, false
+	}
+	peer = ap.Addr().Unmap()
+	if !p.trusted(peer) {
+		return peer, peer, false
+	}
+	client = peer
+	vals := r.Header["X-Forwarded-For"]
+	for i := len(vals) - 1; i >= 0; i-- {
+		list := vals[i]
+		for list != "" {
+			j := strings.LastIndexByte(list, ',')
+			item := strings.TrimSpace(list[j+1:])
+			list = list[:max(j, 0)]
+			a, err := netip.ParseAddr(item)
+			if err != nil {
+				return peer, client, true
+			}
+			client = a.Unmap()
+			if !p.trusted(client) {
+				return peer, client, true
+			}
+		}
+	}
+	return peer, client, true
+}
+
+func (p *Proxy) trusted(a netip.Addr) bool {
+	for _, pr := range p.cfg.TrustedProxies {
+		if pr.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,191 @@
+package proxy
+
+import (
+	"context"
+	"net/http"
+	"net/http/httputil"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Config is what New needs. Only Domain is required; the zero value of every
+// other field is a sane default.
+type Config struct {
+	Domain         string       // "localhost": APP.<domain>
+	ControlHost    string       // "pier.localhost": served by Control
+	Control        http.Handler // the agent's API (nil answers 404)
+	OnRequest      func(RequestLog)
+	TrustedProxies []netip.Prefix
+	MaxBodyBytes   int64 // default 100 MB; larger bodies get 413
+	Logf           func(format string, args ...any)
+	Registerer     prometheus.Registerer // nil: no metrics
+
+	// ResponseHeaderTimeout bounds the wait for an instance to start
+	// answering; past it the client gets 504. Default 60 s.
+	ResponseHeaderTimeout time.Duration
+}
+
+// DefaultMaxBodyBytes is the request body limit when Config.MaxBodyBytes is 0.
+const DefaultMaxBodyBytes = 100 << 20
+
+// Proxy routes requests by Host to the healthy instances of each app. It is
+// an http.Handler; serve it with NewServer.
+type Proxy struct {
+	cfg     Config
+	control string // lower-case control host
+	table   atomic.Pointer[table]
+	rp      *httputil.ReverseProxy
+	tr      *http.Transport
+	metrics *metrics
+
+	mu       sync.Mutex // serializes SetRoutes and guards the maps below
+	backends map[backendKey]*backend
+	limiters map[string]*ipLimiter // per app, kept across swaps
+	stats    map[string]map[string]*slotCounters
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	closed bool
+}
+
+// New returns a proxy with an empty route table.
+func New(cfg Config) *Proxy {
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if cfg.Logf == nil {
+		cfg.Logf = func(string, ...any) {}
+	}
+	if cfg.ResponseHeaderTimeout <= 0 {
+		cfg.ResponseHeaderTimeout = 60 * time.Second
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	p := &Proxy{
+		cfg:      cfg,
+		control:  normalizeHost(cfg.ControlHost),
+		backends: map[backendKey]*backend{},
+		limiters: map[string]*ipLimiter{},
+		stats:    map[string]map[string]*slotCounters{},
+		metrics:  newMetrics(cfg.Registerer),
+		ctx:      ctx,
+		cancel:   cancel,
+	}
+	p.tr = newTransport(cfg.ResponseHeaderTimeout)
+	p.rp = p.newReverseProxy()
+	p.table.Store(&table{hosts: map[string]*route{}})
+	p.wg.Add(1)
+	go p.sweepLimiters()
+	return p
+}
+
+// Close stops the health checks and closes idle upstream connections.
+// In-flight requests are not interrupted.
+func (p *Proxy) Close() error {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return nil
+	}
+	p.closed = true
+	for k, b := range p.backends {
+		b.stop()
+		delete(p.backends, k)
+	}
+	p.mu.Unlock()
+	p.cancel()
+	p.wg.Wait()
+	p.tr.CloseIdleConnections()
+	return nil
+}
+
+// HostKnown reports whether host is routed to an app or is the control host;
+// on-demand TLS asks it before getting a certificate.
+func (p *Proxy) HostKnown(host string) bool {
+	h := normalizeHost(host)
+	if h == "" {
+		return false
+	}
+	if h == p.control && p.control != "" {
+		return true
+	}
+	_, ok := p.table.Load().hosts[h]
+	return ok
+}
+
+// Healthy lists the instances of app currently in rotation.
+func (p *Proxy) Healthy(app string) []Upstream {
+	rt := p.table.Load().apps[app]
+	if rt == nil {
+		return nil
+	}
+	var out []Upstream
+	for _, b := range rt.backends {
+		if b.healthy.Load() {
+			out = append(out, b.up)
+		}
+	}
+	return out
+}
+
+// ServeHTTP routes one request.
+func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	host := normalizeHost(r.Host)
+	if host == p.control && p.control != "" {
+		if p.cfg.Control == nil {
+			http.NotFound(w, r)
+			return
+		}
+		p.cfg.Control.ServeHTTP(w, r)
+		return
+	}
+	st := &reqState{ResponseWriter: w, start: time.Now(), p: p, tls: r.TLS != nil}
+	peer, client, trusted := p.peer(r)
+	st.peerIP, st.trustedPeer = peer.String(), trusted
+	st.clientIP = st.peerIP
+	if client != peer {
+		st.clientIP = client.String()
+	}
+	st.requestID = requestID(r.Header.Get("X-Request-ID"))
+	defer st.finish(r)
+
+	rt := p.table.Load().hosts[host]
+	if rt == nil {
+		writePage(st, http.StatusNotFound, unknownHostPage, host)
+		st.errText = "no app at this host"
+		return
+	}
+	st.route = rt
+	if rt.Maintenance {
+		w.Header().Set("Retry-After", "60")
+		writePage(st, http.StatusServiceUnavailable, maintenancePage, rt.App)
+		st.errText = "maintenance"
+		return
+	}
+	if rt.limiter != nil && !rt.limiter.allow(client) {
+		w.Header().Set("Retry-After", rt.limiter.retryAfter)
+		writePage(st, http.StatusTooManyRequests, rateLimitedPage, rt.App)
+		st.errText = "rate limited"
+		return
+	}
+	if r.ContentLength > p.cfg.MaxBodyBytes {
+		writePage(st, http.StatusRequestEntityTooLarge, tooLargePage, rt.App)
+		st.errText = "request body too large"
+		return
+	}
+	b := rt.pick()
+	if b == nil {
+		writePage(st, http.StatusServiceUnavailable, noInstancePage, rt.App)
+		st.errText = "no instance running"
+		return
+	}
+	st.backend = b
+	if r.Body != nil && r.Body != http.NoBody {
+		r.Body = http.MaxBytesReader(st, r.Body, p.cfg.MaxBodyBytes)
+	}
+	p.rp.ServeHTTP(st, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+}

@@ -1,0 +1,163 @@
+package proxy
+
+import (
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/netip"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// upstream is a real instance on 127.0.0.1 that names itself in its answers
+// and echoes the forwarding headers it received.
+type upstream struct {
+	*httptest.Server
+	name   string
+	hits   atomic.Int64 // requests other than health checks
+	checks atomic.Int64
+	sick   atomic.Bool // health checks answer 503
+}
+
+func newUpstream(t testing.TB, name string) *upstream {
+	t.Helper()
+	u := &upstream{name: name}
+	u.Server = httptest.NewServer(http.HandlerFunc(u.serve))
+	t.Cleanup(u.Close)
+	return u
+}
+
+func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("User-Agent") == "pier-health-check" {
+		u.checks.Add(1)
+		if u.sick.Load() {
+			http.Error(w, "sick", http.StatusServiceUnavailable)
+			return
+		}
+		io.WriteString(w, "ok")
+		return
+	}
+	u.hits.Add(1)
+	h := w.Header()
+	h.Set("X-Upstream", u.name)
+	for _, k := range []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Request-Id"} {
+		h.Set("Echo-"+k, strings.Join(r.Header.Values(k), "|"))
+	}
+	h.Set("Echo-Host", r.Host)
+	switch r.URL.Path {
+	case "/fail":
+		http.Error(w, "boom", http.StatusInternalServerError)
+	case "/frame-deny":
+		h.Set("X-Frame-Options", "DENY")
+		io.WriteString(w, u.name)
+	case "/body":
+		b, err := io.ReadAll(r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		fmt.Fprintf(w, "%d", len(b))
+	default:
+		io.WriteString(w, u.name)
+	}
+}
+
+func (u *upstream) addr() string { return u.Listener.Addr().String() }
+
+func (u *upstream) up(slot string) Upstream {
+	return Upstream{Addr: u.addr(), Name: u.name, Slot: slot, Release: 1}
+}
+
+// front is a proxy served on 127.0.0.1 with the request logs it produced.
+type front struct {
+	*Proxy
+	srv  *httptest.Server
+	mu   sync.Mutex
+	logs []RequestLog
+}
+
+func newFront(t testing.TB, cfg Config) *front {
+	t.Helper()
+	if cfg.Domain == "" {
+		cfg.Domain = "localhost"
+	}
+	f := &front{}
+	cfg.OnRequest = func(l RequestLog) {
+		f.mu.Lock()
+		f.logs = append(f.logs, l)
+		f.mu.Unlock()
+	}
+	cfg.Logf = t.Logf
+	f.Proxy = New(cfg)
+	f.srv = httptest.NewServer(f.Proxy)
+	t.Cleanup(func() {
+		f.srv.Close()
+		f.Proxy.Close()
+	})
+	return f
+}
+
+func (f *front) lastLog() RequestLog {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.logs) == 0 {
+		return RequestLog{}
+	}
+	return f.logs[len(f.logs)-1]
+}
+
+// appRoute is a one-app route table entry for the upstreams.
+func appRoute(app string, ups ...*upstream) Route {
+	r := Route{App: app, Hosts: []string{app + ".localhost"}, Health: HealthCheck{Interval: 50 * time.Millisecond, Timeout: time.Second}}
+	for _, u := range ups {
+		r.Upstreams = append(r.Upstreams, u.up("blue"))
+	}
+	return r
+}
+
+// do sends method to path on the front with the given Host and headers and
+// returns the answer with its body read.
+func (f *front) do(t testing.TB, method, host, path string, hdr ...string) (*http.Response, string) {
+	t.Helper()
+	req, err := http.NewRequest(method, f.srv.URL+path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Host = host
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	return send(t, f.srv.Client(), req)
+}
+
+func send(t testing.TB, c *http.Client, req *http.Request) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", req.Method, req.URL, err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatalf("reading %s: %v", req.URL, err)
+	}
+	return resp, string(b)
+}
+
+// eventually polls cond until it holds or d passes.
+func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}

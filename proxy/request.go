@@ -1,0 +1,89 @@
+package proxy
+
+import (
+	"net/http"
+	"time"
+)
+
+type stateKey struct{}
+
+// reqState follows one request through the proxy. It wraps the client's
+// ResponseWriter to record the status and size for the router log; Unwrap
+// lets http.ResponseController reach Flush and Hijack.
+type reqState struct {
+	http.ResponseWriter
+	p              *Proxy
+	start          time.Time
+	route          *route
+	backend        *backend
+	peerIP         string // the connection's address
+	clientIP       string // the client, past trusted proxies
+	trustedPeer    bool
+	tls            bool
+	requestID      string
+	status         int
+	upstreamStatus int
+	bytes          int64
+	errText        string
+}
+
+func (s *reqState) Unwrap() http.ResponseWriter { return s.ResponseWriter }
+
+func (s *reqState) WriteHeader(code int) {
+	if s.status == 0 && code >= 200 {
+		s.status = code
+	}
+	s.ResponseWriter.WriteHeader(code)
+}
+
+func (s *reqState) Write(b []byte) (int, error) {
+	if s.status == 0 {
+		s.status = http.StatusOK
+	}
+	n, err := s.ResponseWriter.Write(b)
+	s.bytes += int64(n)
+	return n, err
+}
+
+// fail records why the proxy answered itself.
+func (s *reqState) fail(status int, why string) {
+	s.status = status
+	s.errText = why
+}
+
+// finish counts the request and hands its log line to Config.OnRequest.
+func (s *reqState) finish(r *http.Request) {
+	status := s.status
+	if status == 0 {
+		status = s.upstreamStatus
+	}
+	d := time.Since(s.start)
+	if s.backend != nil {
+		s.backend.stats.count(status)
+	}
+	if s.route != nil {
+		s.route.metrics.observe(status, d.Seconds())
+	}
+	if s.p.cfg.OnRequest == nil {
+		return
+	}
+	l := RequestLog{
+		Time:      s.start,
+		Host:      r.Host,
+		Method:    r.Method,
+		Path:      r.URL.Path, // not the query: it may carry secrets
+		Status:    status,
+		Bytes:     s.bytes,
+		Duration:  d,
+		ClientIP:  s.clientIP,
+		RequestID: s.requestID,
+		Error:     s.errText,
+	}
+	if s.route != nil {
+		l.App = s.route.App
+	}
+	if s.backend != nil {
+		l.Upstream, l.Slot, l.Release = s.backend.up.Name, s.backend.up.Slot, s.backend.up.Release
+	}
+	s.p.cfg.OnRequest(l)
+}

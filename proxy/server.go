@@ -1,0 +1,37 @@
+package proxy
+
+import (
+	"net"
+	"net/http"
+	"time"
+
+	"golang.org/x/net/netutil"
+)
+
+// Server limits against slow or greedy clients.
+const (
+	ServerReadHeaderTimeout = 10 * time.Second
+	ServerIdleTimeout       = 120 * time.Second
+	ServerMaxHeaderBytes    = 64 << 10
+)
+
+// NewServer returns an http.Server for h on addr, hardened against slow
+// clients: headers must arrive within 10 s, idle keep-alive connections
+// close after 120 s and headers are capped at 64 KB. There is no write
+// timeout, so server-sent events and long downloads are not cut; the
+// request body is bounded by Config.MaxBodyBytes instead.
+func NewServer(h http.Handler, addr string) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: ServerReadHeaderTimeout,
+		IdleTimeout:       ServerIdleTimeout,
+		MaxHeaderBytes:    ServerMaxHeaderBytes,
+	}
+}
+
+// LimitListener accepts at most n connections at once from l; more wait
+// in the kernel's backlog until one closes.
+func LimitListener(l net.Listener, n int) net.Listener {
+	return netutil.LimitListener(l, n)
+}
