@@ -1,0 +1,75 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pierhq/pier/agent"
+)
+
+// captureAgent replaces the daemon with one that records its Config.
+func captureAgent(t *testing.T) *agent.Config {
+	t.Helper()
+	var got agent.Config
+	old := startAgent
+	startAgent = func(_ context.Context, cfg agent.Config) error { got = cfg; return nil }
+	t.Cleanup(func() { startAgent = old })
+	return &got
+}
+
+func TestAgentConfig(t *testing.T) {
+	got := captureAgent(t)
+	for _, k := range []string{"PIER_DATA_DIR", "PIER_API_ADDR", "PIER_SCHEDULER", "PIER_DOMAIN", "PIER_WATCH_WINDOW"} {
+		t.Setenv(k, "")
+	}
+	t.Setenv("PIER_HTTP_ADDR", "127.0.0.1:9090")
+	t.Setenv("PIER_ADMIN_TOKEN", "admin-secret")
+	t.Setenv("PIER_SECRET_KEY", "a2V5")
+	mustPier(t, "agent", "--data-dir", "/srv/pier", "--domain", "apps.example.com", "--scheduler", "nomad",
+		"--nomad-addr", "http://127.0.0.1:4646", "--standby-window", "5m", "--acme-ca", "https://127.0.0.1:14000/dir")
+	want := agent.Config{
+		DataDir: "/srv/pier", APIAddr: "127.0.0.1:7070", HTTPAddr: "127.0.0.1:9090", Domain: "apps.example.com",
+		ACMECA: "https://127.0.0.1:14000/dir", Scheduler: "nomad", NomadAddr: "http://127.0.0.1:4646",
+		AdminToken: "admin-secret", SecretKey: "a2V5", StandbyWindow: 5 * time.Minute, WatchWindow: 30 * time.Second,
+		Version: version,
+	}
+	if *got != want {
+		t.Errorf("agent config\n%+v\nwant\n%+v", *got, want)
+	}
+}
+
+func TestAgentRefusesBadInput(t *testing.T) {
+	got := captureAgent(t)
+	t.Setenv("PIER_SCHEDULER", "")
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"agent", "--scheduler", "kubernetes"}, "use --scheduler local or --scheduler nomad"},
+		{[]string{"agent", "--admin-token", "x"}, "flag provided but not defined"},
+		{[]string{"agent", "--watch-window", "soon"}, "watch-window"},
+		{[]string{"agent", "serve"}, "takes no arguments"},
+	} {
+		_, _, err := pier(t, c.args...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("pier %v: error %v, want one saying %q", c.args, err, c.want)
+		}
+	}
+	if *got != (agent.Config{}) {
+		t.Errorf("the agent started with bad input: %+v", *got)
+	}
+	t.Setenv("PIER_SCHEDULER", "swarm")
+	if _, _, err := pier(t, "agent"); err == nil || !strings.Contains(err.Error(), `"swarm"`) {
+		t.Errorf("PIER_SCHEDULER=swarm: %v", err)
+	}
+	t.Setenv("PIER_SCHEDULER", "")
+	startAgent = func(context.Context, agent.Config) error {
+		return errors.New("listening on 127.0.0.1:7070: address in use")
+	}
+	if _, _, err := pier(t, "agent"); err == nil {
+		t.Error("an agent that failed to start returned no error")
+	}
+}
