@@ -1,0 +1,197 @@
+// Package worker runs the batch side of the app: it watches a queue
+// directory for *.txt jobs, analyzes each one and writes a JSON result.
+//
+// A job moves queue/x.txt -> queue/x.txt.claimed (only one worker wins the
+// rename) -> queue/done/x.txt or queue/failed/x.txt, and its result lands in
+// results/x.json, written atomically.
+package worker
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/pierhq/pier/sample-app/datadir"
+	"github.com/pierhq/pier/sample-app/nlp"
+)
+
+// claimedSuffix marks a job a worker is working on.
+const claimedSuffix = ".claimed"
+
+// staleClaim is how old a claim must be before a worker assumes its owner
+// died and puts the job back in the queue.
+const staleClaim = 10 * time.Minute
+
+// Worker processes the jobs of one queue directory.
+type Worker struct {
+	Analyzer   *nlp.Analyzer
+	QueueDir   string
+	ResultsDir string
+	Sentences  int
+	MaxBytes   int
+	Log        *log.Logger
+
+	processed, failed int
+}
+
+// JobResult is what results/<job>.json holds.
+type JobResult struct {
+	Job         string      `json:"job"`
+	Model       string      `json:"model"`
+	ProcessedAt string      `json:"processed_at"`
+	ElapsedMS   float64     `json:"elapsed_ms"`
+	Result      *nlp.Result `json:"result,omitempty"`
+	Error       string      `json:"error,omitempty"`
+}
+
+// Prepare creates the directories the worker uses.
+func (w *Worker) Prepare() error {
+	for _, d := range []string{w.QueueDir, filepath.Join(w.QueueDir, "done"), filepath.Join(w.QueueDir, "failed"), w.ResultsDir} {
+		if err := os.MkdirAll(d, 0o755); err != nil {
+			return fmt.Errorf("creating %s: %w (set QUEUE_DIR and RESULTS_DIR to writable directories)", d, err)
+		}
+	}
+	return nil
+}
+
+// Run processes jobs every poll interval and logs a heartbeat every
+// heartbeat interval until ctx ends. A job in progress when ctx ends is
+// finished first.
+func (w *Worker) Run(ctx context.Context, poll, heartbeat time.Duration) error {
+	if err := w.Prepare(); err != nil {
+		return err
+	}
+	w.Log.Printf("worker: watching %s for *.txt jobs, results in %s", w.QueueDir, w.ResultsDir)
+	tick := time.NewTicker(poll)
+	defer tick.Stop()
+	beat := time.NewTicker(heartbeat)
+	defer beat.Stop()
+	for {
+		if _, err := w.ProcessPending(ctx); err != nil {
+			w.Log.Printf("worker: %v", err)
+		}
+		select {
+		case <-ctx.Done():
+			w.Log.Printf("worker: stopping; processed=%d failed=%d", w.processed, w.failed)
+			return nil
+		case <-beat.C:
+			w.Log.Printf("worker: heartbeat processed=%d failed=%d pending=%d", w.processed, w.failed, len(w.pending()))
+		case <-tick.C:
+		}
+	}
+}
+
+// ProcessPending handles every job now in the queue and returns how many it
+// handled. It stops between jobs when ctx ends.
+func (w *Worker) ProcessPending(ctx context.Context) (int, error) {
+	w.requeueStale()
+	n := 0
+	for _, name := range w.pending() {
+		if ctx.Err() != nil {
+			break
+		}
+		ok, err := w.process(name)
+		if err != nil {
+			return n, fmt.Errorf("job %s: %w", name, err)
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, nil
+}
+
+// pending lists the queued job names in order.
+func (w *Worker) pending() []string {
+	matches, _ := filepath.Glob(filepath.Join(w.QueueDir, "*.txt"))
+	names := make([]string, len(matches))
+	for i, m := range matches {
+		names[i] = filepath.Base(m)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// process claims and handles one job; ok is false when another worker
+// claimed it first.
+func (w *Worker) process(name string) (ok bool, err error) {
+	src := filepath.Join(w.QueueDir, name)
+	claimed := src + claimedSuffix
+	if err := os.Rename(src, claimed); err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return false, nil
+		}
+		return false, fmt.Errorf("claiming: %w", err)
+	}
+	start := time.Now()
+	res := JobResult{Job: name, Model: w.Analyzer.Model}
+	text, jobErr := w.read(claimed)
+	if jobErr == nil {
+		r := w.Analyzer.Analyze(text, w.Sentences)
+		res.Result = &r
+	} else {
+		res.Error = jobErr.Error()
+	}
+	res.ElapsedMS = float64(time.Since(start).Microseconds()) / 1000
+	res.ProcessedAt = time.Now().UTC().Format(time.RFC3339)
+	body, err := json.MarshalIndent(res, "", "  ")
+	if err != nil {
+		return true, err
+	}
+	out := filepath.Join(w.ResultsDir, strings.TrimSuffix(name, ".txt")+".json")
+	if err := datadir.WriteFileAtomic(out, append(body, '\n')); err != nil {
+		return true, fmt.Errorf("writing result: %w", err)
+	}
+	dest := "done"
+	if jobErr != nil {
+		dest = "failed"
+		w.failed++
+		w.Log.Printf("worker: job %s failed: %v", name, jobErr)
+	} else {
+		w.processed++
+		w.Log.Printf("worker: job %s done: sentiment=%s topic=%s in %.2fms", name, res.Result.Sentiment.Label, res.Result.Topic.Label, res.ElapsedMS)
+	}
+	if err := os.Rename(claimed, filepath.Join(w.QueueDir, dest, name)); err != nil {
+		return true, fmt.Errorf("moving job to %s: %w", dest, err)
+	}
+	return true, nil
+}
+
+// read loads a job's text and rejects what the web API would reject.
+func (w *Worker) read(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("reading job: %w", err)
+	}
+	switch {
+	case len(b) > w.MaxBytes:
+		return "", fmt.Errorf("job is %d bytes; the limit is %d (MAX_TEXT_BYTES)", len(b), w.MaxBytes)
+	case !utf8.Valid(b):
+		return "", errors.New("job is not UTF-8 text")
+	case strings.TrimSpace(string(b)) == "":
+		return "", errors.New("job is empty")
+	}
+	return string(b), nil
+}
+
+// requeueStale puts back jobs whose claim is older than staleClaim: their
+// worker was killed before it finished.
+func (w *Worker) requeueStale() {
+	matches, _ := filepath.Glob(filepath.Join(w.QueueDir, "*.txt"+claimedSuffix))
+	for _, m := range matches {
+		if fi, err := os.Stat(m); err == nil && time.Since(fi.ModTime()) > staleClaim {
+			if os.Rename(m, strings.TrimSuffix(m, claimedSuffix)) == nil {
+				w.Log.Printf("worker: requeued stale job %s", filepath.Base(strings.TrimSuffix(m, claimedSuffix)))
+			}
+		}
+	}
+}
