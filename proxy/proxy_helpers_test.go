@@ -161,3 +161,23 @@ func eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 }
 
 var loopback = []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128")}
+
+// logOf waits for the router log line of the answer resp: the line is
+// handed over just after the answer is written.
+func (f *front) logOf(t testing.TB, resp *http.Response) RequestLog {
+	t.Helper()
+	id := resp.Header.Get("X-Request-ID")
+	var found RequestLog
+	eventually(t, 2*time.Second, "a router log line for request "+id, func() bool {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		for _, l := range f.logs {
+			if l.RequestID == id {
+				found = l
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
