@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net/url"
 	"strings"
 	"time"
@@ -18,7 +20,7 @@ func loginCommand() *ucli.Command {
 		Usage: "check an API token against an agent and save both for later commands",
 		Flags: []ucli.Flag{
 			&ucli.StringFlag{Name: "api", Usage: "the agent's API `URL`", EnvVars: []string{"PIER_API"}, Value: defaultAPI},
-			&ucli.StringFlag{Name: "token", Usage: "an API token (the agent's admin.token, or one from `pier tokens create`)", EnvVars: []string{"PIER_TOKEN"}},
+			&ucli.StringFlag{Name: "token", Usage: "an API token (the agent's admin.token, or one from `pier tokens create`); - reads it from stdin", EnvVars: []string{"PIER_TOKEN"}},
 		},
 		Action: runLogin,
 	}
@@ -30,6 +32,13 @@ func runLogin(c *ucli.Context) error {
 	}
 	apiURL := strings.TrimRight(c.String("api"), "/")
 	token := strings.TrimSpace(c.String("token"))
+	if token == "-" {
+		line, err := bufio.NewReader(io.LimitReader(stdin, 4096)).ReadString('\n')
+		if err != nil && err != io.EOF {
+			return fmt.Errorf("reading the token from stdin: %w", err)
+		}
+		token = strings.TrimSpace(line)
+	}
 	if u, err := url.Parse(apiURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return fmt.Errorf("--api %q is not an http(s) URL like %s", apiURL, defaultAPI)
 	}

@@ -30,7 +30,10 @@ func TestLoginSavesConfig(t *testing.T) {
 		t.Errorf("login without a token: %v", err)
 	}
 
-	_, errOut := mustPier(t, "login", "--api", fa.URL+"/", "--token", testToken)
+	old := stdin
+	stdin = strings.NewReader(testToken + "\n")
+	t.Cleanup(func() { stdin = old })
+	_, errOut := mustPier(t, "login", "--api", fa.URL+"/", "--token", "-")
 	if !strings.Contains(errOut, "Logged in to "+fa.URL) || strings.Contains(errOut, testToken) {
 		t.Errorf("login said %q", errOut)
 	}

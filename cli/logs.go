@@ -35,7 +35,7 @@ func runLogs(c *ucli.Context) error {
 	}
 	o := api.LogOptions{Lines: c.Int("num"), Follow: c.Bool("tail"), Process: c.String("process")}
 	// The client ends the stream without an error when ctx is done (Ctrl-C).
-	if err := cl.Logs(c.Context, app, o, c.App.Writer); err != nil {
+	if err := cl.Logs(c.Context, app, o, c.App.Writer); err != nil && c.Context.Err() == nil {
 		return fmt.Errorf("reading the logs of %s: %w", app, err)
 	}
 	return nil
