@@ -1,0 +1,37 @@
+package certs
+
+import (
+	"net"
+	"net/http"
+	"strconv"
+)
+
+// HTTPHandler wraps the plain-HTTP handler: it answers HTTP-01 challenges,
+// redirects (308) to HTTPS every host that has a certificate being served,
+// and passes everything else to next, so a host keeps working over plain
+// HTTP until its certificate arrives.
+func (m *Manager) HTTPHandler(next http.Handler) http.Handler {
+	return m.issuer.HTTPChallengeHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		host := normalizeHost(hostOnly(r.Host))
+		if host != "" && m.serves(host) && m.cachedCert(host) != nil {
+			http.Redirect(w, r, m.httpsURL(host, r), http.StatusPermanentRedirect)
+			return
+		}
+		next.ServeHTTP(w, r)
+	}))
+}
+
+// httpsURL is r's URL on the HTTPS listener.
+func (m *Manager) httpsURL(host string, r *http.Request) string {
+	if p := m.conf.HTTPSPort; p != 0 && p != 443 {
+		host = net.JoinHostPort(host, strconv.Itoa(p))
+	}
+	return "https://" + host + r.URL.RequestURI()
+}
+
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return hostport
+}

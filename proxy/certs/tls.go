@@ -1,0 +1,96 @@
+package certs
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/mholt/acmez/v3"
+)
+
+// modernCipherSuites are the TLS 1.2 suites offered: forward secret AEADs
+// only. TLS 1.3 suites are not configurable and all modern.
+var modernCipherSuites = []uint16{
+	tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+	tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+	tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+	tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+}
+
+var errNoSNI = errors.New("no server name in the TLS handshake: pier picks certificates by host name, connect with a host name instead of an IP address")
+
+// storageLoadTimeout bounds the storage read a handshake may do for a host
+// whose certificate is not in memory yet.
+const storageLoadTimeout = 10 * time.Second
+
+// TLSConfig is the configuration for the HTTPS listener: TLS 1.2 minimum,
+// HTTP/2, the TLS-ALPN-01 challenge, and for every other handshake the
+// certificate of the requested host, if it is managed or Allowed and has
+// one. Anything else fails the handshake with a TLS alert: no host ever
+// gets another host's certificate.
+func (m *Manager) TLSConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion:     tls.VersionTLS12,
+		CipherSuites:   slices.Clone(modernCipherSuites),
+		NextProtos:     []string{"h2", "http/1.1", acmez.ACMETLS1Protocol},
+		GetCertificate: m.getCertificate,
+	}
+}
+
+func (m *Manager) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+	if slices.Contains(hello.SupportedProtos, acmez.ACMETLS1Protocol) {
+		// certmagic answers only a TLS-ALPN-01 challenge it has under way.
+		return m.magic.GetCertificate(hello)
+	}
+	host := normalizeHost(hello.ServerName)
+	if host == "" {
+		return nil, errNoSNI
+	}
+	if !m.serves(host) {
+		return nil, fmt.Errorf("no certificate for %q: pier does not know this host", host)
+	}
+	if c := m.cachedCert(host); c != nil {
+		return c, nil
+	}
+	// Not in memory: an earlier run or another edge may have stored one.
+	ctx, cancel := context.WithTimeout(hello.Context(), storageLoadTimeout)
+	defer cancel()
+	defer m.manage(ctx, host) // track it: renew what was loaded, or obtain one
+	if c, err := m.magic.CacheManagedCertificate(ctx, host); err == nil && !c.Expired() && c.Leaf.VerifyHostname(host) == nil {
+		return &c.Certificate, nil
+	}
+	return nil, fmt.Errorf("no certificate for %q yet: it is being obtained, see `pier certs`", host)
+}
+
+// serves reports whether host may get a certificate in a handshake: it is
+// managed, or the store knows it, and it was not forgotten since.
+func (m *Manager) serves(host string) bool {
+	m.mu.Lock()
+	if m.closed || m.forgotten[host] {
+		m.mu.Unlock()
+		return false
+	}
+	managed := m.hosts[host] != nil
+	m.mu.Unlock()
+	return managed || (m.conf.Allowed != nil && m.conf.Allowed(host))
+}
+
+// cachedCert returns the unexpired certificate in memory that covers host.
+func (m *Manager) cachedCert(host string) *tls.Certificate {
+	var best *tls.Certificate
+	for _, c := range m.cache.AllMatchingCertificates(host) {
+		if c.Leaf == nil || c.Expired() || c.Leaf.VerifyHostname(host) != nil {
+			continue
+		}
+		if best == nil || c.Leaf.NotAfter.After(best.Leaf.NotAfter) {
+			cert := c.Certificate
+			best = &cert
+		}
+	}
+	return best
+}
