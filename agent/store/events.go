@@ -35,16 +35,16 @@ func (s *Store) AppendEvent(e api.Event) error {
 		if err := putJSON(b, u64(seq), e); err != nil {
 			return err
 		}
-		return pruneEvents(b, seq)
+		return pruneEvents(b, seq, s.maxEvents)
 	})
 }
 
-// pruneEvents deletes events numbered at or below last-MaxEvents.
-func pruneEvents(b *bolt.Bucket, last uint64) error {
-	if last <= MaxEvents {
+// pruneEvents deletes events numbered at or below last-keep.
+func pruneEvents(b *bolt.Bucket, last, keep uint64) error {
+	if last <= keep {
 		return nil
 	}
-	cut := last - MaxEvents
+	cut := last - keep
 	c := b.Cursor()
 	for k, _ := c.First(); k != nil && binary.BigEndian.Uint64(k) <= cut; k, _ = c.First() {
 		if err := c.Delete(); err != nil {

@@ -57,8 +57,13 @@ func TestEvents(t *testing.T) {
 
 func TestEventsArePruned(t *testing.T) {
 	s := newStore(t)
+	if s.maxEvents != MaxEvents {
+		t.Fatalf("store keeps %d events, want MaxEvents", s.maxEvents)
+	}
+	const keep = 30
+	s.maxEvents = keep // a short history keeps the test fast; the rule is the same
 	mustCreateApp(t, s, "blog")
-	total := MaxEvents + 25
+	total := keep + 25
 	for i := 1; i <= total; i++ {
 		if err := s.AppendEvent(api.Event{App: "blog", Kind: "config", Message: fmt.Sprint(i)}); err != nil {
 			t.Fatal(err)
@@ -68,10 +73,10 @@ func TestEventsArePruned(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(evs) != MaxEvents {
-		t.Fatalf("kept %d events, want %d", len(evs), MaxEvents)
+	if len(evs) != keep {
+		t.Fatalf("kept %d events, want %d", len(evs), keep)
 	}
-	if first, last := evs[0].Message, evs[len(evs)-1].Message; first != fmt.Sprint(total-MaxEvents+1) || last != fmt.Sprint(total) {
-		t.Errorf("kept events %s..%s, want %d..%d", first, last, total-MaxEvents+1, total)
+	if first, last := evs[0].Message, evs[len(evs)-1].Message; first != fmt.Sprint(total-keep+1) || last != fmt.Sprint(total) {
+		t.Errorf("kept events %s..%s, want %d..%d", first, last, total-keep+1, total)
 	}
 }

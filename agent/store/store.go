@@ -97,6 +97,8 @@ type Store struct {
 	db   *bolt.DB
 	seal *sealer
 	path string
+
+	maxEvents uint64 // events kept per app, MaxEvents
 }
 
 // Open opens (creating it if needed) the database at path, migrates it to
@@ -118,14 +120,14 @@ func Open(path string, key []byte) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening database %s: %w", path, err)
 	}
-	s := &Store{db: db, seal: sl, path: path}
+	s := &Store{db: db, seal: sl, path: path, maxEvents: MaxEvents}
 	if err := s.migrate(); err != nil {
 		db.Close()
 		return nil, err
 	}
 	if err := s.checkKey(); err != nil {
 		db.Close()
-		return nil, err
+		return nil, fmt.Errorf("opening %s: %w", path, err)
 	}
 	return s, nil
 }
