@@ -2,23 +2,414 @@ package agent
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
-	"io"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/pierhq/pier/agent/gitserver"
+	"github.com/pierhq/pier/agent/store"
+	"github.com/pierhq/pier/api"
+	"github.com/pierhq/pier/buildpacks"
+	"github.com/pierhq/pier/proxy"
+	"github.com/pierhq/pier/proxy/certs"
+	"github.com/pierhq/pier/scheduler"
+	"github.com/pierhq/pier/scheduler/local"
 )
+
+// Agent is the running daemon.
+type Agent struct {
+	cfg  Config
+	dirs dirs
+	log  *slog.Logger
+
+	store     *store.Store
+	sched     scheduler.Scheduler
+	builder   *buildpacks.Builder
+	proxy     *proxy.Proxy
+	certs     *certs.Manager // nil while HTTPS is off
+	logs      *logbook
+	git       *gitserver.Server
+	hookToken string
+	apiURL    string // where hooks reach the API
+	api       http.Handler
+	metrics   http.Handler
+
+	ctx    context.Context // the agent's lifetime
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	locks    map[string]chan struct{}
+	watches  map[string]*watch
+	vetted   map[string]bool
+	vetting  map[string]bool
+	draining map[string]bool
+
+	routeMu   sync.Mutex
+	routeKick chan struct{}
+}
+
+type dirs struct {
+	root, slugs, cache, tmp, repos, logs, local, buildpacks, certs string
+}
+
+func newDirs(root string) dirs {
+	j := func(s string) string { return filepath.Join(root, s) }
+	return dirs{root: root, slugs: j("slugs"), cache: j("cache"), tmp: j("tmp"), repos: j("repos"),
+		logs: j("logs"), local: j("local"), buildpacks: j("buildpacks"), certs: j("certs")}
+}
 
 // Run starts the agent and serves until ctx is done.
 func Run(ctx context.Context, cfg Config) error {
-	return errors.New("not yet")
+	cfg.Defaults()
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	a, err := open(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.close()
+	return a.serve(ctx)
 }
 
-// RunHook runs a git hook ("pre-receive") inside a repository the agent
-// serves: it hands the push to the agent and streams the deploy's output.
-func RunHook(ctx context.Context, hook string, stdin io.Reader, stdout, stderr io.Writer) error {
-	return errors.New("not yet")
+// open prepares the data dir, the store, the admin token and the parts.
+func open(cfg Config, log *slog.Logger) (*Agent, error) {
+	d := newDirs(cfg.DataDir)
+	for _, dir := range []string{d.root, d.slugs, d.cache, d.tmp, d.repos, d.logs, d.local, d.buildpacks, d.certs} {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return nil, fmt.Errorf("creating %s: %w", dir, err)
+		}
+	}
+	// Leftovers of builds a crash interrupted.
+	if ents, err := os.ReadDir(d.tmp); err == nil {
+		for _, e := range ents {
+			_ = os.RemoveAll(filepath.Join(d.tmp, e.Name()))
+		}
+	}
+	key, err := store.LoadOrCreateKey(d.root, cfg.SecretKey)
+	if err != nil {
+		return nil, fmt.Errorf("loading the secret key: %w", err)
+	}
+	st, err := store.Open(filepath.Join(d.root, "pier.db"), key)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	a := &Agent{
+		cfg: cfg, dirs: d, log: log, store: st, ctx: ctx, cancel: cancel,
+		locks: map[string]chan struct{}{}, watches: map[string]*watch{},
+		vetted: map[string]bool{}, vetting: map[string]bool{}, draining: map[string]bool{},
+		routeKick: make(chan struct{}, 1),
+		hookToken: randomHex(32),
+	}
+	if err := a.ensureAdminToken(); err != nil {
+		a.close()
+		return nil, err
+	}
+	if err := a.openParts(); err != nil {
+		a.close()
+		return nil, err
+	}
+	return a, nil
 }
 
-// ServeBuildpack serves the built-in buildpack name over go-plugin; it is
-// what `pier buildpack serve NAME` runs.
-func ServeBuildpack(name string) error {
-	return errors.New("not yet")
+func (a *Agent) openParts() error {
+	var err error
+	a.logs, err = newLogbook(a.dirs.logs)
+	if err != nil {
+		return err
+	}
+	switch a.cfg.Scheduler {
+	case "local":
+		a.sched, err = local.New(local.Options{Dir: a.dirs.local, OnChange: func(string) { a.kickRoutes() }, Logf: a.logf})
+	default:
+		err = fmt.Errorf("scheduler %q is not available: use --scheduler local", a.cfg.Scheduler)
+	}
+	if err != nil {
+		return fmt.Errorf("starting the %s scheduler: %w", a.cfg.Scheduler, err)
+	}
+	exe, err := os.Executable()
+	if err != nil {
+		return err
+	}
+	a.builder = &buildpacks.Builder{SlugDir: a.dirs.slugs, CacheDir: a.dirs.cache, PluginDir: a.dirs.buildpacks, Executable: exe, Logf: a.logf}
+	a.git = &gitserver.Server{
+		Root:         a.dirs.repos,
+		Authenticate: a.gitAuth,
+		AppExists:    func(app string) bool { _, err := a.store.GetApp(app); return err == nil },
+		HookEnv: func(app, user string) []string {
+			return []string{envBin + "=" + exe, envHookURL + "=" + a.apiURL, envHookToken + "=" + a.hookToken, envHookApp + "=" + app, envHookUser + "=" + user}
+		},
+		Logf: a.logf,
+	}
+	a.api = a.routes()
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a.proxy = proxy.New(proxy.Config{
+		Domain:      a.cfg.Domain,
+		ControlHost: a.controlHost(),
+		Control:     a.api,
+		OnRequest:   func(rl proxy.RequestLog) { a.logs.add(rl.App, "router", routerLine(rl)) },
+		Logf:        a.logf,
+		Registerer:  reg,
+	})
+	a.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	if a.cfg.HTTPSAddr != "" {
+		a.certs, err = certs.New(certs.Config{
+			StorageDir: a.dirs.certs,
+			CA:         a.cfg.ACMECA,
+			CARoot:     a.cfg.ACMECARoot,
+			Email:      a.cfg.ACMEEmail,
+			Allowed:    a.allowedHost,
+			HTTPSPort:  portOf(a.cfg.HTTPSAddr),
+			OnEvent:    a.certEvent,
+			Logf:       a.logf,
+		})
+		if err != nil {
+			return fmt.Errorf("setting up HTTPS: %w", err)
+		}
+	}
+	return nil
+}
+
+// ensureAdminToken makes sure an admin token exists: PIER_ADMIN_TOKEN, or
+// the one in <data-dir>/admin.token, or a new one written there.
+func (a *Agent) ensureAdminToken() error {
+	path := filepath.Join(a.dirs.root, "admin.token")
+	if a.cfg.AdminToken != "" {
+		_, err := a.store.ImportToken("admin", a.cfg.AdminToken)
+		return err
+	}
+	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
+		_, err := a.store.ImportToken("admin", strings.TrimSpace(string(b)))
+		return err
+	}
+	t, err := a.store.CreateToken("admin")
+	if err != nil {
+		return err
+	}
+	if err := writeFileAtomic(path, []byte(t.Secret+"\n"), 0o600); err != nil {
+		return fmt.Errorf("writing the admin token: %w", err)
+	}
+	a.log.Info("created the admin API token", "file", path)
+	return nil
+}
+
+// serve listens, reconciles with what runs, and serves until ctx is done.
+func (a *Agent) serve(ctx context.Context) error {
+	lns, err := a.listen()
+	if err != nil {
+		return err
+	}
+	a.apiURL = "http://" + loopbackAddr(lns.api.Addr())
+	a.wg.Add(2)
+	go func() { defer a.wg.Done(); a.logs.run(a.ctx) }()
+	go a.routeLoop()
+	a.reconcile()
+	a.wg.Add(1)
+	go a.janitor()
+
+	servers := []*http.Server{proxy.NewServer(a.api, lns.api.Addr().String())}
+	httpHandler := http.Handler(a.proxy)
+	if a.certs != nil {
+		httpHandler = a.certs.HTTPHandler(a.proxy)
+	}
+	servers = append(servers, proxy.NewServer(httpHandler, lns.http.Addr().String()))
+	serveErr := make(chan error, 3)
+	go func() { serveErr <- servers[0].Serve(lns.api) }()
+	go func() { serveErr <- servers[1].Serve(lns.http) }()
+	if lns.https != nil {
+		s := proxy.NewServer(a.proxy, lns.https.Addr().String())
+		s.TLSConfig = a.certs.TLSConfig()
+		servers = append(servers, s)
+		go func() { serveErr <- s.ServeTLS(lns.https, "", "") }()
+		a.manageAllCerts()
+	}
+	a.log.Info("pier agent ready", "api", a.apiURL, "http", lns.http.Addr().String(), "domain", a.cfg.Domain,
+		"scheduler", a.cfg.Scheduler, "data", a.dirs.root)
+	var runErr error
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		if !errors.Is(err, http.ErrServerClosed) {
+			runErr = err
+		}
+	}
+	a.log.Info("pier agent stopping")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, s := range servers {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = s.Shutdown(shutdownCtx) }()
+	}
+	wg.Wait()
+	return runErr
+}
+
+type listeners struct{ api, http, https net.Listener }
+
+func (a *Agent) listen() (listeners, error) {
+	var l listeners
+	var err error
+	if l.api, err = net.Listen("tcp", a.cfg.APIAddr); err != nil {
+		return l, fmt.Errorf("API address %s: %w", a.cfg.APIAddr, err)
+	}
+	if l.http, err = net.Listen("tcp", a.cfg.HTTPAddr); err != nil {
+		l.api.Close()
+		return l, fmt.Errorf("HTTP address %s: %w", a.cfg.HTTPAddr, err)
+	}
+	if a.cfg.HTTPSAddr != "" {
+		if l.https, err = net.Listen("tcp", a.cfg.HTTPSAddr); err != nil {
+			l.api.Close()
+			l.http.Close()
+			return l, fmt.Errorf("HTTPS address %s: %w", a.cfg.HTTPSAddr, err)
+		}
+	}
+	return l, nil
+}
+
+func (a *Agent) close() {
+	if a.cancel != nil {
+		a.cancel()
+	}
+	a.wg.Wait()
+	if a.proxy != nil {
+		a.proxy.Close()
+	}
+	if a.certs != nil {
+		a.certs.Close()
+	}
+	if a.sched != nil {
+		a.sched.Close()
+	}
+	if a.store != nil {
+		a.store.Close()
+	}
+}
+
+func (a *Agent) logf(format string, args ...any) {
+	a.log.Info(fmt.Sprintf(format, args...))
+}
+
+// event records a platform event and writes it as an app[pier] line.
+func (a *Agent) event(app, kind, actor, format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	if err := a.store.AppendEvent(api.Event{Time: time.Now().UTC(), App: app, Kind: kind, Message: msg, Actor: actor}); err != nil {
+		a.logf("recording an event of %s: %v", app, err)
+	}
+	if actor != "" {
+		msg += " by " + actor
+	}
+	a.logs.add(app, "pier", msg)
+}
+
+func (a *Agent) certEvent(host, msg string) {
+	app := a.hostApp(host)
+	if app == "" {
+		a.logf("certificate of %s: %s", host, msg)
+		return
+	}
+	a.logs.add(app, "pier", "certificate of "+host+": "+msg)
+}
+
+// hostApp returns the app a host routes to, or "".
+func (a *Agent) hostApp(host string) string {
+	if app, ok := strings.CutSuffix(host, "."+a.cfg.Domain); ok && appNameRE.MatchString(app) {
+		return app
+	}
+	app, _ := a.store.DomainApp(host)
+	return app
+}
+
+func (a *Agent) manageAllCerts() {
+	hosts := []string{a.controlHost()}
+	apps, _ := a.store.ListApps()
+	for _, app := range apps {
+		hosts = append(hosts, a.appHosts(app.Name)...)
+	}
+	a.certs.Manage(a.ctx, hosts)
+}
+
+func (a *Agent) gitURL(app string) string { return a.apiURL + "/git/" + app + ".git" }
+
+func (a *Agent) webURL(app string) string {
+	if a.cfg.HTTPSAddr != "" {
+		return "https://" + a.appHost(app) + portSuffix(a.cfg.HTTPSAddr, "443")
+	}
+	return "http://" + a.appHost(app) + portSuffix(a.cfg.HTTPAddr, "80")
+}
+
+func portSuffix(addr, def string) string {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil || port == def {
+		return ""
+	}
+	return ":" + port
+}
+
+func portOf(addr string) int {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0
+	}
+	n := atoiDefault(port, 0)
+	return n
+}
+
+// loopbackAddr turns a wildcard listen address into one a local client dials.
+func loopbackAddr(addr net.Addr) string {
+	host, port, err := net.SplitHostPort(addr.String())
+	if err != nil {
+		return addr.String()
+	}
+	if ip := net.ParseIP(host); ip == nil || ip.IsUnspecified() {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+func randomHex(n int) string {
+	b := make([]byte, n)
+	if _, err := rand.Read(b); err != nil {
+		panic(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// writeFileAtomic writes a file that survives a crash whole or not at all.
+func writeFileAtomic(path string, data []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(f.Name(), path)
 }

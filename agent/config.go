@@ -29,6 +29,8 @@ type Config struct {
 
 	StandbyWindow time.Duration // how long the old slot stays warm (15m)
 	WatchWindow   time.Duration // how long a new release is watched (30s)
+	// ReleaseTimeout bounds the Procfile release command (10m).
+	ReleaseTimeout time.Duration
 
 	Version string
 }
@@ -51,5 +53,8 @@ func (c *Config) Defaults() {
 	}
 	if c.WatchWindow == 0 {
 		c.WatchWindow = 30 * time.Second
+	}
+	if c.ReleaseTimeout == 0 {
+		c.ReleaseTimeout = 10 * time.Minute
 	}
 }

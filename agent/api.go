@@ -1,0 +1,451 @@
+package agent
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pierhq/pier/agent/store"
+	"github.com/pierhq/pier/api"
+)
+
+var appNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{1,29}$`)
+
+// reservedNames cannot be app names: pier.<domain> is the control host.
+var reservedNames = map[string]bool{"pier": true, "www": true, "git": true}
+
+type ctxKey int
+
+const userKey ctxKey = 0
+
+// userOf returns who made the request (the token's name).
+func userOf(r *http.Request) string {
+	u, _ := r.Context().Value(userKey).(string)
+	return u
+}
+
+// routes builds the agent's HTTP API.
+func (a *Agent) routes() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("POST /internal/push", a.handlePush)
+	mux.Handle("/git/", a.git)
+
+	h := func(pattern string, fn func(http.ResponseWriter, *http.Request) error) {
+		mux.Handle(pattern, a.auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if err := fn(w, r); err != nil {
+				writeError(w, err)
+			}
+		})))
+	}
+	h("GET /v1/version", a.getVersion)
+	h("GET /metrics", func(w http.ResponseWriter, r *http.Request) error { a.metrics.ServeHTTP(w, r); return nil })
+	h("GET /v1/apps", a.listApps)
+	h("POST /v1/apps", a.createApp)
+	h("GET /v1/apps/{app}", a.getApp)
+	h("DELETE /v1/apps/{app}", a.destroyApp)
+	h("GET /v1/apps/{app}/releases", a.listReleases)
+	h("POST /v1/apps/{app}/rollback", a.postRollback)
+	h("GET /v1/apps/{app}/ps", a.listInstances)
+	h("POST /v1/apps/{app}/scale", a.postScale)
+	h("POST /v1/apps/{app}/restart", a.postRestart)
+	h("POST /v1/apps/{app}/run", a.postRun)
+	h("GET /v1/apps/{app}/logs", a.getLogs)
+	h("GET /v1/apps/{app}/config", a.getConfig)
+	h("PATCH /v1/apps/{app}/config", a.patchConfig)
+	h("GET /v1/apps/{app}/domains", a.listDomains)
+	h("POST /v1/apps/{app}/domains", a.addDomain)
+	h("DELETE /v1/apps/{app}/domains/{host}", a.removeDomain)
+	h("GET /v1/apps/{app}/certs", a.getCerts)
+	h("PUT /v1/apps/{app}/maintenance", a.putMaintenance)
+	h("POST /v1/apps/{app}/purge-cache", a.purgeCache)
+	h("GET /v1/tokens", a.listTokens)
+	h("POST /v1/tokens", a.createToken)
+	h("DELETE /v1/tokens/{id}", a.revokeToken)
+	h("GET /v1/keys", a.listKeys)
+	h("POST /v1/keys", a.addKey)
+	h("DELETE /v1/keys/{fp}", a.removeKey)
+	return mux
+}
+
+// auth requires a valid API token as a bearer token.
+func (a *Agent) auth(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || secret == "" {
+			writeJSON(w, http.StatusUnauthorized, api.Error{Message: "an API token is required"})
+			return
+		}
+		tok, err := a.store.VerifyToken(secret)
+		if err != nil {
+			writeJSON(w, http.StatusUnauthorized, api.Error{Message: "the API token is not valid"})
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey, tok.Name)))
+	})
+}
+
+// gitAuth checks git's basic auth: any user name, an API token as password.
+func (a *Agent) gitAuth(r *http.Request) (string, bool) {
+	_, pass, ok := r.BasicAuth()
+	if !ok || pass == "" {
+		return "", false
+	}
+	if subtle.ConstantTimeCompare([]byte(pass), []byte(a.hookToken)) == 1 {
+		return "", false
+	}
+	tok, err := a.store.VerifyToken(pass)
+	if err != nil {
+		return "", false
+	}
+	return tok.Name, true
+}
+
+func decode(r *http.Request, v any) error {
+	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return userErrorf(http.StatusBadRequest, "malformed request body: %v", err)
+	}
+	return nil
+}
+
+// appOf loads the app named in the path.
+func (a *Agent) appOf(r *http.Request) (api.App, error) {
+	name := r.PathValue("app")
+	if !appNameRE.MatchString(name) {
+		return api.App{}, userErrorf(http.StatusNotFound, "app %q not found", name)
+	}
+	app, err := a.store.GetApp(name)
+	if errors.Is(err, store.ErrAppNotFound) {
+		return api.App{}, userErrorf(http.StatusNotFound, "app %q not found: see `pier apps list`", name)
+	}
+	return app, err
+}
+
+func (a *Agent) present(app api.App) api.App {
+	app.GitURL = a.gitURL(app.Name)
+	app.WebURL = a.webURL(app.Name)
+	if ds, err := a.store.Domains(app.Name); err == nil {
+		app.Domains = nil
+		for _, d := range ds {
+			app.Domains = append(app.Domains, d.Host)
+		}
+	}
+	return app
+}
+
+func (a *Agent) getVersion(w http.ResponseWriter, r *http.Request) error {
+	writeJSON(w, 200, api.Version{Version: a.cfg.Version, Scheduler: a.cfg.Scheduler, Domain: a.cfg.Domain})
+	return nil
+}
+
+func (a *Agent) listApps(w http.ResponseWriter, r *http.Request) error {
+	apps, err := a.store.ListApps()
+	if err != nil {
+		return err
+	}
+	out := make([]api.App, 0, len(apps))
+	for _, app := range apps {
+		out = append(out, a.present(app))
+	}
+	writeJSON(w, 200, out)
+	return nil
+}
+
+func (a *Agent) createApp(w http.ResponseWriter, r *http.Request) error {
+	var req api.CreateAppRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if !appNameRE.MatchString(req.Name) {
+		return userErrorf(400, "%q is not a valid app name: use 2 to 30 lower-case letters, digits and dashes, starting with a letter", req.Name)
+	}
+	if reservedNames[req.Name] {
+		return userErrorf(400, "%q is reserved by pier: choose another name", req.Name)
+	}
+	app := api.App{Name: req.Name, CreatedAt: time.Now().UTC()}
+	if err := a.store.CreateApp(app); err != nil {
+		if errors.Is(err, store.ErrAppExists) {
+			return userErrorf(409, "an app named %q already exists", req.Name)
+		}
+		return err
+	}
+	if err := a.git.EnsureRepo(req.Name); err != nil {
+		_ = a.store.DeleteApp(req.Name)
+		return fmt.Errorf("creating the git repository: %w", err)
+	}
+	a.event(req.Name, "create", userOf(r), "Created app %s", req.Name)
+	a.refreshRoutes()
+	a.manageCerts(req.Name)
+	writeJSON(w, http.StatusCreated, a.present(app))
+	return nil
+}
+
+func (a *Agent) getApp(w http.ResponseWriter, r *http.Request) error {
+	app, err := a.appOf(r)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, a.present(app))
+	return nil
+}
+
+func (a *Agent) destroyApp(w http.ResponseWriter, r *http.Request) error {
+	app, err := a.appOf(r)
+	if err != nil {
+		return err
+	}
+	if err := a.destroy(r.Context(), app.Name); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (a *Agent) listReleases(w http.ResponseWriter, r *http.Request) error {
+	app, err := a.appOf(r)
+	if err != nil {
+		return err
+	}
+	rels, err := a.store.ListReleases(app.Name)
+	if err != nil {
+		return err
+	}
+	if rels == nil {
+		rels = []api.Release{}
+	}
+	writeJSON(w, 200, rels)
+	return nil
+}
+
+func (a *Agent) postRollback(w http.ResponseWriter, r *http.Request) error {
+	app, err := a.appOf(r)
+	if err != nil {
+		return err
+	}
+	var req api.RollbackRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if req.Version < 0 {
+		return userErrorf(400, "v%d is not a release version", req.Version)
+	}
+	var log strings.Builder
+	rel, err := a.rollback(r.Context(), app.Name, req.Version, userOf(r), &log)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, rel)
+	return nil
+}
+
+func (a *Agent) listInstances(w http.ResponseWriter, r *http.Request) error {
+	app, err := a.appOf(r)
+	if err != nil {
+		return err
+	}
+	insts, err := a.sched.Instances(r.Context(), app.Name)
+	if err != nil {
+		return err
+	}
+	out := make([]api.Instance, 0, len(insts))
+	for _, in := range insts {
+		out = append(out, api.Instance{
+			App: in.App, Name: in.Name(), Type: in.Type, Index: in.Index, Slot: in.Slot,
+			Release: in.Release, State: in.State, Addr: in.Addr, Node: in.Node, PID: in.PID,
+			Restarts: in.Restarts, StartedAt: in.StartedAt,
+		})
+	}
+	writeJSON(w, 200, out)
+	return nil
+}
+
+func (a *Agent) postScale(w http.ResponseWriter, r *http.Request) error {
+	app, err := a.appOf(r)
+	if err != nil {
+		return err
+	}
+	var req api.ScaleRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	out, err := a.scale(r.Context(), app.Name, req.Formation, userOf(r))
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, a.present(out))
+	return nil
+}
+
+func (a *Agent) postRestart(w http.ResponseWriter, r *http.Request) error {
+	app, err := a.appOf(r)
+	if err != nil {
+		return err
+	}
+	if err := a.restart(r.Context(), app.Name, userOf(r), io.Discard); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (a *Agent) getConfig(w http.ResponseWriter, r *http.Request) error {
+	app, err := a.appOf(r)
+	if err != nil {
+		return err
+	}
+	vars, err := a.store.Config(app.Name)
+	if err != nil {
+		return err
+	}
+	if vars == nil {
+		vars = map[string]string{}
+	}
+	writeJSON(w, 200, vars)
+	return nil
+}
+
+func (a *Agent) patchConfig(w http.ResponseWriter, r *http.Request) error {
+	app, err := a.appOf(r)
+	if err != nil {
+		return err
+	}
+	var req api.ConfigRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	rel, err := a.updateConfig(r.Context(), app.Name, req.Vars, userOf(r), io.Discard)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, 200, rel)
+	return nil
+}
+
+func (a *Agent) putMaintenance(w http.ResponseWriter, r *http.Request) error {
+	app, err := a.appOf(r)
+	if err != nil {
+		return err
+	}
+	var req api.MaintenanceRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	if _, err := a.store.UpdateApp(app.Name, func(x *api.App) error {
+		x.Maintenance = req.Enabled
+		return nil
+	}); err != nil {
+		return err
+	}
+	a.refreshRoutes()
+	state := "off"
+	if req.Enabled {
+		state = "on"
+	}
+	a.event(app.Name, "maintenance", userOf(r), "Maintenance mode %s", state)
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (a *Agent) purgeCache(w http.ResponseWriter, r *http.Request) error {
+	app, err := a.appOf(r)
+	if err != nil {
+		return err
+	}
+	if err := a.removeCache(app.Name); err != nil {
+		return err
+	}
+	a.event(app.Name, "build", userOf(r), "Build cache purged")
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (a *Agent) listTokens(w http.ResponseWriter, r *http.Request) error {
+	ts, err := a.store.Tokens()
+	if err != nil {
+		return err
+	}
+	if ts == nil {
+		ts = []api.Token{}
+	}
+	writeJSON(w, 200, ts)
+	return nil
+}
+
+func (a *Agent) createToken(w http.ResponseWriter, r *http.Request) error {
+	var req api.TokenRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	req.Name = strings.TrimSpace(req.Name)
+	if req.Name == "" || len(req.Name) > 64 {
+		return userErrorf(400, "a token needs a name of 1 to 64 characters: pier tokens create NAME")
+	}
+	t, err := a.store.CreateToken(req.Name)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusCreated, t)
+	return nil
+}
+
+func (a *Agent) revokeToken(w http.ResponseWriter, r *http.Request) error {
+	if err := a.store.RevokeToken(r.PathValue("id")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func (a *Agent) listKeys(w http.ResponseWriter, r *http.Request) error {
+	ks, err := a.store.Keys()
+	if err != nil {
+		return err
+	}
+	if ks == nil {
+		ks = []api.Key{}
+	}
+	writeJSON(w, 200, ks)
+	return nil
+}
+
+func (a *Agent) addKey(w http.ResponseWriter, r *http.Request) error {
+	var req api.KeyRequest
+	if err := decode(r, &req); err != nil {
+		return err
+	}
+	k, err := a.store.AddKey(req.Name, req.PublicKey)
+	if err != nil {
+		if statusOf(err) == 500 {
+			return userErrorf(400, "%v", err)
+		}
+		return err
+	}
+	writeJSON(w, http.StatusCreated, k)
+	return nil
+}
+
+func (a *Agent) removeKey(w http.ResponseWriter, r *http.Request) error {
+	if err := a.store.RemoveKey(r.PathValue("fp")); err != nil {
+		return err
+	}
+	w.WriteHeader(http.StatusNoContent)
+	return nil
+}
+
+func atoiDefault(s string, def int) int {
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		return def
+	}
+	return n
+}

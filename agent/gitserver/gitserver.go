@@ -1,0 +1,169 @@
+// Package gitserver receives pushes over git's smart HTTP protocol through
+// git's own `git http-backend`, and hands each push to the deployer through a
+// pre-receive hook, so that the push streams the deploy's output and fails
+// when the deploy fails.
+package gitserver
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/cgi"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+)
+
+// HookScript is the pre-receive hook installed in every repository. The
+// agent passes PIER_BIN and the hook's credentials through the environment
+// of git http-backend, so the script holds no path and no secret.
+const HookScript = `#!/bin/sh
+# Installed by pier: hands the push to the pier agent and streams the deploy.
+exec "$PIER_BIN" hook pre-receive
+`
+
+var pathRE = regexp.MustCompile(`^/git/([a-z][a-z0-9-]{1,29})\.git(/.*)?$`)
+
+// Server serves /git/APP.git/... for the repositories under Root.
+type Server struct {
+	Root string // one bare repository per app: Root/APP.git
+
+	// Authenticate checks the request's credentials (basic auth, the token
+	// as password) and returns who pushes.
+	Authenticate func(r *http.Request) (user string, ok bool)
+	// AppExists reports whether app is known; unknown apps get 404.
+	AppExists func(app string) bool
+	// HookEnv is added to the environment of git http-backend and so of the
+	// pre-receive hook ("PIER_BIN=...", credentials to reach the agent).
+	HookEnv func(app, user string) []string
+	Logf    func(format string, args ...any)
+}
+
+// ServeHTTP implements the smart HTTP protocol for one app's repository.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	m := pathRE.FindStringSubmatch(r.URL.Path)
+	if m == nil {
+		http.Error(w, "not a pier git repository: use /git/APP.git", http.StatusNotFound)
+		return
+	}
+	app, rest := m[1], m[2]
+	user, ok := s.Authenticate(r)
+	if !ok {
+		w.Header().Set("WWW-Authenticate", `Basic realm="pier"`)
+		http.Error(w, "authentication required: use an API token as the password (pier tokens create)", http.StatusUnauthorized)
+		return
+	}
+	if !s.AppExists(app) {
+		http.Error(w, fmt.Sprintf("app %q does not exist: create it with `pier apps create %s`", app, app), http.StatusNotFound)
+		return
+	}
+	if err := s.EnsureRepo(app); err != nil {
+		s.logf("git: preparing repository of %s: %v", app, err)
+		http.Error(w, "the app's repository could not be prepared", http.StatusInternalServerError)
+		return
+	}
+	gitPath, err := exec.LookPath("git")
+	if err != nil {
+		http.Error(w, "git is not installed on the pier host", http.StatusInternalServerError)
+		return
+	}
+	env := []string{
+		"GIT_PROJECT_ROOT=" + s.Root,
+		"GIT_HTTP_EXPORT_ALL=1",
+		"REMOTE_USER=" + user,
+		"GIT_CONFIG_NOSYSTEM=1",
+		"HOME=" + s.Root,
+	}
+	if s.HookEnv != nil {
+		env = append(env, s.HookEnv(app, user)...)
+	}
+	h := &cgi.Handler{
+		Path:       gitPath,
+		Args:       []string{"http-backend"},
+		Dir:        s.Root,
+		Env:        env,
+		InheritEnv: []string{"PATH", "LANG", "TMPDIR"},
+		Stderr:     logWriter{s},
+	}
+	// http-backend wants PATH_INFO relative to GIT_PROJECT_ROOT.
+	r2 := r.Clone(r.Context())
+	r2.URL.Path = "/" + app + ".git" + rest
+	r2.Header.Del("Authorization") // the token never reaches git or its hooks
+	h.ServeHTTP(flushWriter{w}, r2)
+}
+
+// EnsureRepo creates the bare repository of app and installs its hook.
+func (s *Server) EnsureRepo(app string) error {
+	dir := s.RepoDir(app)
+	if _, err := os.Stat(filepath.Join(dir, "HEAD")); errors.Is(err, os.ErrNotExist) {
+		if err := os.MkdirAll(s.Root, 0o755); err != nil {
+			return err
+		}
+		cmd := exec.Command("git", "init", "--bare", "--quiet", "--initial-branch=main", dir)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("git init: %v: %s", err, strings.TrimSpace(string(out)))
+		}
+		cfg := exec.Command("git", "-C", dir, "config", "http.receivepack", "true")
+		if out, err := cfg.CombinedOutput(); err != nil {
+			return fmt.Errorf("git config: %v: %s", err, strings.TrimSpace(string(out)))
+		}
+	} else if err != nil {
+		return err
+	}
+	hook := filepath.Join(dir, "hooks", "pre-receive")
+	if b, err := os.ReadFile(hook); err == nil && string(b) == HookScript {
+		return nil
+	}
+	if err := os.MkdirAll(filepath.Dir(hook), 0o755); err != nil {
+		return err
+	}
+	tmp := hook + ".tmp"
+	if err := os.WriteFile(tmp, []byte(HookScript), 0o755); err != nil {
+		return err
+	}
+	return os.Rename(tmp, hook)
+}
+
+// RemoveRepo deletes the repository of app.
+func (s *Server) RemoveRepo(app string) error {
+	if !pathRE.MatchString("/git/" + app + ".git") {
+		return fmt.Errorf("invalid app name %q", app)
+	}
+	return os.RemoveAll(s.RepoDir(app))
+}
+
+// RepoDir is the bare repository of app.
+func (s *Server) RepoDir(app string) string { return filepath.Join(s.Root, app+".git") }
+
+func (s *Server) logf(format string, args ...any) {
+	if s.Logf != nil {
+		s.Logf(format, args...)
+	}
+}
+
+// flushWriter flushes after every write so that the deploy's output reaches
+// the pusher while it happens.
+type flushWriter struct{ http.ResponseWriter }
+
+func (f flushWriter) Write(p []byte) (int, error) {
+	n, err := f.ResponseWriter.Write(p)
+	if fl, ok := f.ResponseWriter.(http.Flusher); ok {
+		fl.Flush()
+	}
+	return n, err
+}
+
+func (f flushWriter) Flush() {
+	if fl, ok := f.ResponseWriter.(http.Flusher); ok {
+		fl.Flush()
+	}
+}
+
+type logWriter struct{ s *Server }
+
+func (l logWriter) Write(p []byte) (int, error) {
+	l.s.logf("git http-backend: %s", strings.TrimSpace(string(p)))
+	return len(p), nil
+}

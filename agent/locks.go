@@ -1,0 +1,44 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+)
+
+// errBusy is returned when an app's deploy lock could not be had in time.
+var errBusy = errors.New("busy")
+
+// lockWait bounds how long an operation waits for another one on the same app.
+const lockWait = 10 * time.Minute
+
+// lockApp serializes the deploys and other changes of one app. An operation
+// that must wait says so on out; after lockWait it is refused. Taking the
+// lock ends the watch of the release before, which counts as good.
+func (a *Agent) lockApp(ctx context.Context, app string, out io.Writer) (func(), error) {
+	a.mu.Lock()
+	l := a.locks[app]
+	if l == nil {
+		l = make(chan struct{}, 1)
+		a.locks[app] = l
+	}
+	a.mu.Unlock()
+	select {
+	case l <- struct{}{}:
+	default:
+		fmt.Fprintf(out, "-----> Another deploy of %s is in progress; waiting for it to finish...\n", app)
+		t := time.NewTimer(lockWait)
+		defer t.Stop()
+		select {
+		case l <- struct{}{}:
+		case <-t.C:
+			return nil, fmt.Errorf("%w: another deploy of %s has run for over %s; try again when it is done (see `pier releases -a %s`)", errBusy, app, lockWait, app)
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	a.stopWatch(app)
+	return func() { <-l }, nil
+}

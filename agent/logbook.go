@@ -1,0 +1,245 @@
+package agent
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pierhq/pier/proxy"
+)
+
+// Heroku's log time format, as the scheduler writes it too.
+const logTimeFormat = "2006-01-02T15:04:05.000000-07:00"
+
+// maxLogBytes is where an app's router and platform log rotates.
+const maxLogBytes = 10 << 20
+
+// logbook keeps the router (app[router]) and platform (app[pier]) lines of
+// every app in one file per app, and feeds followers. A single goroutine
+// writes, so the proxy's hot path only sends on a buffered channel.
+type logbook struct {
+	dir   string
+	lines chan logLine
+	done  chan struct{}
+
+	mu   sync.Mutex
+	subs map[string]map[chan string]struct{} // app -> followers
+	fs   map[string]*os.File
+}
+
+type logLine struct{ app, text string }
+
+func newLogbook(dir string) (*logbook, error) {
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, err
+	}
+	return &logbook{
+		dir:   dir,
+		lines: make(chan logLine, 4096),
+		done:  make(chan struct{}),
+		subs:  map[string]map[chan string]struct{}{},
+		fs:    map[string]*os.File{},
+	}, nil
+}
+
+// run writes lines until ctx is done, then flushes and closes the files.
+func (l *logbook) run(ctx context.Context) {
+	defer close(l.done)
+	for {
+		select {
+		case ln := <-l.lines:
+			l.write(ln)
+		case <-ctx.Done():
+			for {
+				select {
+				case ln := <-l.lines:
+					l.write(ln)
+				default:
+					l.mu.Lock()
+					for _, f := range l.fs {
+						f.Close()
+					}
+					l.fs = map[string]*os.File{}
+					l.mu.Unlock()
+					return
+				}
+			}
+		}
+	}
+}
+
+// add queues a line "TIME app[SOURCE]: text". When the queue is full (a
+// flood of requests) router lines are dropped rather than slowing requests.
+func (l *logbook) add(app, source, text string) {
+	line := time.Now().Format(logTimeFormat) + " app[" + source + "]: " + text
+	select {
+	case l.lines <- logLine{app, line}:
+	default:
+	}
+}
+
+func (l *logbook) write(ln logLine) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	f := l.fs[ln.app]
+	if f == nil {
+		var err error
+		f, err = os.OpenFile(l.path(ln.app), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+		if err != nil {
+			return
+		}
+		l.fs[ln.app] = f
+	}
+	_, _ = f.WriteString(ln.text + "\n")
+	if st, err := f.Stat(); err == nil && st.Size() > maxLogBytes {
+		f.Close()
+		delete(l.fs, ln.app)
+		_ = os.Rename(l.path(ln.app), l.path(ln.app)+".1")
+	}
+	for ch := range l.subs[ln.app] {
+		select {
+		case ch <- ln.text:
+		default: // a slow follower misses lines rather than blocking
+		}
+	}
+}
+
+func (l *logbook) path(app string) string { return filepath.Join(l.dir, app+".log") }
+
+// tail returns the last n lines of app.
+func (l *logbook) tail(app string, n int) []string {
+	var lines []string
+	for _, p := range []string{l.path(app) + ".1", l.path(app)} {
+		lines = append(lines, lastLines(p, n)...)
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return lines
+}
+
+// follow returns a channel of app's new lines and a function to stop.
+func (l *logbook) follow(app string) (<-chan string, func()) {
+	ch := make(chan string, 256)
+	l.mu.Lock()
+	if l.subs[app] == nil {
+		l.subs[app] = map[chan string]struct{}{}
+	}
+	l.subs[app][ch] = struct{}{}
+	l.mu.Unlock()
+	return ch, func() {
+		l.mu.Lock()
+		delete(l.subs[app], ch)
+		l.mu.Unlock()
+	}
+}
+
+// remove deletes app's log files.
+func (l *logbook) remove(app string) {
+	l.mu.Lock()
+	if f := l.fs[app]; f != nil {
+		f.Close()
+		delete(l.fs, app)
+	}
+	l.mu.Unlock()
+	_ = os.Remove(l.path(app))
+	_ = os.Remove(l.path(app) + ".1")
+}
+
+// lastLines reads the last n lines of a file (at most 4 MiB from its end).
+func lastLines(path string, n int) []string {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil
+	}
+	off := st.Size() - 4<<20
+	if off < 0 {
+		off = 0
+	}
+	if _, err := f.Seek(off, io.SeekStart); err != nil {
+		return nil
+	}
+	b, _ := io.ReadAll(f)
+	if off > 0 {
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			b = b[i+1:]
+		}
+	}
+	var lines []string
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		lines = append(lines, sc.Text())
+	}
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return lines
+}
+
+// routerLine formats a request as a router log line, after Heroku's.
+func routerLine(r proxy.RequestLog) string {
+	var b strings.Builder
+	at := "info"
+	if r.Error != "" || r.Status >= 500 {
+		at = "error"
+	}
+	fmt.Fprintf(&b, "at=%s method=%s path=%q host=%s request_id=%s fwd=%q", at, r.Method, r.Path, r.Host, r.RequestID, r.ClientIP)
+	if r.Upstream != "" {
+		fmt.Fprintf(&b, " dyno=%s slot=%s release=v%d", r.Upstream, r.Slot, r.Release)
+	}
+	fmt.Fprintf(&b, " service=%dms status=%d bytes=%d", r.Duration.Milliseconds(), r.Status, r.Bytes)
+	if r.Error != "" {
+		fmt.Fprintf(&b, " desc=%q", r.Error)
+	}
+	return b.String()
+}
+
+// mergeTail merges two sets of log lines by their leading timestamps and
+// keeps the last n.
+func mergeTail(a, b []string, n int) []string {
+	all := append(append([]string{}, a...), b...)
+	sort.SliceStable(all, func(i, j int) bool { return lineTime(all[i]).Before(lineTime(all[j])) })
+	if len(all) > n {
+		all = all[len(all)-n:]
+	}
+	return all
+}
+
+func lineTime(line string) time.Time {
+	ts, _, _ := strings.Cut(line, " ")
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		return time.Time{}
+	}
+	return t
+}
+
+// matchesProcess reports whether a line belongs to process type p ("web"
+// matches app[web.1], "router" matches app[router]).
+func matchesProcess(line, p string) bool {
+	i := strings.Index(line, " app[")
+	if i < 0 {
+		return false
+	}
+	src := line[i+5:]
+	j := strings.IndexByte(src, ']')
+	if j < 0 {
+		return false
+	}
+	src = src[:j]
+	return src == p || strings.HasPrefix(src, p+".")
+}

@@ -1,0 +1,145 @@
+package agent
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+
+	"github.com/pierhq/pier/api"
+	"github.com/pierhq/pier/buildpacks"
+	"github.com/pierhq/pier/procfile"
+)
+
+// keepReleases is how many of each app's newest releases keep their slugs.
+const keepReleases = 10
+
+func (a *Agent) slugPath(id string) string {
+	return filepath.Join(a.dirs.slugs, id+".tar.gz")
+}
+
+// liveSlug is the slug path of app's live release, or "".
+func (a *Agent) liveSlug(app api.App) string {
+	if app.LiveRelease == 0 {
+		return ""
+	}
+	r, err := a.store.GetRelease(app.Name, app.LiveRelease)
+	if err != nil || r.SlugID == "" {
+		return ""
+	}
+	return a.slugPath(r.SlugID)
+}
+
+var appJSONCache sync.Map // slug path -> *procfile.AppJSON
+
+// writeAppJSON keeps a slug's app.json beside it, so that rollbacks and
+// restarts know its health checks without opening the slug.
+func writeAppJSON(slugPath string, aj *procfile.AppJSON) error {
+	if aj == nil {
+		return nil
+	}
+	b, err := json.Marshal(aj)
+	if err != nil {
+		return err
+	}
+	return writeFileAtomic(strings.TrimSuffix(slugPath, ".tar.gz")+".app.json", b, 0o600)
+}
+
+// readAppJSON returns the app.json kept beside a slug, or nil.
+func readAppJSON(slugPath string) *procfile.AppJSON {
+	if slugPath == "" {
+		return nil
+	}
+	if v, ok := appJSONCache.Load(slugPath); ok {
+		return v.(*procfile.AppJSON)
+	}
+	b, err := os.ReadFile(strings.TrimSuffix(slugPath, ".tar.gz") + ".app.json")
+	if err != nil {
+		return nil
+	}
+	aj, err := procfile.ParseAppJSON(bytes.NewReader(b))
+	if err != nil {
+		return nil
+	}
+	appJSONCache.Store(slugPath, aj)
+	return aj
+}
+
+// pruneSlugs deletes slugs no release among each app's newest keepReleases
+// (and no live or standby release) uses.
+func (a *Agent) pruneSlugs() {
+	apps, err := a.store.ListApps()
+	if err != nil {
+		return
+	}
+	keep := map[string]bool{}
+	for _, app := range apps {
+		rels, err := a.store.ListReleases(app.Name)
+		if err != nil {
+			return // never prune on a partial view
+		}
+		for i, r := range rels {
+			if i < keepReleases || r.Version == app.LiveRelease || r.Version == app.StandbyRelease {
+				keep[r.SlugID] = true
+			}
+		}
+	}
+	ents, err := os.ReadDir(a.dirs.slugs)
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		id, _, _ := strings.Cut(e.Name(), ".")
+		if !keep[id] && !strings.HasPrefix(e.Name(), ".") {
+			_ = os.Remove(filepath.Join(a.dirs.slugs, e.Name()))
+			appJSONCache.Delete(a.slugPath(id))
+		}
+	}
+}
+
+func (a *Agent) removeCache(app string) error {
+	if !appNameRE.MatchString(app) {
+		return nil
+	}
+	return os.RemoveAll(filepath.Join(a.dirs.cache, app))
+}
+
+// ServeBuildpack serves the built-in buildpack name over go-plugin; it is
+// what `pier buildpack serve NAME` runs.
+func ServeBuildpack(name string) error {
+	return buildpacks.Serve(name)
+}
+
+// indentWriter indents command output by 7 spaces, Heroku style.
+type indentWriter struct {
+	w   io.Writer
+	buf []byte
+}
+
+func newIndentWriter(w io.Writer) *indentWriter { return &indentWriter{w: w} }
+
+func (iw *indentWriter) Write(p []byte) (int, error) {
+	iw.buf = append(iw.buf, p...)
+	for {
+		i := bytes.IndexByte(iw.buf, '\n')
+		if i < 0 {
+			break
+		}
+		if _, err := io.WriteString(iw.w, "       "+string(iw.buf[:i+1])); err != nil {
+			return len(p), err
+		}
+		iw.buf = iw.buf[i+1:]
+	}
+	return len(p), nil
+}
+
+// Flush writes a last line without a newline.
+func (iw *indentWriter) Flush() {
+	if len(iw.buf) > 0 {
+		_, _ = io.WriteString(iw.w, "       "+string(iw.buf)+"\n")
+		iw.buf = nil
+	}
+}
