@@ -57,4 +57,3 @@ func staticHandler() http.Handler {
 	}
 	return http.StripPrefix("/static/", http.FileServerFS(sub))
 }
-

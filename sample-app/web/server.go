@@ -51,10 +51,19 @@ func (s *Server) Handler() http.Handler {
 	})
 	mux.Handle("POST /api/analyze", s.rateLimited(http.HandlerFunc(s.analyze)))
 	mux.Handle("GET /api/info", s.rateLimited(http.HandlerFunc(s.info)))
+	mux.HandleFunc("/api/analyze", methodNotAllowed("POST"))
+	mux.HandleFunc("/api/info", methodNotAllowed("GET, HEAD"))
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "no such endpoint: try POST /api/analyze or GET /api/info")
 	})
 	return s.logRequests(mux)
+}
+
+func methodNotAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		writeError(w, http.StatusMethodNotAllowed, r.Method+" is not allowed here; use "+allow)
+	}
 }
 
 type analyzeRequest struct {

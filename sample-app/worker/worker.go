@@ -1,6 +1,10 @@
 // Package worker runs the batch side of the app: it watches a queue
 // directory for *.txt jobs, analyzes each one and writes a JSON result.
 //
+// Producers should write a job under another name (x.txt.tmp) and rename it
+// to x.txt when complete; as a safety net the worker also leaves alone *.txt
+// files changed within the last Settle.
+//
 // A job moves queue/x.txt -> queue/x.txt.claimed (only one worker wins the
 // rename) -> queue/done/x.txt or queue/failed/x.txt, and its result lands in
 // results/x.json, written atomically.
@@ -31,6 +35,9 @@ const claimedSuffix = ".claimed"
 // died and puts the job back in the queue.
 const staleClaim = 10 * time.Minute
 
+// DefaultSettle is the Settle a zero Worker.Settle means.
+const DefaultSettle = time.Second
+
 // Worker processes the jobs of one queue directory.
 type Worker struct {
 	Analyzer   *nlp.Analyzer
@@ -39,6 +46,9 @@ type Worker struct {
 	Sentences  int
 	MaxBytes   int
 	Log        *log.Logger
+	// Settle is how long a job file must be unchanged before it is taken;
+	// zero means DefaultSettle.
+	Settle time.Duration
 
 	processed, failed int
 }
@@ -110,12 +120,18 @@ func (w *Worker) ProcessPending(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// pending lists the queued job names in order.
+// pending lists the queued job names that have settled, in order.
 func (w *Worker) pending() []string {
+	settle := w.Settle
+	if settle == 0 {
+		settle = DefaultSettle
+	}
 	matches, _ := filepath.Glob(filepath.Join(w.QueueDir, "*.txt"))
-	names := make([]string, len(matches))
-	for i, m := range matches {
-		names[i] = filepath.Base(m)
+	names := make([]string, 0, len(matches))
+	for _, m := range matches {
+		if fi, err := os.Stat(m); err == nil && fi.Mode().IsRegular() && time.Since(fi.ModTime()) >= settle {
+			names = append(names, filepath.Base(m))
+		}
 	}
 	sort.Strings(names)
 	return names
