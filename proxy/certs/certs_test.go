@@ -63,12 +63,25 @@ func knownHosts(hosts ...string) func(string) bool {
 func newTestManager(t *testing.T, e *edge, cfg Config) *Manager {
 	t.Helper()
 	cfg.HTTPPort, cfg.HTTPSPort = e.HTTPPort, e.HTTPSPort
-	cfg.Logf = func(format string, args ...any) { t.Logf("certmagic: "+format, args...) }
+	var mu sync.Mutex // no t.Logf from certmagic's goroutines once the test is over
+	done := false
+	cfg.Logf = func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		if !done {
+			t.Logf("certmagic: "+format, args...)
+		}
+	}
 	m, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(m.Close)
+	t.Cleanup(func() {
+		m.Close()
+		mu.Lock()
+		done = true
+		mu.Unlock()
+	})
 	e.mgr.Store(m)
 	return m
 }
@@ -205,6 +218,11 @@ func TestHTTP01IssueServeForgetRestart(t *testing.T) {
 	}
 	wantAlert(t, e, "unknown.pier.test") // still no fallback to app's certificate
 	wantAlert(t, e, "")                  // nor without SNI
+	if _, err := tls.Dial("tcp", "127.0.0.1:"+strconv.Itoa(e.HTTPSPort), &tls.Config{
+		ServerName: app, NextProtos: []string{"acme-tls/1"}, InsecureSkipVerify: true,
+	}); err == nil {
+		t.Fatal("a TLS-ALPN-01 handshake with no challenge under way got a certificate")
+	}
 
 	// A host the store knows gets a certificate on demand: the first
 	// handshake fails, issuance follows.

@@ -43,8 +43,9 @@ func (m *Manager) TLSConfig() *tls.Config {
 }
 
 func (m *Manager) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
-	if slices.Contains(hello.SupportedProtos, acmez.ACMETLS1Protocol) {
-		// certmagic answers only a TLS-ALPN-01 challenge it has under way.
+	if hello.ServerName != "" && slices.Equal(hello.SupportedProtos, []string{acmez.ACMETLS1Protocol}) {
+		// A TLS-ALPN-01 validation (RFC 8737: acme-tls/1 alone): certmagic
+		// answers only a challenge it has under way.
 		return m.magic.GetCertificate(hello)
 	}
 	host := normalizeHost(hello.ServerName)
