@@ -82,7 +82,9 @@ func importAllowed(pkg, dep string, rules []string) bool {
 			return true
 		}
 	}
-	// A package may use its own sub-packages (buildpacks -> buildpacks/golang)
-	// and a sub-package its parent (buildpacks/golang -> buildpacks).
-	return strings.HasPrefix(dep, pkg+"/") || strings.HasPrefix(pkg, dep+"/")
+	// Within one tree (buildpacks, buildpacks/golang, buildpacks/internal/x)
+	// packages use each other freely; the agent's sub-packages are ruled one
+	// by one.
+	top := func(p string) string { t, _, _ := strings.Cut(p, "/"); return t }
+	return top(pkg) == top(dep) && top(pkg) != "agent"
 }
