@@ -20,7 +20,7 @@ import (
 const TokenPrefix = "pier_"
 
 // minSecretLen is the shortest secret ImportToken accepts.
-const minSecretLen = 16
+const minSecretLen = 12
 
 // tokenRecord is a token as stored: the sha256 of its secret, never the secret.
 type tokenRecord struct {
