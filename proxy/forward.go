@@ -68,10 +68,12 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 			fwdHost = v
 		}
 	}
-	h["X-Forwarded-For"] = []string{xff}
-	h["X-Forwarded-Proto"] = []string{proto}
-	h["X-Forwarded-Host"] = []string{fwdHost}
-	h["X-Request-Id"] = []string{st.requestID}
+	vals := [...]string{xff, proto, fwdHost, st.requestID}
+	v := vals[:] // one allocation for the four values
+	h["X-Forwarded-For"] = v[0:1:1]
+	h["X-Forwarded-Proto"] = v[1:2:2]
+	h["X-Forwarded-Host"] = v[2:3:3]
+	h["X-Request-Id"] = v[3:4:4]
 }
 
 // modifyResponse adds the security headers and the request id to an

@@ -133,12 +133,14 @@ func (m *Manager) cachedLeaf(host string) *x509.Certificate {
 	return best
 }
 
+// issuerName names the CA that signed leaf the way people know it: the
+// organization ("Let's Encrypt") rather than the intermediate ("R11").
 func issuerName(leaf *x509.Certificate) string {
-	if leaf.Issuer.CommonName != "" {
-		return leaf.Issuer.CommonName
-	}
 	if len(leaf.Issuer.Organization) > 0 {
 		return leaf.Issuer.Organization[0]
+	}
+	if leaf.Issuer.CommonName != "" {
+		return leaf.Issuer.CommonName
 	}
 	return leaf.Issuer.String()
 }
