@@ -41,20 +41,23 @@ func retryDelay(failures int) time.Duration {
 // and renewed ahead of expiry. It never blocks on the ACME server.
 func (m *Manager) Manage(ctx context.Context, hosts []string) {
 	for _, h := range hosts {
-		m.manage(ctx, normalizeHost(h))
+		m.manage(ctx, normalizeHost(h), true)
 	}
 }
 
 // manage starts managing host unless it already is. ctx only carries
-// values: management lasts until Forget or Close.
-func (m *Manager) manage(ctx context.Context, host string) {
+// values: management lasts until Forget or Close. Only an explicit call
+// (Manage) brings back a forgotten host.
+func (m *Manager) manage(ctx context.Context, host string, explicit bool) {
 	if !certmagic.SubjectQualifiesForCert(host) {
 		m.logf("certs: not managing %q: not a name a certificate can be issued for", host)
 		return
 	}
 	m.mu.Lock()
-	delete(m.forgotten, host)
-	if m.closed || m.hosts[host] != nil {
+	if explicit {
+		delete(m.forgotten, host)
+	}
+	if m.closed || m.forgotten[host] || m.hosts[host] != nil {
 		m.mu.Unlock()
 		return
 	}

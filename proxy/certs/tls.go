@@ -61,7 +61,7 @@ func (m *Manager) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 	// Not in memory: an earlier run or another edge may have stored one.
 	ctx, cancel := context.WithTimeout(hello.Context(), storageLoadTimeout)
 	defer cancel()
-	defer m.manage(ctx, host) // track it: renew what was loaded, or obtain one
+	defer m.manage(ctx, host, false) // track it: renew what was loaded, or obtain one
 	if c, err := m.magic.CacheManagedCertificate(ctx, host); err == nil && !c.Expired() && c.Leaf.VerifyHostname(host) == nil {
 		return &c.Certificate, nil
 	}
