@@ -14,6 +14,9 @@ type bayes struct {
 // bayesAlpha is the smoothing added to every word count.
 const bayesAlpha = 0.5
 
+// bayesTemperWords is the text length over which scores are tempered.
+const bayesTemperWords = 4
+
 // TrainBayes fits a multinomial Naive Bayes classifier.
 func TrainBayes(docs [][]string, labels []string) Classifier {
 	b := &bayes{labels: sortedLabels(labels)}
@@ -63,6 +66,13 @@ func (b *bayes) Predict(tokens []string) Prediction {
 			}
 		}
 		logits[k] = s
+	}
+	// Naive Bayes counts every word as independent evidence, which makes its
+	// raw probabilities wildly overconfident on long texts. Tempering by the
+	// text's length keeps the ranking and gives scores a reader can use.
+	temper := 1 + float64(len(tokens))/bayesTemperWords
+	for k := range logits {
+		logits[k] /= temper
 	}
 	return softmax(b.labels, logits)
 }
