@@ -1,0 +1,158 @@
+package local
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// passedEnv are the variables of the agent's own environment that reach
+// apps; nothing else does (the agent's tokens and keys stay with it).
+var passedEnv = []string{"PATH", "LANG", "TZ", "TMPDIR"}
+
+// processEnv is the environment of a process of the slot: a minimal base,
+// the release's config vars, then what pier sets.
+func processEnv(sl *slotState, dyno string, port int) []string {
+	env := map[string]string{"PATH": "/usr/local/bin:/usr/bin:/bin"}
+	for _, kv := range os.Environ() {
+		k, v, _ := strings.Cut(kv, "=")
+		if strings.HasPrefix(k, "LC_") || contains(passedEnv, k) {
+			env[k] = v
+		}
+	}
+	env["HOME"] = sl.Dir
+	for k, v := range sl.Env {
+		env[k] = v
+	}
+	env["PATH"] = filepath.Join(sl.Dir, "bin") + ":" + env["PATH"]
+	env["PORT"] = strconv.Itoa(port)
+	env["DYNO"] = dyno
+	env["PIER_APP"] = sl.App
+	env["PIER_RELEASE"] = "v" + strconv.Itoa(sl.Release)
+	env["PIER_SLOT"] = sl.Slot
+	out := make([]string, 0, len(env))
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// newInstLocked creates (without starting) instance index of type typ.
+func (s *Scheduler) newInstLocked(sl *slotState, typ string, index int) *inst {
+	s.nextGen++
+	id := fmt.Sprintf("%s/%s/%s.%d/%d", sl.App, sl.Slot, typ, index, s.nextGen)
+	raw := filepath.Join(s.dir, "apps", sl.App, "raw", fmt.Sprintf("%s-%s.%d-%d.log", sl.Slot, typ, index, s.nextGen))
+	in := &inst{
+		instRecord: instRecord{
+			ID: id, App: sl.App, Slot: sl.Slot, Release: sl.Release,
+			Type: typ, Index: index, RawLog: raw,
+		},
+		tail:    &tailState{},
+		backoff: minBackoff,
+	}
+	return in
+}
+
+// spawnLocked starts in's process: a new session, output to its raw log
+// file, a port of its own. It does not wait for the process.
+func (s *Scheduler) spawnLocked(in *inst, sl *slotState) error {
+	port, err := s.portLocked(in)
+	if err != nil {
+		return err
+	}
+	cmdline := sl.Processes[in.Type]
+	out, err := openRaw(in.RawLog)
+	if err != nil {
+		return fmt.Errorf("starting %s: opening its output file: %w", in.Name(), err)
+	}
+	defer out.Close()
+	cmd := exec.Command(shell(), "-c", profileWrapped(sl.Dir, cmdline))
+	cmd.Dir = sl.Dir
+	cmd.Env = processEnv(sl, in.Name(), port)
+	cmd.Stdout, cmd.Stderr = out, out
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	s.event(in.App, "%s Starting process with command `%s`", in.Name(), cmdline)
+	if err := cmd.Start(); err != nil {
+		in.State = StateCrashed
+		return fmt.Errorf("starting %s: %w", in.Name(), err)
+	}
+	// Reaped by checkProc (Wait4), by pid, so that processes adopted by a
+	// later scheduler in this same process are reaped too.
+	in.PID = cmd.Process.Pid
+	cmd.Process.Release()
+	in.PStart = processStart(in.PID)
+	in.Port = port
+	in.Command = cmdline
+	in.State = StateStarting
+	in.StartedAt = time.Now().UTC()
+	in.upSince = time.Time{}
+	return nil
+}
+
+// portLocked keeps in's port when it is still free, else finds another one
+// that no other instance uses.
+func (s *Scheduler) portLocked(in *inst) (int, error) {
+	used := map[int]bool{}
+	for _, o := range s.insts {
+		if o != in {
+			used[o.Port] = true
+		}
+	}
+	if in.Port != 0 && !used[in.Port] && !accepts(fmt.Sprintf("%s:%d", s.host, in.Port)) {
+		return in.Port, nil
+	}
+	for range 20 {
+		p, err := freePort(s.host)
+		if err != nil {
+			return 0, fmt.Errorf("starting %s: %w", in.Name(), err)
+		}
+		if !used[p] {
+			return p, nil
+		}
+	}
+	return 0, fmt.Errorf("starting %s: no free port found", in.Name())
+}
+
+// stopInsts stops the instances (all at once): removes them from the
+// supervised set, ends their sessions, and logs their last output.
+func (s *Scheduler) stopInsts(ins []*inst) {
+	if len(ins) == 0 {
+		return
+	}
+	var leaders []int
+	s.mu.Lock()
+	for _, in := range ins {
+		delete(s.insts, in.ID)
+		if in.State != StateCrashed && isOurs(in.PID, in.PStart) {
+			leaders = append(leaders, in.PID)
+			s.event(in.App, "%s Stopping all processes with SIGTERM", in.Name())
+		}
+	}
+	s.saveOrLogLocked()
+	s.mu.Unlock()
+	killSessions(leaders, s.stopTimeout)
+	for _, in := range ins {
+		s.tail(in.App, in.Name(), in.RawLog, in.tail, tailLast)
+	}
+	s.mu.Lock()
+	for _, in := range ins {
+		s.event(in.App, "%s State changed from %s to stopped", in.Name(), in.State)
+	}
+	s.mu.Unlock()
+}

@@ -1,0 +1,173 @@
+package local
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/pierhq/pier/scheduler"
+)
+
+// stateVersion is the schema version of state.json.
+const stateVersion = 1
+
+// stateFile is what Dir/state.json holds: the slots the scheduler was told to
+// run and the processes it started for them, so that a new scheduler on the
+// same Dir re-adopts them. It holds config vars, so it is mode 0600.
+type stateFile struct {
+	Version   int          `json:"version"`
+	NextGen   uint64       `json:"next_gen"`
+	Slots     []*slotState `json:"slots"`
+	Instances []instRecord `json:"instances"`
+}
+
+// slotState is one release deployed in one slot of an app.
+type slotState struct {
+	App       string              `json:"app"`
+	Slot      string              `json:"slot"`
+	Release   int                 `json:"release"`
+	Dir       string              `json:"dir"` // the unpacked slug
+	Processes map[string]string   `json:"processes"`
+	Env       map[string]string   `json:"env"`
+	Formation scheduler.Formation `json:"formation"`
+}
+
+// instRecord is the persisted part of an instance.
+type instRecord struct {
+	ID        string    `json:"id"`
+	App       string    `json:"app"`
+	Slot      string    `json:"slot"`
+	Release   int       `json:"release"`
+	Type      string    `json:"type"`
+	Index     int       `json:"index"`
+	Port      int       `json:"port"`
+	PID       int       `json:"pid"`
+	PStart    uint64    `json:"pid_start"` // start time in /proc/PID/stat
+	State     string    `json:"state"`
+	Restarts  int       `json:"restarts"`
+	StartedAt time.Time `json:"started_at"`
+	Command   string    `json:"command"`
+	RawLog    string    `json:"raw_log"`
+	LogOffset int64     `json:"log_offset"`
+}
+
+// inst is an instance the scheduler supervises. Fields of instRecord are
+// guarded by Scheduler.mu; the tail by its own lock.
+type inst struct {
+	instRecord
+	tail *tailState
+
+	backoff   time.Duration // wait before the next restart after a crash
+	nextStart time.Time     // when a crashed instance is started again
+	upSince   time.Time
+}
+
+// tailState is where the log tailer is in an instance's raw output file.
+type tailState struct {
+	mu     sync.Mutex
+	offset atomic.Int64
+	done   bool // drained for the last time; the raw file is gone
+}
+
+func (s *Scheduler) statePath() string { return filepath.Join(s.dir, "state.json") }
+
+// loadState reads Dir/state.json; a missing file is an empty state.
+func (s *Scheduler) loadState() (*stateFile, error) {
+	b, err := os.ReadFile(s.statePath())
+	if errors.Is(err, os.ErrNotExist) {
+		return &stateFile{Version: stateVersion}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("reading scheduler state: %w", err)
+	}
+	var st stateFile
+	if err := json.Unmarshal(b, &st); err != nil {
+		return nil, fmt.Errorf("reading scheduler state %s: %w (move the file away to start afresh; running processes will then not be re-adopted)", s.statePath(), err)
+	}
+	if st.Version > stateVersion {
+		return nil, fmt.Errorf("scheduler state %s has version %d, newer than this pier understands (%d): upgrade pier", s.statePath(), st.Version, stateVersion)
+	}
+	return &st, nil
+}
+
+// saveLocked writes the state atomically. s.mu must be held.
+func (s *Scheduler) saveLocked() error {
+	st := stateFile{Version: stateVersion, NextGen: s.nextGen}
+	for _, sl := range s.slots {
+		st.Slots = append(st.Slots, sl)
+	}
+	for _, in := range s.insts {
+		r := in.instRecord
+		r.LogOffset = in.tail.offset.Load()
+		st.Instances = append(st.Instances, r)
+	}
+	b, err := json.MarshalIndent(&st, "", "  ")
+	if err != nil {
+		return fmt.Errorf("encoding scheduler state: %w", err)
+	}
+	if err := writeFileAtomic(s.statePath(), b, 0o600); err != nil {
+		return fmt.Errorf("saving scheduler state: %w", err)
+	}
+	s.savedAt = time.Now()
+	return nil
+}
+
+// save is saveLocked for callers that only log a failure.
+func (s *Scheduler) saveOrLogLocked() {
+	if err := s.saveLocked(); err != nil {
+		s.logf("%v", err)
+	}
+}
+
+// writeFileAtomic writes a temp file, fsyncs it and renames it over path.
+func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	defer os.Remove(tmp) // fails harmlessly after the rename
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(mode); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return err
+	}
+	if d, err := os.Open(filepath.Dir(path)); err == nil {
+		d.Sync()
+		d.Close()
+	}
+	return nil
+}
+
+// lockDir takes an exclusive lock on Dir so that two agents never supervise
+// the same processes.
+func lockDir(dir string) (*os.File, error) {
+	f, err := os.OpenFile(filepath.Join(dir, "lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("opening scheduler lock: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("another pier agent uses %s (stop it first, or give this one another --data-dir): %w", dir, err)
+	}
+	return f, nil
+}
