@@ -15,6 +15,9 @@ import (
 type Detection struct {
 	Detected bool
 	Name     string // shown to the user: "Go", "Node.js"
+	// Reason says why the buildpack did not detect the app ("no go.mod");
+	// a failed detection lists every reason.
+	Reason string
 }
 
 // BuildRequest is what a buildpack builds. The buildpack builds BuildDir in

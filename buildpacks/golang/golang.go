@@ -1,0 +1,172 @@
+// Package golang is the built-in Go buildpack. It builds apps the way
+// Heroku's Go buildpack does: `go install` of the module's main packages
+// into bin/, binaries named after the last element of their package path,
+// vendor/ honoured, GOFLAGS and GOPRIVATE taken from the app's config, and a
+// web process defaulting to the binary named after the module.
+package golang
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/pierhq/pier/buildpacks/internal/bpkit"
+)
+
+// Name is shown to the user.
+const Name = "Go"
+
+// Detect reports whether dir holds a Go module.
+func Detect(dir string) (bool, string) {
+	if bpkit.IsFile(filepath.Join(dir, "go.mod")) {
+		return true, ""
+	}
+	return false, "no go.mod"
+}
+
+// configVars are the app's config vars that reach the go command.
+var configVars = []string{"GOPRIVATE", "GONOPROXY", "GONOSUMDB", "GONOSUMCHECK", "GOPROXY", "GOSUMDB", "CGO_ENABLED", "GOEXPERIMENT"}
+
+// Build compiles the module in r.BuildDir and returns the default processes.
+func Build(ctx context.Context, r bpkit.Request) (map[string]string, error) {
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		return nil, fmt.Errorf("the go command is not installed on this machine: install Go (https://go.dev/dl) on the build host or set BUILDPACK to another buildpack")
+	}
+	mod, err := readGoMod(filepath.Join(r.BuildDir, "go.mod"))
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := bpkit.ReadEnv(r.EnvDir)
+	if err != nil {
+		return nil, err
+	}
+	version, err := bpkit.Output(ctx, bpkit.Command{Name: gobin, Args: []string{"env", "GOVERSION"}, Env: []string{"GOTOOLCHAIN=local"}})
+	if err != nil {
+		return nil, err
+	}
+	bpkit.Step(r.Log, "Go app detected")
+	bpkit.Info(r.Log, "module %s, using %s", mod.path, version)
+
+	env := goEnv(r, cfg)
+	vendored := bpkit.IsFile(filepath.Join(r.BuildDir, "vendor", "modules.txt"))
+	if vendored {
+		bpkit.Step(r.Log, "Using vendored dependencies")
+	} else if mod.requires {
+		bpkit.Step(r.Log, "Installing dependencies")
+		if err := bpkit.Run(ctx, r.Log, bpkit.Command{Dir: r.BuildDir, Env: env, Name: gobin, Args: []string{"mod", "download", "-x"}}); err != nil {
+			return nil, err
+		}
+	}
+
+	args := []string{"install", "-v", "-tags", "heroku"}
+	if vendored {
+		args = append(args, "-mod=vendor")
+	}
+	args = append(args, mod.installPkgs()...)
+	bpkit.Step(r.Log, "Running: go %s", strings.Join(args, " "))
+	if err := bpkit.Run(ctx, r.Log, bpkit.Command{Dir: r.BuildDir, Env: env, Name: gobin, Args: args}); err != nil {
+		return nil, err
+	}
+
+	bins, err := listBinaries(filepath.Join(r.BuildDir, "bin"))
+	if err != nil {
+		return nil, err
+	}
+	bpkit.Step(r.Log, "Installed binaries: %s", strings.Join(bins, ", "))
+	procs := map[string]string{}
+	web := path.Base(mod.path)
+	for _, b := range bins {
+		if b == web {
+			procs["web"] = web
+		}
+	}
+	return procs, nil
+}
+
+// goEnv is the go command's environment: caches under the app's build
+// cache, binaries into bin/, and the app's Go settings.
+func goEnv(r bpkit.Request, cfg map[string]string) []string {
+	env := []string{
+		"GOBIN=" + filepath.Join(r.BuildDir, "bin"),
+		"GOCACHE=" + filepath.Join(r.CacheDir, "go-build"),
+		"GOMODCACHE=" + filepath.Join(r.CacheDir, "go-mod"),
+		"GOPATH=" + filepath.Join(r.CacheDir, "go-path"),
+		"GOTOOLCHAIN=local",
+	}
+	flags := strings.TrimSpace(cfg["GOFLAGS"])
+	if !strings.Contains(flags, "-buildvcs") {
+		// A checkout may carry .git without a usable git: do not stamp.
+		flags = strings.TrimSpace(flags + " -buildvcs=false")
+	}
+	env = append(env, "GOFLAGS="+flags)
+	return append(env, bpkit.Pass(cfg, configVars...)...)
+}
+
+type goMod struct {
+	path     string
+	requires bool
+	install  []string // from "// +heroku install ./cmd/..." directives
+}
+
+func (m goMod) installPkgs() []string {
+	if len(m.install) > 0 {
+		return m.install
+	}
+	return []string{"./..."}
+}
+
+func readGoMod(file string) (goMod, error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return goMod{}, fmt.Errorf("reading go.mod: %w", err)
+	}
+	defer f.Close()
+	var m goMod
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		switch {
+		case strings.HasPrefix(line, "module "):
+			m.path = strings.Trim(strings.TrimSpace(strings.TrimPrefix(line, "module ")), `"`)
+		case strings.HasPrefix(line, "require"):
+			m.requires = true
+		case strings.HasPrefix(line, "// +heroku install "):
+			m.install = strings.Fields(strings.TrimPrefix(line, "// +heroku install "))
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return goMod{}, fmt.Errorf("reading go.mod: %w", err)
+	}
+	if m.path == "" {
+		return goMod{}, fmt.Errorf("go.mod has no module line: add one (module example.com/myapp)")
+	}
+	return m, nil
+}
+
+func listBinaries(dir string) ([]string, error) {
+	ents, err := os.ReadDir(dir)
+	if os.IsNotExist(err) {
+		return nil, fmt.Errorf("go install produced no binaries: the module needs a main package")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("listing bin/: %w", err)
+	}
+	var names []string
+	for _, e := range ents {
+		if e.Type().IsRegular() {
+			names = append(names, e.Name())
+		}
+	}
+	sort.Strings(names)
+	if len(names) == 0 {
+		return nil, fmt.Errorf("go install produced no binaries: the module needs a main package")
+	}
+	return names, nil
+}

@@ -1,0 +1,72 @@
+package golang_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/pierhq/pier/buildpacks"
+	"github.com/pierhq/pier/buildpacks/buildpacktest"
+)
+
+func TestMain(m *testing.M) { buildpacktest.Main(m, nil) }
+
+func TestSuite(t *testing.T) {
+	buildpacktest.Require(t, "go", "version")
+	bp := buildpacktest.Plugin(t, "go")
+	buildpacktest.Run(t, bp, []buildpacktest.Fixture{
+		{Name: "module", Dir: "../testdata/go-app", Detect: true, Check: checkHello},
+		{
+			Name: "vendored", Dir: "../testdata/go-vendor-app", Detect: true,
+			Env:   map[string]string{"GOFLAGS": "-ldflags=-X=main.who=config"},
+			Check: checkVendored,
+		},
+		{Name: "not Go", Dir: "../testdata/procfile-app"},
+	})
+}
+
+func checkHello(t *testing.T, dir string, res buildpacks.BuildResult, log string) {
+	for _, b := range []string{"hello", "worker"} {
+		if _, err := os.Stat(filepath.Join(dir, "bin", b)); err != nil {
+			t.Errorf("bin/%s was not installed: %v\n%s", b, err, log)
+		}
+	}
+	if got := res.DefaultProcesses["web"]; got != "hello" {
+		t.Errorf("default web = %q, want hello (the module's last path element)", got)
+	}
+	url := buildpacktest.StartWeb(t, dir, res.DefaultProcesses["web"])
+	if _, body := buildpacktest.Get(t, url+"/"); !strings.Contains(body, "hello from go") {
+		t.Errorf("GET / = %q", body)
+	}
+}
+
+func checkVendored(t *testing.T, dir string, res buildpacks.BuildResult, log string) {
+	if !strings.Contains(log, "-----> Using vendored dependencies") || !strings.Contains(log, "-mod=vendor") {
+		t.Errorf("log does not say vendor/ was used:\n%s", log)
+	}
+	out, err := exec.Command(filepath.Join(dir, "bin", "greeter")).CombinedOutput()
+	if err != nil || strings.TrimSpace(string(out)) != "hello, config" {
+		t.Errorf("bin/greeter = %q, %v; want the GOFLAGS config var honoured", out, err)
+	}
+	if _, ok := res.DefaultProcesses["web"]; ok {
+		t.Errorf("no binary is named vendored, yet web = %q", res.DefaultProcesses["web"])
+	}
+}
+
+func TestCacheKeepsGoBuildCache(t *testing.T) {
+	buildpacktest.Require(t, "go", "version")
+	bp := buildpacktest.Plugin(t, "go")
+	cache := t.TempDir()
+	buildpacktest.ShareGoBuildCache(t, cache)
+	_, log := buildpacktest.Build(t, bp, buildpacktest.CopyDir(t, "../testdata/go-vendor-app"), cache, nil)
+	if !strings.Contains(log, "Installed binaries: greeter") {
+		t.Errorf("log does not list the binary:\n%s", log)
+	}
+	// The module cache lives in the build cache too (nothing to download
+	// for a vendored app, but go creates its directory).
+	if _, err := os.Stat(filepath.Join(cache, "go-build")); err != nil {
+		t.Fatalf("GOCACHE is not under the build cache: %v", err)
+	}
+}

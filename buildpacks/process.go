@@ -1,0 +1,203 @@
+package buildpacks
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/go-hclog"
+	"github.com/hashicorp/go-plugin"
+	"golang.org/x/sys/unix"
+)
+
+// pluginSpec says how to start one buildpack's plugin process.
+type pluginSpec struct {
+	ref  string   // as the user named it
+	key  string   // names its cache directory
+	path string   // executable
+	args []string // arguments
+	env  []string // added to the minimal environment
+}
+
+// pluginProc is a running buildpack plugin process. Its process group
+// holds every process the buildpack starts, so close and a cancelled ctx
+// take them all down.
+type pluginProc struct {
+	spec   pluginSpec
+	client *plugin.Client
+	bp     Buildpack
+	pid    int
+	stderr *tailBuffer
+	stop   func() bool // unregisters the ctx watchdog
+}
+
+// passEnv are the agent's environment variables a build may see: where
+// programs are and how to reach the network. Nothing else of the agent's
+// environment (which holds its secrets) reaches a buildpack.
+var passEnv = []string{
+	"PATH", "LANG", "LC_ALL", "TZ",
+	"GOROOT", "GOPROXY", "GOSUMDB", "GONOSUMDB",
+	"PYENV_ROOT", "PYENV_VERSION",
+	"SSL_CERT_FILE", "SSL_CERT_DIR",
+	"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+}
+
+// pluginEnv is a plugin's whole environment.
+func pluginEnv(home string, extra []string) []string {
+	env := []string{"HOME=" + home, "TMPDIR=" + home}
+	have := map[string]bool{}
+	for _, k := range passEnv {
+		if v, ok := os.LookupEnv(k); ok {
+			env = append(env, k+"="+v)
+			have[k] = true
+		}
+	}
+	if !have["PATH"] {
+		env = append(env, "PATH=/usr/local/bin:/usr/bin:/bin")
+	}
+	if !have["LANG"] {
+		env = append(env, "LANG=C.UTF-8")
+	}
+	return append(env, extra...)
+}
+
+// start launches the plugin process of spec and dispenses its Buildpack.
+func (b *Builder) start(ctx context.Context, spec pluginSpec, home string) (*pluginProc, error) {
+	cmd := exec.Command(spec.path, spec.args...)
+	cmd.Env = pluginEnv(home, spec.env)
+	cmd.Dir = home
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	tail := &tailBuffer{max: 8 << 10}
+	client := plugin.NewClient(&plugin.ClientConfig{
+		HandshakeConfig:  Handshake,
+		Plugins:          PluginMap,
+		Cmd:              cmd,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		SkipHostEnv:      true,
+		StartTimeout:     30 * time.Second,
+		Stderr:           tail,
+		Logger:           hclog.New(&hclog.LoggerOptions{Output: io.Discard, Level: hclog.Off}),
+	})
+	p := &pluginProc{spec: spec, client: client, stderr: tail}
+	rpc, err := client.Client()
+	if cmd.Process != nil {
+		p.pid = cmd.Process.Pid
+	}
+	if err != nil {
+		p.close()
+		return nil, fmt.Errorf("starting buildpack %s: %w%s", spec.ref, err, tail.suffix())
+	}
+	p.stop = context.AfterFunc(ctx, p.killGroup)
+	b.limitMemory(p.pid)
+	raw, err := rpc.Dispense(PluginName)
+	if err != nil {
+		p.close()
+		return nil, fmt.Errorf("starting buildpack %s: %w", spec.ref, err)
+	}
+	bp, ok := raw.(Buildpack)
+	if !ok {
+		p.close()
+		return nil, fmt.Errorf("starting buildpack %s: the plugin does not serve a buildpack", spec.ref)
+	}
+	p.bp = bp
+	return p, nil
+}
+
+// limitMemory caps the data segment of the plugin and everything it
+// starts (children inherit the limit). Hosts that refuse are logged, not
+// fatal.
+func (b *Builder) limitMemory(pid int) {
+	lim := b.memoryLimit()
+	if lim <= 0 || pid <= 0 {
+		return
+	}
+	rl := unix.Rlimit{Cur: uint64(lim), Max: uint64(lim)}
+	if err := unix.Prlimit(pid, unix.RLIMIT_DATA, &rl, nil); err != nil {
+		b.logf("buildpacks: cannot cap the memory of the plugin process: %v", err)
+	}
+}
+
+// killGroup kills the plugin and every process it started.
+func (p *pluginProc) killGroup() {
+	if p.pid > 0 {
+		_ = syscall.Kill(-p.pid, syscall.SIGKILL)
+	}
+}
+
+// close stops the plugin process and whatever it left running.
+func (p *pluginProc) close() {
+	if p.stop != nil {
+		p.stop()
+	}
+	p.client.Kill()
+	p.killGroup()
+}
+
+// explain turns a failed call into what the user should read: a crash
+// names the plugin's last words, a timeout says so.
+func (p *pluginProc) explain(ctx context.Context, what string, err error, timeout time.Duration) error {
+	switch {
+	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+		return fmt.Errorf("%s: the build took longer than %s and was stopped: make it faster or raise the build timeout", what, timeout)
+	case ctx.Err() != nil:
+		return fmt.Errorf("%s: the build was cancelled (the push was interrupted)", what)
+	case errors.Is(err, errPluginGone):
+		for i := 0; i < 40 && !p.client.Exited(); i++ {
+			time.Sleep(25 * time.Millisecond)
+		}
+		return fmt.Errorf("%s: the buildpack process crashed%s", what, p.stderr.suffix())
+	}
+	return fmt.Errorf("%s: %w", what, err)
+}
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = t.b[len(t.b)-t.max:]
+	}
+	return len(p), nil
+}
+
+// suffix is ": <last lines>" or "" when the plugin said nothing.
+func (t *tailBuffer) suffix() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := strings.TrimSpace(string(t.b))
+	if s == "" {
+		return ""
+	}
+	var lines []string
+	for _, l := range strings.Split(s, "\n") {
+		if !strings.HasPrefix(l, `{"@level"`) { // go-plugin's own log lines
+			lines = append(lines, l)
+		}
+	}
+	if len(lines) == 0 {
+		return ""
+	}
+	for _, l := range lines {
+		if strings.HasPrefix(l, "panic:") || strings.HasPrefix(l, "fatal error:") {
+			return ": " + l // what a Go crash says first says most
+		}
+	}
+	if len(lines) > 3 {
+		lines = lines[len(lines)-3:]
+	}
+	return ": " + strings.Join(lines, " | ")
+}

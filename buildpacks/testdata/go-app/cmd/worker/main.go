@@ -1,0 +1,6 @@
+// Command worker prints one line and exits.
+package main
+
+import "fmt"
+
+func main() { fmt.Println("worker ran") }

@@ -1,0 +1,2 @@
+#!/bin/sh
+echo "procfile app on $PORT"
