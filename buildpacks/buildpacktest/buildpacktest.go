@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/pierhq/pier/buildpacks"
+	"github.com/pierhq/pier/buildpacks/static"
 )
 
 // Fixture is an app the suite detects and builds.
@@ -182,8 +183,16 @@ func Require(t *testing.T, name string, check ...string) {
 
 // Main runs the tests of a package, or, when the test binary is
 // re-executed as `<test> buildpack serve NAME`, serves the built-in NAME
-// (or one of extra) as a plugin.
+// (or one of extra) as a plugin, and as `<test> static-serve DIR` (copied
+// into a static slug as bin/pier), serves DIR as pier would.
 func Main(m *testing.M, extra map[string]buildpacks.Buildpack) {
+	if len(os.Args) >= 2 && os.Args[1] == "static-serve" {
+		if err := static.Command(context.Background(), os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
 	if len(os.Args) == 4 && os.Args[1] == "buildpack" && os.Args[2] == "serve" {
 		if bp, ok := extra[os.Args[3]]; ok {
 			buildpacks.ServePlugin(bp)
