@@ -8,6 +8,7 @@ import (
 
 	"github.com/pierhq/pier/buildpacks/golang"
 	"github.com/pierhq/pier/buildpacks/internal/bpkit"
+	"github.com/pierhq/pier/buildpacks/nodejs"
 	"github.com/pierhq/pier/buildpacks/static"
 )
 
@@ -22,6 +23,7 @@ type builtin struct {
 // builtins in detection order; the Procfile pass-through comes last.
 var builtins = []builtin{
 	{"go", golang.Name, golang.Detect, golang.Build},
+	{"nodejs", nodejs.Name, nodejs.Detect, nodejs.Build},
 	{"static", static.Name, static.Detect, static.Build},
 	{"procfile", "Procfile", detectProcfile, buildProcfile},
 }
