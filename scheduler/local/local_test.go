@@ -1,6 +1,15 @@
 package local
 
 import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,4 +31,133 @@ func TestScheduler(t *testing.T) {
 	schedulertest.Run(t, func(t *testing.T) scheduler.Scheduler {
 		return newTestScheduler(t, t.TempDir(), nil)
 	})
+}
+
+// TestStopKillsChildren: a process's children end with it, and Stop of the
+// whole app removes its unpacked slugs.
+func TestStopKillsChildren(t *testing.T) {
+	slug := schedulertest.HelloSlug(t)
+	dir := t.TempDir()
+	s := newTestScheduler(t, dir, nil)
+	pidFile := filepath.Join(t.TempDir(), "child.pid")
+	d := schedulertest.Deployment("kids", "blue", 1, slug, scheduler.Formation{"spawner": 1})
+	d.Processes["spawner"] = `sleep 300 & echo $! > "$CHILD_PID_FILE"; exec bin/hello worker`
+	d.Env["CHILD_PID_FILE"] = pidFile
+	if err := s.Deploy(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	schedulertest.WaitUp(t, s, "kids", "blue", scheduler.Formation{"spawner": 1})
+	var child int
+	schedulertest.WaitFor(t, "the child's pid", func() (bool, string) {
+		b, _ := os.ReadFile(pidFile)
+		child, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+		return child > 0, string(b)
+	})
+	if !running(child) {
+		t.Fatalf("the child %d does not run", child)
+	}
+	if err := s.Stop(context.Background(), "kids", ""); err != nil {
+		t.Fatal(err)
+	}
+	if running(child) {
+		t.Errorf("the child %d of the stopped process still runs", child)
+	}
+	if m, _ := filepath.Glob(filepath.Join(dir, "apps", "kids", "blue-v*")); len(m) != 0 {
+		t.Errorf("unpacked slugs left after Stop: %v", m)
+	}
+	if err := s.Stop(context.Background(), "nothing", ""); !errors.Is(err, scheduler.ErrNotFound) {
+		t.Errorf("Stop of an app never deployed: %v, want ErrNotFound", err)
+	}
+}
+
+// running reports whether pid runs (a zombie has ended).
+func running(pid int) bool {
+	st, err := readProcStat(pid)
+	return err == nil && st.state != 'Z'
+}
+
+// TestAgentSecretsStayWithTheAgent: the agent's environment does not reach
+// apps, except the allow-listed basics.
+func TestAgentSecretsStayWithTheAgent(t *testing.T) {
+	for _, k := range []string{"PIER_TOKEN", "PIER_ADMIN_TOKEN", "PIER_SECRET_KEY", "NOMAD_TOKEN", "AWS_SECRET_ACCESS_KEY"} {
+		t.Setenv(k, "agent-secret-value")
+	}
+	t.Setenv("LANG", "C.UTF-8")
+	slug := schedulertest.HelloSlug(t)
+	s := newTestScheduler(t, t.TempDir(), nil)
+	d := schedulertest.Deployment("secrets", "blue", 1, slug, scheduler.Formation{"web": 1})
+	t.Cleanup(func() { s.Stop(context.Background(), "secrets", "") })
+	if err := s.Deploy(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	web := schedulertest.WaitUp(t, s, "secrets", "blue", scheduler.Formation{"web": 1})["web.1"]
+	env := schedulertest.Env(t, web.Addr)
+	for k, v := range env {
+		if v == "agent-secret-value" {
+			t.Errorf("the agent's %s reached the app", k)
+		}
+	}
+	if env["LANG"] != "C.UTF-8" || env["HOME"] != env["_CWD"] {
+		t.Errorf("LANG=%q HOME=%q cwd=%q: want LANG passed and HOME the slug", env["LANG"], env["HOME"], env["_CWD"])
+	}
+	var out strings.Builder
+	code, err := s.Run(context.Background(), "secrets", scheduler.OneOff{Deployment: d, Command: "env", Output: &out})
+	if err != nil || code != 0 || strings.Contains(out.String(), "agent-secret-value") {
+		t.Errorf("one-off env: code %d, %v, secrets passed: %v", code, err, strings.Contains(out.String(), "agent-secret-value"))
+	}
+}
+
+// TestRestartCallsOnChangeBeforeStoppingOld: the replacement is up and
+// OnChange has run while the old instance still answers.
+func TestRestartCallsOnChangeBeforeStoppingOld(t *testing.T) {
+	slug := schedulertest.HelloSlug(t)
+	var s *Scheduler
+	var mu sync.Mutex
+	var seen []string // "web.1 old:ok new:ok" per OnChange during Restart
+	var restarting atomic.Bool
+	var old scheduler.Instance
+	s = newTestScheduler(t, t.TempDir(), func(app string) {
+		if !restarting.Load() {
+			return
+		}
+		_, oldErr := schedulertest.Get(old.Addr, "/")
+		ins, _ := s.Instances(context.Background(), app)
+		mu.Lock()
+		seen = append(seen, fmt.Sprintf("instances=%d old answers=%v", len(ins), oldErr == nil))
+		mu.Unlock()
+	})
+	d := schedulertest.Deployment("rolling", "blue", 1, slug, scheduler.Formation{"web": 1})
+	t.Cleanup(func() { s.Stop(context.Background(), "rolling", "") })
+	if err := s.Deploy(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	old = schedulertest.WaitUp(t, s, "rolling", "blue", scheduler.Formation{"web": 1})["web.1"]
+	restarting.Store(true)
+	if err := s.Restart(context.Background(), "rolling", "blue"); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(seen) == 0 || seen[0] != "instances=2 old answers=true" {
+		t.Errorf("OnChange during Restart saw %q, want first both instances with the old one answering", seen)
+	}
+}
+
+// TestStateFileIsPrivate: the state holds config vars.
+func TestStateFileIsPrivate(t *testing.T) {
+	slug := schedulertest.HelloSlug(t)
+	dir := t.TempDir()
+	s := newTestScheduler(t, dir, nil)
+	d := schedulertest.Deployment("private", "blue", 1, slug, scheduler.Formation{"worker": 1})
+	t.Cleanup(func() { s.Stop(context.Background(), "private", "") })
+	if err := s.Deploy(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(filepath.Join(dir, "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Mode().Perm() != 0o600 {
+		t.Errorf("state.json has mode %v, want 0600", fi.Mode().Perm())
+	}
 }

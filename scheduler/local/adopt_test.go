@@ -1,0 +1,170 @@
+package local
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pierhq/pier/scheduler"
+	"github.com/pierhq/pier/scheduler/schedulertest"
+)
+
+var adoptFormation = scheduler.Formation{"web": 2, "worker": 1}
+
+// TestHelperAgent is the agent that gets killed in TestReadoptAfterKill: it
+// deploys, says "ready", and waits to be killed.
+func TestHelperAgent(t *testing.T) {
+	dir := os.Getenv("PIER_LOCAL_HELPER_DIR")
+	if dir == "" {
+		t.Skip("runs only as TestReadoptAfterKill's agent")
+	}
+	s, err := New(Options{Dir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	slug := schedulertest.Slug{Path: os.Getenv("PIER_LOCAL_HELPER_SLUG")}
+	if err := s.Deploy(context.Background(), schedulertest.Deployment("adopt", "blue", 1, slug, adoptFormation)); err != nil {
+		t.Fatal(err)
+	}
+	up := schedulertest.WaitUp(t, s, "adopt", "blue", adoptFormation)
+	b, _ := json.Marshal(up)
+	fmt.Printf("ready %s\n", b)
+	time.Sleep(time.Minute)
+}
+
+// TestReadoptAfterKill kills -9 the agent that started the processes; a new
+// scheduler on the same Dir adopts them: same pids and addresses, logs go
+// on, and a crash is still restarted.
+func TestReadoptAfterKill(t *testing.T) {
+	slug := schedulertest.HelloSlug(t)
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperAgent$", "-test.v")
+	cmd.Env = append(os.Environ(), "PIER_LOCAL_HELPER_DIR="+dir, "PIER_LOCAL_HELPER_SLUG="+slug.Path)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	var seen []string
+	for sc.Scan() && !strings.HasPrefix(sc.Text(), "ready ") {
+		seen = append(seen, sc.Text())
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	var before map[string]scheduler.Instance
+	if err := json.Unmarshal([]byte(strings.TrimPrefix(sc.Text(), "ready ")), &before); err != nil {
+		t.Fatalf("the helper agent did not deploy: %v\n%s", err, strings.Join(seen, "\n"))
+	}
+
+	var changes chanRecorder = make(chan string, 100)
+	s := newTestScheduler(t, dir, changes.record)
+	t.Cleanup(func() { s.Stop(context.Background(), "adopt", "") })
+	checkAdopted(t, s, before, changes)
+}
+
+type chanRecorder chan string
+
+func (c chanRecorder) record(app string) {
+	select {
+	case c <- app:
+	default:
+	}
+}
+
+// checkAdopted checks a scheduler that adopted the "adopt" app.
+func checkAdopted(t *testing.T, s *Scheduler, before map[string]scheduler.Instance, changes chanRecorder) {
+	t.Helper()
+	if len(before) != 3 {
+		t.Fatalf("before adoption: %v", before)
+	}
+	up := schedulertest.WaitUp(t, s, "adopt", "blue", adoptFormation)
+	for name, in := range up {
+		if b := before[name]; b.PID != in.PID || b.Addr != in.Addr || in.Restarts != 0 {
+			t.Errorf("%s: was %+v, after adoption %+v: want the same process", name, b, in)
+		}
+	}
+	web := up["web.1"]
+	if _, err := schedulertest.Get(web.Addr, "/log?m=adopted"); err != nil {
+		t.Fatalf("web.1 after adoption: %v", err)
+	}
+	schedulertest.WaitFor(t, "logs of the adopted web.1", func() (bool, string) {
+		text := logText(t, s, scheduler.LogOptions{Lines: 50, Process: "web"})
+		return strings.Contains(text, "app[web.1]: hello says adopted"), text
+	})
+	// The adopted process is not our child: its crash is still seen.
+	schedulertest.Get(web.Addr, "/crash")
+	schedulertest.WaitFor(t, "the adopted web.1 to be restarted", func() (bool, string) {
+		now := schedulertest.Slot(t, s, "adopt", "blue")
+		for _, in := range now {
+			if in.Name() == "web.1" && in.PID != web.PID && in.State == StateUp && in.Restarts == 1 {
+				return true, ""
+			}
+		}
+		return false, fmt.Sprint(now)
+	})
+	select {
+	case app := <-changes:
+		if app != "adopt" {
+			t.Errorf("OnChange(%q), want adopt", app)
+		}
+	case <-time.After(5 * time.Second):
+		t.Errorf("OnChange was not called for the crash")
+	}
+	if got := snapshot(t, s)["web.2"]; got.PID != up["web.2"].PID {
+		t.Errorf("web.2 was restarted by web.1's crash")
+	}
+}
+
+func snapshot(t *testing.T, s *Scheduler) map[string]scheduler.Instance {
+	out := map[string]scheduler.Instance{}
+	for _, in := range schedulertest.Slot(t, s, "adopt", "blue") {
+		out[in.Name()] = in
+	}
+	return out
+}
+
+func logText(t *testing.T, s *Scheduler, o scheduler.LogOptions) string {
+	t.Helper()
+	rc, err := s.Logs(context.Background(), "adopt", o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rc.Close()
+	var b strings.Builder
+	bufio.NewReader(rc).WriteTo(&b)
+	return b.String()
+}
+
+// TestReadoptAfterClose: Close, then New on the same Dir in this process.
+func TestReadoptAfterClose(t *testing.T) {
+	slug := schedulertest.HelloSlug(t)
+	dir := t.TempDir()
+	s1, err := New(Options{Dir: dir, StopTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s1.Deploy(context.Background(), schedulertest.Deployment("adopt", "blue", 1, slug, adoptFormation)); err != nil {
+		s1.Close()
+		t.Fatal(err)
+	}
+	before := schedulertest.WaitUp(t, s1, "adopt", "blue", adoptFormation)
+	if _, err := New(Options{Dir: dir}); err == nil || !strings.Contains(err.Error(), "another pier agent") {
+		t.Errorf("a second scheduler on the same Dir: %v, want it refused", err)
+	}
+	if err := s1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var changes chanRecorder = make(chan string, 100)
+	s := newTestScheduler(t, dir, changes.record)
+	t.Cleanup(func() { s.Stop(context.Background(), "adopt", "") })
+	checkAdopted(t, s, before, changes)
+}
