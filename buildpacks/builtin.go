@@ -9,6 +9,7 @@ import (
 	"github.com/pierhq/pier/buildpacks/golang"
 	"github.com/pierhq/pier/buildpacks/internal/bpkit"
 	"github.com/pierhq/pier/buildpacks/nodejs"
+	"github.com/pierhq/pier/buildpacks/python"
 	"github.com/pierhq/pier/buildpacks/static"
 )
 
@@ -24,6 +25,7 @@ type builtin struct {
 var builtins = []builtin{
 	{"go", golang.Name, golang.Detect, golang.Build},
 	{"nodejs", nodejs.Name, nodejs.Detect, nodejs.Build},
+	{"python", python.Name, python.Detect, python.Build},
 	{"static", static.Name, static.Detect, static.Build},
 	{"procfile", "Procfile", detectProcfile, buildProcfile},
 }

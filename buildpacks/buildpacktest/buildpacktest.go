@@ -174,7 +174,8 @@ func Require(t *testing.T, name string, check ...string) {
 		return
 	}
 	for _, r := range strings.Split(os.Getenv("PIER_REQUIRE"), ",") {
-		if strings.TrimSpace(r) == name {
+		if r = strings.TrimSpace(r); r == name || r+"3" == name { // "python" requires python3
+
 			t.Fatalf("%s is required (PIER_REQUIRE) but unusable: %v", name, err)
 		}
 	}
