@@ -173,6 +173,7 @@ func (a *Agent) openParts() error {
 			CARoot:     a.cfg.ACMECARoot,
 			Email:      a.cfg.ACMEEmail,
 			Allowed:    a.allowedHost,
+			HTTPPort:   portOf(a.cfg.HTTPAddr),
 			HTTPSPort:  portOf(a.cfg.HTTPSAddr),
 			OnEvent:    a.certEvent,
 			Logf:       a.logf,

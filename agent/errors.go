@@ -37,6 +37,8 @@ func statusOf(err error) int {
 		return http.StatusConflict
 	case errors.Is(err, errBusy):
 		return http.StatusConflict
+	case errors.Is(err, store.ErrInvalid):
+		return http.StatusBadRequest
 	}
 	return http.StatusInternalServerError
 }
