@@ -6,6 +6,7 @@ package local
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -69,6 +70,9 @@ type Scheduler struct {
 	logsMu sync.Mutex
 	logs   map[string]*appLog
 
+	followMu  sync.Mutex
+	followers map[*io.PipeWriter]bool // followed logs, ended by Close
+
 	noticeMu  sync.Mutex
 	notices   []notice
 	notify    chan struct{}
@@ -99,7 +103,8 @@ func New(o Options) (*Scheduler, error) {
 		onChange: o.OnChange, logfn: o.Logf,
 		slots: map[slotKey]*slotState{}, insts: map[string]*inst{},
 		runSeq: map[string]int{}, logs: map[string]*appLog{},
-		notify: make(chan struct{}, 1), done: make(chan struct{}),
+		followers: map[*io.PipeWriter]bool{},
+		notify:    make(chan struct{}, 1), done: make(chan struct{}),
 	}
 	if s.host == "" {
 		s.host = "127.0.0.1"
@@ -157,6 +162,11 @@ func (s *Scheduler) Close() error {
 	var err error
 	s.closeOnce.Do(func() {
 		close(s.done)
+		s.followMu.Lock()
+		for pw := range s.followers {
+			pw.Close() // unblocks a follower whose reader stalled
+		}
+		s.followMu.Unlock()
 		s.wg.Wait()
 		s.mu.Lock()
 		err = s.saveLocked()

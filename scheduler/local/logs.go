@@ -44,9 +44,17 @@ func (s *Scheduler) Logs(ctx context.Context, app string, o scheduler.LogOptions
 		return io.NopCloser(strings.NewReader(text)), nil
 	}
 	pr, pw := io.Pipe()
+	s.followMu.Lock()
+	s.followers[pw] = true
+	s.followMu.Unlock()
 	s.wg.Add(1)
 	go func() {
 		defer s.wg.Done()
+		defer func() {
+			s.followMu.Lock()
+			delete(s.followers, pw)
+			s.followMu.Unlock()
+		}()
 		if _, err := io.WriteString(pw, text); err != nil {
 			return
 		}
