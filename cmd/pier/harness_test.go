@@ -1,0 +1,365 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// pierBin is the pier binary the end-to-end tests build once and run.
+var pierBin string
+
+func TestMain(m *testing.M) {
+	os.Exit(runTests(m))
+}
+
+func runTests(m *testing.M) int {
+	flag.Parse()
+	if testing.Short() {
+		return m.Run()
+	}
+	dir, err := os.MkdirTemp("", "pier-e2e-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(dir)
+	pierBin = filepath.Join(dir, "pier")
+	out, err := exec.Command("go", "build", "-o", pierBin, ".").CombinedOutput()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "building pier: %v\n%s", err, out)
+		return 1
+	}
+	return m.Run()
+}
+
+// requireBinary skips the test when name is not installed, and fails it
+// when PIER_REQUIRE names it.
+func requireBinary(t *testing.T, name string) string {
+	t.Helper()
+	p, err := exec.LookPath(name)
+	if err == nil {
+		return p
+	}
+	for _, r := range strings.Split(os.Getenv("PIER_REQUIRE"), ",") {
+		if strings.TrimSpace(r) == name {
+			t.Fatalf("%s is required (PIER_REQUIRE) but not installed", name)
+		}
+	}
+	t.Skipf("%s is not installed: skipping", name)
+	return ""
+}
+
+func needE2E(t *testing.T) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("end-to-end test: skipped with -short")
+	}
+	requireBinary(t, "git")
+}
+
+// freeAddr returns a free 127.0.0.1 port's address.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// agentProc is a pier agent started by a test.
+type agentProc struct {
+	t        *testing.T
+	dataDir  string
+	apiAddr  string
+	httpAddr string
+	env      []string
+	cmd      *exec.Cmd
+	log      *bytes.Buffer
+	logFile  *os.File
+	token    string
+}
+
+type agentOpts struct {
+	dataDir string
+	extra   []string // more environment, e.g. PIER_WATCH_WINDOW=5s
+}
+
+func startAgent(t *testing.T, o agentOpts) *agentProc {
+	t.Helper()
+	if o.dataDir == "" {
+		o.dataDir = t.TempDir()
+	}
+	a := &agentProc{t: t, dataDir: o.dataDir, apiAddr: freeAddr(t), httpAddr: freeAddr(t)}
+	a.env = append(os.Environ(),
+		"PIER_DATA_DIR="+a.dataDir,
+		"PIER_API_ADDR="+a.apiAddr,
+		"PIER_HTTP_ADDR="+a.httpAddr,
+		"PIER_ADMIN_TOKEN=",
+	)
+	a.env = append(a.env, o.extra...)
+	a.start()
+	t.Cleanup(a.stop)
+	return a
+}
+
+func (a *agentProc) start() {
+	t := a.t
+	t.Helper()
+	lf, err := os.OpenFile(filepath.Join(a.dataDir, "agent-test.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.logFile = lf
+	a.cmd = exec.Command(pierBin, "agent")
+	a.cmd.Env = a.env
+	a.cmd.Stdout, a.cmd.Stderr = lf, lf
+	if err := a.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + a.apiAddr + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				b, err := os.ReadFile(filepath.Join(a.dataDir, "admin.token"))
+				if err != nil {
+					t.Fatalf("the agent wrote no admin token: %v", err)
+				}
+				a.token = strings.TrimSpace(string(b))
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("the agent did not start:\n%s", a.logs())
+}
+
+// stop ends the agent with SIGTERM. Apps it started keep running (they are
+// re-adopted by the next agent), so tests destroy their apps first or kill
+// them through stopApps.
+func (a *agentProc) stop() {
+	if a.cmd == nil || a.cmd.Process == nil {
+		return
+	}
+	_ = a.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan struct{})
+	go func() { _ = a.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(40 * time.Second):
+		_ = a.cmd.Process.Kill()
+		<-done
+	}
+	a.cmd = nil
+	a.logFile.Close()
+	if a.t.Failed() {
+		a.t.Logf("agent log:\n%s", a.logs())
+	}
+}
+
+// kill ends the agent with SIGKILL, as a crash would.
+func (a *agentProc) kill() {
+	_ = a.cmd.Process.Kill()
+	_ = a.cmd.Wait()
+	a.cmd = nil
+	a.logFile.Close()
+}
+
+func (a *agentProc) logs() string {
+	b, _ := os.ReadFile(filepath.Join(a.dataDir, "agent-test.log"))
+	return string(b)
+}
+
+// cliResult is what one run of the pier CLI printed.
+type cliResult struct {
+	stdout, stderr string
+	code           int
+}
+
+// pier runs the CLI against the agent, in dir when it is not "".
+func (a *agentProc) pierIn(dir string, args ...string) cliResult {
+	a.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, pierBin, args...)
+	cmd.Dir = dir
+	cmd.Env = append(os.Environ(), "PIER_API=http://"+a.apiAddr, "PIER_TOKEN="+a.token, "PIER_APP=", "XDG_CONFIG_HOME="+a.t.TempDir())
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	err := cmd.Run()
+	code := 0
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		code = ee.ExitCode()
+	} else if err != nil {
+		a.t.Fatalf("running pier %v: %v", args, err)
+	}
+	return cliResult{out.String(), errb.String(), code}
+}
+
+func (a *agentProc) pier(args ...string) cliResult {
+	a.t.Helper()
+	return a.pierIn("", args...)
+}
+
+// mustPier runs the CLI and fails the test unless it exits 0.
+func (a *agentProc) mustPier(args ...string) string {
+	a.t.Helper()
+	r := a.pier(args...)
+	if r.code != 0 {
+		a.t.Fatalf("pier %s: exit %d\nstdout: %s\nstderr: %s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+	}
+	return r.stdout
+}
+
+// pierJSON runs the CLI with --json and decodes its output into v.
+func (a *agentProc) pierJSON(v any, args ...string) {
+	a.t.Helper()
+	out := a.mustPier(append(args, "--json")...)
+	if err := json.Unmarshal([]byte(out), v); err != nil {
+		a.t.Fatalf("pier %s --json printed no JSON document: %v\n%s", strings.Join(args, " "), err, out)
+	}
+}
+
+// get fetches path from app through the proxy.
+func (a *agentProc) get(app, path string) (int, string, http.Header) {
+	a.t.Helper()
+	code, body, h, err := a.tryGet(app+".localhost", path)
+	if err != nil {
+		a.t.Fatalf("GET %s%s through the proxy: %v", app, path, err)
+	}
+	return code, body, h
+}
+
+var proxyClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
+
+func (a *agentProc) tryGet(host, path string) (int, string, http.Header, error) {
+	req, err := http.NewRequest(http.MethodGet, "http://"+a.httpAddr+path, nil)
+	if err != nil {
+		return 0, "", nil, err
+	}
+	req.Host = host
+	resp, err := proxyClient.Do(req)
+	if err != nil {
+		return 0, "", nil, err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b), resp.Header, err
+}
+
+// gitRepo is a checkout of a fixture app.
+type gitRepo struct {
+	t   *testing.T
+	dir string
+}
+
+// newRepo copies testdata/apps/NAME into a new git checkout.
+func newRepo(t *testing.T, fixture string) *gitRepo {
+	t.Helper()
+	dir := t.TempDir()
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join("testdata", "apps", fixture))); err != nil {
+		t.Fatal(err)
+	}
+	r := &gitRepo{t: t, dir: dir}
+	r.git("init", "-q", "-b", "main")
+	r.commit("initial")
+	return r
+}
+
+func (r *gitRepo) git(args ...string) string {
+	r.t.Helper()
+	out, err := r.tryGit(args...)
+	if err != nil {
+		r.t.Fatalf("git %s: %v\n%s", strings.Join(args, " "), err, out)
+	}
+	return out
+}
+
+func (r *gitRepo) tryGit(args ...string) (string, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "git", args...)
+	cmd.Dir = r.dir
+	cmd.Env = append(os.Environ(), "GIT_TERMINAL_PROMPT=0", "GIT_AUTHOR_NAME=pier test", "GIT_AUTHOR_EMAIL=test@pier.invalid",
+		"GIT_COMMITTER_NAME=pier test", "GIT_COMMITTER_EMAIL=test@pier.invalid", "GIT_CONFIG_NOSYSTEM=1", "HOME="+r.dir)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+func (r *gitRepo) commit(msg string) {
+	r.t.Helper()
+	r.git("add", "-A")
+	r.git("commit", "-q", "--allow-empty", "-m", msg)
+}
+
+// write replaces a file of the checkout and commits it.
+func (r *gitRepo) write(name, content string) {
+	r.t.Helper()
+	p := filepath.Join(r.dir, name)
+	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+		r.t.Fatal(err)
+	}
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		r.t.Fatal(err)
+	}
+	r.commit("change " + name)
+}
+
+func (r *gitRepo) setGreeting(greeting string) {
+	r.t.Helper()
+	b, err := os.ReadFile(filepath.Join(r.dir, "main.go"))
+	if err != nil {
+		r.t.Fatal(err)
+	}
+	i := bytes.Index(b, []byte(`const greeting = "`))
+	j := bytes.IndexByte(b[i+18:], '"')
+	out := string(b[:i+18]) + greeting + string(b[i+18+j:])
+	r.write("main.go", out)
+}
+
+// remote points the deploy remote at app on the agent with token.
+func (r *gitRepo) remote(a *agentProc, app, token string) {
+	r.t.Helper()
+	_, _ = r.tryGit("remote", "remove", "deploy")
+	url := "http://" + a.apiAddr + "/git/" + app + ".git"
+	if token != "" {
+		url = "http://pier:" + token + "@" + a.apiAddr + "/git/" + app + ".git"
+	}
+	r.git("remote", "add", "deploy", url)
+}
+
+// push pushes refspec to the deploy remote and returns its output.
+func (r *gitRepo) push(refspec string) (string, error) {
+	return r.tryGit("push", "deploy", refspec)
+}
+
+// waitFor polls cond until it holds or the timeout passes.
+func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s", timeout, what)
+}
