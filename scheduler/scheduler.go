@@ -60,7 +60,7 @@ func (i Instance) Name() string { return i.Type + "." + strconv.Itoa(i.Index) }
 
 // LogOptions select log lines of an app's processes.
 type LogOptions struct {
-	Lines   int    // the last N lines (0: 100)
+	Lines   int    // the last N lines (0: 100; negative: none, only new lines with Follow)
 	Follow  bool   // keep streaming
 	Process string // only this process type
 }

@@ -26,13 +26,16 @@ func (s *Scheduler) Logs(ctx context.Context, app string, o scheduler.LogOptions
 		return nil, err
 	}
 	n := o.Lines
-	if n <= 0 {
+	if n == 0 {
 		n = 100
 	}
 	path := s.appLogPath(app)
 	l := s.log(app)
 	l.mu.Lock() // a consistent view across a rotation
-	lines := lastLines([]string{path + ".1", path}, n, o.Process)
+	var lines []string
+	if n > 0 {
+		lines = lastLines([]string{path + ".1", path}, n, o.Process)
+	}
 	cur, _ := os.Stat(path)
 	var off int64
 	if cur != nil {
