@@ -5,8 +5,10 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -222,7 +224,7 @@ func TestHangingPluginIsKilledWithItsChildren(t *testing.T) {
 	}
 	pid, _ := strconv.Atoi(m[1])
 	for i := 0; ; i++ {
-		if syscall.Kill(pid, 0) != nil {
+		if !alive(pid) {
 			break
 		}
 		if i == 100 {
@@ -297,6 +299,19 @@ func TestUnknownBuildpackAndMissingGitURL(t *testing.T) {
 	}
 }
 
+// alive reports whether pid runs; a zombie waiting for its reaper is dead.
+func alive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	_, rest, _ := strings.Cut(string(stat), ") ")
+	return !strings.HasPrefix(rest, "Z")
+}
+
 func readGunzip(t *testing.T, path string) []byte {
 	t.Helper()
 	f, err := os.Open(path)
@@ -313,4 +328,75 @@ func readGunzip(t *testing.T, path string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+func TestClassicBuildpackFromGitURLKeepsItsCache(t *testing.T) {
+	buildpacktest.Require(t, "git", "version")
+	repo := buildpacktest.CopyDir(t, "testdata/classic-buildpack")
+	for _, args := range [][]string{
+		{"init", "-q"}, {"add", "."},
+		{"-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-q", "-m", "buildpack"},
+	} {
+		if out, err := exec.Command("git", append([]string{"-C", repo}, args...)...).CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v: %s", args, err, out)
+		}
+	}
+	b := buildpacktest.Builder(t)
+	o := buildpacks.Options{Env: map[string]string{"BUILDPACK": "file://" + repo, "GREETING": "hey"}}
+	for i, want := range []string{"build number 1", "build number 2"} {
+		res, log, err := build(t, b, buildpacktest.CopyDir(t, "testdata/classic-app"), o)
+		if err != nil {
+			t.Fatalf("build %d: %v\n%s", i+1, err, log)
+		}
+		if !strings.Contains(log, want) {
+			t.Errorf("build %d: log lacks %q (cache not kept?):\n%s", i+1, want, log)
+		}
+		if res.Buildpack != "Hello Classic" || res.Processes["web"] != "bin/hello" {
+			t.Errorf("result = %+v", res)
+		}
+	}
+}
+
+func TestAppJSONNamesTheBuildpack(t *testing.T) {
+	b := buildpacktest.Builder(t)
+	src := buildpacktest.CopyDir(t, "testdata/static-app")
+	// Detection would pick the static site; app.json asks for Procfile.
+	appJSON := `{"buildpacks": [{"url": "procfile"}], "healthchecks": {"web": [{"path": "/"}]}}`
+	if err := os.WriteFile(filepath.Join(src, "app.json"), []byte(appJSON), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(src, "Procfile"), []byte("web: sleep 1000\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	res, log, err := build(t, b, src, buildpacks.Options{})
+	if err != nil {
+		t.Fatalf("Build: %v\n%s", err, log)
+	}
+	if res.Buildpack != "Procfile" || res.AppJSON == nil || len(res.AppJSON.WebHealthchecks()) != 1 {
+		t.Errorf("result = %+v", res)
+	}
+}
+
+func TestNamedBuildpackThatDoesNotApply(t *testing.T) {
+	b := buildpacktest.Builder(t)
+	_, _, err := build(t, b, buildpacktest.CopyDir(t, "testdata/procfile-app"), buildpacks.Options{Env: map[string]string{"BUILDPACK": "heroku/go"}})
+	if err == nil || !strings.Contains(err.Error(), "buildpack heroku/go cannot build this app (no go.mod)") {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+func TestStaticSiteSlugServes(t *testing.T) {
+	b := buildpacktest.Builder(t)
+	res, log, err := build(t, b, buildpacktest.CopyDir(t, "testdata/static-app"), buildpacks.Options{})
+	if err != nil {
+		t.Fatalf("Build: %v\n%s", err, log)
+	}
+	run := filepath.Join(t.TempDir(), "app")
+	if err := buildpacks.ExtractSlug(res.SlugPath, run); err != nil {
+		t.Fatal(err)
+	}
+	url := buildpacktest.StartWeb(t, run, res.Processes["web"])
+	if _, body := buildpacktest.Get(t, url+"/"); !strings.Contains(body, "Hello from a static site") {
+		t.Errorf("GET / = %q", body)
+	}
 }

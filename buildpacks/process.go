@@ -44,7 +44,7 @@ type pluginProc struct {
 var passEnv = []string{
 	"PATH", "LANG", "LC_ALL", "TZ",
 	"GOROOT", "GOPROXY", "GOSUMDB", "GONOSUMDB",
-	"PYENV_ROOT", "PYENV_VERSION",
+	"PYENV_ROOT", "PYENV_VERSION", "GORACE",
 	"SSL_CERT_FILE", "SSL_CERT_DIR",
 	"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
 }

@@ -95,7 +95,9 @@ func (b *Builder) resolve(ctx context.Context, ref, work string) (pluginSpec, er
 	}
 	for _, bi := range builtins {
 		if bi.name == strings.ToLower(name) {
-			return b.builtinSpec(bi.name)
+			s, err := b.builtinSpec(bi.name)
+			s.ref = ref
+			return s, err
 		}
 	}
 	if s, ok := b.pluginSpec(ref); ok {
