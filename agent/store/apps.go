@@ -28,7 +28,7 @@ func (s *Store) CreateApp(a api.App) error {
 	if a.CreatedAt.IsZero() {
 		a.CreatedAt = now()
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		if appExists(tx, a.Name) {
 			return detail(ErrAppExists, "app %s already exists", a.Name)
 		}
@@ -42,7 +42,7 @@ func (s *Store) CreateApp(a api.App) error {
 // GetApp returns one app; ErrAppNotFound if there is none by that name.
 func (s *Store) GetApp(name string) (api.App, error) {
 	var a api.App
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		var err error
 		a, err = getApp(tx, name)
 		return err
@@ -65,7 +65,7 @@ func getApp(tx *bolt.Tx, name string) (api.App, error) {
 // ListApps returns every app, sorted by name.
 func (s *Store) ListApps() ([]api.App, error) {
 	apps := []api.App{}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketApps).ForEach(func(k, _ []byte) error {
 			a, err := getApp(tx, string(k))
 			apps = append(apps, a)
@@ -84,7 +84,7 @@ func (s *Store) ListApps() ([]api.App, error) {
 // AddDomain and RemoveDomain).
 func (s *Store) UpdateApp(name string, fn func(*api.App) error) (api.App, error) {
 	var a api.App
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		var err error
 		if a, err = getApp(tx, name); err != nil {
 			return err
@@ -108,7 +108,7 @@ func (s *Store) UpdateApp(name string, fn func(*api.App) error) (api.App, error)
 // DeleteApp removes the app and everything that belongs to it: releases,
 // config, release configs, domains (free for other apps after) and events.
 func (s *Store) DeleteApp(name string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		if err := requireApp(tx, name); err != nil {
 			return err
 		}

@@ -11,7 +11,7 @@ import (
 // Config returns the app's current config vars (an empty map when none).
 func (s *Store) Config(app string) (map[string]string, error) {
 	var vars map[string]string
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		if err := requireApp(tx, app); err != nil {
 			return err
 		}
@@ -31,7 +31,7 @@ func (s *Store) SetConfig(app string, vars map[string]string) error {
 	if err := validVars(vars); err != nil {
 		return err
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		if err := requireApp(tx, app); err != nil {
 			return err
 		}

@@ -38,7 +38,7 @@ func (s *Store) AddDomain(app, host string) (api.Domain, error) {
 		return api.Domain{}, err
 	}
 	d := api.Domain{Host: h, App: app, CreatedAt: now()}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		a, err := getApp(tx, app)
 		if err != nil {
 			return err
@@ -69,7 +69,7 @@ func (s *Store) AddDomain(app, host string) (api.Domain, error) {
 // have it.
 func (s *Store) RemoveDomain(app, host string) error {
 	h := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(host)), ".")
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		a, err := getApp(tx, app)
 		if err != nil {
 			return err
@@ -95,7 +95,7 @@ func (s *Store) RemoveDomain(app, host string) error {
 // Domains returns the app's custom domains, sorted by host.
 func (s *Store) Domains(app string) ([]api.Domain, error) {
 	out := []api.Domain{}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		if err := requireApp(tx, app); err != nil {
 			return err
 		}
@@ -116,7 +116,7 @@ func (s *Store) Domains(app string) ([]api.Domain, error) {
 func (s *Store) DomainApp(host string) (string, error) {
 	h := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(host)), ".")
 	var d api.Domain
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		ok, err := getJSON(tx.Bucket(bucketDomains), []byte(h), &d)
 		if err != nil {
 			return fmt.Errorf("reading domain %s: %w", h, err)
@@ -132,7 +132,7 @@ func (s *Store) DomainApp(host string) (string, error) {
 // AllDomains returns the custom domains of every app, sorted by host.
 func (s *Store) AllDomains() ([]api.Domain, error) {
 	out := []api.Domain{}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		return forEachDomain(tx, func(d api.Domain) error {
 			out = append(out, d)
 			return nil

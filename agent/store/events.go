@@ -20,7 +20,7 @@ func (s *Store) AppendEvent(e api.Event) error {
 	if e.Time.IsZero() {
 		e.Time = now()
 	}
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		if err := requireApp(tx, e.App); err != nil {
 			return err
 		}
@@ -58,7 +58,7 @@ func pruneEvents(b *bolt.Bucket, last, keep uint64) error {
 // means all that are kept.
 func (s *Store) Events(app string, limit int) ([]api.Event, error) {
 	out := []api.Event{}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		if err := requireApp(tx, app); err != nil {
 			return err
 		}

@@ -34,7 +34,7 @@ func (s *Store) AddKey(name, publicKey string) (api.Key, error) {
 		PublicKey:   strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub))),
 		CreatedAt:   now(),
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		keys := tx.Bucket(bucketKeys)
 		var old api.Key
 		if ok, err := getJSON(keys, []byte(k.Fingerprint), &old); err != nil {
@@ -53,7 +53,7 @@ func (s *Store) AddKey(name, publicKey string) (api.Key, error) {
 // Keys lists the SSH keys, sorted by name.
 func (s *Store) Keys() ([]api.Key, error) {
 	out := []api.Key{}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketKeys).ForEach(func(fp, _ []byte) error {
 			var k api.Key
 			if _, err := getJSON(tx.Bucket(bucketKeys), fp, &k); err != nil {
@@ -74,7 +74,7 @@ func (s *Store) Keys() ([]api.Key, error) {
 // ("SHA256:..."); ErrKeyNotFound if none.
 func (s *Store) KeyByFingerprint(fp string) (api.Key, error) {
 	var k api.Key
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		ok, err := getJSON(tx.Bucket(bucketKeys), []byte(fp), &k)
 		if err != nil {
 			return fmt.Errorf("reading key %s: %w", fp, err)
@@ -89,7 +89,7 @@ func (s *Store) KeyByFingerprint(fp string) (api.Key, error) {
 
 // RemoveKey stops a key from pushing; ErrKeyNotFound if it is not added.
 func (s *Store) RemoveKey(fingerprint string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		keys := tx.Bucket(bucketKeys)
 		if keys.Get([]byte(fingerprint)) == nil {
 			return detail(ErrKeyNotFound, "SSH key %s not found", fingerprint)

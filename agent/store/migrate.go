@@ -24,7 +24,7 @@ var migrations = []func(tx *bolt.Tx) error{
 func (s *Store) migrate() error {
 	var version int
 	var fresh bool
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		var err error
 		version, fresh, err = readVersion(tx)
 		return err
@@ -34,7 +34,7 @@ func (s *Store) migrate() error {
 	}
 	switch {
 	case fresh:
-		return s.db.Update(func(tx *bolt.Tx) error { return layOut(tx) })
+		return s.update(func(tx *bolt.Tx) error { return layOut(tx) })
 	case version == SchemaVersion:
 		return nil
 	case version > SchemaVersion:
@@ -48,7 +48,7 @@ func (s *Store) migrate() error {
 	}); err != nil {
 		return fmt.Errorf("backing up %s before migrating it: %w", s.path, err)
 	}
-	err = s.db.Update(func(tx *bolt.Tx) error {
+	err = s.update(func(tx *bolt.Tx) error {
 		for v := version; v < SchemaVersion; v++ {
 			if err := migrations[v](tx); err != nil {
 				return fmt.Errorf("v%d to v%d: %w", v, v+1, err)

@@ -25,7 +25,7 @@ func (s *Store) CreateRelease(r api.Release, vars map[string]string) (api.Releas
 		r.Status = api.StatusPending
 	}
 	r.ConfigKeys = sortedKeys(vars)
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		if err := requireApp(tx, r.App); err != nil {
 			return err
 		}
@@ -61,7 +61,7 @@ func (s *Store) CreateRelease(r api.Release, vars map[string]string) (api.Releas
 // GetRelease returns version of app; ErrReleaseNotFound if there is none.
 func (s *Store) GetRelease(app string, version int) (api.Release, error) {
 	var r api.Release
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		var err error
 		r, err = getRelease(tx, app, version)
 		return err
@@ -91,7 +91,7 @@ func getRelease(tx *bolt.Tx, app string, version int) (api.Release, error) {
 // ListReleases returns the app's releases, newest first.
 func (s *Store) ListReleases(app string) ([]api.Release, error) {
 	rels := []api.Release{}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		if err := requireApp(tx, app); err != nil {
 			return err
 		}
@@ -120,7 +120,7 @@ func (s *Store) ListReleases(app string) ([]api.Release, error) {
 // config keys of a release never change.
 func (s *Store) UpdateRelease(app string, version int, fn func(*api.Release) error) (api.Release, error) {
 	var r api.Release
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		var err error
 		if r, err = getRelease(tx, app, version); err != nil {
 			return err
@@ -141,7 +141,7 @@ func (s *Store) UpdateRelease(app string, version int, fn func(*api.Release) err
 // ReleaseConfig returns the config vars the release was made with.
 func (s *Store) ReleaseConfig(app string, version int) (map[string]string, error) {
 	var vars map[string]string
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		if _, err := getRelease(tx, app, version); err != nil {
 			return err
 		}

@@ -43,6 +43,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -94,6 +95,7 @@ var lockTimeout = 2 * time.Second
 
 // Store is the agent's state in one bbolt file.
 type Store struct {
+	mu   sync.RWMutex // guards db, which is nil while suspended
 	db   *bolt.DB
 	seal *sealer
 	path string
@@ -132,9 +134,60 @@ func Open(path string, key []byte) (*Store, error) {
 	return s, nil
 }
 
+// ErrSuspended is returned while the store is suspended: the agent is
+// handing the database file to its successor.
+var ErrSuspended = errors.New("the pier agent is restarting: try again in a moment")
+
 // Close closes the database file.
 func (s *Store) Close() error {
-	return s.db.Close()
+	return s.Suspend()
+}
+
+// Suspend closes the database file, releasing its lock, so that another
+// process (the agent that takes over on an upgrade) can open it. Calls made
+// while suspended fail with ErrSuspended; Resume opens the file again.
+func (s *Store) Suspend() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db == nil {
+		return nil
+	}
+	err := s.db.Close()
+	s.db = nil
+	return err
+}
+
+// Resume reopens the file after Suspend.
+func (s *Store) Resume() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.db != nil {
+		return nil
+	}
+	db, err := bolt.Open(s.path, 0o600, &bolt.Options{Timeout: lockTimeout})
+	if err != nil {
+		return fmt.Errorf("reopening %s: %w", s.path, err)
+	}
+	s.db = db
+	return nil
+}
+
+func (s *Store) view(fn func(*bolt.Tx) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return ErrSuspended
+	}
+	return s.db.View(fn)
+}
+
+func (s *Store) update(fn func(*bolt.Tx) error) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.db == nil {
+		return ErrSuspended
+	}
+	return s.db.Update(fn)
 }
 
 // Path is the file the store lives in.
@@ -145,7 +198,7 @@ func (s *Store) Path() string { return s.path }
 // the same key.
 func (s *Store) Backup(w io.Writer) (int64, error) {
 	var n int64
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		var err error
 		n, err = tx.WriteTo(w)
 		return err
@@ -159,7 +212,7 @@ func (s *Store) Backup(w io.Writer) (int64, error) {
 // checkKey proves that the store's key opens the file's key check, writing
 // the check on first use.
 func (s *Store) checkKey() error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		meta := tx.Bucket(bucketMeta)
 		if sealed := meta.Get(metaKeyCheck); sealed != nil {
 			if _, err := s.seal.open(sealed, metaKeyCheck); err != nil {

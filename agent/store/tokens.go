@@ -73,7 +73,7 @@ func (s *Store) addToken(name, secret string, reuse bool) (api.Token, error) {
 	}
 	hash := hashSecret(secret)
 	var rec tokenRecord
-	err := s.db.Update(func(tx *bolt.Tx) error {
+	err := s.update(func(tx *bolt.Tx) error {
 		hashes, tokens := tx.Bucket(bucketTokenHashes), tx.Bucket(bucketTokens)
 		if id := hashes.Get(hash); id != nil {
 			if !reuse {
@@ -118,7 +118,7 @@ func newTokenID(tokens *bolt.Bucket) (string, error) {
 // otherwise (the message never repeats the secret).
 func (s *Store) VerifyToken(secret string) (api.Token, error) {
 	var rec tokenRecord
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		id := tx.Bucket(bucketTokenHashes).Get(hashSecret(secret))
 		if id == nil {
 			return ErrTokenNotFound
@@ -141,7 +141,7 @@ func (s *Store) VerifyToken(secret string) (api.Token, error) {
 // Tokens lists the API tokens by creation time, without secrets.
 func (s *Store) Tokens() ([]api.Token, error) {
 	out := []api.Token{}
-	err := s.db.View(func(tx *bolt.Tx) error {
+	err := s.view(func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketTokens).ForEach(func(k, _ []byte) error {
 			var rec tokenRecord
 			if _, err := getJSON(tx.Bucket(bucketTokens), k, &rec); err != nil {
@@ -165,7 +165,7 @@ func (s *Store) Tokens() ([]api.Token, error) {
 
 // RevokeToken deletes a token by id; ErrTokenNotFound if there is none.
 func (s *Store) RevokeToken(id string) error {
-	return s.db.Update(func(tx *bolt.Tx) error {
+	return s.update(func(tx *bolt.Tx) error {
 		var rec tokenRecord
 		ok, err := getJSON(tx.Bucket(bucketTokens), []byte(id), &rec)
 		if err != nil {
