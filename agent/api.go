@@ -66,6 +66,7 @@ func (a *Agent) routes() http.Handler {
 	h("DELETE /v1/apps/{app}/domains/{host}", a.removeDomain)
 	h("GET /v1/apps/{app}/certs", a.getCerts)
 	h("PUT /v1/apps/{app}/maintenance", a.putMaintenance)
+	h("PATCH /v1/apps/{app}/settings", a.patchSettings)
 	h("POST /v1/apps/{app}/purge-cache", a.purgeCache)
 	h("GET /v1/tokens", a.listTokens)
 	h("POST /v1/tokens", a.createToken)

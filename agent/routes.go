@@ -59,6 +59,8 @@ func (a *Agent) refreshRoutes() {
 			App:         app.Name,
 			Hosts:       append([]string{a.appHost(app.Name)}, hostsOf[app.Name]...),
 			Maintenance: app.Maintenance,
+			RateLimit:   proxy.RateLimit{RPS: app.RateLimitRPS, Burst: app.RateLimitBurst},
+			Headers:     app.Headers,
 		}
 		if app.LiveRelease != 0 {
 			r.Health, _ = webCheck(readAppJSON(a.liveSlug(app)))

@@ -213,6 +213,14 @@ func (c *Client) SetMaintenance(ctx context.Context, app string, on bool) error 
 	return c.do(ctx, http.MethodPut, appPath(app, "maintenance"), MaintenanceRequest{Enabled: on}, nil)
 }
 
+// UpdateSettings sets (or, for nil values, unsets) app settings and returns
+// the app as it is now.
+func (c *Client) UpdateSettings(ctx context.Context, app string, settings map[string]*string) (App, error) {
+	var a App
+	err := c.do(ctx, http.MethodPatch, appPath(app, "settings"), SettingsRequest{Settings: settings}, &a)
+	return a, err
+}
+
 func (c *Client) PurgeCache(ctx context.Context, app string) error {
 	return c.do(ctx, http.MethodPost, appPath(app, "purge-cache"), nil, nil)
 }

@@ -51,6 +51,11 @@ type App struct {
 	// Settings that tune deploys; zero means the agent's default.
 	StandbyWindow Duration `json:"standby_window,omitempty"`
 	WatchWindow   Duration `json:"watch_window,omitempty"`
+
+	// Settings of the proxy for this app (`pier settings`).
+	RateLimitRPS   float64           `json:"rate_limit_rps,omitempty"`   // per client IP; 0: no limit
+	RateLimitBurst int               `json:"rate_limit_burst,omitempty"` // 0: one second's worth
+	Headers        map[string]string `json:"headers,omitempty"`          // response header overrides; "" deletes
 }
 
 // Release is an immutable record of what an app ran: code (slug) and config.
@@ -157,6 +162,12 @@ type ScaleRequest struct {
 // ConfigRequest sets vars; a nil value unsets the key.
 type ConfigRequest struct {
 	Vars map[string]*string `json:"vars"`
+}
+
+// SettingsRequest changes app settings (`rate-limit`, `rate-burst`,
+// `standby-window`, `watch-window`, `header.NAME`); a nil value unsets one.
+type SettingsRequest struct {
+	Settings map[string]*string `json:"settings"`
 }
 
 type DomainRequest struct {

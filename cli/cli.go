@@ -79,6 +79,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			restartCommand(),
 			runCommand(),
 			maintenanceCommand(),
+			settingsCommand(),
 			keysCommand(),
 			tokensCommand(),
 			versionCommand(),
