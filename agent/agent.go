@@ -164,6 +164,8 @@ func (a *Agent) openParts() error {
 		OnRequest:   func(rl proxy.RequestLog) { a.logs.add(rl.App, "router", routerLine(rl)) },
 		Logf:        a.logf,
 		Registerer:  reg,
+
+		TrustedProxies: a.cfg.TrustedProxies,
 	})
 	a.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	if a.cfg.HTTPSAddr != "" {
@@ -278,7 +280,9 @@ func (a *Agent) listen() (listeners, error) {
 			l.http.Close()
 			return l, fmt.Errorf("HTTPS address %s: %w", a.cfg.HTTPSAddr, err)
 		}
+		l.https = proxy.LimitListener(l.https, a.cfg.MaxConns)
 	}
+	l.http = proxy.LimitListener(l.http, a.cfg.MaxConns)
 	return l, nil
 }
 

@@ -4,6 +4,7 @@
 package agent
 
 import (
+	"net/netip"
 	"time"
 )
 
@@ -21,6 +22,12 @@ type Config struct {
 	Scheduler  string // local | nomad
 	NomadAddr  string
 
+	// TrustedProxies are the peers whose X-Forwarded-For names the client
+	// (a load balancer in front of pier); nobody's by default.
+	TrustedProxies []netip.Prefix
+	// MaxConns caps the open connections of each proxy listener (10000).
+	MaxConns int
+
 	// AdminToken, when set, is the admin API token instead of a generated one.
 	AdminToken string
 	// SecretKey, when set, is the key that encrypts config vars at rest
@@ -34,6 +41,9 @@ type Config struct {
 
 	Version string
 }
+
+// DefaultMaxConns is Config.MaxConns when it is 0.
+const DefaultMaxConns = 10000
 
 // Defaults fills the zero fields of c with the embedded defaults.
 func (c *Config) Defaults() {
@@ -53,6 +63,9 @@ func (c *Config) Defaults() {
 	}
 	if c.WatchWindow == 0 {
 		c.WatchWindow = 30 * time.Second
+	}
+	if c.MaxConns == 0 {
+		c.MaxConns = DefaultMaxConns
 	}
 	if c.ReleaseTimeout == 0 {
 		c.ReleaseTimeout = 10 * time.Minute

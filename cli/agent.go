@@ -2,7 +2,9 @@ package cli
 
 import (
 	"fmt"
+	"net/netip"
 	"os"
+	"strings"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
@@ -39,6 +41,8 @@ func agentCommand() *ucli.Command {
 			str("nomad-addr", "", "Nomad API `URL` (with --scheduler nomad)"),
 			dur("standby-window", 15*time.Minute, "how long the previous release stays warm"),
 			dur("watch-window", 30*time.Second, "how long a new release is watched before it is trusted"),
+			str("trusted-proxies", "", "`CIDR,...` of load balancers whose X-Forwarded-For names the client"),
+			&ucli.IntFlag{Name: "max-conns", Value: agent.DefaultMaxConns, Usage: "open connections each proxy listener accepts at most", EnvVars: []string{envName("max-conns")}},
 		},
 		Action: runAgent,
 	}
@@ -79,6 +83,13 @@ func runAgent(c *ucli.Context) error {
 		SecretKey:     os.Getenv("PIER_SECRET_KEY"),
 		Version:       version,
 	}
+	var err error
+	if cfg.TrustedProxies, err = parseTrustedProxies(c.String("trusted-proxies")); err != nil {
+		return err
+	}
+	if cfg.MaxConns = c.Int("max-conns"); cfg.MaxConns < 1 {
+		return fmt.Errorf("--max-conns must be at least 1, got %d", cfg.MaxConns)
+	}
 	switch cfg.Scheduler {
 	case "local", "nomad":
 	default:
@@ -92,4 +103,26 @@ func runAgent(c *ucli.Context) error {
 	}
 	cfg.Defaults()
 	return startAgent(c.Context, cfg)
+}
+
+// parseTrustedProxies reads --trusted-proxies: CIDRs or single addresses,
+// separated by commas.
+func parseTrustedProxies(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		f = strings.TrimSpace(f)
+		if f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, aerr := netip.ParseAddr(f)
+			if aerr != nil {
+				return nil, fmt.Errorf("--trusted-proxies: %q is not a CIDR like 10.0.0.0/8 or an address like 10.0.0.1", f)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }

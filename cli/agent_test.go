@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -34,9 +35,9 @@ func TestAgentConfig(t *testing.T) {
 		DataDir: "/srv/pier", APIAddr: "127.0.0.1:7070", HTTPAddr: "127.0.0.1:9090", Domain: "apps.example.com",
 		ACMECA: "https://127.0.0.1:14000/dir", Scheduler: "nomad", NomadAddr: "http://127.0.0.1:4646",
 		AdminToken: "admin-secret", SecretKey: "a2V5", StandbyWindow: 5 * time.Minute, WatchWindow: 30 * time.Second,
-		Version: version,
+		MaxConns: agent.DefaultMaxConns, Version: version,
 	}
-	if *got != want {
+	if !reflect.DeepEqual(*got, want) {
 		t.Errorf("agent config\n%+v\nwant\n%+v", *got, want)
 	}
 }
@@ -58,7 +59,7 @@ func TestAgentRefusesBadInput(t *testing.T) {
 			t.Errorf("pier %v: error %v, want one saying %q", c.args, err, c.want)
 		}
 	}
-	if *got != (agent.Config{}) {
+	if !reflect.DeepEqual(*got, agent.Config{}) {
 		t.Errorf("the agent started with bad input: %+v", *got)
 	}
 	t.Setenv("PIER_SCHEDULER", "swarm")
