@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/cloudflare/tableflip"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -26,7 +27,6 @@ import (
 	"github.com/pierhq/pier/proxy"
 	"github.com/pierhq/pier/proxy/certs"
 	"github.com/pierhq/pier/scheduler"
-	"github.com/pierhq/pier/scheduler/local"
 )
 
 // Agent is the running daemon.
@@ -131,15 +131,11 @@ func (a *Agent) openParts() error {
 	if err != nil {
 		return err
 	}
-	switch a.cfg.Scheduler {
-	case "local":
-		a.sched, err = local.New(local.Options{Dir: a.dirs.local, OnChange: func(string) { a.kickRoutes() }, Logf: a.logf})
-	default:
-		err = fmt.Errorf("scheduler %q is not available: use --scheduler local", a.cfg.Scheduler)
-	}
+	sched, err := a.newScheduler()
 	if err != nil {
 		return fmt.Errorf("starting the %s scheduler: %w", a.cfg.Scheduler, err)
 	}
+	a.sched = &swapScheduler{s: sched}
 	exe, err := os.Executable()
 	if err != nil {
 		return err
@@ -212,7 +208,11 @@ func (a *Agent) ensureAdminToken() error {
 
 // serve listens, reconciles with what runs, and serves until ctx is done.
 func (a *Agent) serve(ctx context.Context) error {
-	lns, err := a.listen()
+	upg := a.newUpgrader()
+	if upg != nil {
+		defer upg.Stop()
+	}
+	lns, err := a.listen(upg)
 	if err != nil {
 		return err
 	}
@@ -242,9 +242,17 @@ func (a *Agent) serve(ctx context.Context) error {
 	}
 	a.log.Info("pier agent ready", "api", a.apiURL, "http", lns.http.Addr().String(), "domain", a.cfg.Domain,
 		"scheduler", a.cfg.Scheduler, "data", a.dirs.root)
+	a.wg.Add(1)
+	go a.watchHangups(a.ctx, upg)
+	if upg != nil {
+		if err := upg.Ready(); err != nil {
+			return fmt.Errorf("telling the agent before that this one is ready: %w", err)
+		}
+	}
 	var runErr error
 	select {
 	case <-ctx.Done():
+	case <-exitOf(upg):
 	case err := <-serveErr:
 		if !errors.Is(err, http.ErrServerClosed) {
 			runErr = err
@@ -264,18 +272,18 @@ func (a *Agent) serve(ctx context.Context) error {
 
 type listeners struct{ api, http, https net.Listener }
 
-func (a *Agent) listen() (listeners, error) {
+func (a *Agent) listen(upg *tableflip.Upgrader) (listeners, error) {
 	var l listeners
 	var err error
-	if l.api, err = net.Listen("tcp", a.cfg.APIAddr); err != nil {
+	if l.api, err = listenOn(upg, a.cfg.APIAddr); err != nil {
 		return l, fmt.Errorf("API address %s: %w", a.cfg.APIAddr, err)
 	}
-	if l.http, err = net.Listen("tcp", a.cfg.HTTPAddr); err != nil {
+	if l.http, err = listenOn(upg, a.cfg.HTTPAddr); err != nil {
 		l.api.Close()
 		return l, fmt.Errorf("HTTP address %s: %w", a.cfg.HTTPAddr, err)
 	}
 	if a.cfg.HTTPSAddr != "" {
-		if l.https, err = net.Listen("tcp", a.cfg.HTTPSAddr); err != nil {
+		if l.https, err = listenOn(upg, a.cfg.HTTPSAddr); err != nil {
 			l.api.Close()
 			l.http.Close()
 			return l, fmt.Errorf("HTTPS address %s: %w", a.cfg.HTTPSAddr, err)
