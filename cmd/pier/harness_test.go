@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -362,4 +363,49 @@ func waitFor(t *testing.T, timeout time.Duration, what string, cond func() bool)
 		time.Sleep(100 * time.Millisecond)
 	}
 	t.Fatalf("timed out after %s waiting for %s", timeout, what)
+}
+
+// follower is a long-running CLI command (logs -f) whose output a test reads.
+type follower struct {
+	cmd  *exec.Cmd
+	mu   sync.Mutex
+	buf  bytes.Buffer
+	done chan struct{}
+}
+
+func (f *follower) Write(p []byte) (int, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.buf.Write(p)
+}
+
+func (f *follower) output() string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.buf.String()
+}
+
+// stop interrupts the command as Ctrl-C would and waits for it.
+func (f *follower) stop() {
+	_ = f.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-f.done:
+	case <-time.After(10 * time.Second):
+		_ = f.cmd.Process.Kill()
+		<-f.done
+	}
+}
+
+// follow starts a CLI command that keeps running.
+func (a *agentProc) follow(args ...string) *follower {
+	a.t.Helper()
+	f := &follower{done: make(chan struct{})}
+	f.cmd = exec.Command(pierBin, args...)
+	f.cmd.Env = append(os.Environ(), "PIER_API=http://"+a.apiAddr, "PIER_TOKEN="+a.token, "PIER_APP=")
+	f.cmd.Stdout, f.cmd.Stderr = f, f
+	if err := f.cmd.Start(); err != nil {
+		a.t.Fatal(err)
+	}
+	go func() { _ = f.cmd.Wait(); close(f.done) }()
+	return f
 }

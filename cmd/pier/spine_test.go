@@ -4,6 +4,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pierhq/pier/api"
 )
@@ -144,6 +145,16 @@ func TestSpine(t *testing.T) {
 		if out := a.mustPier("logs", "-a", "hello", "-p", "router"); strings.Contains(out, "app[web.1]") {
 			t.Errorf("logs -p router shows other lines:\n%s", out)
 		}
+	})
+
+	t.Run("logs follow", func(t *testing.T) {
+		f := a.follow("logs", "-a", "hello", "-f", "-n", "1")
+		defer f.stop()
+		time.Sleep(300 * time.Millisecond)
+		a.get("hello", "/followed")
+		waitFor(t, 10*time.Second, "the followed router line", func() bool {
+			return strings.Contains(f.output(), `path="/followed"`)
+		})
 	})
 
 	t.Run("second push", func(t *testing.T) {
