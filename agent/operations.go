@@ -23,6 +23,9 @@ const drainDelay = 500 * time.Millisecond
 
 var configKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
+// reservedVars are set by pier for every process and cannot be configured.
+var reservedVars = map[string]bool{"PORT": true, "DYNO": true, "PIER_APP": true, "PIER_RELEASE": true, "PIER_SLOT": true}
+
 // rollback rolls app back to version (0: the release before the live one).
 // To the standby's release it is a switch; to an older one, its stored slug
 // starts in the idle slot. Either way a new release records it.
@@ -148,7 +151,7 @@ func (a *Agent) updateConfig(ctx context.Context, name string, changes map[strin
 		if !configKeyRE.MatchString(k) {
 			return api.Release{}, userErrorf(400, "%q is not a valid config var name: use letters, digits and _, not starting with a digit", k)
 		}
-		if k == "PORT" || k == "DYNO" || strings.HasPrefix(k, "PIER_") {
+		if reservedVars[k] {
 			return api.Release{}, userErrorf(400, "%s is set by pier for every process and cannot be configured", k)
 		}
 	}

@@ -2,20 +2,27 @@ package agent
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/pierhq/pier/api"
 	"github.com/pierhq/pier/buildpacks"
+	"github.com/pierhq/pier/buildpacks/static"
 	"github.com/pierhq/pier/procfile"
 )
 
 // keepReleases is how many of each app's newest releases keep their slugs.
 const keepReleases = 10
+
+// slugGrace spares new slugs from pruning: a build writes its slug some
+// time before the release that uses it is stored.
+const slugGrace = time.Hour
 
 func (a *Agent) slugPath(id string) string {
 	return filepath.Join(a.dirs.slugs, id+".tar.gz")
@@ -69,7 +76,7 @@ func readAppJSON(slugPath string) *procfile.AppJSON {
 }
 
 // pruneSlugs deletes slugs no release among each app's newest keepReleases
-// (and no live or standby release) uses.
+// (and no live or standby release) uses, once they are older than slugGrace.
 func (a *Agent) pruneSlugs() {
 	apps, err := a.store.ListApps()
 	if err != nil {
@@ -93,10 +100,14 @@ func (a *Agent) pruneSlugs() {
 	}
 	for _, e := range ents {
 		id, _, _ := strings.Cut(e.Name(), ".")
-		if !keep[id] && !strings.HasPrefix(e.Name(), ".") {
-			_ = os.Remove(filepath.Join(a.dirs.slugs, e.Name()))
-			appJSONCache.Delete(a.slugPath(id))
+		if keep[id] || strings.HasPrefix(e.Name(), ".") {
+			continue
 		}
+		if fi, err := e.Info(); err != nil || time.Since(fi.ModTime()) < slugGrace {
+			continue
+		}
+		_ = os.Remove(filepath.Join(a.dirs.slugs, e.Name()))
+		appJSONCache.Delete(a.slugPath(id))
 	}
 }
 
@@ -142,4 +153,10 @@ func (iw *indentWriter) Flush() {
 		_, _ = io.WriteString(iw.w, "       "+string(iw.buf)+"\n")
 		iw.buf = nil
 	}
+}
+
+// StaticServe is what `pier static-serve DIR` runs: the file server of a
+// static site's web process.
+func StaticServe(ctx context.Context, args []string) error {
+	return static.Command(ctx, args)
 }

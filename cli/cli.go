@@ -65,6 +65,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			agentCommand(),
 			hookCommand(),
 			buildpackCommand(),
+			staticServeCommand(),
 			loginCommand(),
 			logoutCommand(),
 			appsCommand(),

@@ -46,3 +46,17 @@ func buildpackCommand() *ucli.Command {
 		}},
 	}
 }
+
+// staticServeCommand is `pier static-serve DIR`, the web process of a
+// static site built by the static buildpack (its slug carries bin/pier).
+func staticServeCommand() *ucli.Command {
+	return &ucli.Command{
+		Name:      "static-serve",
+		Usage:     "serve a static site's files on $PORT (the static buildpack's web process)",
+		ArgsUsage: "DIR",
+		Hidden:    true,
+		Action: func(c *ucli.Context) error {
+			return agent.StaticServe(c.Context, c.Args().Slice())
+		},
+	}
+}
