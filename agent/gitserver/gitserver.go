@@ -69,22 +69,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "git is not installed on the pier host", http.StatusInternalServerError)
 		return
 	}
-	env := []string{
+	env := append([]string{
 		"GIT_PROJECT_ROOT=" + s.Root,
 		"GIT_HTTP_EXPORT_ALL=1",
 		"REMOTE_USER=" + user,
-		"GIT_CONFIG_NOSYSTEM=1",
-		"HOME=" + s.Root,
-	}
-	if s.HookEnv != nil {
-		env = append(env, s.HookEnv(app, user)...)
-	}
+	}, s.gitEnv(app, user)...)
 	h := &cgi.Handler{
 		Path:       gitPath,
 		Args:       []string{"http-backend"},
 		Dir:        s.Root,
 		Env:        env,
-		InheritEnv: []string{"PATH", "LANG", "TMPDIR"},
+		InheritEnv: inheritedEnv,
 		Stderr:     logWriter{s},
 	}
 	// http-backend wants PATH_INFO relative to GIT_PROJECT_ROOT.
@@ -93,6 +88,20 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r2.Header.Del("Authorization") // the token never reaches git or its hooks
 	h.ServeHTTP(flushWriter{w}, r2)
 }
+
+// gitEnv is the environment git and the pre-receive hook get for a push of
+// app by user, over HTTP and SSH alike.
+func (s *Server) gitEnv(app, user string) []string {
+	env := []string{"GIT_CONFIG_NOSYSTEM=1", "HOME=" + s.Root}
+	if s.HookEnv != nil {
+		env = append(env, s.HookEnv(app, user)...)
+	}
+	return env
+}
+
+// inheritedEnv names the variables of the agent's environment that git
+// keeps; everything else (the agent's own secrets) stays out.
+var inheritedEnv = []string{"PATH", "LANG", "TMPDIR"}
 
 // EnsureRepo creates the bare repository of app and installs its hook.
 func (s *Server) EnsureRepo(app string) error {
@@ -128,11 +137,17 @@ func (s *Server) EnsureRepo(app string) error {
 
 // RemoveRepo deletes the repository of app.
 func (s *Server) RemoveRepo(app string) error {
-	if !pathRE.MatchString("/git/" + app + ".git") {
+	if !ValidApp(app) {
 		return fmt.Errorf("invalid app name %q", app)
 	}
 	return os.RemoveAll(s.RepoDir(app))
 }
+
+// ValidApp reports whether name is a valid app name, and so a safe
+// repository path.
+func ValidApp(name string) bool { return appRE.MatchString(name) }
+
+var appRE = regexp.MustCompile(`^[a-z][a-z0-9-]{1,29}$`)
 
 // RepoDir is the bare repository of app.
 func (s *Server) RepoDir(app string) string { return filepath.Join(s.Root, app+".git") }
