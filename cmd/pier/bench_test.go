@@ -106,11 +106,11 @@ func (b *deployBench) measure(name string, next benchAnswer, op func() error) {
 	t := b.t
 	t.Helper()
 	l := startBenchLoad(b.a, b.app+".localhost", b.rps, b.live, next)
+	defer l.stop()
 	start := time.Now()
 	err := op()
 	l.opDone()
 	if err != nil {
-		l.stop()
 		t.Fatalf("%s: %v", name, err)
 	}
 	var res benchLoadResult
@@ -247,8 +247,9 @@ type benchLoad struct {
 	res    benchLoadResult
 	doneAt time.Time // when the operation returned
 
-	stopc chan struct{}
-	wg    sync.WaitGroup
+	stopc    chan struct{}
+	stopOnce sync.Once
+	wg       sync.WaitGroup
 }
 
 type benchLoadResult struct {
@@ -335,9 +336,9 @@ func (l *benchLoad) result() benchLoadResult {
 }
 
 // stop ends the clients, waits for their requests in flight and returns
-// the counts.
+// the counts. It may be called more than once.
 func (l *benchLoad) stop() benchLoadResult {
-	close(l.stopc)
+	l.stopOnce.Do(func() { close(l.stopc) })
 	l.wg.Wait()
 	return l.result()
 }
