@@ -1,5 +1,6 @@
 // Command benchproxy serves the proxy alone, with one route to one
-// upstream, for load tests.
+// upstream, for load tests. With -tls it terminates HTTPS (a self-signed
+// certificate) in front of the plain-HTTP upstream, as pier's edge does.
 package main
 
 import (
@@ -9,12 +10,14 @@ import (
 	"net"
 
 	"github.com/pierhq/pier/proxy"
+	"github.com/pierhq/pier/proxy/internal/benchcert"
 )
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:0", "address to listen on; the chosen one is printed")
 	upstream := flag.String("upstream", "", "address of the upstream (host:port)")
 	host := flag.String("host", "bench.localhost", "Host routed to the upstream")
+	useTLS := flag.Bool("tls", false, "terminate HTTPS with a self-signed certificate")
 	flag.Parse()
 	if *upstream == "" {
 		log.Fatal("benchproxy: give the upstream's address with -upstream HOST:PORT")
@@ -30,6 +33,14 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
+	l = proxy.LimitListener(l, 10000)
 	fmt.Println(l.Addr())
-	log.Fatal(proxy.NewServer(p, *addr).Serve(l))
+	srv := proxy.NewServer(p, *addr)
+	if *useTLS {
+		if srv.TLSConfig, err = benchcert.TLSConfig(); err != nil {
+			log.Fatal(err)
+		}
+		log.Fatal(srv.ServeTLS(l, "", ""))
+	}
+	log.Fatal(srv.Serve(l))
 }
