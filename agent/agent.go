@@ -42,6 +42,7 @@ type Agent struct {
 	certs     *certs.Manager // nil while HTTPS is off
 	logs      *logbook
 	git       *gitserver.Server
+	sshd      *gitserver.SSHServer // nil when SSH is off
 	hookToken string
 	apiURL    string // where hooks reach the API
 	api       http.Handler
@@ -150,6 +151,7 @@ func (a *Agent) openParts() error {
 		},
 		Logf: a.logf,
 	}
+	a.sshd = a.newSSHServer()
 	a.api = a.routes()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -230,7 +232,7 @@ func (a *Agent) serve(ctx context.Context) error {
 		httpHandler = a.certs.HTTPHandler(a.proxy)
 	}
 	servers = append(servers, proxy.NewServer(httpHandler, lns.http.Addr().String()))
-	serveErr := make(chan error, 3)
+	serveErr := make(chan error, 4)
 	go func() { serveErr <- servers[0].Serve(lns.api) }()
 	go func() { serveErr <- servers[1].Serve(lns.http) }()
 	if lns.https != nil {
@@ -239,6 +241,10 @@ func (a *Agent) serve(ctx context.Context) error {
 		servers = append(servers, s)
 		go func() { serveErr <- s.ServeTLS(lns.https, "", "") }()
 		a.manageAllCerts()
+	}
+	if lns.ssh != nil {
+		go func() { serveErr <- a.sshd.Serve(lns.ssh) }()
+		a.log.Info("git over SSH", "addr", lns.ssh.Addr().String())
 	}
 	a.log.Info("pier agent ready", "api", a.apiURL, "http", lns.http.Addr().String(), "domain", a.cfg.Domain,
 		"scheduler", a.cfg.Scheduler, "data", a.dirs.root)
@@ -266,11 +272,15 @@ func (a *Agent) serve(ctx context.Context) error {
 		wg.Add(1)
 		go func() { defer wg.Done(); _ = s.Shutdown(shutdownCtx) }()
 	}
+	if lns.ssh != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); _ = a.sshd.Shutdown(shutdownCtx) }()
+	}
 	wg.Wait()
 	return runErr
 }
 
-type listeners struct{ api, http, https net.Listener }
+type listeners struct{ api, http, https, ssh net.Listener }
 
 func (a *Agent) listen(upg *tableflip.Upgrader) (listeners, error) {
 	var l listeners
@@ -289,6 +299,16 @@ func (a *Agent) listen(upg *tableflip.Upgrader) (listeners, error) {
 			return l, fmt.Errorf("HTTPS address %s: %w", a.cfg.HTTPSAddr, err)
 		}
 		l.https = proxy.LimitListener(l.https, a.cfg.MaxConns)
+	}
+	if a.sshd != nil {
+		if l.ssh, err = listenOn(upg, a.cfg.SSHAddr); err != nil {
+			l.api.Close()
+			l.http.Close()
+			if l.https != nil {
+				l.https.Close()
+			}
+			return l, fmt.Errorf("SSH address %s (--ssh-addr, or off): %w", a.cfg.SSHAddr, err)
+		}
 	}
 	l.http = proxy.LimitListener(l.http, a.cfg.MaxConns)
 	return l, nil

@@ -134,6 +134,7 @@ func (a *Agent) appOf(r *http.Request) (api.App, error) {
 
 func (a *Agent) present(app api.App) api.App {
 	app.GitURL = a.gitURL(app.Name)
+	app.SSHURL = a.sshURL(app.Name)
 	app.WebURL = a.webURL(app.Name)
 	if ds, err := a.store.Domains(app.Name); err == nil {
 		app.Domains = nil

@@ -15,6 +15,7 @@ type Config struct {
 	APIAddr    string // 127.0.0.1:7070
 	HTTPAddr   string // :8080
 	HTTPSAddr  string // "" (HTTPS off)
+	SSHAddr    string // :2222, git over SSH; "off" turns it off
 	Domain     string // localhost
 	ACMEEmail  string
 	ACMECA     string // ACME directory URL
@@ -55,6 +56,7 @@ func (c *Config) Defaults() {
 	def(&c.DataDir, "pier-data")
 	def(&c.APIAddr, "127.0.0.1:7070")
 	def(&c.HTTPAddr, ":8080")
+	def(&c.SSHAddr, ":2222")
 	def(&c.Domain, "localhost")
 	def(&c.Scheduler, "local")
 	def(&c.Version, "dev")

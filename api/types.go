@@ -32,6 +32,7 @@ type App struct {
 	Name      string    `json:"name"`
 	CreatedAt time.Time `json:"created_at"`
 	GitURL    string    `json:"git_url,omitempty"`
+	SSHURL    string    `json:"ssh_url,omitempty"` // "" when the agent serves no SSH
 	WebURL    string    `json:"web_url,omitempty"`
 
 	// Formation is the wanted count per process type ("web": 1).

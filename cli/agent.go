@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -33,6 +34,7 @@ func agentCommand() *ucli.Command {
 			str("api-addr", "127.0.0.1:7070", "address of the API"),
 			str("http-addr", ":8080", "address of the HTTP proxy"),
 			str("https-addr", "", "address of the HTTPS proxy (off when empty)"),
+			str("ssh-addr", ":2222", "address of git over SSH, or off"),
 			str("domain", "localhost", "apps are served at APP.`DOMAIN`"),
 			str("acme-email", "", "email for the ACME account"),
 			str("acme-ca", "", "ACME directory `URL` (default: Let's Encrypt)"),
@@ -71,6 +73,7 @@ func runAgent(c *ucli.Context) error {
 		APIAddr:       c.String("api-addr"),
 		HTTPAddr:      c.String("http-addr"),
 		HTTPSAddr:     c.String("https-addr"),
+		SSHAddr:       c.String("ssh-addr"),
 		Domain:        c.String("domain"),
 		ACMEEmail:     c.String("acme-email"),
 		ACMECA:        c.String("acme-ca"),
@@ -89,6 +92,9 @@ func runAgent(c *ucli.Context) error {
 	}
 	if cfg.MaxConns = c.Int("max-conns"); cfg.MaxConns < 1 {
 		return fmt.Errorf("--max-conns must be at least 1, got %d", cfg.MaxConns)
+	}
+	if _, _, err := net.SplitHostPort(cfg.SSHAddr); err != nil && cfg.SSHAddr != "" && cfg.SSHAddr != agent.SSHOff {
+		return fmt.Errorf("--ssh-addr must be HOST:PORT (like :2222) or off, got %q", cfg.SSHAddr)
 	}
 	switch cfg.Scheduler {
 	case "local", "nomad":

@@ -23,7 +23,7 @@ func captureAgent(t *testing.T) *agent.Config {
 
 func TestAgentConfig(t *testing.T) {
 	got := captureAgent(t)
-	for _, k := range []string{"PIER_DATA_DIR", "PIER_API_ADDR", "PIER_SCHEDULER", "PIER_DOMAIN", "PIER_WATCH_WINDOW"} {
+	for _, k := range []string{"PIER_DATA_DIR", "PIER_API_ADDR", "PIER_SCHEDULER", "PIER_DOMAIN", "PIER_WATCH_WINDOW", "PIER_SSH_ADDR"} {
 		t.Setenv(k, "")
 	}
 	t.Setenv("PIER_HTTP_ADDR", "127.0.0.1:9090")
@@ -32,7 +32,7 @@ func TestAgentConfig(t *testing.T) {
 	mustPier(t, "agent", "--data-dir", "/srv/pier", "--domain", "apps.example.com", "--scheduler", "nomad",
 		"--nomad-addr", "http://127.0.0.1:4646", "--standby-window", "5m", "--acme-ca", "https://127.0.0.1:14000/dir")
 	want := agent.Config{
-		DataDir: "/srv/pier", APIAddr: "127.0.0.1:7070", HTTPAddr: "127.0.0.1:9090", Domain: "apps.example.com",
+		DataDir: "/srv/pier", APIAddr: "127.0.0.1:7070", HTTPAddr: "127.0.0.1:9090", SSHAddr: ":2222", Domain: "apps.example.com",
 		ACMECA: "https://127.0.0.1:14000/dir", Scheduler: "nomad", NomadAddr: "http://127.0.0.1:4646",
 		AdminToken: "admin-secret", SecretKey: "a2V5", StandbyWindow: 5 * time.Minute, WatchWindow: 30 * time.Second,
 		MaxConns: agent.DefaultMaxConns, Version: version,
@@ -53,6 +53,7 @@ func TestAgentRefusesBadInput(t *testing.T) {
 		{[]string{"agent", "--admin-token", "x"}, "flag provided but not defined"},
 		{[]string{"agent", "--watch-window", "soon"}, "watch-window"},
 		{[]string{"agent", "serve"}, "takes no arguments"},
+		{[]string{"agent", "--ssh-addr", "2222"}, "--ssh-addr must be HOST:PORT (like :2222) or off"},
 	} {
 		_, _, err := pier(t, c.args...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -38,6 +38,9 @@ func runAppsCreate(c *ucli.Context) error {
 	w := c.App.Writer
 	fmt.Fprintf(w, "Created %s\n", app.Name)
 	fmt.Fprintf(w, "Git remote: %s\n", app.GitURL)
+	if app.SSHURL != "" {
+		fmt.Fprintf(w, "SSH remote: %s\n", app.SSHURL)
+	}
 	fmt.Fprintf(w, "Web URL:    %s\n", app.WebURL)
 	fmt.Fprintf(c.App.ErrWriter, "\nNext: git remote add deploy %s && git push deploy main\n", app.GitURL)
 	return nil

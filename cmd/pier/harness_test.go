@@ -89,6 +89,7 @@ type agentProc struct {
 	dataDir  string
 	apiAddr  string
 	httpAddr string
+	sshAddr  string // git over SSH
 	env      []string
 	cmd      *exec.Cmd
 	log      *bytes.Buffer
@@ -106,11 +107,12 @@ func startAgent(t *testing.T, o agentOpts) *agentProc {
 	if o.dataDir == "" {
 		o.dataDir = t.TempDir()
 	}
-	a := &agentProc{t: t, dataDir: o.dataDir, apiAddr: freeAddr(t), httpAddr: freeAddr(t)}
+	a := &agentProc{t: t, dataDir: o.dataDir, apiAddr: freeAddr(t), httpAddr: freeAddr(t), sshAddr: freeAddr(t)}
 	a.env = append(os.Environ(),
 		"PIER_DATA_DIR="+a.dataDir,
 		"PIER_API_ADDR="+a.apiAddr,
 		"PIER_HTTP_ADDR="+a.httpAddr,
+		"PIER_SSH_ADDR="+a.sshAddr,
 		"PIER_ADMIN_TOKEN=",
 	)
 	a.env = append(a.env, o.extra...)
