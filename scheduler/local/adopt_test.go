@@ -2,11 +2,13 @@ package local
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -16,6 +18,17 @@ import (
 )
 
 var adoptFormation = scheduler.Formation{"web": 2, "worker": 1}
+
+// secretValue is a config var that must never be at rest in plain text.
+const secretValue = "s3cr3t-xyz-123"
+
+// adoptDeployment is what the re-adoption tests deploy: the hello app
+// with a secret config var.
+func adoptDeployment(slug schedulertest.Slug) scheduler.Deployment {
+	d := schedulertest.Deployment("adopt", "blue", 1, slug, adoptFormation)
+	d.Env["SECRET_VALUE"] = secretValue
+	return d
+}
 
 // TestHelperAgent is the agent that gets killed in TestReadoptAfterKill: it
 // deploys, says "ready", and waits to be killed.
@@ -29,7 +42,7 @@ func TestHelperAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	slug := schedulertest.Slug{Path: os.Getenv("PIER_LOCAL_HELPER_SLUG")}
-	if err := s.Deploy(context.Background(), schedulertest.Deployment("adopt", "blue", 1, slug, adoptFormation)); err != nil {
+	if err := s.Deploy(context.Background(), adoptDeployment(slug)); err != nil {
 		t.Fatal(err)
 	}
 	up := schedulertest.WaitUp(t, s, "adopt", "blue", adoptFormation)
@@ -65,6 +78,7 @@ func TestReadoptAfterKill(t *testing.T) {
 		t.Fatalf("the helper agent did not deploy: %v\n%s", err, strings.Join(seen, "\n"))
 	}
 
+	readState(t, dir)
 	var changes chanRecorder = make(chan string, 100)
 	s := newTestScheduler(t, dir, changes.record)
 	t.Cleanup(func() { s.Stop(context.Background(), "adopt", "") })
@@ -100,17 +114,24 @@ func checkAdopted(t *testing.T, s *Scheduler, before map[string]scheduler.Instan
 		text := logText(t, s, scheduler.LogOptions{Lines: 50, Process: "web"})
 		return strings.Contains(text, "app[web.1]: hello says adopted"), text
 	})
-	// The adopted process is not our child: its crash is still seen.
+	// The adopted process is not our child: its crash is still seen, and
+	// it restarts with the config vars of the sealed state.
 	schedulertest.Get(web.Addr, "/crash")
+	var restarted scheduler.Instance
 	schedulertest.WaitFor(t, "the adopted web.1 to be restarted", func() (bool, string) {
 		now := schedulertest.Slot(t, s, "adopt", "blue")
 		for _, in := range now {
 			if in.Name() == "web.1" && in.PID != web.PID && in.State == StateUp && in.Restarts == 1 {
+				restarted = in
 				return true, ""
 			}
 		}
 		return false, fmt.Sprint(now)
 	})
+	env := schedulertest.Env(t, restarted.Addr)
+	if env["SECRET_VALUE"] != secretValue || env["GREETING"] != "hi" || env["DYNO"] != "web.1" {
+		t.Errorf("web.1 restarted after adoption with SECRET_VALUE=%q GREETING=%q DYNO=%q, want the release's config vars", env["SECRET_VALUE"], env["GREETING"], env["DYNO"])
+	}
 	select {
 	case app := <-changes:
 		if app != "adopt" {
@@ -144,27 +165,59 @@ func logText(t *testing.T, s *Scheduler, o scheduler.LogOptions) string {
 	return b.String()
 }
 
-// TestReadoptAfterClose: Close, then New on the same Dir in this process.
+// TestReadoptAfterClose: Close, then New on the same Dir and key in this
+// process. A wrong key is refused and leaves the state as it was.
 func TestReadoptAfterClose(t *testing.T) {
 	slug := schedulertest.HelloSlug(t)
 	dir := t.TempDir()
-	s1, err := New(Options{Dir: dir, StopTimeout: 2 * time.Second})
+	key := bytes.Repeat([]byte{7}, 32)
+	s1, err := New(Options{Dir: dir, StopTimeout: 2 * time.Second, Key: key})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := s1.Deploy(context.Background(), schedulertest.Deployment("adopt", "blue", 1, slug, adoptFormation)); err != nil {
+	if err := s1.Deploy(context.Background(), adoptDeployment(slug)); err != nil {
 		s1.Close()
 		t.Fatal(err)
 	}
 	before := schedulertest.WaitUp(t, s1, "adopt", "blue", adoptFormation)
-	if _, err := New(Options{Dir: dir}); err == nil || !strings.Contains(err.Error(), "another pier agent") {
+	if _, err := New(Options{Dir: dir, Key: key}); err == nil || !strings.Contains(err.Error(), "another pier agent") {
 		t.Errorf("a second scheduler on the same Dir: %v, want it refused", err)
 	}
 	if err := s1.Close(); err != nil {
 		t.Fatal(err)
 	}
+	sealed := readState(t, dir)
+	for _, k := range [][]byte{bytes.Repeat([]byte{8}, 32), nil} { // nil: Dir/state.key, a new key
+		if s2, err := New(Options{Dir: dir, Key: k}); err == nil {
+			s2.Close()
+			t.Fatalf("New with another key (%v) succeeded, want it refused", k)
+		} else if !strings.Contains(err.Error(), "sealed with another one") {
+			t.Errorf("New with another key: %v, want it to say so", err)
+		}
+	}
+	if now := readState(t, dir); !bytes.Equal(now, sealed) {
+		t.Errorf("a refused key changed state.json")
+	}
 	var changes chanRecorder = make(chan string, 100)
-	s := newTestScheduler(t, dir, changes.record)
+	s, err := New(Options{Dir: dir, StopTimeout: 2 * time.Second, OnChange: changes.record, Logf: t.Logf, Key: key})
+	if err != nil {
+		t.Fatalf("New with the same key: %v", err)
+	}
+	t.Cleanup(func() { s.Close() })
 	t.Cleanup(func() { s.Stop(context.Background(), "adopt", "") })
 	checkAdopted(t, s, before, changes)
+}
+
+// readState returns the bytes of Dir/state.json, checking that they do not
+// hold the secret config var.
+func readState(t *testing.T, dir string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, "state.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(b, []byte(secretValue)) || bytes.Contains(b, []byte("SECRET_VALUE")) {
+		t.Errorf("state.json holds the config vars in plain text:\n%s", b)
+	}
+	return b
 }

@@ -1,6 +1,23 @@
 // Package local is the Scheduler that runs releases as processes on this
 // host. Processes run in their own sessions with their output in files, so
 // they survive the agent; a new scheduler on the same Dir re-adopts them.
+//
+// Every process the scheduler starts (instances and one-offs) leads a new
+// session, and stopping it signals that whole session and process group:
+// SIGTERM, then SIGKILL after Options.StopTimeout. Children go with their
+// parent even when they daemonize by forking. A child that calls setsid
+// itself leaves the session and is not stopped: it is no longer pier's.
+//
+// Dir holds:
+//
+//	lock                     held while a scheduler runs on Dir
+//	state.json               the slots and processes, sealed (AES-256-GCM)
+//	state.key                the key, when Options.Key is not given
+//	apps/APP/SLOT-vN/        an unpacked slug
+//	apps/APP/raw/            the processes' output, moved to app.log
+//	apps/APP/app.log{,.1}    the app's log
+//
+// Stop of a whole app removes apps/APP.
 package local
 
 import (
@@ -48,6 +65,10 @@ type Options struct {
 	OnChange    func(app string)
 	StopTimeout time.Duration                    // SIGTERM -> SIGKILL grace, default 10s
 	Logf        func(format string, args ...any) // the scheduler's own diagnostics (may be nil)
+	// Key (32 bytes) seals the state file, which holds config vars. When
+	// nil, a key is kept in Dir/state.key. A state sealed with another key
+	// makes New fail, and leaves the file as it was.
+	Key []byte
 }
 
 // Scheduler runs releases as processes of this host.
@@ -57,6 +78,7 @@ type Scheduler struct {
 	onChange        func(string)
 	logfn           func(string, ...any)
 	lock            *os.File
+	sealer          *sealer
 
 	mu      sync.Mutex
 	slots   map[slotKey]*slotState
@@ -91,6 +113,9 @@ func New(o Options) (*Scheduler, error) {
 	if o.Dir == "" {
 		return nil, fmt.Errorf("local scheduler: Options.Dir is empty: give it a directory for its state")
 	}
+	if o.Key != nil && len(o.Key) != 32 {
+		return nil, fmt.Errorf("local scheduler: Options.Key must be 32 bytes for AES-256, got %d", len(o.Key))
+	}
 	dir, err := filepath.Abs(o.Dir)
 	if err != nil {
 		return nil, fmt.Errorf("local scheduler: %w", err)
@@ -116,7 +141,17 @@ func New(o Options) (*Scheduler, error) {
 	if s.lock, err = lockDir(dir); err != nil {
 		return nil, err
 	}
-	if err := s.adopt(); err != nil {
+	key := o.Key
+	if key == nil {
+		key, err = loadOrCreateKey(dir)
+	}
+	if err == nil {
+		s.sealer, err = newSealer(key)
+	}
+	if err == nil {
+		err = s.adopt()
+	}
+	if err != nil {
 		s.lock.Close()
 		return nil, err
 	}
@@ -126,7 +161,8 @@ func New(o Options) (*Scheduler, error) {
 	return s, nil
 }
 
-// adopt loads the state file and takes over the processes it lists.
+// adopt loads the state file and takes over the processes it lists, then
+// saves the state (sealing a state of version 1).
 func (s *Scheduler) adopt() error {
 	st, err := s.loadState()
 	if err != nil {
@@ -152,8 +188,7 @@ func (s *Scheduler) adopt() error {
 		}
 		s.insts[in.ID] = in
 	}
-	s.saveOrLogLocked()
-	return nil
+	return s.saveLocked()
 }
 
 // Close stops the scheduler's goroutines and saves its state. Processes

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -159,5 +160,56 @@ func TestStateFileIsPrivate(t *testing.T) {
 	}
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("state.json has mode %v, want 0600", fi.Mode().Perm())
+	}
+}
+
+// TestStopRemovesAppFiles: stopping a slot keeps the app's logs; stopping
+// the app removes all it had here, logs included, for good.
+func TestStopRemovesAppFiles(t *testing.T) {
+	slug := schedulertest.HelloSlug(t)
+	dir := t.TempDir()
+	s := newTestScheduler(t, dir, nil)
+	worker := scheduler.Formation{"worker": 1}
+	for _, slot := range []string{"blue", "green"} {
+		if err := s.Deploy(context.Background(), schedulertest.Deployment("gone", slot, 1, slug, worker)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { s.Stop(context.Background(), "gone", "") })
+	schedulertest.WaitUp(t, s, "gone", "green", worker)
+	logs := func() string {
+		rc, err := s.Logs(context.Background(), "gone", scheduler.LogOptions{Lines: 1000})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rc.Close()
+		var b strings.Builder
+		if _, err := io.Copy(&b, rc); err != nil {
+			t.Fatal(err)
+		}
+		return b.String()
+	}
+	schedulertest.WaitFor(t, "worker lines", func() (bool, string) {
+		text := logs()
+		return strings.Contains(text, "app[worker.1]: worker tick"), text
+	})
+	if err := s.Stop(context.Background(), "gone", "green"); err != nil {
+		t.Fatal(err)
+	}
+	if text := logs(); !strings.Contains(text, "worker tick") {
+		t.Errorf("stopping one slot lost the app's logs:\n%s", text)
+	}
+	if err := s.Stop(context.Background(), "gone", ""); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(4 * superviseEvery) // nothing comes back
+	if ents, err := os.ReadDir(filepath.Join(dir, "apps")); err != nil || len(ents) != 0 {
+		t.Errorf("after Stop of the app, apps/ holds %v (%v), want nothing", ents, err)
+	}
+	if text := logs(); text != "" {
+		t.Errorf("after Stop of the app, its logs are still there:\n%s", text)
+	}
+	if err := s.Stop(context.Background(), "gone", ""); !errors.Is(err, scheduler.ErrNotFound) {
+		t.Errorf("Stop of a stopped app: %v, want ErrNotFound", err)
 	}
 }

@@ -189,7 +189,8 @@ func (s *Scheduler) waitUp(ctx context.Context, in *inst) error {
 }
 
 // Stop stops the slot's processes ("" for every slot of the app); for the
-// whole app it also removes the unpacked slugs.
+// whole app it also removes everything the app has here: its unpacked
+// slugs and its logs. Stopping one slot keeps the logs.
 func (s *Scheduler) Stop(ctx context.Context, app, slot string) error {
 	if err := checkName("app", app); err != nil {
 		return err
@@ -216,25 +217,30 @@ func (s *Scheduler) Stop(ctx context.Context, app, slot string) error {
 	for _, d := range dirs {
 		removeSlugDir(d)
 	}
+	var err error
 	if slot == "" {
-		s.removeSlugs(appDir)
+		err = s.removeApp(app, appDir)
 	}
 	s.changed(app)
+	if err != nil {
+		return fmt.Errorf("stopping %s: %w", app, err)
+	}
 	if len(dirs) == 0 && slot != "" {
 		return fmt.Errorf("stopping %s %s: %w", app, slot, scheduler.ErrNotFound)
 	}
 	return nil
 }
 
-// removeSlugs removes every unpacked slug of an app, keeping its logs.
-func (s *Scheduler) removeSlugs(appDir string) {
-	ents, _ := os.ReadDir(appDir)
-	for _, e := range ents {
-		if e.Name() == "raw" || strings.HasPrefix(e.Name(), "app.log") {
-			continue
-		}
-		os.RemoveAll(filepath.Join(appDir, e.Name()))
+// removeApp removes the app's dir: unpacked slugs, output files and logs.
+// It holds the app log's lock, so no line being written lands after.
+func (s *Scheduler) removeApp(app, appDir string) error {
+	l := s.log(app)
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := os.RemoveAll(appDir); err != nil {
+		return fmt.Errorf("removing its files: %w", err)
 	}
+	return nil
 }
 
 // removeSlugDir removes an unpacked slug and its checksum mark.

@@ -14,12 +14,21 @@ import (
 	"github.com/pierhq/pier/scheduler"
 )
 
-// stateVersion is the schema version of state.json.
-const stateVersion = 1
+// stateVersion is the schema version of state.json. Version 1 was the
+// state in plain JSON; version 2 seals it (sealedState).
+const stateVersion = 2
 
-// stateFile is what Dir/state.json holds: the slots the scheduler was told to
-// run and the processes it started for them, so that a new scheduler on the
-// same Dir re-adopts them. It holds config vars, so it is mode 0600.
+// sealedState is what Dir/state.json holds: the version and the stateFile,
+// as JSON sealed with AES-256-GCM, since it holds config vars. The file is
+// mode 0600 too.
+type sealedState struct {
+	Version int    `json:"version"`
+	Sealed  []byte `json:"sealed"`
+}
+
+// stateFile is the state: the slots the scheduler was told to run and the
+// processes it started for them, so that a new scheduler on the same Dir
+// re-adopts them.
 type stateFile struct {
 	Version   int          `json:"version"`
 	NextGen   uint64       `json:"next_gen"`
@@ -77,7 +86,8 @@ type tailState struct {
 
 func (s *Scheduler) statePath() string { return filepath.Join(s.dir, "state.json") }
 
-// loadState reads Dir/state.json; a missing file is an empty state.
+// loadState reads Dir/state.json; a missing file is an empty state. A state
+// of version 1 (plain JSON) is read as well; the next save seals it.
 func (s *Scheduler) loadState() (*stateFile, error) {
 	b, err := os.ReadFile(s.statePath())
 	if errors.Is(err, os.ErrNotExist) {
@@ -86,17 +96,32 @@ func (s *Scheduler) loadState() (*stateFile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("reading scheduler state: %w", err)
 	}
-	var st stateFile
-	if err := json.Unmarshal(b, &st); err != nil {
-		return nil, fmt.Errorf("reading scheduler state %s: %w (move the file away to start afresh; running processes will then not be re-adopted)", s.statePath(), err)
+	startAfresh := "move the file away to start afresh; running processes will then not be re-adopted"
+	var outer sealedState
+	if err := json.Unmarshal(b, &outer); err != nil {
+		return nil, fmt.Errorf("reading scheduler state %s: %w (%s)", s.statePath(), err, startAfresh)
 	}
-	if st.Version > stateVersion {
-		return nil, fmt.Errorf("scheduler state %s has version %d, newer than this pier understands (%d): upgrade pier", s.statePath(), st.Version, stateVersion)
+	if outer.Version > stateVersion {
+		return nil, fmt.Errorf("scheduler state %s has version %d, newer than this pier understands (%d): upgrade pier", s.statePath(), outer.Version, stateVersion)
+	}
+	plain := b // version 1: plain JSON
+	if outer.Version == stateVersion {
+		plain, err = s.sealer.open(outer.Sealed)
+		if errors.Is(err, errWrongKey) {
+			return nil, fmt.Errorf("scheduler state %s does not open with this key: it was sealed with another one. Start pier with the secret key it had before (PIER_SECRET_KEY or the data dir's secret.key), or %s", s.statePath(), startAfresh)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("reading scheduler state %s: %w (%s)", s.statePath(), err, startAfresh)
+		}
+	}
+	var st stateFile
+	if err := json.Unmarshal(plain, &st); err != nil {
+		return nil, fmt.Errorf("reading scheduler state %s: %w (%s)", s.statePath(), err, startAfresh)
 	}
 	return &st, nil
 }
 
-// saveLocked writes the state atomically. s.mu must be held.
+// saveLocked seals the state and writes it atomically. s.mu must be held.
 func (s *Scheduler) saveLocked() error {
 	st := stateFile{Version: stateVersion, NextGen: s.nextGen}
 	for _, sl := range s.slots {
@@ -107,7 +132,15 @@ func (s *Scheduler) saveLocked() error {
 		r.LogOffset = in.tail.offset.Load()
 		st.Instances = append(st.Instances, r)
 	}
-	b, err := json.MarshalIndent(&st, "", "  ")
+	plain, err := json.Marshal(&st)
+	if err != nil {
+		return fmt.Errorf("encoding scheduler state: %w", err)
+	}
+	sealed, err := s.sealer.seal(plain)
+	if err != nil {
+		return fmt.Errorf("sealing scheduler state: %w", err)
+	}
+	b, err := json.Marshal(&sealedState{Version: stateVersion, Sealed: sealed})
 	if err != nil {
 		return fmt.Errorf("encoding scheduler state: %w", err)
 	}

@@ -314,6 +314,17 @@ func testStop(t *testing.T, s scheduler.Scheduler, slug Slug) {
 	if ins, err := s.Instances(c, "stopapp"); err != nil && !errors.Is(err, scheduler.ErrNotFound) || len(ins) != 0 {
 		t.Errorf("after Stop: instances %v, %v", ins, err)
 	}
+	// Stop of the whole app is how an app is destroyed: its logs go too.
+	if rc, err := s.Logs(c, "stopapp", scheduler.LogOptions{Lines: 100}); err == nil {
+		var b bytes.Buffer
+		b.ReadFrom(rc)
+		rc.Close()
+		if b.Len() != 0 {
+			t.Errorf("after Stop of the app, its logs remain:\n%s", b.String())
+		}
+	} else if !errors.Is(err, scheduler.ErrNotFound) {
+		t.Errorf("Logs after Stop: %v, want no lines or ErrNotFound", err)
+	}
 }
 
 func testRedeploy(t *testing.T, s scheduler.Scheduler, slug Slug) {
