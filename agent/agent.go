@@ -44,6 +44,7 @@ type Agent struct {
 	git       *gitserver.Server
 	sshd      *gitserver.SSHServer // nil when SSH is off
 	hookToken string
+	key       []byte // seals secrets at rest: the store's config vars, the scheduler's state
 	apiURL    string // where hooks reach the API
 	api       http.Handler
 	metrics   http.Handler
@@ -113,7 +114,7 @@ func open(cfg Config, log *slog.Logger) (*Agent, error) {
 		locks: map[string]chan struct{}{}, watches: map[string]*watch{},
 		vetted: map[string]bool{}, vetting: map[string]bool{}, draining: map[string]bool{},
 		routeKick: make(chan struct{}, 1),
-		hookToken: randomHex(32),
+		hookToken: randomHex(32), key: key,
 	}
 	if err := a.ensureAdminToken(); err != nil {
 		a.close()

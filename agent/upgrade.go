@@ -157,7 +157,7 @@ func (a *Agent) resume() error {
 func (a *Agent) newScheduler() (scheduler.Scheduler, error) {
 	switch a.cfg.Scheduler {
 	case "local":
-		return local.New(local.Options{Dir: a.dirs.local, OnChange: func(string) { a.kickRoutes() }, Logf: a.logf})
+		return local.New(local.Options{Dir: a.dirs.local, OnChange: func(string) { a.kickRoutes() }, Logf: a.logf, Key: a.key})
 	default:
 		return nil, fmt.Errorf("scheduler %q is not available: use --scheduler local", a.cfg.Scheduler)
 	}
