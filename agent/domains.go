@@ -12,6 +12,7 @@ import (
 
 	"github.com/pierhq/pier/agent/store"
 	"github.com/pierhq/pier/api"
+	"github.com/pierhq/pier/scheduler"
 )
 
 var labelRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
@@ -170,7 +171,7 @@ func (a *Agent) destroy(ctx context.Context, name string) error {
 	}
 	defer unlock()
 	hosts := a.appHosts(name)
-	if err := a.sched.Stop(ctx, name, ""); err != nil {
+	if err := a.sched.Stop(ctx, name, ""); err != nil && !errors.Is(err, scheduler.ErrNotFound) {
 		return fmt.Errorf("stopping the processes of %s: %w", name, err)
 	}
 	if err := a.store.DeleteApp(name); err != nil {
