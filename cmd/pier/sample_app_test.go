@@ -39,6 +39,7 @@ func TestSampleApp(t *testing.T) {
 	data := t.TempDir()
 	a.mustPier("config", "set", "-a", "textlens", "DATA_DIR="+data, "WORKER_POLL_INTERVAL=200ms")
 
+	shareGoBuildCache(t, a, "textlens")
 	repo := sampleAppRepo(t)
 	repo.remote(a, "textlens", a.token)
 	start := time.Now()
@@ -46,7 +47,7 @@ func TestSampleApp(t *testing.T) {
 	if err != nil {
 		t.Fatalf("git push: %v\n%s", err, out)
 	}
-	t.Logf("the first push (a cold build) took %s", time.Since(start).Round(time.Second))
+	t.Logf("the first push took %s", time.Since(start).Round(time.Second))
 	for _, want := range []string{"Running release command: migrate", "schema upgraded from version 0 to 2", "Released v1", "http://textlens.localhost:"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the first push's output lacks %q:\n%s", want, out)
@@ -121,6 +122,27 @@ func sampleAppRepo(t *testing.T) *gitRepo {
 	r.git("init", "-q", "-b", "main")
 	r.commit("Text Lens")
 	return r
+}
+
+// shareGoBuildCache points the Go buildpack's build cache for app at the go
+// command's own, so the first push does not compile the standard library
+// again on a busy machine (TestSpine pushes with a cold cache). Should the
+// agent lay out its caches otherwise, the link goes unused and the build is
+// cold: slower, never wrong.
+func shareGoBuildCache(t *testing.T, a *agentProc, app string) {
+	t.Helper()
+	out, err := exec.Command("go", "env", "GOCACHE").Output()
+	gocache := strings.TrimSpace(string(out))
+	if err != nil || gocache == "" || gocache == "off" {
+		return
+	}
+	dir := filepath.Join(a.dataDir, "cache", app, "go")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(gocache, filepath.Join(dir, "go-build")); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // setTagline changes the tagline under the page's title and commits it.
