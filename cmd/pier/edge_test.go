@@ -28,7 +28,14 @@ type edgeAgent struct {
 func startEdgeAgent(t *testing.T) *edgeAgent {
 	t.Helper()
 	httpAddr, httpsAddr := freeAddr(t), freeAddr(t)
-	p := startPebble(t, portOfAddr(httpAddr), portOfAddr(httpsAddr))
+	return startEdgeAgentOn(t, httpAddr, httpsAddr, portOfAddr(httpAddr))
+}
+
+// startEdgeAgentOn is startEdgeAgent with the port Pebble sends HTTP-01
+// validations to chosen by the caller.
+func startEdgeAgentOn(t *testing.T, httpAddr, httpsAddr, pebbleHTTPPort string) *edgeAgent {
+	t.Helper()
+	p := startPebble(t, pebbleHTTPPort, portOfAddr(httpsAddr))
 	a := startAgent(t, agentOpts{extra: []string{
 		"PIER_HTTP_ADDR=" + httpAddr,
 		"PIER_HTTPS_ADDR=" + httpsAddr,
@@ -415,4 +422,26 @@ func edgeHostileClients(t *testing.T, e *edgeAgent, https *http.Client) {
 func isTimeout(err error) bool {
 	ne, ok := err.(net.Error)
 	return ok && ne.Timeout()
+}
+
+// TestEdgeTLSALPN makes HTTP-01 impossible (Pebble validates it on a port
+// where nothing listens), so the certificate can only come through a real
+// TLS-ALPN-01 validation on the agent's HTTPS listener.
+func TestEdgeTLSALPN(t *testing.T) {
+	needE2E(t)
+	e := startEdgeAgentOn(t, freeAddr(t), freeAddr(t), portOfAddr(freeAddr(t)))
+	t.Cleanup(func() { e.pier("apps", "destroy", "-a", "alpn", "--confirm", "alpn") })
+	e.mustPier("apps", "create", "alpn")
+	host := "alpn." + edgeDomain
+	e.waitCert(t, "alpn", host, "valid")
+	ans, err := fetch(e.httpsClient(), e.httpsURL(host, "/"))
+	if err != nil || ans.code != http.StatusServiceUnavailable {
+		t.Fatalf("HTTPS GET of an app with nothing deployed = %d %q (%v), want a verified 503", ans.code, ans.body, err)
+	}
+	// HTTP-01 could not succeed, so the authorization Pebble marked valid
+	// was a TLS-ALPN-01 challenge answered by the HTTPS listener.
+	if log := e.pebble.log.String(); !strings.Contains(log, "set VALID") {
+		t.Errorf("Pebble validated no authorization:\n%s", log)
+	}
+	t.Logf("pebble: %s", grepLines(e.pebble.log.String(), "VALID"))
 }
