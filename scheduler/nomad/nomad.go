@@ -135,10 +135,12 @@ func (o Options) withDefaults() (Options, error) {
 func (s *Scheduler) check(addr string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
 	defer cancel()
-	q := (&api.QueryOptions{}).WithContext(ctx)
-	if _, err := s.c.Status().Leader(); err != nil {
+	q := query(ctx)
+	var leader string
+	if _, err := s.c.Raw().Query("/v1/status/leader", &leader, q); err != nil {
 		return fmt.Errorf("nomad scheduler: Nomad at %s does not answer: %w (check --nomad-addr or NOMAD_ADDR, and that the cluster has a leader)", addr, err)
 	}
+	q = query(ctx)
 	q.Prefix = jobPrefix
 	if _, _, err := s.c.Jobs().List(q); err != nil {
 		if isForbidden(err) {
