@@ -208,14 +208,14 @@ func TestCrashingPluginFailsTheBuildOnly(t *testing.T) {
 
 func TestHangingPluginIsKilledWithItsChildren(t *testing.T) {
 	b := buildpacktest.Builder(t)
-	b.Timeout = 3 * time.Second
+	b.Timeout = 10 * time.Second // room for a slow start on a busy machine
 	installPlugin(t, b, "test-hang")
 	start := time.Now()
 	_, log, err := build(t, b, buildpacktest.CopyDir(t, "testdata/empty-app"), buildpacks.Options{Buildpacks: []string{"test-hang"}})
-	if err == nil || !strings.Contains(err.Error(), "took longer than 3s") {
+	if err == nil || !strings.Contains(err.Error(), "took longer than 10s") {
 		t.Fatalf("err = %v, want a timeout", err)
 	}
-	if d := time.Since(start); d > 15*time.Second {
+	if d := time.Since(start); d > 30*time.Second {
 		t.Errorf("the build took %s to give up", d)
 	}
 	m := regexp.MustCompile(`child pid (\d+)`).FindStringSubmatch(log)

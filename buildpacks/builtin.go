@@ -96,7 +96,7 @@ func detectProcfile(dir string) (bool, string) {
 }
 
 func buildProcfile(_ context.Context, r bpkit.Request) (map[string]string, error) {
-	bpkit.Step(r.Log, "Procfile app detected: nothing to compile")
+	bpkit.Step(r.Log, "Nothing to compile: the Procfile says what to run")
 	if err := os.MkdirAll(filepath.Join(r.BuildDir, "bin"), 0o755); err != nil {
 		return nil, err
 	}

@@ -68,6 +68,7 @@ func (r *buildRun) buildOne(ctx context.Context, spec pluginSpec) (string, map[s
 	if !d.Detected {
 		return "", nil, fmt.Errorf("buildpack %s cannot build this app (%s): remove it from BUILDPACK/app.json or fix the app", spec.ref, orUnknown(d.Reason))
 	}
+	bpkit.Step(r.out, "Using buildpack: %s", d.Name)
 	procs, err := r.build(ctx, p, d.Name)
 	return d.Name, procs, err
 }

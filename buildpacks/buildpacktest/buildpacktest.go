@@ -123,7 +123,7 @@ func (s *SyncBuffer) String() string {
 
 // CopyDir copies a fixture into a fresh temporary directory, keeping
 // modes and symlinks.
-func CopyDir(t *testing.T, src string) string {
+func CopyDir(t testing.TB, src string) string {
 	t.Helper()
 	dst := filepath.Join(t.TempDir(), "src")
 	err := filepath.WalkDir(src, func(path string, d os.DirEntry, err error) error {
@@ -214,7 +214,7 @@ func Main(m *testing.M, extra map[string]buildpacks.Buildpack) {
 
 // Builder returns a Builder whose built-ins are this test binary
 // re-executed (see Main), writing into temporary dirs.
-func Builder(t *testing.T) *buildpacks.Builder {
+func Builder(t testing.TB) *buildpacks.Builder {
 	t.Helper()
 	exe, err := os.Executable()
 	if err != nil {

@@ -51,8 +51,8 @@ func Build(ctx context.Context, r bpkit.Request) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	bpkit.Step(r.Log, "Go app detected")
-	bpkit.Info(r.Log, "module %s, using %s", mod.path, version)
+	bpkit.Step(r.Log, "Using %s", version)
+	bpkit.Info(r.Log, "module %s", mod.path)
 
 	env := goEnv(r, cfg)
 	vendored := bpkit.IsFile(filepath.Join(r.BuildDir, "vendor", "modules.txt"))

@@ -19,7 +19,7 @@ import (
 )
 
 // Name is shown to the user.
-const Name = "Static site"
+const Name = "Static"
 
 // roots are where a site's index.html may be, in order.
 var roots = []string{".", "public", "dist"}
@@ -48,7 +48,7 @@ func Build(_ context.Context, r bpkit.Request) (map[string]string, error) {
 	if !ok {
 		return nil, fmt.Errorf("no index.html at the root, in public/ or in dist/: add one")
 	}
-	bpkit.Step(r.Log, "Static site detected in %s", display(root))
+	bpkit.Step(r.Log, "Serving the files in %s", display(root))
 	exe, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("finding the pier executable: %w", err)
