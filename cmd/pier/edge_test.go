@@ -165,6 +165,7 @@ func TestEdge(t *testing.T) {
 	})
 	e.mustPier("apps", "create", "hello")
 	e.mustPier("apps", "create", "other")
+	shareGoBuildCache(t, e.agentProc, "hello")
 	repo := newRepo(t, "hello")
 	repo.remote(e.agentProc, "hello", e.token)
 	if out, err := repo.push("main"); err != nil {

@@ -18,6 +18,7 @@ func TestSSHPush(t *testing.T) {
 	a := startAgent(t, agentOpts{})
 
 	out := a.mustPier("apps", "create", "hello")
+	shareGoBuildCache(t, a, "hello")
 	remote := "ssh://git@" + a.sshAddr + "/hello.git"
 	if !strings.Contains(out, "SSH remote: "+remote+"\n") {
 		t.Fatalf("apps create printed %q, want the SSH remote %s", out, remote)
