@@ -66,15 +66,22 @@ func (a *Agent) rollback(ctx context.Context, name string, version int, user str
 	if err != nil {
 		return api.Release{}, err
 	}
+	switched := false
 	if app.StandbyRelease == target.Version {
-		if err := a.switchToStandby(ctx, app, rel); err == nil {
-			return a.store.GetRelease(name, rel.Version)
-		} else {
+		err := a.switchToStandby(ctx, app, rel)
+		if err != nil {
 			fmt.Fprintf(out, "-----> The standby could not take over (%v); starting v%d from its slug\n", err, target.Version)
 		}
+		switched = err == nil
 	}
-	if err := a.deployRelease(ctx, rel, vars, out); err != nil {
-		return api.Release{}, err
+	if !switched {
+		if err := a.deployRelease(ctx, rel, vars, out); err != nil {
+			return api.Release{}, err
+		}
+	}
+	// The app's config is the live release's: `pier config` shows what runs.
+	if err := a.store.SetConfig(name, vars); err != nil {
+		return api.Release{}, fmt.Errorf("restoring the config of v%d: %w", target.Version, err)
 	}
 	return a.store.GetRelease(name, rel.Version)
 }
