@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/pierhq/pier/api"
+	"github.com/pierhq/pier/proxy"
 	"github.com/pierhq/pier/scheduler"
 )
 
@@ -137,6 +138,13 @@ func (a *Agent) autoRollback(rel api.Release, slot, why string) {
 			return nil
 		})
 	}
+	// The config goes back too: a bad config var must not come back with
+	// the next deploy.
+	if vars, err := a.store.ReleaseConfig(rel.App, back); err != nil {
+		a.logf("reading the config of v%d of %s: %v", back, rel.App, err)
+	} else if err := a.store.SetConfig(rel.App, vars); err != nil {
+		a.logf("restoring the config of v%d of %s: %v", back, rel.App, err)
+	}
 	a.refreshRoutes()
 	a.setStatus(rel.App, back, api.StatusLive, "")
 	reason := fmt.Sprintf("rolled back automatically to v%d: %s", back, why)
@@ -162,6 +170,11 @@ func (a *Agent) restoreSlot(ctx context.Context, app api.App, slot string, relea
 	if up == 0 && app.Formation["web"] > 0 {
 		return fmt.Errorf("the %s slot has no web process running", slot)
 	}
+	// Only vetted instances are routed, and a standby's vetting lapsed when
+	// it left the route table: check its web processes again now.
+	if err := a.vetSlot(ctx, app.Name, insts, release); err != nil {
+		return err
+	}
 	rest := scheduler.Formation{}
 	for t, n := range app.Formation {
 		if t != "web" {
@@ -172,6 +185,29 @@ func (a *Agent) restoreSlot(ctx context.Context, app api.App, slot string, relea
 		if err := a.sched.Scale(ctx, app.Name, slot, rest); err != nil {
 			return fmt.Errorf("starting the other processes: %w", err)
 		}
+	}
+	return nil
+}
+
+// vetSlot health-checks the web instances of a slot that runs release and
+// marks them fit for routing.
+func (a *Agent) vetSlot(ctx context.Context, app string, insts []scheduler.Instance, release int) error {
+	var slug string
+	if r, err := a.store.GetRelease(app, release); err == nil && r.SlugID != "" {
+		slug = a.slugPath(r.SlugID)
+	}
+	hc, _ := webCheck(readAppJSON(slug))
+	for _, in := range insts {
+		if in.Type != "web" || in.State != api.StateUp {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, hc.Timeout)
+		err := proxy.CheckHealth(cctx, in.Addr, hc)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("%s of the %s slot is not healthy: %w", in.Name(), in.Slot, err)
+		}
+		a.markVetted(in)
 	}
 	return nil
 }
