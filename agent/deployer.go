@@ -26,12 +26,8 @@ type pushRequest struct {
 
 // pushDeploy builds the pushed tree and deploys it as a new release.
 func (a *Agent) pushDeploy(ctx context.Context, p pushRequest, out io.Writer) error {
-	unlock, err := a.lockApp(ctx, p.App, out)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-
+	// The pushed tree is read whole before waiting for another deploy:
+	// left unread, its upload stalls and breaks.
 	src, err := os.MkdirTemp(a.dirs.tmp, "src-")
 	if err != nil {
 		return err
@@ -40,6 +36,11 @@ func (a *Agent) pushDeploy(ctx context.Context, p pushRequest, out io.Writer) er
 	if err := extractTar(p.Tar, src); err != nil {
 		return err
 	}
+	unlock, err := a.lockApp(ctx, p.App, out)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	vars, err := a.store.Config(p.App)
 	if err != nil {
 		return err
