@@ -1,0 +1,3 @@
+module example.com/bluegreen
+
+go 1.22

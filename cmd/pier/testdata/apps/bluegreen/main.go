@@ -1,0 +1,70 @@
+// bluegreen is the hello fixture with a worker and a release command: the
+// app of the blue/green end-to-end tests. It answers with its release, slot
+// and a greeting, and can be told to crash or fail.
+package main
+
+import (
+	"context"
+	"fmt"
+	"log"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+)
+
+// greeting changes between pushes in the tests (-ldflags "-X main.greeting=...").
+var greeting = "hello"
+
+func main() {
+	port := os.Getenv("PORT")
+	if port == "" {
+		port = "5000"
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintf(w, "%s from %s %s %s color=%s\n", greeting, os.Getenv("PIER_APP"), os.Getenv("PIER_RELEASE"), os.Getenv("PIER_SLOT"), os.Getenv("COLOR"))
+	})
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
+		if os.Getenv("UNHEALTHY") != "" {
+			http.Error(w, "unhealthy on purpose", http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {
+		for _, k := range []string{"PORT", "DYNO", "PIER_APP", "PIER_RELEASE", "PIER_SLOT", "COLOR", "PIER_TOKEN", "PIER_SECRET_KEY"} {
+			fmt.Fprintf(w, "%s=%s\n", k, os.Getenv(k))
+		}
+	})
+	mux.HandleFunc("/headers", func(w http.ResponseWriter, r *http.Request) {
+		for _, k := range []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Request-Id"} {
+			fmt.Fprintf(w, "%s=%s\n", k, r.Header.Get(k))
+		}
+	})
+	mux.HandleFunc("/slow", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(2 * time.Second)
+		fmt.Fprintf(w, "slow %s\n", os.Getenv("PIER_RELEASE"))
+	})
+	if os.Getenv("CRASH_AFTER") != "" {
+		d, _ := time.ParseDuration(os.Getenv("CRASH_AFTER"))
+		go func() { time.Sleep(d); log.Fatal("crashing on purpose") }()
+	}
+	srv := &http.Server{Addr: ":" + port, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
+	defer stop()
+	drained := make(chan struct{})
+	go func() {
+		defer close(drained)
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	log.Printf("listening on %s", port)
+	if err := srv.ListenAndServe(); err != nil && err != http.ErrServerClosed {
+		log.Fatal(err)
+	}
+	<-drained // in-flight requests finish before the process exits
+}
