@@ -205,6 +205,10 @@ func fromStatus(ctx context.Context, err error) error {
 		return err
 	}
 	switch st.Code() {
+	case codes.DeadlineExceeded:
+		// The plugin may see the propagated deadline a moment before
+		// this side's ctx does.
+		return context.DeadlineExceeded
 	case codes.Unavailable, codes.Canceled:
 		return fmt.Errorf("%w (%s)", errPluginGone, st.Message())
 	case codes.Unknown:

@@ -144,7 +144,7 @@ func (p *pluginProc) close() {
 // names the plugin's last words, a timeout says so.
 func (p *pluginProc) explain(ctx context.Context, what string, err error, timeout time.Duration) error {
 	switch {
-	case errors.Is(ctx.Err(), context.DeadlineExceeded):
+	case errors.Is(ctx.Err(), context.DeadlineExceeded), errors.Is(err, context.DeadlineExceeded):
 		return fmt.Errorf("%s: the build took longer than %s and was stopped: make it faster or raise the build timeout", what, timeout)
 	case ctx.Err() != nil:
 		return fmt.Errorf("%s: the build was cancelled (the push was interrupted)", what)
