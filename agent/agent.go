@@ -145,6 +145,7 @@ func (a *Agent) openParts() error {
 	a.builder = &buildpacks.Builder{SlugDir: a.dirs.slugs, CacheDir: a.dirs.cache, PluginDir: a.dirs.buildpacks, Executable: exe, Logf: a.logf}
 	a.git = &gitserver.Server{
 		Root:         a.dirs.repos,
+		SpoolDir:     a.dirs.tmp,
 		Authenticate: a.gitAuth,
 		AppExists:    func(app string) bool { _, err := a.store.GetApp(app); return err == nil },
 		HookEnv: func(app, user string) []string {

@@ -7,12 +7,14 @@ package gitserver
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/cgi"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -29,6 +31,9 @@ var pathRE = regexp.MustCompile(`^/git/([a-z][a-z0-9-]{1,29})\.git(/.*)?$`)
 // Server serves /git/APP.git/... for the repositories under Root.
 type Server struct {
 	Root string // one bare repository per app: Root/APP.git
+	// SpoolDir holds chunked push bodies while git reads them ("" for
+	// the system's temporary directory).
+	SpoolDir string
 
 	// Authenticate checks the request's credentials (basic auth, the token
 	// as password) and returns who pushes.
@@ -86,7 +91,54 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r2 := r.Clone(r.Context())
 	r2.URL.Path = "/" + app + ".git" + rest
 	r2.Header.Del("Authorization") // the token never reaches git or its hooks
+	if r2.ContentLength < 0 && r2.Body != nil && r2.Body != http.NoBody {
+		// git sends pushes over its post buffer (1 MiB) chunked, and CGI
+		// needs a length: spool the body to a file first.
+		spooled, cleanup, err := spoolBody(r2.Body, s.SpoolDir)
+		if err != nil {
+			s.logf("git: reading the push of %s: %v", app, err)
+			http.Error(w, "the push could not be read: "+err.Error(), http.StatusBadRequest)
+			return
+		}
+		defer cleanup()
+		r2.Body, r2.ContentLength = spooled, spooledSize(spooled)
+		r2.TransferEncoding = nil
+		r2.Header.Set("Content-Length", strconv.FormatInt(r2.ContentLength, 10))
+	}
 	h.ServeHTTP(flushWriter{w}, r2)
+}
+
+// maxPushBytes bounds one push's request body.
+const maxPushBytes = 4 << 30
+
+// spoolBody copies a request body of unknown length to a temporary file in
+// dir ("" for the system's) and returns it rewound.
+func spoolBody(body io.Reader, dir string) (*os.File, func(), error) {
+	f, err := os.CreateTemp(dir, "push-")
+	if err != nil {
+		return nil, nil, err
+	}
+	cleanup := func() { f.Close(); os.Remove(f.Name()) }
+	n, err := io.Copy(f, io.LimitReader(body, maxPushBytes+1))
+	if err == nil && n > maxPushBytes {
+		err = fmt.Errorf("a push may be at most %d GiB", maxPushBytes>>30)
+	}
+	if err == nil {
+		_, err = f.Seek(0, io.SeekStart)
+	}
+	if err != nil {
+		cleanup()
+		return nil, nil, err
+	}
+	return f, cleanup, nil
+}
+
+func spooledSize(f *os.File) int64 {
+	st, err := f.Stat()
+	if err != nil {
+		return 0
+	}
+	return st.Size()
 }
 
 // gitEnv is the environment git and the pre-receive hook get for a push of

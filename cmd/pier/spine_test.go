@@ -1,6 +1,7 @@
 package main
 
 import (
+	"crypto/rand"
 	"regexp"
 	"strings"
 	"testing"
@@ -158,8 +159,13 @@ func TestSpine(t *testing.T) {
 	})
 
 	t.Run("second push", func(t *testing.T) {
+		// A pack larger than git's post buffer (64 KiB at least) goes
+		// chunked, which CGI alone cannot take.
+		noise := make([]byte, 200<<10)
+		_, _ = rand.Read(noise)
+		repo.write("static/noise.bin", string(noise))
 		repo.setGreeting("howdy")
-		if out, err := repo.push("main"); err != nil || !strings.Contains(out, "Released v2") {
+		if out, err := repo.tryGit("-c", "http.postBuffer=65536", "push", "deploy", "main"); err != nil || !strings.Contains(out, "Released v2") {
 			t.Fatalf("second push: %v\n%s", err, out)
 		}
 		if _, body, _ := a.get("hello", "/"); !strings.Contains(body, "howdy from hello v2 green") {
