@@ -20,6 +20,8 @@ import (
 type pushRequest struct {
 	App    string
 	Commit string
+	Ref    string // refs/heads/main
+	Old    string // the ref's value the push was made against
 	User   string
 	Tar    io.Reader
 }
@@ -41,6 +43,15 @@ func (a *Agent) pushDeploy(ctx context.Context, p pushRequest, out io.Writer) er
 		return err
 	}
 	defer unlock()
+	// git updates the branch only if it still points where it did when the
+	// push began; a push that waited for another one finds it moved.
+	old := p.Old
+	if old == zeroRev {
+		old = ""
+	}
+	if p.Ref != "" && a.git.Rev(p.App, p.Ref) != old {
+		return fmt.Errorf("%s moved while this push waited: another push landed first.\nFetch, check what is deployed, and push again", strings.TrimPrefix(p.Ref, "refs/heads/"))
+	}
 	vars, err := a.store.Config(p.App)
 	if err != nil {
 		return err

@@ -106,7 +106,7 @@ func pushTree(ctx context.Context, hookURL, token, app, user string, ref pushedR
 	}
 	defer func() { _ = archive.Wait() }()
 
-	q := url.Values{"app": {app}, "rev": {ref.new}, "ref": {ref.name}, "user": {user}}
+	q := url.Values{"app": {app}, "rev": {ref.new}, "old": {ref.old}, "ref": {ref.name}, "user": {user}}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, strings.TrimRight(hookURL, "/")+"/internal/push?"+q.Encode(), tarStream)
 	if err != nil {
 		return err
@@ -158,7 +158,7 @@ func (a *Agent) handlePush(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
 	out := newStreamWriter(w)
-	err := a.pushDeploy(r.Context(), pushRequest{App: app, Commit: rev, User: user, Tar: r.Body}, out)
+	err := a.pushDeploy(r.Context(), pushRequest{App: app, Commit: rev, Ref: q.Get("ref"), Old: q.Get("old"), User: user, Tar: r.Body}, out)
 	code := 0
 	if err != nil {
 		code = 1

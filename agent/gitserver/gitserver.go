@@ -201,6 +201,16 @@ func ValidApp(name string) bool { return appRE.MatchString(name) }
 
 var appRE = regexp.MustCompile(`^[a-z][a-z0-9-]{1,29}$`)
 
+// Rev returns the commit ref points to in app's repository, or "" when the
+// ref does not exist.
+func (s *Server) Rev(app, ref string) string {
+	out, err := exec.Command("git", "-C", s.RepoDir(app), "rev-parse", "--verify", "-q", ref).Output()
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(out))
+}
+
 // RepoDir is the bare repository of app.
 func (s *Server) RepoDir(app string) string { return filepath.Join(s.Root, app+".git") }
 
