@@ -42,7 +42,14 @@ func (a *Agent) pushDeploy(ctx context.Context, p pushRequest, out io.Writer) er
 	if err != nil {
 		return err
 	}
-	defer unlock()
+	deployed := false
+	defer func() {
+		if deployed && p.Ref != "" {
+			a.unlockWhenRefMoves(p.App, p.Ref, p.Commit, unlock)
+			return
+		}
+		unlock()
+	}()
 	// git updates the branch only if it still points where it did when the
 	// push began; a push that waited for another one finds it moved.
 	old := p.Old
@@ -86,7 +93,29 @@ func (a *Agent) pushDeploy(ctx context.Context, p pushRequest, out io.Writer) er
 	if err != nil {
 		return err
 	}
-	return a.deployRelease(ctx, rel, vars, out)
+	if err := a.deployRelease(ctx, rel, vars, out); err != nil {
+		return err
+	}
+	deployed = true
+	return nil
+}
+
+// unlockWhenRefMoves keeps app's lock until git has moved ref to commit,
+// which it does only after the hook has answered, so that the next push
+// compares against the branch as it really is.
+func (a *Agent) unlockWhenRefMoves(app, ref, commit string, unlock func()) {
+	a.wg.Add(1)
+	go func() {
+		defer a.wg.Done()
+		defer unlock()
+		ctx, cancel := context.WithTimeout(a.ctx, 30*time.Second)
+		defer cancel()
+		for a.git.Rev(app, ref) != commit {
+			if sleep(ctx, 50*time.Millisecond) != nil {
+				return
+			}
+		}
+	}()
 }
 
 // chosenBuildpacks returns the buildpacks the app names: the BUILDPACK

@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -95,6 +96,8 @@ type agentProc struct {
 	log      *bytes.Buffer
 	logFile  *os.File
 	token    string
+	// handedOver is the pid of the agent that took over after SIGHUP.
+	handedOver int
 }
 
 type agentOpts struct {
@@ -154,10 +157,57 @@ func (a *agentProc) start() {
 	t.Fatalf("the agent did not start:\n%s", a.logs())
 }
 
+// pid is the process id of the agent now serving, from its pid file.
+func (a *agentProc) pid() int {
+	b, err := os.ReadFile(filepath.Join(a.dataDir, "pier.pid"))
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(strings.TrimSpace(string(b)))
+	return n
+}
+
+// reload sends SIGHUP and waits until the new agent process has taken over
+// and the old one has exited; it returns the new pid.
+func (a *agentProc) reload() int {
+	a.t.Helper()
+	old := a.pid()
+	if err := a.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		a.t.Fatalf("SIGHUP: %v", err)
+	}
+	done := make(chan struct{})
+	go func() { _ = a.cmd.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(3 * time.Minute):
+		a.t.Fatalf("the agent did not hand over within 3 minutes:\n%s", a.logs())
+	}
+	a.cmd = nil
+	a.handedOver = a.pid()
+	if a.handedOver == old || a.handedOver == 0 {
+		a.t.Fatalf("no new agent after SIGHUP (pid file says %d):\n%s", a.handedOver, a.logs())
+	}
+	return a.handedOver
+}
+
 // stop ends the agent with SIGTERM. Apps it started keep running (they are
 // re-adopted by the next agent), so tests destroy their apps first or kill
 // them through stopApps.
 func (a *agentProc) stop() {
+	if a.cmd == nil && a.handedOver != 0 {
+		// An agent that took over after SIGHUP is no child of the test.
+		_ = syscall.Kill(a.handedOver, syscall.SIGTERM)
+		for i := 0; i < 400 && syscall.Kill(a.handedOver, 0) == nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+		_ = syscall.Kill(a.handedOver, syscall.SIGKILL)
+		a.handedOver = 0
+		a.logFile.Close()
+		if a.t.Failed() {
+			a.t.Logf("agent log:\n%s", a.logs())
+		}
+		return
+	}
 	if a.cmd == nil || a.cmd.Process == nil {
 		return
 	}
