@@ -201,6 +201,9 @@ func isForbidden(err error) bool {
 }
 
 func isNotFound(err error) bool {
+	if strings.Contains(err.Error(), api.ErrVariableNotFound) {
+		return true // older servers answer it so
+	}
 	var ue api.UnexpectedResponseError
 	if errors.As(err, &ue) {
 		return ue.StatusCode() == http.StatusNotFound
