@@ -85,40 +85,44 @@ func (b *deployBench) round(r int) {
 	warm := b.info().LiveRelease
 
 	color := fmt.Sprintf("c%d", r)
-	b.measure("config change", benchAnswer{fmt.Sprintf("warm%d", r), color}, func() error {
-		return b.pierErr("config", "set", "-a", b.app, "COLOR="+color)
+	b.measure("config change", benchAnswer{fmt.Sprintf("warm%d", r), color}, func() (string, error) {
+		return b.pierOut("config", "set", "-a", b.app, "COLOR="+color)
 	})
 
 	if sb := b.info().StandbyRelease; sb != warm {
 		b.t.Fatalf("after the config change the standby is v%d, want v%d (the warm push)", sb, warm)
 	}
-	b.measure("rollback to the standby", benchAnswer{fmt.Sprintf("warm%d", r), start.color}, func() error {
-		return b.pierErr("rollback", "-a", b.app, fmt.Sprintf("v%d", warm))
+	b.measure("rollback to the standby", benchAnswer{fmt.Sprintf("warm%d", r), start.color}, func() (string, error) {
+		return b.pierOut("rollback", "-a", b.app, fmt.Sprintf("v%d", warm))
 	})
-	b.measure("rollback to an older release", benchAnswer{fmt.Sprintf("cold%d", r), start.color}, func() error {
-		return b.pierErr("rollback", "-a", b.app, fmt.Sprintf("v%d", cold))
+	b.measure("rollback to an older release", benchAnswer{fmt.Sprintf("cold%d", r), start.color}, func() (string, error) {
+		return b.pierOut("rollback", "-a", b.app, fmt.Sprintf("v%d", cold))
 	})
 }
 
 // measure runs op, which takes the app from b.live to next, under load, and
 // records the time from its start until the proxy served next.
-func (b *deployBench) measure(name string, next benchAnswer, op func() error) {
+func (b *deployBench) measure(name string, next benchAnswer, op func() (string, error)) {
 	t := b.t
 	t.Helper()
 	l := startBenchLoad(b.a, b.app+".localhost", b.rps, b.live, next)
 	defer l.stop()
 	start := time.Now()
-	err := op()
+	out, err := op()
 	l.opDone()
 	if err != nil {
 		t.Fatalf("%s: %v", name, err)
 	}
-	var res benchLoadResult
-	waitFor(t, time.Minute, name+": the proxy serving "+next.String(), func() bool {
-		res = l.result()
-		return !res.firstNext.IsZero()
-	})
-	res = l.stop()
+	for deadline := time.Now().Add(time.Minute); l.result().firstNext.IsZero(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			res := l.stop()
+			code, body, _, err := b.a.tryGet(b.app+".localhost", "/")
+			t.Fatalf("%s succeeded, but a minute later the proxy still does not serve %s: GET / = %d %q %v\n"+
+				"%d requests: %d non-200, %d wrong; first failures: %q\n%s said:\n%s",
+				name, next, code, body, err, res.sent, res.non200, res.wrong, res.samples, name, out)
+		}
+	}
+	res := l.stop()
 	b.live = next
 	b.expectLive()
 
@@ -148,24 +152,27 @@ func (b *deployBench) expectLive() {
 	}
 }
 
-func (b *deployBench) push() error {
-	if out, err := b.repo.push("main"); err != nil {
-		return fmt.Errorf("git push: %w\n%s", err, out)
+// push pushes the checkout and returns what git printed.
+func (b *deployBench) push() (string, error) {
+	out, err := b.repo.push("main")
+	if err != nil {
+		return out, fmt.Errorf("git push: %w\n%s", err, out)
 	}
-	return nil
+	return out, nil
 }
 
-func (b *deployBench) pierErr(args ...string) error {
+// pierOut runs the CLI and returns what it printed.
+func (b *deployBench) pierOut(args ...string) (string, error) {
 	r := b.a.pier(args...)
 	if r.code != 0 {
-		return fmt.Errorf("pier %s: exit %d\n%s%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
+		return "", fmt.Errorf("pier %s: exit %d\n%s%s", strings.Join(args, " "), r.code, r.stdout, r.stderr)
 	}
-	return nil
+	return r.stdout + r.stderr, nil
 }
 
 func (b *deployBench) mustPier(args ...string) {
 	b.t.Helper()
-	if err := b.pierErr(args...); err != nil {
+	if _, err := b.pierOut(args...); err != nil {
 		b.t.Fatal(err)
 	}
 }
