@@ -123,8 +123,8 @@ func (s *Scheduler) slotInstances(ctx context.Context, sj *slotJob) ([]scheduler
 		}
 		if in.State == StateUp {
 			in.PID = s.pid(ctx, a, ts)
-			if in.PID == 0 || (in.Type == "web" && in.Addr == "") {
-				in.State = StateStarting // not yet registered or not yet exec'd
+			if in.PID == 0 || (in.Type == "web" && (in.Addr == "" || !s.listening(ctx, a, ts))) {
+				in.State = StateStarting // not yet exec'd, registered or listening
 			}
 		}
 		out = append(out, in)
@@ -227,13 +227,12 @@ func (s *Scheduler) pid(ctx context.Context, a *api.AllocationListStub, ts *api.
 	}
 	ctx, cancel := callCtx(ctx)
 	defer cancel()
-	alloc := &api.Allocation{ID: a.ID, NodeID: a.NodeID, Namespace: a.Namespace}
 	path := a.TaskGroup + "/" + pidFile
-	fi, _, err := s.c.AllocFS().Stat(alloc, path, query(ctx))
+	fi, err := s.fsStat(ctx, a.ID, path)
 	if err != nil || !fi.ModTime.After(lastEnd(ts)) {
 		return 0
 	}
-	rc, err := s.c.AllocFS().Cat(alloc, path, query(ctx))
+	rc, err := s.fsCat(ctx, a.ID, path)
 	if err != nil {
 		return 0
 	}
@@ -266,4 +265,31 @@ func lastEnd(ts *api.TaskState) time.Time {
 		}
 	}
 	return time.Time{}
+}
+
+// listening reports whether Nomad's tcp check of the web instance passed
+// since its latest start.
+func (s *Scheduler) listening(ctx context.Context, a *api.AllocationListStub, ts *api.TaskState) bool {
+	key := pidKey{a.ID + "/listening", ts.StartedAt}
+	s.pidMu.Lock()
+	ok := s.pids[key] == 1
+	s.pidMu.Unlock()
+	if ok {
+		return true
+	}
+	ctx, cancel := callCtx(ctx)
+	defer cancel()
+	checks, err := s.c.Allocations().Checks(a.ID, query(ctx))
+	if err != nil {
+		return false
+	}
+	for _, c := range checks {
+		if c.Check == listeningCheck && c.Status == "success" && c.Timestamp >= ts.StartedAt.Unix() {
+			s.pidMu.Lock()
+			s.pids[key] = 1
+			s.pidMu.Unlock()
+			return true
+		}
+	}
+	return false
 }

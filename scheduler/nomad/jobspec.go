@@ -16,12 +16,13 @@ import (
 
 // Names inside a job.
 const (
-	portLabel   = "http"      // the dynamic port of every instance, $PORT
-	slugDir     = "local/app" // where the artifact unpacks, relative to the task dir
-	configFile  = "secrets/config.env"
-	pidFile     = "local/pier.pid" // one pid a line, one line per start
-	maxCount    = 100              // instances of one process type
-	killTimeout = 10 * time.Second
+	portLabel      = "http"      // the dynamic port of every instance, $PORT
+	slugDir        = "local/app" // where the artifact unpacks, relative to the task dir
+	configFile     = "secrets/config.env"
+	pidFile        = "local/pier.pid" // one pid a line, one line per start
+	listeningCheck = "listening"
+	maxCount       = 100 // instances of one process type
+	killTimeout    = 10 * time.Second
 )
 
 // Meta keys of pier's jobs.
@@ -199,10 +200,12 @@ func webService(d scheduler.Deployment) *api.Service {
 		PortLabel: portLabel,
 		Provider:  "nomad",
 		Tags:      []string{"pier", "app-" + strings.ToLower(d.App), "slot-" + d.Slot},
-		Checks: []api.ServiceCheck{{
-			Name: "http", Type: "http", Path: "/",
-			Interval: 5 * time.Second, Timeout: 2 * time.Second,
-		}},
+		Checks: []api.ServiceCheck{
+			// "listening" says an instance is up; "http" is for people
+			// and Nomad's UI, as an app may answer / with an error.
+			{Name: listeningCheck, Type: "tcp", Interval: 2 * time.Second, Timeout: time.Second},
+			{Name: "http", Type: "http", Path: "/", Interval: 10 * time.Second, Timeout: 2 * time.Second},
+		},
 	}
 }
 

@@ -63,7 +63,7 @@ func TestJobSpec(t *testing.T) {
 	}
 	svc := web.Services[0]
 	if svc.Provider != "nomad" || svc.PortLabel != "http" || svc.Name != "pier-shop-green-web" ||
-		len(svc.Checks) != 1 || svc.Checks[0].Type != "http" || svc.Checks[0].Path != "/" {
+		len(svc.Checks) != 2 || svc.Checks[0].Type != "tcp" || svc.Checks[1].Type != "http" || svc.Checks[1].Path != "/" {
 		t.Errorf("service %+v", svc)
 	}
 	if *task.Resources.CPU != 500 || *task.Resources.MemoryMB != 1024 {

@@ -143,34 +143,9 @@ func (s *Scheduler) tail(ctx context.Context, src logSource, n int) []string {
 	return out
 }
 
-// stream reads an instance's log through Nomad's log API from offset
-// bytes before its end and passes each chunk to fn, until the log ends
-// (follow false), ctx ends or fn fails.
+// stream reads an instance's log; see fsLogs.
 func (s *Scheduler) stream(ctx context.Context, src logSource, typ string, follow bool, offset int64, fn func([]byte) error) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	frames, errCh := s.c.AllocFS().Logs(src.alloc, follow, src.task, typ, api.OriginEnd, offset, ctx.Done(), query(ctx))
-	failed := false
-	for {
-		select {
-		case f, ok := <-frames:
-			if !ok {
-				return nil
-			}
-			if failed || len(f.Data) == 0 {
-				continue
-			}
-			if err := fn(f.Data); err != nil {
-				failed = true
-				cancel() // drain until the reader ends
-			}
-		case err := <-errCh:
-			if ctx.Err() != nil {
-				return ctx.Err()
-			}
-			return err
-		}
-	}
+	return s.fsLogs(ctx, src.alloc.ID, src.task, typ, follow, offset, fn)
 }
 
 // followApp follows the logs of the app's instances, those listed and
