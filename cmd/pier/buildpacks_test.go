@@ -46,7 +46,7 @@ func testNodeApp(t *testing.T, a *agentProc) {
 	a.mustPier("apps", "create", "nodeapp")
 	repo := newRepo(t, "node")
 	repo.remote(a, "nodeapp", a.token)
-	out := pushShows(t, repo, "Node.js app detected", "npm ci", "Released v1")
+	out := pushShows(t, repo, "Node.js app detected", "Installing dependencies", "Released v1")
 	if !strings.Contains(out, "node-fixture@1.0.0 build") {
 		t.Errorf("the push output does not show npm run build:\n%s", out)
 	}
