@@ -3,10 +3,12 @@ package proxy
 import (
 	"context"
 	"errors"
-	"log"
+	"io"
 	"net"
 	"net/http"
-	"net/http/httputil"
+	"net/http/httptrace"
+	"net/textproto"
+	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -33,28 +35,132 @@ func newTransport(responseHeaderTimeout time.Duration) *http.Transport {
 	}
 }
 
-func (p *Proxy) newReverseProxy() *httputil.ReverseProxy {
-	return &httputil.ReverseProxy{
-		Rewrite:        p.rewrite,
-		Transport:      &retryTransport{p: p, base: p.tr},
-		FlushInterval:  -1, // stream: SSE and long pushes arrive as written
-		ModifyResponse: p.modifyResponse,
-		ErrorHandler:   p.upstreamError,
-		BufferPool:     bufferPool{},
-		ErrorLog:       log.New(logfWriter(p.cfg.Logf), "proxy: ", 0),
+// forward sends r to st.backend and streams the answer back. Protocol
+// upgrades (WebSocket) go through httputil.ReverseProxy; every other request
+// takes a lean path that copies no headers it does not have to and keeps
+// the request's state out of its context.
+func (p *Proxy) forward(st *reqState, r *http.Request) {
+	if r.Method == http.MethodConnect || headerHasToken(r.Header["Connection"], "upgrade") {
+		p.rp.ServeHTTP(st, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+		return
 	}
+	out := st.outRequest(r)
+	resp, err := p.roundTrip(st, out)
+	st.mu.Lock()
+	st.roundTripDone = true
+	st.mu.Unlock()
+	if err != nil {
+		p.upstreamError(st, r, err)
+		return
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode == http.StatusSwitchingProtocols {
+		p.upstreamError(st, r, errors.New("switched protocols when no upgrade was asked for"))
+		return
+	}
+	removeHopByHopHeaders(resp.Header)
+	st.upstreamStatus = resp.StatusCode
+	h := st.ResponseWriter.Header()
+	for k, vv := range resp.Header {
+		if prev, ok := h[k]; ok {
+			vv = append(prev, vv...)
+		}
+		h[k] = vv // the answer's slices: nothing else uses them
+	}
+	setSecurityHeaders(h, st.route, st.tls)
+	h["X-Request-Id"] = st.fwd[3:4:4]
+	if len(resp.Trailer) > 0 {
+		keys := make([]string, 0, len(resp.Trailer))
+		for k := range resp.Trailer {
+			keys = append(keys, k)
+		}
+		h.Add("Trailer", strings.Join(keys, ", "))
+	}
+	st.WriteHeader(resp.StatusCode)
+	if err := p.copyBody(st, resp); err != nil {
+		if r.Context().Value(http.ServerContextKey) != nil {
+			panic(http.ErrAbortHandler) // cut the answer short: the client sees it failed
+		}
+		return
+	}
+	resp.Body.Close() // now, to fill resp.Trailer
+	copyTrailers(st, resp)
 }
 
-// rewrite points the outgoing request at the chosen instance and sets the
-// forwarding headers.
-func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
-	st := pr.In.Context().Value(stateKey{}).(*reqState)
-	pr.Out.URL.Scheme = "http"
-	pr.Out.URL.Host = st.backend.up.Addr
-	h := pr.Out.Header
-	in := pr.In.Header
-	xff, proto, fwdHost := st.peerIP, "http", pr.In.Host
-	if pr.In.TLS != nil {
+// outRequest builds the request to the instance from r: r's fields and
+// header values, shared rather than copied, without the hop-by-hop headers
+// and with the forwarding headers set.
+func (st *reqState) outRequest(r *http.Request) *http.Request {
+	st.trace.Got1xxResponse = st.got1xx
+	out := r.WithContext(httptrace.WithClientTrace(r.Context(), &st.trace))
+	st.url = *r.URL
+	st.url.Scheme, st.url.Host = "http", st.backend.up.Addr
+	st.url.RawQuery = cleanQuery(st.url.RawQuery)
+	out.URL = &st.url
+	out.RequestURI = ""
+	out.Close = false
+	if r.Trailer != nil {
+		out.Trailer = r.Trailer.Clone()
+	}
+	if r.ContentLength == 0 {
+		out.Body = nil // lets the transport retry on a stale connection
+	} else if r.Body != nil {
+		st.body.rc = r.Body
+		out.Body = &st.body
+	}
+	in := r.Header
+	h := make(http.Header, len(in)+4)
+	for k, vv := range in {
+		if !hopByHop(k) && !forwardingHeader(k) {
+			h[k] = vv
+		}
+	}
+	for _, f := range in["Connection"] {
+		for sf := range strings.SplitSeq(f, ",") {
+			if sf = textproto.TrimString(sf); sf != "" {
+				h.Del(sf)
+			}
+		}
+	}
+	if headerHasToken(in["Te"], "trailers") {
+		h["Te"] = teTrailers
+	}
+	if _, ok := h["User-Agent"]; !ok {
+		h["User-Agent"] = noUserAgent // not Go's default
+	}
+	st.setForwarded(r)
+	h["X-Forwarded-For"] = st.fwd[0:1:1]
+	h["X-Forwarded-Proto"] = st.fwd[1:2:2]
+	h["X-Forwarded-Host"] = st.fwd[2:3:3]
+	h["X-Request-Id"] = st.fwd[3:4:4]
+	out.Header = h
+	return out
+}
+
+// got1xx passes an informational answer (103 Early Hints) on to the client
+// while the final answer is awaited.
+func (st *reqState) got1xx(code int, header textproto.MIMEHeader) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if st.roundTripDone {
+		return nil // the final answer's headers are being written
+	}
+	h := st.ResponseWriter.Header()
+	for k, vv := range header {
+		h[k] = append(h[k], vv...)
+	}
+	st.ResponseWriter.WriteHeader(code)
+	clear(h) // a 1xx answer's headers are not the final answer's
+	return nil
+}
+
+// setForwarded fills st.fwd with the values of X-Forwarded-For,
+// X-Forwarded-Proto, X-Forwarded-Host and X-Request-Id for the instance.
+// A trusted proxy's forwarding headers are kept and extended.
+func (st *reqState) setForwarded(r *http.Request) {
+	in := r.Header
+	xff, proto, fwdHost := st.peerIP, "http", r.Host
+	if r.TLS != nil {
 		proto = "https"
 	}
 	if st.trustedPeer {
@@ -68,22 +174,182 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 			fwdHost = v
 		}
 	}
-	vals := [...]string{xff, proto, fwdHost, st.requestID}
-	v := vals[:] // one allocation for the four values
-	h["X-Forwarded-For"] = v[0:1:1]
-	h["X-Forwarded-Proto"] = v[1:2:2]
-	h["X-Forwarded-Host"] = v[2:3:3]
-	h["X-Request-Id"] = v[3:4:4]
+	st.fwd = [4]string{xff, proto, fwdHost, st.requestID}
 }
 
-// modifyResponse adds the security headers and the request id to an
-// instance's answer.
-func (p *Proxy) modifyResponse(resp *http.Response) error {
-	st := resp.Request.Context().Value(stateKey{}).(*reqState)
-	st.upstreamStatus = resp.StatusCode
-	setSecurityHeaders(resp.Header, st.route, st.tls)
-	resp.Header["X-Request-Id"] = []string{st.requestID}
-	return nil
+var (
+	teTrailers  = []string{"trailers"}
+	noUserAgent = []string{""}
+)
+
+// copyBody streams the answer's body to the client, flushing after every
+// write so that server-sent events and long pushes arrive as written.
+func (p *Proxy) copyBody(st *reqState, resp *http.Response) error {
+	bp := copyBuffers.Get().(*[]byte)
+	defer copyBuffers.Put(bp)
+	buf := *bp
+	flusher, _ := st.ResponseWriter.(http.Flusher)
+	for {
+		n, rerr := resp.Body.Read(buf)
+		if n > 0 {
+			w, werr := st.Write(buf[:n])
+			if werr == nil && w != n {
+				werr = io.ErrShortWrite
+			}
+			if werr != nil {
+				return werr
+			}
+			if flusher != nil && (resp.ContentLength < 0 || st.bytes < resp.ContentLength) {
+				flusher.Flush() // the last write is flushed when the handler returns
+			}
+		}
+		if rerr == io.EOF {
+			return nil
+		}
+		if rerr != nil {
+			if rerr != context.Canceled {
+				p.cfg.Logf("proxy: %s %s: reading the answer: %v", st.route.App, st.backend.up.Name, rerr)
+			}
+			return rerr
+		}
+	}
+}
+
+// copyTrailers sends the answer's trailers after its body.
+func copyTrailers(st *reqState, resp *http.Response) {
+	if len(resp.Trailer) == 0 {
+		return
+	}
+	h := st.ResponseWriter.Header()
+	if f, ok := st.ResponseWriter.(http.Flusher); ok {
+		f.Flush() // chunked, so the trailers can follow
+	}
+	for k, vv := range resp.Trailer {
+		k = http.TrailerPrefix + k
+		for _, v := range vv {
+			h.Add(k, v)
+		}
+	}
+}
+
+// hopByHop reports whether the canonical header key k concerns only one
+// connection (RFC 9110, section 7.6.1).
+func hopByHop(k string) bool {
+	switch k {
+	case "Connection", "Proxy-Connection", "Keep-Alive", "Proxy-Authenticate",
+		"Proxy-Authorization", "Te", "Trailer", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return false
+}
+
+// forwardingHeader reports whether k is a forwarding header the client may
+// not set for the instance; the proxy sets its own.
+func forwardingHeader(k string) bool {
+	switch k {
+	case "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
+		return true
+	}
+	return false
+}
+
+// removeHopByHopHeaders deletes the hop-by-hop headers of an answer,
+// including those its Connection header names.
+func removeHopByHopHeaders(h http.Header) {
+	for _, f := range h["Connection"] {
+		for sf := range strings.SplitSeq(f, ",") {
+			if sf = textproto.TrimString(sf); sf != "" {
+				h.Del(sf)
+			}
+		}
+	}
+	for k := range h {
+		if hopByHop(k) {
+			delete(h, k)
+		}
+	}
+}
+
+// headerHasToken reports whether the comma-separated values hold token,
+// ignoring case.
+func headerHasToken(values []string, token string) bool {
+	for _, v := range values {
+		for t := range strings.SplitSeq(v, ",") {
+			if strings.EqualFold(textproto.TrimString(t), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// maxQueryParams is where a query is re-encoded, as httputil does.
+const maxQueryParams = 10000
+
+// cleanQuery drops the query parameters an instance could parse differently
+// from the proxy (semicolons, bad escapes), as httputil.ReverseProxy does.
+func cleanQuery(s string) string {
+	reencode := func(s string) string {
+		v, _ := url.ParseQuery(s)
+		return v.Encode()
+	}
+	if strings.Count(s, "&")+1 > maxQueryParams {
+		return reencode(s)
+	}
+	for i := 0; i < len(s); {
+		switch s[i] {
+		case ';':
+			return reencode(s)
+		case '%':
+			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
+				return reencode(s)
+			}
+			i += 3
+		default:
+			i++
+		}
+	}
+	return s
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+// requestBody hands the client's body to the transport without letting the
+// transport close it: closing the server's body early can hang a client
+// that waits for 100 Continue.
+type requestBody struct {
+	rc io.ReadCloser
+}
+
+func (b *requestBody) Read(p []byte) (int, error) { return b.rc.Read(p) }
+func (b *requestBody) Close() error               { return nil }
+
+// roundTrip sends req to st.backend; when no connection can be made it
+// takes that instance out of rotation and, if req can be sent again, tries
+// the next healthy one.
+func (p *Proxy) roundTrip(st *reqState, req *http.Request) (*http.Response, error) {
+	resp, err := p.tr.RoundTrip(req)
+	if err == nil || !isDialError(err) {
+		return resp, err
+	}
+	for tries := 1; err != nil && isDialError(err); tries++ {
+		p.eject(st.backend, err)
+		if tries >= len(st.route.backends) || !replayable(req) {
+			break
+		}
+		next := st.route.pick()
+		if next == nil {
+			break
+		}
+		st.backend = next
+		if req, err = retarget(req, next.up.Addr); err != nil {
+			return nil, err
+		}
+		resp, err = p.tr.RoundTrip(req)
+	}
+	return resp, err
 }
 
 // upstreamError answers when no instance gave an answer.
@@ -108,37 +374,6 @@ func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 
 // statusClientClosed is logged when the client left before the answer.
 const statusClientClosed = 499
-
-// retryTransport sends a request whose connection could not be made to
-// another healthy instance, and takes the failed one out of rotation.
-type retryTransport struct {
-	p    *Proxy
-	base http.RoundTripper
-}
-
-func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := t.base.RoundTrip(req)
-	if err == nil || !isDialError(err) {
-		return resp, err
-	}
-	st := req.Context().Value(stateKey{}).(*reqState)
-	for tries := 1; err != nil && isDialError(err); tries++ {
-		t.p.eject(st.backend, err)
-		if tries >= len(st.route.backends) || !replayable(req) {
-			break
-		}
-		next := st.route.pick()
-		if next == nil {
-			break
-		}
-		st.backend = next
-		if req, err = retarget(req, next.up.Addr); err != nil {
-			return nil, err
-		}
-		resp, err = t.base.RoundTrip(req)
-	}
-	return resp, err
-}
 
 // isDialError reports whether no connection could be made, so the request
 // never reached the instance.
@@ -174,22 +409,5 @@ func retarget(req *http.Request, addr string) (*http.Request, error) {
 	return &r2, nil
 }
 
-// bufferPool reuses the body copy buffers of the reverse proxy.
-type bufferPool struct{}
-
+// copyBuffers are the 32 KB buffers answers are copied through.
 var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
-
-func (bufferPool) Get() []byte { return *copyBuffers.Get().(*[]byte) }
-func (bufferPool) Put(b []byte) {
-	if cap(b) == 32<<10 {
-		copyBuffers.Put(&b)
-	}
-}
-
-// logfWriter turns Config.Logf into an io.Writer for log.Logger.
-type logfWriter func(format string, args ...any)
-
-func (f logfWriter) Write(b []byte) (int, error) {
-	f("%s", strings.TrimSuffix(string(b), "\n"))
-	return len(b), nil
-}

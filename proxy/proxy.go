@@ -187,5 +187,5 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Body != nil && r.Body != http.NoBody {
 		r.Body = http.MaxBytesReader(st, r.Body, p.cfg.MaxBodyBytes)
 	}
-	p.rp.ServeHTTP(st, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
+	p.forward(st, r)
 }

@@ -2,10 +2,11 @@ package proxy
 
 import (
 	"net/http"
+	"net/http/httptrace"
+	"net/url"
+	"sync"
 	"time"
 )
-
-type stateKey struct{}
 
 // reqState follows one request through the proxy. It wraps the client's
 // ResponseWriter to record the status and size for the router log; Unwrap
@@ -25,6 +26,15 @@ type reqState struct {
 	upstreamStatus int
 	bytes          int64
 	errText        string
+
+	// The request to the instance, kept here to save allocations.
+	url   url.URL
+	body  requestBody
+	fwd   [4]string // X-Forwarded-For, -Proto, -Host, X-Request-Id
+	trace httptrace.ClientTrace
+
+	mu            sync.Mutex // between got1xx and the end of the round trip
+	roundTripDone bool
 }
 
 func (s *reqState) Unwrap() http.ResponseWriter { return s.ResponseWriter }
