@@ -136,8 +136,12 @@ func extractEntry(root *os.Root, tr *tar.Reader, h *tar.Header, name string) err
 		}
 		return err
 	case tar.TypeSymlink:
+		// An absolute link names a file of this host, such as the runtime a
+		// buildpack linked (bin/node -> /usr/bin/node); the app may read
+		// what the link names anyway, and writes go through root. A
+		// relative link that climbs out of the slug is refused.
 		target := h.Linkname
-		if path.IsAbs(target) || !filepath.IsLocal(path.Join(path.Dir(name), target)) {
+		if !path.IsAbs(target) && !filepath.IsLocal(path.Join(path.Dir(name), target)) {
 			return fmt.Errorf("symlink to %q points outside the slug: refusing it", target)
 		}
 		return root.Symlink(target, name)
@@ -153,7 +157,9 @@ func extractEntry(root *os.Root, tr *tar.Reader, h *tar.Header, name string) err
 }
 
 // checkLinks refuses symlinks that, followed through other symlinks,
-// resolve outside dir.
+// resolve outside dir by climbing out of it; a chain that ends in an
+// absolute link names a host file on purpose (.venv/bin/python ->
+// python3 -> /usr/bin/python3).
 func checkLinks(dir string, links []string) error {
 	base, err := filepath.EvalSymlinks(dir)
 	if err != nil {
@@ -165,9 +171,25 @@ func checkLinks(dir string, links []string) error {
 			continue // dangling, inside by construction
 		}
 		rel, err := filepath.Rel(base, real)
-		if err != nil || !filepath.IsLocal(rel) {
+		if (err != nil || !filepath.IsLocal(rel)) && !endsAbsolute(filepath.Join(dir, l)) {
 			return fmt.Errorf("symlink %q resolves outside the slug: refusing it", l)
 		}
 	}
 	return nil
+}
+
+// endsAbsolute follows the chain of links at p, link by link, and reports
+// whether it reaches an absolute target.
+func endsAbsolute(p string) bool {
+	for range 40 {
+		t, err := os.Readlink(p)
+		if err != nil {
+			return false // not a link: the chain ended inside
+		}
+		if filepath.IsAbs(t) {
+			return true
+		}
+		p = filepath.Join(filepath.Dir(p), t)
+	}
+	return false
 }

@@ -46,12 +46,12 @@ func writeSlug(t *testing.T, entries []entry) string {
 func TestDeployRefusesEscapingSlugs(t *testing.T) {
 	ok := entry{name: "bin/run", body: "#!/bin/sh\nsleep 60\n", typ: tar.TypeReg}
 	cases := map[string][]entry{
-		"dot-dot entry":     {ok, {name: "../../escaped", body: "x", typ: tar.TypeReg}},
-		"absolute symlink":  {ok, {name: "etc", link: "/etc", typ: tar.TypeSymlink}},
-		"dot-dot symlink":   {ok, {name: "up", link: "../../..", typ: tar.TypeSymlink}},
-		"write through":     {ok, {name: "r", link: ".", typ: tar.TypeSymlink}, {name: "s", link: "r/..", typ: tar.TypeSymlink}, {name: "s/escaped", body: "x", typ: tar.TypeReg}},
-		"chained symlinks":  {ok, {name: "r", link: ".", typ: tar.TypeSymlink}, {name: "s", link: "r/..", typ: tar.TypeSymlink}},
-		"hard link outside": {ok, {name: "h", link: "../../etc/passwd", typ: tar.TypeLink}},
+		"dot-dot entry":                     {ok, {name: "../../escaped", body: "x", typ: tar.TypeReg}},
+		"write through an absolute symlink": {ok, {name: "out", link: "/tmp", typ: tar.TypeSymlink}, {name: "out/pier-slug-escaped", body: "x", typ: tar.TypeReg}},
+		"dot-dot symlink":                   {ok, {name: "up", link: "../../..", typ: tar.TypeSymlink}},
+		"write through":                     {ok, {name: "r", link: ".", typ: tar.TypeSymlink}, {name: "s", link: "r/..", typ: tar.TypeSymlink}, {name: "s/escaped", body: "x", typ: tar.TypeReg}},
+		"chained symlinks":                  {ok, {name: "r", link: ".", typ: tar.TypeSymlink}, {name: "s", link: "r/..", typ: tar.TypeSymlink}},
+		"hard link outside":                 {ok, {name: "h", link: "../../etc/passwd", typ: tar.TypeLink}},
 	}
 	for name, entries := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -76,6 +76,10 @@ func TestDeployRefusesEscapingSlugs(t *testing.T) {
 			if _, err := os.Stat(filepath.Join(dir, "apps", "evil", "escaped")); err == nil {
 				t.Errorf("an entry was written outside the slug")
 			}
+			if _, err := os.Stat("/tmp/pier-slug-escaped"); err == nil {
+				os.Remove("/tmp/pier-slug-escaped")
+				t.Errorf("an entry was written through an absolute symlink")
+			}
 			if ins, _ := s.Instances(context.Background(), "evil"); len(ins) != 0 {
 				t.Errorf("a refused slug started %v", ins)
 			}
@@ -96,5 +100,24 @@ func TestDeployKeepsInsideSymlinks(t *testing.T) {
 	t.Cleanup(func() { s.Stop(context.Background(), "links", "") })
 	if err := s.Deploy(context.Background(), d); err != nil {
 		t.Fatalf("a slug with a symlink inside was refused: %v", err)
+	}
+}
+
+// TestDeployKeepsHostRuntimeLinks: buildpacks link host runtimes into slugs
+// (bin/node -> /usr/bin/node, a venv's python -> python3 -> the host's).
+func TestDeployKeepsHostRuntimeLinks(t *testing.T) {
+	s := newTestScheduler(t, t.TempDir(), nil)
+	d := scheduler.Deployment{
+		App: "runtime", Slot: "blue", Release: 1,
+		Slug: writeSlug(t, []entry{
+			{name: "bin/sh", link: "/bin/sh", typ: tar.TypeSymlink},
+			{name: ".venv/bin/python3", link: "/bin/sh", typ: tar.TypeSymlink},
+			{name: ".venv/bin/python", link: "python3", typ: tar.TypeSymlink},
+		}),
+		Processes: map[string]string{"worker": ".venv/bin/python -c 'sleep 60'"},
+	}
+	t.Cleanup(func() { s.Stop(context.Background(), "runtime", "") })
+	if err := s.Deploy(context.Background(), d); err != nil {
+		t.Fatalf("a slug linking host runtimes was refused: %v", err)
 	}
 }
