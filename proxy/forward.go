@@ -109,7 +109,7 @@ func (st *reqState) outRequest(r *http.Request) *http.Request {
 		out.Body = &st.body
 	}
 	in := r.Header
-	h := make(http.Header, len(in)+4)
+	h := make(http.Header, len(in)+6) // room for the headers set below
 	for k, vv := range in {
 		if !hopByHop(k) && !forwardingHeader(k) {
 			h[k] = vv

@@ -126,6 +126,18 @@ func (p *Proxy) peer(r *http.Request) (peer, client netip.Addr, trusted bool) {
 	return peer, client, true
 }
 
+// addrString is a.String(), without an allocation when remoteAddr (the
+// address and port a was parsed from) already spells a: IPv4 has one
+// spelling that netip accepts.
+func addrString(a netip.Addr, remoteAddr string) string {
+	if a.Is4() {
+		if i := strings.LastIndexByte(remoteAddr, ':'); i > 0 && remoteAddr[0] != '[' {
+			return remoteAddr[:i]
+		}
+	}
+	return a.String()
+}
+
 func (p *Proxy) trusted(a netip.Addr) bool {
 	for _, pr := range p.cfg.TrustedProxies {
 		if pr.Contains(a) {

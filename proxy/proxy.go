@@ -145,7 +145,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	st := &reqState{ResponseWriter: w, start: time.Now(), p: p, tls: r.TLS != nil}
 	peer, client, trusted := p.peer(r)
-	st.peerIP, st.trustedPeer = peer.String(), trusted
+	st.peerIP, st.trustedPeer = addrString(peer, r.RemoteAddr), trusted
 	st.clientIP = st.peerIP
 	if client != peer {
 		st.clientIP = client.String()

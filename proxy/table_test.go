@@ -4,6 +4,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -137,6 +138,16 @@ func TestNormalizeHost(t *testing.T) {
 	} {
 		if got := normalizeHost(in); got != want {
 			t.Errorf("normalizeHost(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+func TestAddrStringSpellsTheAddress(t *testing.T) {
+	for _, remote := range []string{"127.0.0.1:40000", "10.1.2.3:1", "[::1]:80", "[::ffff:10.0.0.7]:80", "[fe80::1%eth0]:80"} {
+		ap := netip.MustParseAddrPort(remote)
+		a := ap.Addr().Unmap()
+		if got, want := addrString(a, remote), a.String(); got != want {
+			t.Errorf("addrString(%v, %q) = %q, want %q", a, remote, got, want)
 		}
 	}
 }
