@@ -216,3 +216,35 @@ func jobText(t *testing.T, v any) string {
 	}
 	return string(b)
 }
+
+// TestSlugFetchFails: a slug Nomad cannot fetch fails the deploy with the
+// artifact error, and the slot keeps running the release it ran before.
+func TestSlugFetchFails(t *testing.T) {
+	a := startAgent(t)
+	slugs := newSlugServer(t)
+	slug := schedulertest.HelloSlug(t)
+	s := newTestScheduler(t, a, nil)
+	t.Cleanup(func() { s.Stop(context.Background(), "fetchfail", "") })
+	v1 := schedulertest.Deployment("fetchfail", "blue", 1, slug, scheduler.Formation{"web": 1})
+	if err := (withSlugURLs{s, slugs}).Deploy(bg(t), v1); err != nil {
+		t.Fatal(err)
+	}
+	before := schedulertest.WaitUp(t, s, "fetchfail", "blue", scheduler.Formation{"web": 1})["web.1"]
+	v2 := schedulertest.Deployment("fetchfail", "blue", 2, slug, scheduler.Formation{"web": 1})
+	v2.SlugURL = SignSlugURL(slugs.URL, "nosuchslug", slugs.key, time.Minute)
+	err := s.Deploy(bg(t), v2)
+	if err == nil || !strings.Contains(err.Error(), "Failed Artifact Download") {
+		t.Fatalf("Deploy of an unreachable slug: %v, want the artifact error", err)
+	}
+	if strings.Contains(err.Error(), v2.SlugURL[strings.Index(v2.SlugURL, "sig=")+4:]) {
+		t.Errorf("the error shows the slug URL's signature: %v", err)
+	}
+	t.Logf("Deploy: %v", err)
+	after := schedulertest.WaitUp(t, s, "fetchfail", "blue", scheduler.Formation{"web": 1})["web.1"]
+	if after.Release != 1 {
+		t.Errorf("after the failed deploy the slot runs v%d, want v1", after.Release)
+	}
+	if _, err := schedulertest.Get(after.Addr, "/"); err != nil {
+		t.Errorf("v1 does not answer after the failed deploy: %v (it ran at %s before)", err, before.Addr)
+	}
+}

@@ -3,6 +3,7 @@ package nomad
 import (
 	"context"
 	"fmt"
+	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -131,10 +132,13 @@ func startFailure(a *api.AllocationListStub) error {
 	return nil
 }
 
+// sigRE finds the signature of a slug URL, which is not to be shown.
+var sigRE = regexp.MustCompile(`sig=[0-9a-fA-F]+`)
+
 func eventMessage(e *api.TaskEvent) string {
 	for _, m := range []string{e.DisplayMessage, e.Message, e.DownloadError, e.DriverError, e.SetupError, e.ValidationError} {
 		if m != "" {
-			return m
+			return sigRE.ReplaceAllString(m, "sig=REDACTED")
 		}
 	}
 	return "no reason given"
