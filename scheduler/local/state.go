@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/google/renameio/v2"
+
 	"github.com/pierhq/pier/scheduler"
 )
 
@@ -158,37 +160,10 @@ func (s *Scheduler) saveOrLogLocked() {
 	}
 }
 
-// writeFileAtomic writes a temp file, fsyncs it and renames it over path.
+// writeFileAtomic writes a file that survives a crash whole or not at all
+// (a temp file beside it, fsync, rename).
 func writeFileAtomic(path string, b []byte, mode os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer os.Remove(tmp) // fails harmlessly after the rename
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(mode); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		return err
-	}
-	if d, err := os.Open(filepath.Dir(path)); err == nil {
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return renameio.WriteFile(path, b, mode)
 }
 
 // lockDir takes an exclusive lock on Dir so that two agents never supervise
