@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -45,6 +46,7 @@ func (p *Proxy) forward(st *reqState, r *http.Request) {
 		return
 	}
 	out := st.outRequest(r)
+	defer st.body.done.Store(true)
 	resp, err := p.roundTrip(st, out)
 	st.mu.Lock()
 	st.roundTripDone = true
@@ -318,13 +320,23 @@ func isHex(c byte) bool {
 
 // requestBody hands the client's body to the transport without letting the
 // transport close it: closing the server's body early can hang a client
-// that waits for 100 Continue.
+// that waits for 100 Continue. Once the handler is done, reads fail: the
+// server's body must not be read after that.
 type requestBody struct {
-	rc io.ReadCloser
+	rc   io.ReadCloser
+	done atomic.Bool
 }
 
-func (b *requestBody) Read(p []byte) (int, error) { return b.rc.Read(p) }
-func (b *requestBody) Close() error               { return nil }
+var errBodyAfterHandler = errors.New("proxy: request body read after the request ended")
+
+func (b *requestBody) Read(p []byte) (int, error) {
+	if b.done.Load() {
+		return 0, errBodyAfterHandler
+	}
+	return b.rc.Read(p)
+}
+
+func (b *requestBody) Close() error { return nil }
 
 // roundTrip sends req to st.backend; when no connection can be made it
 // takes that instance out of rotation and, if req can be sent again, tries
