@@ -37,6 +37,7 @@ func (a *Agent) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.HandleFunc("POST /internal/push", a.handlePush)
+	mux.HandleFunc("GET /slugs/{file}", a.serveSlug)
 	mux.Handle("/git/", a.git)
 
 	h := func(pattern string, fn func(http.ResponseWriter, *http.Request) error) {

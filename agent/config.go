@@ -22,6 +22,11 @@ type Config struct {
 	ACMECARoot string // PEM file to trust for the ACME server
 	Scheduler  string // local | nomad
 	NomadAddr  string
+	// NomadDriver runs the apps' tasks: raw_exec (default) or exec.
+	NomadDriver string
+	// AdvertiseAddr is the host:port at which Nomad clients on other hosts
+	// reach this agent's API for slugs; default: the API address.
+	AdvertiseAddr string
 
 	// TrustedProxies are the peers whose X-Forwarded-For names the client
 	// (a load balancer in front of pier); nobody's by default.

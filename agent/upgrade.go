@@ -16,6 +16,7 @@ import (
 
 	"github.com/pierhq/pier/scheduler"
 	"github.com/pierhq/pier/scheduler/local"
+	"github.com/pierhq/pier/scheduler/nomad"
 )
 
 // Planned restarts and upgrades: on SIGHUP the agent starts a new copy of
@@ -155,11 +156,21 @@ func (a *Agent) resume() error {
 
 // newScheduler starts the configured scheduler.
 func (a *Agent) newScheduler() (scheduler.Scheduler, error) {
+	onChange := func(string) { a.kickRoutes() }
 	switch a.cfg.Scheduler {
 	case "local":
-		return local.New(local.Options{Dir: a.dirs.local, OnChange: func(string) { a.kickRoutes() }, Logf: a.logf, Key: a.key})
+		return local.New(local.Options{Dir: a.dirs.local, Key: a.key, OnChange: onChange, Logf: a.logf})
+	case "nomad":
+		return nomad.New(nomad.Options{
+			Address:  a.cfg.NomadAddr,
+			Token:    os.Getenv("NOMAD_TOKEN"),
+			CACert:   os.Getenv("NOMAD_CACERT"),
+			Driver:   a.cfg.NomadDriver,
+			OnChange: onChange,
+			Logf:     a.logf,
+		})
 	default:
-		return nil, fmt.Errorf("scheduler %q is not available: use --scheduler local", a.cfg.Scheduler)
+		return nil, fmt.Errorf("scheduler %q is not available: use --scheduler local or nomad", a.cfg.Scheduler)
 	}
 }
 

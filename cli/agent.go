@@ -41,6 +41,8 @@ func agentCommand() *ucli.Command {
 			str("acme-ca-root", "", "PEM `FILE` of the ACME server's root to trust"),
 			str("scheduler", "local", "where apps run: local or nomad"),
 			str("nomad-addr", "", "Nomad API `URL` (with --scheduler nomad)"),
+			str("nomad-driver", "raw_exec", "Nomad task driver: raw_exec or exec"),
+			str("advertise-addr", "", "`HOST:PORT` at which Nomad clients reach this agent's API for slugs (default: --api-addr)"),
 			dur("standby-window", 15*time.Minute, "how long the previous release stays warm"),
 			dur("watch-window", 30*time.Second, "how long a new release is watched before it is trusted"),
 			str("trusted-proxies", "", "`CIDR,...` of load balancers whose X-Forwarded-For names the client"),
@@ -80,6 +82,8 @@ func runAgent(c *ucli.Context) error {
 		ACMECARoot:    c.String("acme-ca-root"),
 		Scheduler:     c.String("scheduler"),
 		NomadAddr:     c.String("nomad-addr"),
+		NomadDriver:   c.String("nomad-driver"),
+		AdvertiseAddr: c.String("advertise-addr"),
 		StandbyWindow: c.Duration("standby-window"),
 		WatchWindow:   c.Duration("watch-window"),
 		AdminToken:    os.Getenv("PIER_ADMIN_TOKEN"),
@@ -100,6 +104,14 @@ func runAgent(c *ucli.Context) error {
 	case "local", "nomad":
 	default:
 		return fmt.Errorf("unknown scheduler %q: use --scheduler local or --scheduler nomad", cfg.Scheduler)
+	}
+	if d := cfg.NomadDriver; d != "" && d != "raw_exec" && d != "exec" {
+		return fmt.Errorf("--nomad-driver must be raw_exec or exec, got %q", d)
+	}
+	if a := cfg.AdvertiseAddr; a != "" {
+		if _, _, err := net.SplitHostPort(a); err != nil {
+			return fmt.Errorf("--advertise-addr must be HOST:PORT, got %q", a)
+		}
 	}
 	if cfg.Scheduler == "nomad" && cfg.NomadAddr == "" {
 		cfg.NomadAddr = os.Getenv("NOMAD_ADDR")
