@@ -281,7 +281,7 @@ func (a *Agent) postScale(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	out, err := a.scale(r.Context(), app.Name, req.Formation, userOf(r))
+	out, err := a.scale(r.Context(), app.Name, req, userOf(r))
 	if err != nil {
 		return err
 	}

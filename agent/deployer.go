@@ -185,7 +185,12 @@ func (a *Agent) deployRelease(ctx context.Context, rel api.Release, vars map[str
 }
 
 func (a *Agent) deployment(rel api.Release, slot string, vars map[string]string, f scheduler.Formation) scheduler.Deployment {
+	var mem map[string]int
+	if app, err := a.store.GetApp(rel.App); err == nil {
+		mem = app.MemoryMB
+	}
 	return scheduler.Deployment{
+		MemoryMB:   mem,
 		App:        rel.App,
 		Slot:       slot,
 		Release:    rel.Version,

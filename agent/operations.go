@@ -247,11 +247,28 @@ func configDescription(set, unset []string) string {
 	return strings.Join(parts, "; ")
 }
 
+// Bounds of a process type's memory limit, in MiB.
+const (
+	minMemoryMB = 16
+	maxMemoryMB = 1 << 20
+)
+
 // scale changes the live slot's counts. Web processes that go leave the
-// route table before they stop; new ones join once healthy.
-func (a *Agent) scale(ctx context.Context, name string, f map[string]int, user string) (api.App, error) {
+// route table before they stop; new ones join once healthy. A changed
+// memory limit restarts the app blue/green, so the new limit applies
+// without a failed request.
+func (a *Agent) scale(ctx context.Context, name string, req api.ScaleRequest, user string) (api.App, error) {
+	f := req.Formation
 	if len(f) == 0 {
 		return api.App{}, userErrorf(400, "nothing to scale: use `pier scale web=2`")
+	}
+	for t, mb := range req.Memory {
+		if _, ok := f[t]; !ok {
+			return api.App{}, userErrorf(400, "memory for %s needs its count too: pier scale %s=N:%dM", t, t, mb)
+		}
+		if mb < minMemoryMB || mb > maxMemoryMB {
+			return api.App{}, userErrorf(400, "%s: memory must be between %d MiB and 1 TiB, not %d MiB", t, minMemoryMB, mb)
+		}
 	}
 	unlock, err := a.lockApp(ctx, name, io.Discard)
 	if err != nil {
@@ -273,6 +290,10 @@ func (a *Agent) scale(ctx context.Context, name string, f map[string]int, user s
 			return api.App{}, userErrorf(400, "%s=%d: at most %d instances of a process type", t, n, maxInstances)
 		}
 	}
+	memChanged := false
+	for t, mb := range req.Memory {
+		memChanged = memChanged || app.MemoryMB[t] != mb
+	}
 	if app.LiveRelease != 0 {
 		if err := a.scaleSlot(ctx, app, f); err != nil {
 			return api.App{}, err
@@ -285,12 +306,24 @@ func (a *Agent) scale(ctx context.Context, name string, f map[string]int, user s
 		for t, n := range f {
 			x.Formation[t] = n
 		}
+		for t, mb := range req.Memory {
+			if x.MemoryMB == nil {
+				x.MemoryMB = map[string]int{}
+			}
+			x.MemoryMB[t] = mb
+		}
 		return nil
 	})
-	if err == nil {
-		a.event(name, "scale", user, "Scaled to %s", formationString(scheduler.Formation(app.Formation)))
+	if err != nil {
+		return api.App{}, err
 	}
-	return app, err
+	a.event(name, "scale", user, "Scaled to %s", formationString(scheduler.Formation(app.Formation)))
+	if memChanged && app.LiveRelease != 0 {
+		if err := a.restartLocked(ctx, name, user, io.Discard); err != nil {
+			return api.App{}, fmt.Errorf("the new memory limits are saved, but restarting with them failed (the app keeps running as it was): %w", err)
+		}
+	}
+	return app, nil
 }
 
 func (a *Agent) scaleSlot(ctx context.Context, app api.App, f map[string]int) error {
@@ -330,6 +363,11 @@ func (a *Agent) restart(ctx context.Context, name, user string, out io.Writer) e
 		return err
 	}
 	defer unlock()
+	return a.restartLocked(ctx, name, user, out)
+}
+
+// restartLocked is restart for a caller that holds the app's lock.
+func (a *Agent) restartLocked(ctx context.Context, name, user string, out io.Writer) error {
 	app, err := a.store.GetApp(name)
 	if err != nil {
 		return err

@@ -200,8 +200,13 @@ func (c *Client) Instances(ctx context.Context, app string) ([]Instance, error) 
 }
 
 func (c *Client) Scale(ctx context.Context, app string, f map[string]int) (App, error) {
+	return c.ScaleTo(ctx, app, ScaleRequest{Formation: f})
+}
+
+// ScaleTo sets counts and, when given, memory limits per process type.
+func (c *Client) ScaleTo(ctx context.Context, app string, req ScaleRequest) (App, error) {
 	var a App
-	err := c.do(ctx, http.MethodPost, appPath(app, "scale"), ScaleRequest{Formation: f}, &a)
+	err := c.do(ctx, http.MethodPost, appPath(app, "scale"), req, &a)
 	return a, err
 }
 

@@ -37,6 +37,9 @@ type App struct {
 
 	// Formation is the wanted count per process type ("web": 1).
 	Formation map[string]int `json:"formation,omitempty"`
+	// MemoryMB is the memory limit per process type, in MiB (pier scale
+	// web=2:512M); unset types get the scheduler's default.
+	MemoryMB map[string]int `json:"memory_mb,omitempty"`
 	// Processes are the process types of the live release (type -> command).
 	Processes map[string]string `json:"processes,omitempty"`
 
@@ -156,8 +159,11 @@ type RollbackRequest struct {
 }
 
 // ScaleRequest sets counts per process type; types not named are unchanged.
+// Memory, when given, sets the memory limit of a type's instances in MiB,
+// which restarts them (blue/green) when it changes.
 type ScaleRequest struct {
 	Formation map[string]int `json:"formation"`
+	Memory    map[string]int `json:"memory,omitempty"`
 }
 
 // ConfigRequest sets vars; a nil value unsets the key.

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
+
+	"github.com/pierhq/pier/api"
 )
 
 func scaleCommand() *ucli.Command {
@@ -35,11 +37,18 @@ func runScale(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	if len(mem) > 0 {
-		fmt.Fprintf(c.App.ErrWriter, "Memory limits are not supported yet; ignoring %s.\n", strings.Join(mem, ", "))
+	req := api.ScaleRequest{Formation: f}
+	for _, m := range mem {
+		typ, size, _ := strings.Cut(m, "=")
+		if req.Memory == nil {
+			req.Memory = map[string]int{}
+		}
+		if req.Memory[typ], err = memoryMB(size); err != nil {
+			return err
+		}
 	}
 	progress(c, "Scaling %s to %s... ", app, formationString(f))
-	a, err := cl.Scale(c.Context, app, f)
+	a, err := cl.ScaleTo(c.Context, app, req)
 	if err != nil {
 		progress(c, "failed\n")
 		return fmt.Errorf("scaling %s: %w", app, err)
@@ -56,6 +65,30 @@ var (
 	processTypeRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
 	memoryRE      = regexp.MustCompile(`^[0-9]+[KMGkmg]?[Bb]?$`)
 )
+
+// memoryMB turns a size like 512M, 1G or 262144K into MiB (a bare number
+// is MiB).
+func memoryMB(size string) (int, error) {
+	s := strings.TrimRight(strings.ToUpper(size), "B")
+	mult, div := 1, 1
+	switch {
+	case strings.HasSuffix(s, "G"):
+		mult, s = 1024, strings.TrimSuffix(s, "G")
+	case strings.HasSuffix(s, "M"):
+		s = strings.TrimSuffix(s, "M")
+	case strings.HasSuffix(s, "K"):
+		div, s = 1024, strings.TrimSuffix(s, "K")
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("memory %q must be a size like 512M or 1G", size)
+	}
+	mb := (n*mult + div - 1) / div
+	if mb > 1<<20 {
+		return 0, fmt.Errorf("memory %q is more than 1 TiB", size)
+	}
+	return mb, nil
+}
 
 // parseFormation reads "web=3", "worker=1" and "web=2:512M" arguments. It
 // returns the counts and the memory sizes given (as "web=512M").

@@ -60,10 +60,20 @@ func TestScale(t *testing.T) {
 	if err := json.Unmarshal(fa.only(t).Body, &body); err != nil || !reflect.DeepEqual(body.Formation, map[string]int{"web": 3, "worker": 1}) {
 		t.Errorf("scale sent %s (%v)", fa.only(t).Body, err)
 	}
-	if out != "web=3 worker=1\n" {
-		t.Errorf("stdout %q", out)
+	if !reflect.DeepEqual(body.Memory, map[string]int{"worker": 256}) {
+		t.Errorf("scale sent memory %v, want worker=256 MiB", body.Memory)
 	}
-	if !strings.Contains(errOut, "ignoring worker=256M") {
-		t.Errorf("stderr %q does not say the memory size was ignored", errOut)
+	if out != "web=3 worker=1\n" {
+		t.Errorf("stdout %q (stderr %q)", out, errOut)
+	}
+	for size, want := range map[string]int{"512M": 512, "1G": 1024, "1gb": 1024, "262144K": 256, "100": 100, "1K": 1} {
+		if got, err := memoryMB(size); err != nil || got != want {
+			t.Errorf("memoryMB(%q) = %d, %v; want %d", size, got, err, want)
+		}
+	}
+	for _, size := range []string{"0M", "-1G", "M", "2000000G"} {
+		if _, err := memoryMB(size); err == nil {
+			t.Errorf("memoryMB(%q) took it", size)
+		}
 	}
 }

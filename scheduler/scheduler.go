@@ -34,6 +34,10 @@ type Deployment struct {
 	// buildpack's defaults). Formation says how many of each run.
 	Processes map[string]string
 	Formation Formation
+	// MemoryMB caps the memory of a process type's instances, in MiB; a
+	// type without an entry gets the scheduler's default. The local
+	// scheduler records it but does not enforce it.
+	MemoryMB map[string]int
 
 	// Env is the release's config vars; the scheduler adds PORT, DYNO,
 	// PIER_APP, PIER_RELEASE and PIER_SLOT.

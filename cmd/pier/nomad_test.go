@@ -81,7 +81,13 @@ func TestNomad(t *testing.T) {
 		}
 	}
 	time.Sleep(3 * time.Second)
-	a.mustPier("scale", "-a", "hello", "web=1")
+	// A memory limit restarts the app blue/green with it.
+	a.mustPier("scale", "-a", "hello", "web=1:300M")
+	var app api.App
+	a.pierJSON(&app, "apps", "info", "-a", "hello")
+	if mb := nomadTaskMemory(t, nomadAddr, "pier-hello-"+app.LiveSlot, "web"); mb != 300 {
+		t.Errorf("after scale web=1:300M the live job's web task has %d MB", mb)
+	}
 	close(stop)
 	wg.Wait()
 	if failed.Load() != 0 {
@@ -159,4 +165,29 @@ func startNomad(t *testing.T, bin string) string {
 		return false
 	})
 	return addr
+}
+
+// nomadTaskMemory reads the memory of a task group's task from Nomad.
+func nomadTaskMemory(t *testing.T, addr, job, group string) int {
+	t.Helper()
+	resp, err := http.Get(addr + "/v1/job/" + job)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var j struct {
+		TaskGroups []struct {
+			Name  string
+			Tasks []struct{ Resources struct{ MemoryMB int } }
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&j); err != nil {
+		t.Fatalf("reading job %s: %v", job, err)
+	}
+	for _, tg := range j.TaskGroups {
+		if tg.Name == group && len(tg.Tasks) > 0 {
+			return tg.Tasks[0].Resources.MemoryMB
+		}
+	}
+	return 0
 }

@@ -185,6 +185,9 @@ func taskGroup(d scheduler.Deployment, o Options, typ, dyno, command string, cou
 		}}
 	}
 	r := o.resources(d.App, typ)
+	if mb := d.MemoryMB[typ]; mb > 0 {
+		r.MemoryMB = mb
+	}
 	task.Resources = &api.Resources{CPU: ptr(r.CPU), MemoryMB: ptr(r.MemoryMB)}
 	task.KillTimeout = ptr(killTimeout)
 	task.LogConfig = &api.LogConfig{MaxFiles: ptr(5), MaxFileSizeMB: ptr(10)}

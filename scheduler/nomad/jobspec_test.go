@@ -156,3 +156,27 @@ func TestJobIDs(t *testing.T) {
 		t.Errorf("serviceName = %s", n)
 	}
 }
+
+// TestJobSpecMemoryOfTheDeployment: `pier scale web=2:512M` reaches the
+// task's resources, over the scheduler's defaults.
+func TestJobSpecMemoryOfTheDeployment(t *testing.T) {
+	d := testDeployment()
+	d.MemoryMB = map[string]int{"web": 512}
+	job, err := JobSpec(d, Options{Resources: map[string]Resources{"web": {CPU: 500, MemoryMB: 1024}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tg := range job.TaskGroups {
+		r := tg.Tasks[0].Resources
+		switch *tg.Name {
+		case "web":
+			if *r.MemoryMB != 512 || *r.CPU != 500 {
+				t.Errorf("web resources %d MHz %d MB, want 500 MHz 512 MB", *r.CPU, *r.MemoryMB)
+			}
+		default:
+			if *r.MemoryMB != DefaultResources.MemoryMB {
+				t.Errorf("%s memory %d MB, want the default", *tg.Name, *r.MemoryMB)
+			}
+		}
+	}
+}
