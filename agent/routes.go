@@ -86,11 +86,16 @@ func (a *Agent) upstreams(ctx context.Context, app api.App, seen map[string]bool
 	}
 	var ups []proxy.Upstream
 	for _, in := range insts {
-		if in.Slot != app.LiveSlot || in.Type != "web" || in.Addr == "" || in.State != api.StateUp {
+		if in.Type != "web" || in.Addr == "" || in.State != api.StateUp {
 			continue
 		}
 		k := instanceKey(in)
+		// The standby's instances stay vetted too: a rollback may switch
+		// back to them at any moment, and must find them routable.
 		seen[k] = true
+		if in.Slot != app.LiveSlot {
+			continue
+		}
 		a.mu.Lock()
 		ok, draining := a.vetted[k], a.draining[k]
 		a.mu.Unlock()
