@@ -162,11 +162,24 @@ type tailBuffer struct {
 	mu  sync.Mutex
 	max int
 	b   []byte
+	// crash is the first "panic:" or "fatal error:" line, kept even when a
+	// long stack trace pushes it out of the tail.
+	crash string
 }
 
 func (t *tailBuffer) Write(p []byte) (int, error) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.crash == "" {
+		for _, marker := range []string{"\npanic:", "\nfatal error:"} {
+			all := append([]byte("\n"), append(t.b, p...)...)
+			if i := strings.Index(string(all), marker); i >= 0 {
+				line, _, _ := strings.Cut(string(all[i+1:]), "\n")
+				t.crash = line
+				break
+			}
+		}
+	}
 	t.b = append(t.b, p...)
 	if len(t.b) > t.max {
 		t.b = t.b[len(t.b)-t.max:]
@@ -178,6 +191,9 @@ func (t *tailBuffer) Write(p []byte) (int, error) {
 func (t *tailBuffer) suffix() string {
 	t.mu.Lock()
 	defer t.mu.Unlock()
+	if t.crash != "" {
+		return ": " + t.crash // what a Go crash says first says most
+	}
 	s := strings.TrimSpace(string(t.b))
 	if s == "" {
 		return ""
