@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pierhq/pier/proxy/certs/pebbletest"
+
 	"github.com/pierhq/pier/api"
 )
 
@@ -20,7 +22,7 @@ const edgeDomain = "edge.test"
 type edgeAgent struct {
 	*agentProc
 	httpsAddr string
-	pebble    *pebbleProc
+	pebble    *pebbletest.Server
 }
 
 // startEdgeAgent starts Pebble and an agent whose plain and HTTPS listeners
@@ -40,8 +42,8 @@ func startEdgeAgentOn(t *testing.T, httpAddr, httpsAddr, pebbleHTTPPort string) 
 		"PIER_HTTP_ADDR=" + httpAddr,
 		"PIER_HTTPS_ADDR=" + httpsAddr,
 		"PIER_DOMAIN=" + edgeDomain,
-		"PIER_ACME_CA=" + p.dirURL,
-		"PIER_ACME_CA_ROOT=" + p.apiRoot,
+		"PIER_ACME_CA=" + p.DirectoryURL,
+		"PIER_ACME_CA_ROOT=" + p.CARoot,
 		"PIER_ACME_EMAIL=ops@" + edgeDomain,
 	}})
 	a.httpAddr = httpAddr
@@ -73,7 +75,7 @@ func (e *edgeAgent) httpsClient() *http.Client {
 		Timeout: 15 * time.Second,
 		Transport: &http.Transport{
 			DialContext:       dialTo(e.httpsAddr),
-			TLSClientConfig:   &tls.Config{RootCAs: e.pebble.roots},
+			TLSClientConfig:   &tls.Config{RootCAs: e.pebble.Roots},
 			ForceAttemptHTTP2: true,
 		},
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
@@ -227,7 +229,7 @@ func TestEdge(t *testing.T) {
 	e.run(t, "hostile clients", func(t *testing.T) { edgeHostileClients(t, e, https) })
 
 	e.run(t, "restart without the ACME server", func(t *testing.T) {
-		e.pebble.stop()
+		e.pebble.Stop()
 		e.stop()
 		e.start()
 		c := e.httpsClient()
@@ -441,8 +443,8 @@ func TestEdgeTLSALPN(t *testing.T) {
 	}
 	// HTTP-01 could not succeed, so the authorization Pebble marked valid
 	// was a TLS-ALPN-01 challenge answered by the HTTPS listener.
-	if log := e.pebble.log.String(); !strings.Contains(log, "set VALID") {
+	if log := e.pebble.Log(); !strings.Contains(log, "set VALID") {
 		t.Errorf("Pebble validated no authorization:\n%s", log)
 	}
-	t.Logf("pebble: %s", grepLines(e.pebble.log.String(), "VALID"))
+	t.Logf("pebble: %s", grepLines(e.pebble.Log(), "VALID"))
 }
