@@ -79,6 +79,13 @@ func newDirs(root string) dirs {
 // Run starts the agent and serves until ctx is done.
 func Run(ctx context.Context, cfg Config) error {
 	cfg.Defaults()
+	// git, the hooks and the apps run in other directories: every path the
+	// agent hands out must be absolute.
+	abs, err := filepath.Abs(cfg.DataDir)
+	if err != nil {
+		return fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
+	}
+	cfg.DataDir = abs
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	a, err := open(cfg, log)
 	if err != nil {

@@ -96,6 +96,7 @@ type agentProc struct {
 	log      *bytes.Buffer
 	logFile  *os.File
 	token    string
+	workDir  string // where the agent runs ("" for the test's)
 	// handedOver is the pid of the agent that took over after SIGHUP.
 	handedOver int
 }
@@ -103,6 +104,9 @@ type agentProc struct {
 type agentOpts struct {
 	dataDir string
 	extra   []string // more environment, e.g. PIER_WATCH_WINDOW=5s
+	// relative starts the agent in the data dir's parent with a relative
+	// --data-dir, as `make run` does with ./pier-data.
+	relative bool
 }
 
 func startAgent(t *testing.T, o agentOpts) *agentProc {
@@ -111,8 +115,12 @@ func startAgent(t *testing.T, o agentOpts) *agentProc {
 		o.dataDir = t.TempDir()
 	}
 	a := &agentProc{t: t, dataDir: o.dataDir, apiAddr: freeAddr(t), httpAddr: freeAddr(t), sshAddr: freeAddr(t)}
+	dataDirArg := a.dataDir
+	if o.relative {
+		a.workDir, dataDirArg = filepath.Dir(a.dataDir), filepath.Base(a.dataDir)
+	}
 	a.env = append(os.Environ(),
-		"PIER_DATA_DIR="+a.dataDir,
+		"PIER_DATA_DIR="+dataDirArg,
 		"PIER_API_ADDR="+a.apiAddr,
 		"PIER_HTTP_ADDR="+a.httpAddr,
 		"PIER_SSH_ADDR="+a.sshAddr,
@@ -133,6 +141,7 @@ func (a *agentProc) start() {
 	}
 	a.logFile = lf
 	a.cmd = exec.Command(pierBin, "agent")
+	a.cmd.Dir = a.workDir
 	a.cmd.Env = a.env
 	a.cmd.Stdout, a.cmd.Stderr = lf, lf
 	if err := a.cmd.Start(); err != nil {

@@ -16,7 +16,9 @@ import (
 // input fails clearly and changes nothing.
 func TestSpine(t *testing.T) {
 	needE2E(t)
-	a := startAgent(t, agentOpts{})
+	// A relative data dir, as `make run` uses: git and the hooks run
+	// elsewhere and must still find the repositories.
+	a := startAgent(t, agentOpts{relative: true})
 
 	out := a.mustPier("apps", "create", "hello")
 	for _, want := range []string{"/git/hello.git", "http://hello.localhost:" + portOfAddr(a.httpAddr)} {
