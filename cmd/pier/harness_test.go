@@ -114,25 +114,47 @@ func startAgent(t *testing.T, o agentOpts) *agentProc {
 	if o.dataDir == "" {
 		o.dataDir = t.TempDir()
 	}
-	a := &agentProc{t: t, dataDir: o.dataDir, apiAddr: freeAddr(t), httpAddr: freeAddr(t), sshAddr: freeAddr(t)}
+	a := &agentProc{t: t, dataDir: o.dataDir}
 	dataDirArg := a.dataDir
 	if o.relative {
 		a.workDir, dataDirArg = filepath.Dir(a.dataDir), filepath.Base(a.dataDir)
 	}
-	a.env = append(os.Environ(),
-		"PIER_DATA_DIR="+dataDirArg,
-		"PIER_API_ADDR="+a.apiAddr,
-		"PIER_HTTP_ADDR="+a.httpAddr,
-		"PIER_SSH_ADDR="+a.sshAddr,
-		"PIER_ADMIN_TOKEN=",
-	)
-	a.env = append(a.env, o.extra...)
-	a.start()
+	// A free port can be taken by another process between the moment it
+	// is picked and the agent's bind: then pick new ones.
+	for try := 1; ; try++ {
+		a.apiAddr, a.httpAddr, a.sshAddr = freeAddr(t), freeAddr(t), freeAddr(t)
+		a.env = append(os.Environ(),
+			"PIER_DATA_DIR="+dataDirArg,
+			"PIER_API_ADDR="+a.apiAddr,
+			"PIER_HTTP_ADDR="+a.httpAddr,
+			"PIER_SSH_ADDR="+a.sshAddr,
+			"PIER_ADMIN_TOKEN=",
+		)
+		a.env = append(a.env, o.extra...)
+		err := a.tryStart()
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, errPortTaken) || try == 3 {
+			t.Fatalf("the agent did not start: %v\n%s", err, a.logs())
+		}
+	}
 	t.Cleanup(a.stop)
 	return a
 }
 
+// errPortTaken says the agent could not bind an address picked for it.
+var errPortTaken = errors.New("a port picked for the agent was taken meanwhile")
+
+// start starts the agent again on the addresses it had.
 func (a *agentProc) start() {
+	a.t.Helper()
+	if err := a.tryStart(); err != nil {
+		a.t.Fatalf("the agent did not start: %v\n%s", err, a.logs())
+	}
+}
+
+func (a *agentProc) tryStart() error {
 	t := a.t
 	t.Helper()
 	lf, err := os.OpenFile(filepath.Join(a.dataDir, "agent-test.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
@@ -140,6 +162,7 @@ func (a *agentProc) start() {
 		t.Fatal(err)
 	}
 	a.logFile = lf
+	logStart, _ := lf.Seek(0, io.SeekEnd)
 	a.cmd = exec.Command(pierBin, "agent")
 	a.cmd.Dir = a.workDir
 	a.cmd.Env = a.env
@@ -158,12 +181,19 @@ func (a *agentProc) start() {
 					t.Fatalf("the agent wrote no admin token: %v", err)
 				}
 				a.token = strings.TrimSpace(string(b))
-				return
+				return nil
 			}
+		}
+		if strings.Contains(a.logs()[min(int(logStart), len(a.logs())):], "address already in use") {
+			_ = a.cmd.Process.Kill()
+			_ = a.cmd.Wait()
+			a.cmd = nil
+			lf.Close()
+			return errPortTaken
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	t.Fatalf("the agent did not start:\n%s", a.logs())
+	return errors.New("no answer on /healthz within 20s")
 }
 
 // pid is the process id of the agent now serving, from its pid file.
