@@ -37,20 +37,27 @@ func newTransport(responseHeaderTimeout time.Duration) *http.Transport {
 }
 
 // forward sends r to st.backend and streams the answer back. Protocol
-// upgrades (WebSocket) go through httputil.ReverseProxy; every other request
-// takes a lean path that copies no headers it does not have to and keeps
-// the request's state out of its context.
+// upgrades (WebSocket) go through httputil.ReverseProxy; requests without
+// a body through the proxy's own client (upstream.go); the others through
+// http.Transport on a lean path that copies no headers it does not have to
+// and keeps the request's state out of its context.
 func (p *Proxy) forward(st *reqState, r *http.Request) {
 	if r.Method == http.MethodConnect || headerHasToken(r.Header["Connection"], "upgrade") {
 		p.rp.ServeHTTP(st, r.WithContext(context.WithValue(r.Context(), stateKey{}, st)))
 		return
 	}
-	out := st.outRequest(r)
-	defer st.body.done.Store(true)
-	resp, err := p.roundTrip(st, out)
-	st.mu.Lock()
-	st.roundTripDone = true
-	st.mu.Unlock()
+	var resp *http.Response
+	var err error
+	if bodyless(r) {
+		resp, err = p.fastRoundTrip(st, r)
+	} else {
+		out := st.outRequest(r)
+		defer st.body.done.Store(true)
+		resp, err = p.roundTrip(st, out)
+		st.mu.Lock()
+		st.roundTripDone = true
+		st.mu.Unlock()
+	}
 	if err != nil {
 		p.upstreamError(st, r, err)
 		return

@@ -80,7 +80,8 @@ func CheckHealth(ctx context.Context, addr string, hc HealthCheck) error {
 	return nil
 }
 
-// startChecks runs active checks of b until b.stop or Close; p.mu is held.
+// startChecks runs active checks of b until b.stop or Close, and closes
+// its pooled connections once they have been idle too long; p.mu is held.
 func (p *Proxy) startChecks(b *backend) {
 	ctx, cancel := context.WithCancel(p.ctx)
 	b.cancel = cancel
@@ -99,6 +100,7 @@ func (p *Proxy) startChecks(b *backend) {
 				return
 			case <-t.C:
 			}
+			b.pool.closeIdle(time.Now().Add(-idleConnTimeout))
 			err := CheckHealth(ctx, b.up.Addr, b.hc)
 			if ctx.Err() != nil {
 				return

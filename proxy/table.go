@@ -53,11 +53,13 @@ type backend struct {
 	hc      HealthCheck
 	healthy atomic.Bool
 	stats   *slotCounters
+	pool    *connPool // keep-alive connections for bodyless requests
 	cancel  context.CancelFunc
 }
 
 func (b *backend) stop() {
 	b.cancel()
+	b.pool.close()
 }
 
 // SetRoutes replaces the route table in one atomic step. Upstreams new to
@@ -110,7 +112,7 @@ func (p *Proxy) buildRoute(r Route, keep map[backendKey]bool) *route {
 			b = nil
 		}
 		if b == nil {
-			b = &backend{up: u, hc: r.Health, stats: p.slotStats(r.App, u.Slot)}
+			b = &backend{up: u, hc: r.Health, stats: p.slotStats(r.App, u.Slot), pool: &connPool{addr: u.Addr}}
 			b.healthy.Store(true)
 			p.startChecks(b)
 			p.backends[k] = b

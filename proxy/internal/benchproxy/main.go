@@ -8,6 +8,10 @@ import (
 	"fmt"
 	"log"
 	"net"
+	"os"
+	"os/signal"
+	"runtime/pprof"
+	"syscall"
 
 	"github.com/pierhq/pier/proxy"
 	"github.com/pierhq/pier/proxy/internal/benchcert"
@@ -18,7 +22,21 @@ func main() {
 	upstream := flag.String("upstream", "", "address of the upstream (host:port)")
 	host := flag.String("host", "bench.localhost", "Host routed to the upstream")
 	useTLS := flag.Bool("tls", false, "terminate HTTPS with a self-signed certificate")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file until SIGINT or SIGTERM")
 	flag.Parse()
+	if *cpuProfile != "" {
+		stop, err := profileCPU(*cpuProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		go func() {
+			sig := make(chan os.Signal, 1)
+			signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+			<-sig
+			stop()
+			os.Exit(0)
+		}()
+	}
 	if *upstream == "" {
 		log.Fatal("benchproxy: give the upstream's address with -upstream HOST:PORT")
 	}
@@ -43,4 +61,20 @@ func main() {
 		log.Fatal(srv.ServeTLS(l, "", ""))
 	}
 	log.Fatal(srv.Serve(l))
+}
+
+// profileCPU starts a CPU profile into path; the returned func ends it.
+func profileCPU(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

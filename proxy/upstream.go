@@ -1,0 +1,305 @@
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/textproto"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// The proxy's own HTTP/1.1 client for requests without a body, the bulk of
+// the traffic. It runs in the handler's goroutine: it writes the request
+// straight from the client's headers onto a pooled keep-alive connection
+// and reads the answer there, where http.Transport would hand each request
+// to two goroutines of its own. Requests with a body or an upgrade go
+// through http.Transport, which streams a body while it reads the answer.
+
+// Upstream connection pool settings.
+const (
+	// idleConnTimeout closes a pooled connection unused for this long.
+	idleConnTimeout = 90 * time.Second
+	// checkIdleAfter is how long a connection may sit in the pool before it
+	// is checked for a close by the instance (many servers close idle
+	// connections after a few seconds) before it carries a request.
+	checkIdleAfter = 500 * time.Millisecond
+)
+
+// upConn is one keep-alive connection to an instance, with its buffers.
+type upConn struct {
+	net.Conn
+	br        *bufio.Reader
+	bw        *bufio.Writer
+	idleSince time.Time
+	reused    bool
+}
+
+// connPool keeps the idle connections to one instance, most recently used
+// last, so that a quiet period lets the oldest ones age out.
+type connPool struct {
+	addr   string
+	mu     sync.Mutex
+	idle   []*upConn
+	closed bool
+}
+
+// get returns an idle connection that still looks open, or dials a new one.
+func (cp *connPool) get(ctx context.Context, now time.Time) (*upConn, error) {
+	for {
+		cp.mu.Lock()
+		n := len(cp.idle)
+		if n == 0 {
+			cp.mu.Unlock()
+			break
+		}
+		c := cp.idle[n-1]
+		cp.idle[n-1] = nil
+		cp.idle = cp.idle[:n-1]
+		cp.mu.Unlock()
+		if now.Sub(c.idleSince) < checkIdleAfter || connAlive(c.Conn) {
+			c.reused = true
+			return c, nil
+		}
+		c.Close()
+	}
+	return cp.dial(ctx)
+}
+
+func (cp *connPool) dial(ctx context.Context) (*upConn, error) {
+	d := net.Dialer{Timeout: dialTimeout, KeepAlive: 30 * time.Second}
+	conn, err := d.DialContext(ctx, "tcp", cp.addr)
+	if err != nil {
+		return nil, err
+	}
+	return &upConn{Conn: conn, br: bufio.NewReaderSize(conn, 4<<10), bw: bufio.NewWriterSize(conn, 4<<10)}, nil
+}
+
+// put returns c to the pool, or closes it when the pool is full or closed.
+func (cp *connPool) put(c *upConn) {
+	if c.br.Buffered() > 0 {
+		c.Close() // the instance sent more than its answer
+		return
+	}
+	c.idleSince = time.Now()
+	cp.mu.Lock()
+	if cp.closed || len(cp.idle) >= maxIdleConnsPerHost {
+		cp.mu.Unlock()
+		c.Close()
+		return
+	}
+	cp.idle = append(cp.idle, c)
+	cp.mu.Unlock()
+}
+
+// closeIdle closes the connections idle since before t.
+func (cp *connPool) closeIdle(t time.Time) {
+	cp.mu.Lock()
+	i := 0
+	for i < len(cp.idle) && cp.idle[i].idleSince.Before(t) {
+		i++
+	}
+	old := append([]*upConn(nil), cp.idle[:i]...)
+	cp.idle = append(cp.idle[:0], cp.idle[i:]...)
+	cp.mu.Unlock()
+	for _, c := range old {
+		c.Close()
+	}
+}
+
+// close closes the idle connections; connections in use close when their
+// requests end.
+func (cp *connPool) close() {
+	cp.mu.Lock()
+	cp.closed = true
+	idle := cp.idle
+	cp.idle = nil
+	cp.mu.Unlock()
+	for _, c := range idle {
+		c.Close()
+	}
+}
+
+// aLongTimeAgo is a deadline that makes blocked reads and writes return.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// pooledBody is an answer's body read from a pooled connection; once read
+// to the end and closed, the connection goes back to the pool.
+type pooledBody struct {
+	rc     io.ReadCloser
+	c      *upConn
+	pool   *connPool
+	stop   func() bool // unregisters the cancellation of the request
+	eof    bool
+	reuse  bool // the answer allows keep-alive
+	closed bool
+}
+
+func (b *pooledBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	if err == io.EOF {
+		b.eof = true
+	}
+	return n, err
+}
+
+func (b *pooledBody) Close() error {
+	if b.closed {
+		return nil
+	}
+	b.closed = true
+	b.rc.Close()
+	if b.stop() && b.eof && b.reuse {
+		b.pool.put(b.c)
+	} else {
+		b.c.Close()
+	}
+	return nil
+}
+
+// bodyless reports whether r goes through the proxy's own client: no body,
+// no trailers, no upgrade.
+func bodyless(r *http.Request) bool {
+	return r.ContentLength == 0 && r.Trailer == nil
+}
+
+// fastRoundTrip sends the bodyless request r to st.backend on a pooled
+// connection. When no connection can be made it takes that instance out of
+// rotation and tries the next healthy one; when a reused connection turns
+// out closed before the answer began, it sends an idempotent request again
+// on a new one.
+func (p *Proxy) fastRoundTrip(st *reqState, r *http.Request) (*http.Response, error) {
+	st.url = *r.URL
+	st.url.RawQuery = cleanQuery(st.url.RawQuery)
+	uri := st.url.RequestURI()
+	st.setForwarded(r)
+	idempotent := replayable(r)
+	tries := 0
+	for {
+		pool := st.backend.pool
+		c, err := pool.get(r.Context(), st.start)
+		if err != nil {
+			if !isDialError(err) {
+				return nil, err
+			}
+			p.eject(st.backend, err)
+			tries++
+			if tries >= len(st.route.backends) || !idempotent {
+				return nil, err
+			}
+			next := st.route.pick()
+			if next == nil {
+				return nil, err
+			}
+			st.backend = next
+			continue
+		}
+		resp, err, sent := p.exchange(st, r, uri, c, pool)
+		if err == nil {
+			return resp, nil
+		}
+		c.Close()
+		if !c.reused || r.Context().Err() != nil || sent && !(idempotent && closedByPeer(err)) {
+			return nil, err
+		}
+		// A connection the instance closed while it sat in the pool: the
+		// request never reached the instance, or may be sent again.
+	}
+}
+
+// exchange writes the request on c and reads the answer's headers, passing
+// informational answers (103 Early Hints) on to the client. sent reports
+// whether the whole request was written.
+func (p *Proxy) exchange(st *reqState, r *http.Request, uri string, c *upConn, pool *connPool) (resp *http.Response, err error, sent bool) {
+	stop := context.AfterFunc(r.Context(), func() { c.SetDeadline(aLongTimeAgo) })
+	defer func() {
+		if err != nil {
+			stop()
+		}
+	}()
+	c.SetDeadline(st.start.Add(p.cfg.ResponseHeaderTimeout))
+	if err := writeRequest(c.bw, st, r, uri); err != nil {
+		return nil, err, false
+	}
+	if _, err := c.br.Peek(1); err != nil {
+		return nil, err, true // no answer at all
+	}
+	for {
+		resp, err = http.ReadResponse(c.br, r)
+		if err != nil {
+			if errors.Is(err, io.ErrUnexpectedEOF) {
+				err = errors.New("the connection closed in the middle of the answer's headers")
+			}
+			return nil, err, true
+		}
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			break
+		}
+		if resp.StatusCode != http.StatusContinue {
+			st.got1xx(resp.StatusCode, textproto.MIMEHeader(resp.Header))
+		}
+	}
+	c.SetReadDeadline(time.Time{}) // the body streams for as long as it takes
+	st.pbody = pooledBody{rc: resp.Body, c: c, pool: pool, stop: stop, reuse: !resp.Close}
+	resp.Body = &st.pbody
+	return resp, nil, true
+}
+
+// closedByPeer reports whether err says the instance closed the connection
+// before its answer began.
+func closedByPeer(err error) bool {
+	return err == io.EOF || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
+}
+
+// writeRequest writes r's request line and headers for the instance: the
+// client's headers without the hop-by-hop ones, and the forwarding headers.
+// net/http has validated every name and value it read from the client.
+func writeRequest(bw *bufio.Writer, st *reqState, r *http.Request, uri string) error {
+	host := r.Host
+	if host == "" {
+		host = st.backend.up.Addr
+	}
+	bw.WriteString(r.Method)
+	bw.WriteByte(' ')
+	bw.WriteString(uri)
+	bw.WriteString(" HTTP/1.1\r\nHost: ")
+	bw.WriteString(host)
+	bw.WriteString("\r\n")
+	conn := r.Header["Connection"]
+	for k, vv := range r.Header {
+		switch k {
+		case "Host", "Content-Length", "Expect", "X-Request-Id":
+			continue
+		}
+		if hopByHop(k) || forwardingHeader(k) || len(conn) > 0 && headerHasToken(conn, k) {
+			continue
+		}
+		for _, v := range vv {
+			bw.WriteString(k)
+			bw.WriteString(": ")
+			bw.WriteString(v)
+			bw.WriteString("\r\n")
+		}
+	}
+	switch r.Method {
+	case http.MethodPost, http.MethodPut, http.MethodPatch:
+		bw.WriteString("Content-Length: 0\r\n")
+	}
+	if headerHasToken(r.Header["Te"], "trailers") {
+		bw.WriteString("Te: trailers\r\n")
+	}
+	bw.WriteString("X-Forwarded-For: ")
+	bw.WriteString(st.fwd[0])
+	bw.WriteString("\r\nX-Forwarded-Proto: ")
+	bw.WriteString(st.fwd[1])
+	bw.WriteString("\r\nX-Forwarded-Host: ")
+	bw.WriteString(st.fwd[2])
+	bw.WriteString("\r\nX-Request-Id: ")
+	bw.WriteString(st.fwd[3])
+	bw.WriteString("\r\n\r\n")
+	return bw.Flush()
+}
