@@ -237,20 +237,23 @@ func (a *Agent) serve(ctx context.Context) error {
 	a.wg.Add(1)
 	go a.janitor()
 
-	servers := []*http.Server{proxy.NewServer(a.api, lns.api.Addr().String())}
+	api := proxy.NewServer(a.api, lns.api.Addr().String())
 	httpHandler := http.Handler(a.proxy)
 	if a.certs != nil {
 		httpHandler = a.certs.HTTPHandler(a.proxy)
 	}
-	servers = append(servers, proxy.NewServer(httpHandler, lns.http.Addr().String()))
+	front := proxy.NewFront(httpHandler, lns.http.Addr().String())
+	front.Fast = a.proxy.Lean
+	servers := []interface{ Shutdown(context.Context) error }{api, front}
 	serveErr := make(chan error, 4)
-	go func() { serveErr <- servers[0].Serve(lns.api) }()
-	go func() { serveErr <- servers[1].Serve(lns.http) }()
+	go func() { serveErr <- api.Serve(lns.api) }()
+	go func() { serveErr <- front.Serve(lns.http) }()
 	if lns.https != nil {
-		s := proxy.NewServer(a.proxy, lns.https.Addr().String())
+		s := proxy.NewFront(a.proxy, lns.https.Addr().String())
+		s.Fast = a.proxy.Lean
 		s.TLSConfig = a.certs.TLSConfig()
 		servers = append(servers, s)
-		go func() { serveErr <- s.ServeTLS(lns.https, "", "") }()
+		go func() { serveErr <- s.ServeTLS(lns.https) }()
 		a.manageAllCerts()
 	}
 	if lns.ssh != nil {

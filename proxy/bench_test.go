@@ -30,6 +30,8 @@ func reportCPU(b *testing.B) func() {
 
 // BenchmarkProxy sends keep-alive requests through a served proxy to a
 // trivial upstream, in parallel; allocations include client and servers.
+// The proxy is served by Front, as pier serves it, and by a plain net/http
+// server for comparison.
 func BenchmarkProxy(b *testing.B) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok")
@@ -38,8 +40,21 @@ func BenchmarkProxy(b *testing.B) {
 	p := New(Config{Domain: "localhost"})
 	defer p.Close()
 	p.SetRoutes([]Route{{App: "app", Hosts: []string{"app.localhost"}, Upstreams: []Upstream{{Addr: up.Listener.Addr().String(), Name: "web.1"}}}})
-	front := httptest.NewServer(p)
-	defer front.Close()
+	b.Run("Front", func(b *testing.B) {
+		fs := serveFront(b, p)
+		defer fs.Close()
+		benchmarkClient(b, fs.URL)
+	})
+	b.Run("net-http", func(b *testing.B) {
+		s := httptest.NewServer(p)
+		defer s.Close()
+		benchmarkClient(b, s.URL)
+	})
+}
+
+// benchmarkClient sends GET / for app.localhost to url from parallel
+// keep-alive clients.
+func benchmarkClient(b *testing.B, url string) {
 	tr := &http.Transport{MaxIdleConnsPerHost: 256}
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Transport: tr}
@@ -47,7 +62,7 @@ func BenchmarkProxy(b *testing.B) {
 	b.ResetTimer()
 	defer reportCPU(b)()
 	b.RunParallel(func(pb *testing.PB) {
-		req, _ := http.NewRequest("GET", front.URL+"/", nil)
+		req, _ := http.NewRequest("GET", url+"/", nil)
 		req.Host = "app.localhost"
 		for pb.Next() {
 			resp, err := c.Do(req)

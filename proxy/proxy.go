@@ -117,6 +117,12 @@ func (p *Proxy) HostKnown(host string) bool {
 	return ok
 }
 
+// Lean reports whether requests for host may take Front's lean path: every
+// host but the control host, whose API streams need net/http.
+func (p *Proxy) Lean(host string) bool {
+	return p.control == "" || normalizeHost(host) != p.control
+}
+
 // Healthy lists the instances of app currently in rotation.
 func (p *Proxy) Healthy(app string) []Upstream {
 	rt := p.table.Load().apps[app]

@@ -3,6 +3,8 @@ package proxy
 import (
 	"fmt"
 	"io"
+	"log"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -75,7 +77,7 @@ func (u *upstream) up(slot string) Upstream {
 // front is a proxy served on 127.0.0.1 with the request logs it produced.
 type front struct {
 	*Proxy
-	srv  *httptest.Server
+	srv  *frontServer
 	mu   sync.Mutex
 	logs []RequestLog
 }
@@ -93,12 +95,52 @@ func newFront(t testing.TB, cfg Config) *front {
 	}
 	cfg.Logf = t.Logf
 	f.Proxy = New(cfg)
-	f.srv = httptest.NewServer(f.Proxy)
+	f.srv = serveFront(t, f.Proxy)
 	t.Cleanup(func() {
 		f.srv.Close()
 		f.Proxy.Close()
 	})
 	return f
+}
+
+// frontServer is a Front serving p on 127.0.0.1, as pier's edge does.
+type frontServer struct {
+	*Front
+	URL      string
+	Listener net.Listener
+	client   *http.Client
+	served   chan error
+}
+
+func serveFront(t testing.TB, p *Proxy) *frontServer {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := NewFront(p, l.Addr().String())
+	fr.Fast = p.Lean
+	fr.ErrorLog = log.New(testWriter{t}, "", 0)
+	s := &frontServer{Front: fr, URL: "http://" + l.Addr().String(), Listener: l, served: make(chan error, 1),
+		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}}
+	go func() { s.served <- fr.Serve(l) }()
+	return s
+}
+
+func (s *frontServer) Client() *http.Client { return s.client }
+
+func (s *frontServer) Close() {
+	s.client.CloseIdleConnections()
+	s.Front.Close()
+	<-s.served
+}
+
+// testWriter sends a logger's lines to t.Log.
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSuffix(string(b), "\n"))
+	return len(b), nil
 }
 
 func (f *front) lastLog() RequestLog {

@@ -243,7 +243,9 @@ func (p *Proxy) exchange(st *reqState, r *http.Request, uri string, c *upConn, p
 			st.got1xx(resp.StatusCode, textproto.MIMEHeader(resp.Header))
 		}
 	}
-	c.SetReadDeadline(time.Time{}) // the body streams for as long as it takes
+	if resp.ContentLength < 0 || int64(c.br.Buffered()) < resp.ContentLength {
+		c.SetReadDeadline(time.Time{}) // the body streams for as long as it takes
+	}
 	st.pbody = pooledBody{rc: resp.Body, c: c, pool: pool, stop: stop, reuse: !resp.Close}
 	resp.Body = &st.pbody
 	return resp, nil, true

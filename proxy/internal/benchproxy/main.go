@@ -53,12 +53,12 @@ func main() {
 	}
 	l = proxy.LimitListener(l, 10000)
 	fmt.Println(l.Addr())
-	srv := proxy.NewServer(p, *addr)
+	srv := proxy.NewFront(p, *addr)
 	if *useTLS {
 		if srv.TLSConfig, err = benchcert.TLSConfig(); err != nil {
 			log.Fatal(err)
 		}
-		log.Fatal(srv.ServeTLS(l, "", ""))
+		log.Fatal(srv.ServeTLS(l))
 	}
 	log.Fatal(srv.Serve(l))
 }

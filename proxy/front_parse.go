@@ -1,0 +1,176 @@
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"net/http"
+	"net/textproto"
+	"net/url"
+	"strings"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// errHandOver says the request is not for the lean path: net/http serves
+// the connection from here on.
+var errHandOver = errors.New("proxy: request handed to net/http")
+
+// readHead waits until br holds a whole request head (up to the blank line
+// that ends it) and returns it without consuming it; before it waits for
+// more bytes it calls wait. A head that does not fit in br, or ends its
+// lines with a bare LF, is handed over.
+func readHead(br *bufio.Reader, wait func()) ([]byte, error) {
+	from := 0
+	for {
+		buf, _ := br.Peek(br.Buffered())
+		if i := bytes.Index(buf[from:], crlfcrlf); i >= 0 {
+			head := buf[:from+i+4]
+			if bytes.Contains(head, lflf) {
+				return nil, errHandOver
+			}
+			return head, nil
+		}
+		if bytes.Contains(buf, lflf) || len(buf) >= br.Size() {
+			return nil, errHandOver
+		}
+		from = max(0, len(buf)-3)
+		wait()
+		if _, err := br.Peek(len(buf) + 1); err != nil {
+			return nil, err
+		}
+	}
+}
+
+var (
+	crlfcrlf = []byte("\r\n\r\n")
+	lflf     = []byte("\n\n")
+)
+
+// parseRequest turns head into a request for the lean path: HTTP/1.1, an
+// origin-form target, exactly one valid Host that f.Fast accepts, no body
+// and no upgrade, every header well formed. Anything else is refused (ok
+// false) and left to net/http, which answers every case, errors included,
+// as a Go server does.
+func (fc *frontConn) parseRequest(head []byte) (r *http.Request, ok bool) {
+	s := string(head) // the request's strings all share this one
+	line, rest, _ := strings.Cut(s, "\r\n")
+	method, line, ok1 := strings.Cut(line, " ")
+	target, proto, ok2 := strings.Cut(line, " ")
+	if !ok1 || !ok2 || proto != "HTTP/1.1" || !validMethod(method) || method == http.MethodConnect ||
+		len(target) == 0 || target[0] != '/' || !validTarget(target) {
+		return nil, false
+	}
+	n := strings.Count(rest, "\n") // header lines, and the blank one
+	vals := make([]string, 0, n)
+	h := make(http.Header, n)
+	host, hasHost, closeAfter := "", false, false
+	for {
+		line, rest, _ = strings.Cut(rest, "\r\n")
+		if line == "" {
+			break
+		}
+		name, value, found := strings.Cut(line, ":")
+		if !found || !httpguts.ValidHeaderFieldName(name) {
+			return nil, false // includes folded lines, which begin with a space
+		}
+		value = strings.Trim(value, " \t")
+		if !httpguts.ValidHeaderFieldValue(value) {
+			return nil, false
+		}
+		key := canonicalKey(name)
+		switch key {
+		case "Host":
+			if hasHost {
+				return nil, false
+			}
+			host, hasHost = value, true
+			continue
+		case "Content-Length":
+			if value != "0" {
+				return nil, false
+			}
+		case "Transfer-Encoding", "Upgrade", "Expect", "Trailer":
+			return nil, false
+		case "Connection":
+			if headerHasToken([]string{value}, "upgrade") {
+				return nil, false
+			}
+			if headerHasToken([]string{value}, "close") {
+				closeAfter = true
+			}
+		}
+		if prev, ok := h[key]; ok {
+			h[key] = append(prev, value)
+		} else {
+			vals = append(vals, value)
+			h[key] = vals[len(vals)-1 : len(vals) : len(vals)]
+		}
+	}
+	if !hasHost || host == "" || !httpguts.ValidHostHeader(host) {
+		return nil, false
+	}
+	if fc.f.Fast != nil && !fc.f.Fast(host) {
+		return nil, false
+	}
+	u, err := url.ParseRequestURI(target)
+	if err != nil {
+		return nil, false
+	}
+	r = new(http.Request)
+	*r = *fc.base // its context
+	r.Method, r.URL, r.Proto, r.ProtoMajor, r.ProtoMinor = method, u, proto, 1, 1
+	r.Header, r.Body, r.Host, r.Close = h, http.NoBody, host, closeAfter
+	r.RemoteAddr, r.RequestURI, r.TLS = fc.remoteAddr, target, fc.tlsState
+	return r, true
+}
+
+// validMethod reports whether m is a token (RFC 9110, section 9.1).
+func validMethod(m string) bool {
+	if m == "" {
+		return false
+	}
+	for i := 0; i < len(m); i++ {
+		if !httpguts.IsTokenRune(rune(m[i])) {
+			return false
+		}
+	}
+	return true
+}
+
+// validTarget reports whether the request target holds only visible ASCII.
+func validTarget(t string) bool {
+	for i := 0; i < len(t); i++ {
+		if c := t[i]; c <= ' ' || c >= 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// canonicalKey returns the canonical form of a header name, without
+// allocating for the common ones.
+func canonicalKey(name string) string {
+	if k, ok := commonKeys[name]; ok {
+		return k
+	}
+	return textproto.CanonicalMIMEHeaderKey(name)
+}
+
+var commonKeys = func() map[string]string {
+	m := map[string]string{}
+	for _, k := range []string{
+		"Accept", "Accept-Charset", "Accept-Encoding", "Accept-Language", "Authorization",
+		"Cache-Control", "Connection", "Content-Length", "Content-Type", "Cookie", "Dnt", "Host",
+		"If-Match", "If-Modified-Since", "If-None-Match", "If-Range", "If-Unmodified-Since",
+		"Origin", "Pragma", "Priority", "Range", "Referer", "Sec-Ch-Ua", "Sec-Ch-Ua-Mobile",
+		"Sec-Ch-Ua-Platform", "Sec-Fetch-Dest", "Sec-Fetch-Mode", "Sec-Fetch-Site", "Sec-Fetch-User",
+		"Te", "Transfer-Encoding", "Upgrade", "Upgrade-Insecure-Requests", "User-Agent", "Via",
+		"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip", "X-Request-Id",
+		"X-Requested-With", "Expect", "Trailer", "Keep-Alive", "Forwarded",
+	} {
+		m[k] = k
+		m[strings.ToLower(k)] = k
+	}
+	return m
+}()
