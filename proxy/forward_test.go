@@ -114,3 +114,45 @@ func TestAnswerCutShortReachesTheClientCutShort(t *testing.T) {
 		t.Fatalf("read %q without an error: the client cannot tell the answer was cut", b)
 	}
 }
+
+func TestReadResponseParsesWhatItCanAndLeavesTheRestToNetHTTP(t *testing.T) {
+	cases := []struct {
+		name, raw, method string
+		status            int
+		body              string
+		close             bool
+		err               bool
+	}{
+		{"length", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: 1\r\nx-a: 2\r\n\r\nhi", "GET", 200, "hi", false, false},
+		{"no reason phrase", "HTTP/1.1 404\r\nContent-Length: 0\r\n\r\n", "GET", 404, "", false, false},
+		{"HEAD", "HTTP/1.1 200 OK\r\nContent-Length: 99\r\n\r\n", "HEAD", 200, "", false, false},
+		{"204", "HTTP/1.1 204 No Content\r\n\r\n", "GET", 204, "", false, false},
+		{"close", "HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx", "GET", 200, "x", true, false},
+		{"chunked", "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n", "GET", 200, "hi", false, false},
+		{"until close", "HTTP/1.1 200 OK\r\n\r\nall of it", "GET", 200, "all of it", true, false},
+		{"HTTP/1.0", "HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhi", "GET", 200, "hi", true, false},
+		{"folded", "HTTP/1.1 200 OK\r\nX-A: 1\r\n 2\r\nContent-Length: 2\r\n\r\nhi", "GET", 200, "hi", false, false},
+		{"cut short", "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhi", "GET", 200, "hi", false, true},
+		{"two lengths", "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nhi", "GET", 0, "", false, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			var st reqState
+			req := &http.Request{Method: tc.method}
+			resp, err := st.readResponse(bufio.NewReader(strings.NewReader(tc.raw)), req)
+			if err != nil {
+				if !tc.err || tc.status != 0 {
+					t.Fatalf("head: %v", err)
+				}
+				return
+			}
+			b, err := io.ReadAll(resp.Body)
+			if (err != nil) != tc.err || resp.StatusCode != tc.status || string(b) != tc.body || resp.Close != tc.close {
+				t.Fatalf("got %d %q close=%v err=%v", resp.StatusCode, b, resp.Close, err)
+			}
+			if tc.name == "length" && strings.Join(resp.Header["X-A"], ",") != "1,2" {
+				t.Fatalf("X-A: %q", resp.Header["X-A"])
+			}
+		})
+	}
+}

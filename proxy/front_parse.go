@@ -113,8 +113,8 @@ func (fc *frontConn) parseRequest(head []byte) (r *http.Request, ok bool) {
 	if fc.f.Fast != nil && !fc.f.Fast(host) {
 		return nil, false
 	}
-	u, err := url.ParseRequestURI(target)
-	if err != nil {
+	u, ok := parseTarget(target)
+	if !ok {
 		return nil, false
 	}
 	r = new(http.Request)
@@ -123,6 +123,17 @@ func (fc *frontConn) parseRequest(head []byte) (r *http.Request, ok bool) {
 	r.Header, r.Body, r.Host, r.Close = h, http.NoBody, host, closeAfter
 	r.RemoteAddr, r.RequestURI, r.TLS = fc.remoteAddr, target, fc.tlsState
 	return r, true
+}
+
+// parseTarget parses an origin-form request target as url.ParseRequestURI
+// does; one without escapes or a fragment needs no decoding.
+func parseTarget(target string) (*url.URL, bool) {
+	if strings.IndexByte(target, '%') < 0 && strings.IndexByte(target, '#') < 0 {
+		path, query, hasQuery := strings.Cut(target, "?")
+		return &url.URL{Path: path, RawQuery: query, ForceQuery: hasQuery && query == ""}, true
+	}
+	u, err := url.ParseRequestURI(target)
+	return u, err == nil
 }
 
 // validMethod reports whether m is a token (RFC 9110, section 9.1).

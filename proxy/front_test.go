@@ -10,6 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -320,5 +321,15 @@ func TestFrontShutdownFinishesRequestsAndClosesIdleConnections(t *testing.T) {
 	}
 	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		t.Error("still accepting after Shutdown")
+	}
+}
+
+func TestParseTargetAgreesWithNetURL(t *testing.T) {
+	for _, target := range []string{"/", "/a/b?x=1&y=2", "/a?", "//x/y", "/a:b", "/caf%C3%A9?q=%20", "/a%2Fb", "/p#frag", "/%zz"} {
+		got, ok := parseTarget(target)
+		want, err := url.ParseRequestURI(target)
+		if ok != (err == nil) || ok && *got != *want {
+			t.Errorf("%q: got %+v %v, want %+v %v", target, got, ok, want, err)
+		}
 	}
 }

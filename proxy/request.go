@@ -32,7 +32,8 @@ type reqState struct {
 	body  requestBody
 	fwd   [4]string // X-Forwarded-For, -Proto, -Host, X-Request-Id
 	trace httptrace.ClientTrace
-	pbody pooledBody
+	pbody  pooledBody
+	clBody lengthBody
 
 	mu            sync.Mutex // between got1xx and the end of the round trip
 	roundTripDone bool

@@ -2,15 +2,20 @@ package proxy
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"io"
 	"net"
 	"net/http"
 	"net/textproto"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/net/http/httpguts"
 )
 
 // The proxy's own HTTP/1.1 client for requests without a body, the bulk of
@@ -124,6 +129,8 @@ func (cp *connPool) close() {
 	}
 }
 
+func noStop() bool { return true }
+
 // aLongTimeAgo is a deadline that makes blocked reads and writes return.
 var aLongTimeAgo = time.Unix(1, 0)
 
@@ -215,7 +222,10 @@ func (p *Proxy) fastRoundTrip(st *reqState, r *http.Request) (*http.Response, er
 // informational answers (103 Early Hints) on to the client. sent reports
 // whether the whole request was written.
 func (p *Proxy) exchange(st *reqState, r *http.Request, uri string, c *upConn, pool *connPool) (resp *http.Response, err error, sent bool) {
-	stop := context.AfterFunc(r.Context(), func() { c.SetDeadline(aLongTimeAgo) })
+	stop := noStop
+	if r.Context().Done() != nil { // Front's lean requests have no cancellation
+		stop = context.AfterFunc(r.Context(), func() { c.SetDeadline(aLongTimeAgo) })
+	}
 	defer func() {
 		if err != nil {
 			stop()
@@ -229,7 +239,7 @@ func (p *Proxy) exchange(st *reqState, r *http.Request, uri string, c *upConn, p
 		return nil, err, true // no answer at all
 	}
 	for {
-		resp, err = http.ReadResponse(c.br, r)
+		resp, err = st.readResponse(c.br, r)
 		if err != nil {
 			if errors.Is(err, io.ErrUnexpectedEOF) {
 				err = errors.New("the connection closed in the middle of the answer's headers")
@@ -305,3 +315,132 @@ func writeRequest(bw *bufio.Writer, st *reqState, r *http.Request, uri string) e
 	bw.WriteString("\r\n\r\n")
 	return bw.Flush()
 }
+
+// readResponse reads an answer's head from br. The common answer (HTTP/1.1,
+// a Content-Length or no body, well-formed fields) is parsed here, with
+// one string for the whole head; anything else, chunked answers included,
+// is left to http.ReadResponse, as nothing has been consumed yet.
+func (st *reqState) readResponse(br *bufio.Reader, req *http.Request) (*http.Response, error) {
+	head := peekedHead(br)
+	if head == nil {
+		return http.ReadResponse(br, req)
+	}
+	s := string(head)
+	line, rest, _ := strings.Cut(s, "\r\n")
+	proto, status, ok := strings.Cut(line, " ")
+	if !ok || proto != "HTTP/1.1" || len(status) < 3 || status[0] < '2' || status[0] > '9' ||
+		(len(status) > 3 && status[3] != ' ') {
+		return http.ReadResponse(br, req)
+	}
+	code := 0
+	for i := 0; i < 3; i++ {
+		if status[i] < '0' || status[i] > '9' {
+			return http.ReadResponse(br, req)
+		}
+		code = code*10 + int(status[i]-'0')
+	}
+	n := strings.Count(rest, "\n")
+	vals := make([]string, 0, n)
+	h := make(http.Header, n)
+	cl, hasCL, closeAfter := int64(-1), false, false
+	for {
+		line, rest, _ = strings.Cut(rest, "\r\n")
+		if line == "" {
+			break
+		}
+		name, value, found := strings.Cut(line, ":")
+		if !found || !httpguts.ValidHeaderFieldName(name) {
+			return http.ReadResponse(br, req)
+		}
+		value = strings.Trim(value, " \t")
+		if !httpguts.ValidHeaderFieldValue(value) {
+			return http.ReadResponse(br, req)
+		}
+		key := canonicalKey(name)
+		switch key {
+		case "Content-Length":
+			v, err := strconv.ParseInt(value, 10, 64)
+			if hasCL || err != nil || v < 0 {
+				return http.ReadResponse(br, req)
+			}
+			cl, hasCL = v, true
+		case "Transfer-Encoding", "Trailer":
+			return http.ReadResponse(br, req)
+		case "Connection":
+			if headerHasToken([]string{value}, "close") {
+				closeAfter = true
+			}
+		}
+		if prev, ok := h[key]; ok {
+			h[key] = append(prev, value)
+		} else {
+			vals = append(vals, value)
+			h[key] = vals[len(vals)-1 : len(vals) : len(vals)]
+		}
+	}
+	noBody := req.Method == http.MethodHead || code == http.StatusNoContent || code == http.StatusNotModified
+	if !hasCL && !noBody {
+		return http.ReadResponse(br, req) // a body that ends when the connection does
+	}
+	br.Discard(len(head))
+	resp := &http.Response{
+		Status: status, StatusCode: code, Proto: proto, ProtoMajor: 1, ProtoMinor: 1,
+		Header: h, ContentLength: cl, Close: closeAfter, Request: req, Body: http.NoBody,
+	}
+	if !noBody && cl > 0 {
+		st.clBody = lengthBody{r: br, n: cl}
+		resp.Body = &st.clBody
+	}
+	return resp, nil
+}
+
+// peekedHead returns the answer's head when br already holds all of it or
+// gets it without filling its buffer; nil otherwise.
+func peekedHead(br *bufio.Reader) []byte {
+	from := 0
+	for {
+		buf, _ := br.Peek(br.Buffered())
+		if i := bytes.Index(buf[from:], crlfcrlf); i >= 0 {
+			head := buf[:from+i+4]
+			if bytes.Contains(head, lflf) {
+				return nil
+			}
+			return head
+		}
+		if len(buf) >= br.Size() || bytes.Contains(buf, lflf) {
+			return nil
+		}
+		from = max(0, len(buf)-3)
+		if _, err := br.Peek(len(buf) + 1); err != nil {
+			return nil // http.ReadResponse reports it
+		}
+	}
+}
+
+// lengthBody is a body of n bytes; a connection that ends before them is
+// an unexpected EOF.
+type lengthBody struct {
+	r io.Reader
+	n int64
+}
+
+func (b *lengthBody) Read(p []byte) (int, error) {
+	if b.n <= 0 {
+		return 0, io.EOF
+	}
+	if int64(len(p)) > b.n {
+		p = p[:b.n]
+	}
+	n, err := b.r.Read(p)
+	b.n -= int64(n)
+	if err == io.EOF {
+		if b.n > 0 {
+			return n, io.ErrUnexpectedEOF
+		}
+	} else if err == nil && b.n == 0 {
+		err = io.EOF
+	}
+	return n, err
+}
+
+func (b *lengthBody) Close() error { return nil }
