@@ -28,10 +28,10 @@ type reqState struct {
 	errText        string
 
 	// The request to the instance, kept here to save allocations.
-	url   url.URL
-	body  requestBody
-	fwd   [4]string // X-Forwarded-For, -Proto, -Host, X-Request-Id
-	trace httptrace.ClientTrace
+	url    url.URL
+	body   requestBody
+	fwd    [4]string // X-Forwarded-For, -Proto, -Host, X-Request-Id
+	trace  httptrace.ClientTrace
 	pbody  pooledBody
 	clBody lengthBody
 
