@@ -31,6 +31,7 @@ unit:
 	$(GO) test -count=1 ./...
 
 bench: build
+	scripts/install-test-deps --bench
 	scripts/bench
 
 fmt:

@@ -179,6 +179,13 @@ var commonKeys = func() map[string]string {
 		"Te", "Transfer-Encoding", "Upgrade", "Upgrade-Insecure-Requests", "User-Agent", "Via",
 		"X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip", "X-Request-Id",
 		"X-Requested-With", "Expect", "Trailer", "Keep-Alive", "Forwarded",
+		// and in answers
+		"Accept-Ranges", "Access-Control-Allow-Credentials", "Access-Control-Allow-Headers",
+		"Access-Control-Allow-Methods", "Access-Control-Allow-Origin", "Age", "Content-Disposition",
+		"Content-Encoding", "Content-Language", "Content-Range", "Content-Security-Policy", "Date",
+		"Etag", "Expires", "Last-Modified", "Link", "Location", "Permissions-Policy", "Referrer-Policy",
+		"Retry-After", "Server", "Set-Cookie", "Strict-Transport-Security", "Vary", "Www-Authenticate",
+		"X-Content-Type-Options", "X-Frame-Options", "X-Powered-By",
 	} {
 		m[k] = k
 		m[strings.ToLower(k)] = k

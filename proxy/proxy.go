@@ -156,7 +156,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if client != peer {
 		st.clientIP = client.String()
 	}
-	st.requestID = requestID(r.Header.Get("X-Request-ID"))
+	var inID string
+	if v := r.Header["X-Request-Id"]; len(v) > 0 {
+		inID = v[0]
+	}
+	st.requestID = requestID(inID)
 	defer st.finish(r)
 
 	rt := p.table.Load().hosts[host]
