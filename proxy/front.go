@@ -9,6 +9,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"os"
 	"runtime"
 	"slices"
 	"sync"
@@ -100,6 +101,7 @@ func (f *Front) serve(l net.Listener, cfg *tls.Config) error {
 	defer f.trackListener(&l, false)
 	f.stdOnce.Do(func() {
 		go f.std.Serve(f.handoff) // returns once Shutdown or Close closes it
+		go f.watchSlowRequests()  // returns once the front closes
 	})
 	var delay time.Duration
 	for {
@@ -175,7 +177,7 @@ func (f *Front) closeConns(all bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for fc := range f.conns {
-		if all || !fc.active.Load() {
+		if all || fc.state.Load() == connIdle {
 			fc.c.Close()
 		}
 	}
@@ -217,13 +219,45 @@ func (f *Front) trackConn(fc *frontConn, add bool) bool {
 // request once the front is shutting down. Shutdown sets closing, then
 // closes the connections it sees idle; a connection marks itself active,
 // then checks closing: one of the two sees the other.
-func (f *Front) setActive(fc *frontConn, active bool) bool {
-	fc.active.Store(active)
-	if active && f.closing.Load() {
-		fc.active.Store(false)
+func (f *Front) setActive(fc *frontConn) bool {
+	fc.state.Store(connActive)
+	if f.closing.Load() {
+		fc.state.Store(connIdle)
 		return false
 	}
 	return true
+}
+
+// Connection states.
+const (
+	connIdle     int32 = iota
+	connActive         // serving a request
+	connWatching       // serving a slow request, with the client watched
+)
+
+// watchAfter is how long a request runs before the front watches its
+// client for a close, so that a slow answer is not computed for nobody.
+const watchAfter = time.Second
+
+// watchSlowRequests starts watching the clients of requests that have run
+// longer than watchAfter, until the front closes.
+func (f *Front) watchSlowRequests() {
+	t := time.NewTicker(watchAfter / 2)
+	defer t.Stop()
+	for {
+		select {
+		case <-f.done:
+			return
+		case now := <-t.C:
+			f.mu.Lock()
+			for fc := range f.conns {
+				if rs := fc.reqStart.Load(); rs != 0 && fc.state.Load() == connActive && now.UnixNano()-rs > int64(watchAfter) {
+					fc.watch()
+				}
+			}
+			f.mu.Unlock()
+		}
+	}
 }
 
 func (f *Front) logf(format string, args ...any) {
@@ -340,7 +374,14 @@ func (handoffAddr) String() string  { return "handoff" }
 // frontConn is one client connection served by the front.
 type frontConn struct {
 	f          *Front
-	active     atomic.Bool // serving a request
+	state      atomic.Int32 // connIdle, connActive or connWatching
+	reqStart   atomic.Int64 // Unix nanoseconds
+	cancel     context.CancelFunc
+	upstream   atomic.Pointer[upConn] // the instance connection of the request, to cut when the client leaves
+
+	watchMu   sync.Mutex // between starting and ending a watch
+	watchDone chan struct{}
+
 	c          net.Conn
 	tls        *tls.Conn
 	tlsState   *tls.ConnectionState
@@ -395,6 +436,9 @@ func (fc *frontConn) serve(cfg *tls.Config) {
 	fc.remoteAddr = fc.c.RemoteAddr().String()
 	ctx := context.WithValue(context.Background(), http.ServerContextKey, f.std)
 	ctx = context.WithValue(ctx, http.LocalAddrContextKey, fc.c.LocalAddr())
+	ctx = context.WithValue(ctx, frontConnKey{}, fc)
+	ctx, fc.cancel = context.WithCancel(ctx) // when the client leaves
+	defer fc.cancel()
 	fc.base = (&http.Request{}).WithContext(ctx)
 	fc.br = frontReaders.Get().(*bufio.Reader)
 	fc.br.Reset(fc.c)
@@ -451,10 +495,10 @@ func (fc *frontConn) serveOne(first bool) outcome {
 	if _, err := fc.br.Peek(1); err != nil {
 		return closeConn
 	}
-	if !f.setActive(fc, true) {
+	if !f.setActive(fc) {
 		return closeConn
 	}
-	defer f.setActive(fc, false)
+	defer fc.endRequest()
 	now := time.Now()
 	head, err := readHead(fc.br, func() {
 		if !first { // the rest of the head gets the time a new connection gets
@@ -473,6 +517,7 @@ func (fc *frontConn) serveOne(first bool) outcome {
 		return handOver
 	}
 	fc.br.Discard(len(head))
+	fc.reqStart.Store(now.UnixNano()) // from here the client may be watched
 	// The read deadline stays: the lean path reads nothing more of this
 	// request, and the next one sets its own.
 	w := &fc.w
@@ -485,6 +530,55 @@ func (fc *frontConn) serveOne(first bool) outcome {
 		return closeConn
 	}
 	return nextRequest
+}
+
+// watch starts watching the client of the slow request being served for a
+// close, as net/http's background read does for every request: a client
+// that leaves cancels the request's context and cuts the instance's
+// connection. f.mu is held.
+func (fc *frontConn) watch() {
+	fc.watchMu.Lock()
+	defer fc.watchMu.Unlock()
+	if !fc.state.CompareAndSwap(connActive, connWatching) {
+		return
+	}
+	fc.c.SetReadDeadline(time.Time{}) // the head's deadline is past use
+	done := make(chan struct{})
+	fc.watchDone = done
+	go func() {
+		defer close(done)
+		if _, err := fc.br.Peek(1); err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			fc.cancel()
+			if u := fc.upstream.Load(); u != nil {
+				u.SetDeadline(aLongTimeAgo)
+			}
+		}
+		// Bytes of a next request stay in the buffer for the loop.
+	}()
+}
+
+// endRequest marks the connection idle, once a watch of its client ended.
+func (fc *frontConn) endRequest() {
+	fc.reqStart.Store(0)
+	if fc.state.CompareAndSwap(connActive, connIdle) {
+		return
+	}
+	fc.watchMu.Lock()
+	fc.c.SetReadDeadline(aLongTimeAgo)
+	done := fc.watchDone
+	fc.watchMu.Unlock()
+	if done != nil {
+		<-done
+	}
+	fc.state.Store(connIdle)
+}
+
+type frontConnKey struct{}
+
+// frontConnOf returns the lean connection a request came on, or nil.
+func frontConnOf(ctx context.Context) *frontConn {
+	fc, _ := ctx.Value(frontConnKey{}).(*frontConn)
+	return fc
 }
 
 // callHandler runs the handler; a panic closes the connection, as in

@@ -333,3 +333,61 @@ func TestParseTargetAgreesWithNetURL(t *testing.T) {
 		}
 	}
 }
+
+func TestFrontCutsTheInstanceWhenTheClientOfASlowRequestLeaves(t *testing.T) {
+	gone := make(chan time.Duration, 1)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		switch r.URL.Path {
+		case "/think":
+			select {
+			case <-r.Context().Done():
+				gone <- time.Since(start)
+			case <-time.After(10 * time.Second):
+			}
+		case "/slow":
+			time.Sleep(1500 * time.Millisecond)
+			io.WriteString(w, "slow answer")
+		default:
+			io.WriteString(w, "quick")
+		}
+	}))
+	t.Cleanup(up.Close)
+	f := newFront(t, Config{})
+	f.SetRoutes([]Route{{App: "app", Hosts: []string{"app.localhost"}, Upstreams: []Upstream{{Addr: up.Listener.Addr().String(), Name: "web.1"}}}})
+	addr := f.srv.Listener.Addr().String()
+
+	// A slow answer whose client stays, with the next request pipelined:
+	// the watch does not disturb either.
+	rc := dialRaw(t, addr)
+	rc.send("GET /slow HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
+	time.Sleep(1200 * time.Millisecond) // the watch has begun
+	rc.send("GET /next HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
+	if resp, body := rc.read("GET"); resp.StatusCode != 200 || body != "slow answer" {
+		t.Fatalf("slow request: %d %q", resp.StatusCode, body)
+	}
+	if resp, body := rc.read("GET"); resp.StatusCode != 200 || body != "quick" {
+		t.Fatalf("pipelined request after it: %d %q", resp.StatusCode, body)
+	}
+	if lean, handed := leanCounts(f); lean != 2 || handed != 0 {
+		t.Fatalf("lean %d, handed over %d", lean, handed)
+	}
+
+	// A client that leaves while the app thinks.
+	rc2 := dialRaw(t, addr)
+	rc2.send("GET /think HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
+	time.Sleep(200 * time.Millisecond)
+	rc2.c.Close()
+	select {
+	case d := <-gone:
+		if d > 3*time.Second {
+			t.Errorf("the app's request was cancelled %v after it began", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the app's request was not cancelled after its client left")
+	}
+	eventually(t, 2*time.Second, "a 499 log line", func() bool {
+		l := f.lastLog()
+		return l.Path == "/think" && l.Status == statusClientClosed
+	})
+}

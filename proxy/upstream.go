@@ -141,6 +141,8 @@ type pooledBody struct {
 	c      *upConn
 	pool   *connPool
 	stop   func() bool // unregisters the cancellation of the request
+	fc     *frontConn  // or Front's connection, which holds c meanwhile
+	ctx    context.Context
 	eof    bool
 	reuse  bool // the answer allows keep-alive
 	closed bool
@@ -160,7 +162,12 @@ func (b *pooledBody) Close() error {
 	}
 	b.closed = true
 	b.rc.Close()
-	if b.stop() && b.eof && b.reuse {
+	live := b.stop()
+	if b.fc != nil {
+		b.fc.upstream.Store(nil)
+		live = b.ctx.Err() == nil
+	}
+	if live && b.eof && b.reuse {
 		b.pool.put(b.c)
 	} else {
 		b.c.Close()
@@ -222,13 +229,25 @@ func (p *Proxy) fastRoundTrip(st *reqState, r *http.Request) (*http.Response, er
 // informational answers (103 Early Hints) on to the client. sent reports
 // whether the whole request was written.
 func (p *Proxy) exchange(st *reqState, r *http.Request, uri string, c *upConn, pool *connPool) (resp *http.Response, err error, sent bool) {
+	// A client that leaves cuts the connection: Front's watch of a slow
+	// request does it through fc, net/http's cancellation through stop.
 	stop := noStop
-	if r.Context().Done() != nil { // Front's lean requests have no cancellation
+	fc := frontConnOf(r.Context())
+	if fc != nil {
+		fc.upstream.Store(c)
+		if err := r.Context().Err(); err != nil {
+			fc.upstream.Store(nil)
+			return nil, err, false
+		}
+	} else if r.Context().Done() != nil {
 		stop = context.AfterFunc(r.Context(), func() { c.SetDeadline(aLongTimeAgo) })
 	}
 	defer func() {
 		if err != nil {
 			stop()
+			if fc != nil {
+				fc.upstream.Store(nil)
+			}
 		}
 	}()
 	c.SetDeadline(st.start.Add(p.cfg.ResponseHeaderTimeout))
@@ -256,7 +275,7 @@ func (p *Proxy) exchange(st *reqState, r *http.Request, uri string, c *upConn, p
 	if resp.ContentLength < 0 || int64(c.br.Buffered()) < resp.ContentLength {
 		c.SetReadDeadline(time.Time{}) // the body streams for as long as it takes
 	}
-	st.pbody = pooledBody{rc: resp.Body, c: c, pool: pool, stop: stop, reuse: !resp.Close}
+	st.pbody = pooledBody{rc: resp.Body, c: c, pool: pool, stop: stop, fc: fc, ctx: r.Context(), reuse: !resp.Close}
 	resp.Body = &st.pbody
 	return resp, nil, true
 }
