@@ -373,11 +373,11 @@ func (handoffAddr) String() string  { return "handoff" }
 
 // frontConn is one client connection served by the front.
 type frontConn struct {
-	f          *Front
-	state      atomic.Int32 // connIdle, connActive or connWatching
-	reqStart   atomic.Int64 // Unix nanoseconds
-	cancel     context.CancelFunc
-	upstream   atomic.Pointer[upConn] // the instance connection of the request, to cut when the client leaves
+	f        *Front
+	state    atomic.Int32 // connIdle, connActive or connWatching
+	reqStart atomic.Int64 // Unix nanoseconds
+	cancel   context.CancelFunc
+	upstream atomic.Pointer[upConn] // the instance connection of the request, to cut when the client leaves
 
 	watchMu   sync.Mutex // between starting and ending a watch
 	watchDone chan struct{}
