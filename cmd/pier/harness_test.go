@@ -115,6 +115,7 @@ func startAgent(t *testing.T, o agentOpts) *agentProc {
 		o.dataDir = t.TempDir()
 	}
 	a := &agentProc{t: t, dataDir: o.dataDir}
+	t.Cleanup(func() { killApps(a.dataDir) }) // after the agent stopped
 	dataDirArg := a.dataDir
 	if o.relative {
 		a.workDir, dataDirArg = filepath.Dir(a.dataDir), filepath.Base(a.dataDir)
@@ -229,9 +230,28 @@ func (a *agentProc) reload() int {
 	return a.handedOver
 }
 
+// killApps kills every process that works in dir, the data dir of a test's
+// agent: the apps an agent started outlive it on purpose (the next agent
+// adopts them), but not the test.
+func killApps(dir string) {
+	ents, err := os.ReadDir("/proc")
+	if err != nil {
+		return
+	}
+	for _, e := range ents {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil || pid == os.Getpid() {
+			continue
+		}
+		cwd, err := os.Readlink("/proc/" + e.Name() + "/cwd")
+		if err == nil && (cwd == dir || strings.HasPrefix(cwd, dir+"/")) {
+			_ = syscall.Kill(pid, syscall.SIGKILL)
+		}
+	}
+}
+
 // stop ends the agent with SIGTERM. Apps it started keep running (they are
-// re-adopted by the next agent), so tests destroy their apps first or kill
-// them through stopApps.
+// re-adopted by the next agent); killApps ends them when the test does.
 func (a *agentProc) stop() {
 	if a.cmd == nil && a.handedOver != 0 {
 		// An agent that took over after SIGHUP is no child of the test.
