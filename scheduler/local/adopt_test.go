@@ -46,6 +46,19 @@ func TestHelperAgent(t *testing.T) {
 		t.Fatal(err)
 	}
 	up := schedulertest.WaitUp(t, s, "adopt", "blue", adoptFormation)
+	if cmd := os.Getenv("PIER_LOCAL_HELPER_RUN"); cmd != "" {
+		// A one-off from the unpacked slug, as a release command runs.
+		go s.Run(context.Background(), "adopt", scheduler.OneOff{Command: cmd, Deployment: adoptDeployment(slug)})
+		schedulertest.WaitFor(t, "the one-off to be recorded", func() (bool, string) {
+			s.mu.Lock()
+			defer s.mu.Unlock()
+			for pid := range s.oneOffs {
+				fmt.Printf("one-off %d\n", pid)
+				return true, ""
+			}
+			return false, ""
+		})
+	}
 	b, _ := json.Marshal(up)
 	fmt.Printf("ready %s\n", b)
 	time.Sleep(time.Minute)
@@ -220,4 +233,64 @@ func readState(t *testing.T, dir string) []byte {
 		t.Errorf("state.json holds the config vars in plain text:\n%s", b)
 	}
 	return b
+}
+
+// TestOneOffOfAKilledAgentIsEnded kills -9 an agent while a one-off of its
+// runs: nobody waits for that one-off any more, so the scheduler that
+// adopts the app kills it and removes the slug unpacked for it, and leaves
+// the app's instances running.
+func TestOneOffOfAKilledAgentIsEnded(t *testing.T) {
+	slug := schedulertest.HelloSlug(t)
+	dir := t.TempDir()
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperAgent$", "-test.v")
+	cmd.Env = append(os.Environ(), "PIER_LOCAL_HELPER_DIR="+dir, "PIER_LOCAL_HELPER_SLUG="+slug.Path,
+		"PIER_LOCAL_HELPER_RUN=sleep 120")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	var seen []string
+	oneOffPID := 0
+	for sc.Scan() && !strings.HasPrefix(sc.Text(), "ready ") {
+		seen = append(seen, sc.Text())
+		fmt.Sscanf(sc.Text(), "one-off %d", &oneOffPID)
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	if oneOffPID == 0 {
+		t.Fatalf("the helper agent started no one-off:\n%s", strings.Join(seen, "\n"))
+	}
+	runDirs, _ := filepath.Glob(filepath.Join(dir, "apps", "adopt", "run-*"))
+	if len(runDirs) != 1 || !alive(oneOffPID) {
+		t.Fatalf("before adoption: run dirs %v, one-off alive %v", runDirs, alive(oneOffPID))
+	}
+
+	s := newTestScheduler(t, dir, nil)
+	t.Cleanup(func() { s.Stop(context.Background(), "adopt", "") })
+	schedulertest.WaitFor(t, "the orphaned one-off to end", func() (bool, string) {
+		return !alive(oneOffPID), fmt.Sprintf("pid %d alive", oneOffPID)
+	})
+	if _, err := os.Stat(runDirs[0]); !os.IsNotExist(err) {
+		t.Errorf("the slug unpacked for the one-off is still there: %v", err)
+	}
+	s.mu.Lock()
+	left := len(s.oneOffs)
+	s.mu.Unlock()
+	if left != 0 {
+		t.Errorf("%d one-offs still recorded", left)
+	}
+	if text := logText(t, s, scheduler.LogOptions{Lines: 50}); !strings.Contains(text, "Process killed: the agent that ran it stopped") {
+		t.Errorf("no log line for the killed one-off:\n%s", text)
+	}
+	schedulertest.WaitUp(t, s, "adopt", "blue", adoptFormation)
+}
+
+// alive reports whether pid runs (a zombie does not).
+func alive(pid int) bool {
+	st, err := readProcStat(pid)
+	return err == nil && st.state != 'Z'
 }

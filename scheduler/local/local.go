@@ -86,6 +86,7 @@ type Scheduler struct {
 	nextGen uint64
 	savedAt time.Time
 	runSeq  map[string]int // one-offs started per app
+	oneOffs map[int]oneOff // running, by PID
 
 	appMu sync.Map // app -> *sync.Mutex, serializes Deploy/Scale/Restart/Stop
 
@@ -127,7 +128,7 @@ func New(o Options) (*Scheduler, error) {
 		dir: dir, host: o.Host, stopTimeout: o.StopTimeout,
 		onChange: o.OnChange, logfn: o.Logf,
 		slots: map[slotKey]*slotState{}, insts: map[string]*inst{},
-		runSeq: map[string]int{}, logs: map[string]*appLog{},
+		runSeq: map[string]int{}, oneOffs: map[int]oneOff{}, logs: map[string]*appLog{},
 		followers: map[*io.PipeWriter]bool{},
 		notify:    make(chan struct{}, 1), done: make(chan struct{}),
 	}
@@ -187,6 +188,9 @@ func (s *Scheduler) adopt() error {
 			in.nextStart = time.Now()
 		}
 		s.insts[in.ID] = in
+	}
+	for _, o := range st.OneOffs {
+		s.adoptOneOffLocked(o)
 	}
 	return s.saveLocked()
 }

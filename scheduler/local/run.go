@@ -59,9 +59,21 @@ func (s *Scheduler) Run(ctx context.Context, app string, r scheduler.OneOff) (in
 	}
 	cmd.WaitDelay = time.Second
 	s.event(app, "%s Starting process with command `%s`", dyno, r.Command)
-	err = cmd.Run()
-	if cmd.Process != nil {
-		signalSession(cmd.Process.Pid, syscall.SIGKILL) // what it left behind
+	if err = cmd.Start(); err == nil {
+		pid := cmd.Process.Pid
+		owner, ownerStart := schedulerProcess()
+		s.mu.Lock()
+		s.oneOffs[pid] = oneOff{App: app, Dyno: dyno, PID: pid, PStart: processStart(pid), Dir: sl.Dir, Owner: owner, OwnerStart: ownerStart}
+		s.saveOrLogLocked()
+		s.mu.Unlock()
+		err = cmd.Wait()
+		signalSession(pid, syscall.SIGKILL) // what it left behind
+		s.mu.Lock()
+		delete(s.oneOffs, pid)
+		if !s.closed() { // else the state is the next scheduler's
+			s.saveOrLogLocked()
+		}
+		s.mu.Unlock()
 	}
 	code := exitCode(cmd, err)
 	s.event(app, "%s Process exited with status %d", dyno, code)
@@ -75,6 +87,49 @@ func (s *Scheduler) Run(ctx context.Context, app string, r scheduler.OneOff) (in
 		return code, fmt.Errorf("running %q: %w", r.Command, err)
 	}
 	return code, nil
+}
+
+// schedulerProcess identifies the process the scheduler runs in: its PID
+// and start time. A variable, so that tests can play a scheduler that died.
+var schedulerProcess = func() (int, uint64) {
+	pid := os.Getpid()
+	return pid, processStart(pid)
+}
+
+// adoptOneOffLocked deals with a one-off a previous scheduler recorded: one
+// that ended is forgotten; one whose scheduler still runs (an upgrade is
+// handing over) is left to it; one whose scheduler died is killed, with
+// every process it started, since no one waits for it. s.mu is held.
+func (s *Scheduler) adoptOneOffLocked(o oneOff) {
+	switch {
+	case !isOurs(o.PID, o.PStart):
+		s.removeRunDir(o.Dir)
+	case isOurs(o.Owner, o.OwnerStart):
+		s.oneOffs[o.PID] = o
+	default:
+		signalSession(o.PID, syscall.SIGKILL)
+		s.event(o.App, "%s Process killed: the agent that ran it stopped while it ran", o.Dyno)
+		s.removeRunDir(o.Dir)
+	}
+}
+
+// removeRunDir removes the slug unpacked for a one-off, when dir is one.
+func (s *Scheduler) removeRunDir(dir string) {
+	parent := filepath.Dir(dir)
+	if filepath.Base(dir) == "app" && strings.HasPrefix(filepath.Base(parent), "run-") &&
+		strings.HasPrefix(parent, filepath.Join(s.dir, "apps")+string(filepath.Separator)) {
+		os.RemoveAll(parent)
+	}
+}
+
+// closed reports whether Close was called.
+func (s *Scheduler) closed() bool {
+	select {
+	case <-s.done:
+		return true
+	default:
+		return false
+	}
 }
 
 // exitCode is the command's exit status, 128+N for a signal, -1 when it

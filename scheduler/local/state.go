@@ -36,6 +36,20 @@ type stateFile struct {
 	NextGen   uint64       `json:"next_gen"`
 	Slots     []*slotState `json:"slots"`
 	Instances []instRecord `json:"instances"`
+	OneOffs   []oneOff     `json:"one_offs,omitempty"`
+}
+
+// oneOff is a one-off process being run (pier run, a release command),
+// recorded so that the scheduler that takes over after a crash can end it:
+// nobody waits for its result any more.
+type oneOff struct {
+	App        string `json:"app"`
+	Dyno       string `json:"dyno"`
+	PID        int    `json:"pid"`
+	PStart     uint64 `json:"pstart"`
+	Dir        string `json:"dir"`   // where it runs: a slug unpacked for it is removed with it
+	Owner      int    `json:"owner"` // the process of the scheduler that runs it
+	OwnerStart uint64 `json:"owner_start"`
 }
 
 // slotState is one release deployed in one slot of an app.
@@ -133,6 +147,9 @@ func (s *Scheduler) saveLocked() error {
 		r := in.instRecord
 		r.LogOffset = in.tail.offset.Load()
 		st.Instances = append(st.Instances, r)
+	}
+	for _, o := range s.oneOffs {
+		st.OneOffs = append(st.OneOffs, o)
 	}
 	plain, err := json.Marshal(&st)
 	if err != nil {
