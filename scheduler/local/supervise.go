@@ -18,6 +18,26 @@ func (s *Scheduler) supervise() {
 		case <-t.C:
 		}
 		s.superviseOnce()
+		s.forgetEndedOneOffs()
+	}
+}
+
+// forgetEndedOneOffs drops the records of one-offs left to the agent that
+// handed over to this one, once they ended.
+func (s *Scheduler) forgetEndedOneOffs() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	me, _ := schedulerProcess()
+	changed := false
+	for pid, o := range s.oneOffs {
+		if o.Owner != me && !isOurs(o.PID, o.PStart) {
+			delete(s.oneOffs, pid)
+			s.removeRunDir(o.Dir)
+			changed = true
+		}
+	}
+	if changed {
+		s.saveOrLogLocked()
 	}
 }
 
