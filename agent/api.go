@@ -262,9 +262,13 @@ func (a *Agent) listInstances(w http.ResponseWriter, r *http.Request) error {
 	}
 	out := make([]api.Instance, 0, len(insts))
 	for _, in := range insts {
+		addr := in.Addr
+		if in.Type != "web" {
+			addr = "" // its PORT is not routed: only web instances get requests
+		}
 		out = append(out, api.Instance{
 			App: in.App, Name: in.Name(), Type: in.Type, Index: in.Index, Slot: in.Slot,
-			Release: in.Release, State: in.State, Addr: in.Addr, Node: in.Node, PID: in.PID,
+			Release: in.Release, State: in.State, Addr: addr, Node: in.Node, PID: in.PID,
 			Restarts: in.Restarts, StartedAt: in.StartedAt,
 		})
 	}

@@ -103,8 +103,9 @@ func blueGreenHappyPath(t *testing.T, a *agentProc, repo *gitRepo, tr *traffic) 
 	if pidsOf(insts, "green") == before {
 		t.Errorf("restart kept the same processes %s", before)
 	}
-	if out := a.mustPier("ps", "-a", app); !regexp.MustCompile(`web\.1\s+green\s+v5\s+up\s+\S+\s+127\.0\.0\.1:\d+`).MatchString(out) {
-		t.Errorf("ps does not show slot, release, state, uptime and address:\n%s", out)
+	if out := a.mustPier("ps", "-a", app); !regexp.MustCompile(`web\.1\s+green\s+v5\s+up\s+\S+\s+127\.0\.0\.1:\d+`).MatchString(out) ||
+		!regexp.MustCompile(`worker\.1\s+green\s+v5\s+up\s+\S+\s+-\n`).MatchString(out) {
+		t.Errorf("ps does not show slot, release, state, uptime and address (for web instances only):\n%s", out)
 	}
 
 	tr.during("agent SIGHUP", v5, func() {
