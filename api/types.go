@@ -87,7 +87,7 @@ type Instance struct {
 	Index     int       `json:"index"`
 	Slot      string    `json:"slot"`
 	Release   int       `json:"release"`
-	State     string    `json:"state"` // starting, up, crashed, stopped
+	State     string    `json:"state"`          // starting, up, crashed, stopped
 	Addr      string    `json:"addr,omitempty"` // web instances: where the proxy sends requests
 	Node      string    `json:"node,omitempty"`
 	PID       int       `json:"pid,omitempty"`
