@@ -487,11 +487,11 @@ const (
 // serveOne reads and answers one request.
 func (fc *frontConn) serveOne(first bool) outcome {
 	f := fc.f
-	wait := ServerIdleTimeout
+	idle := ServerIdleTimeout
 	if first {
-		wait = ServerReadHeaderTimeout
+		idle = ServerReadHeaderTimeout
 	}
-	fc.c.SetReadDeadline(time.Now().Add(wait))
+	fc.c.SetReadDeadline(time.Now().Add(idle))
 	if _, err := fc.br.Peek(1); err != nil {
 		return closeConn
 	}
@@ -500,12 +500,13 @@ func (fc *frontConn) serveOne(first bool) outcome {
 	}
 	defer fc.endRequest()
 	now := time.Now()
-	head, err := readHead(fc.br, func() {
-		if !first { // the rest of the head gets the time a new connection gets
+	wait := func() {
+		if !first { // the rest of the request gets the time a new connection gets
 			fc.c.SetReadDeadline(now.Add(ServerReadHeaderTimeout))
 			first = true
 		}
-	})
+	}
+	head, err := readHead(fc.br, wait)
 	if err != nil {
 		if err == errHandOver {
 			return handOver
@@ -516,10 +517,33 @@ func (fc *frontConn) serveOne(first bool) outcome {
 	if !ok {
 		return handOver
 	}
-	fc.br.Discard(len(head))
+	if n := int(r.ContentLength); n > 0 {
+		// A small body: wait until it is in the buffer behind the head,
+		// so that the connection can still be handed over whole.
+		if len(head)+n > fc.br.Size() {
+			return handOver
+		}
+		if fc.br.Buffered() < len(head)+n {
+			wait()
+		}
+		all, err := fc.br.Peek(len(head) + n)
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return handOver // a slow client: net/http waits for it
+			}
+			return closeConn
+		}
+		body := append([]byte(nil), all[len(head):]...)
+		r.Body = newLeanBody(body)
+		r.GetBody = func() (io.ReadCloser, error) { return newLeanBody(body), nil }
+		n += len(head)
+		fc.br.Discard(n)
+	} else {
+		fc.br.Discard(len(head))
+	}
 	fc.reqStart.Store(now.UnixNano()) // from here the client may be watched
-	// The read deadline stays: the lean path reads nothing more of this
-	// request, and the next one sets its own.
+	// The read deadline stays: the lean path has read all of this request,
+	// and the next one sets its own.
 	w := &fc.w
 	w.reset(fc, r, now)
 	f.lean.Add(1)

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/textproto"
 	"net/url"
+	"strconv"
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
@@ -65,6 +66,7 @@ func (fc *frontConn) parseRequest(head []byte) (r *http.Request, ok bool) {
 	vals := make([]string, 0, n)
 	h := make(http.Header, n)
 	host, hasHost, closeAfter := "", false, false
+	bodyLen, hasLen := 0, false
 	for {
 		line, rest, _ = strings.Cut(rest, "\r\n")
 		if line == "" {
@@ -87,9 +89,11 @@ func (fc *frontConn) parseRequest(head []byte) (r *http.Request, ok bool) {
 			host, hasHost = value, true
 			continue
 		case "Content-Length":
-			if value != "0" {
+			n, err := strconv.ParseUint(value, 10, 31) // digits only, as net/http wants
+			if hasLen || err != nil || n > frontBufSize {
 				return nil, false
 			}
+			bodyLen, hasLen = int(n), true
 		case "Transfer-Encoding", "Upgrade", "Expect", "Trailer":
 			return nil, false
 		case "Connection":
@@ -122,7 +126,26 @@ func (fc *frontConn) parseRequest(head []byte) (r *http.Request, ok bool) {
 	r.Method, r.URL, r.Proto, r.ProtoMajor, r.ProtoMinor = method, u, proto, 1, 1
 	r.Header, r.Body, r.Host, r.Close = h, http.NoBody, host, closeAfter
 	r.RemoteAddr, r.RequestURI, r.TLS = fc.remoteAddr, target, fc.tlsState
+	r.ContentLength = int64(bodyLen)
 	return r, true
+}
+
+// leanBody is a request body the front read whole before the handler ran:
+// small enough to share the connection's buffer with its head. The proxy's
+// own client sends it from b; a retry sends it again.
+type leanBody struct {
+	*bytes.Reader
+	b []byte
+}
+
+func (*leanBody) Close() error { return nil }
+
+func newLeanBody(b []byte) *leanBody { return &leanBody{Reader: bytes.NewReader(b), b: b} }
+
+// leanBodyOf returns r's body when the front read it whole, or nil.
+func leanBodyOf(r *http.Request) *leanBody {
+	lb, _ := r.Body.(*leanBody)
+	return lb
 }
 
 // parseTarget parses an origin-form request target as url.ParseRequestURI

@@ -160,12 +160,13 @@ func TestFrontHandsOverWhatItDoesNotServe(t *testing.T) {
 	f.SetRoutes([]Route{appRoute("app", u)})
 	addr := f.srv.Listener.Addr().String()
 
-	// A body: the same connection goes on under net/http, requests and all.
+	// A body too large for the lean path: the same connection goes on
+	// under net/http, requests and all.
 	rc := dialRaw(t, addr)
 	rc.send("GET / HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
 	rc.read("GET")
-	rc.send("POST /body HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: 5\r\n\r\nhello")
-	if resp, body := rc.read("POST"); resp.StatusCode != 200 || body != "5" {
+	rc.send("POST /body HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: 5000\r\n\r\n" + strings.Repeat("x", 5000))
+	if resp, body := rc.read("POST"); resp.StatusCode != 200 || body != "5000" {
 		t.Fatalf("POST on a handed-over connection: %d %q", resp.StatusCode, body)
 	}
 	rc.send("GET / HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
@@ -185,6 +186,9 @@ func TestFrontHandsOverWhatItDoesNotServe(t *testing.T) {
 		{"HTTP/1.0", "GET / HTTP/1.0\r\nHost: app.localhost\r\n\r\n", 200, "web.1"},
 		{"bare line feeds", "GET / HTTP/1.1\nHost: app.localhost\n\n", 200, "web.1"},
 		{"chunked body", "POST /body HTTP/1.1\r\nHost: app.localhost\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 200, "3"},
+		{"100-continue", "POST /body HTTP/1.1\r\nHost: app.localhost\r\nExpect: 100-continue\r\nContent-Length: 3\r\n\r\nabc", 200, "3"},
+		{"signed Content-Length", "POST /body HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: +3\r\n\r\nabc", 400, ""},
+		{"two Content-Lengths", "POST /body HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: 3\r\nContent-Length: 4\r\n\r\nabcd", 400, ""},
 		{"no Host", "GET / HTTP/1.1\r\nX-A: b\r\n\r\n", 400, ""},
 		{"two Hosts", "GET / HTTP/1.1\r\nHost: app.localhost\r\nHost: other.localhost\r\n\r\n", 400, ""},
 		{"space before the colon", "GET / HTTP/1.1\r\nHost : app.localhost\r\n\r\n", 400, ""},
@@ -198,6 +202,9 @@ func TestFrontHandsOverWhatItDoesNotServe(t *testing.T) {
 			rc := dialRaw(t, addr)
 			rc.send(tc.req)
 			resp, err := http.ReadResponse(rc.br, nil)
+			if err == nil && resp.StatusCode == http.StatusContinue {
+				resp, err = http.ReadResponse(rc.br, nil) // the final answer
+			}
 			if err != nil {
 				t.Fatalf("reading the answer: %v", err)
 			}
@@ -261,7 +268,8 @@ func TestFrontOverTLS(t *testing.T) {
 		proto  int
 	}{
 		{"HTTP/1.1 lean", h1, "GET", "", 1},
-		{"HTTP/1.1 with a body, handed over", h1, "POST", "hello", 1},
+		{"HTTP/1.1 with a small body, lean", h1, "POST", "hello", 1},
+		{"HTTP/1.1 with a body too large to be lean, handed over", h1, "POST", strings.Repeat("x", 5000), 1},
 		{"HTTP/2", h2, "GET", "", 2},
 	} {
 		resp := get(tc.c, tc.method, tc.body)
@@ -272,8 +280,8 @@ func TestFrontOverTLS(t *testing.T) {
 			t.Errorf("%s: the request was not seen as HTTPS: %v", tc.name, resp.Header)
 		}
 	}
-	if lean, handed := fr.Counts(); lean != 1 || handed != 2 {
-		t.Errorf("lean %d, handed over %d: want 1 and 2", lean, handed)
+	if lean, handed := fr.Counts(); lean != 2 || handed != 2 {
+		t.Errorf("lean %d, handed over %d: want 2 and 2", lean, handed)
 	}
 	// Plain HTTP to the TLS port gets net/http's answer.
 	rc := dialRaw(t, l.Addr().String())
@@ -390,4 +398,49 @@ func TestFrontCutsTheInstanceWhenTheClientOfASlowRequestLeaves(t *testing.T) {
 		l := f.lastLog()
 		return l.Path == "/think" && l.Status == statusClientClosed
 	})
+}
+
+func TestFrontSendsSmallBodiesOnTheLeanPath(t *testing.T) {
+	u := newUpstream(t, "web.1")
+	f := newFront(t, Config{})
+	f.SetRoutes([]Route{appRoute("app", u)})
+	rc := dialRaw(t, f.srv.Listener.Addr().String())
+	// A JSON body in the same write as its head, then one that arrives
+	// after a pause, then an empty POST: all three on the lean path, on one
+	// connection.
+	json := `{"prompt":"hello"}`
+	rc.send("POST /body HTTP/1.1\r\nHost: app.localhost\r\nContent-Type: application/json\r\nContent-Length: " + fmt.Sprint(len(json)) + "\r\n\r\n" + json)
+	if resp, body := rc.read("POST"); resp.StatusCode != 200 || body != fmt.Sprint(len(json)) {
+		t.Fatalf("small body: %d %q", resp.StatusCode, body)
+	}
+	rc.send("PUT /body HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: 10\r\n\r\nhello")
+	time.Sleep(100 * time.Millisecond)
+	rc.send("world")
+	if resp, body := rc.read("PUT"); resp.StatusCode != 200 || body != "10" {
+		t.Fatalf("body in two parts: %d %q", resp.StatusCode, body)
+	}
+	rc.send("POST /body HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: 0\r\n\r\n")
+	if resp, body := rc.read("POST"); resp.StatusCode != 200 || body != "0" {
+		t.Fatalf("empty POST: %d %q", resp.StatusCode, body)
+	}
+	if lean, handed := leanCounts(f); lean != 3 || handed != 0 {
+		t.Fatalf("lean %d, handed over %d: want 3 and 0", lean, handed)
+	}
+}
+
+func TestSmallBodyIsSentAgainWhenAnInstanceCannotBeReached(t *testing.T) {
+	u := newUpstream(t, "web.1")
+	f := newFront(t, Config{})
+	// The first instance in the rotation is down; PUT is idempotent and
+	// its body is in memory, so it goes to the other one.
+	f.SetRoutes([]Route{{App: "app", Hosts: []string{"app.localhost"}, Upstreams: []Upstream{
+		{Addr: closedAddr(t), Name: "web.1"}, {Addr: u.addr(), Name: "web.2"},
+	}}})
+	for i := 0; i < 4; i++ {
+		rc := dialRaw(t, f.srv.Listener.Addr().String())
+		rc.send("PUT /body HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: 3\r\n\r\nabc")
+		if resp, body := rc.read("PUT"); resp.StatusCode != 200 || body != "3" {
+			t.Fatalf("PUT %d: %d %q", i, resp.StatusCode, body)
+		}
+	}
 }

@@ -194,7 +194,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	st.backend = b
-	if r.Body != nil && r.Body != http.NoBody {
+	if r.Body != nil && r.Body != http.NoBody && leanBodyOf(r) == nil {
 		r.Body = http.MaxBytesReader(st, r.Body, p.cfg.MaxBodyBytes)
 	}
 	p.forward(st, r)

@@ -175,10 +175,10 @@ func (b *pooledBody) Close() error {
 	return nil
 }
 
-// bodyless reports whether r goes through the proxy's own client: no body,
-// no trailers, no upgrade.
+// bodyless reports whether r goes through the proxy's own client: no body
+// or one Front read whole, no trailers, no upgrade.
 func bodyless(r *http.Request) bool {
-	return r.ContentLength == 0 && r.Trailer == nil
+	return (r.ContentLength == 0 || leanBodyOf(r) != nil) && r.Trailer == nil
 }
 
 // fastRoundTrip sends the bodyless request r to st.backend on a pooled
@@ -316,8 +316,14 @@ func writeRequest(bw *bufio.Writer, st *reqState, r *http.Request, uri string) e
 			bw.WriteString("\r\n")
 		}
 	}
-	switch r.Method {
-	case http.MethodPost, http.MethodPut, http.MethodPatch:
+	lb := leanBodyOf(r)
+	switch {
+	case lb != nil:
+		bw.WriteString("Content-Length: ")
+		var n [20]byte
+		bw.Write(strconv.AppendInt(n[:0], int64(len(lb.b)), 10))
+		bw.WriteString("\r\n")
+	case r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch:
 		bw.WriteString("Content-Length: 0\r\n")
 	}
 	if headerHasToken(r.Header["Te"], "trailers") {
@@ -332,6 +338,9 @@ func writeRequest(bw *bufio.Writer, st *reqState, r *http.Request, uri string) e
 	bw.WriteString("\r\nX-Request-Id: ")
 	bw.WriteString(st.fwd[3])
 	bw.WriteString("\r\n\r\n")
+	if lb != nil {
+		bw.Write(lb.b)
+	}
 	return bw.Flush()
 }
 
