@@ -147,8 +147,13 @@ func (st *reqState) outRequest(r *http.Request) *http.Request {
 }
 
 // got1xx passes an informational answer (103 Early Hints) on to the client
-// while the final answer is awaited.
+// while the final answer is awaited. 100 Continue is the server's to send,
+// when the proxy starts reading the client's body: the instance's would
+// be a second one.
 func (st *reqState) got1xx(code int, header textproto.MIMEHeader) error {
+	if code == http.StatusContinue {
+		return nil
+	}
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.roundTripDone {

@@ -203,7 +203,7 @@ func TestFrontHandsOverWhatItDoesNotServe(t *testing.T) {
 			rc.send(tc.req)
 			resp, err := http.ReadResponse(rc.br, nil)
 			if err == nil && resp.StatusCode == http.StatusContinue {
-				resp, err = http.ReadResponse(rc.br, nil) // the final answer
+				resp, err = http.ReadResponse(rc.br, nil) // the final answer: one 100 only
 			}
 			if err != nil {
 				t.Fatalf("reading the answer: %v", err)
