@@ -62,56 +62,35 @@ func (fc *frontConn) parseRequest(head []byte) (r *http.Request, ok bool) {
 		len(target) == 0 || target[0] != '/' || !validTarget(target) {
 		return nil, false
 	}
-	n := strings.Count(rest, "\n") // header lines, and the blank one
-	vals := make([]string, 0, n)
-	h := make(http.Header, n)
 	host, hasHost, closeAfter := "", false, false
 	bodyLen, hasLen := 0, false
-	for {
-		line, rest, _ = strings.Cut(rest, "\r\n")
-		if line == "" {
-			break
-		}
-		name, value, found := strings.Cut(line, ":")
-		if !found || !httpguts.ValidHeaderFieldName(name) {
-			return nil, false // includes folded lines, which begin with a space
-		}
-		value = strings.Trim(value, " \t")
-		if !httpguts.ValidHeaderFieldValue(value) {
-			return nil, false
-		}
-		key := canonicalKey(name)
+	h, ok := parseFields(rest, func(key, value string) (keep, ok bool) {
 		switch key {
 		case "Host":
 			if hasHost {
-				return nil, false
+				return false, false
 			}
 			host, hasHost = value, true
-			continue
+			return false, true
 		case "Content-Length":
 			n, err := strconv.ParseUint(value, 10, 31) // digits only, as net/http wants
 			if hasLen || err != nil || n > frontBufSize {
-				return nil, false
+				return false, false
 			}
 			bodyLen, hasLen = int(n), true
 		case "Transfer-Encoding", "Upgrade", "Expect", "Trailer":
-			return nil, false
+			return false, false
 		case "Connection":
 			if headerHasToken([]string{value}, "upgrade") {
-				return nil, false
+				return false, false
 			}
 			if headerHasToken([]string{value}, "close") {
 				closeAfter = true
 			}
 		}
-		if prev, ok := h[key]; ok {
-			h[key] = append(prev, value)
-		} else {
-			vals = append(vals, value)
-			h[key] = vals[len(vals)-1 : len(vals) : len(vals)]
-		}
-	}
-	if !hasHost || host == "" || !httpguts.ValidHostHeader(host) {
+		return true, true
+	})
+	if !ok || !hasHost || host == "" || !httpguts.ValidHostHeader(host) {
 		return nil, false
 	}
 	if fc.f.Fast != nil && !fc.f.Fast(host) {
@@ -128,6 +107,46 @@ func (fc *frontConn) parseRequest(head []byte) (r *http.Request, ok bool) {
 	r.RemoteAddr, r.RequestURI, r.TLS = fc.remoteAddr, target, fc.tlsState
 	r.ContentLength = int64(bodyLen)
 	return r, true
+}
+
+// parseFields parses the header fields that follow a head's first line (up
+// to and with the blank line) into a header whose values share rest. field
+// sees each one, with its canonical key, and says whether to keep it and
+// whether the head may go on. ok is false for a malformed field (a folded
+// line among them: it begins with a space) or a refused one.
+func parseFields(rest string, field func(key, value string) (keep, ok bool)) (h http.Header, ok bool) {
+	n := strings.Count(rest, "\n") // field lines, and the blank one
+	vals := make([]string, 0, n)
+	h = make(http.Header, n)
+	for {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\r\n")
+		if line == "" {
+			return h, true
+		}
+		name, value, found := strings.Cut(line, ":")
+		if !found || !httpguts.ValidHeaderFieldName(name) {
+			return nil, false
+		}
+		value = strings.Trim(value, " \t")
+		if !httpguts.ValidHeaderFieldValue(value) {
+			return nil, false
+		}
+		key := canonicalKey(name)
+		keep, ok := field(key, value)
+		if !ok {
+			return nil, false
+		}
+		if !keep {
+			continue
+		}
+		if prev, ok := h[key]; ok {
+			h[key] = append(prev, value)
+		} else {
+			vals = append(vals, value)
+			h[key] = vals[len(vals)-1 : len(vals) : len(vals)]
+		}
+	}
 }
 
 // leanBody is a request body the front read whole before the handler ran:

@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"errors"
 	"io"
@@ -14,8 +13,6 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"golang.org/x/net/http/httpguts"
 )
 
 // The proxy's own HTTP/1.1 client for requests without a body, the bulk of
@@ -367,44 +364,26 @@ func (st *reqState) readResponse(br *bufio.Reader, req *http.Request) (*http.Res
 		}
 		code = code*10 + int(status[i]-'0')
 	}
-	n := strings.Count(rest, "\n")
-	vals := make([]string, 0, n)
-	h := make(http.Header, n)
 	cl, hasCL, closeAfter := int64(-1), false, false
-	for {
-		line, rest, _ = strings.Cut(rest, "\r\n")
-		if line == "" {
-			break
-		}
-		name, value, found := strings.Cut(line, ":")
-		if !found || !httpguts.ValidHeaderFieldName(name) {
-			return http.ReadResponse(br, req)
-		}
-		value = strings.Trim(value, " \t")
-		if !httpguts.ValidHeaderFieldValue(value) {
-			return http.ReadResponse(br, req)
-		}
-		key := canonicalKey(name)
+	h, ok := parseFields(rest, func(key, value string) (keep, ok bool) {
 		switch key {
 		case "Content-Length":
 			v, err := strconv.ParseInt(value, 10, 64)
 			if hasCL || err != nil || v < 0 {
-				return http.ReadResponse(br, req)
+				return false, false
 			}
 			cl, hasCL = v, true
 		case "Transfer-Encoding", "Trailer":
-			return http.ReadResponse(br, req)
+			return false, false
 		case "Connection":
 			if headerHasToken([]string{value}, "close") {
 				closeAfter = true
 			}
 		}
-		if prev, ok := h[key]; ok {
-			h[key] = append(prev, value)
-		} else {
-			vals = append(vals, value)
-			h[key] = vals[len(vals)-1 : len(vals) : len(vals)]
-		}
+		return true, true
+	})
+	if !ok {
+		return http.ReadResponse(br, req)
 	}
 	noBody := req.Method == http.MethodHead || code == http.StatusNoContent || code == http.StatusNotModified
 	if !hasCL && !noBody {
@@ -422,27 +401,14 @@ func (st *reqState) readResponse(br *bufio.Reader, req *http.Request) (*http.Res
 	return resp, nil
 }
 
-// peekedHead returns the answer's head when br already holds all of it or
-// gets it without filling its buffer; nil otherwise.
+// peekedHead returns the answer's head when it fits in br, as readHead
+// does for requests; nil otherwise (http.ReadResponse reports a read error).
 func peekedHead(br *bufio.Reader) []byte {
-	from := 0
-	for {
-		buf, _ := br.Peek(br.Buffered())
-		if i := bytes.Index(buf[from:], crlfcrlf); i >= 0 {
-			head := buf[:from+i+4]
-			if bytes.Contains(head, lflf) {
-				return nil
-			}
-			return head
-		}
-		if len(buf) >= br.Size() || bytes.Contains(buf, lflf) {
-			return nil
-		}
-		from = max(0, len(buf)-3)
-		if _, err := br.Peek(len(buf) + 1); err != nil {
-			return nil // http.ReadResponse reports it
-		}
+	head, err := readHead(br, func() {})
+	if err != nil {
+		return nil
 	}
+	return head
 }
 
 // lengthBody is a body of n bytes; a connection that ends before them is
