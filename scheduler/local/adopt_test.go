@@ -68,26 +68,10 @@ func TestHelperAgent(t *testing.T) {
 // scheduler on the same Dir adopts them: same pids and addresses, logs go
 // on, and a crash is still restarted.
 func TestReadoptAfterKill(t *testing.T) {
-	slug := schedulertest.HelloSlug(t)
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperAgent$", "-test.v")
-	cmd.Env = append(os.Environ(), "PIER_LOCAL_HELPER_DIR="+dir, "PIER_LOCAL_HELPER_SLUG="+slug.Path)
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(out)
-	var seen []string
-	for sc.Scan() && !strings.HasPrefix(sc.Text(), "ready ") {
-		seen = append(seen, sc.Text())
-	}
-	cmd.Process.Kill()
-	cmd.Wait()
+	ready, seen := runKilledHelperAgent(t, dir)
 	var before map[string]scheduler.Instance
-	if err := json.Unmarshal([]byte(strings.TrimPrefix(sc.Text(), "ready ")), &before); err != nil {
+	if err := json.Unmarshal([]byte(ready), &before); err != nil {
 		t.Fatalf("the helper agent did not deploy: %v\n%s", err, strings.Join(seen, "\n"))
 	}
 
@@ -96,6 +80,31 @@ func TestReadoptAfterKill(t *testing.T) {
 	s := newTestScheduler(t, dir, changes.record)
 	t.Cleanup(func() { s.Stop(context.Background(), "adopt", "") })
 	checkAdopted(t, s, before, changes)
+}
+
+// runKilledHelperAgent runs TestHelperAgent on dir with the extra
+// environment, kills it with SIGKILL once it is ready, and returns what
+// followed "ready " and the lines it printed before.
+func runKilledHelperAgent(t *testing.T, dir string, env ...string) (ready string, seen []string) {
+	t.Helper()
+	slug := schedulertest.HelloSlug(t)
+	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperAgent$", "-test.v")
+	cmd.Env = append(os.Environ(), "PIER_LOCAL_HELPER_DIR="+dir, "PIER_LOCAL_HELPER_SLUG="+slug.Path)
+	cmd.Env = append(cmd.Env, env...)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(out)
+	for sc.Scan() && !strings.HasPrefix(sc.Text(), "ready ") {
+		seen = append(seen, sc.Text())
+	}
+	cmd.Process.Kill()
+	cmd.Wait()
+	return strings.TrimPrefix(sc.Text(), "ready "), seen
 }
 
 type chanRecorder chan string
@@ -240,27 +249,12 @@ func readState(t *testing.T, dir string) []byte {
 // adopts the app kills it and removes the slug unpacked for it, and leaves
 // the app's instances running.
 func TestOneOffOfAKilledAgentIsEnded(t *testing.T) {
-	slug := schedulertest.HelloSlug(t)
 	dir := t.TempDir()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperAgent$", "-test.v")
-	cmd.Env = append(os.Environ(), "PIER_LOCAL_HELPER_DIR="+dir, "PIER_LOCAL_HELPER_SLUG="+slug.Path,
-		"PIER_LOCAL_HELPER_RUN=sleep 120")
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	sc := bufio.NewScanner(out)
-	var seen []string
+	_, seen := runKilledHelperAgent(t, dir, "PIER_LOCAL_HELPER_RUN=sleep 120")
 	oneOffPID := 0
-	for sc.Scan() && !strings.HasPrefix(sc.Text(), "ready ") {
-		seen = append(seen, sc.Text())
-		fmt.Sscanf(sc.Text(), "one-off %d", &oneOffPID)
+	for _, line := range seen {
+		fmt.Sscanf(line, "one-off %d", &oneOffPID)
 	}
-	cmd.Process.Kill()
-	cmd.Wait()
 	if oneOffPID == 0 {
 		t.Fatalf("the helper agent started no one-off:\n%s", strings.Join(seen, "\n"))
 	}
