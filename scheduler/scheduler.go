@@ -35,8 +35,9 @@ type Deployment struct {
 	Processes map[string]string
 	Formation Formation
 	// MemoryMB caps the memory of a process type's instances, in MiB; a
-	// type without an entry gets the scheduler's default. The local
-	// scheduler records it but does not enforce it.
+	// type without an entry gets the scheduler's default (the local
+	// scheduler's is no limit). An instance over its limit is killed and
+	// restarted.
 	MemoryMB map[string]int
 
 	// Env is the release's config vars; the scheduler adds PORT, DYNO,

@@ -133,7 +133,7 @@ func checkAdopted(t *testing.T, s *Scheduler, before map[string]scheduler.Instan
 		t.Fatalf("web.1 after adoption: %v", err)
 	}
 	schedulertest.WaitFor(t, "logs of the adopted web.1", func() (bool, string) {
-		text := logText(t, s, scheduler.LogOptions{Lines: 50, Process: "web"})
+		text := logText(t, s, "adopt", scheduler.LogOptions{Lines: 50, Process: "web"})
 		return strings.Contains(text, "app[web.1]: hello says adopted"), text
 	})
 	// The adopted process is not our child: its crash is still seen, and
@@ -175,9 +175,9 @@ func snapshot(t *testing.T, s *Scheduler) map[string]scheduler.Instance {
 	return out
 }
 
-func logText(t *testing.T, s *Scheduler, o scheduler.LogOptions) string {
+func logText(t *testing.T, s *Scheduler, app string, o scheduler.LogOptions) string {
 	t.Helper()
-	rc, err := s.Logs(context.Background(), "adopt", o)
+	rc, err := s.Logs(context.Background(), app, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -277,7 +277,7 @@ func TestOneOffOfAKilledAgentIsEnded(t *testing.T) {
 	if left != 0 {
 		t.Errorf("%d one-offs still recorded", left)
 	}
-	if text := logText(t, s, scheduler.LogOptions{Lines: 50}); !strings.Contains(text, "Process killed: the agent that ran it stopped") {
+	if text := logText(t, s, "adopt", scheduler.LogOptions{Lines: 50}); !strings.Contains(text, "Process killed: the agent that ran it stopped") {
 		t.Errorf("no log line for the killed one-off:\n%s", text)
 	}
 	schedulertest.WaitUp(t, s, "adopt", "blue", adoptFormation)

@@ -213,3 +213,61 @@ func TestStopRemovesAppFiles(t *testing.T) {
 		t.Errorf("Stop of a stopped app: %v, want ErrNotFound", err)
 	}
 }
+
+// TestMemoryLimit: an instance that goes over its type's memory limit is
+// killed, says why in the app's log and is started again; one within its
+// limit, and a type without one, keep running.
+func TestMemoryLimit(t *testing.T) {
+	slug := schedulertest.HelloSlug(t)
+	s := newTestScheduler(t, t.TempDir(), nil)
+	d := schedulertest.Deployment("hog", "blue", 1, slug, scheduler.Formation{"web": 1})
+	d.MemoryMB = map[string]int{"web": 64}
+	if err := s.Deploy(context.Background(), d); err != nil {
+		t.Fatal(err)
+	}
+	web := schedulertest.WaitUp(t, s, "hog", "blue", scheduler.Formation{"web": 1})["web.1"]
+	free := schedulertest.Deployment("free", "blue", 1, slug, scheduler.Formation{"web": 1})
+	if err := s.Deploy(context.Background(), free); err != nil {
+		t.Fatal(err)
+	}
+	freeWeb := schedulertest.WaitUp(t, s, "free", "blue", scheduler.Formation{"web": 1})["web.1"]
+
+	// Within the limit, and no limit at all: both keep running.
+	if _, err := schedulertest.Get(web.Addr, "/grow?mb=16"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := schedulertest.Get(freeWeb.Addr, "/grow?mb=100"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(3 * memoryEvery)
+	for app, was := range map[string]scheduler.Instance{"hog": web, "free": freeWeb} {
+		now := schedulertest.Slot(t, s, app, "blue")
+		if len(now) != 1 || now[0].PID != was.PID || now[0].Restarts != 0 {
+			t.Fatalf("%s: %v, want web.1 still pid %d; logs:\n%s", app, now, was.PID, logText(t, s, app, scheduler.LogOptions{Lines: 20}))
+		}
+	}
+
+	// Over it: killed, logged, started again.
+	schedulertest.Get(web.Addr, "/grow?mb=100") // may see the process die
+	schedulertest.WaitFor(t, "web.1 over its memory limit to be started again", func() (bool, string) {
+		now := schedulertest.Slot(t, s, "hog", "blue")
+		if len(now) == 1 && now[0].PID != web.PID && now[0].Restarts == 1 && now[0].State == StateUp {
+			return true, ""
+		}
+		return false, fmt.Sprintf("%v", now)
+	})
+	text := logText(t, s, "hog", scheduler.LogOptions{Lines: 50})
+	for _, want := range []string{
+		"web.1 Error R15 (Memory quota exceeded): using ",
+		" of its 64M; stopping the process with SIGKILL",
+		"web.1 Process exited with status 137",
+		"web.1 State changed from crashed to starting",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the log lacks %q:\n%s", want, text)
+		}
+	}
+	if now := schedulertest.Slot(t, s, "free", "blue"); len(now) != 1 || now[0].PID != freeWeb.PID {
+		t.Errorf("the app without a limit was touched: %v", now)
+	}
+}

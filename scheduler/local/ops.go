@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"sort"
@@ -42,7 +43,7 @@ func (s *Scheduler) Deploy(ctx context.Context, d scheduler.Deployment) error {
 	sl := &slotState{
 		App: d.App, Slot: d.Slot, Release: d.Release, Dir: dir,
 		Processes: copyMap(d.Processes), Env: copyMap(d.Env),
-		Formation: scheduler.Formation{},
+		Formation: scheduler.Formation{}, MemoryMB: maps.Clone(d.MemoryMB),
 	}
 	s.mu.Lock()
 	s.slots[key] = sl

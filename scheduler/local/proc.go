@@ -18,6 +18,7 @@ type procStat struct {
 	pgrp    int    // process group
 	session int    // session id
 	start   uint64 // start time, clock ticks since boot
+	rss     uint64 // resident set size, in pages
 }
 
 // readProcStat parses /proc/PID/stat.
@@ -33,7 +34,7 @@ func readProcStat(pid int) (procStat, error) {
 		return procStat{}, fmt.Errorf("malformed /proc/%d/stat", pid)
 	}
 	f := bytes.Fields(b[i+2:]) // f[0] is field 3 (state)
-	if len(f) < 20 {
+	if len(f) < 22 {
 		return procStat{}, fmt.Errorf("malformed /proc/%d/stat", pid)
 	}
 	var st procStat
@@ -44,6 +45,7 @@ func readProcStat(pid int) (procStat, error) {
 	if err != nil {
 		return procStat{}, fmt.Errorf("malformed /proc/%d/stat: %w", pid, err)
 	}
+	st.rss, _ = strconv.ParseUint(string(f[21]), 10, 64)
 	return st, nil
 }
 

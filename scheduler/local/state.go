@@ -61,6 +61,7 @@ type slotState struct {
 	Processes map[string]string   `json:"processes"`
 	Env       map[string]string   `json:"env"`
 	Formation scheduler.Formation `json:"formation"`
+	MemoryMB  map[string]int      `json:"memory_mb,omitempty"` // limits per process type
 }
 
 // instRecord is the persisted part of an instance.

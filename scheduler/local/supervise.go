@@ -11,14 +11,20 @@ func (s *Scheduler) supervise() {
 	defer s.wg.Done()
 	t := time.NewTicker(superviseEvery)
 	defer t.Stop()
+	var memoryAt time.Time
 	for {
+		var now time.Time
 		select {
 		case <-s.done:
 			return
-		case <-t.C:
+		case now = <-t.C:
 		}
 		s.superviseOnce()
 		s.forgetEndedOneOffs()
+		if now.Sub(memoryAt) >= memoryEvery {
+			memoryAt = now
+			s.checkMemory()
+		}
 	}
 }
 

@@ -27,6 +27,7 @@ import (
 //	/env        its environment as JSON
 //	/log?m=TEXT prints "hello says TEXT"
 //	/crash      exits with status 3
+//	/grow?mb=N  takes N MiB more memory and holds it
 //
 // and prints "hello request PATH" for each request. As "worker" it prints
 // "worker tick N" five times a second.
@@ -37,9 +38,12 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
+
+var hoard [][]byte
 
 func main() {
 	if len(os.Args) > 1 && os.Args[1] == "worker" {
@@ -64,6 +68,15 @@ func main() {
 	http.HandleFunc("/crash", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Println("hello crashing")
 		go func() { time.Sleep(50 * time.Millisecond); os.Exit(3) }()
+	})
+	http.HandleFunc("/grow", func(w http.ResponseWriter, r *http.Request) {
+		mb, _ := strconv.Atoi(r.URL.Query().Get("mb"))
+		b := make([]byte, mb<<20)
+		for i := 0; i < len(b); i += 4096 {
+			b[i] = 1 // resident, page by page
+		}
+		hoard = append(hoard, b)
+		fmt.Fprintln(w, "holding", mb, "MiB more")
 	})
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Println("hello request", r.URL.Path)
