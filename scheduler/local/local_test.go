@@ -222,6 +222,8 @@ func TestMemoryLimit(t *testing.T) {
 	s := newTestScheduler(t, t.TempDir(), nil)
 	d := schedulertest.Deployment("hog", "blue", 1, slug, scheduler.Formation{"web": 1})
 	d.MemoryMB = map[string]int{"web": 64}
+	t.Cleanup(func() { s.Stop(context.Background(), "hog", "") })
+	t.Cleanup(func() { s.Stop(context.Background(), "free", "") })
 	if err := s.Deploy(context.Background(), d); err != nil {
 		t.Fatal(err)
 	}
