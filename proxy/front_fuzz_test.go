@@ -166,3 +166,74 @@ func FuzzLeanRequestsAgreeWithNetHTTP(f *testing.F) {
 		}
 	})
 }
+
+// FuzzReadResponseAgreesWithNetHTTP: the lean client's answer parser reads
+// every answer as http.ReadResponse does: status, headers, body length and
+// keep-alive, the same body, and the connection left at the same byte, so
+// a pooled connection never carries part of one answer into the next.
+func FuzzReadResponseAgreesWithNetHTTP(f *testing.F) {
+	for _, s := range []string{
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nX-A: 1\r\nx-a: 2\r\n\r\nhiNEXT",
+		"HTTP/1.1 404\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 204 No Content\r\nContent-Length: 3\r\n\r\nabc",
+		"HTTP/1.1 304 Not Modified\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\nx",
+		"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\n\r\nall of it",
+		"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nhi",
+		"HTTP/1.1 200 OK\r\nX-A: 1\r\n 2\r\nContent-Length: 2\r\n\r\nhi",
+		"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nhi",
+		"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nhi",
+		"HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nhi",
+		"HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 999 X\r\nContent-Length: 0\r\n\r\n",
+		"HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nhi",
+		"HTTP/1.1 200 OK\r\nX: a\x00b\r\nContent-Length: 0\r\n\r\n",
+	} {
+		f.Add([]byte(s), false)
+	}
+	f.Add([]byte("HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n"), true)
+	f.Fuzz(func(t *testing.T, raw []byte, head bool) {
+		method := http.MethodGet
+		if head {
+			method = http.MethodHead
+		}
+		read := func(parse func(*bufio.Reader, *http.Request) (*http.Response, error)) (resp *http.Response, body string, bodyErr bool, rest string, err error) {
+			br := bufio.NewReaderSize(bytes.NewReader(raw), 4<<10)
+			resp, err = parse(br, &http.Request{Method: method})
+			if err != nil {
+				return nil, "", false, "", err
+			}
+			b, berr := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			left, _ := io.ReadAll(br)
+			return resp, string(b), berr != nil, string(left), nil
+		}
+		var st reqState
+		lean, lbody, lberr, lrest, lerr := read(st.readResponse)
+		std, sbody, sberr, srest, serr := read(http.ReadResponse)
+		if (lerr != nil) != (serr != nil) {
+			t.Fatalf("%q: the lean parser says %v, http.ReadResponse %v", raw, lerr, serr)
+		}
+		if lerr != nil {
+			return
+		}
+		type answer struct {
+			Code          int
+			Header        http.Header
+			ContentLength int64
+			Close         bool
+			Body          string
+			BodyErr       bool
+			Rest          string
+		}
+		if len(lean.Header) == 0 && len(std.Header) == 0 {
+			lean.Header, std.Header = nil, nil
+		}
+		l := answer{lean.StatusCode, lean.Header, lean.ContentLength, lean.Close, lbody, lberr, lrest}
+		s := answer{std.StatusCode, std.Header, std.ContentLength, std.Close, sbody, sberr, srest}
+		if !reflect.DeepEqual(l, s) {
+			t.Fatalf("%q (%s) is read differently:\nlean          %+v\nReadResponse  %+v", raw, method, l, s)
+		}
+	})
+}

@@ -354,8 +354,8 @@ func (st *reqState) readResponse(br *bufio.Reader, req *http.Request) (*http.Res
 	line, rest, _ := strings.Cut(s, "\r\n")
 	proto, status, ok := strings.Cut(line, " ")
 	if !ok || proto != "HTTP/1.1" || len(status) < 3 || status[0] < '2' || status[0] > '9' ||
-		(len(status) > 3 && status[3] != ' ') {
-		return http.ReadResponse(br, req)
+		(len(status) > 3 && status[3] != ' ') || strings.ContainsFunc(status, isCTL) {
+		return http.ReadResponse(br, req) // net/http reads a bare LF as a line's end
 	}
 	code := 0
 	for i := 0; i < 3; i++ {
@@ -368,11 +368,12 @@ func (st *reqState) readResponse(br *bufio.Reader, req *http.Request) (*http.Res
 	h, ok := parseFields(rest, func(key, value string) (keep, ok bool) {
 		switch key {
 		case "Content-Length":
-			v, err := strconv.ParseInt(value, 10, 64)
-			if hasCL || err != nil || v < 0 {
+			v, err := strconv.ParseUint(value, 10, 63) // digits only, as net/http wants
+			if hasCL || err != nil {
 				return false, false
 			}
-			cl, hasCL = v, true
+			cl, hasCL = int64(v), true
+			return true, true
 		case "Transfer-Encoding", "Trailer":
 			return false, false
 		case "Connection":
@@ -389,6 +390,12 @@ func (st *reqState) readResponse(br *bufio.Reader, req *http.Request) (*http.Res
 	if !hasCL && !noBody {
 		return http.ReadResponse(br, req) // a body that ends when the connection does
 	}
+	if noBody && req.Method != http.MethodHead {
+		cl = 0 // as net/http reads a 204 or 304
+	}
+	if closeAfter {
+		h.Del("Connection") // as net/http does once it noted the close
+	}
 	br.Discard(len(head))
 	resp := &http.Response{
 		Status: status, StatusCode: code, Proto: proto, ProtoMajor: 1, ProtoMinor: 1,
@@ -400,6 +407,9 @@ func (st *reqState) readResponse(br *bufio.Reader, req *http.Request) (*http.Res
 	}
 	return resp, nil
 }
+
+// isCTL reports whether r is a control character other than a tab.
+func isCTL(r rune) bool { return r < ' ' && r != '\t' || r == 0x7f }
 
 // peekedHead returns the answer's head when it fits in br, as readHead
 // does for requests; nil otherwise (http.ReadResponse reports a read error).
