@@ -42,7 +42,7 @@ func runAppsInfo(c *ucli.Context) error {
 	if app.StandbyRelease > 0 {
 		t.row("Standby release:", fmt.Sprintf("%s (until %s)", versionName(app.StandbyRelease), app.StandbyUntil.Local().Format("15:04:05")))
 	}
-	t.row("Formation:", formationString(app.Formation))
+	t.row("Formation:", formationString(app.Formation, app.MemoryMB))
 	t.row("Buildpack:", app.Buildpack)
 	t.row("Domains:", strings.Join(app.Domains, ", "))
 	if app.Maintenance {
@@ -59,8 +59,9 @@ func liveInfo(app api.App) string {
 	return fmt.Sprintf("%s in slot %s", versionName(app.LiveRelease), app.LiveSlot)
 }
 
-// formationString is "web=2 worker=1", sorted by type.
-func formationString(f map[string]int) string {
+// formationString is "web=2:512M worker=1", sorted by type, with the
+// memory limits that mem sets.
+func formationString(f, mem map[string]int) string {
 	types := make([]string, 0, len(f))
 	for t := range f {
 		types = append(types, t)
@@ -69,6 +70,9 @@ func formationString(f map[string]int) string {
 	parts := make([]string, len(types))
 	for i, t := range types {
 		parts[i] = fmt.Sprintf("%s=%d", t, f[t])
+		if mb := mem[t]; mb > 0 {
+			parts[i] += fmt.Sprintf(":%dM", mb)
+		}
 	}
 	return strings.Join(parts, " ")
 }

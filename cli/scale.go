@@ -47,7 +47,7 @@ func runScale(c *ucli.Context) error {
 			return err
 		}
 	}
-	progress(c, "Scaling %s to %s... ", app, formationString(f))
+	progress(c, "Scaling %s to %s... ", app, formationString(f, req.Memory))
 	a, err := cl.ScaleTo(c.Context, app, req)
 	if err != nil {
 		progress(c, "failed\n")
@@ -57,7 +57,7 @@ func runScale(c *ucli.Context) error {
 	if wantJSON(c) {
 		return printJSON(c, a)
 	}
-	fmt.Fprintln(c.App.Writer, formationString(a.Formation))
+	fmt.Fprintln(c.App.Writer, formationString(a.Formation, a.MemoryMB))
 	return nil
 }
 

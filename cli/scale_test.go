@@ -46,7 +46,7 @@ func TestParseFormation(t *testing.T) {
 
 func TestScale(t *testing.T) {
 	fa := newFakeAgent(t)
-	fa.handle("POST /v1/apps/hello/scale", api.App{Name: "hello", Formation: map[string]int{"web": 3, "worker": 1}})
+	fa.handle("POST /v1/apps/hello/scale", api.App{Name: "hello", Formation: map[string]int{"web": 3, "worker": 1}, MemoryMB: map[string]int{"worker": 256}})
 	for _, args := range [][]string{{"web=-1"}, {"web=x"}, {"=3"}, {}, {"web=2", "-a", "other"}} {
 		if _, _, err := pier(t, append([]string{"scale", "-a", "hello"}, args...)...); err == nil {
 			t.Errorf("scale %v: no error", args)
@@ -63,8 +63,8 @@ func TestScale(t *testing.T) {
 	if !reflect.DeepEqual(body.Memory, map[string]int{"worker": 256}) {
 		t.Errorf("scale sent memory %v, want worker=256 MiB", body.Memory)
 	}
-	if out != "web=3 worker=1\n" {
-		t.Errorf("stdout %q (stderr %q)", out, errOut)
+	if out != "web=3 worker=1:256M\n" || !strings.Contains(errOut, "Scaling hello to web=3 worker=1:256M... done") {
+		t.Errorf("stdout %q, stderr %q", out, errOut)
 	}
 	for size, want := range map[string]int{"512M": 512, "1G": 1024, "1gb": 1024, "262144K": 256, "100": 100, "1K": 1} {
 		if got, err := memoryMB(size); err != nil || got != want {
