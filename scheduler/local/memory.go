@@ -73,20 +73,8 @@ func mib(b int64) string { return fmt.Sprintf("%dM", (b+(1<<20)-1)>>20) }
 // sessions led by leaders: the sum of their live processes' PSS. A leader
 // without a live process has no entry.
 func sessionsMemory(leaders map[int]bool) map[int]int64 {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
 	used := map[int]int64{}
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		st, err := readProcStat(pid)
-		if err != nil || st.state == 'Z' {
-			continue
-		}
+	for pid, st := range liveProcesses() {
 		leader := 0
 		switch {
 		case leaders[st.pgrp]:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"iter"
 	"net"
 	"os"
 	"path/filepath"
@@ -101,23 +102,34 @@ func exitNote(ws syscall.WaitStatus) string {
 	return fmt.Sprintf("Process exited with status %d", ws.ExitStatus())
 }
 
+// liveProcesses yields every process that has not ended, with its stat.
+func liveProcesses() iter.Seq2[int, procStat] {
+	return func(yield func(int, procStat) bool) {
+		ents, err := os.ReadDir("/proc")
+		if err != nil {
+			return
+		}
+		for _, e := range ents {
+			pid, err := strconv.Atoi(e.Name())
+			if err != nil {
+				continue
+			}
+			st, err := readProcStat(pid)
+			if err != nil || st.state == 'Z' {
+				continue
+			}
+			if !yield(pid, st) {
+				return
+			}
+		}
+	}
+}
+
 // sessionMembers lists the live processes of the process group or session
 // led by leader: the instance and every child it started.
 func sessionMembers(leader int) []int {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
 	var pids []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		st, err := readProcStat(pid)
-		if err != nil || st.state == 'Z' {
-			continue
-		}
+	for pid, st := range liveProcesses() {
 		if st.pgrp == leader || st.session == leader {
 			pids = append(pids, pid)
 		}
