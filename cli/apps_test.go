@@ -86,6 +86,9 @@ func TestAppsDestroyNeedsConfirm(t *testing.T) {
 	}{
 		{[]string{"apps", "destroy", "-a", "hello"}, "--confirm hello"},
 		{[]string{"apps", "destroy", "-a", "hello", "--confirm", "other"}, `--confirm "other" does not match the app "hello"`},
+		{[]string{"apps", "destroy", "hello"}, "--confirm hello"},
+		{[]string{"apps", "destroy", "-a", "other", "--confirm", "hello", "hello"}, "-a other and hello name two apps"},
+		{[]string{"apps", "destroy", "--confirm", "hello", "hello", "again"}, "give one app"},
 	}
 	for _, c := range cases {
 		_, _, err := pier(t, c.args...)
@@ -102,6 +105,11 @@ func TestAppsDestroyNeedsConfirm(t *testing.T) {
 	}
 	if !strings.Contains(errOut, "Destroying hello... done") {
 		t.Errorf("stderr %q", errOut)
+	}
+	// Named as an argument, as with Dokku.
+	mustPier(t, "apps", "destroy", "--confirm", "hello", "hello")
+	if rs := fa.requests(); len(rs) != 2 || rs[1].Method != "DELETE" || rs[1].Path != "/v1/apps/hello" {
+		t.Errorf("requests %+v, want a second DELETE /v1/apps/hello", rs)
 	}
 }
 
