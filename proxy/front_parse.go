@@ -56,57 +56,85 @@ var (
 func (fc *frontConn) parseRequest(head []byte) (r *http.Request, ok bool) {
 	s := string(head) // the request's strings all share this one
 	line, rest, _ := strings.Cut(s, "\r\n")
-	method, line, ok1 := strings.Cut(line, " ")
-	target, proto, ok2 := strings.Cut(line, " ")
-	if !ok1 || !ok2 || proto != "HTTP/1.1" || !validMethod(method) || method == http.MethodConnect ||
-		len(target) == 0 || target[0] != '/' || !validTarget(target) {
+	var lr leanRequest
+	if !lr.requestLine(line) {
 		return nil, false
 	}
-	host, hasHost, closeAfter := "", false, false
-	bodyLen, hasLen := 0, false
-	h, ok := parseFields(rest, func(key, value string) (keep, ok bool) {
-		switch key {
-		case "Host":
-			if hasHost {
-				return false, false
-			}
-			host, hasHost = value, true
-			return false, true
-		case "Content-Length":
-			n, err := strconv.ParseUint(value, 10, 31) // digits only, as net/http wants
-			if hasLen || err != nil || n > frontBufSize {
-				return false, false
-			}
-			bodyLen, hasLen = int(n), true
-		case "Transfer-Encoding", "Upgrade", "Expect", "Trailer":
-			return false, false
-		case "Connection":
-			if headerHasToken([]string{value}, "upgrade") {
-				return false, false
-			}
-			if headerHasToken([]string{value}, "close") {
-				closeAfter = true
-			}
-		}
-		return true, true
-	})
-	if !ok || !hasHost || host == "" || !httpguts.ValidHostHeader(host) {
+	h, ok := parseFields(rest, lr.field)
+	if !ok || !lr.complete(fc.f.Fast) {
 		return nil, false
 	}
-	if fc.f.Fast != nil && !fc.f.Fast(host) {
-		return nil, false
-	}
-	u, ok := parseTarget(target)
+	u, ok := parseTarget(lr.target)
 	if !ok {
 		return nil, false
 	}
 	r = new(http.Request)
 	*r = *fc.base // its context
-	r.Method, r.URL, r.Proto, r.ProtoMajor, r.ProtoMinor = method, u, proto, 1, 1
-	r.Header, r.Body, r.Host, r.Close = h, http.NoBody, host, closeAfter
-	r.RemoteAddr, r.RequestURI, r.TLS = fc.remoteAddr, target, fc.tlsState
-	r.ContentLength = int64(bodyLen)
+	r.Method, r.URL, r.Proto, r.ProtoMajor, r.ProtoMinor = lr.method, u, "HTTP/1.1", 1, 1
+	r.Header, r.Body, r.Host, r.Close = h, http.NoBody, lr.host, lr.closeAfter
+	r.RemoteAddr, r.RequestURI, r.TLS = fc.remoteAddr, lr.target, fc.tlsState
+	r.ContentLength = int64(lr.bodyLen)
 	return r, true
+}
+
+// leanRequest holds what the lean path's rules read from a request head;
+// Front's goroutines and its event loops share them.
+type leanRequest struct {
+	method, target, host string
+	bodyLen              int
+	closeAfter           bool
+	hasHost, hasLen      bool
+}
+
+// requestLine checks the request line: a token method other than CONNECT,
+// an origin-form target of visible ASCII, HTTP/1.1.
+func (lr *leanRequest) requestLine(line string) bool {
+	method, line, ok1 := strings.Cut(line, " ")
+	target, proto, ok2 := strings.Cut(line, " ")
+	if !ok1 || !ok2 || proto != "HTTP/1.1" || !validMethod(method) || method == http.MethodConnect ||
+		len(target) == 0 || target[0] != '/' || !validTarget(target) {
+		return false
+	}
+	lr.method, lr.target = method, target
+	return true
+}
+
+// field applies the rules to one header field: it says whether the field
+// is kept in the request's header and whether the head may go on.
+func (lr *leanRequest) field(key, value string) (keep, ok bool) {
+	switch key {
+	case "Host":
+		if lr.hasHost {
+			return false, false
+		}
+		lr.host, lr.hasHost = value, true
+		return false, true
+	case "Content-Length":
+		n, err := strconv.ParseUint(value, 10, 31) // digits only, as net/http wants
+		if lr.hasLen || err != nil || n > frontBufSize {
+			return false, false
+		}
+		lr.bodyLen, lr.hasLen = int(n), true
+	case "Transfer-Encoding", "Upgrade", "Expect", "Trailer":
+		return false, false
+	case "Connection":
+		if headerHasToken([]string{value}, "upgrade") {
+			return false, false
+		}
+		if headerHasToken([]string{value}, "close") {
+			lr.closeAfter = true
+		}
+	}
+	return true, true
+}
+
+// complete checks what the whole head must have: one valid Host, which
+// fast (when set) accepts.
+func (lr *leanRequest) complete(fast func(host string) bool) bool {
+	if !lr.hasHost || lr.host == "" || !httpguts.ValidHostHeader(lr.host) {
+		return false
+	}
+	return fast == nil || fast(lr.host)
 }
 
 // parseFields parses the header fields that follow a head's first line (up
@@ -118,33 +146,44 @@ func parseFields(rest string, field func(key, value string) (keep, ok bool)) (h 
 	n := strings.Count(rest, "\n") // field lines, and the blank one
 	vals := make([]string, 0, n)
 	h = make(http.Header, n)
-	for {
-		var line string
-		line, rest, _ = strings.Cut(rest, "\r\n")
-		if line == "" {
-			return h, true
-		}
-		name, value, found := strings.Cut(line, ":")
-		if !found || !httpguts.ValidHeaderFieldName(name) {
-			return nil, false
-		}
-		value = strings.Trim(value, " \t")
-		if !httpguts.ValidHeaderFieldValue(value) {
-			return nil, false
-		}
-		key := canonicalKey(name)
+	ok = scanFields(rest, func(key, value string) bool {
 		keep, ok := field(key, value)
-		if !ok {
-			return nil, false
-		}
-		if !keep {
-			continue
+		if !ok || !keep {
+			return ok
 		}
 		if prev, ok := h[key]; ok {
 			h[key] = append(prev, value)
 		} else {
 			vals = append(vals, value)
 			h[key] = vals[len(vals)-1 : len(vals) : len(vals)]
+		}
+		return true
+	})
+	if !ok {
+		return nil, false
+	}
+	return h, true
+}
+
+// scanFields checks the header fields of rest as parseFields does and
+// calls field with each one, canonical key first, until it returns false.
+func scanFields(rest string, field func(key, value string) bool) bool {
+	for {
+		var line string
+		line, rest, _ = strings.Cut(rest, "\r\n")
+		if line == "" {
+			return true
+		}
+		name, value, found := strings.Cut(line, ":")
+		if !found || !httpguts.ValidHeaderFieldName(name) {
+			return false
+		}
+		value = strings.Trim(value, " \t")
+		if !httpguts.ValidHeaderFieldValue(value) {
+			return false
+		}
+		if !field(canonicalKey(name), value) {
+			return false
 		}
 	}
 }

@@ -102,28 +102,34 @@ func (p *Proxy) peer(r *http.Request) (peer, client netip.Addr, trusted bool) {
 		return netip.Addr{}, netip.Addr{}, false
 	}
 	peer = ap.Addr().Unmap()
+	client, trusted = p.clientOf(peer, r.Header["X-Forwarded-For"])
+	return peer, client, trusted
+}
+
+// clientOf returns the client a request from peer is for: peer itself,
+// or when peer is a trusted proxy, what its X-Forwarded-For values say.
+func (p *Proxy) clientOf(peer netip.Addr, xff []string) (client netip.Addr, trusted bool) {
 	if !p.trusted(peer) {
-		return peer, peer, false
+		return peer, false
 	}
 	client = peer
-	vals := r.Header["X-Forwarded-For"]
-	for i := len(vals) - 1; i >= 0; i-- {
-		list := vals[i]
+	for i := len(xff) - 1; i >= 0; i-- {
+		list := xff[i]
 		for list != "" {
 			j := strings.LastIndexByte(list, ',')
 			item := strings.TrimSpace(list[j+1:])
 			list = list[:max(j, 0)]
 			a, err := netip.ParseAddr(item)
 			if err != nil {
-				return peer, client, true
+				return client, true
 			}
 			client = a.Unmap()
 			if !p.trusted(client) {
-				return peer, client, true
+				return client, true
 			}
 		}
 	}
-	return peer, client, true
+	return client, true
 }
 
 // addrString is a.String(), without an allocation when remoteAddr (the

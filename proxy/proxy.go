@@ -161,7 +161,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		inID = v[0]
 	}
 	st.requestID = requestID(inID)
-	defer st.finish(r)
+	defer func() { st.finish(r.Host, r.Method, r.URL.Path) }()
 
 	rt := p.table.Load().hosts[host]
 	if rt == nil {

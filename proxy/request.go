@@ -64,7 +64,7 @@ func (s *reqState) fail(status int, why string) {
 }
 
 // finish counts the request and hands its log line to Config.OnRequest.
-func (s *reqState) finish(r *http.Request) {
+func (s *reqState) finish(host, method, path string) {
 	status := s.status
 	if status == 0 {
 		status = s.upstreamStatus
@@ -81,9 +81,9 @@ func (s *reqState) finish(r *http.Request) {
 	}
 	l := RequestLog{
 		Time:      s.start,
-		Host:      r.Host,
-		Method:    r.Method,
-		Path:      r.URL.Path, // not the query: it may carry secrets
+		Host:      host,
+		Method:    method,
+		Path:      path, // not the query: it may carry secrets
 		Status:    status,
 		Bytes:     s.bytes,
 		Duration:  d,
