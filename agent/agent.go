@@ -50,6 +50,7 @@ type Agent struct {
 	apiURL    string // where hooks reach the API
 	api       http.Handler
 	metrics   http.Handler
+	reg       *prometheus.Registry
 
 	ctx    context.Context // the agent's lifetime
 	cancel context.CancelFunc
@@ -165,6 +166,7 @@ func (a *Agent) openParts() error {
 	a.sshd = a.newSSHServer()
 	a.api = a.routes()
 	reg := prometheus.NewRegistry()
+	a.reg = reg
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.proxy = proxy.New(proxy.Config{
 		Domain:      a.cfg.Domain,
@@ -244,6 +246,16 @@ func (a *Agent) serve(ctx context.Context) error {
 	}
 	front := proxy.NewFront(httpHandler, lns.http.Addr().String())
 	front.Fast = a.proxy.Lean
+	front.MaxConns = a.cfg.MaxConns
+	front.Loop = &proxy.LoopConfig{Proxy: a.proxy}
+	if a.certs != nil {
+		front.Loop.Direct = a.certs.Passes
+	}
+	for _, c := range front.Collectors() {
+		if err := a.reg.Register(c); err != nil {
+			a.logf("proxy metrics: %v", err)
+		}
+	}
 	servers := []interface{ Shutdown(context.Context) error }{api, front}
 	serveErr := make(chan error, 4)
 	go func() { serveErr <- api.Serve(lns.api) }()
@@ -324,8 +336,7 @@ func (a *Agent) listen(upg *tableflip.Upgrader) (listeners, error) {
 			return l, fmt.Errorf("SSH address %s (--ssh-addr, or off): %w", a.cfg.SSHAddr, err)
 		}
 	}
-	l.http = proxy.LimitListener(l.http, a.cfg.MaxConns)
-	return l, nil
+	return l, nil // the HTTP listener's connections are capped by its Front
 }
 
 func (a *Agent) close() {

@@ -43,7 +43,12 @@ func BenchmarkProxy(b *testing.B) {
 	defer p.Close()
 	p.SetRoutes([]Route{{App: "app", Hosts: []string{"app.localhost"}, Upstreams: []Upstream{{Addr: up.Listener.Addr().String(), Name: "web.1"}}}})
 	b.Run("Front", func(b *testing.B) {
-		fs := serveFront(b, p)
+		fs := serveFront(b, p, false)
+		defer fs.Close()
+		benchmarkClient(b, fs.URL)
+	})
+	b.Run("Front-loops", func(b *testing.B) {
+		fs := serveFront(b, p, true)
 		defer fs.Close()
 		benchmarkClient(b, fs.URL)
 	})
@@ -141,9 +146,22 @@ func BenchmarkFrontLean(b *testing.B) {
 	p := New(Config{Domain: "localhost"})
 	defer p.Close()
 	p.SetRoutes([]Route{{App: "app", Hosts: []string{"app.localhost"}, Upstreams: []Upstream{{Addr: ul.Addr().String(), Name: "web.1"}}}})
-	fs := serveFront(b, p)
-	defer fs.Close()
-	c, err := net.Dial("tcp", fs.Listener.Addr().String())
+	for _, mode := range []struct {
+		name  string
+		loops bool
+	}{{"goroutines", false}, {"loops", true}} {
+		b.Run(mode.name, func(b *testing.B) {
+			fs := serveFront(b, p, mode.loops)
+			defer fs.Close()
+			benchmarkRawClient(b, fs.Listener.Addr().String())
+		})
+	}
+}
+
+// benchmarkRawClient sends GET requests for app.localhost to addr on one
+// keep-alive connection and reads the answers.
+func benchmarkRawClient(b *testing.B, addr string) {
+	c, err := net.Dial("tcp", addr)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Front is the proxy's server. It answers plain HTTP/1.1 requests without a
@@ -37,6 +39,14 @@ type Front struct {
 
 	ErrorLog *log.Logger // nil: the log package's standard logger
 
+	// Loop, when set, serves plain-HTTP connections in event loops
+	// (loop_linux.go) where the platform has them.
+	Loop *LoopConfig
+
+	// MaxConns caps the connections open at once; more wait in the
+	// kernel's backlog until one closes. 0: no cap.
+	MaxConns int
+
 	std     *http.Server
 	handoff *handoffListener
 	stdOnce sync.Once
@@ -48,13 +58,40 @@ type Front struct {
 	done      chan struct{} // closed once closing is set
 	wg        sync.WaitGroup
 
+	loops    atomic.Pointer[loopGroup]
+	loopOnce sync.Once
+	sem      chan struct{} // MaxConns
+
 	lean, handedOff atomic.Uint64 // requests answered; connections handed over
+	looped          atomic.Uint64 // requests the event loops answered
+	loopHandedOff   atomic.Uint64 // connections they gave to goroutines
 }
 
 // Counts returns how many requests the lean path answered and how many
 // connections went to net/http.
 func (f *Front) Counts() (lean, handedOff uint64) {
 	return f.lean.Load(), f.handedOff.Load()
+}
+
+// LoopCounts returns how many requests the event loops proxied and how many
+// connections they gave to Front's goroutines.
+func (f *Front) LoopCounts() (looped, handedOff uint64) {
+	return f.looped.Load(), f.loopHandedOff.Load()
+}
+
+// Collectors returns the front's counters for a Prometheus registry: what
+// its event loops forwarded, and the connections they gave to goroutines.
+func (f *Front) Collectors() []prometheus.Collector {
+	return []prometheus.Collector{
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "pier_proxy_event_loop_requests_total",
+			Help: "Requests the proxy's event loops forwarded (plain-HTTP GET and HEAD).",
+		}, func() float64 { return float64(f.looped.Load()) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{
+			Name: "pier_proxy_event_loop_handoffs_total",
+			Help: "Connections the event loops gave to the proxy's goroutines: a request they do not serve, or an instance they could not reach.",
+		}, func() float64 { return float64(f.loopHandedOff.Load()) }),
+	}
 }
 
 // NewFront returns a Front for h with NewServer's limits.
@@ -100,13 +137,32 @@ func (f *Front) serve(l net.Listener, cfg *tls.Config) error {
 	}
 	defer f.trackListener(&l, false)
 	f.stdOnce.Do(func() {
+		if f.MaxConns > 0 {
+			f.sem = make(chan struct{}, f.MaxConns)
+		}
 		go f.std.Serve(f.handoff) // returns once Shutdown or Close closes it
 		go f.watchSlowRequests()  // returns once the front closes
 	})
+	var loops *loopGroup
+	if cfg == nil && f.Loop != nil {
+		f.loopOnce.Do(f.startLoops)
+		loops = f.loops.Load()
+	}
 	var delay time.Duration
 	for {
+		release := func() {}
+		if f.sem != nil {
+			select {
+			case f.sem <- struct{}{}:
+			case <-f.done:
+				return http.ErrServerClosed
+			}
+			var once sync.Once
+			release = func() { once.Do(func() { <-f.sem }) }
+		}
 		c, err := l.Accept()
 		if err != nil {
+			release()
 			if f.shuttingDown() {
 				return http.ErrServerClosed
 			}
@@ -122,13 +178,57 @@ func (f *Front) serve(l net.Listener, cfg *tls.Config) error {
 			return err
 		}
 		delay = 0
-		fc := &frontConn{f: f, c: c}
-		if !f.trackConn(fc, true) {
-			c.Close()
+		if tc, ok := c.(*net.TCPConn); ok && loops != nil && loops.add(tc, release) {
+			continue
+		}
+		if f.sem != nil {
+			c = &releaseConn{Conn: c, release: release}
+		}
+		if !f.startConn(c, cfg) {
 			return http.ErrServerClosed
 		}
-		go fc.serve(cfg)
 	}
+}
+
+// startConn serves c in a goroutine of its own; false once the front is
+// closing (c is then closed).
+func (f *Front) startConn(c net.Conn, cfg *tls.Config) bool {
+	fc := &frontConn{f: f, c: c}
+	if !f.trackConn(fc, true) {
+		c.Close()
+		return false
+	}
+	go fc.serve(cfg)
+	return true
+}
+
+// startLoops starts the event loops, where the platform has them.
+func (f *Front) startLoops() {
+	g, err := newLoopGroup(f, f.Loop)
+	if err != nil {
+		f.logf("proxy: no event loops, every connection gets a goroutine: %v", err)
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closing.Load() {
+		g.closeAll()
+		return
+	}
+	f.loops.Store(g)
+}
+
+// releaseConn runs release once, when the connection closes.
+type releaseConn struct {
+	net.Conn
+	once    sync.Once
+	release func()
+}
+
+func (c *releaseConn) Close() error {
+	err := c.Conn.Close()
+	c.once.Do(c.release)
+	return err
 }
 
 // Shutdown stops accepting, closes idle connections, lets requests being
@@ -169,11 +269,17 @@ func (f *Front) startClosing() {
 		(*l).Close()
 	}
 	f.mu.Unlock()
+	if g := f.loops.Load(); g != nil {
+		g.shutdown()
+	}
 	f.closeConns(false)
 }
 
 // closeConns closes the idle connections, or all of them.
 func (f *Front) closeConns(all bool) {
+	if g := f.loops.Load(); g != nil && all {
+		g.closeAll()
+	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for fc := range f.conns {

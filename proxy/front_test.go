@@ -69,7 +69,7 @@ func leanCounts(f *front) (uint64, uint64) { return f.srv.Counts() }
 
 func TestFrontKeepAliveAndPipelinedRequestsTakeTheLeanPath(t *testing.T) {
 	u := newUpstream(t, "web.1")
-	f := newFront(t, Config{})
+	f := newGoroutineFront(t, Config{})
 	f.SetRoutes([]Route{appRoute("app", u)})
 	rc := dialRaw(t, f.srv.Listener.Addr().String())
 	rc.send("GET /a HTTP/1.1\r\nHost: app.localhost\r\nX-Kept: 1\r\n\r\n")
@@ -119,7 +119,7 @@ func TestFrontFramesAnswersAsNetHTTPDoes(t *testing.T) {
 		}
 	}))
 	t.Cleanup(up.Close)
-	f := newFront(t, Config{})
+	f := newGoroutineFront(t, Config{})
 	f.SetRoutes([]Route{{App: "app", Hosts: []string{"app.localhost"}, Upstreams: []Upstream{{Addr: up.Listener.Addr().String(), Name: "web.1"}}}})
 	rc := dialRaw(t, f.srv.Listener.Addr().String())
 
@@ -154,7 +154,7 @@ func TestFrontFramesAnswersAsNetHTTPDoes(t *testing.T) {
 
 func TestFrontHandsOverWhatItDoesNotServe(t *testing.T) {
 	u := newUpstream(t, "web.1")
-	f := newFront(t, Config{ControlHost: "pier.localhost", Control: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	f := newGoroutineFront(t, Config{ControlHost: "pier.localhost", Control: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "control")
 	})})
 	f.SetRoutes([]Route{appRoute("app", u)})
@@ -301,7 +301,7 @@ func TestFrontShutdownFinishesRequestsAndClosesIdleConnections(t *testing.T) {
 		io.WriteString(w, "done")
 	}))
 	t.Cleanup(up.Close)
-	f := newFront(t, Config{})
+	f := newGoroutineFront(t, Config{})
 	f.SetRoutes([]Route{{App: "app", Hosts: []string{"app.localhost"}, Upstreams: []Upstream{{Addr: up.Listener.Addr().String(), Name: "web.1"}}}})
 	addr := f.srv.Listener.Addr().String()
 	idle := dialRaw(t, addr)
@@ -361,7 +361,7 @@ func TestFrontCutsTheInstanceWhenTheClientOfASlowRequestLeaves(t *testing.T) {
 		}
 	}))
 	t.Cleanup(up.Close)
-	f := newFront(t, Config{})
+	f := newGoroutineFront(t, Config{})
 	f.SetRoutes([]Route{{App: "app", Hosts: []string{"app.localhost"}, Upstreams: []Upstream{{Addr: up.Listener.Addr().String(), Name: "web.1"}}}})
 	addr := f.srv.Listener.Addr().String()
 
@@ -402,7 +402,7 @@ func TestFrontCutsTheInstanceWhenTheClientOfASlowRequestLeaves(t *testing.T) {
 
 func TestFrontSendsSmallBodiesOnTheLeanPath(t *testing.T) {
 	u := newUpstream(t, "web.1")
-	f := newFront(t, Config{})
+	f := newGoroutineFront(t, Config{})
 	f.SetRoutes([]Route{appRoute("app", u)})
 	rc := dialRaw(t, f.srv.Listener.Addr().String())
 	// A JSON body in the same write as its head, then one that arrives
@@ -430,7 +430,7 @@ func TestFrontSendsSmallBodiesOnTheLeanPath(t *testing.T) {
 
 func TestSmallBodyIsSentAgainWhenAnInstanceCannotBeReached(t *testing.T) {
 	u := newUpstream(t, "web.1")
-	f := newFront(t, Config{})
+	f := newGoroutineFront(t, Config{})
 	// The first instance in the rotation is down; PUT is idempotent and
 	// its body is in memory, so it goes to the other one.
 	f.SetRoutes([]Route{{App: "app", Hosts: []string{"app.localhost"}, Upstreams: []Upstream{

@@ -84,6 +84,18 @@ type front struct {
 
 func newFront(t testing.TB, cfg Config) *front {
 	t.Helper()
+	return newFrontWith(t, cfg, true)
+}
+
+// newGoroutineFront is newFront without event loops: every connection
+// gets a goroutine.
+func newGoroutineFront(t testing.TB, cfg Config) *front {
+	t.Helper()
+	return newFrontWith(t, cfg, false)
+}
+
+func newFrontWith(t testing.TB, cfg Config, loops bool) *front {
+	t.Helper()
 	if cfg.Domain == "" {
 		cfg.Domain = "localhost"
 	}
@@ -95,7 +107,7 @@ func newFront(t testing.TB, cfg Config) *front {
 	}
 	cfg.Logf = t.Logf
 	f.Proxy = New(cfg)
-	f.srv = serveFront(t, f.Proxy)
+	f.srv = serveFront(t, f.Proxy, loops)
 	t.Cleanup(func() {
 		f.srv.Close()
 		f.Proxy.Close()
@@ -103,7 +115,8 @@ func newFront(t testing.TB, cfg Config) *front {
 	return f
 }
 
-// frontServer is a Front serving p on 127.0.0.1, as pier's edge does.
+// frontServer is a Front serving p on 127.0.0.1, as pier's edge does:
+// with event loops where the platform has them.
 type frontServer struct {
 	*Front
 	URL      string
@@ -112,7 +125,7 @@ type frontServer struct {
 	served   chan error
 }
 
-func serveFront(t testing.TB, p *Proxy) *frontServer {
+func serveFront(t testing.TB, p *Proxy, loops bool) *frontServer {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -120,6 +133,9 @@ func serveFront(t testing.TB, p *Proxy) *frontServer {
 	}
 	fr := NewFront(p, l.Addr().String())
 	fr.Fast = p.Lean
+	if loops {
+		fr.Loop = &LoopConfig{Proxy: p}
+	}
 	fr.ErrorLog = log.New(testWriter{t}, "", 0)
 	s := &frontServer{Front: fr, URL: "http://" + l.Addr().String(), Listener: l, served: make(chan error, 1),
 		client: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 64}, Timeout: 30 * time.Second}}

@@ -126,6 +126,13 @@ func (cp *connPool) close() {
 	}
 }
 
+// isClosed reports whether the pool's instance left the route table.
+func (cp *connPool) isClosed() bool {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	return cp.closed
+}
+
 func noStop() bool { return true }
 
 // aLongTimeAgo is a deadline that makes blocked reads and writes return.

@@ -108,6 +108,15 @@ func blueGreenHappyPath(t *testing.T, a *agentProc, repo *gitRepo, tr *traffic) 
 		t.Errorf("ps does not show slot, release, state, uptime and address (for web instances only):\n%s", out)
 	}
 
+	// The clients' plain-HTTP GETs went through the proxy's event loops,
+	// through every switch so far (the agent after the SIGHUP below counts
+	// afresh).
+	tr.mu.Lock()
+	made := tr.requests
+	tr.mu.Unlock()
+	if looped := a.metric("pier_proxy_event_loop_requests_total"); looped < float64(made) {
+		t.Errorf("the event loops forwarded %v requests of the clients' %d", looped, made)
+	}
 	tr.during("agent SIGHUP", v5, func() {
 		old := a.pid()
 		if now := a.reload(); now == old {

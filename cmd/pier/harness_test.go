@@ -360,6 +360,36 @@ func (a *agentProc) get(app, path string) (int, string, http.Header) {
 	return code, body, h
 }
 
+// metric reads a counter or gauge from the agent's /metrics.
+func (a *agentProc) metric(name string) float64 {
+	a.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, "http://"+a.apiAddr+"/metrics", nil)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	resp, err := proxyClient.Do(req)
+	if err != nil {
+		a.t.Fatalf("GET /metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		a.t.Fatalf("GET /metrics: %d %v", resp.StatusCode, err)
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				a.t.Fatalf("metric %s: %q", name, line)
+			}
+			return f
+		}
+	}
+	a.t.Fatalf("no metric %s in /metrics", name)
+	return 0
+}
+
 var proxyClient = &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 64}}
 
 func (a *agentProc) tryGet(host, path string) (int, string, http.Header, error) {

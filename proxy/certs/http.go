@@ -4,6 +4,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // HTTPHandler wraps the plain-HTTP handler: it answers HTTP-01 challenges,
@@ -19,6 +20,17 @@ func (m *Manager) HTTPHandler(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	}))
+}
+
+// Passes reports whether HTTPHandler hands a request for host and path to
+// its next handler as it is: not an ACME challenge, not for a host it
+// redirects to HTTPS.
+func (m *Manager) Passes(host, path string) bool {
+	if strings.HasPrefix(path, "/.well-known/acme-challenge/") {
+		return false
+	}
+	h := normalizeHost(hostOnly(host))
+	return h == "" || !m.serves(h) || m.cachedCert(h) == nil
 }
 
 // httpsURL is r's URL on the HTTPS listener.

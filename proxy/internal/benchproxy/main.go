@@ -22,6 +22,8 @@ func main() {
 	upstream := flag.String("upstream", "", "address of the upstream (host:port)")
 	host := flag.String("host", "bench.localhost", "Host routed to the upstream")
 	useTLS := flag.Bool("tls", false, "terminate HTTPS with a self-signed certificate")
+	noLoops := flag.Bool("no-loops", false, "serve plain HTTP in a goroutine per connection, not in event loops")
+	loops := flag.Int("loops", 0, "event loops; 0: one per processor")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file until SIGINT or SIGTERM")
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -51,9 +53,12 @@ func main() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	l = proxy.LimitListener(l, 10000)
 	fmt.Println(l.Addr())
 	srv := proxy.NewFront(p, *addr)
+	srv.MaxConns = 10000
+	if !*noLoops {
+		srv.Loop = &proxy.LoopConfig{Proxy: p, Loops: *loops}
+	}
 	if *useTLS {
 		if srv.TLSConfig, err = benchcert.TLSConfig(); err != nil {
 			log.Fatal(err)

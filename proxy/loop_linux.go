@@ -1,0 +1,1485 @@
+//go:build linux
+
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// Front's event loops. A goroutine per connection costs Go's scheduler a
+// park and a wake on each side of every proxied request, about as much CPU
+// as nginx spends on the whole hop. So on Linux, plain-HTTP connections go
+// to a few event loops (one per processor) that each watch their client
+// and instance connections with epoll and proxy GET and HEAD requests for
+// apps, the bulk of the traffic, without a goroutine or a net/http value.
+//
+// A loop serves a request only when the proxy would simply forward it: a
+// head the lean rules accept (front_parse.go), no body, a host LoopConfig
+// passes on to Proxy, an app that is not in maintenance, a client within
+// its rate limit, a healthy instance. The first request that is anything
+// else, and a request whose instance cannot be reached, takes the
+// connection to Front's goroutines with the bytes not yet answered, where
+// every case is handled as before, for as long as it stays open.
+
+// LoopConfig turns on Front's event loops for plain HTTP (Linux only).
+type LoopConfig struct {
+	// Proxy is the proxy Front's handler passes requests to.
+	Proxy *Proxy
+	// Direct reports whether Front's handler hands a request for host and
+	// path straight to Proxy (no redirect, no ACME challenge); nil means
+	// every host but Proxy's control host.
+	Direct func(host, path string) bool
+	// Loops is the number of event loops; 0 means one per processor.
+	Loops int
+}
+
+// Event-loop limits.
+const (
+	loopAnswerHeadMax = 64 << 10  // an answer's head; a larger one is a 502
+	loopReadSize      = 32 << 10  // bytes read from an instance at once
+	loopHighWater     = 256 << 10 // a client's unsent bytes past which its instance is not read
+	loopLowWater      = 32 << 10  // and below which it is read again
+	loopTick          = 250 * time.Millisecond
+)
+
+// loopGroup is Front's set of event loops.
+type loopGroup struct {
+	f      *Front
+	p      *Proxy
+	direct func(host, path string) bool
+	loops  []*evLoop
+	next   atomic.Uint32
+	ctx    context.Context // ends dials once the front closes
+	cancel context.CancelFunc
+}
+
+func newLoopGroup(f *Front, cfg *LoopConfig) (*loopGroup, error) {
+	if cfg.Proxy == nil {
+		return nil, errors.New("proxy: LoopConfig needs a Proxy")
+	}
+	n := cfg.Loops
+	if n <= 0 {
+		n = runtime.GOMAXPROCS(0)
+	}
+	g := &loopGroup{f: f, p: cfg.Proxy, direct: cfg.Direct}
+	g.ctx, g.cancel = context.WithCancel(context.Background())
+	for range n {
+		l, err := newEvLoop(g)
+		if err != nil {
+			for _, l := range g.loops {
+				l.ep.Close()
+				unix.Close(l.evfd)
+			}
+			g.cancel()
+			return nil, err
+		}
+		g.loops = append(g.loops, l)
+	}
+	for _, l := range g.loops {
+		f.wg.Add(1)
+		go l.run()
+	}
+	return g, nil
+}
+
+// add gives the accepted connection c to a loop; false leaves c to the
+// caller. release runs once the connection is closed.
+func (g *loopGroup) add(c *net.TCPConn, release func()) bool {
+	remote, err := netip.ParseAddrPort(c.RemoteAddr().String())
+	if err != nil {
+		return false
+	}
+	fd, err := dupFD(c)
+	if err != nil {
+		return false
+	}
+	c.Close() // the loop has its own descriptor of the socket
+	l := g.loops[g.next.Add(1)%uint32(len(g.loops))]
+	if !l.post(func() { l.addClient(fd, remote, release) }) {
+		unix.Close(fd)
+		release()
+	}
+	return true
+}
+
+// shutdown makes the loops close idle connections and, once their requests
+// are answered, the others; a loop returns once it has none.
+func (g *loopGroup) shutdown() {
+	for _, l := range g.loops {
+		l.post(func() { l.closing = true; l.sweep() })
+	}
+}
+
+// closeAll closes every connection of the loops, which then return.
+func (g *loopGroup) closeAll() {
+	g.cancel()
+	for _, l := range g.loops {
+		l.post(func() { l.closing, l.exit = true, true })
+	}
+}
+
+// dupFD returns a non-blocking, close-on-exec duplicate of c's descriptor.
+func dupFD(c syscall.Conn) (int, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return -1, err
+	}
+	fd, derr := -1, error(nil)
+	if err := rc.Control(func(s uintptr) { fd, derr = unix.FcntlInt(s, unix.F_DUPFD_CLOEXEC, 0) }); err != nil {
+		return -1, err
+	}
+	if derr != nil {
+		return -1, derr
+	}
+	if err := unix.SetNonblock(fd, true); err != nil {
+		unix.Close(fd)
+		return -1, err
+	}
+	return fd, nil
+}
+
+// evLoop is one event loop: an epoll set, the connections in it, and the
+// idle connections to instances it keeps for its clients.
+type evLoop struct {
+	g     *loopGroup
+	epfd  int
+	ep    *os.File        // epfd, for Go's poller to wait on
+	rc    syscall.RawConn // of ep
+	evfd  int             // an eventfd that post wakes the loop with
+	conns map[int32]*evConn
+	pools map[*backend][]*evConn // idle instance connections, most recent last
+
+	mu     sync.Mutex // guards tasks and exited
+	tasks  []func()
+	exited bool
+
+	now       time.Time
+	lastSweep time.Time
+	closing   bool // no new requests; connections close once answered
+	exit      bool // close everything and return
+	clients   int
+	date      dateCache
+	buf       []byte // what an instance connection is read into
+	events    []unix.EpollEvent
+}
+
+func newEvLoop(g *loopGroup) (*evLoop, error) {
+	epfd, err := unix.EpollCreate1(unix.EPOLL_CLOEXEC)
+	if err != nil {
+		return nil, err
+	}
+	evfd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
+	if err != nil {
+		unix.Close(epfd)
+		return nil, err
+	}
+	if err := unix.EpollCtl(epfd, unix.EPOLL_CTL_ADD, evfd, &unix.EpollEvent{Events: unix.EPOLLIN, Fd: int32(evfd)}); err != nil {
+		unix.Close(epfd)
+		unix.Close(evfd)
+		return nil, err
+	}
+	// The loop waits for its epoll set in Go's poller, as a goroutine
+	// waits for a socket: blocked in epoll_wait itself, it would hold a
+	// thread in a system call, which the scheduler works around with
+	// more threads and wake-ups than the wait saves.
+	if err := unix.SetNonblock(epfd, true); err != nil {
+		unix.Close(epfd)
+		unix.Close(evfd)
+		return nil, err
+	}
+	ep := os.NewFile(uintptr(epfd), "epoll")
+	rc, err := ep.SyscallConn()
+	if err != nil {
+		ep.Close()
+		unix.Close(evfd)
+		return nil, err
+	}
+	return &evLoop{g: g, epfd: epfd, ep: ep, rc: rc, evfd: evfd, conns: map[int32]*evConn{}, pools: map[*backend][]*evConn{},
+		buf: make([]byte, loopReadSize), events: make([]unix.EpollEvent, 256)}, nil
+}
+
+// post runs task on the loop; false once the loop has returned.
+func (l *evLoop) post(task func()) bool {
+	l.mu.Lock()
+	if l.exited {
+		l.mu.Unlock()
+		return false
+	}
+	l.tasks = append(l.tasks, task)
+	wake := len(l.tasks) == 1
+	l.mu.Unlock()
+	if wake {
+		var one = [8]byte{1}
+		unix.Write(l.evfd, one[:])
+	}
+	return true
+}
+
+func (l *evLoop) runTasks() {
+	var b [8]byte
+	unix.Read(l.evfd, b[:])
+	l.mu.Lock()
+	tasks := l.tasks
+	l.tasks = nil
+	l.mu.Unlock()
+	for _, t := range tasks {
+		t()
+	}
+}
+
+func (l *evLoop) run() {
+	defer l.g.f.wg.Done()
+	defer l.shut()
+	stopTicks := make(chan struct{})
+	defer close(stopTicks)
+	go l.tick(stopTicks)
+	l.now = time.Now()
+	l.lastSweep = l.now
+	for !l.exit {
+		n, err := epollPoll(l.epfd, l.events)
+		if n == 0 && (err == nil || err == unix.EINTR) {
+			if rerr := l.rc.Read(func(uintptr) bool {
+				n, err = epollPoll(l.epfd, l.events)
+				return n > 0 || err != nil && err != unix.EINTR
+			}); rerr != nil {
+				err = rerr
+			}
+		}
+		if err != nil && err != unix.EINTR {
+			l.g.f.logf("proxy: event loop: %v", err)
+			l.exit = true
+			break
+		}
+		l.now = time.Now()
+		for i := 0; i < n && !l.exit; i++ {
+			ev := l.events[i]
+			if int(ev.Fd) == l.evfd {
+				l.runTasks()
+				continue
+			}
+			if c := l.conns[ev.Fd]; c != nil {
+				l.handle(c, ev.Events)
+			}
+		}
+		if l.now.Sub(l.lastSweep) >= loopTick {
+			l.sweep()
+		}
+		if l.closing && l.clients == 0 {
+			l.exit = true
+		}
+	}
+}
+
+// tick wakes the loop for its sweep while it has nothing else to do,
+// until stop closes.
+func (l *evLoop) tick(stop <-chan struct{}) {
+	t := time.NewTicker(loopTick)
+	defer t.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+			l.post(func() {})
+		}
+	}
+}
+
+// shut closes what is left once the loop stops, and the tasks still
+// posted, which may hold descriptors.
+func (l *evLoop) shut() {
+	for _, c := range l.conns {
+		l.close(c)
+	}
+	for {
+		l.mu.Lock()
+		tasks := l.tasks
+		l.tasks = nil
+		if len(tasks) == 0 {
+			l.exited = true
+			l.mu.Unlock()
+			break
+		}
+		l.mu.Unlock()
+		for _, t := range tasks {
+			t() // a closing loop closes what they bring
+		}
+		for _, c := range l.conns {
+			l.close(c)
+		}
+	}
+	l.ep.Close()
+	unix.Close(l.evfd)
+}
+
+// evConn is a client's connection or an instance's.
+type evConn struct {
+	fd      int
+	up      bool   // a connection to an instance
+	in      []byte // read and not yet used
+	out     []byte // to write
+	events  uint32 // registered with epoll
+	closed  bool
+	peer    *evConn // the client, or the instance, of the request under way
+	release func()
+
+	// A client's.
+	remote    netip.AddrPort
+	remoteStr string
+	x         *exchange // the request under way
+	xs        exchange  // its storage
+	deadline  time.Time // to close an idle connection or a slow head by
+	partial   bool      // a head has begun
+	closeOut  bool      // close once out is written
+	handOver  bool      // hand to Front's goroutines once out is written
+
+	// An instance's.
+	be        *backend
+	reused    bool
+	got       bool // the answer has begun
+	paused    bool // not read while its client catches up
+	idleSince time.Time
+}
+
+// exchange is one request from a client to an instance and its answer.
+type exchange struct {
+	start      time.Time
+	method     string
+	host       string
+	path       string
+	route      *route
+	st         reqState // for the log and counters
+	headLen    int      // the request's head in the client's buffer
+	req        []byte   // the request for the instance
+	deadline   time.Time
+	headDone   bool // the answer's head is read
+	sent       bool // the client's head is in its out buffer
+	mode       int  // body framing, below
+	remain     int64
+	chunks     chunkScanner
+	keepUp     bool
+	closeAfter bool
+	dialing    bool
+	recorded   bool // the log line is written
+	fields     []headerField
+
+	// An answer without a Content-Type gets one sniffed from its first
+	// bytes, as net/http writes it: its head waits for them.
+	sniff bool
+	head  []byte // the client's head without its final CRLF
+	held  []byte // the answer's bytes held back meanwhile
+}
+
+// sniffLen is how much of a body sniffing looks at.
+const sniffLen = 512
+
+type headerField struct{ key, value string }
+
+// Answer body framing.
+const (
+	bodyNone = iota
+	bodyLength
+	bodyChunked
+	bodyToClose
+)
+
+func (l *evLoop) register(c *evConn, events uint32) bool {
+	c.events = events
+	if err := unix.EpollCtl(l.epfd, unix.EPOLL_CTL_ADD, c.fd, &unix.EpollEvent{Events: events, Fd: int32(c.fd)}); err != nil {
+		return false
+	}
+	l.conns[int32(c.fd)] = c
+	return true
+}
+
+func (l *evLoop) setEvents(c *evConn, events uint32) {
+	if c.closed || c.events == events {
+		return
+	}
+	c.events = events
+	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_MOD, c.fd, &unix.EpollEvent{Events: events, Fd: int32(c.fd)})
+}
+
+const (
+	evRead  = unix.EPOLLIN | unix.EPOLLRDHUP
+	evWrite = unix.EPOLLOUT
+)
+
+// wantEvents sets what c waits for: reading unless paused, writing while
+// out holds bytes.
+func (l *evLoop) wantEvents(c *evConn) {
+	var ev uint32 = unix.EPOLLRDHUP
+	if !c.paused && !(!c.up && (len(c.in) == cap(c.in) || c.handOver)) {
+		ev |= unix.EPOLLIN
+	}
+	if len(c.out) > 0 {
+		ev |= evWrite
+	}
+	l.setEvents(c, ev)
+}
+
+func (l *evLoop) close(c *evConn) {
+	if c.closed {
+		return
+	}
+	c.closed = true
+	delete(l.conns, int32(c.fd))
+	unix.Close(c.fd) // leaves the epoll set with it
+	if !c.up {
+		l.clients--
+		clientBufs.Put(c.in[:0:cap(c.in)])
+		c.in = nil
+	}
+	if c.release != nil {
+		c.release()
+	}
+}
+
+var clientBufs = sync.Pool{New: func() any { return make([]byte, 0, frontBufSize) }}
+
+func (l *evLoop) addClient(fd int, remote netip.AddrPort, release func()) {
+	if l.closing {
+		unix.Close(fd)
+		release()
+		return
+	}
+	c := &evConn{fd: fd, remote: remote, release: release, in: clientBufs.Get().([]byte)}
+	c.remoteStr = remote.String()
+	c.deadline = l.now.Add(ServerReadHeaderTimeout)
+	if !l.register(c, evRead) {
+		unix.Close(fd)
+		release()
+		return
+	}
+	l.clients++
+}
+
+func (l *evLoop) handle(c *evConn, ev uint32) {
+	if ev&(unix.EPOLLOUT|unix.EPOLLERR|unix.EPOLLHUP) != 0 && len(c.out) > 0 {
+		if !l.flush(c) {
+			return
+		}
+	}
+	if c.closed || ev&(unix.EPOLLIN|unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) == 0 {
+		return
+	}
+	if c.up {
+		l.readInstance(c)
+	} else {
+		l.readClient(c, ev)
+	}
+}
+
+// flush writes c.out; false when c is gone.
+func (l *evLoop) flush(c *evConn) bool {
+	for len(c.out) > 0 {
+		n, err := sysWrite(c.fd, c.out)
+		if n > 0 {
+			c.out = c.out[:copy(c.out, c.out[n:])]
+			continue
+		}
+		if err == unix.EAGAIN {
+			break
+		}
+		if err == unix.EINTR {
+			continue
+		}
+		l.gone(c)
+		return false
+	}
+	if len(c.out) == 0 && cap(c.out) > loopLowWater {
+		c.out = nil // a large answer's buffer is not kept for the connection's life
+	}
+	if c.up {
+		l.wantEvents(c)
+		return true
+	}
+	if u := c.peer; u != nil && u.paused && len(c.out) <= loopLowWater {
+		u.paused = false
+		l.wantEvents(u)
+	}
+	if len(c.out) == 0 {
+		switch {
+		case c.closeOut:
+			l.close(c)
+			return false
+		case c.handOver:
+			l.handOverClient(c)
+			return false
+		}
+	}
+	l.wantEvents(c)
+	return true
+}
+
+// send writes b to c, keeping what the socket does not take; false when
+// c is gone.
+func (l *evLoop) send(c *evConn, b []byte) bool {
+	if len(c.out) == 0 {
+		for len(b) > 0 {
+			n, err := sysWrite(c.fd, b)
+			if n > 0 {
+				b = b[n:]
+				continue
+			}
+			if err == unix.EAGAIN {
+				break
+			}
+			if err == unix.EINTR {
+				continue
+			}
+			l.gone(c)
+			return false
+		}
+		if len(b) == 0 {
+			return true
+		}
+	}
+	c.out = append(c.out, b...)
+	l.wantEvents(c)
+	return true
+}
+
+// gone handles a connection that failed or closed.
+func (l *evLoop) gone(c *evConn) {
+	if c.up {
+		l.instanceGone(c)
+		return
+	}
+	if x := c.x; x != nil {
+		if u := c.peer; u != nil {
+			c.peer, u.peer = nil, nil
+			l.close(u)
+		}
+		if !x.headDone {
+			x.st.fail(statusClientClosed, "client closed the request")
+		}
+		l.record(c, x)
+		c.x = nil
+	}
+	l.close(c)
+}
+
+func (l *evLoop) readClient(c *evConn, ev uint32) {
+	if len(c.in) == cap(c.in) || c.handOver {
+		if ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
+			l.gone(c) // the client left while its requests wait
+		} else {
+			l.wantEvents(c)
+		}
+		return
+	}
+	n, err := sysRead(c.fd, c.in[len(c.in):cap(c.in)])
+	if n > 0 {
+		c.in = c.in[:len(c.in)+n]
+		if c.x == nil {
+			l.serveClient(c)
+		} else if len(c.in) == cap(c.in) {
+			l.wantEvents(c) // pipelined requests wait for the answer
+		}
+		return
+	}
+	if err == unix.EAGAIN || err == unix.EINTR {
+		return
+	}
+	l.gone(c)
+}
+
+// serveClient starts the next request in c's buffer, or waits for one.
+func (l *evLoop) serveClient(c *evConn) {
+	if c.closed || c.x != nil {
+		return
+	}
+	if len(c.in) == 0 {
+		if l.closing {
+			l.close(c)
+			return
+		}
+		c.partial = false
+		c.deadline = l.now.Add(ServerIdleTimeout)
+		l.wantEvents(c)
+		return
+	}
+	if !c.partial {
+		c.partial = true
+		c.deadline = l.now.Add(ServerReadHeaderTimeout)
+	}
+	i := bytes.Index(c.in, crlfcrlf)
+	if i < 0 {
+		if len(c.in) >= cap(c.in) || bytes.Contains(c.in, lflf) {
+			l.handOverClient(c)
+			return
+		}
+		l.wantEvents(c)
+		return
+	}
+	head := c.in[:i+4]
+	if bytes.Contains(head, lflf) || !l.start(c, head) {
+		l.handOverClient(c)
+	}
+}
+
+// start begins the exchange for the request whose head is head, or says
+// it is not one the loop serves.
+func (l *evLoop) start(c *evConn, head []byte) bool {
+	g := l.g
+	p := g.p
+	s := string(head)
+	line, rest, _ := strings.Cut(s, "\r\n")
+	var lr leanRequest
+	if !lr.requestLine(line) || lr.method != http.MethodGet && lr.method != http.MethodHead {
+		return false
+	}
+	x := &c.xs
+	fields := x.fields[:0]
+	ok := scanFields(rest, func(key, value string) bool {
+		keep, ok := lr.field(key, value)
+		if ok && keep {
+			fields = append(fields, headerField{key, value})
+		}
+		return ok
+	})
+	x.fields = fields
+	if !ok || !lr.complete(nil) || lr.bodyLen != 0 || lr.hasLen {
+		return false
+	}
+	// The target the instance gets, as Front's goroutines send it: the
+	// URL's RequestURI, with the query cleaned.
+	path, query, hasQuery := strings.Cut(lr.target, "?")
+	if strings.IndexByte(lr.target, '%') >= 0 || strings.IndexByte(lr.target, '#') >= 0 || !escapedAsIs(path) {
+		u, ok := parseTarget(lr.target)
+		if !ok {
+			return false
+		}
+		path = u.Path
+		u.RawQuery = cleanQuery(u.RawQuery)
+		lr.target = u.RequestURI()
+	} else if hasQuery {
+		if q := cleanQuery(query); q != query {
+			lr.target = path + "?" + q
+		}
+	}
+	host := normalizeHost(lr.host)
+	if host == "" || p.control != "" && host == p.control {
+		return false
+	}
+	if g.direct != nil && !g.direct(lr.host, path) {
+		return false
+	}
+	rt := p.table.Load().hosts[host]
+	if rt == nil || rt.Maintenance {
+		return false
+	}
+	var xff []string
+	var inID, fwdProto, fwdHost string
+	for _, f := range fields {
+		switch f.key {
+		case "X-Forwarded-For":
+			xff = append(xff, f.value)
+		case "X-Request-Id":
+			if inID == "" {
+				inID = f.value
+			}
+		case "X-Forwarded-Proto":
+			if fwdProto == "" {
+				fwdProto = f.value
+			}
+		case "X-Forwarded-Host":
+			if fwdHost == "" {
+				fwdHost = f.value
+			}
+		}
+	}
+	peer := c.remote.Addr().Unmap()
+	client, trusted := p.clientOf(peer, xff)
+	if rt.limiter != nil && !rt.limiter.allow(client) {
+		return false // Front answers 429
+	}
+	b := rt.pick()
+	if b == nil {
+		return false // Front answers 503
+	}
+
+	*x = exchange{start: l.now, method: lr.method, host: lr.host, path: path, route: rt,
+		headLen: len(head), closeAfter: lr.closeAfter || l.closing, req: x.req[:0], fields: fields,
+		deadline: l.now.Add(p.cfg.ResponseHeaderTimeout)}
+	st := &x.st
+	*st = reqState{p: p, start: l.now, route: rt, backend: b, trustedPeer: trusted, requestID: requestID(inID)}
+	st.peerIP = addrString(peer, c.remoteStr)
+	st.clientIP = st.peerIP
+	if client != peer {
+		st.clientIP = client.String()
+	}
+	xffOut, proto, fhost := st.peerIP, "http", lr.host
+	if trusted {
+		if len(xff) > 0 {
+			xffOut = strings.Join(xff, ", ") + ", " + st.peerIP
+		}
+		if fwdProto == "http" || fwdProto == "https" {
+			proto = fwdProto
+		}
+		if fwdHost != "" {
+			fhost = fwdHost
+		}
+	}
+	x.req = appendRequest(x.req, &lr, fields, xffOut, proto, fhost, st.requestID)
+	c.x = x
+	g.f.looped.Add(1)
+	l.sendRequest(c, b)
+	return true
+}
+
+// escapedAsIs reports whether url.URL writes path back unchanged: it holds
+// only unreserved characters and those a path keeps.
+func escapedAsIs(path string) bool {
+	for i := 0; i < len(path); i++ {
+		switch c := path[i]; {
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9':
+		case strings.IndexByte("-_.~$&+,/:;=@", c) >= 0:
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+// appendRequest appends the request for the instance: the client's header
+// fields without the hop-by-hop ones, and the forwarding headers, as
+// writeRequest does on Front's goroutines.
+func appendRequest(b []byte, lr *leanRequest, fields []headerField, xff, proto, host, id string) []byte {
+	b = append(b, lr.method...)
+	b = append(b, ' ')
+	b = append(b, lr.target...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, lr.host...)
+	b = append(b, "\r\n"...)
+	var conn []string
+	te := false
+	for _, f := range fields {
+		if f.key == "Connection" {
+			conn = append(conn, f.value)
+		}
+	}
+	for _, f := range fields {
+		switch f.key {
+		case "Host", "Content-Length", "Expect", "X-Request-Id":
+			continue
+		case "Te":
+			te = te || headerHasToken([]string{f.value}, "trailers")
+		}
+		if hopByHop(f.key) || forwardingHeader(f.key) || len(conn) > 0 && headerHasToken(conn, f.key) {
+			continue
+		}
+		b = append(b, f.key...)
+		b = append(b, ": "...)
+		b = append(b, f.value...)
+		b = append(b, "\r\n"...)
+	}
+	if te {
+		b = append(b, "Te: trailers\r\n"...)
+	}
+	b = append(b, "X-Forwarded-For: "...)
+	b = append(b, xff...)
+	b = append(b, "\r\nX-Forwarded-Proto: "...)
+	b = append(b, proto...)
+	b = append(b, "\r\nX-Forwarded-Host: "...)
+	b = append(b, host...)
+	b = append(b, "\r\nX-Request-Id: "...)
+	b = append(b, id...)
+	b = append(b, "\r\n\r\n"...)
+	return b
+}
+
+// sendRequest sends c's request on an idle connection to b, or dials one.
+func (l *evLoop) sendRequest(c *evConn, b *backend) {
+	pool := l.pools[b]
+	for len(pool) > 0 {
+		u := pool[len(pool)-1]
+		pool[len(pool)-1] = nil
+		pool = pool[:len(pool)-1]
+		l.pools[b] = pool
+		if u.closed {
+			continue
+		}
+		u.reused = true
+		l.attach(c, u)
+		return
+	}
+	c.x.dialing = true
+	x := c.x
+	addr := b.up.Addr
+	ctx := l.g.ctx
+	go func() { // ends within dialTimeout, or when the front closes
+		ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+		nc, err := (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext(ctx, "tcp", addr)
+		cancel()
+		fd := -1
+		if err == nil {
+			fd, err = dupFD(nc.(*net.TCPConn))
+			nc.Close()
+		}
+		if !l.post(func() { l.dialed(c, x, b, fd, err) }) && fd >= 0 {
+			unix.Close(fd)
+		}
+	}()
+}
+
+// dialed receives a new connection to b for c's exchange x.
+func (l *evLoop) dialed(c *evConn, x *exchange, b *backend, fd int, err error) {
+	var u *evConn
+	if fd >= 0 {
+		u = &evConn{fd: fd, up: true, be: b}
+		if !l.register(u, evRead) {
+			unix.Close(fd)
+			u, err = nil, errors.New("registering the connection failed")
+		}
+	}
+	if c.closed || c.x != x || !x.dialing {
+		if u != nil {
+			l.putIdle(u) // the client left; another may use it
+		}
+		return
+	}
+	x.dialing = false
+	if u == nil {
+		// The instance cannot be reached: Front's goroutines send the
+		// request again, take the instance out of rotation and try the
+		// next one, or answer 502.
+		c.x = nil
+		l.handOverClient(c)
+		return
+	}
+	l.attach(c, u)
+}
+
+func (l *evLoop) attach(c *evConn, u *evConn) {
+	c.peer, u.peer = u, c
+	u.in, u.got, u.paused = u.in[:0], false, false
+	l.send(u, c.x.req)
+	if !u.closed {
+		l.wantEvents(u)
+	}
+}
+
+// putIdle keeps u for the next request to its instance.
+func (l *evLoop) putIdle(u *evConn) {
+	if u.closed {
+		return
+	}
+	if l.closing || len(u.in) > 0 || len(l.pools[u.be]) >= maxIdleConnsPerHost || u.be.pool.isClosed() {
+		l.close(u)
+		return
+	}
+	u.peer, u.paused, u.idleSince = nil, false, l.now
+	u.out = u.out[:0]
+	if cap(u.in) > 16<<10 {
+		u.in = nil // a large answer head's buffer
+	}
+	l.pools[u.be] = append(l.pools[u.be], u)
+	l.wantEvents(u)
+}
+
+func (l *evLoop) readInstance(u *evConn) {
+	c := u.peer
+	if c == nil {
+		l.close(u) // an idle connection the instance closed, or that sent what was not asked for
+		return
+	}
+	x := c.x
+	if !x.headDone && len(u.in) == cap(u.in) {
+		if cap(u.in) >= loopAnswerHeadMax {
+			l.failAnswer(c, u, http.StatusBadGateway, "the answer's headers are too large")
+			return
+		}
+		u.in = append(u.in, make([]byte, max(4<<10, cap(u.in)))...)[:len(u.in)]
+	}
+	var n int
+	var err error
+	if x.headDone {
+		n, err = sysRead(u.fd, l.buf) // the body goes straight on
+	} else {
+		n, err = sysRead(u.fd, u.in[len(u.in):cap(u.in)])
+	}
+	if n <= 0 {
+		if err == unix.EAGAIN || err == unix.EINTR {
+			return
+		}
+		l.instanceGone(u)
+		return
+	}
+	u.got = true
+	if x.headDone {
+		l.relay(c, u, l.buf[:n])
+		return
+	}
+	u.in = u.in[:len(u.in)+n]
+	l.answer(c, u)
+}
+
+// answer reads the answer's head from u.in and starts the body.
+func (l *evLoop) answer(c *evConn, u *evConn) {
+	x := c.x
+	for !x.headDone {
+		i := bytes.Index(u.in, crlfcrlf)
+		if i < 0 {
+			if len(u.in) >= loopAnswerHeadMax {
+				l.failAnswer(c, u, http.StatusBadGateway, "the answer's headers are too large")
+			}
+			return
+		}
+		head := u.in[:i+4]
+		code, ok := l.writeAnswerHead(c, x, head)
+		if c.closed {
+			return // gone while a 1xx answer was written
+		}
+		if !ok {
+			l.failAnswer(c, u, http.StatusBadGateway, "malformed answer from the instance")
+			return
+		}
+		u.in = u.in[:copy(u.in, u.in[i+4:])]
+		if code < 200 {
+			continue
+		}
+		x.headDone = true
+		// The request is answered: its head leaves the client's buffer.
+		c.in = c.in[:copy(c.in, c.in[x.headLen:])]
+	}
+	body := u.in
+	u.in = u.in[:0]
+	l.relay(c, u, body)
+}
+
+// writeAnswerHead parses an answer's head and puts the client's version of
+// it in c.out: hop-by-hop fields dropped, security headers, the request ID
+// and Date added, framing kept. 1xx answers other than 100 are passed on.
+func (l *evLoop) writeAnswerHead(c *evConn, x *exchange, head []byte) (code int, ok bool) {
+	s := string(head)
+	line, rest, _ := strings.Cut(s, "\r\n")
+	proto, status, ok1 := strings.Cut(line, " ")
+	if !ok1 || proto != "HTTP/1.1" && proto != "HTTP/1.0" || len(status) < 3 ||
+		(len(status) > 3 && status[3] != ' ') || strings.ContainsFunc(status, isCTL) {
+		return 0, false
+	}
+	for i := 0; i < 3; i++ {
+		if status[i] < '0' || status[i] > '9' {
+			return 0, false
+		}
+		code = code*10 + int(status[i]-'0')
+	}
+	if code < 100 || code == http.StatusSwitchingProtocols {
+		return 0, false // no upgrade was asked for
+	}
+	var conn []string
+	cl, hasCL, chunked, closeUp, keepAlive, hasDate := int64(-1), false, false, false, false, false
+	hasType := false
+	fields := x.fields[:0] // the request's fields are sent
+	ok = scanFields(rest, func(key, value string) bool {
+		switch key {
+		case "Content-Length":
+			v, err := strconv.ParseUint(value, 10, 63)
+			if err != nil || hasCL && int64(v) != cl {
+				return false
+			}
+			if hasCL {
+				return true
+			}
+			cl, hasCL = int64(v), true
+		case "Transfer-Encoding":
+			if chunked || !strings.EqualFold(value, "chunked") {
+				return false
+			}
+			chunked = true
+		case "Connection":
+			conn = append(conn, value)
+			if headerHasToken([]string{value}, "close") {
+				closeUp = true
+			}
+			if headerHasToken([]string{value}, "keep-alive") {
+				keepAlive = true
+			}
+		case "Date":
+			hasDate = true
+		case "Content-Type":
+			hasType = true
+		}
+		fields = append(fields, headerField{key, value})
+		return true
+	})
+	x.fields = fields[:0]
+	if !ok {
+		return 0, false
+	}
+	if code < 200 {
+		if code == http.StatusContinue {
+			return code, true
+		}
+		out := append(c.out, "HTTP/1.1 "...)
+		out = append(out, status...)
+		out = append(out, "\r\n"...)
+		for _, f := range fields {
+			if !hopByHop(f.key) && !(len(conn) > 0 && headerHasToken(conn, f.key)) {
+				out = appendField(out, f.key, f.value)
+			}
+		}
+		c.out = append(out, "\r\n"...)
+		return code, l.flush(c)
+	}
+	noBody := x.method == http.MethodHead || code == http.StatusNoContent || code == http.StatusNotModified
+	switch {
+	case noBody:
+		x.mode = bodyNone
+	case chunked:
+		x.mode = bodyChunked
+		x.chunks = chunkScanner{}
+		hasCL = false
+	case hasCL:
+		x.mode, x.remain = bodyLength, cl
+	default:
+		x.mode = bodyToClose
+	}
+	x.keepUp = !closeUp && (proto == "HTTP/1.1" || keepAlive) && x.mode != bodyToClose
+	if x.mode == bodyToClose || l.closing {
+		x.closeAfter = true
+	}
+	x.sniff = !hasType && x.mode != bodyNone && !(x.mode == bodyLength && cl == 0)
+	x.st.upstreamStatus = code
+	rt := x.route
+
+	out := append(c.out, "HTTP/1.1 "...)
+	out = append(out, status...)
+	if len(status) == 3 {
+		out = append(out, ' ')
+		out = append(out, http.StatusText(code)...)
+	}
+	out = append(out, "\r\n"...)
+	var have [len(defaultSecurityHeaders)]bool
+	for _, f := range fields {
+		switch f.key {
+		case "X-Request-Id", "Transfer-Encoding", "Content-Length":
+			continue
+		case "Trailer":
+			if x.mode != bodyChunked {
+				continue
+			}
+		default:
+			if hopByHop(f.key) || len(conn) > 0 && headerHasToken(conn, f.key) || rt.overrides(f.key) {
+				continue
+			}
+		}
+		for i, d := range defaultSecurityHeaders {
+			if f.key == d.key {
+				have[i] = true
+			}
+		}
+		out = appendField(out, f.key, f.value)
+	}
+	for i, d := range defaultSecurityHeaders {
+		if !have[i] && !rt.overrides(d.key) {
+			out = appendField(out, d.key, d.val[0])
+		}
+	}
+	for _, kv := range rt.setHdr {
+		for _, v := range kv.val {
+			out = appendField(out, kv.key, v)
+		}
+	}
+	out = appendField(out, "X-Request-Id", x.st.requestID)
+	if !hasDate {
+		out = appendField(out, "Date", l.date.format(l.now))
+	}
+	switch {
+	case x.mode == bodyChunked:
+		out = append(out, "Transfer-Encoding: chunked\r\n"...)
+	case hasCL && (x.mode == bodyLength || x.method == http.MethodHead || code == http.StatusNotModified):
+		out = append(out, "Content-Length: "...)
+		out = strconv.AppendInt(out, cl, 10)
+		out = append(out, "\r\n"...)
+	}
+	if x.closeAfter {
+		out = append(out, "Connection: close\r\n"...)
+	}
+	if x.sniff {
+		x.head = append(x.head[:0], out[len(c.out):]...)
+		x.held = x.held[:0]
+		return code, true
+	}
+	c.out = append(out, "\r\n"...)
+	x.sent = true
+	return code, true
+}
+
+// releaseHead puts the held head in c.out, with the Content-Type sniffed
+// from data, and the held bytes after it.
+func (x *exchange) releaseHead(c *evConn, data []byte) {
+	out := append(c.out, x.head...)
+	if len(data) > 0 {
+		out = appendField(out, "Content-Type", http.DetectContentType(data))
+	}
+	out = append(out, "\r\n"...)
+	c.out = append(out, x.held...)
+	x.sniff, x.sent = false, true
+}
+
+func appendField(b []byte, k, v string) []byte {
+	b = append(b, k...)
+	b = append(b, ": "...)
+	b = append(b, v...)
+	return append(b, "\r\n"...)
+}
+
+// overrides reports whether the route sets or deletes header k itself.
+func (rt *route) overrides(k string) bool {
+	for _, kv := range rt.setHdr {
+		if kv.key == k {
+			return true
+		}
+	}
+	for _, d := range rt.delHdr {
+		if d == k {
+			return true
+		}
+	}
+	return false
+}
+
+// relay passes body bytes of the answer to the client, after whatever
+// c.out already holds, and ends the exchange with the body.
+func (l *evLoop) relay(c *evConn, u *evConn, b []byte) {
+	x := c.x
+	done := false
+	switch x.mode {
+	case bodyNone:
+		done = true
+		if len(b) > 0 {
+			x.keepUp = false // more than the answer
+		}
+		b = nil
+	case bodyLength:
+		if int64(len(b)) >= x.remain {
+			if int64(len(b)) > x.remain {
+				x.keepUp = false
+			}
+			b = b[:x.remain]
+			done = true
+		}
+		x.remain -= int64(len(b))
+	case bodyChunked:
+		if x.sniff {
+			x.chunks.data = &x.chunks.sniffed
+		}
+		n, end, err := x.chunks.scan(b)
+		if err != nil {
+			x.st.errText = u.be.up.Name + ": " + err.Error()
+			x.closeAfter, x.keepUp = true, false
+			done = true
+		}
+		if n < len(b) {
+			x.keepUp = false
+		}
+		b, done = b[:n], done || end
+	}
+	x.st.bytes += int64(len(b))
+	if x.st.status == 0 {
+		x.st.status = x.st.upstreamStatus
+	}
+	if x.sniff {
+		x.held = append(x.held, b...)
+		data := x.held
+		if x.mode == bodyChunked {
+			data = x.chunks.sniffed
+		}
+		// A streamed body is sniffed from its first bytes, as Front's
+		// goroutines flush each read; a sized one from its first 512.
+		if !done && (len(data) == 0 || x.mode == bodyLength && len(data) < sniffLen) {
+			return // more of the body first
+		}
+		x.releaseHead(c, data[:min(len(data), sniffLen)])
+		b = nil
+	}
+	if done {
+		l.record(c, x) // before the client can see the end, as on Front's goroutines
+	}
+	if len(c.out) > 0 {
+		c.out = append(c.out, b...)
+		if !l.flush(c) {
+			return
+		}
+	} else if !l.send(c, b) {
+		return
+	}
+	if done {
+		l.endExchange(c, u)
+		return
+	}
+	if len(c.out) > loopHighWater && !u.paused {
+		u.paused = true
+		l.wantEvents(u)
+	}
+}
+
+// endExchange ends c's exchange once the answer is all in c.out.
+func (l *evLoop) endExchange(c *evConn, u *evConn) {
+	x := c.x
+	c.peer, u.peer = nil, nil
+	if x.keepUp {
+		l.putIdle(u)
+	} else {
+		l.close(u)
+	}
+	l.record(c, x)
+	c.x = nil
+	if x.closeAfter || l.closing {
+		c.closeOut = true
+		l.flush(c)
+		return
+	}
+	l.serveClient(c) // a pipelined request
+}
+
+// record writes the exchange's log line and counts it, once.
+func (l *evLoop) record(c *evConn, x *exchange) {
+	if x.recorded {
+		return
+	}
+	x.recorded = true
+	x.st.finish(x.host, x.method, x.path)
+}
+
+// instanceGone handles an instance connection that closed or failed.
+func (l *evLoop) instanceGone(u *evConn) {
+	c := u.peer
+	if c == nil {
+		l.close(u)
+		return
+	}
+	x := c.x
+	switch {
+	case x.headDone && x.mode == bodyToClose:
+		x.keepUp = false
+		if x.sniff {
+			x.releaseHead(c, x.held[:min(len(x.held), sniffLen)])
+			if !l.flush(c) {
+				return
+			}
+		}
+		l.endExchange(c, u)
+	case x.headDone && x.sniff:
+		l.failAnswer(c, u, http.StatusBadGateway, "the connection closed in the middle of the answer")
+	case x.headDone:
+		// Cut short: the client sees the answer end early, as on Front's
+		// goroutines.
+		x.st.errText = u.be.up.Name + ": the connection closed in the middle of the answer"
+		c.peer, u.peer = nil, nil
+		l.close(u)
+		l.record(c, x)
+		c.x = nil
+		c.closeOut = true
+		l.flush(c)
+	case !u.got:
+		// Nothing came back: the instance closed a pooled connection as
+		// the request went out, or died. Front's goroutines send it again
+		// (it is a GET or HEAD), and take over the connection.
+		c.peer, u.peer = nil, nil
+		l.close(u)
+		c.x = nil
+		l.handOverClient(c)
+	default:
+		l.failAnswer(c, u, http.StatusBadGateway, "the connection closed in the middle of the answer's headers")
+	}
+}
+
+// failAnswer answers the client with an error page, once no byte of the
+// instance's answer has been sent to it.
+func (l *evLoop) failAnswer(c *evConn, u *evConn, status int, why string) {
+	x := c.x
+	c.peer, u.peer = nil, nil
+	l.close(u)
+	if x.sent {
+		x.st.errText = u.be.up.Name + ": " + why
+		l.record(c, x)
+		c.x = nil
+		c.closeOut = true
+		l.flush(c)
+		return
+	}
+	if !x.headDone {
+		c.in = c.in[:copy(c.in, c.in[x.headLen:])]
+		x.headDone = true
+	}
+	x.sniff, x.sent = false, true
+	rec := &pageRecorder{header: http.Header{}}
+	st := &x.st
+	st.ResponseWriter = rec
+	st.fail(status, u.be.up.Name+": "+why)
+	pg := badGatewayPage
+	if status == http.StatusGatewayTimeout {
+		pg = timeoutPage
+	}
+	writePage(st, status, pg, x.route.App)
+	st.ResponseWriter = nil
+	out := append(c.out, "HTTP/1.1 "...)
+	out = strconv.AppendInt(out, int64(status), 10)
+	out = append(out, ' ')
+	out = append(out, http.StatusText(status)...)
+	out = append(out, "\r\n"...)
+	for k, vv := range rec.header {
+		for _, v := range vv {
+			out = appendField(out, k, v)
+		}
+	}
+	out = appendField(out, "Date", l.date.format(l.now))
+	out = append(out, "Content-Length: "...)
+	out = strconv.AppendInt(out, int64(rec.body.Len()), 10)
+	out = append(out, "\r\n"...)
+	if x.closeAfter {
+		out = append(out, "Connection: close\r\n"...)
+	}
+	out = append(out, "\r\n"...)
+	if x.method != http.MethodHead {
+		out = append(out, rec.body.Bytes()...)
+	}
+	c.out = out
+	l.record(c, x)
+	c.x = nil
+	if x.closeAfter || l.closing {
+		c.closeOut = true
+		l.flush(c)
+		return
+	}
+	if l.flush(c) {
+		l.serveClient(c)
+	}
+}
+
+// pageRecorder holds an error page the loop then writes.
+type pageRecorder struct {
+	header http.Header
+	body   bytes.Buffer
+}
+
+func (r *pageRecorder) Header() http.Header         { return r.header }
+func (r *pageRecorder) WriteHeader(int)             {}
+func (r *pageRecorder) Write(b []byte) (int, error) { return r.body.Write(b) }
+
+// handOverClient gives c to Front's goroutines with the bytes it has not
+// answered, once what it was sent is written.
+func (l *evLoop) handOverClient(c *evConn) {
+	if len(c.out) > 0 {
+		c.handOver = true
+		l.wantEvents(c)
+		return
+	}
+	pending := append([]byte(nil), c.in...)
+	release := c.release
+	c.release = nil
+	fd, err := unix.FcntlInt(uintptr(c.fd), unix.F_DUPFD_CLOEXEC, 0)
+	l.close(c)
+	if err != nil {
+		release()
+		return
+	}
+	f := os.NewFile(uintptr(fd), "client")
+	nc, err := net.FileConn(f)
+	f.Close()
+	if err != nil {
+		release()
+		return
+	}
+	var conn net.Conn = &releaseConn{Conn: nc, release: release}
+	if len(pending) > 0 {
+		conn = &handedOffConn{Conn: conn, pending: pending}
+	}
+	l.g.f.loopHandedOff.Add(1)
+	l.g.f.startConn(conn, nil)
+}
+
+// sweep closes what has waited too long: idle clients and slow heads,
+// answers that do not come, instance connections idle too long; while
+// closing, idle clients.
+func (l *evLoop) sweep() {
+	l.lastSweep = l.now
+	for _, c := range l.conns {
+		if c.closed {
+			continue
+		}
+		if c.up {
+			if c.peer == nil && l.now.Sub(c.idleSince) > idleConnTimeout {
+				l.close(c)
+			}
+			continue
+		}
+		x := c.x
+		switch {
+		case x == nil && (l.now.After(c.deadline) || l.closing && len(c.in) == 0 && len(c.out) == 0):
+			l.close(c)
+		case x != nil && !x.headDone && !x.dialing && l.now.After(x.deadline) && c.peer != nil:
+			l.failAnswer(c, c.peer, http.StatusGatewayTimeout, "did not answer in time")
+		}
+	}
+	for b, pool := range l.pools {
+		live := pool[:0]
+		for _, u := range pool {
+			if !u.closed {
+				live = append(live, u)
+			}
+		}
+		clear(pool[len(live):])
+		if len(live) == 0 {
+			delete(l.pools, b)
+		} else {
+			l.pools[b] = live
+		}
+	}
+}
+
+// The loops' system calls never block (every descriptor is non-blocking,
+// epoll is asked with a zero timeout), so they are made raw: without
+// telling the scheduler, which otherwise gets ready to hand the thread's
+// processor to another thread, and whose monitor wakes to check on it.
+
+func sysRead(fd int, b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	n, _, e := unix.RawSyscall(unix.SYS_READ, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if e != 0 {
+		return -1, e
+	}
+	return int(n), nil
+}
+
+func sysWrite(fd int, b []byte) (int, error) {
+	if len(b) == 0 {
+		return 0, nil
+	}
+	n, _, e := unix.RawSyscall(unix.SYS_WRITE, uintptr(fd), uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)))
+	if e != 0 {
+		return -1, e
+	}
+	return int(n), nil
+}
+
+// epollPoll returns the events ready now, without waiting.
+func epollPoll(epfd int, events []unix.EpollEvent) (int, error) {
+	n, _, e := unix.RawSyscall6(unix.SYS_EPOLL_PWAIT, uintptr(epfd), uintptr(unsafe.Pointer(&events[0])), uintptr(len(events)), 0, 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), nil
+}

@@ -1,0 +1,605 @@
+//go:build linux
+
+package proxy
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+func loopCounts(f *front) (uint64, uint64) { return f.srv.LoopCounts() }
+
+func TestLoopServesKeepAliveAndPipelinedRequests(t *testing.T) {
+	u := newUpstream(t, "web.1")
+	f := newFront(t, Config{})
+	f.SetRoutes([]Route{appRoute("app", u)})
+	rc := dialRaw(t, f.srv.Listener.Addr().String())
+	rc.send("GET /a?x=1 HTTP/1.1\r\nHost: app.localhost\r\nX-Forwarded-For: 6.6.6.6\r\nX-Request-Id: abc-123\r\nConnection: x-gone\r\nX-Gone: 1\r\n\r\n")
+	resp, body := rc.read("GET")
+	if resp.StatusCode != 200 || body != "web.1" || resp.ContentLength != 5 {
+		t.Fatalf("first answer %d %q (length %d)", resp.StatusCode, body, resp.ContentLength)
+	}
+	h := resp.Header
+	for k, want := range map[string]string{
+		"Echo-Host": "app.localhost", "Echo-X-Forwarded-For": "127.0.0.1", "Echo-X-Forwarded-Proto": "http",
+		"Echo-X-Forwarded-Host": "app.localhost", "Echo-X-Request-Id": "abc-123", "X-Request-Id": "abc-123",
+		"X-Content-Type-Options": "nosniff", "X-Frame-Options": "SAMEORIGIN",
+		"Referrer-Policy": "strict-origin-when-cross-origin", "Content-Type": "text/plain; charset=utf-8",
+	} {
+		if got := h.Get(k); got != want {
+			t.Errorf("%s: %q, want %q", k, got, want)
+		}
+	}
+	if h.Get("Date") == "" {
+		t.Error("no Date")
+	}
+	// Two requests in one write: both answered, in order.
+	rc.send("GET /b HTTP/1.1\r\nHost: app.localhost\r\n\r\nHEAD /c HTTP/1.1\r\nHost: APP.localhost:80\r\n\r\n")
+	if resp, body := rc.read("GET"); resp.StatusCode != 200 || body != "web.1" {
+		t.Fatalf("pipelined GET: %d %q", resp.StatusCode, body)
+	}
+	resp, body = rc.read("HEAD")
+	if resp.StatusCode != 200 || body != "" || resp.ContentLength != 5 {
+		t.Fatalf("HEAD: %d %q, length %d", resp.StatusCode, body, resp.ContentLength)
+	}
+	if looped, handed := loopCounts(f); looped != 3 || handed != 0 {
+		t.Fatalf("looped %d, handed over %d: want 3 requests in the loop on one connection", looped, handed)
+	}
+	if lean, handed := leanCounts(f); lean != 0 || handed != 0 {
+		t.Fatalf("Front's goroutines served %d requests and handed %d over", lean, handed)
+	}
+	if u.hits.Load() != 3 {
+		t.Errorf("the instance saw %d requests, want 3", u.hits.Load())
+	}
+	l := f.lastLog()
+	if l.App != "app" || l.Method != "HEAD" || l.Path != "/c" || l.Status != 200 || l.Upstream != "web.1" || l.ClientIP != "127.0.0.1" || l.RequestID == "" {
+		t.Errorf("log line %+v", l)
+	}
+	rc.send("GET / HTTP/1.1\r\nHost: app.localhost\r\nConnection: close\r\n\r\n")
+	resp, _ = rc.read("GET")
+	if !resp.Close || !rc.closed() {
+		t.Fatal("Connection: close was not honoured")
+	}
+}
+
+// rawUpstream is an instance that answers each request with the bytes its
+// path names, written as they are: answers net/http would not write.
+type rawUpstream struct {
+	l       net.Listener
+	answers map[string]string
+	reqs    atomic.Int64
+}
+
+func newRawUpstream(t *testing.T, answers map[string]string) *rawUpstream {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &rawUpstream{l: l, answers: answers}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go u.serve(c)
+		}
+	}()
+	return u
+}
+
+func (u *rawUpstream) serve(c net.Conn) {
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		u.reqs.Add(1)
+		answer, ok := u.answers[req.URL.Path]
+		if !ok {
+			answer = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+		}
+		for part := range strings.SplitSeq(answer, "<pause>") {
+			if part == "<close>" {
+				return
+			}
+			if _, err := io.WriteString(c, part); err != nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if strings.HasPrefix(answer, "HTTP/1.0") || strings.Contains(answer, "Connection: close") {
+			return
+		}
+	}
+}
+
+func (u *rawUpstream) route() Route {
+	return Route{App: "app", Hosts: []string{"app.localhost"}, Upstreams: []Upstream{{Addr: u.l.Addr().String(), Name: "web.1"}},
+		Headers: map[string]string{"X-Frame-Options": "DENY", "Referrer-Policy": ""}}
+}
+
+// TestLoopAnswersAsFrontsGoroutinesDo sends the same requests through
+// Front with and without event loops, to an instance that answers in
+// every framing, and compares what the client gets.
+func TestLoopAnswersAsFrontsGoroutinesDo(t *testing.T) {
+	html := "<!doctype html><p>" + strings.Repeat("hi ", 10)
+	u := newRawUpstream(t, map[string]string{
+		"/length":   "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 5\r\nSet-Cookie: a=1\r\nSet-Cookie: b=2\r\nX-Request-Id: theirs\r\n\r\nhello",
+		"/chunked":  "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nTransfer-Encoding: chunked\r\nTrailer: X-Sum\r\n\r\n5;ext=1\r\nhello\r\n<pause>6\r\n world\r\n0\r\nX-Sum: 42\r\n\r\n",
+		"/sniff":    "HTTP/1.1 200 OK\r\nContent-Length: " + fmt.Sprint(len(html)) + "\r\n\r\n" + html,
+		"/sniff-ch": "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n" + fmt.Sprintf("%x\r\n%s\r\n0\r\n\r\n", len(html), html),
+		"/gzip":     "HTTP/1.1 200 OK\r\nContent-Encoding: gzip\r\nContent-Length: 3\r\n\r\nabc",
+		"/empty":    "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+		"/204":      "HTTP/1.1 204 No Content\r\nX-A: 1\r\n\r\n",
+		"/304":      "HTTP/1.1 304 Not Modified\r\nEtag: \"x\"\r\n\r\n",
+		"/hop":      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: x-private, keep-alive\r\nX-Private: 1\r\nKeep-Alive: timeout=5\r\nContent-Length: 2\r\n\r\nok",
+		"/frame":    "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nX-Frame-Options: SAMEORIGIN\r\nReferrer-Policy: no-referrer\r\nContent-Length: 2\r\n\r\nok",
+		"/hints":    "HTTP/1.1 103 Early Hints\r\nLink: </a.css>; rel=preload\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok",
+		"/continue": "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok",
+		"/status":   "HTTP/1.1 418 Teapot\r\nContent-Type: text/plain\r\nContent-Length: 3\r\n\r\ntea",
+		"/bare":     "HTTP/1.1 299\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok",
+		"/old":      "HTTP/1.0 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end",
+		"/bad":      "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok",
+		"/junk":     "HTTP/1.1 2OO OK\r\nContent-Length: 2\r\n\r\nok",
+		"/cut":      "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\nonly this<pause><close>",
+	})
+	type result struct {
+		status  int
+		body    string
+		header  http.Header
+		trailer http.Header
+		err     error
+		chunked bool
+	}
+	get := func(f *front, method, path string) result {
+		rc := dialRaw(t, f.srv.Listener.Addr().String())
+		rc.send(method + " " + path + " HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
+		resp, err := http.ReadResponse(rc.br, &http.Request{Method: method})
+		if err != nil {
+			return result{err: err}
+		}
+		b, err := io.ReadAll(resp.Body)
+		b = requestIDs.ReplaceAll(b, []byte("request ID"))
+		h := resp.Header.Clone()
+		h.Del("Date")
+		h.Del("X-Request-Id")
+		return result{status: resp.StatusCode, body: string(b), header: h, trailer: resp.Trailer, err: err,
+			chunked: slices.Contains(resp.TransferEncoding, "chunked")}
+	}
+	loops := newFront(t, Config{})
+	loops.SetRoutes([]Route{u.route()})
+	gor := newGoroutineFront(t, Config{})
+	gor.SetRoutes([]Route{u.route()})
+	for _, tc := range []struct {
+		method, path string
+		sameHead     bool // the whole head agrees, not only status and body
+	}{
+		{"GET", "/length", true}, {"HEAD", "/length", true}, {"GET", "/chunked", true}, {"GET", "/sniff", true},
+		{"GET", "/sniff-ch", true}, {"GET", "/gzip", true}, {"GET", "/empty", true}, {"GET", "/204", true},
+		{"GET", "/304", true}, {"GET", "/hop", true}, {"GET", "/frame", true}, {"GET", "/hints", true},
+		{"GET", "/continue", true}, {"GET", "/status", true}, {"GET", "/bare", true},
+		{"GET", "/old", false}, {"GET", "/bad", false}, {"GET", "/junk", false}, {"GET", "/cut", false},
+	} {
+		t.Run(tc.method+tc.path, func(t *testing.T) {
+			want, got := get(gor, tc.method, tc.path), get(loops, tc.method, tc.path)
+			if got.status != want.status || got.body != want.body || (got.err == nil) != (want.err == nil) {
+				t.Fatalf("loop: %d %q %v; goroutines: %d %q %v", got.status, got.body, got.err, want.status, want.body, want.err)
+			}
+			if !tc.sameHead {
+				return
+			}
+			want.header.Del("Content-Length") // net/http may add one where the instance streamed
+			got.header.Del("Content-Length")
+			if fmt.Sprint(got.header) != fmt.Sprint(want.header) {
+				t.Errorf("head:\nloop       %v\ngoroutines %v", got.header, want.header)
+			}
+			if fmt.Sprint(got.trailer) != fmt.Sprint(want.trailer) || got.chunked != want.chunked {
+				t.Errorf("trailer: loop %v (chunked %v), goroutines %v (chunked %v)", got.trailer, got.chunked, want.trailer, want.chunked)
+			}
+		})
+	}
+	if looped, _ := loopCounts(loops); looped < 19 {
+		t.Errorf("the loops served %d of the requests", looped)
+	}
+	if lean, _ := leanCounts(gor); lean < 19 {
+		t.Errorf("Front's goroutines served %d of the requests", lean)
+	}
+	// The early hint reaches the client before the answer.
+	rc := dialRaw(t, loops.srv.Listener.Addr().String())
+	rc.send("GET /hints HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
+	line, _ := rc.br.ReadString('\n')
+	if line != "HTTP/1.1 103 Early Hints\r\n" {
+		t.Errorf("first line %q, want the 103", line)
+	}
+}
+
+var requestIDs = regexp.MustCompile(`request [0-9a-f-]{36}`)
+
+func TestLoopHandsOverWhatItDoesNotServe(t *testing.T) {
+	u := newUpstream(t, "web.1")
+	f := newFront(t, Config{ControlHost: "pier.localhost", Control: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "control")
+	})})
+	limited := appRoute("slow", u)
+	limited.RateLimit = RateLimit{RPS: 1, Burst: 1}
+	down := Route{App: "down", Hosts: []string{"down.localhost"}, Maintenance: true, Upstreams: []Upstream{u.up("blue")}}
+	f.SetRoutes([]Route{appRoute("app", u), limited, down})
+	addr := f.srv.Listener.Addr().String()
+	for _, tc := range []struct {
+		name, req string
+		status    int
+		body      string
+	}{
+		{"a POST", "POST /body HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: 3\r\n\r\nabc", 200, "3"},
+		{"the control host", "GET / HTTP/1.1\r\nHost: pier.localhost\r\n\r\n", 200, "control"},
+		{"an unknown host", "GET / HTTP/1.1\r\nHost: nope.localhost\r\n\r\n", 404, ""},
+		{"maintenance", "GET / HTTP/1.1\r\nHost: down.localhost\r\n\r\n", 503, ""},
+		{"HTTP/1.0", "GET / HTTP/1.0\r\nHost: app.localhost\r\n\r\n", 200, "web.1"},
+		{"a GET with a body", "GET / HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: 2\r\n\r\nhi", 200, "web.1"},
+		{"a bare LF", "GET / HTTP/1.1\nHost: app.localhost\n\n", 200, "web.1"},
+		{"no Host", "GET / HTTP/1.1\r\n\r\n", 400, ""},
+		{"two Hosts", "GET / HTTP/1.1\r\nHost: app.localhost\r\nHost: b\r\n\r\n", 400, ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, before := loopCounts(f)
+			rc := dialRaw(t, addr)
+			rc.send(tc.req)
+			method, _, _ := strings.Cut(tc.req, " ")
+			resp, body := rc.read(method)
+			if resp.StatusCode != tc.status || tc.body != "" && body != tc.body {
+				t.Fatalf("%d %q, want %d %q", resp.StatusCode, body, tc.status, tc.body)
+			}
+			if _, after := loopCounts(f); after != before+1 {
+				t.Errorf("handed over %d connections, want 1", after-before)
+			}
+			if resp.StatusCode == 400 || resp.Close {
+				return
+			}
+			// The connection goes on, on Front's goroutines.
+			rc.send("GET / HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
+			if resp, body := rc.read("GET"); resp.StatusCode != 200 || body != "web.1" {
+				t.Fatalf("the next request: %d %q", resp.StatusCode, body)
+			}
+		})
+	}
+	// Over its rate limit, a client gets Front's 429.
+	rc := dialRaw(t, addr)
+	statuses := []int{}
+	for range 3 {
+		rc.send("GET / HTTP/1.1\r\nHost: slow.localhost\r\n\r\n")
+		resp, _ := rc.read("GET")
+		statuses = append(statuses, resp.StatusCode)
+	}
+	if statuses[0] != 200 || statuses[2] != 429 {
+		t.Errorf("rate-limited statuses %v, want 200 first and 429 last", statuses)
+	}
+}
+
+func TestLoopShutdownFinishesRequestsAndClosesIdleConnections(t *testing.T) {
+	started := make(chan struct{})
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/slow" {
+			close(started)
+			time.Sleep(300 * time.Millisecond)
+		}
+		io.WriteString(w, "done")
+	}))
+	t.Cleanup(up.Close)
+	f := newFront(t, Config{})
+	f.SetRoutes([]Route{{App: "app", Hosts: []string{"app.localhost"}, Upstreams: []Upstream{{Addr: up.Listener.Addr().String(), Name: "web.1"}}}})
+	addr := f.srv.Listener.Addr().String()
+	idle := dialRaw(t, addr)
+	idle.send("GET / HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
+	idle.read("GET")
+	busy := dialRaw(t, addr)
+	busy.send("GET /slow HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
+	<-started
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := f.srv.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	if err := <-f.srv.served; !errors.Is(err, http.ErrServerClosed) {
+		t.Errorf("Serve returned %v, want http.ErrServerClosed", err)
+	}
+	f.srv.served <- http.ErrServerClosed // for the cleanup
+	resp, body := busy.read("GET")
+	if resp.StatusCode != 200 || body != "done" || !resp.Close {
+		t.Fatalf("the request in flight: %d %q, close %v", resp.StatusCode, body, resp.Close)
+	}
+	if !busy.closed() || !idle.closed() {
+		t.Error("a connection stayed open")
+	}
+	if looped, _ := loopCounts(f); looped != 2 {
+		t.Errorf("looped %d requests, want 2", looped)
+	}
+}
+
+func TestLoopCutsTheInstanceWhenTheClientLeaves(t *testing.T) {
+	gone := make(chan time.Duration, 1)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		switch r.URL.Path {
+		case "/think":
+			select {
+			case <-r.Context().Done():
+				gone <- time.Since(start)
+			case <-time.After(10 * time.Second):
+			}
+		case "/slow":
+			time.Sleep(500 * time.Millisecond)
+			io.WriteString(w, "slow answer")
+		default:
+			io.WriteString(w, "quick")
+		}
+	}))
+	t.Cleanup(up.Close)
+	f := newFront(t, Config{})
+	f.SetRoutes([]Route{{App: "app", Hosts: []string{"app.localhost"}, Upstreams: []Upstream{{Addr: up.Listener.Addr().String(), Name: "web.1"}}}})
+	addr := f.srv.Listener.Addr().String()
+
+	// A slow answer with the next request pipelined behind it.
+	rc := dialRaw(t, addr)
+	rc.send("GET /slow HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
+	time.Sleep(100 * time.Millisecond)
+	rc.send("GET /next HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
+	if resp, body := rc.read("GET"); resp.StatusCode != 200 || body != "slow answer" {
+		t.Fatalf("slow request: %d %q", resp.StatusCode, body)
+	}
+	if resp, body := rc.read("GET"); resp.StatusCode != 200 || body != "quick" {
+		t.Fatalf("pipelined request after it: %d %q", resp.StatusCode, body)
+	}
+
+	rc2 := dialRaw(t, addr)
+	rc2.send("GET /think HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
+	time.Sleep(200 * time.Millisecond)
+	rc2.c.Close()
+	select {
+	case d := <-gone:
+		if d > time.Second {
+			t.Errorf("the app's request was cancelled %v after it began", d)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the app's request was not cancelled after its client left")
+	}
+	eventually(t, 2*time.Second, "a 499 log line", func() bool {
+		l := f.lastLog()
+		return l.Path == "/think" && l.Status == statusClientClosed
+	})
+	if looped, handed := loopCounts(f); looped != 3 || handed != 0 {
+		t.Errorf("looped %d, handed over %d", looped, handed)
+	}
+}
+
+func TestLoopWhenInstancesFail(t *testing.T) {
+	t.Run("an instance that cannot be reached", func(t *testing.T) {
+		dead, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		deadAddr := dead.Addr().String()
+		dead.Close()
+		live := newUpstream(t, "web.2")
+		f := newFront(t, Config{})
+		f.SetRoutes([]Route{{App: "app", Hosts: []string{"app.localhost"}, Upstreams: []Upstream{
+			{Addr: deadAddr, Name: "web.1"}, live.up("blue")}}})
+		rc := dialRaw(t, f.srv.Listener.Addr().String())
+		for i := range 4 {
+			rc.send("GET / HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
+			if resp, body := rc.read("GET"); resp.StatusCode != 200 || body != "web.2" {
+				t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
+			}
+		}
+		if got := f.Healthy("app"); len(got) != 1 || got[0].Name != "web.2" {
+			t.Errorf("in rotation: %v, want web.2 alone", got)
+		}
+	})
+	t.Run("an instance that closes idle connections", func(t *testing.T) {
+		up := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
+		up.Config.IdleTimeout = 50 * time.Millisecond
+		up.Start()
+		t.Cleanup(up.Close)
+		f := newFront(t, Config{})
+		f.SetRoutes([]Route{{App: "app", Hosts: []string{"app.localhost"}, Upstreams: []Upstream{{Addr: up.Listener.Addr().String(), Name: "web.1"}}}})
+		rc := dialRaw(t, f.srv.Listener.Addr().String())
+		for i := range 5 {
+			rc.send("GET / HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
+			if resp, body := rc.read("GET"); resp.StatusCode != 200 || body != "ok" {
+				t.Fatalf("request %d: %d %q", i, resp.StatusCode, body)
+			}
+			time.Sleep(time.Duration(i) * 40 * time.Millisecond) // across the instance's idle timeout
+		}
+	})
+	t.Run("malformed, cut and late answers", func(t *testing.T) {
+		u := newRawUpstream(t, map[string]string{
+			"/junk": "HTTP/1.1 200 OK\r\nContent-Length: x\r\n\r\n",
+			"/cut":  "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 100\r\n\r\nonly this<pause><close>",
+			"/half": "HTTP/1.1 200 OK\r\nContent-Le<pause><close>",
+			"/late": strings.Repeat("<pause>", 20) + "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+			"/ok":   "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok",
+		})
+		f := newFront(t, Config{ResponseHeaderTimeout: 200 * time.Millisecond})
+		f.SetRoutes([]Route{u.route()})
+		rc := dialRaw(t, f.srv.Listener.Addr().String())
+		for _, tc := range []struct {
+			path   string
+			status int
+		}{{"/junk", 502}, {"/ok", 200}, {"/half", 502}, {"/ok", 200}, {"/late", 504}, {"/ok", 200}} {
+			rc.send("GET " + tc.path + " HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
+			resp, body := rc.read("GET")
+			if resp.StatusCode != tc.status {
+				t.Fatalf("%s: %d %q, want %d", tc.path, resp.StatusCode, body, tc.status)
+			}
+			if tc.status != 200 && (resp.Header.Get("X-Request-Id") == "" || !strings.Contains(body, resp.Header.Get("X-Request-Id"))) {
+				t.Errorf("%s: the error page does not show its request ID: %v %q", tc.path, resp.Header, body)
+			}
+		}
+		eventually(t, 2*time.Second, "the last log line", func() bool { return f.lastLog().Status == 200 })
+		rc.send("GET /cut HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
+		resp, err := http.ReadResponse(rc.br, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := io.ReadAll(resp.Body); !errors.Is(err, io.ErrUnexpectedEOF) {
+			t.Errorf("a cut answer read as %v, want an unexpected EOF", err)
+		}
+		eventually(t, 2*time.Second, "the cut answer's log line", func() bool {
+			l := f.lastLog()
+			return l.Path == "/cut" && strings.Contains(l.Error, "closed in the middle")
+		})
+	})
+}
+
+// TestLoopHoldsBackAnInstanceForASlowClient: a large answer to a client
+// that does not read is not read from the instance past a bound, and
+// arrives whole once the client reads.
+func TestLoopHoldsBackAnInstanceForASlowClient(t *testing.T) {
+	const size = 64 << 20
+	var written atomic.Int64
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", fmt.Sprint(size))
+		w.Header().Set("Content-Type", "application/octet-stream")
+		chunk := make([]byte, 64<<10)
+		for i := range chunk {
+			chunk[i] = byte(i)
+		}
+		for n := 0; n < size; n += len(chunk) {
+			if _, err := w.Write(chunk); err != nil {
+				return
+			}
+			written.Add(int64(len(chunk)))
+		}
+	}))
+	t.Cleanup(up.Close)
+	f := newFront(t, Config{})
+	f.SetRoutes([]Route{{App: "app", Hosts: []string{"app.localhost"}, Upstreams: []Upstream{{Addr: up.Listener.Addr().String(), Name: "web.1"}}}})
+	rc := dialRaw(t, f.srv.Listener.Addr().String())
+	rc.c.(*net.TCPConn).SetReadBuffer(64 << 10)
+	rc.send("GET /big HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
+	time.Sleep(2 * time.Second)
+	if w := written.Load(); w > size*3/8 { // kernel buffers take 8-14 MB of it here
+		t.Errorf("the instance wrote %d MB while the client read nothing", w>>20)
+	}
+	rc.c.SetDeadline(time.Now().Add(30 * time.Second))
+	resp, err := http.ReadResponse(rc.br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := sha256.New()
+	n, err := io.Copy(h, resp.Body)
+	if err != nil || n != size {
+		t.Fatalf("read %d bytes, %v", n, err)
+	}
+	if looped, _ := loopCounts(f); looped != 1 {
+		t.Errorf("looped %d", looped)
+	}
+}
+
+func TestChunkScannerFindsTheEndOfEveryBody(t *testing.T) {
+	bodies := []string{
+		"0\r\n\r\n",
+		"5\r\nhello\r\n0\r\n\r\n",
+		"5;a=b\r\nhello\r\n6 \t\r\n world\r\n1;c\r\n!\r\n0\r\nX-Sum: 1\r\nX-Other: 2\r\n\r\n",
+		"A\r\n0123456789\r\n0;last\r\n\r\n",
+	}
+	for _, body := range bodies {
+		whole := body + "GET /next" // what follows the body is not its
+		for split := 0; split <= len(whole); split++ {
+			var s chunkScanner
+			n1, done1, err := s.scan([]byte(whole[:split]))
+			if err != nil {
+				t.Fatalf("%q split at %d: %v", body, split, err)
+			}
+			n := n1
+			if !done1 {
+				n2, done2, err := s.scan([]byte(whole[split:]))
+				if err != nil || !done2 {
+					t.Fatalf("%q split at %d: done %v, %v", body, split, done2, err)
+				}
+				n += n2
+			}
+			if n != len(body) {
+				t.Fatalf("%q split at %d: the body ends at %d, want %d", body, split, n, len(body))
+			}
+		}
+	}
+	for _, bad := range []string{
+		"x\r\n", "5\nhello\r\n", "5\r\nhelloX\r\n", "0\r\n\n", "\r\n", "5\r\nhello\r\n0\r\nX: 1\n\r\n",
+		"1000000000000000\r\n", ";\r\n", "6 ; c\r\n", "5\r\nhello\r\n0\r\n folded\r\n\r\n", "5;a\rb\r\n",
+	} {
+		var s chunkScanner
+		if _, done, err := s.scan([]byte(bad)); err == nil {
+			t.Errorf("%q: no error (done %v)", bad, done)
+		}
+	}
+}
+
+// TestFrontCapsConnections: with MaxConns, a connection past the cap waits
+// until one closes, whether the open ones are in the loops, on goroutines,
+// or were handed from one to the other.
+func TestFrontCapsConnections(t *testing.T) {
+	u := newUpstream(t, "web.1")
+	for _, loops := range []bool{true, false} {
+		t.Run(fmt.Sprintf("loops=%v", loops), func(t *testing.T) {
+			p := New(Config{Domain: "localhost"})
+			t.Cleanup(func() { p.Close() })
+			p.SetRoutes([]Route{appRoute("app", u)})
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			fr := NewFront(p, l.Addr().String())
+			fr.MaxConns = 2
+			if loops {
+				fr.Loop = &LoopConfig{Proxy: p}
+			}
+			served := make(chan error, 1)
+			go func() { served <- fr.Serve(l) }()
+			t.Cleanup(func() { fr.Close(); <-served })
+			addr := l.Addr().String()
+			get := "GET / HTTP/1.1\r\nHost: app.localhost\r\n\r\n"
+			post := "POST /body HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: 1\r\n\r\nx"
+			a, b := dialRaw(t, addr), dialRaw(t, addr)
+			a.send(get)
+			a.read("GET")
+			b.send(post) // handed to a goroutine where there are loops
+			b.read("POST")
+			c := dialRaw(t, addr)
+			c.send(get)
+			c.c.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+			if _, err := c.br.ReadByte(); err == nil {
+				t.Fatal("a third connection was served with MaxConns 2")
+			}
+			b.c.Close()
+			c.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+			if resp, body := c.read("GET"); resp.StatusCode != 200 || body != "web.1" {
+				t.Fatalf("the third connection, once one closed: %d %q", resp.StatusCode, body)
+			}
+			a.c.Close()
+			d := dialRaw(t, addr)
+			d.send(get)
+			if resp, _ := d.read("GET"); resp.StatusCode != 200 {
+				t.Fatalf("a fourth connection, once another closed: %d", resp.StatusCode)
+			}
+		})
+	}
+}
