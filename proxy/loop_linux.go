@@ -424,9 +424,15 @@ const (
 // wantEvents sets what c waits for: reading unless paused, writing while
 // out holds bytes.
 func (l *evLoop) wantEvents(c *evConn) {
-	var ev uint32 = unix.EPOLLRDHUP
-	if !c.paused && !(!c.up && (len(c.in) == cap(c.in) || c.handOver)) {
-		ev |= unix.EPOLLIN
+	var ev uint32
+	switch {
+	case c.paused:
+		// Nothing, not even the instance's close, which would be reported
+		// until its bytes were read; a reset still is (EPOLLERR).
+	case !c.up && (len(c.in) == cap(c.in) || c.handOver):
+		ev = unix.EPOLLRDHUP // a client leaving while its requests wait
+	default:
+		ev = evRead
 	}
 	if len(c.out) > 0 {
 		ev |= evWrite
