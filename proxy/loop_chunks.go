@@ -16,6 +16,8 @@ type chunkScanner struct {
 	digits  int
 	lineLen int // bytes of the extension or trailer line so far
 
+	dataLen int64 // bytes of chunk data so far
+
 	// data, when set, collects the first sniffLen bytes of chunk data.
 	data    *[]byte
 	sniffed []byte
@@ -100,6 +102,7 @@ func (s *chunkScanner) scan(b []byte) (n int, done bool, err error) {
 			}
 			n += int(k)
 			s.size -= k
+			s.dataLen += k
 			if s.size == 0 {
 				s.state = csDataCR
 			}

@@ -1189,7 +1189,9 @@ func (l *evLoop) relay(c *evConn, u *evConn, b []byte) {
 		if x.sniff {
 			x.chunks.data = &x.chunks.sniffed
 		}
+		before := x.chunks.dataLen
 		n, end, err := x.chunks.scan(b)
+		x.st.bytes += x.chunks.dataLen - before // the body, not its framing, as on Front's goroutines
 		if err != nil {
 			x.st.errText = u.be.up.Name + ": " + err.Error()
 			x.closeAfter, x.keepUp = true, false
@@ -1200,7 +1202,9 @@ func (l *evLoop) relay(c *evConn, u *evConn, b []byte) {
 		}
 		b, done = b[:n], done || end
 	}
-	x.st.bytes += int64(len(b))
+	if x.mode != bodyChunked {
+		x.st.bytes += int64(len(b))
+	}
 	if x.st.status == 0 {
 		x.st.status = x.st.upstreamStatus
 	}
