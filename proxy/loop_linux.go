@@ -4,6 +4,7 @@ package proxy
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"net"
@@ -47,6 +48,9 @@ type LoopConfig struct {
 	Direct func(host, path string) bool
 	// Loops is the number of event loops; 0 means one per processor.
 	Loops int
+
+	// Tests shorten the limits against slow clients.
+	headerTimeout, idleTimeout time.Duration
 }
 
 // Event-loop limits.
@@ -64,9 +68,11 @@ type loopGroup struct {
 	p      *Proxy
 	direct func(host, path string) bool
 	loops  []*evLoop
-	next   atomic.Uint32
-	ctx    context.Context // ends dials once the front closes
-	cancel context.CancelFunc
+
+	headerTimeout, idleTimeout time.Duration // a request head's, an idle connection's
+	next                       atomic.Uint32
+	ctx                        context.Context // ends dials once the front closes
+	cancel                     context.CancelFunc
 }
 
 func newLoopGroup(f *Front, cfg *LoopConfig) (*loopGroup, error) {
@@ -77,7 +83,8 @@ func newLoopGroup(f *Front, cfg *LoopConfig) (*loopGroup, error) {
 	if n <= 0 {
 		n = runtime.GOMAXPROCS(0)
 	}
-	g := &loopGroup{f: f, p: cfg.Proxy, direct: cfg.Direct}
+	g := &loopGroup{f: f, p: cfg.Proxy, direct: cfg.Direct,
+		headerTimeout: cmp.Or(cfg.headerTimeout, ServerReadHeaderTimeout), idleTimeout: cmp.Or(cfg.idleTimeout, ServerIdleTimeout)}
 	g.ctx, g.cancel = context.WithCancel(context.Background())
 	for range n {
 		l, err := newEvLoop(g)
@@ -467,7 +474,7 @@ func (l *evLoop) addClient(fd int, remote netip.AddrPort, release func()) {
 	}
 	c := &evConn{fd: fd, remote: remote, release: release, in: clientBufs.Get().([]byte)}
 	c.remoteStr = remote.String()
-	c.deadline = l.now.Add(ServerReadHeaderTimeout)
+	c.deadline = l.now.Add(l.g.headerTimeout)
 	if !l.register(c, evRead) {
 		unix.Close(fd)
 		release()
@@ -618,13 +625,13 @@ func (l *evLoop) serveClient(c *evConn) {
 			return
 		}
 		c.partial = false
-		c.deadline = l.now.Add(ServerIdleTimeout)
+		c.deadline = l.now.Add(l.g.idleTimeout)
 		l.wantEvents(c)
 		return
 	}
 	if !c.partial {
 		c.partial = true
-		c.deadline = l.now.Add(ServerReadHeaderTimeout)
+		c.deadline = l.now.Add(l.g.headerTimeout)
 	}
 	i := bytes.Index(c.in, crlfcrlf)
 	if i < 0 {

@@ -609,3 +609,153 @@ func TestFrontCapsConnections(t *testing.T) {
 		})
 	}
 }
+
+// TestLoopUnderMixedConcurrentTraffic: many clients at once, each mixing
+// requests the loops serve with ones they hand over, pipelined and not,
+// while instances come and go; every answer is right and goes to the
+// client that asked.
+func TestLoopUnderMixedConcurrentTraffic(t *testing.T) {
+	u1, u2 := newUpstream(t, "web.1"), newUpstream(t, "web.2")
+	f := newFront(t, Config{})
+	f.SetRoutes([]Route{appRoute("app", u1, u2)})
+	addr := f.srv.Listener.Addr().String()
+	stop := make(chan struct{})
+	churned := make(chan struct{})
+	go func() { // the route table changes under the traffic
+		defer close(churned)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+			if i%2 == 0 {
+				f.SetRoutes([]Route{appRoute("app", u2)})
+			} else {
+				f.SetRoutes([]Route{appRoute("app", u1, u2)})
+			}
+		}
+	}()
+	errs := make(chan error, 16)
+	for client := range 16 {
+		go func() {
+			errs <- func() error {
+				c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+				if err != nil {
+					return err
+				}
+				defer c.Close()
+				c.SetDeadline(time.Now().Add(20 * time.Second))
+				br := bufio.NewReader(c)
+				for i := range 60 {
+					id := fmt.Sprintf("c%d-%d", client, i)
+					var reqs, methods []string
+					switch (client + i) % 5 {
+					case 0, 1: // one GET
+						reqs = []string{"GET /" + id + " HTTP/1.1\r\nHost: app.localhost\r\nX-Request-Id: " + id + "\r\n\r\n"}
+						methods = []string{"GET"}
+					case 2: // pipelined GET and HEAD
+						reqs = []string{"GET /" + id + " HTTP/1.1\r\nHost: app.localhost\r\nX-Request-Id: " + id + "\r\n\r\n" +
+							"HEAD /" + id + " HTTP/1.1\r\nHost: app.localhost\r\nX-Request-Id: " + id + "\r\n\r\n"}
+						methods = []string{"GET", "HEAD"}
+					case 3: // a POST: the connection goes to a goroutine
+						if i > 50 {
+							reqs = []string{"POST /body HTTP/1.1\r\nHost: app.localhost\r\nX-Request-Id: " + id + "\r\nContent-Length: 2\r\n\r\nhi"}
+							methods = []string{"POST"}
+						} else {
+							reqs = []string{"GET /" + id + " HTTP/1.1\r\nHost: app.localhost\r\nX-Request-Id: " + id + "\r\n\r\n"}
+							methods = []string{"GET"}
+						}
+					case 4: // a target with escapes and a query to clean
+						reqs = []string{"GET /" + id + "/%7Ex?q=a;b HTTP/1.1\r\nHost: app.localhost\r\nX-Request-Id: " + id + "\r\n\r\n"}
+						methods = []string{"GET"}
+					}
+					for _, r := range reqs {
+						if _, err := io.WriteString(c, r); err != nil {
+							return err
+						}
+					}
+					for _, m := range methods {
+						resp, err := http.ReadResponse(br, &http.Request{Method: m})
+						if err != nil {
+							return fmt.Errorf("%s %s: %v", m, id, err)
+						}
+						b, err := io.ReadAll(resp.Body)
+						if err != nil {
+							return fmt.Errorf("%s %s: body: %v", m, id, err)
+						}
+						if resp.StatusCode != 200 || resp.Header.Get("X-Request-Id") != id {
+							return fmt.Errorf("%s %s: %d, request ID %q", m, id, resp.StatusCode, resp.Header.Get("X-Request-Id"))
+						}
+						want := resp.Header.Get("X-Upstream")
+						if m == "POST" {
+							want = "2"
+						}
+						if m != "HEAD" && string(b) != want || want == "" {
+							return fmt.Errorf("%s %s: body %q from %q", m, id, b, resp.Header.Get("X-Upstream"))
+						}
+					}
+				}
+				return nil
+			}()
+		}()
+	}
+	for range 16 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	close(stop)
+	<-churned
+	looped, handed := loopCounts(f)
+	if looped < 16*50 || handed == 0 {
+		t.Errorf("looped %d requests and handed over %d connections", looped, handed)
+	}
+}
+
+// TestLoopCutsOffSlowAndIdleClients: a head that does not arrive in time
+// (slowloris) and a keep-alive connection left idle are closed.
+func TestLoopCutsOffSlowAndIdleClients(t *testing.T) {
+	u := newUpstream(t, "web.1")
+	p := New(Config{Domain: "localhost"})
+	t.Cleanup(func() { p.Close() })
+	p.SetRoutes([]Route{appRoute("app", u)})
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := NewFront(p, l.Addr().String())
+	fr.Loop = &LoopConfig{Proxy: p, headerTimeout: 300 * time.Millisecond, idleTimeout: 600 * time.Millisecond}
+	served := make(chan error, 1)
+	go func() { served <- fr.Serve(l) }()
+	t.Cleanup(func() { fr.Close(); <-served })
+	addr := l.Addr().String()
+
+	start := time.Now()
+	slow := dialRaw(t, addr)
+	slow.send("GET / HTTP/1.1\r\nHost: app.loc")
+	go func() { // a byte now and then does not extend the head's time
+		for range 20 {
+			time.Sleep(100 * time.Millisecond)
+			if _, err := slow.c.Write([]byte("a")); err != nil {
+				return
+			}
+		}
+	}()
+	if !slow.closed() || time.Since(start) > 1200*time.Millisecond {
+		t.Errorf("a slow head's connection was not closed in time (%v)", time.Since(start))
+	}
+
+	idle := dialRaw(t, addr)
+	idle.send("GET / HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
+	if resp, _ := idle.read("GET"); resp.StatusCode != 200 {
+		t.Fatalf("GET: %d", resp.StatusCode)
+	}
+	start = time.Now()
+	if !idle.closed() || time.Since(start) < 400*time.Millisecond {
+		t.Errorf("an idle connection closed after %v, want its idle timeout", time.Since(start))
+	}
+	if looped, handed := fr.LoopCounts(); looped != 1 || handed != 0 {
+		t.Errorf("looped %d, handed over %d", looped, handed)
+	}
+}
