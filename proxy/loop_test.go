@@ -759,3 +759,40 @@ func TestLoopCutsOffSlowAndIdleClients(t *testing.T) {
 		t.Errorf("looped %d, handed over %d", looped, handed)
 	}
 }
+
+// TestLoopHandsOverOnceItsAnswersAreWritten: a request the loops hand over
+// behind a large answer the client has not read yet goes to a goroutine
+// only once that answer is written, and the answers arrive in order.
+func TestLoopHandsOverOnceItsAnswersAreWritten(t *testing.T) {
+	big := strings.Repeat("0123456789abcdef", 1<<16) // 1 MB
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/big" {
+			w.Header().Set("Content-Type", "text/plain")
+			io.WriteString(w, big)
+			return
+		}
+		b, _ := io.ReadAll(r.Body)
+		fmt.Fprintf(w, "%s %d", r.Method, len(b))
+	}))
+	t.Cleanup(up.Close)
+	f := newFront(t, Config{})
+	f.SetRoutes([]Route{{App: "app", Hosts: []string{"app.localhost"}, Upstreams: []Upstream{{Addr: up.Listener.Addr().String(), Name: "web.1"}}}})
+	rc := dialRaw(t, f.srv.Listener.Addr().String())
+	rc.c.(*net.TCPConn).SetReadBuffer(16 << 10)
+	rc.send("GET /big HTTP/1.1\r\nHost: app.localhost\r\n\r\n" +
+		"POST /body HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: 3\r\n\r\nabc" +
+		"GET /after HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
+	time.Sleep(300 * time.Millisecond) // the loop holds the rest of /big
+	if resp, body := rc.read("GET"); resp.StatusCode != 200 || body != big {
+		t.Fatalf("GET /big: %d, %d bytes", resp.StatusCode, len(body))
+	}
+	if resp, body := rc.read("POST"); resp.StatusCode != 200 || body != "POST 3" {
+		t.Fatalf("POST: %d %q", resp.StatusCode, body)
+	}
+	if resp, body := rc.read("GET"); resp.StatusCode != 200 || body != "GET 0" {
+		t.Fatalf("GET /after: %d %q", resp.StatusCode, body)
+	}
+	if looped, handed := loopCounts(f); looped != 1 || handed != 1 {
+		t.Errorf("looped %d, handed over %d: want the first request in the loop, then the connection handed over", looped, handed)
+	}
+}
