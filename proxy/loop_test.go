@@ -12,12 +12,16 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
+	"os"
 	"regexp"
 	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func loopCounts(f *front) (uint64, uint64) { return f.srv.LoopCounts() }
@@ -792,5 +796,62 @@ func TestLoopHandsOverBehindALargeAnswer(t *testing.T) {
 	}
 	if looped, handed := loopCounts(f); looped != 1 || handed != 1 {
 		t.Errorf("looped %d, handed over %d: want the first request in the loop, then the connection handed over", looped, handed)
+	}
+}
+
+// TestLoopHandsOverOnlyOnceItsAnswersAreWritten: a connection the loop
+// hands over while the client has not yet read what the loop owes it goes
+// to a goroutine only once that is written, so its answers stay in order.
+// The client is one end of a socket pair, the other in a loop that holds
+// 1 MB for it, as after a large answer.
+func TestLoopHandsOverOnlyOnceItsAnswersAreWritten(t *testing.T) {
+	u := newUpstream(t, "web.1")
+	p := New(Config{Domain: "localhost"})
+	t.Cleanup(func() { p.Close() })
+	p.SetRoutes([]Route{appRoute("app", u)})
+	fr := NewFront(p, "127.0.0.1:0")
+	fr.Loop = &LoopConfig{Proxy: p, Loops: 1}
+	g, err := newLoopGroup(fr, fr.Loop)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr.loops.Store(g)
+	go fr.std.Serve(fr.handoff) // as Serve starts it
+	t.Cleanup(func() { fr.Close() })
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.SetNonblock(fds[0], true)
+	client, err := net.FileConn(os.NewFile(uintptr(fds[1]), "client"))
+	unix.Close(fds[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	owed := strings.Repeat("x", 1<<20)
+	l := g.loops[0]
+	l.post(func() {
+		l.addClient(fds[0], netip.MustParseAddrPort("127.0.0.1:1"), func() {})
+		c := l.conns[int32(fds[0])]
+		c.out = append(c.out, owed...)
+		c.in = append(c.in, "POST /body HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: 2\r\n\r\nhi"...)
+		l.serveClient(c) // not the loop's: handed over behind what it owes
+	})
+	client.SetDeadline(time.Now().Add(10 * time.Second))
+	br := bufio.NewReader(client)
+	got := make([]byte, len(owed))
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != owed {
+		t.Fatalf("reading what the loop owed: %v", err)
+	}
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b, _ := io.ReadAll(resp.Body); resp.StatusCode != 200 || string(b) != "2" {
+		t.Fatalf("the POST, after: %d %q", resp.StatusCode, b)
+	}
+	if looped, handed := fr.LoopCounts(); looped != 0 || handed != 1 {
+		t.Errorf("looped %d, handed over %d", looped, handed)
 	}
 }
