@@ -85,7 +85,7 @@ func (f *Front) Collectors() []prometheus.Collector {
 	return []prometheus.Collector{
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "pier_proxy_event_loop_requests_total",
-			Help: "Requests the proxy's event loops forwarded (plain-HTTP GET and HEAD).",
+			Help: "Requests the proxy's event loops forwarded (plain HTTP).",
 		}, func() float64 { return float64(f.looped.Load()) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{
 			Name: "pier_proxy_event_loop_handoffs_total",

@@ -27,16 +27,17 @@ import (
 // park and a wake on each side of every proxied request, about as much CPU
 // as nginx spends on the whole hop. So on Linux, plain-HTTP connections go
 // to a few event loops (one per processor) that each watch their client
-// and instance connections with epoll and proxy GET and HEAD requests for
-// apps, the bulk of the traffic, without a goroutine or a net/http value.
+// and instance connections with epoll and proxy requests for apps, without
+// a goroutine or a net/http value.
 //
 // A loop serves a request only when the proxy would simply forward it: a
-// head the lean rules accept (front_parse.go), no body, a host LoopConfig
-// passes on to Proxy, an app that is not in maintenance, a client within
-// its rate limit, a healthy instance. The first request that is anything
-// else, and a request whose instance cannot be reached, takes the
-// connection to Front's goroutines with the bytes not yet answered, where
-// every case is handled as before, for as long as it stays open.
+// head the lean rules accept (front_parse.go), no body or one that fits in
+// the connection's buffer with the head, a host LoopConfig passes on to
+// Proxy, an app that is not in maintenance, a client within its rate
+// limit, a healthy instance. The first request that is anything else, and
+// a request whose instance cannot be reached, takes the connection to
+// Front's goroutines with the bytes not yet answered, where every case is
+// handled as before, for as long as it stays open.
 
 // LoopConfig turns on Front's event loops for plain HTTP (Linux only).
 type LoopConfig struct {
@@ -384,6 +385,8 @@ type exchange struct {
 	closeAfter bool
 	dialing    bool
 	recorded   bool // the log line is written
+	idempotent bool // the request may be sent again
+	reqSent    bool // the whole request is written to the instance
 	fields     []headerField
 
 	// An answer without a Content-Type gets one sniffed from its first
@@ -520,6 +523,9 @@ func (l *evLoop) flush(c *evConn) bool {
 		c.out = nil // a large answer's buffer is not kept for the connection's life
 	}
 	if c.up {
+		if len(c.out) == 0 && c.peer != nil && c.peer.x != nil {
+			c.peer.x.reqSent = true
+		}
 		l.wantEvents(c)
 		return true
 	}
@@ -643,21 +649,37 @@ func (l *evLoop) serveClient(c *evConn) {
 		return
 	}
 	head := c.in[:i+4]
-	if bytes.Contains(head, lflf) || !l.start(c, head) {
+	if bytes.Contains(head, lflf) {
+		l.handOverClient(c)
+		return
+	}
+	switch l.start(c, head) {
+	case startWait:
+		l.wantEvents(c) // for the rest of the body
+	case startNo:
 		l.handOverClient(c)
 	}
 }
 
+// What start does with a request.
+const (
+	startNo   = iota // not for the loop
+	startOK          // sent, or being sent
+	startWait        // its body is not all here yet
+)
+
 // start begins the exchange for the request whose head is head, or says
-// it is not one the loop serves.
-func (l *evLoop) start(c *evConn, head []byte) bool {
+// it is not one the loop serves, or must wait for the rest of its body.
+// A body must fit in the connection's buffer with its head, as on Front's
+// goroutines; larger ones are streamed there.
+func (l *evLoop) start(c *evConn, head []byte) int {
 	g := l.g
 	p := g.p
 	s := string(head)
 	line, rest, _ := strings.Cut(s, "\r\n")
 	var lr leanRequest
-	if !lr.requestLine(line) || lr.method != http.MethodGet && lr.method != http.MethodHead {
-		return false
+	if !lr.requestLine(line) {
+		return startNo
 	}
 	x := &c.xs
 	fields := x.fields[:0]
@@ -669,16 +691,23 @@ func (l *evLoop) start(c *evConn, head []byte) bool {
 		return ok
 	})
 	x.fields = fields
-	if !ok || !lr.complete(nil) || lr.bodyLen != 0 || lr.hasLen {
-		return false
+	if !ok || !lr.complete(nil) || len(head)+lr.bodyLen > cap(c.in) {
+		return startNo
 	}
+	if len(c.in) < len(head)+lr.bodyLen {
+		return startWait
+	}
+	if int64(lr.bodyLen) > g.p.cfg.MaxBodyBytes {
+		return startNo // Front answers 413
+	}
+	body := c.in[len(head) : len(head)+lr.bodyLen]
 	// The target the instance gets, as Front's goroutines send it: the
 	// URL's RequestURI, with the query cleaned.
 	path, query, hasQuery := strings.Cut(lr.target, "?")
 	if strings.IndexByte(lr.target, '%') >= 0 || strings.IndexByte(lr.target, '#') >= 0 || !escapedAsIs(path) {
 		u, ok := parseTarget(lr.target)
 		if !ok {
-			return false
+			return startNo
 		}
 		path = u.Path
 		u.RawQuery = cleanQuery(u.RawQuery)
@@ -690,14 +719,14 @@ func (l *evLoop) start(c *evConn, head []byte) bool {
 	}
 	host := normalizeHost(lr.host)
 	if host == "" || p.control != "" && host == p.control {
-		return false
+		return startNo
 	}
 	if g.direct != nil && !g.direct(lr.host, path) {
-		return false
+		return startNo
 	}
 	rt := p.table.Load().hosts[host]
 	if rt == nil || rt.Maintenance {
-		return false
+		return startNo
 	}
 	var xff []string
 	var inID, fwdProto, fwdHost string
@@ -722,16 +751,17 @@ func (l *evLoop) start(c *evConn, head []byte) bool {
 	peer := c.remote.Addr().Unmap()
 	client, trusted := p.clientOf(peer, xff)
 	if rt.limiter != nil && !rt.limiter.allow(client) {
-		return false // Front answers 429
+		return startNo // Front answers 429
 	}
 	b := rt.pick()
 	if b == nil {
-		return false // Front answers 503
+		return startNo // Front answers 503
 	}
 
 	*x = exchange{start: l.now, method: lr.method, host: lr.host, path: path, route: rt,
-		headLen: len(head), closeAfter: lr.closeAfter || l.closing, req: x.req[:0], fields: fields,
-		deadline: l.now.Add(p.cfg.ResponseHeaderTimeout)}
+		headLen: len(head) + lr.bodyLen, closeAfter: lr.closeAfter || l.closing, req: x.req[:0], fields: fields,
+		idempotent: replayableMethod(lr.method),
+		deadline:   l.now.Add(p.cfg.ResponseHeaderTimeout)}
 	st := &x.st
 	*st = reqState{p: p, start: l.now, route: rt, backend: b, trustedPeer: trusted, requestID: requestID(inID)}
 	st.peerIP = addrString(peer, c.remoteStr)
@@ -751,11 +781,11 @@ func (l *evLoop) start(c *evConn, head []byte) bool {
 			fhost = fwdHost
 		}
 	}
-	x.req = appendRequest(x.req, &lr, fields, xffOut, proto, fhost, st.requestID)
+	x.req = appendRequest(x.req, &lr, fields, body, xffOut, proto, fhost, st.requestID)
 	c.x = x
 	g.f.looped.Add(1)
 	l.sendRequest(c, b)
-	return true
+	return startOK
 }
 
 // escapedAsIs reports whether url.URL writes path back unchanged: it holds
@@ -775,7 +805,7 @@ func escapedAsIs(path string) bool {
 // appendRequest appends the request for the instance: the client's header
 // fields without the hop-by-hop ones, and the forwarding headers, as
 // writeRequest does on Front's goroutines.
-func appendRequest(b []byte, lr *leanRequest, fields []headerField, xff, proto, host, id string) []byte {
+func appendRequest(b []byte, lr *leanRequest, fields []headerField, body []byte, xff, proto, host, id string) []byte {
 	b = append(b, lr.method...)
 	b = append(b, ' ')
 	b = append(b, lr.target...)
@@ -807,6 +837,14 @@ func appendRequest(b []byte, lr *leanRequest, fields []headerField, xff, proto, 
 	if te {
 		b = append(b, "Te: trailers\r\n"...)
 	}
+	switch {
+	case len(body) > 0:
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, int64(len(body)), 10)
+		b = append(b, "\r\n"...)
+	case lr.method == http.MethodPost || lr.method == http.MethodPut || lr.method == http.MethodPatch:
+		b = append(b, "Content-Length: 0\r\n"...)
+	}
 	b = append(b, "X-Forwarded-For: "...)
 	b = append(b, xff...)
 	b = append(b, "\r\nX-Forwarded-Proto: "...)
@@ -816,7 +854,17 @@ func appendRequest(b []byte, lr *leanRequest, fields []headerField, xff, proto, 
 	b = append(b, "\r\nX-Request-Id: "...)
 	b = append(b, id...)
 	b = append(b, "\r\n\r\n"...)
-	return b
+	return append(b, body...)
+}
+
+// replayableMethod reports whether a request with method may be sent
+// again when no answer came, as replayable does on Front's goroutines.
+func replayableMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete, http.MethodTrace:
+		return true
+	}
+	return false
 }
 
 // sendRequest sends c's request on an idle connection to b, or dials one.
@@ -884,8 +932,10 @@ func (l *evLoop) dialed(c *evConn, x *exchange, b *backend, fd int, err error) {
 func (l *evLoop) attach(c *evConn, u *evConn) {
 	c.peer, u.peer = u, c
 	u.in, u.got, u.paused = u.in[:0], false, false
-	l.send(u, c.x.req)
+	x := c.x
+	l.send(u, x.req)
 	if !u.closed {
+		x.reqSent = len(u.out) == 0
 		l.wantEvents(u)
 	}
 }
@@ -1308,10 +1358,15 @@ func (l *evLoop) instanceGone(u *evConn) {
 		c.x = nil
 		c.closeOut = true
 		l.flush(c)
+	case !u.got && !x.idempotent && x.reqSent:
+		// The instance may have acted on it: not sent again, as on
+		// Front's goroutines.
+		l.failAnswer(c, u, http.StatusBadGateway, "the connection closed before an answer")
 	case !u.got:
 		// Nothing came back: the instance closed a pooled connection as
 		// the request went out, or died. Front's goroutines send it again
-		// (it is a GET or HEAD), and take over the connection.
+		// (it may be, or it did not all go out), and take over the
+		// connection.
 		c.peer, u.peer = nil, nil
 		l.close(u)
 		c.x = nil

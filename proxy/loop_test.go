@@ -256,12 +256,13 @@ func TestLoopHandsOverWhatItDoesNotServe(t *testing.T) {
 		status    int
 		body      string
 	}{
-		{"a POST", "POST /body HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: 3\r\n\r\nabc", 200, "3"},
+		{"a chunked body", "POST /body HTTP/1.1\r\nHost: app.localhost\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n", 200, "3"},
+		{"a body larger than the buffer", "PUT /body HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: 5000\r\n\r\n" + strings.Repeat("b", 5000), 200, "5000"},
+		{"Expect: 100-continue", "POST /body HTTP/1.1\r\nHost: app.localhost\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\nhi", 200, "2"},
 		{"the control host", "GET / HTTP/1.1\r\nHost: pier.localhost\r\n\r\n", 200, "control"},
 		{"an unknown host", "GET / HTTP/1.1\r\nHost: nope.localhost\r\n\r\n", 404, ""},
 		{"maintenance", "GET / HTTP/1.1\r\nHost: down.localhost\r\n\r\n", 503, ""},
 		{"HTTP/1.0", "GET / HTTP/1.0\r\nHost: app.localhost\r\n\r\n", 200, "web.1"},
-		{"a GET with a body", "GET / HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: 2\r\n\r\nhi", 200, "web.1"},
 		{"a bare LF", "GET / HTTP/1.1\nHost: app.localhost\n\n", 200, "web.1"},
 		{"no Host", "GET / HTTP/1.1\r\n\r\n", 400, ""},
 		{"two Hosts", "GET / HTTP/1.1\r\nHost: app.localhost\r\nHost: b\r\n\r\n", 400, ""},
@@ -272,6 +273,9 @@ func TestLoopHandsOverWhatItDoesNotServe(t *testing.T) {
 			rc.send(tc.req)
 			method, _, _ := strings.Cut(tc.req, " ")
 			resp, body := rc.read(method)
+			if resp.StatusCode == http.StatusContinue {
+				resp, body = rc.read(method)
+			}
 			if resp.StatusCode != tc.status || tc.body != "" && body != tc.body {
 				t.Fatalf("%d %q, want %d %q", resp.StatusCode, body, tc.status, tc.body)
 			}
@@ -587,7 +591,7 @@ func TestFrontCapsConnections(t *testing.T) {
 			t.Cleanup(func() { fr.Close(); <-served })
 			addr := l.Addr().String()
 			get := "GET / HTTP/1.1\r\nHost: app.localhost\r\n\r\n"
-			post := "POST /body HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: 1\r\n\r\nx"
+			post := "POST /body HTTP/1.1\r\nHost: app.localhost\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n"
 			a, b := dialRaw(t, addr), dialRaw(t, addr)
 			a.send(get)
 			a.read("GET")
@@ -662,14 +666,14 @@ func TestLoopUnderMixedConcurrentTraffic(t *testing.T) {
 						reqs = []string{"GET /" + id + " HTTP/1.1\r\nHost: app.localhost\r\nX-Request-Id: " + id + "\r\n\r\n" +
 							"HEAD /" + id + " HTTP/1.1\r\nHost: app.localhost\r\nX-Request-Id: " + id + "\r\n\r\n"}
 						methods = []string{"GET", "HEAD"}
-					case 3: // a POST: the connection goes to a goroutine
+					case 3: // a small POST; late in the run a chunked one, which
+						// takes the connection to a goroutine
+						te := "Content-Length: 2\r\n\r\nhi"
 						if i > 50 {
-							reqs = []string{"POST /body HTTP/1.1\r\nHost: app.localhost\r\nX-Request-Id: " + id + "\r\nContent-Length: 2\r\n\r\nhi"}
-							methods = []string{"POST"}
-						} else {
-							reqs = []string{"GET /" + id + " HTTP/1.1\r\nHost: app.localhost\r\nX-Request-Id: " + id + "\r\n\r\n"}
-							methods = []string{"GET"}
+							te = "Transfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"
 						}
+						reqs = []string{"POST /body HTTP/1.1\r\nHost: app.localhost\r\nX-Request-Id: " + id + "\r\n" + te}
+						methods = []string{"POST"}
 					case 4: // a target with escapes and a query to clean
 						reqs = []string{"GET /" + id + "/%7Ex?q=a;b HTTP/1.1\r\nHost: app.localhost\r\nX-Request-Id: " + id + "\r\n\r\n"}
 						methods = []string{"GET"}
@@ -783,7 +787,7 @@ func TestLoopHandsOverBehindALargeAnswer(t *testing.T) {
 	f.SetRoutes([]Route{{App: "app", Hosts: []string{"app.localhost"}, Upstreams: []Upstream{{Addr: up.Listener.Addr().String(), Name: "web.1"}}}})
 	rc := dialRaw(t, f.srv.Listener.Addr().String())
 	rc.send("GET /big HTTP/1.1\r\nHost: app.localhost\r\n\r\n" +
-		"POST /body HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: 3\r\n\r\nabc" +
+		"POST /body HTTP/1.1\r\nHost: app.localhost\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n" +
 		"GET /after HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
 	if resp, body := rc.read("GET"); resp.StatusCode != 200 || body != big {
 		t.Fatalf("GET /big: %d, %d bytes", resp.StatusCode, len(body))
@@ -835,7 +839,7 @@ func TestLoopHandsOverOnlyOnceItsAnswersAreWritten(t *testing.T) {
 		l.addClient(fds[0], netip.MustParseAddrPort("127.0.0.1:1"), func() {})
 		c := l.conns[int32(fds[0])]
 		c.out = append(c.out, owed...)
-		c.in = append(c.in, "POST /body HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: 2\r\n\r\nhi"...)
+		c.in = append(c.in, "POST /body HTTP/1.1\r\nHost: app.localhost\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nhi\r\n0\r\n\r\n"...)
 		l.serveClient(c) // not the loop's: handed over behind what it owes
 	})
 	client.SetDeadline(time.Now().Add(10 * time.Second))
@@ -853,5 +857,64 @@ func TestLoopHandsOverOnlyOnceItsAnswersAreWritten(t *testing.T) {
 	}
 	if looped, handed := fr.LoopCounts(); looped != 0 || handed != 1 {
 		t.Errorf("looped %d, handed over %d", looped, handed)
+	}
+}
+
+// TestLoopForwardsSmallBodies: a request whose body fits in the
+// connection's buffer with its head stays in the loop, whatever its
+// method, also when the body comes in two parts; one the instance drops
+// unanswered is sent again only when it may be.
+func TestLoopForwardsSmallBodies(t *testing.T) {
+	var got atomic.Value
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got.Store(fmt.Sprintf("%s %s cl=%d te=%v type=%s body=%s", r.Method, r.URL.Path, r.ContentLength, r.TransferEncoding, r.Header.Get("Content-Type"), b))
+		io.WriteString(w, "ok")
+	}))
+	t.Cleanup(up.Close)
+	f := newFront(t, Config{})
+	f.SetRoutes([]Route{{App: "app", Hosts: []string{"app.localhost"}, Upstreams: []Upstream{{Addr: up.Listener.Addr().String(), Name: "web.1"}}}})
+	rc := dialRaw(t, f.srv.Listener.Addr().String())
+	json := `{"prompt":"hello"}`
+	for _, tc := range []struct{ req, method, want string }{
+		{"POST /chat HTTP/1.1\r\nHost: app.localhost\r\nContent-Type: application/json\r\nContent-Length: 18\r\n\r\n" + json, "POST",
+			"POST /chat cl=18 te=[] type=application/json body=" + json},
+		{"PUT /doc HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: 3\r\n\r\nabc", "PUT", "PUT /doc cl=3 te=[] type= body=abc"},
+		{"PATCH /doc HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: 0\r\n\r\n", "PATCH", "PATCH /doc cl=0 te=[] type= body="},
+		{"POST /empty HTTP/1.1\r\nHost: app.localhost\r\n\r\n", "POST", "POST /empty cl=0 te=[] type= body="},
+		{"DELETE /doc HTTP/1.1\r\nHost: app.localhost\r\n\r\n", "DELETE", "DELETE /doc cl=0 te=[] type= body="},
+		{"OPTIONS /doc HTTP/1.1\r\nHost: app.localhost\r\nOrigin: http://x\r\n\r\n", "OPTIONS", "OPTIONS /doc cl=0 te=[] type= body="},
+	} {
+		rc.send(tc.req)
+		if resp, body := rc.read(tc.method); resp.StatusCode != 200 || body != "ok" {
+			t.Fatalf("%s: %d %q", tc.method, resp.StatusCode, body)
+		}
+		if g := got.Load(); g != tc.want {
+			t.Errorf("the instance got %q, want %q", g, tc.want)
+		}
+	}
+	// A body that comes after its head.
+	rc.send("POST /late HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: 6\r\n\r\nabc")
+	time.Sleep(100 * time.Millisecond)
+	rc.send("def")
+	if resp, _ := rc.read("POST"); resp.StatusCode != 200 || got.Load() != "POST /late cl=6 te=[] type= body=abcdef" {
+		t.Fatalf("a body in two parts: %d, the instance got %q", resp.StatusCode, got.Load())
+	}
+	if looped, handed := loopCounts(f); looped != 7 || handed != 0 {
+		t.Errorf("looped %d, handed over %d: want every request in the loop", looped, handed)
+	}
+
+	// An instance that closes the connection without answering: a POST
+	// is not sent again (502), a PUT is.
+	drop := newRawUpstream(t, map[string]string{"/drop": "<close>"})
+	f.SetRoutes([]Route{drop.route()})
+	rc2 := dialRaw(t, f.srv.Listener.Addr().String())
+	rc2.send("POST /drop HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: 2\r\n\r\nhi")
+	if resp, _ := rc2.read("POST"); resp.StatusCode != http.StatusBadGateway || drop.reqs.Load() != 1 {
+		t.Errorf("a dropped POST: %d after %d tries, want 502 after 1", resp.StatusCode, drop.reqs.Load())
+	}
+	rc2.send("PUT /drop HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: 2\r\n\r\nhi")
+	if resp, _ := rc2.read("PUT"); resp.StatusCode != http.StatusBadGateway || drop.reqs.Load() != 3 {
+		t.Errorf("a dropped PUT: %d after %d tries in all, want 502 after it was sent again", resp.StatusCode, drop.reqs.Load())
 	}
 }
