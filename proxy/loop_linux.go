@@ -456,7 +456,10 @@ func (l *evLoop) close(c *evConn) {
 	}
 	c.closed = true
 	delete(l.conns, int32(c.fd))
-	unix.Close(c.fd) // leaves the epoll set with it
+	// Out of the epoll set first: closing leaves it only when no other
+	// descriptor shares the socket, and a connection handed over has one.
+	unix.EpollCtl(l.epfd, unix.EPOLL_CTL_DEL, c.fd, nil)
+	unix.Close(c.fd)
 	if !c.up {
 		l.clients--
 		clientBufs.Put(c.in[:0:cap(c.in)])

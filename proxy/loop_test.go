@@ -827,8 +827,9 @@ func TestLoopHandsOverOnlyOnceItsAnswersAreWritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	unix.SetNonblock(fds[0], true)
-	client, err := net.FileConn(os.NewFile(uintptr(fds[1]), "client"))
-	unix.Close(fds[1])
+	cf := os.NewFile(uintptr(fds[1]), "client")
+	client, err := net.FileConn(cf)
+	cf.Close() // not unix.Close: the File would close the number again when collected
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -857,6 +858,16 @@ func TestLoopHandsOverOnlyOnceItsAnswersAreWritten(t *testing.T) {
 	}
 	if looped, handed := fr.LoopCounts(); looped != 0 || handed != 1 {
 		t.Errorf("looped %d, handed over %d", looped, handed)
+	}
+	// The socket left the loop's epoll set, though a descriptor of it
+	// lives on: else the loop would hear of it under a number it reuses.
+	watched := make(chan string, 1)
+	l.post(func() {
+		b, _ := os.ReadFile(fmt.Sprintf("/proc/self/fdinfo/%d", l.epfd))
+		watched <- string(b)
+	})
+	if info := <-watched; strings.Count(info, "tfd:") != 1 {
+		t.Errorf("the loop's epoll set after the hand-over (its eventfd alone expected):\n%s", info)
 	}
 }
 
