@@ -49,6 +49,9 @@ const (
 
 var errChunked = errors.New("malformed chunked encoding")
 
+// sniffLen is how much of a body Content-Type sniffing looks at.
+const sniffLen = 512
+
 // scan takes the next bytes of the body and returns how many of them
 // belong to it; done once the body has ended there.
 func (s *chunkScanner) scan(b []byte) (n int, done bool, err error) {

@@ -396,9 +396,6 @@ type exchange struct {
 	held  []byte // the answer's bytes held back meanwhile
 }
 
-// sniffLen is how much of a body sniffing looks at.
-const sniffLen = 512
-
 type headerField struct{ key, value string }
 
 // Answer body framing.
