@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -291,7 +292,15 @@ func TestFrontOverTLS(t *testing.T) {
 	}
 }
 
+// TestFrontShutdownFinishesRequestsAndClosesIdleConnections, on
+// goroutines and in the event loops where there are some.
 func TestFrontShutdownFinishesRequestsAndClosesIdleConnections(t *testing.T) {
+	for _, loops := range []bool{false, true} {
+		t.Run(fmt.Sprintf("loops=%v", loops), func(t *testing.T) { testFrontShutdown(t, loops) })
+	}
+}
+
+func testFrontShutdown(t *testing.T, loops bool) {
 	started := make(chan struct{})
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/slow" {
@@ -301,7 +310,7 @@ func TestFrontShutdownFinishesRequestsAndClosesIdleConnections(t *testing.T) {
 		io.WriteString(w, "done")
 	}))
 	t.Cleanup(up.Close)
-	f := newGoroutineFront(t, Config{})
+	f := newFrontWith(t, Config{}, loops)
 	f.SetRoutes([]Route{{App: "app", Hosts: []string{"app.localhost"}, Upstreams: []Upstream{{Addr: up.Listener.Addr().String(), Name: "web.1"}}}})
 	addr := f.srv.Listener.Addr().String()
 	idle := dialRaw(t, addr)
@@ -329,6 +338,15 @@ func TestFrontShutdownFinishesRequestsAndClosesIdleConnections(t *testing.T) {
 	}
 	if _, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 		t.Error("still accepting after Shutdown")
+	}
+	if !loops || runtime.GOOS != "linux" {
+		return
+	}
+	if !busy.closed() {
+		t.Error("the busy connection stayed open")
+	}
+	if looped, _ := f.srv.LoopCounts(); looped != 2 {
+		t.Errorf("looped %d requests, want 2", looped)
 	}
 }
 

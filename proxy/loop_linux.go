@@ -7,6 +7,7 @@ import (
 	"cmp"
 	"context"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/netip"
@@ -504,21 +505,12 @@ func (l *evLoop) handle(c *evConn, ev uint32) {
 
 // flush writes c.out; false when c is gone.
 func (l *evLoop) flush(c *evConn) bool {
-	for len(c.out) > 0 {
-		n, err := sysWrite(c.fd, c.out)
-		if n > 0 {
-			c.out = c.out[:copy(c.out, c.out[n:])]
-			continue
-		}
-		if err == unix.EAGAIN {
-			break
-		}
-		if err == unix.EINTR {
-			continue
-		}
+	rest, err := writeSome(c.fd, c.out)
+	if err != nil {
 		l.gone(c)
 		return false
 	}
+	c.out = c.out[:copy(c.out, rest)]
 	if len(c.out) == 0 && cap(c.out) > loopLowWater {
 		c.out = nil // a large answer's buffer is not kept for the connection's life
 	}
@@ -551,28 +543,39 @@ func (l *evLoop) flush(c *evConn) bool {
 // c is gone.
 func (l *evLoop) send(c *evConn, b []byte) bool {
 	if len(c.out) == 0 {
-		for len(b) > 0 {
-			n, err := sysWrite(c.fd, b)
-			if n > 0 {
-				b = b[n:]
-				continue
-			}
-			if err == unix.EAGAIN {
-				break
-			}
-			if err == unix.EINTR {
-				continue
-			}
+		rest, err := writeSome(c.fd, b)
+		if err != nil {
 			l.gone(c)
 			return false
 		}
-		if len(b) == 0 {
+		if len(rest) == 0 {
 			return true
 		}
+		b = rest
 	}
 	c.out = append(c.out, b...)
 	l.wantEvents(c)
 	return true
+}
+
+// writeSome writes b to fd until it is all written or the socket takes no
+// more; it returns what is left, and an error when the connection failed.
+func writeSome(fd int, b []byte) ([]byte, error) {
+	for len(b) > 0 {
+		n, err := sysWrite(fd, b)
+		switch {
+		case n > 0:
+			b = b[n:]
+		case err == unix.EAGAIN:
+			return b, nil
+		case err == unix.EINTR:
+		case err != nil:
+			return b, err
+		default:
+			return b, io.ErrShortWrite
+		}
+	}
+	return b, nil
 }
 
 // gone handles a connection that failed or closed.

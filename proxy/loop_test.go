@@ -4,7 +4,6 @@ package proxy
 
 import (
 	"bufio"
-	"context"
 	"crypto/sha256"
 	"errors"
 	"fmt"
@@ -25,6 +24,31 @@ import (
 )
 
 func loopCounts(f *front) (uint64, uint64) { return f.srv.LoopCounts() }
+
+// appProxy is a proxy with one app, at app.localhost, served by u.
+func appProxy(t *testing.T, u *upstream) *Proxy {
+	t.Helper()
+	p := New(Config{Domain: "localhost"})
+	t.Cleanup(func() { p.Close() })
+	p.SetRoutes([]Route{appRoute("app", u)})
+	return p
+}
+
+// serveFrontAs serves p with a Front that setup configures, on 127.0.0.1;
+// it returns the Front and its address.
+func serveFrontAs(t *testing.T, p *Proxy, setup func(*Front)) (*Front, string) {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := NewFront(p, l.Addr().String())
+	setup(fr)
+	served := make(chan error, 1)
+	go func() { served <- fr.Serve(l) }()
+	t.Cleanup(func() { fr.Close(); <-served })
+	return fr, l.Addr().String()
+}
 
 func TestLoopServesKeepAliveAndPipelinedRequests(t *testing.T) {
 	u := newUpstream(t, "web.1")
@@ -305,47 +329,6 @@ func TestLoopHandsOverWhatItDoesNotServe(t *testing.T) {
 	}
 }
 
-func TestLoopShutdownFinishesRequestsAndClosesIdleConnections(t *testing.T) {
-	started := make(chan struct{})
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/slow" {
-			close(started)
-			time.Sleep(300 * time.Millisecond)
-		}
-		io.WriteString(w, "done")
-	}))
-	t.Cleanup(up.Close)
-	f := newFront(t, Config{})
-	f.SetRoutes([]Route{{App: "app", Hosts: []string{"app.localhost"}, Upstreams: []Upstream{{Addr: up.Listener.Addr().String(), Name: "web.1"}}}})
-	addr := f.srv.Listener.Addr().String()
-	idle := dialRaw(t, addr)
-	idle.send("GET / HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
-	idle.read("GET")
-	busy := dialRaw(t, addr)
-	busy.send("GET /slow HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
-	<-started
-
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := f.srv.Shutdown(ctx); err != nil {
-		t.Fatalf("Shutdown: %v", err)
-	}
-	if err := <-f.srv.served; !errors.Is(err, http.ErrServerClosed) {
-		t.Errorf("Serve returned %v, want http.ErrServerClosed", err)
-	}
-	f.srv.served <- http.ErrServerClosed // for the cleanup
-	resp, body := busy.read("GET")
-	if resp.StatusCode != 200 || body != "done" || !resp.Close {
-		t.Fatalf("the request in flight: %d %q, close %v", resp.StatusCode, body, resp.Close)
-	}
-	if !busy.closed() || !idle.closed() {
-		t.Error("a connection stayed open")
-	}
-	if looped, _ := loopCounts(f); looped != 2 {
-		t.Errorf("looped %d requests, want 2", looped)
-	}
-}
-
 func TestLoopCutsTheInstanceWhenTheClientLeaves(t *testing.T) {
 	gone := make(chan time.Duration, 1)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -574,22 +557,13 @@ func TestFrontCapsConnections(t *testing.T) {
 	u := newUpstream(t, "web.1")
 	for _, loops := range []bool{true, false} {
 		t.Run(fmt.Sprintf("loops=%v", loops), func(t *testing.T) {
-			p := New(Config{Domain: "localhost"})
-			t.Cleanup(func() { p.Close() })
-			p.SetRoutes([]Route{appRoute("app", u)})
-			l, err := net.Listen("tcp", "127.0.0.1:0")
-			if err != nil {
-				t.Fatal(err)
-			}
-			fr := NewFront(p, l.Addr().String())
-			fr.MaxConns = 2
-			if loops {
-				fr.Loop = &LoopConfig{Proxy: p}
-			}
-			served := make(chan error, 1)
-			go func() { served <- fr.Serve(l) }()
-			t.Cleanup(func() { fr.Close(); <-served })
-			addr := l.Addr().String()
+			p := appProxy(t, u)
+			_, addr := serveFrontAs(t, p, func(fr *Front) {
+				fr.MaxConns = 2
+				if loops {
+					fr.Loop = &LoopConfig{Proxy: p}
+				}
+			})
 			get := "GET / HTTP/1.1\r\nHost: app.localhost\r\n\r\n"
 			post := "POST /body HTTP/1.1\r\nHost: app.localhost\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n"
 			a, b := dialRaw(t, addr), dialRaw(t, addr)
@@ -724,20 +698,10 @@ func TestLoopUnderMixedConcurrentTraffic(t *testing.T) {
 // TestLoopCutsOffSlowAndIdleClients: a head that does not arrive in time
 // (slowloris) and a keep-alive connection left idle are closed.
 func TestLoopCutsOffSlowAndIdleClients(t *testing.T) {
-	u := newUpstream(t, "web.1")
-	p := New(Config{Domain: "localhost"})
-	t.Cleanup(func() { p.Close() })
-	p.SetRoutes([]Route{appRoute("app", u)})
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fr := NewFront(p, l.Addr().String())
-	fr.Loop = &LoopConfig{Proxy: p, headerTimeout: 300 * time.Millisecond, idleTimeout: 600 * time.Millisecond}
-	served := make(chan error, 1)
-	go func() { served <- fr.Serve(l) }()
-	t.Cleanup(func() { fr.Close(); <-served })
-	addr := l.Addr().String()
+	p := appProxy(t, newUpstream(t, "web.1"))
+	fr, addr := serveFrontAs(t, p, func(fr *Front) {
+		fr.Loop = &LoopConfig{Proxy: p, headerTimeout: 300 * time.Millisecond, idleTimeout: 600 * time.Millisecond}
+	})
 
 	start := time.Now()
 	slow := dialRaw(t, addr)
@@ -809,10 +773,7 @@ func TestLoopHandsOverBehindALargeAnswer(t *testing.T) {
 // The client is one end of a socket pair, the other in a loop that holds
 // 1 MB for it, as after a large answer.
 func TestLoopHandsOverOnlyOnceItsAnswersAreWritten(t *testing.T) {
-	u := newUpstream(t, "web.1")
-	p := New(Config{Domain: "localhost"})
-	t.Cleanup(func() { p.Close() })
-	p.SetRoutes([]Route{appRoute("app", u)})
+	p := appProxy(t, newUpstream(t, "web.1"))
 	fr := NewFront(p, "127.0.0.1:0")
 	fr.Loop = &LoopConfig{Proxy: p, Loops: 1}
 	g, err := newLoopGroup(fr, fr.Loop)
