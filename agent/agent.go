@@ -28,6 +28,7 @@ import (
 	"github.com/pierhq/pier/buildpacks"
 	"github.com/pierhq/pier/proxy"
 	"github.com/pierhq/pier/proxy/certs"
+	"github.com/pierhq/pier/sandbox"
 	"github.com/pierhq/pier/scheduler"
 )
 
@@ -35,6 +36,7 @@ import (
 type Agent struct {
 	cfg  Config
 	dirs dirs
+	iso  isolation
 	log  *slog.Logger
 
 	store     *store.Store
@@ -99,16 +101,20 @@ func Run(ctx context.Context, cfg Config) error {
 // open prepares the data dir, the store, the admin token and the parts.
 func open(cfg Config, log *slog.Logger) (*Agent, error) {
 	d := newDirs(cfg.DataDir)
-	for _, dir := range []string{d.root, d.slugs, d.cache, d.tmp, d.repos, d.logs, d.local, d.buildpacks, d.certs} {
-		if err := os.MkdirAll(dir, 0o700); err != nil {
-			return nil, fmt.Errorf("creating %s: %w", dir, err)
-		}
+	if err := os.MkdirAll(d.root, 0o700); err != nil {
+		return nil, fmt.Errorf("creating %s: %w", d.root, err)
 	}
-	// Leftovers of builds a crash interrupted.
-	if ents, err := os.ReadDir(d.tmp); err == nil {
-		for _, e := range ents {
-			_ = os.RemoveAll(filepath.Join(d.tmp, e.Name()))
+	iso := detectIsolation(d.root)
+	if err := d.prepare(iso); err != nil {
+		return nil, fmt.Errorf("preparing the data dir: %w", err)
+	}
+	if iso.on {
+		if err := limitProcesses(cfg.ProcessLimit); err != nil {
+			return nil, fmt.Errorf("limiting the apps' processes to %d: %w", cfg.ProcessLimit, err)
 		}
+		log.Info("apps are isolated: each runs as a user of its own, and builds as another", "uids", fmt.Sprintf("%d-%d", sandbox.FirstUID, sandbox.LastUID), "process-limit", cfg.ProcessLimit)
+	} else {
+		log.Warn("apps are NOT isolated from the agent or from each other: they run as the agent's user and can read its data dir", "why", iso.why)
 	}
 	key, err := store.LoadOrCreateKey(d.root, cfg.SecretKey)
 	if err != nil {
@@ -120,7 +126,7 @@ func open(cfg Config, log *slog.Logger) (*Agent, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &Agent{
-		cfg: cfg, dirs: d, log: log, store: st, ctx: ctx, cancel: cancel,
+		cfg: cfg, dirs: d, iso: iso, log: log, store: st, ctx: ctx, cancel: cancel,
 		locks: map[string]chan struct{}{}, watches: map[string]*watch{},
 		vetted: map[string]bool{}, vetting: map[string]bool{}, draining: map[string]bool{},
 		routeKick: make(chan struct{}, 1),
@@ -134,6 +140,9 @@ func open(cfg Config, log *slog.Logger) (*Agent, error) {
 		a.close()
 		return nil, err
 	}
+	// The store is ours now, so no agent before this one builds any more:
+	// what its builds left (a crash's) goes.
+	a.reapBuilds()
 	return a, nil
 }
 
@@ -152,7 +161,7 @@ func (a *Agent) openParts() error {
 	if err != nil {
 		return err
 	}
-	a.builder = &buildpacks.Builder{SlugDir: a.dirs.slugs, CacheDir: a.dirs.cache, PluginDir: a.dirs.buildpacks, Executable: exe, Logf: a.logf}
+	a.builder = &buildpacks.Builder{SlugDir: a.dirs.slugs, CacheDir: a.dirs.cache, WorkDir: a.dirs.tmp, PluginDir: a.dirs.buildpacks, Executable: exe, Logf: a.logf}
 	a.git = &gitserver.Server{
 		Root:         a.dirs.repos,
 		SpoolDir:     a.dirs.tmp,

@@ -137,6 +137,7 @@ func (a *Agent) present(app api.App) api.App {
 	app.GitURL = a.gitURL(app.Name)
 	app.SSHURL = a.sshURL(app.Name)
 	app.WebURL = a.webURL(app.Name)
+	app.Isolation = a.iso.describe(app.UID, a.cfg.Scheduler)
 	if ds, err := a.store.Domains(app.Name); err == nil {
 		app.Domains = nil
 		for _, d := range ds {
@@ -186,6 +187,13 @@ func (a *Agent) createApp(w http.ResponseWriter, r *http.Request) error {
 		_ = a.store.DeleteApp(req.Name)
 		return fmt.Errorf("creating the git repository: %w", err)
 	}
+	run, _, err := a.identities(req.Name)
+	if err != nil {
+		_ = a.store.DeleteApp(req.Name)
+		_ = a.git.RemoveRepo(req.Name)
+		return err
+	}
+	app.UID = run.UID
 	a.event(req.Name, "create", userOf(r), "Created app %s", req.Name)
 	a.refreshRoutes()
 	a.manageCerts(req.Name)

@@ -33,6 +33,9 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// MaxConns caps the open connections of each proxy listener (10000).
 	MaxConns int
+	// ProcessLimit caps the processes and threads each app's user, and each
+	// build's, runs at once (RLIMIT_NPROC), when apps are isolated (2048).
+	ProcessLimit int
 
 	// AdminToken, when set, is the admin API token instead of a generated one.
 	AdminToken string
@@ -50,6 +53,9 @@ type Config struct {
 
 // DefaultMaxConns is Config.MaxConns when it is 0.
 const DefaultMaxConns = 10000
+
+// DefaultProcessLimit is Config.ProcessLimit when it is 0.
+const DefaultProcessLimit = 2048
 
 // Defaults fills the zero fields of c with the embedded defaults.
 func (c *Config) Defaults() {
@@ -73,6 +79,9 @@ func (c *Config) Defaults() {
 	}
 	if c.MaxConns == 0 {
 		c.MaxConns = DefaultMaxConns
+	}
+	if c.ProcessLimit == 0 {
+		c.ProcessLimit = DefaultProcessLimit
 	}
 	if c.ReleaseTimeout == 0 {
 		c.ReleaseTimeout = 10 * time.Minute

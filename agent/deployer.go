@@ -63,6 +63,10 @@ func (a *Agent) pushDeploy(ctx context.Context, p pushRequest, out io.Writer) er
 	if err != nil {
 		return err
 	}
+	_, builder, err := a.identities(p.App)
+	if err != nil {
+		return err
+	}
 	short := shortCommit(p.Commit)
 	fmt.Fprintf(out, "-----> Building %s from commit %s\n", p.App, short)
 	a.event(p.App, "build", p.User, "Build started for commit %s", short)
@@ -71,6 +75,7 @@ func (a *Agent) pushDeploy(ctx context.Context, p pushRequest, out io.Writer) er
 		SourceDir:  src,
 		Env:        vars,
 		Buildpacks: a.chosenBuildpacks(src, vars),
+		User:       builder,
 	}, out)
 	if err != nil {
 		a.event(p.App, "build", p.User, "Build failed for commit %s: %v", short, err)
@@ -164,7 +169,10 @@ func (a *Agent) deployRelease(ctx context.Context, rel api.Release, vars map[str
 	}); err != nil {
 		return fail(err)
 	}
-	d := a.deployment(rel, slot, vars, formation)
+	d, err := a.deployment(rel, slot, vars, formation)
+	if err != nil {
+		return fail(err)
+	}
 	if err := a.runReleaseCommand(ctx, d, aj, out); err != nil {
 		return fail(err)
 	}
@@ -184,12 +192,17 @@ func (a *Agent) deployRelease(ctx context.Context, rel api.Release, vars map[str
 	return nil
 }
 
-func (a *Agent) deployment(rel api.Release, slot string, vars map[string]string, f scheduler.Formation) scheduler.Deployment {
+func (a *Agent) deployment(rel api.Release, slot string, vars map[string]string, f scheduler.Formation) (scheduler.Deployment, error) {
 	var mem map[string]int
 	if app, err := a.store.GetApp(rel.App); err == nil {
 		mem = app.MemoryMB
 	}
+	user, _, err := a.identities(rel.App)
+	if err != nil {
+		return scheduler.Deployment{}, err
+	}
 	return scheduler.Deployment{
+		User:       user,
 		MemoryMB:   mem,
 		App:        rel.App,
 		Slot:       slot,
@@ -200,7 +213,7 @@ func (a *Agent) deployment(rel api.Release, slot string, vars map[string]string,
 		Processes:  withoutRelease(rel.Processes),
 		Formation:  f,
 		Env:        vars,
-	}
+	}, nil
 }
 
 // runReleaseCommand runs the Procfile's release process (or app.json's

@@ -384,7 +384,10 @@ func (a *Agent) restartLocked(ctx context.Context, name, user string, out io.Wri
 		return err
 	}
 	slot := api.OtherSlot(app.LiveSlot)
-	d := a.deployment(rel, slot, vars, scheduler.Formation(app.Formation))
+	d, err := a.deployment(rel, slot, vars, scheduler.Formation(app.Formation))
+	if err != nil {
+		return err
+	}
 	if err := a.dropStandby(name); err != nil {
 		return err
 	}

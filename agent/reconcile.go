@@ -114,8 +114,11 @@ func (a *Agent) restartLive(app api.App) {
 	a.logf("starting v%d of %s again: nothing of it was running", rel.Version, app.Name)
 	ctx, cancel := context.WithTimeout(a.ctx, 5*time.Minute)
 	defer cancel()
-	d := a.deployment(rel, app.LiveSlot, vars, scheduler.Formation(app.Formation))
-	if err := a.sched.Deploy(ctx, d); err != nil {
+	d, err := a.deployment(rel, app.LiveSlot, vars, scheduler.Formation(app.Formation))
+	if err == nil {
+		err = a.sched.Deploy(ctx, d)
+	}
+	if err != nil {
 		a.event(app.Name, "restart", "", "Starting v%d again failed: %v", rel.Version, err)
 		return
 	}

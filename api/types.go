@@ -60,6 +60,14 @@ type App struct {
 	RateLimitRPS   float64           `json:"rate_limit_rps,omitempty"`   // per client IP; 0: no limit
 	RateLimitBurst int               `json:"rate_limit_burst,omitempty"` // 0: one second's worth
 	Headers        map[string]string `json:"headers,omitempty"`          // response header overrides; "" deletes
+
+	// UID is the user id the app's processes run as on the agent's host
+	// (its builds run as UID+1); 0 until the agent first gives it one.
+	UID int `json:"uid,omitempty"`
+	// Isolation says, in words, how the app is kept from the agent and
+	// other apps, or why it is not ("not isolated: ..."). Filled in by the
+	// agent when it answers; never stored.
+	Isolation string `json:"isolation,omitempty"`
 }
 
 // Release is an immutable record of what an app ran: code (slug) and config.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pierhq/pier/buildpacks/internal/bpkit"
 	"github.com/pierhq/pier/procfile"
+	"github.com/pierhq/pier/sandbox"
 )
 
 // Defaults of a Builder's limits.
@@ -30,8 +31,12 @@ var ErrNotDetected = errors.New("no buildpack detected this app")
 
 // Builder builds apps into slugs, every buildpack in its own process.
 type Builder struct {
-	SlugDir    string        // slugs are written here, <sha256>.tar.gz
-	CacheDir   string        // the build cache of app A is CacheDir/A
+	SlugDir  string // slugs are written here, <sha256>.tar.gz
+	CacheDir string // the build cache of app A is CacheDir/A
+	// WorkDir holds each build's temporary directories (its ENV_DIR, the
+	// buildpacks' homes) while it runs; "" is the system's temporary
+	// directory. Reap empties it after a crash.
+	WorkDir    string
 	PluginDir  string        // third-party buildpack plugin executables
 	Executable string        // the pier binary, run as `pier buildpack serve NAME`; "" means this program
 	Timeout    time.Duration // of one whole build; 0 means DefaultTimeout
@@ -63,20 +68,20 @@ func (b *Builder) Build(ctx context.Context, o Options, out io.Writer) (Result, 
 	timeout := b.timeout()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	work, err := os.MkdirTemp("", "pier-build-")
+	run, err := b.newRun(o, out, timeout)
 	if err != nil {
 		return Result{}, fmt.Errorf("building %s: %w", o.App, err)
 	}
-	defer os.RemoveAll(work)
-	envDir, err := writeEnvDir(filepath.Join(work, "env"), o.Env)
-	if err != nil {
-		return Result{}, fmt.Errorf("building %s: writing ENV_DIR: %w", o.App, err)
-	}
-	lw := &boundedWriter{w: out, soft: b.outputLimit(), hard: b.outputHardLimit()}
-	run := &buildRun{b: b, o: o, out: lw, work: work, envDir: envDir, timeout: timeout}
+	defer run.cleanup()
+	lw := run.out
 
 	var res Result
 	names, defaults, err := run.buildpacks(ctx, buildpackRefs(o, appJSON))
+	// Nothing the build started may touch the tree while it becomes the
+	// slug, nor outlive the build.
+	if rerr := run.reap(); err == nil {
+		err = rerr
+	}
 	if err != nil {
 		return Result{}, err
 	}
@@ -178,9 +183,13 @@ func mergeProcesses(defaults, procs map[string]string) map[string]string {
 	return m
 }
 
-// writeEnvDir writes one file per config var, readable by the build only.
-func writeEnvDir(dir string, env map[string]string) (string, error) {
+// writeEnvDir writes one file per config var, readable by the build's
+// user only.
+func writeEnvDir(dir string, env map[string]string, user sandbox.Identity) (string, error) {
 	if err := os.Mkdir(dir, 0o700); err != nil {
+		return "", err
+	}
+	if err := user.Chown(dir); err != nil {
 		return "", err
 	}
 	keys := make([]string, 0, len(env))
@@ -192,7 +201,11 @@ func writeEnvDir(dir string, env map[string]string) (string, error) {
 		if k == "" || strings.ContainsAny(k, "/\x00") || k == "." || k == ".." {
 			return "", fmt.Errorf("config var name %q cannot be a file name", k)
 		}
-		if err := os.WriteFile(filepath.Join(dir, k), []byte(env[k]), 0o600); err != nil {
+		p := filepath.Join(dir, k)
+		if err := os.WriteFile(p, []byte(env[k]), 0o400); err != nil {
+			return "", err
+		}
+		if err := user.Chown(p); err != nil {
 			return "", err
 		}
 	}
@@ -258,16 +271,16 @@ func humanSize(n int64) string {
 // plugin in PluginDir, a classic buildpack directory or git URL) and
 // returns it with the function that stops it. Cancelling ctx also stops it.
 func (b *Builder) Open(ctx context.Context, ref string) (Buildpack, func(), error) {
-	work, err := os.MkdirTemp("", "pier-buildpack-")
+	work, err := os.MkdirTemp(b.WorkDir, "buildpack-")
 	if err != nil {
 		return nil, nil, fmt.Errorf("opening buildpack %s: %w", ref, err)
 	}
-	spec, err := b.resolve(ctx, ref, work)
+	spec, err := b.resolve(ctx, ref, work, sandbox.Identity{})
 	if err != nil {
 		os.RemoveAll(work)
 		return nil, nil, err
 	}
-	p, err := b.start(ctx, spec, work)
+	p, err := b.start(ctx, spec, work, sandbox.Identity{})
 	if err != nil {
 		os.RemoveAll(work)
 		return nil, nil, err

@@ -9,6 +9,7 @@ import (
 	"io"
 
 	"github.com/pierhq/pier/procfile"
+	"github.com/pierhq/pier/sandbox"
 )
 
 // Detection is a buildpack's answer to "can you build this source?".
@@ -52,6 +53,11 @@ type Options struct {
 	// Buildpacks names the buildpacks to use in order (built-in names,
 	// directories or git URLs); empty means detect.
 	Buildpacks []string
+	// User is the unprivileged user the build runs as; the zero Identity
+	// runs it as the agent's own user. SourceDir, the build's own
+	// directories and the app's cache are given to it, and every process
+	// it left is killed before the slug is written.
+	User sandbox.Identity
 }
 
 // Result is a finished build.

@@ -3,6 +3,7 @@ package buildpacks
 import (
 	"context"
 	"fmt"
+	"os"
 
 	"github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
@@ -58,6 +59,9 @@ func Serve(name string) error {
 	bp, ok := Builtin(name)
 	if !ok {
 		return fmt.Errorf("unknown built-in buildpack %q: the built-ins are %v", name, BuiltinNames())
+	}
+	if err := limitOwnMemory(os.Getenv(memoryLimitEnv)); err != nil {
+		return err
 	}
 	ServePlugin(bp)
 	return nil

@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -15,6 +16,8 @@ import (
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
 	"golang.org/x/sys/unix"
+
+	"github.com/pierhq/pier/sandbox"
 )
 
 // pluginSpec says how to start one buildpack's plugin process.
@@ -68,12 +71,15 @@ func pluginEnv(home string, extra []string) []string {
 	return append(env, extra...)
 }
 
-// start launches the plugin process of spec and dispenses its Buildpack.
-func (b *Builder) start(ctx context.Context, spec pluginSpec, home string) (*pluginProc, error) {
-	cmd := exec.Command(spec.path, spec.args...)
-	cmd.Env = pluginEnv(home, spec.env)
+// start launches the plugin process of spec as user and dispenses its
+// Buildpack.
+func (b *Builder) start(ctx context.Context, spec pluginSpec, home string, user sandbox.Identity) (*pluginProc, error) {
+	path := b.reachable(spec.path, user)
+	cmd := exec.Command(path, spec.args...)
+	cmd.Env = pluginEnv(home, append(spec.env, fmt.Sprintf("%s=%d", memoryLimitEnv, b.memoryLimit())))
 	cmd.Dir = home
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	user.Apply(cmd.SysProcAttr)
 	tail := &tailBuffer{max: 8 << 10}
 	client := plugin.NewClient(&plugin.ClientConfig{
 		HandshakeConfig:  Handshake,
@@ -95,7 +101,11 @@ func (b *Builder) start(ctx context.Context, spec pluginSpec, home string) (*plu
 		return nil, fmt.Errorf("starting buildpack %s: %w%s", spec.ref, err, tail.suffix())
 	}
 	p.stop = context.AfterFunc(ctx, p.killGroup)
-	b.limitMemory(p.pid)
+	if path != "/proc/self/exe" {
+		// pier's own plugins cap themselves (Serve); another user's
+		// process may not be capped from outside without CAP_SYS_RESOURCE.
+		b.limitMemory(p.pid)
+	}
 	raw, err := rpc.Dispense(PluginName)
 	if err != nil {
 		p.close()
@@ -108,6 +118,42 @@ func (b *Builder) start(ctx context.Context, spec pluginSpec, home string) (*plu
 	}
 	p.bp = bp
 	return p, nil
+}
+
+// reachable is the path user starts exe by. pier's own binary may lie
+// where the build's user cannot look (a home directory, a test's temporary
+// directory): the child, still a copy of this process when it calls exec,
+// reaches it as /proc/self/exe whatever the directories around it allow.
+func (b *Builder) reachable(exe string, user sandbox.Identity) string {
+	if !user.Isolated() {
+		return exe
+	}
+	if self, err := os.Executable(); err == nil && self == exe {
+		return "/proc/self/exe"
+	}
+	return exe
+}
+
+// memoryLimitEnv tells a plugin of pier's own the cap of its data segment,
+// which it sets itself before it serves: the agent may not set the limits of
+// a process that runs as another user.
+const memoryLimitEnv = "PIER_BUILD_MEMORY_LIMIT"
+
+// limitOwnMemory caps this process's data segment (and its children's) at
+// limit bytes; "" or a non-positive limit sets none.
+func limitOwnMemory(limit string) error {
+	n, err := strconv.ParseInt(limit, 10, 64)
+	if limit == "" || err == nil && n <= 0 {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("$%s=%q: want a number of bytes", memoryLimitEnv, limit)
+	}
+	rl := unix.Rlimit{Cur: uint64(n), Max: uint64(n)}
+	if err := unix.Setrlimit(unix.RLIMIT_DATA, &rl); err != nil {
+		return fmt.Errorf("capping the buildpack's memory at %d bytes: %w", n, err)
+	}
+	return nil
 }
 
 // limitMemory caps the data segment of the plugin and everything it

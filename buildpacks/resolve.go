@@ -11,9 +11,11 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/pierhq/pier/buildpacks/classic"
+	"github.com/pierhq/pier/sandbox"
 )
 
 // cloneTimeout bounds fetching a buildpack from a git URL.
@@ -88,7 +90,7 @@ func (b *Builder) pluginSpec(name string) (pluginSpec, bool) {
 // one of Heroku's names for it), a plugin in PluginDir, a classic buildpack
 // directory, or a git URL of one (cloned at depth 1; "URL#ref" picks a
 // branch or tag).
-func (b *Builder) resolve(ctx context.Context, ref, work string) (pluginSpec, error) {
+func (b *Builder) resolve(ctx context.Context, ref, work string, user sandbox.Identity) (pluginSpec, error) {
 	name := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSpace(ref), "/"), ".git")
 	if a, ok := aliases[strings.ToLower(name)]; ok {
 		name = a
@@ -105,7 +107,7 @@ func (b *Builder) resolve(ctx context.Context, ref, work string) (pluginSpec, er
 	}
 	switch {
 	case isGitURL(ref):
-		dir, err := cloneBuildpack(ctx, ref, work)
+		dir, err := cloneBuildpack(ctx, ref, work, user)
 		if err != nil {
 			return pluginSpec{}, err
 		}
@@ -144,9 +146,9 @@ func isGitURL(ref string) bool {
 	return false
 }
 
-// cloneBuildpack fetches a buildpack with git, without prompting for
-// credentials.
-func cloneBuildpack(ctx context.Context, ref, work string) (string, error) {
+// cloneBuildpack fetches a buildpack with git, as the build's user and
+// without prompting for credentials.
+func cloneBuildpack(ctx context.Context, ref, work string, user sandbox.Identity) (string, error) {
 	url, branch, _ := strings.Cut(ref, "#")
 	sum := sha256.Sum256([]byte(ref))
 	dir := filepath.Join(work, "buildpack-"+hex.EncodeToString(sum[:6]))
@@ -159,6 +161,9 @@ func cloneBuildpack(ctx context.Context, ref, work string) (string, error) {
 	args = append(args, "--", url, dir)
 	cmd := exec.CommandContext(ctx, "git", args...)
 	cmd.Env = append(pluginEnv(work, nil), "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=/bin/false")
+	cmd.Dir = work
+	cmd.SysProcAttr = &syscall.SysProcAttr{}
+	user.Apply(cmd.SysProcAttr)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {

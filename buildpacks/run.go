@@ -16,7 +16,7 @@ type buildRun struct {
 	b       *Builder
 	o       Options
 	out     *boundedWriter
-	work    string // temporary: ENV_DIR, plugin homes, cloned buildpacks
+	work    string // the build user's: ENV_DIR, plugin homes, cloned buildpacks
 	envDir  string
 	timeout time.Duration
 	homes   int
@@ -37,7 +37,7 @@ func (r *buildRun) buildpacks(ctx context.Context, refs []string) ([]string, map
 	var names []string
 	defaults := map[string]string{}
 	for _, ref := range refs {
-		spec, err := r.b.resolve(ctx, ref, r.work)
+		spec, err := r.b.resolve(ctx, ref, r.work, r.o.User)
 		if err != nil {
 			return nil, nil, err
 		}
@@ -103,8 +103,8 @@ func (r *buildRun) detect(ctx context.Context) (*pluginProc, string, error) {
 }
 
 func (r *buildRun) build(ctx context.Context, p *pluginProc, name string) (map[string]string, error) {
-	cache := filepath.Join(r.b.CacheDir, r.o.App, p.spec.key)
-	if err := os.MkdirAll(cache, 0o700); err != nil {
+	cache, err := r.cacheDir(p.spec.key)
+	if err != nil {
 		return nil, fmt.Errorf("creating the build cache: %w", err)
 	}
 	res, err := p.bp.Build(ctx, BuildRequest{
@@ -122,14 +122,40 @@ func (r *buildRun) build(ctx context.Context, p *pluginProc, name string) (map[s
 	return res.DefaultProcesses, nil
 }
 
-// start launches a plugin with a fresh HOME of its own.
+// start launches a plugin with a fresh HOME of its own, as the build's
+// user, and records its process group so that the next agent can end it
+// should this one crash.
 func (r *buildRun) start(ctx context.Context, spec pluginSpec) (*pluginProc, error) {
 	r.homes++
 	home := filepath.Join(r.work, fmt.Sprintf("home%d", r.homes))
 	if err := os.Mkdir(home, 0o700); err != nil {
 		return nil, fmt.Errorf("starting buildpack %s: %w", spec.ref, err)
 	}
-	return r.b.start(ctx, spec, home)
+	if err := r.o.User.Chown(home); err != nil {
+		return nil, fmt.Errorf("starting buildpack %s: %w", spec.ref, err)
+	}
+	p, err := r.b.start(ctx, spec, home, r.o.User)
+	if p != nil {
+		r.record(p.pid)
+	}
+	return p, err
+}
+
+// cacheDir is the app's cache for one buildpack, the build user's.
+func (r *buildRun) cacheDir(key string) (string, error) {
+	appCache := filepath.Join(r.b.CacheDir, r.o.App)
+	cache := filepath.Join(appCache, key)
+	if err := os.MkdirAll(cache, 0o700); err != nil {
+		return "", err
+	}
+	// A cache (or one buildpack's part of it) from before builds had a
+	// user of their own is given to this build's user whole, once.
+	for _, dir := range []string{appCache, cache} {
+		if err := chownTreeOnce(dir, r.o.User); err != nil {
+			return "", err
+		}
+	}
+	return cache, nil
 }
 
 func orUnknown(reason string) string {

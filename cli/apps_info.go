@@ -48,6 +48,7 @@ func runAppsInfo(c *ucli.Context) error {
 	if app.Maintenance {
 		t.row("Maintenance:", "on")
 	}
+	t.row("Isolation:", app.Isolation)
 	t.row("Created:", ago(app.CreatedAt, now()))
 	return t.flush()
 }

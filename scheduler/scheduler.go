@@ -10,6 +10,8 @@ import (
 	"io"
 	"strconv"
 	"time"
+
+	"github.com/pierhq/pier/sandbox"
 )
 
 // ErrNotFound is returned for an app or slot the scheduler runs nothing of.
@@ -43,6 +45,12 @@ type Deployment struct {
 	// Env is the release's config vars; the scheduler adds PORT, DYNO,
 	// PIER_APP, PIER_RELEASE and PIER_SLOT.
 	Env map[string]string
+
+	// User is the app's own unprivileged user: the local scheduler runs
+	// its processes as that user, with the slug read-only and a private
+	// writable HOME. The zero Identity runs them as the agent's user.
+	// Nomad's task drivers isolate tasks by their own means.
+	User sandbox.Identity
 }
 
 // Instance is one process as the scheduler sees it.

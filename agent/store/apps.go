@@ -130,3 +130,35 @@ func (s *Store) DeleteApp(name string) error {
 		return tx.Bucket(bucketApps).Delete(key)
 	})
 }
+
+// AssignUID returns the user id of app, giving it one first if it has none:
+// pick chooses among the ids no other app holds. The choice and the save
+// are one transaction, so two apps never get the same id.
+func (s *Store) AssignUID(name string, pick func(used map[int]bool) (int, error)) (int, error) {
+	var uid int
+	err := s.update(func(tx *bolt.Tx) error {
+		a, err := getApp(tx, name)
+		if err != nil {
+			return err
+		}
+		if a.UID != 0 {
+			uid = a.UID
+			return nil
+		}
+		used := map[int]bool{}
+		err = tx.Bucket(bucketApps).ForEach(func(k, _ []byte) error {
+			o, err := getApp(tx, string(k))
+			used[o.UID] = true
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if uid, err = pick(used); err != nil {
+			return err
+		}
+		a.UID = uid
+		return putJSON(tx.Bucket(bucketApps), []byte(name), a)
+	})
+	return uid, err
+}

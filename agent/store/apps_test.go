@@ -174,3 +174,40 @@ func TestDeleteAppCascades(t *testing.T) {
 		t.Errorf("Domains(shop) = %v, %v", d, err)
 	}
 }
+
+func TestAssignUID(t *testing.T) {
+	s := newStore(t)
+	for _, n := range []string{"one", "two", "three"} {
+		if err := s.CreateApp(api.App{Name: n}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lowest := func(used map[int]bool) (int, error) {
+		for uid := 100; ; uid += 2 {
+			if !used[uid] {
+				return uid, nil
+			}
+		}
+	}
+	a, err := s.AssignUID("one", lowest)
+	if err != nil || a != 100 {
+		t.Fatalf("one: %d, %v", a, err)
+	}
+	b, _ := s.AssignUID("two", lowest)
+	again, _ := s.AssignUID("one", lowest)
+	if b != 102 || again != 100 {
+		t.Fatalf("two got %d, one again %d: want 102 and 100", b, again)
+	}
+	if app, _ := s.GetApp("two"); app.UID != 102 {
+		t.Fatalf("the store kept uid %d for two", app.UID)
+	}
+	if _, err := s.AssignUID("nope", lowest); !errors.Is(err, ErrAppNotFound) {
+		t.Fatalf("an unknown app: %v", err)
+	}
+	if err := s.DeleteApp("one"); err != nil {
+		t.Fatal(err)
+	}
+	if c, _ := s.AssignUID("three", lowest); c != 100 {
+		t.Fatalf("three got %d: a destroyed app's id is free again", c)
+	}
+}

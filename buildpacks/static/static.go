@@ -49,7 +49,7 @@ func Build(_ context.Context, r bpkit.Request) (map[string]string, error) {
 		return nil, fmt.Errorf("no index.html at the root, in public/ or in dist/: add one")
 	}
 	bpkit.Step(r.Log, "Serving the files in %s", display(root))
-	exe, err := os.Executable()
+	exe, err := selfExecutable()
 	if err != nil {
 		return nil, fmt.Errorf("finding the pier executable: %w", err)
 	}
@@ -63,6 +63,17 @@ func Build(_ context.Context, r bpkit.Request) (map[string]string, error) {
 	}
 	bpkit.Info(r.Log, "set PIER_STATIC_SPA=1 to answer unknown paths with index.html")
 	return map[string]string{"web": "pier static-serve " + root}, nil
+}
+
+// selfExecutable is the path this program can read itself by. The build's
+// user may not be able to reach pier's own path (a home directory), but
+// always reaches /proc/self/exe.
+func selfExecutable() (string, error) {
+	if f, err := os.Open("/proc/self/exe"); err == nil {
+		f.Close()
+		return "/proc/self/exe", nil
+	}
+	return os.Executable()
 }
 
 func display(root string) string {

@@ -352,7 +352,7 @@ func makeWheel(t *testing.T) string {
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
+	dir := reachableTempDir(t) // the build's user reads it
 	if err := os.WriteFile(filepath.Join(dir, "greetlib-1.0-py3-none-any.whl"), buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}

@@ -21,8 +21,9 @@ import (
 	"time"
 )
 
-// pierBin is the pier binary the end-to-end tests build once and run.
-var pierBin string
+// pierBin is the pier binary the end-to-end tests build once and run, in
+// binDir, which is removed when they end.
+var pierBin, binDir string
 
 func TestMain(m *testing.M) {
 	os.Exit(runTests(m))
@@ -39,6 +40,7 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
+	binDir = dir
 	pierBin = filepath.Join(dir, "pier")
 	out, err := exec.Command("go", "build", "-o", pierBin, ".").CombinedOutput()
 	if err != nil {
@@ -46,6 +48,20 @@ func runTests(m *testing.M) int {
 		return 1
 	}
 	return m.Run()
+}
+
+// reachableTempDir is a temporary directory that other users may pass
+// through, as they may through /var/lib: an agent running as root isolates
+// its apps only when their users can reach their files in its data dir.
+func reachableTempDir(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	for _, d := range []string{dir, filepath.Dir(dir)} {
+		if err := os.Chmod(d, 0o711); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
 }
 
 // requireBinary skips the test when name is not installed, and fails it
@@ -112,7 +128,7 @@ type agentOpts struct {
 func startAgent(t *testing.T, o agentOpts) *agentProc {
 	t.Helper()
 	if o.dataDir == "" {
-		o.dataDir = t.TempDir()
+		o.dataDir = reachableTempDir(t)
 	}
 	a := &agentProc{t: t, dataDir: o.dataDir}
 	t.Cleanup(func() { killApps(a.dataDir) }) // after the agent stopped

@@ -3,11 +3,13 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -36,7 +38,12 @@ func TestSampleApp(t *testing.T) {
 	a.mustPier("apps", "create", "textlens")
 	// Every process of the app, the release phase and one-offs included, runs
 	// in a slug of its own, so the data they share lives outside the slugs.
-	data := t.TempDir()
+	// Isolated, the app's processes run as its own user: they need a
+	// directory they may write.
+	data := reachableTempDir(t)
+	if err := os.Chmod(data, 0o777); err != nil {
+		t.Fatal(err)
+	}
 	a.mustPier("config", "set", "-a", "textlens", "DATA_DIR="+data, "WORKER_POLL_INTERVAL=200ms")
 
 	shareGoBuildCache(t, a, "textlens")
@@ -139,6 +146,11 @@ func shareGoBuildCache(t *testing.T, a *agentProc, app string) {
 	dir := filepath.Join(a.dataDir, "cache", app, "go")
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		t.Fatal(err)
+	}
+	if os.Geteuid() == 0 {
+		// Builds run as a user of their own, who cannot write the test's
+		// cache: share one that every build user may write instead.
+		gocache = sharedGoCache(t)
 	}
 	if err := os.Symlink(gocache, filepath.Join(dir, "go-build")); err != nil {
 		t.Fatal(err)
@@ -287,4 +299,31 @@ func browserTest(t *testing.T, a *agentProc, app, banner string) {
 		t.Fatalf("the browser test against %s (banner %q): %v\n%s", url, banner, err, out)
 	}
 	t.Logf("the browser test passed against %s:\n%s", url, out)
+}
+
+var goCacheOnce sync.Once
+
+// sharedGoCache is a Go build cache that the builds of every test's agent
+// may write whatever user they run as; it lasts as long as the test binary.
+func sharedGoCache(t *testing.T) string {
+	t.Helper()
+	dir := filepath.Join(binDir, "gocache")
+	goCacheOnce.Do(func() {
+		if err := os.Chmod(binDir, 0o711); err != nil {
+			t.Fatal(err)
+		}
+		for i := range 256 {
+			sub := filepath.Join(dir, fmt.Sprintf("%02x", i))
+			if err := os.MkdirAll(sub, 0o777); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.Chmod(sub, 0o777); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := os.Chmod(dir, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	})
+	return dir
 }

@@ -17,8 +17,9 @@ import (
 var passedEnv = []string{"PATH", "LANG", "TZ", "TMPDIR"}
 
 // processEnv is the environment of a process of the slot: a minimal base,
-// the release's config vars, then what pier sets.
-func processEnv(sl *slotState, dyno string, port int) []string {
+// the release's config vars, then what pier sets. An app with a user of its
+// own gets its private home as HOME and TMPDIR; otherwise HOME is the slug.
+func (s *Scheduler) processEnv(sl *slotState, dyno string, port int) []string {
 	env := map[string]string{"PATH": "/usr/local/bin:/usr/bin:/bin"}
 	for _, kv := range os.Environ() {
 		k, v, _ := strings.Cut(kv, "=")
@@ -29,6 +30,10 @@ func processEnv(sl *slotState, dyno string, port int) []string {
 	env["HOME"] = sl.Dir
 	for k, v := range sl.Env {
 		env[k] = v
+	}
+	if sl.User.Isolated() {
+		home := filepath.Join(s.dir, "apps", sl.App, "home")
+		env["HOME"], env["TMPDIR"] = home, filepath.Join(home, "tmp")
 	}
 	env["PATH"] = filepath.Join(sl.Dir, "bin") + ":" + env["PATH"]
 	env["PORT"] = strconv.Itoa(port)
@@ -84,9 +89,10 @@ func (s *Scheduler) spawnLocked(in *inst, sl *slotState) error {
 	defer out.Close()
 	cmd := exec.Command(shell(), "-c", profileWrapped(sl.Dir, cmdline))
 	cmd.Dir = sl.Dir
-	cmd.Env = processEnv(sl, in.Name(), port)
+	cmd.Env = s.processEnv(sl, in.Name(), port)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	sl.User.Apply(cmd.SysProcAttr)
 	s.event(in.App, "%s Starting process with command `%s`", in.Name(), cmdline)
 	if err := cmd.Start(); err != nil {
 		in.State = StateCrashed

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pierhq/pier/sandbox"
 	"github.com/pierhq/pier/scheduler"
 )
 
@@ -24,6 +25,9 @@ func (s *Scheduler) Deploy(ctx context.Context, d scheduler.Deployment) error {
 		return err
 	}
 	defer s.appLock(d.App)()
+	if _, err := s.prepareApp(d.App, d.User); err != nil {
+		return fmt.Errorf("deploying %s v%d to %s: preparing the app's directory: %w", d.App, d.Release, d.Slot, err)
+	}
 	dir := filepath.Join(s.dir, "apps", d.App, fmt.Sprintf("%s-v%d", d.Slot, d.Release))
 	if err := unpackSlug(d.Slug, d.SlugSHA256, dir); err != nil {
 		return fmt.Errorf("deploying %s v%d to %s: %w", d.App, d.Release, d.Slot, err)
@@ -44,6 +48,7 @@ func (s *Scheduler) Deploy(ctx context.Context, d scheduler.Deployment) error {
 		App: d.App, Slot: d.Slot, Release: d.Release, Dir: dir,
 		Processes: copyMap(d.Processes), Env: copyMap(d.Env),
 		Formation: scheduler.Formation{}, MemoryMB: maps.Clone(d.MemoryMB),
+		User: d.User,
 	}
 	s.mu.Lock()
 	s.slots[key] = sl
@@ -200,10 +205,12 @@ func (s *Scheduler) Stop(ctx context.Context, app, slot string) error {
 	s.mu.Lock()
 	var ins []*inst
 	var dirs []string
+	var user sandbox.Identity
 	for k, sl := range s.slots {
 		if k.app == app && (slot == "" || k.slot == slot) {
 			ins = append(ins, s.slotInstsLocked(app, k.slot)...)
 			dirs = append(dirs, sl.Dir)
+			user = sl.User
 			delete(s.slots, k)
 		}
 	}
@@ -220,6 +227,10 @@ func (s *Scheduler) Stop(ctx context.Context, app, slot string) error {
 	}
 	var err error
 	if slot == "" {
+		// What left its session is found by the app's user.
+		if left := sandbox.KillUser(user); left > 0 {
+			s.logf("stopping %s: %d processes of uid %d could not be killed", app, left, user.UID)
+		}
 		err = s.removeApp(app, appDir)
 	}
 	s.changed(app)

@@ -50,9 +50,10 @@ func (s *Scheduler) Run(ctx context.Context, app string, r scheduler.OneOff) (in
 	}
 	cmd := exec.CommandContext(ctx, shell(), "-c", profileWrapped(sl.Dir, r.Command))
 	cmd.Dir = sl.Dir
-	cmd.Env = processEnv(sl, dyno, port)
+	cmd.Env = s.processEnv(sl, dyno, port)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = r.Stdin, out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
+	sl.User.Apply(cmd.SysProcAttr)
 	cmd.Cancel = func() error {
 		signalSession(cmd.Process.Pid, syscall.SIGKILL)
 		return nil
@@ -148,13 +149,16 @@ func exitCode(cmd *exec.Cmd, err error) int {
 // directory of its own, removed by cleanup), or the deployed slot's slug
 // when d has no slug.
 func (s *Scheduler) runSlot(d scheduler.Deployment) (*slotState, func(), error) {
-	sl := &slotState{App: d.App, Slot: d.Slot, Release: d.Release, Env: d.Env}
+	sl := &slotState{App: d.App, Slot: d.Slot, Release: d.Release, Env: d.Env, User: d.User}
+	if _, err := s.prepareApp(d.App, d.User); err != nil {
+		return nil, nil, fmt.Errorf("preparing the app's directory: %w", err)
+	}
 	if d.Slug == "" {
 		s.mu.Lock()
 		defer s.mu.Unlock()
 		for k, dep := range s.slots {
 			if k.app == d.App && (d.Slot == "" || k.slot == d.Slot) && (d.Release == 0 || dep.Release == d.Release) {
-				sl.Dir, sl.Slot, sl.Release = dep.Dir, dep.Slot, dep.Release
+				sl.Dir, sl.Slot, sl.Release, sl.User = dep.Dir, dep.Slot, dep.Release, dep.User
 				if sl.Env == nil {
 					sl.Env = dep.Env
 				}
@@ -168,6 +172,9 @@ func (s *Scheduler) runSlot(d scheduler.Deployment) (*slotState, func(), error) 
 		return nil, nil, err
 	}
 	tmp, err := os.MkdirTemp(parent, "run-")
+	if err == nil {
+		err = os.Chmod(tmp, 0o755) // the app's group alone may enter parent
+	}
 	if err != nil {
 		return nil, nil, err
 	}

@@ -56,6 +56,9 @@ func unpackSlug(slug, want, dir string) error {
 	if err := extract(slug, tmp); err != nil {
 		return fmt.Errorf("unpacking slug %s: %w", slug, err)
 	}
+	if err := readOnly(tmp); err != nil {
+		return fmt.Errorf("unpacking slug: %w", err)
+	}
 	if err := os.Chmod(tmp, 0o755); err != nil {
 		return fmt.Errorf("unpacking slug: %w", err)
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/renameio/v2"
 
+	"github.com/pierhq/pier/sandbox"
 	"github.com/pierhq/pier/scheduler"
 )
 
@@ -62,6 +63,7 @@ type slotState struct {
 	Env       map[string]string   `json:"env"`
 	Formation scheduler.Formation `json:"formation"`
 	MemoryMB  map[string]int      `json:"memory_mb,omitempty"` // limits per process type
+	User      sandbox.Identity    `json:"user,omitzero"`       // the app's user; zero: the agent's
 }
 
 // instRecord is the persisted part of an instance.
