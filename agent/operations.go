@@ -379,12 +379,13 @@ func (a *Agent) restartLocked(ctx context.Context, name, user string, out io.Wri
 		return err
 	}
 	if err := a.sched.Deploy(ctx, d); err != nil {
-		return fmt.Errorf("starting v%d: %w", rel.Version, err)
+		a.stopSlot(name, slot)
+		return startFailed(rel.Version, err, true)
 	}
 	aj := readAppJSON(a.slugPath(rel.SlugID))
 	if err := a.waitHealthy(ctx, name, slot, rel.Version, d.Formation, aj, out); err != nil {
 		a.stopSlot(name, slot)
-		return err
+		return &deployError{err}
 	}
 	if _, err := a.store.UpdateApp(name, func(x *api.App) error {
 		x.LiveSlot = slot

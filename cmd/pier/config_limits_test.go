@@ -5,18 +5,22 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"path/filepath"
 	"reflect"
 	"sort"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pierhq/pier/agent/store"
 	"github.com/pierhq/pier/api"
 )
 
 // TestConfigLimits: config vars over the limits, with a NUL byte or with a
 // bad name are refused with 400 and a message that says what to do, and
-// change nothing.
+// change nothing. A release whose processes the system cannot start (its
+// config set before there were limits) fails with the reason in words,
+// leaves the live release serving and nothing of itself running.
 func TestConfigLimits(t *testing.T) {
 	needE2E(t)
 	a := startAgent(t, agentOpts{})
@@ -71,6 +75,78 @@ func TestConfigLimits(t *testing.T) {
 		}
 	})
 
+	t.Run("a release that cannot start", func(t *testing.T) {
+		a := a.in(t)
+		live := lastRelease(t, a, app).Version
+		// A config from before the limits: the store takes it as it is.
+		a.stop()
+		key, err := store.LoadOrCreateKey(a.dataDir, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		st, err := store.Open(filepath.Join(a.dataDir, "pier.db"), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		vars, err := st.Config(app)
+		if err == nil {
+			vars["BIG"] = strings.Repeat("x", 200<<10)
+			err = st.SetConfig(app, vars)
+		}
+		if cerr := st.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		a.start()
+
+		code, msg := a.patchConfig(app, map[string]*string{"KEEP": nil})
+		next := live + 1
+		if code != http.StatusUnprocessableEntity {
+			t.Errorf("a config change whose release cannot start: status %d, want 422", code)
+		}
+		for _, w := range []string{"v" + itoa(next) + " could not be started", "the release's environment is too large for the system to start a process",
+			"BIG holds 200.0 KB", "the live release keeps serving"} {
+			if !strings.Contains(msg, w) {
+				t.Errorf("the message %q lacks %q", msg, w)
+			}
+		}
+		if strings.Contains(msg, "xxxx") || strings.Contains(msg, "internal error") {
+			t.Errorf("the message holds a value or blames the server: %.300s", msg)
+		}
+		failed := lastRelease(t, a, app)
+		if failed.Version != next || failed.Status != api.StatusFailed || !strings.Contains(failed.Reason, "environment is too large") {
+			t.Errorf("the last release is v%d %s (%q), want v%d failed with the reason", failed.Version, failed.Status, failed.Reason, next)
+		}
+		checkStillServing(t, a, app, "/", "Hello from a static site", live)
+		wantConfig(t, a, app, "KEEP", "1")
+		// Nothing of the failed release runs, nor comes back.
+		for _, wait := range []time.Duration{0, 3 * time.Second} {
+			time.Sleep(wait)
+			for _, in := range psOf(t, a, app) {
+				if in.Release != live || in.State != api.StateUp {
+					t.Errorf("after %s: %s of v%d in %s is %s, want only v%d up", wait, in.Name, in.Release, in.Slot, in.State, live)
+				}
+			}
+		}
+		if logs := a.mustPier("logs", "-a", app, "-n", "200"); !strings.Contains(logs, "web.1 Error starting process: the release's environment is too large") {
+			t.Errorf("the logs do not say why web.1 did not start:\n%s", logs)
+		}
+
+		repo.write("public/more.html", "<p>more</p>\n")
+		out, err := repo.push("main")
+		if err == nil || !strings.Contains(out, "environment is too large for the system to start a process") || !strings.Contains(out, "Push rejected") {
+			t.Errorf("a push whose release cannot start: err %v\n%s", err, out)
+		}
+		checkStillServing(t, a, app, "/", "Hello from a static site", live)
+
+		// The way out the message shows: unset the large var.
+		a.mustPier("config", "unset", "-a", app, "BIG")
+		if rel := lastRelease(t, a, app); rel.Status != api.StatusLive || rel.Version == live {
+			t.Errorf("after unsetting BIG the last release is v%d %s, want a new live one", rel.Version, rel.Status)
+		}
+	})
 }
 
 func ptr(s string) *string { return &s }
