@@ -174,7 +174,7 @@ func (a *Agent) deployRelease(ctx context.Context, rel api.Release, vars map[str
 		return fail(err)
 	}
 	if err := a.runReleaseCommand(ctx, d, aj, out); err != nil {
-		return fail(err)
+		return fail(&deployError{err})
 	}
 	// Whatever stood by in the idle slot is replaced now.
 	if err := a.dropStandby(rel.App); err != nil {
@@ -182,14 +182,26 @@ func (a *Agent) deployRelease(ctx context.Context, rel api.Release, vars map[str
 	}
 	fmt.Fprintf(out, "-----> Starting v%d in the %s slot (%s)\n", rel.Version, slot, formationString(formation))
 	if err := a.sched.Deploy(ctx, d); err != nil {
-		return fail(fmt.Errorf("starting v%d: %w", rel.Version, err))
+		// What did start, and what the scheduler would try again, goes.
+		a.stopSlot(rel.App, slot)
+		return fail(startFailed(rel.Version, err, app.LiveRelease != 0))
 	}
 	if err := a.waitHealthy(ctx, rel.App, slot, rel.Version, formation, aj, out); err != nil {
 		a.stopSlot(rel.App, slot)
-		return fail(err)
+		return fail(&deployError{err})
 	}
 	a.switchTo(rel, slot, formation, out)
 	return nil
+}
+
+// startFailed is the error of a release whose processes could not be
+// started; live says whether a live release keeps serving.
+func startFailed(version int, err error, live bool) error {
+	err = fmt.Errorf("v%d could not be started: %w", version, err)
+	if live {
+		err = fmt.Errorf("%w; the live release keeps serving", err)
+	}
+	return &deployError{err}
 }
 
 func (a *Agent) deployment(rel api.Release, slot string, vars map[string]string, f scheduler.Formation) (scheduler.Deployment, error) {

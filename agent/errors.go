@@ -23,12 +23,23 @@ func userErrorf(code int, format string, args ...any) error {
 	return &userError{code: code, msg: fmt.Sprintf(format, args...)}
 }
 
+// deployError is a deploy that stopped for a reason of the release itself:
+// its release command failed, its processes could not be started, or they
+// never became healthy. The request was sound, so it is no server error;
+// the message says why, and that the live release keeps serving.
+type deployError struct{ err error }
+
+func (e *deployError) Error() string { return e.err.Error() }
+func (e *deployError) Unwrap() error { return e.err }
+
 // statusOf maps an error to its HTTP status, in one place.
 func statusOf(err error) int {
 	var ue *userError
 	switch {
 	case errors.As(err, &ue):
 		return ue.code
+	case errors.As(err, new(*deployError)):
+		return http.StatusUnprocessableEntity
 	case errors.Is(err, store.ErrAppNotFound), errors.Is(err, store.ErrReleaseNotFound),
 		errors.Is(err, store.ErrDomainNotFound), errors.Is(err, store.ErrTokenNotFound),
 		errors.Is(err, store.ErrKeyNotFound):

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"regexp"
 	"sort"
 	"strings"
 	"time"
@@ -20,11 +19,6 @@ const maxInstances = 100
 // drainDelay lets requests routed just before a route swap reach their
 // instance before it is told to stop.
 const drainDelay = 500 * time.Millisecond
-
-var configKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-
-// reservedVars are set by pier for every process and cannot be configured.
-var reservedVars = map[string]bool{"PORT": true, "DYNO": true, "PIER_APP": true, "PIER_RELEASE": true, "PIER_SLOT": true}
 
 // rollback rolls app back to version (0: the release before the live one).
 // To the standby's release it is a switch; to an older one, its stored slug
@@ -149,18 +143,11 @@ func (a *Agent) switchToStandby(ctx context.Context, app api.App, rel api.Releas
 }
 
 // updateConfig sets and unsets config vars; a change deploys a new release
-// the blue/green way, and the vars are stored only once it is live.
+// the blue/green way, and the vars are stored only once it is live. Vars
+// over the limits (configvars.go) are refused before anything changes.
 func (a *Agent) updateConfig(ctx context.Context, name string, changes map[string]*string, user string, out io.Writer) (api.Release, error) {
-	if len(changes) == 0 {
-		return api.Release{}, userErrorf(400, "no config vars given: use `pier config set KEY=VALUE`")
-	}
-	for k := range changes {
-		if !configKeyRE.MatchString(k) {
-			return api.Release{}, userErrorf(400, "%q is not a valid config var name: use letters, digits and _, not starting with a digit", k)
-		}
-		if reservedVars[k] {
-			return api.Release{}, userErrorf(400, "%s is set by pier for every process and cannot be configured", k)
-		}
+	if err := checkConfigChanges(changes); err != nil {
+		return api.Release{}, err
 	}
 	unlock, err := a.lockApp(ctx, name, out)
 	if err != nil {
@@ -197,6 +184,9 @@ func (a *Agent) updateConfig(ctx context.Context, name string, changes map[strin
 			return api.Release{}, nil
 		}
 		return a.store.GetRelease(name, app.LiveRelease)
+	}
+	if err := checkConfigTotal(name, vars, set); err != nil {
+		return api.Release{}, err
 	}
 	desc := configDescription(set, unset)
 	if app.LiveRelease == 0 {
@@ -392,12 +382,13 @@ func (a *Agent) restartLocked(ctx context.Context, name, user string, out io.Wri
 		return err
 	}
 	if err := a.sched.Deploy(ctx, d); err != nil {
-		return fmt.Errorf("starting v%d: %w", rel.Version, err)
+		a.stopSlot(name, slot)
+		return startFailed(rel.Version, err, true)
 	}
 	aj := readAppJSON(a.slugPath(rel.SlugID))
 	if err := a.waitHealthy(ctx, name, slot, rel.Version, d.Formation, aj, out); err != nil {
 		a.stopSlot(name, slot)
-		return err
+		return &deployError{err}
 	}
 	if _, err := a.store.UpdateApp(name, func(x *api.App) error {
 		x.LiveSlot = slot

@@ -1,6 +1,7 @@
 package local
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"os/exec"
@@ -49,6 +50,47 @@ func (s *Scheduler) processEnv(sl *slotState, dyno string, port int) []string {
 	return out
 }
 
+// maxEnvString is the longest "KEY=value" Linux passes to a new program
+// (MAX_ARG_STRLEN, 32 pages of 4 KiB, with its terminating NUL).
+const maxEnvString = 128 << 10
+
+// startError explains why a process with environment env did not start,
+// in words, when the system said its environment is too large (E2BIG): a
+// single variable over Linux's bound, or all of them over the system's
+// bound for arguments and environment together. It names variables, never
+// their values.
+func startError(err error, env []string) error {
+	if !errors.Is(err, syscall.E2BIG) {
+		return err
+	}
+	largest, total := "", 0
+	for _, kv := range env {
+		total += len(kv) + 1
+		if len(kv) > len(largest) {
+			largest = kv
+		}
+	}
+	name, value, _ := strings.Cut(largest, "=")
+	const tooLarge = "the release's environment is too large for the system to start a process"
+	if len(largest)+1 > maxEnvString {
+		return fmt.Errorf("%s: %s holds %s, and Linux passes at most 128 KB in one variable; keep large data out of config vars (in a file of the app or a data store) (%w)",
+			tooLarge, name, byteSize(len(value)), err)
+	}
+	return fmt.Errorf("%s: its %d variables hold %s together, more than the system passes to a new process; unset config vars it does not need (%w)",
+		tooLarge, len(env), byteSize(total), err)
+}
+
+// byteSize formats n bytes for people: "200.0 KB".
+func byteSize(n int) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
+
 func contains(list []string, s string) bool {
 	for _, x := range list {
 		if x == s {
@@ -75,8 +117,20 @@ func (s *Scheduler) newInstLocked(sl *slotState, typ string, index int) *inst {
 }
 
 // spawnLocked starts in's process: a new session, output to its raw log
-// file, a port of its own. It does not wait for the process.
+// file, a port of its own. It does not wait for the process. A process
+// that cannot be started counts as a crash: it is logged, and tried again
+// on the crash backoff.
 func (s *Scheduler) spawnLocked(in *inst, sl *slotState) error {
+	in.State = StateStarting
+	if err := s.startLocked(in, sl); err != nil {
+		s.crashedLocked(in, "Error starting process: "+err.Error())
+		return fmt.Errorf("starting %s: %w", in.Name(), err)
+	}
+	return nil
+}
+
+// startLocked is spawnLocked's start of the process.
+func (s *Scheduler) startLocked(in *inst, sl *slotState) error {
 	port, err := s.portLocked(in)
 	if err != nil {
 		return err
@@ -84,7 +138,7 @@ func (s *Scheduler) spawnLocked(in *inst, sl *slotState) error {
 	cmdline := sl.Processes[in.Type]
 	out, err := openRaw(in.RawLog)
 	if err != nil {
-		return fmt.Errorf("starting %s: opening its output file: %w", in.Name(), err)
+		return fmt.Errorf("opening its output file: %w", err)
 	}
 	defer out.Close()
 	cmd := exec.Command(shell(), "-c", profileWrapped(sl.Dir, cmdline))
@@ -95,8 +149,7 @@ func (s *Scheduler) spawnLocked(in *inst, sl *slotState) error {
 	sl.User.Apply(cmd.SysProcAttr)
 	s.event(in.App, "%s Starting process with command `%s`", in.Name(), cmdline)
 	if err := cmd.Start(); err != nil {
-		in.State = StateCrashed
-		return fmt.Errorf("starting %s: %w", in.Name(), err)
+		return startError(err, cmd.Env)
 	}
 	// Reaped by checkProc (Wait4), by pid, so that processes adopted by a
 	// later scheduler in this same process are reaped too.
@@ -105,7 +158,6 @@ func (s *Scheduler) spawnLocked(in *inst, sl *slotState) error {
 	in.PStart = processStart(in.PID)
 	in.Port = port
 	in.Command = cmdline
-	in.State = StateStarting
 	in.StartedAt = time.Now().UTC()
 	in.upSince = time.Time{}
 	return nil
@@ -126,13 +178,13 @@ func (s *Scheduler) portLocked(in *inst) (int, error) {
 	for range 20 {
 		p, err := freePort(s.host)
 		if err != nil {
-			return 0, fmt.Errorf("starting %s: %w", in.Name(), err)
+			return 0, err
 		}
 		if !used[p] {
 			return p, nil
 		}
 	}
-	return 0, fmt.Errorf("starting %s: no free port found", in.Name())
+	return 0, errors.New("no free port found")
 }
 
 // stopInsts stops the instances (all at once): removes them from the

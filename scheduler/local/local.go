@@ -41,7 +41,8 @@ const (
 	StateCrashed  = "crashed"
 )
 
-// Crash restart backoff: 1s, 2s, 4s ... 30s, reset after 60s up.
+// Crash restart backoff: 1s, 2s, 4s ... 30s, reset after 60s up. A process
+// that cannot be started at all counts as a crash.
 const (
 	minBackoff   = time.Second
 	maxBackoff   = 30 * time.Second

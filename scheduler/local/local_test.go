@@ -273,3 +273,45 @@ func TestMemoryLimit(t *testing.T) {
 		t.Errorf("the app without a limit was touched: %v", now)
 	}
 }
+
+// TestSpawnFailureBacksOff: a process the system refuses to start (its
+// environment is over what execve takes) fails Deploy with the reason, is
+// logged as a crash, and is tried again on the crash backoff (1s, 2s, 4s),
+// not on every supervision round.
+func TestSpawnFailureBacksOff(t *testing.T) {
+	slug := schedulertest.HelloSlug(t)
+	s := newTestScheduler(t, t.TempDir(), nil)
+	d := schedulertest.Deployment("toobig", "blue", 1, slug, scheduler.Formation{"web": 1})
+	d.Env["BIG"] = strings.Repeat("x", 200<<10)
+	t.Cleanup(func() { s.Stop(context.Background(), "toobig", "") })
+	start := time.Now()
+	err := s.Deploy(context.Background(), d)
+	if err == nil || !strings.Contains(err.Error(), "environment is too large") || !strings.Contains(err.Error(), "BIG") {
+		t.Fatalf("Deploy with a 200 KB config var: %v, want an error that names the environment and BIG", err)
+	}
+	if strings.Contains(err.Error(), "xxxx") {
+		t.Errorf("the error holds the value: %.200s", err)
+	}
+	time.Sleep(6500*time.Millisecond - time.Since(start))
+	text := logText(t, s, "toobig", scheduler.LogOptions{Lines: 200})
+	// Tries at 0s, ~1s and ~3s; the next waits 4s more.
+	if n := strings.Count(text, "web.1 Starting process with command"); n < 2 || n > 3 {
+		t.Errorf("web.1 was tried %d times in 6.5s, want 2 or 3 (backoff 1s, 2s, 4s):\n%s", n, text)
+	}
+	for _, want := range []string{
+		"web.1 Error starting process: the release's environment is too large for the system to start a process",
+		"web.1 State changed from starting to crashed",
+		"web.1 State changed from crashed to starting",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the log lacks %q:\n%s", want, text)
+		}
+	}
+	if ins := schedulertest.Slot(t, s, "toobig", "blue"); len(ins) != 1 || ins[0].State != StateCrashed || ins[0].Restarts < 1 {
+		t.Errorf("instances %v, want web.1 crashed and restarted at least once", ins)
+	}
+	code, err := s.Run(context.Background(), "toobig", scheduler.OneOff{Deployment: d, Command: "true"})
+	if err == nil || code != -1 || !strings.Contains(err.Error(), "environment is too large") {
+		t.Errorf("a one-off with the same environment: exit %d, %v; want an error that names the environment", code, err)
+	}
+}

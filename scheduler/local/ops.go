@@ -114,8 +114,7 @@ func (s *Scheduler) scaleLocked(sl *slotState, f scheduler.Formation) error {
 			in := s.newInstLocked(sl, typ, i)
 			s.insts[in.ID] = in
 			if err := s.spawnLocked(in, sl); err != nil {
-				in.nextStart = time.Now().Add(in.backoff)
-				errs = append(errs, err)
+				errs = append(errs, err) // tried again on the crash backoff
 			}
 		}
 	}

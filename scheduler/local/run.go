@@ -60,22 +60,25 @@ func (s *Scheduler) Run(ctx context.Context, app string, r scheduler.OneOff) (in
 	}
 	cmd.WaitDelay = time.Second
 	s.event(app, "%s Starting process with command `%s`", dyno, r.Command)
-	if err = cmd.Start(); err == nil {
-		pid := cmd.Process.Pid
-		owner, ownerStart := schedulerProcess()
-		s.mu.Lock()
-		s.oneOffs[pid] = oneOff{App: app, Dyno: dyno, PID: pid, PStart: processStart(pid), Dir: sl.Dir, Owner: owner, OwnerStart: ownerStart}
-		s.saveOrLogLocked()
-		s.mu.Unlock()
-		err = cmd.Wait()
-		signalSession(pid, syscall.SIGKILL) // what it left behind
-		s.mu.Lock()
-		delete(s.oneOffs, pid)
-		if !s.closed() { // else the state is the next scheduler's
-			s.saveOrLogLocked()
-		}
-		s.mu.Unlock()
+	if err := cmd.Start(); err != nil {
+		err = startError(err, cmd.Env)
+		s.event(app, "%s Error starting process: %v", dyno, err)
+		return -1, fmt.Errorf("running %q: %w", r.Command, err)
 	}
+	pid := cmd.Process.Pid
+	owner, ownerStart := schedulerProcess()
+	s.mu.Lock()
+	s.oneOffs[pid] = oneOff{App: app, Dyno: dyno, PID: pid, PStart: processStart(pid), Dir: sl.Dir, Owner: owner, OwnerStart: ownerStart}
+	s.saveOrLogLocked()
+	s.mu.Unlock()
+	err = cmd.Wait()
+	signalSession(pid, syscall.SIGKILL) // what it left behind
+	s.mu.Lock()
+	delete(s.oneOffs, pid)
+	if !s.closed() { // else the state is the next scheduler's
+		s.saveOrLogLocked()
+	}
+	s.mu.Unlock()
 	code := exitCode(cmd, err)
 	s.event(app, "%s Process exited with status %d", dyno, code)
 	if ctxErr := ctx.Err(); ctxErr != nil {

@@ -109,7 +109,6 @@ func (s *Scheduler) superviseOnce() {
 		if in.State == StateCrashed && !time.Now().Before(in.nextStart) {
 			if err := s.restartLocked(in); err != nil {
 				s.logf("restarting %s %s.%s: %v", in.App, in.Slot, in.Name(), err)
-				in.nextStart = time.Now().Add(in.backoff)
 			}
 			changed[in.App], dirty = true, true
 		}
@@ -139,10 +138,12 @@ func (s *Scheduler) crashedLocked(in *inst, note string) {
 	in.backoff = min(in.backoff*2, maxBackoff)
 }
 
-// restartLocked starts a crashed instance again.
+// restartLocked starts a crashed instance again. When that fails, the
+// next try waits for the backoff, doubled.
 func (s *Scheduler) restartLocked(in *inst) error {
 	sl := s.slots[slotKey{in.App, in.Slot}]
 	if sl == nil {
+		in.nextStart = time.Now().Add(in.backoff) // it is being stopped
 		return fmt.Errorf("its slot is no longer deployed")
 	}
 	in.Restarts++

@@ -1,0 +1,92 @@
+package agent
+
+import (
+	"fmt"
+	"regexp"
+	"sort"
+	"strings"
+)
+
+// Limits of an app's config vars, checked where they enter. Heroku allows
+// 32 KB for all of an app's keys and values together; one value is bounded
+// the same, so that its message names it. Both stay far below what Linux
+// passes to a new process (128 KB in one variable, some MB in all), so an
+// accepted config can always be started.
+const (
+	maxConfigValue = 32 << 10
+	maxConfigTotal = 32 << 10
+)
+
+var configKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+
+// reservedVars are set by pier for every process and cannot be configured.
+var reservedVars = map[string]bool{"PORT": true, "DYNO": true, "PIER_APP": true, "PIER_RELEASE": true, "PIER_SLOT": true}
+
+// checkConfigChanges refuses names and values that no process environment
+// can hold, and values over maxConfigValue. A nil value unsets its key.
+func checkConfigChanges(changes map[string]*string) error {
+	if len(changes) == 0 {
+		return userErrorf(400, "no config vars given: use `pier config set KEY=VALUE`")
+	}
+	for _, k := range sortedKeys(changes) {
+		if !configKeyRE.MatchString(k) {
+			return userErrorf(400, "%s is not a valid config var name: use letters, digits and _, not starting with a digit", quoteName(k))
+		}
+		if reservedVars[k] {
+			return userErrorf(400, "%s is set by pier for every process and cannot be configured", k)
+		}
+		v := changes[k]
+		if v == nil {
+			continue
+		}
+		if strings.IndexByte(*v, 0) >= 0 {
+			return userErrorf(400, "the value of %s contains a NUL byte, which no process environment can hold: remove it, or encode binary data (base64)", k)
+		}
+		if len(*v) > maxConfigValue {
+			return userErrorf(400, "the value of %s is %s (%d bytes), over the limit of %s (%d bytes) for a config var: keep large data in a file of the app or in a data store, and its location in config",
+				k, humanBytes(int64(len(*v))), len(*v), humanBytes(maxConfigValue), maxConfigValue)
+		}
+	}
+	return nil
+}
+
+// checkConfigTotal refuses vars, the app's config after a change that set
+// some, when their keys and values together are over maxConfigTotal. A
+// change that only unsets always passes, so that an app over the limit
+// (its config set before there was one) can get under it.
+func checkConfigTotal(app string, vars map[string]string, set []string) error {
+	total := configSize(vars)
+	if len(set) == 0 || total <= maxConfigTotal {
+		return nil
+	}
+	return userErrorf(400, "the config vars of %s would hold %s (%d bytes) together, keys and values, over the limit of %s (%d bytes) for an app (the largest: %s): unset what it no longer needs (`pier config unset -a %s KEY`), or keep large data in a file of the app or in a data store",
+		app, humanBytes(int64(total)), total, humanBytes(maxConfigTotal), maxConfigTotal, largestVars(vars, 3), app)
+}
+
+// configSize is the size of vars as the limits count it: keys and values.
+func configSize(vars map[string]string) int {
+	n := 0
+	for k, v := range vars {
+		n += len(k) + len(v)
+	}
+	return n
+}
+
+// largestVars names the n largest of vars with their sizes, never values.
+func largestVars(vars map[string]string, n int) string {
+	keys := sortedKeys(vars)
+	sort.SliceStable(keys, func(i, j int) bool { return len(vars[keys[i]]) > len(vars[keys[j]]) })
+	var parts []string
+	for _, k := range keys[:min(n, len(keys))] {
+		parts = append(parts, fmt.Sprintf("%s %s", k, humanBytes(int64(len(k)+len(vars[k])))))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// quoteName quotes a name for a message, cut short when it is long.
+func quoteName(s string) string {
+	if len(s) > 64 {
+		return fmt.Sprintf("%q...", s[:64])
+	}
+	return fmt.Sprintf("%q", s)
+}
