@@ -26,7 +26,7 @@ type Config struct {
 	Release          string        // PIER_RELEASE (or HEROKU_RELEASE_VERSION)
 	Slot             string        // PIER_SLOT
 	Dyno             string        // DYNO
-	DataDir          string        // DATA_DIR, default ./data-runtime
+	DataDir          string        // DATA_DIR, default $HOME/data-runtime (./data-runtime without HOME)
 	QueueDir         string        // QUEUE_DIR, default DATA_DIR/queue
 	ResultsDir       string        // RESULTS_DIR, default DATA_DIR/results
 	PollInterval     time.Duration // WORKER_POLL_INTERVAL
@@ -41,7 +41,7 @@ func Load(getenv func(string) string) (Config, error) {
 		Release: or(getenv("PIER_RELEASE"), getenv("HEROKU_RELEASE_VERSION")),
 		Slot:    getenv("PIER_SLOT"),
 		Dyno:    getenv("DYNO"),
-		DataDir: or(getenv("DATA_DIR"), "data-runtime"),
+		DataDir: or(getenv("DATA_DIR"), filepath.Join(getenv("HOME"), "data-runtime")),
 	}
 	c.QueueDir = or(getenv("QUEUE_DIR"), filepath.Join(c.DataDir, "queue"))
 	c.ResultsDir = or(getenv("RESULTS_DIR"), filepath.Join(c.DataDir, "results"))

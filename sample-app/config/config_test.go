@@ -20,6 +20,9 @@ func TestDefaults(t *testing.T) {
 		c.QueueDir != "data-runtime/queue" || c.ShutdownTimeout != 25*time.Second || c.Heartbeat != time.Minute {
 		t.Errorf("defaults: %+v", c)
 	}
+	if c, _ := Load(env(map[string]string{"HOME": "/srv/home"})); c.DataDir != "/srv/home/data-runtime" {
+		t.Errorf("DATA_DIR with HOME=/srv/home defaults to %q, want /srv/home/data-runtime", c.DataDir)
+	}
 	if got := c.ReleaseLabel(); got != "local" {
 		t.Errorf("ReleaseLabel with no release = %q, want local", got)
 	}
