@@ -352,7 +352,10 @@ func makeWheel(t *testing.T) string {
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	dir := reachableTempDir(t) // the build's user reads it
+	dir := reachableTempDir(t)
+	if err := os.Chmod(dir, 0o755); err != nil { // the build's user lists it
+		t.Fatal(err)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "greetlib-1.0-py3-none-any.whl"), buf.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
