@@ -19,6 +19,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/pierhq/pier/sandbox"
 )
 
 // pierBin is the pier binary the end-to-end tests build once and run, in
@@ -249,22 +251,7 @@ func (a *agentProc) reload() int {
 // killApps kills every process that works in dir, the data dir of a test's
 // agent: the apps an agent started outlive it on purpose (the next agent
 // adopts them), but not the test.
-func killApps(dir string) {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return
-	}
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		cwd, err := os.Readlink("/proc/" + e.Name() + "/cwd")
-		if err == nil && (cwd == dir || strings.HasPrefix(cwd, dir+"/")) {
-			_ = syscall.Kill(pid, syscall.SIGKILL)
-		}
-	}
-}
+func killApps(dir string) { sandbox.KillIn(dir) }
 
 // stop ends the agent with SIGTERM. Apps it started keep running (they are
 // re-adopted by the next agent); killApps ends them when the test does.
