@@ -48,6 +48,9 @@ type Builder struct {
 	// MemoryLimit caps each plugin process and its children (bytes of data
 	// segment); 0 means DefaultMemoryLimit, negative means no cap.
 	MemoryLimit int64
+	// MaxBuildpackBytes bounds the files of a buildpack fetched as a
+	// tarball; 0 means DefaultMaxBuildpackBytes.
+	MaxBuildpackBytes int64
 }
 
 var appNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$`)
@@ -238,6 +241,13 @@ func (b *Builder) memoryLimit() int64 {
 		return DefaultMemoryLimit
 	}
 	return b.MemoryLimit
+}
+
+func (b *Builder) maxBuildpackBytes() int64 {
+	if b.MaxBuildpackBytes > 0 {
+		return b.MaxBuildpackBytes
+	}
+	return DefaultMaxBuildpackBytes
 }
 
 func (b *Builder) executable() (string, error) {

@@ -292,7 +292,7 @@ func TestUnknownBuildpackAndMissingGitURL(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `unknown buildpack "cobol"`) {
 		t.Errorf("err = %v", err)
 	}
-	missing := "file://" + filepath.Join(t.TempDir(), "no-such-buildpack.git")
+	missing := buildpacktest.ServeGit(t, filepath.Join(t.TempDir(), "no-such-buildpack.git"))
 	_, _, err = build(t, b, src, buildpacks.Options{Env: map[string]string{"BUILDPACK": missing}})
 	if err == nil || !strings.Contains(err.Error(), "git clone failed") || !strings.Contains(err.Error(), "check the URL") {
 		t.Errorf("err = %v", err)
@@ -342,7 +342,7 @@ func TestClassicBuildpackFromGitURLKeepsItsCache(t *testing.T) {
 		}
 	}
 	b := buildpacktest.Builder(t)
-	o := buildpacks.Options{Env: map[string]string{"BUILDPACK": "file://" + repo, "GREETING": "hey"}}
+	o := buildpacks.Options{Env: map[string]string{"BUILDPACK": buildpacktest.ServeGit(t, repo), "GREETING": "hey"}}
 	for i, want := range []string{"build number 1", "build number 2"} {
 		res, log, err := build(t, b, buildpacktest.CopyDir(t, "testdata/classic-app"), o)
 		if err != nil {

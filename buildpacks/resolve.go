@@ -1,25 +1,18 @@
 package buildpacks
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
-	"syscall"
-	"time"
 
 	"github.com/pierhq/pier/buildpacks/classic"
 	"github.com/pierhq/pier/sandbox"
 )
-
-// cloneTimeout bounds fetching a buildpack from a git URL.
-const cloneTimeout = 2 * time.Minute
 
 // candidates are the buildpacks detection tries, in order: the built-in
 // languages, then third-party plugins by name, then the Procfile
@@ -88,8 +81,8 @@ func (b *Builder) pluginSpec(name string) (pluginSpec, bool) {
 
 // resolve turns what an app names into a plugin to start: a built-in (or
 // one of Heroku's names for it), a plugin in PluginDir, a classic buildpack
-// directory, or a git URL of one (cloned at depth 1; "URL#ref" picks a
-// branch or tag).
+// directory in PluginDir, a tarball URL of one (.tgz, .tar.gz), or a git
+// URL of one (cloned at depth 1; "URL#ref" picks a branch or tag).
 func (b *Builder) resolve(ctx context.Context, ref, work string, user sandbox.Identity) (pluginSpec, error) {
 	name := strings.TrimSuffix(strings.TrimSuffix(strings.TrimSpace(ref), "/"), ".git")
 	if a, ok := aliases[strings.ToLower(name)]; ok {
@@ -105,18 +98,39 @@ func (b *Builder) resolve(ctx context.Context, ref, work string, user sandbox.Id
 	if s, ok := b.pluginSpec(ref); ok {
 		return s, nil
 	}
+	var dir string
+	var err error
 	switch {
+	case isTarballURL(ref):
+		dir, err = downloadBuildpack(ctx, ref, work, b.maxBuildpackBytes())
 	case isGitURL(ref):
-		dir, err := cloneBuildpack(ctx, ref, work, user)
-		if err != nil {
-			return pluginSpec{}, err
-		}
-		return b.classicSpec(ref, dir)
+		dir, err = cloneBuildpack(ctx, ref, work, user)
+	case strings.Contains(ref, "://") || strings.Contains(ref, "::"):
+		err = fmt.Errorf("buildpack %s: only https, http, git and ssh URLs may name a buildpack (a file URL or a local path could read this host's files)", ref)
 	case filepath.IsAbs(ref):
-		return b.classicSpec(ref, ref)
+		dir, err = b.inPluginDir(ref)
+	default:
+		err = fmt.Errorf("unknown buildpack %q: use a built-in (%s), a plugin or a buildpack directory in %s, or a git or tarball URL",
+			ref, strings.Join(BuiltinNames(), ", "), b.PluginDir)
 	}
-	return pluginSpec{}, fmt.Errorf("unknown buildpack %q: use a built-in (%s), a plugin in %s, a buildpack directory or a git URL",
-		ref, strings.Join(BuiltinNames(), ", "), b.PluginDir)
+	if err != nil {
+		return pluginSpec{}, err
+	}
+	return b.classicSpec(ref, dir)
+}
+
+// inPluginDir returns the buildpack directory ref names if it lies in
+// PluginDir: an app may not name any other directory of the host.
+func (b *Builder) inPluginDir(ref string) (string, error) {
+	plugins, err := filepath.Abs(b.PluginDir)
+	if b.PluginDir == "" || err != nil {
+		return "", fmt.Errorf("buildpack %s: buildpack paths are not accepted here: use a git or tarball URL", ref)
+	}
+	dir := filepath.Clean(ref)
+	if rel, err := filepath.Rel(plugins, dir); err != nil || rel == "." || !filepath.IsLocal(rel) {
+		return "", fmt.Errorf("buildpack %s: buildpack paths may only name a directory in %s, or use a git or tarball URL", ref, plugins)
+	}
+	return dir, nil
 }
 
 func (b *Builder) classicSpec(ref, dir string) (pluginSpec, error) {
@@ -135,53 +149,4 @@ func (b *Builder) classicSpec(ref, dir string) (pluginSpec, error) {
 		args: []string{"buildpack", "serve", classicName},
 		env:  []string{classic.BuildpackDirEnv + "=" + dir},
 	}, nil
-}
-
-func isGitURL(ref string) bool {
-	for _, p := range []string{"https://", "http://", "git://", "ssh://", "file://", "git@"} {
-		if strings.HasPrefix(ref, p) {
-			return true
-		}
-	}
-	return false
-}
-
-// cloneBuildpack fetches a buildpack with git, as the build's user and
-// without prompting for credentials.
-func cloneBuildpack(ctx context.Context, ref, work string, user sandbox.Identity) (string, error) {
-	url, branch, _ := strings.Cut(ref, "#")
-	sum := sha256.Sum256([]byte(ref))
-	dir := filepath.Join(work, "buildpack-"+hex.EncodeToString(sum[:6]))
-	ctx, cancel := context.WithTimeout(ctx, cloneTimeout)
-	defer cancel()
-	args := []string{"clone", "--quiet", "--depth", "1"}
-	if branch != "" {
-		args = append(args, "--branch", branch)
-	}
-	args = append(args, "--", url, dir)
-	cmd := exec.CommandContext(ctx, "git", args...)
-	cmd.Env = append(pluginEnv(work, nil), "GIT_TERMINAL_PROMPT=0", "GIT_ASKPASS=/bin/false")
-	cmd.Dir = work
-	cmd.SysProcAttr = &syscall.SysProcAttr{}
-	user.Apply(cmd.SysProcAttr)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Run(); err != nil {
-		msg := strings.TrimSpace(stderr.String())
-		if ctx.Err() != nil {
-			msg = "timed out after " + cloneTimeout.String()
-		}
-		return "", fmt.Errorf("fetching buildpack %s: git clone failed: %s: check the URL in BUILDPACK or app.json", url, orError(msg, err))
-	}
-	return dir, nil
-}
-
-func orError(msg string, err error) string {
-	if msg == "" {
-		return err.Error()
-	}
-	if i := strings.LastIndex(msg, "\n"); i >= 0 {
-		return msg[i+1:]
-	}
-	return msg
 }

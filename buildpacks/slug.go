@@ -6,13 +6,14 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
+	"syscall"
+
+	"github.com/pierhq/pier/internal/untar"
 )
 
 // Slug is a written slug.
@@ -23,9 +24,9 @@ type Slug struct {
 }
 
 // WriteSlug archives root (without .git) as a gzipped tarball into dir,
-// named by the SHA-256 of its bytes. Symlinks are stored as links and never
-// followed, so nothing outside root reaches the slug; special files are
-// skipped.
+// named by the SHA-256 of its bytes. It reads through an os.Root and
+// stores symlinks as links, never following them, so nothing outside root
+// reaches the slug; special files are skipped.
 func WriteSlug(ctx context.Context, root, dir string) (Slug, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return Slug{}, fmt.Errorf("creating the slug directory: %w", err)
@@ -67,62 +68,89 @@ func WriteSlug(ctx context.Context, root, dir string) (Slug, error) {
 	return Slug{Path: final, SHA256: sum, Size: cw.n}, nil
 }
 
+// archive writes the tree at root into tw. It reads through an os.Root:
+// the build that wrote the tree may still swap a file or directory for a
+// symlink, and nothing outside root is ever read.
 func archive(ctx context.Context, root string, tw *tar.Writer) error {
-	return filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+	r, err := os.OpenRoot(root)
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	return fs.WalkDir(r.FS(), ".", func(name string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
-		rel, err := filepath.Rel(root, path)
-		if err != nil || rel == "." {
+		if name == "." {
+			return nil
+		}
+		if name == ".git" && d.IsDir() {
+			return fs.SkipDir
+		}
+		return archiveEntry(r, tw, name, d)
+	})
+}
+
+// archiveEntry writes one directory, file or symlink; other kinds
+// (sockets, fifos, devices) are skipped.
+func archiveEntry(r *os.Root, tw *tar.Writer, name string, d fs.DirEntry) error {
+	switch {
+	case d.Type()&fs.ModeSymlink != 0:
+		link, err := r.Readlink(name)
+		if err != nil {
 			return err
 		}
-		if rel == ".git" && d.IsDir() {
-			return filepath.SkipDir
+		fi, err := r.Lstat(name)
+		if err != nil {
+			return err
 		}
+		return writeHeader(tw, name, fi, link)
+	case d.IsDir():
 		fi, err := d.Info()
 		if err != nil {
 			return err
 		}
-		var link string
-		switch {
-		case fi.Mode()&fs.ModeSymlink != 0:
-			if link, err = os.Readlink(path); err != nil {
-				return err
-			}
-		case fi.IsDir(), fi.Mode().IsRegular():
-		default:
-			return nil // sockets, fifos, devices
-		}
-		hdr, err := tar.FileInfoHeader(fi, link)
-		if err != nil {
-			return err
-		}
-		hdr.Name = filepath.ToSlash(rel)
-		if fi.IsDir() {
-			hdr.Name += "/"
-		}
-		hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "", ""
-		if err := tw.WriteHeader(hdr); err != nil {
-			return err
-		}
-		if fi.Mode().IsRegular() {
-			return copyFileTo(tw, path)
-		}
-		return nil
-	})
+		return writeHeader(tw, name, fi, "")
+	case d.Type().IsRegular():
+		return archiveFile(r, tw, name)
+	}
+	return nil
 }
 
-func copyFileTo(w io.Writer, path string) error {
-	f, err := os.Open(path)
+// archiveFile writes a regular file from the descriptor it opened, so its
+// header and bytes are those of one file. It opens without blocking, and
+// skips what is no longer a regular file (a fifo swapped in).
+func archiveFile(r *os.Root, tw *tar.Writer, name string) error {
+	f, err := r.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	_, err = io.Copy(w, f)
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		return err
+	}
+	if err := writeHeader(tw, name, fi, ""); err != nil {
+		return err
+	}
+	_, err = io.CopyN(tw, f, fi.Size())
 	return err
+}
+
+func writeHeader(tw *tar.Writer, name string, fi fs.FileInfo, link string) error {
+	hdr, err := tar.FileInfoHeader(fi, link)
+	if err != nil {
+		return err
+	}
+	hdr.Name = name
+	if fi.IsDir() {
+		hdr.Name += "/"
+	}
+	hdr.Uid, hdr.Gid, hdr.Uname, hdr.Gname = 0, 0, "", ""
+	return tw.WriteHeader(hdr)
 }
 
 type countWriter struct {
@@ -136,9 +164,9 @@ func (c *countWriter) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// ExtractSlug unpacks a slug into dir, which must be empty or absent. It
-// refuses entries that would land outside dir, including through a
-// symlink the slug itself created.
+// ExtractSlug unpacks a slug into dir, which must be empty or absent,
+// through internal/untar: nothing lands outside dir, and a slug that tries
+// is refused.
 func ExtractSlug(slug, dir string) error {
 	f, err := os.Open(slug)
 	if err != nil {
@@ -152,54 +180,5 @@ func ExtractSlug(slug, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("extracting the slug: %w", err)
 	}
-	root, err := os.OpenRoot(dir)
-	if err != nil {
-		return fmt.Errorf("extracting the slug: %w", err)
-	}
-	defer root.Close()
-	tr := tar.NewReader(zr)
-	for {
-		hdr, err := tr.Next()
-		if errors.Is(err, io.EOF) {
-			return nil
-		}
-		if err != nil {
-			return fmt.Errorf("reading the slug: %w", err)
-		}
-		if err := extractEntry(root, hdr, tr); err != nil {
-			return fmt.Errorf("extracting %s from the slug: %w", hdr.Name, err)
-		}
-	}
-}
-
-// extractEntry writes one entry through an os.Root, which refuses paths
-// that escape it (.., absolute paths, symlinks pointing out).
-func extractEntry(root *os.Root, hdr *tar.Header, r io.Reader) error {
-	name := strings.TrimSuffix(hdr.Name, "/")
-	if name == "" || name == "." {
-		return nil
-	}
-	if dir := filepath.Dir(name); dir != "." {
-		if err := root.MkdirAll(dir, 0o755); err != nil {
-			return err
-		}
-	}
-	mode := hdr.FileInfo().Mode().Perm()
-	switch hdr.Typeflag {
-	case tar.TypeDir:
-		return root.MkdirAll(name, mode|0o700)
-	case tar.TypeSymlink:
-		return root.Symlink(hdr.Linkname, name)
-	case tar.TypeReg:
-		f, err := root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, mode)
-		if err != nil {
-			return err
-		}
-		if _, err := io.Copy(f, r); err != nil {
-			f.Close()
-			return err
-		}
-		return f.Close()
-	}
-	return nil
+	return untar.Extract(zr, dir, untar.Slug)
 }

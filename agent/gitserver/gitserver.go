@@ -1,7 +1,7 @@
 // Package gitserver receives pushes over git's smart HTTP protocol through
 // git's own `git http-backend`, and hands each push to the deployer through a
 // pre-receive hook, so that the push streams the deploy's output and fails
-// when the deploy fails.
+// when the deploy fails. Git checks every received object (fsck) first.
 package gitserver
 
 import (
@@ -145,8 +145,37 @@ func spooledSize(f *os.File) int64 {
 // app by user, over HTTP and SSH alike.
 func (s *Server) gitEnv(app, user string) []string {
 	env := []string{"GIT_CONFIG_NOSYSTEM=1", "HOME=" + s.Root}
+	env = append(env, configEnv(receiveConfig)...)
 	if s.HookEnv != nil {
 		env = append(env, s.HookEnv(app, user)...)
+	}
+	return env
+}
+
+// receiveConfig is git configuration every push runs with, whatever the
+// repository's own config says (repositories made before it too).
+// receive.fsckObjects checks every received object strictly, which makes
+// git's fsck warnings errors: a tree that holds a name twice (a symlink
+// "link" beside a directory "link"), a name "..", ".git" or "a/b", a
+// zero-padded mode or a null object id is refused before the pre-receive
+// hook runs, so before anything reaches the deployer. The checks pier's
+// safety leans on are raised explicitly as well, so that no later default
+// can lower them. badFilemode (an old git's 100664) stays a warning: git
+// archive writes such files as plain files.
+var receiveConfig = [][2]string{
+	{"receive.fsckObjects", "true"},
+	{"receive.fsck.duplicateEntries", "error"},
+	{"receive.fsck.hasDotdot", "error"},
+	{"receive.fsck.hasDotgit", "error"},
+	{"receive.fsck.fullPathname", "error"},
+}
+
+// configEnv passes git configuration through the environment (git 2.31
+// and later), where it takes precedence over the repository's own.
+func configEnv(kv [][2]string) []string {
+	env := []string{"GIT_CONFIG_COUNT=" + strconv.Itoa(len(kv))}
+	for i, c := range kv {
+		env = append(env, fmt.Sprintf("GIT_CONFIG_KEY_%d=%s", i, c[0]), fmt.Sprintf("GIT_CONFIG_VALUE_%d=%s", i, c[1]))
 	}
 	return env
 }

@@ -15,13 +15,14 @@ import (
 	"time"
 
 	"github.com/pierhq/pier/api"
+	"github.com/pierhq/pier/buildpacks/buildpacktest"
 )
 
 // TestBuildpacks builds a real app of every kind but Go (TestSpine has Go)
 // on one agent, pushed with git and checked through the proxy: Node.js with
 // a lockfile, Python with wheels from a local directory (no package index
 // is reachable), a static site, and a classic Heroku buildpack given as a
-// git URL and as a directory. Pushes no buildpack can build fail clearly
+// git URL and as a directory in the agent's buildpacks dir. Pushes no buildpack can build fail clearly
 // and leave the live release serving.
 func TestBuildpacks(t *testing.T) {
 	needE2E(t)
@@ -139,7 +140,7 @@ func testClassicApp(t *testing.T, a *agentProc) {
 	}
 	bpRepo := newRepoFrom(t, bpDir)
 	a.mustPier("apps", "create", "classic")
-	a.mustPier("config", "set", "-a", "classic", "BUILDPACK=file://"+bpRepo.dir, "GREETING=hello")
+	a.mustPier("config", "set", "-a", "classic", "BUILDPACK="+buildpacktest.ServeGit(t, bpRepo.dir), "GREETING=hello")
 	repo := newRepo(t, "classic")
 	repo.remote(a, "classic", a.token)
 	pushShows(t, repo, "Using buildpack: Hello Classic", "Compiling hello", "installed bin/web", "Released v1")
@@ -149,18 +150,27 @@ func testClassicApp(t *testing.T, a *agentProc) {
 	checkBuildpack(t, a, "classic", "Hello Classic", 1)
 
 	live := 1
-	for _, url := range []string{"file:///nonexistent/buildpack.git", "http://127.0.0.1:1/buildpack.git"} {
+	plugins := filepath.Join(a.dataDir, "buildpacks")
+	for url, wants := range map[string][]string{
+		"http://127.0.0.1:1/buildpack.git": {"fetching buildpack http://127.0.0.1:1/buildpack.git", "git clone failed", "check the URL in BUILDPACK"},
+		"file://" + bpRepo.dir:             {"only https, http, git and ssh URLs may name a buildpack"},
+		bpDir:                              {"buildpack paths may only name a directory in " + plugins},
+	} {
 		t.Run("BUILDPACK="+url, func(t *testing.T) {
 			a.mustPier("config", "set", "-a", "classic", "BUILDPACK="+url)
 			live++
 			repo.write("hello.classic", "classic fixture, changed for "+url+"\n")
-			pushFails(t, a, repo, "classic", "fetching buildpack "+url, "git clone failed", "check the URL in BUILDPACK")
+			pushFails(t, a, repo, "classic", wants...)
 			checkStillServing(t, a, "classic", "/", "hello from a classic buildpack: classic fixture\n", live)
 		})
 	}
 
 	t.Run("a buildpack directory", func(t *testing.T) {
-		a.mustPier("config", "set", "-a", "classic", "BUILDPACK="+bpDir, "GREETING=howdy")
+		inPlugins := filepath.Join(plugins, "hello-classic")
+		if err := os.CopyFS(inPlugins, os.DirFS(bpDir)); err != nil {
+			t.Fatal(err)
+		}
+		a.mustPier("config", "set", "-a", "classic", "BUILDPACK="+inPlugins, "GREETING=howdy")
 		live++
 		repo.write("hello.classic", "classic fixture, second push\n")
 		pushShows(t, repo, "Using buildpack: Hello Classic", "Compiling hello", fmt.Sprintf("Released v%d", live+1))

@@ -16,18 +16,21 @@ func TestImportRules(t *testing.T) {
 		"cmd/pier":        {"cli"},
 		"cli":             {"api", "agent", "proxy"},
 		"api":             {},
-		"agent":           {"api", "agent/store", "agent/gitserver", "scheduler", "scheduler/local", "scheduler/nomad", "buildpacks", "proxy", "procfile", "sandbox"},
+		"agent":           {"api", "agent/store", "agent/gitserver", "scheduler", "scheduler/local", "scheduler/nomad", "buildpacks", "proxy", "procfile", "sandbox", "internal/untar"},
 		"agent/store":     {"api"},
 		"agent/gitserver": {},
 		"scheduler":       {"procfile", "sandbox"},
-		"scheduler/local": {"scheduler", "procfile", "sandbox"},
+		"scheduler/local": {"scheduler", "procfile", "sandbox", "internal/untar"},
 		"scheduler/nomad": {"scheduler", "procfile", "sandbox"},
-		"buildpacks":      {"procfile", "sandbox"},
+		"buildpacks":      {"procfile", "sandbox", "internal/untar"},
 		"sandbox":         {},
 		"proxy":           {},
 		"procfile":        {},
 		"terraform":       {},
+		"internal/untar":  {},
 	}
+	// These use the standard library alone.
+	stdlibOnly := map[string]bool{"internal/untar": true}
 	out, err := exec.Command("go", "list", "-json", mod+"/...").Output()
 	if err != nil {
 		t.Fatalf("go list: %v", err)
@@ -50,6 +53,9 @@ func TestImportRules(t *testing.T) {
 			continue
 		}
 		for _, imp := range p.Imports {
+			if first, _, _ := strings.Cut(imp, "/"); stdlibOnly[rel] && strings.Contains(first, ".") {
+				t.Errorf("%s imports %s, but it may use the standard library only", rel, imp)
+			}
 			if !strings.HasPrefix(imp, mod+"/") {
 				continue
 			}
