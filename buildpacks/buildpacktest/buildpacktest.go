@@ -230,10 +230,15 @@ func Builder(t testing.TB) *buildpacks.Builder {
 }
 
 // Plugin starts buildpack ref in its own plugin process, stopped when the
-// test ends.
+// test ends. A classic buildpack directory is opened from the Builder's
+// PluginDir, the one place builds may take buildpack directories from.
 func Plugin(t *testing.T, ref string) buildpacks.Buildpack {
 	t.Helper()
-	bp, stop, err := Builder(t).Open(context.Background(), ref)
+	b := Builder(t)
+	if filepath.IsAbs(ref) {
+		b.PluginDir = filepath.Dir(ref)
+	}
+	bp, stop, err := b.Open(context.Background(), ref)
 	if err != nil {
 		t.Fatalf("starting buildpack %s: %v", ref, err)
 	}
