@@ -115,7 +115,7 @@ func decode(r *http.Request, v any) error {
 	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return userErrorf(http.StatusBadRequest, "malformed request body: %v", err)
+		return invalidf("malformed request body: %v", err)
 	}
 	return nil
 }
@@ -124,11 +124,11 @@ func decode(r *http.Request, v any) error {
 func (a *Agent) appOf(r *http.Request) (api.App, error) {
 	name := r.PathValue("app")
 	if !appNameRE.MatchString(name) {
-		return api.App{}, userErrorf(http.StatusNotFound, "app %q not found", name)
+		return api.App{}, notFoundf("app %q not found", name)
 	}
 	app, err := a.store.GetApp(name)
 	if errors.Is(err, store.ErrAppNotFound) {
-		return api.App{}, userErrorf(http.StatusNotFound, "app %q not found: see `pier apps list`", name)
+		return api.App{}, notFoundf("app %q not found: see `pier apps list`", name)
 	}
 	return app, err
 }
@@ -171,15 +171,15 @@ func (a *Agent) createApp(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !appNameRE.MatchString(req.Name) {
-		return userErrorf(400, "%q is not a valid app name: use 2 to 30 lower-case letters, digits and dashes, starting with a letter", req.Name)
+		return invalidf("%q is not a valid app name: use 2 to 30 lower-case letters, digits and dashes, starting with a letter", req.Name)
 	}
 	if reservedNames[req.Name] {
-		return userErrorf(400, "%q is reserved by pier: choose another name", req.Name)
+		return invalidf("%q is reserved by pier: choose another name", req.Name)
 	}
 	app := api.App{Name: req.Name, CreatedAt: time.Now().UTC()}
 	if err := a.store.CreateApp(app); err != nil {
 		if errors.Is(err, store.ErrAppExists) {
-			return userErrorf(409, "an app named %q already exists", req.Name)
+			return conflictf("an app named %q already exists", req.Name)
 		}
 		return err
 	}
@@ -248,7 +248,7 @@ func (a *Agent) postRollback(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if req.Version < 0 {
-		return userErrorf(400, "v%d is not a release version", req.Version)
+		return invalidf("v%d is not a release version", req.Version)
 	}
 	var log strings.Builder
 	rel, err := a.rollback(r.Context(), app.Name, req.Version, userOf(r), &log)
@@ -403,7 +403,7 @@ func (a *Agent) createToken(w http.ResponseWriter, r *http.Request) error {
 	}
 	req.Name = strings.TrimSpace(req.Name)
 	if req.Name == "" || len(req.Name) > 64 {
-		return userErrorf(400, "a token needs a name of 1 to 64 characters: pier tokens create NAME")
+		return invalidf("a token needs a name of 1 to 64 characters: pier tokens create NAME")
 	}
 	t, err := a.store.CreateToken(req.Name)
 	if err != nil {
@@ -441,7 +441,7 @@ func (a *Agent) addKey(w http.ResponseWriter, r *http.Request) error {
 	k, err := a.store.AddKey(req.Name, req.PublicKey)
 	if err != nil {
 		if statusOf(err) == 500 {
-			return userErrorf(400, "%v", err)
+			return invalidf("%v", err)
 		}
 		return err
 	}

@@ -29,7 +29,7 @@ func (a *Agent) getLogs(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	n := atoiDefault(q.Get("n"), defaultLogLines)
 	if n <= 0 || n > maxLogLines {
-		return userErrorf(400, "-n must be between 1 and %d", maxLogLines)
+		return invalidf("-n must be between 1 and %d", maxLogLines)
 	}
 	proc, follow := q.Get("process"), q.Get("follow") == "1"
 	ownSource := proc == "router" || proc == "pier"
@@ -136,10 +136,10 @@ func (a *Agent) postRun(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if strings.TrimSpace(req.Command) == "" {
-		return userErrorf(400, "no command given: pier run -a %s -- COMMAND", app.Name)
+		return invalidf("no command given: pier run -a %s -- COMMAND", app.Name)
 	}
 	if app.LiveRelease == 0 {
-		return userErrorf(409, "%s has no release to run in: deploy it first", app.Name)
+		return conflictf("%s has no release to run in: deploy it first", app.Name)
 	}
 	rel, err := a.store.GetRelease(app.Name, app.LiveRelease)
 	if err != nil {

@@ -26,24 +26,24 @@ var reservedVars = map[string]bool{"PORT": true, "DYNO": true, "PIER_APP": true,
 // can hold, and values over maxConfigValue. A nil value unsets its key.
 func checkConfigChanges(changes map[string]*string) error {
 	if len(changes) == 0 {
-		return userErrorf(400, "no config vars given: use `pier config set KEY=VALUE`")
+		return invalidf("no config vars given: use `pier config set KEY=VALUE`")
 	}
 	for _, k := range sortedKeys(changes) {
 		if !configKeyRE.MatchString(k) {
-			return userErrorf(400, "%s is not a valid config var name: use letters, digits and _, not starting with a digit", quoteName(k))
+			return invalidf("%s is not a valid config var name: use letters, digits and _, not starting with a digit", quoteName(k))
 		}
 		if reservedVars[k] {
-			return userErrorf(400, "%s is set by pier for every process and cannot be configured", k)
+			return invalidf("%s is set by pier for every process and cannot be configured", k)
 		}
 		v := changes[k]
 		if v == nil {
 			continue
 		}
 		if strings.IndexByte(*v, 0) >= 0 {
-			return userErrorf(400, "the value of %s contains a NUL byte, which no process environment can hold: remove it, or encode binary data (base64)", k)
+			return invalidf("the value of %s contains a NUL byte, which no process environment can hold: remove it, or encode binary data (base64)", k)
 		}
 		if len(*v) > maxConfigValue {
-			return userErrorf(400, "the value of %s is %s (%d bytes), over the limit of %s (%d bytes) for a config var: keep large data in a file of the app or in a data store, and its location in config",
+			return invalidf("the value of %s is %s (%d bytes), over the limit of %s (%d bytes) for a config var: keep large data in a file of the app or in a data store, and its location in config",
 				k, humanBytes(int64(len(*v))), len(*v), humanBytes(maxConfigValue), maxConfigValue)
 		}
 	}
@@ -59,7 +59,7 @@ func checkConfigTotal(app string, vars map[string]string, set []string) error {
 	if len(set) == 0 || total <= maxConfigTotal {
 		return nil
 	}
-	return userErrorf(400, "the config vars of %s would hold %s (%d bytes) together, keys and values, over the limit of %s (%d bytes) for an app (the largest: %s): unset what it no longer needs (`pier config unset -a %s KEY`), or keep large data in a file of the app or in a data store",
+	return invalidf("the config vars of %s would hold %s (%d bytes) together, keys and values, over the limit of %s (%d bytes) for an app (the largest: %s): unset what it no longer needs (`pier config unset -a %s KEY`), or keep large data in a file of the app or in a data store",
 		app, humanBytes(int64(total)), total, humanBytes(maxConfigTotal), maxConfigTotal, largestVars(vars, 3), app)
 }
 

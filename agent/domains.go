@@ -22,21 +22,21 @@ func (a *Agent) checkHost(host string) (string, error) {
 	h := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(host)), ".")
 	switch {
 	case h == "":
-		return "", userErrorf(400, "no domain given: pier domains add -a APP www.example.com")
+		return "", invalidf("no domain given: pier domains add -a APP www.example.com")
 	case strings.Contains(h, "*"):
-		return "", userErrorf(400, "%q: wildcard domains are not supported; add each host name", host)
+		return "", invalidf("%q: wildcard domains are not supported; add each host name", host)
 	case net.ParseIP(strings.Trim(h, "[]")) != nil:
-		return "", userErrorf(400, "%q is an IP address; a domain needs a host name", host)
+		return "", invalidf("%q is an IP address; a domain needs a host name", host)
 	case len(h) > 253 || !strings.Contains(h, "."):
-		return "", userErrorf(400, "%q is not a valid domain name (like www.example.com)", host)
+		return "", invalidf("%q is not a valid domain name (like www.example.com)", host)
 	case h == a.controlHost():
-		return "", userErrorf(400, "%s is pier's control host and cannot be an app's domain", h)
+		return "", invalidf("%s is pier's control host and cannot be an app's domain", h)
 	case strings.HasSuffix(h, "."+a.cfg.Domain) || h == a.cfg.Domain:
-		return "", userErrorf(400, "%s is under pier's own domain %s, where every app already has APP.%s", h, a.cfg.Domain, a.cfg.Domain)
+		return "", invalidf("%s is under pier's own domain %s, where every app already has APP.%s", h, a.cfg.Domain, a.cfg.Domain)
 	}
 	for _, l := range strings.Split(h, ".") {
 		if !labelRE.MatchString(l) {
-			return "", userErrorf(400, "%q is not a valid domain name: %q may hold only letters, digits and inner dashes", host, l)
+			return "", invalidf("%q is not a valid domain name: %q may hold only letters, digits and inner dashes", host, l)
 		}
 	}
 	return h, nil
@@ -74,9 +74,9 @@ func (a *Agent) addDomain(w http.ResponseWriter, r *http.Request) error {
 	d, err := a.store.AddDomain(app.Name, host)
 	if errors.Is(err, store.ErrDomainTaken) {
 		if owner, _ := a.store.DomainApp(host); owner == app.Name {
-			return userErrorf(409, "%s is already a domain of %s", host, app.Name)
+			return conflictf("%s is already a domain of %s", host, app.Name)
 		}
-		return userErrorf(409, "%s is already used by another app; remove it there first", host)
+		return conflictf("%s is already used by another app; remove it there first", host)
 	}
 	if err != nil {
 		return err
@@ -96,7 +96,7 @@ func (a *Agent) removeDomain(w http.ResponseWriter, r *http.Request) error {
 	host := strings.ToLower(r.PathValue("host"))
 	if err := a.store.RemoveDomain(app.Name, host); err != nil {
 		if errors.Is(err, store.ErrDomainNotFound) {
-			return userErrorf(404, "%s is not a domain of %s: see `pier domains -a %s`", host, app.Name, app.Name)
+			return notFoundf("%s is not a domain of %s: see `pier domains -a %s`", host, app.Name, app.Name)
 		}
 		return err
 	}

@@ -34,14 +34,14 @@ func (a *Agent) rollback(ctx context.Context, name string, version int, user str
 		return api.Release{}, err
 	}
 	if app.LiveRelease == 0 {
-		return api.Release{}, userErrorf(409, "%s has no live release to roll back from: deploy it first", name)
+		return api.Release{}, conflictf("%s has no live release to roll back from: deploy it first", name)
 	}
 	target, err := a.rollbackTarget(app, version)
 	if err != nil {
 		return api.Release{}, err
 	}
 	if _, err := os.Stat(a.slugPath(target.SlugID)); err != nil {
-		return api.Release{}, userErrorf(409, "the slug of v%d is no longer kept; deploy that commit again instead", target.Version)
+		return api.Release{}, conflictf("the slug of v%d is no longer kept; deploy that commit again instead", target.Version)
 	}
 	vars, err := a.store.ReleaseConfig(name, target.Version)
 	if err != nil {
@@ -82,18 +82,18 @@ func (a *Agent) rollback(ctx context.Context, name string, version int, user str
 
 func (a *Agent) rollbackTarget(app api.App, version int) (api.Release, error) {
 	if version == app.LiveRelease {
-		return api.Release{}, userErrorf(409, "v%d is already live", version)
+		return api.Release{}, conflictf("v%d is already live", version)
 	}
 	if version > 0 {
 		r, err := a.store.GetRelease(app.Name, version)
 		if err != nil {
-			return api.Release{}, userErrorf(404, "%s has no release v%d: see `pier releases -a %s`", app.Name, version, app.Name)
+			return api.Release{}, notFoundf("%s has no release v%d: see `pier releases -a %s`", app.Name, version, app.Name)
 		}
 		if r.SlugID == "" {
-			return api.Release{}, userErrorf(409, "v%d has no build to roll back to", version)
+			return api.Release{}, conflictf("v%d has no build to roll back to", version)
 		}
 		if r.Status == api.StatusFailed {
-			return api.Release{}, userErrorf(409, "v%d failed (%s); roll back to a release that worked", version, r.Reason)
+			return api.Release{}, conflictf("v%d failed (%s); roll back to a release that worked", version, r.Reason)
 		}
 		return r, nil
 	}
@@ -106,7 +106,7 @@ func (a *Agent) rollbackTarget(app api.App, version int) (api.Release, error) {
 			return r, nil
 		}
 	}
-	return api.Release{}, userErrorf(409, "%s has no earlier release that worked to roll back to", app.Name)
+	return api.Release{}, conflictf("%s has no earlier release that worked to roll back to", app.Name)
 }
 
 // switchToStandby makes the standby slot live again under the new release
@@ -250,14 +250,14 @@ const (
 func (a *Agent) scale(ctx context.Context, name string, req api.ScaleRequest, user string) (api.App, error) {
 	f := req.Formation
 	if len(f) == 0 {
-		return api.App{}, userErrorf(400, "nothing to scale: use `pier scale web=2`")
+		return api.App{}, invalidf("nothing to scale: use `pier scale web=2`")
 	}
 	for t, mb := range req.Memory {
 		if _, ok := f[t]; !ok {
-			return api.App{}, userErrorf(400, "memory for %s needs its count too: pier scale %s=N:%dM", t, t, mb)
+			return api.App{}, invalidf("memory for %s needs its count too: pier scale %s=N:%dM", t, t, mb)
 		}
 		if mb < minMemoryMB || mb > maxMemoryMB {
-			return api.App{}, userErrorf(400, "%s: memory must be between %d MiB and 1 TiB, not %d MiB", t, minMemoryMB, mb)
+			return api.App{}, invalidf("%s: memory must be between %d MiB and 1 TiB, not %d MiB", t, minMemoryMB, mb)
 		}
 	}
 	unlock, err := a.lockApp(ctx, name, io.Discard)
@@ -271,13 +271,13 @@ func (a *Agent) scale(ctx context.Context, name string, req api.ScaleRequest, us
 	}
 	for t, n := range f {
 		if _, ok := app.Processes[t]; !ok && app.LiveRelease != 0 {
-			return api.App{}, userErrorf(400, "%s has no process type %q (it has: %s)", name, t, strings.Join(sortedKeys(app.Processes), ", "))
+			return api.App{}, invalidf("%s has no process type %q (it has: %s)", name, t, strings.Join(sortedKeys(app.Processes), ", "))
 		}
 		if n < 0 {
-			return api.App{}, userErrorf(400, "%s=%d: a count cannot be negative", t, n)
+			return api.App{}, invalidf("%s=%d: a count cannot be negative", t, n)
 		}
 		if n > maxInstances {
-			return api.App{}, userErrorf(400, "%s=%d: at most %d instances of a process type", t, n, maxInstances)
+			return api.App{}, invalidf("%s=%d: at most %d instances of a process type", t, n, maxInstances)
 		}
 	}
 	memChanged := false
@@ -363,7 +363,7 @@ func (a *Agent) restartLocked(ctx context.Context, name, user string, out io.Wri
 		return err
 	}
 	if app.LiveRelease == 0 {
-		return userErrorf(409, "%s has nothing running to restart: deploy it first", name)
+		return conflictf("%s has nothing running to restart: deploy it first", name)
 	}
 	rel, err := a.store.GetRelease(name, app.LiveRelease)
 	if err != nil {
