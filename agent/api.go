@@ -136,7 +136,7 @@ func (a *Agent) appOf(r *http.Request) (api.App, error) {
 func (a *Agent) present(app api.App) api.App {
 	app.GitURL = a.gitURL(app.Name)
 	app.SSHURL = a.sshURL(app.Name)
-	app.WebURL = a.webURL(app.Name)
+	app.WebURL = a.cfg.webURL(app.Name)
 	app.Isolation = a.iso.describe(app.UID, a.cfg.Scheduler)
 	if ds, err := a.store.Domains(app.Name); err == nil {
 		app.Domains = nil
@@ -194,7 +194,7 @@ func (a *Agent) createApp(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	app.UID = run.UID
-	a.event(req.Name, "create", userOf(r), "Created app %s", req.Name)
+	a.events.add(req.Name, "create", userOf(r), "Created app %s", req.Name)
 	a.refreshRoutes()
 	a.manageCerts(req.Name)
 	writeJSON(w, http.StatusCreated, a.present(app))
@@ -215,7 +215,7 @@ func (a *Agent) destroyApp(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.destroy(r.Context(), app.Name); err != nil {
+	if err := a.deploy.destroy(r.Context(), app.Name); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -251,7 +251,7 @@ func (a *Agent) postRollback(w http.ResponseWriter, r *http.Request) error {
 		return invalidf("v%d is not a release version", req.Version)
 	}
 	var log strings.Builder
-	rel, err := a.rollback(r.Context(), app.Name, req.Version, userOf(r), &log)
+	rel, err := a.deploy.rollback(r.Context(), app.Name, req.Version, userOf(r), &log)
 	if err != nil {
 		return err
 	}
@@ -293,7 +293,7 @@ func (a *Agent) postScale(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	out, err := a.scale(r.Context(), app.Name, req, userOf(r))
+	out, err := a.deploy.scale(r.Context(), app.Name, req, userOf(r))
 	if err != nil {
 		return err
 	}
@@ -306,7 +306,7 @@ func (a *Agent) postRestart(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.restart(r.Context(), app.Name, userOf(r), io.Discard); err != nil {
+	if err := a.deploy.restart(r.Context(), app.Name, userOf(r), io.Discard); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -338,7 +338,7 @@ func (a *Agent) patchConfig(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	rel, err := a.updateConfig(r.Context(), app.Name, req.Vars, userOf(r), io.Discard)
+	rel, err := a.deploy.updateConfig(r.Context(), app.Name, req.Vars, userOf(r), io.Discard)
 	if err != nil {
 		return err
 	}
@@ -366,7 +366,7 @@ func (a *Agent) putMaintenance(w http.ResponseWriter, r *http.Request) error {
 	if req.Enabled {
 		state = "on"
 	}
-	a.event(app.Name, "maintenance", userOf(r), "Maintenance mode %s", state)
+	a.events.add(app.Name, "maintenance", userOf(r), "Maintenance mode %s", state)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -376,10 +376,10 @@ func (a *Agent) purgeCache(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.removeCache(app.Name); err != nil {
+	if err := a.dirs.removeCache(app.Name); err != nil {
 		return err
 	}
-	a.event(app.Name, "build", userOf(r), "Build cache purged")
+	a.events.add(app.Name, "build", userOf(r), "Build cache purged")
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

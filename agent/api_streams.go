@@ -149,14 +149,14 @@ func (a *Agent) postRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	d, err := a.deployment(rel, app.LiveSlot, vars, nil)
+	d, err := a.deploy.deployment(app, rel, app.LiveSlot, vars, nil)
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	out := newStreamWriter(w)
-	a.event(app.Name, "run", userOf(r), "Running a one-off process in v%d", rel.Version)
+	a.events.add(app.Name, "run", userOf(r), "Running a one-off process in v%d", rel.Version)
 	code, err := a.sched.Run(r.Context(), app.Name, scheduler.OneOff{
 		Deployment: d,
 		Command:    req.Command,

@@ -1,10 +1,14 @@
 package agent
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/pierhq/pier/api"
 )
 
 // Limits of an app's config vars, checked where they enter. Heroku allows
@@ -89,4 +93,97 @@ func quoteName(s string) string {
 		return fmt.Sprintf("%q...", s[:64])
 	}
 	return fmt.Sprintf("%q", s)
+}
+
+// over the limits (configvars.go) are refused before anything changes.
+func (dp *deployer) updateConfig(ctx context.Context, name string, changes map[string]*string, user string, out io.Writer) (api.Release, error) {
+	if err := checkConfigChanges(changes); err != nil {
+		return api.Release{}, err
+	}
+	unlock, err := dp.lockApp(ctx, name, out)
+	if err != nil {
+		return api.Release{}, err
+	}
+	defer unlock()
+	app, err := dp.store.GetApp(name)
+	if err != nil {
+		return api.Release{}, err
+	}
+	vars, err := dp.store.Config(name)
+	if err != nil {
+		return api.Release{}, err
+	}
+	if vars == nil {
+		vars = map[string]string{}
+	}
+	var set, unset []string
+	for k, v := range changes {
+		if v == nil {
+			if _, ok := vars[k]; ok {
+				delete(vars, k)
+				unset = append(unset, k)
+			}
+			continue
+		}
+		if old, ok := vars[k]; !ok || old != *v {
+			vars[k] = *v
+			set = append(set, k)
+		}
+	}
+	if len(set)+len(unset) == 0 {
+		if app.LiveRelease == 0 {
+			return api.Release{}, nil
+		}
+		return dp.store.GetRelease(name, app.LiveRelease)
+	}
+	if err := checkConfigTotal(name, vars, set); err != nil {
+		return api.Release{}, err
+	}
+	desc := configDescription(set, unset)
+	if app.LiveRelease == 0 {
+		// Nothing runs yet: the vars apply from the first deploy on.
+		if err := dp.store.SetConfig(name, vars); err != nil {
+			return api.Release{}, err
+		}
+		dp.events.add(name, "config", user, "%s", desc)
+		return api.Release{}, nil
+	}
+	live, err := dp.store.GetRelease(name, app.LiveRelease)
+	if err != nil {
+		return api.Release{}, err
+	}
+	rel, err := dp.store.CreateRelease(api.Release{
+		App:         name,
+		Description: desc,
+		Status:      api.StatusPending,
+		Commit:      live.Commit,
+		SlugID:      live.SlugID,
+		Buildpack:   live.Buildpack,
+		Processes:   live.Processes,
+		CreatedBy:   user,
+	}, vars)
+	if err != nil {
+		return api.Release{}, err
+	}
+	if err := dp.deployRelease(ctx, app, rel, vars, out); err != nil {
+		return api.Release{}, err
+	}
+	if err := dp.store.SetConfig(name, vars); err != nil {
+		return api.Release{}, err
+	}
+	dp.events.add(name, "config", user, "%s", desc)
+	return dp.store.GetRelease(name, rel.Version)
+}
+
+func configDescription(set, unset []string) string {
+	sort.Strings(set)
+	sort.Strings(unset)
+	var parts []string
+	if len(set) > 0 {
+		parts = append(parts, "Set "+strings.Join(set, ", "))
+	}
+	if len(unset) > 0 {
+		parts = append(parts, "Unset "+strings.Join(unset, ", "))
+	}
+	return strings.Join(parts, "; ")
 }

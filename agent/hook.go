@@ -158,7 +158,7 @@ func (a *Agent) handlePush(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(http.StatusOK)
 	out := newStreamWriter(w)
-	err := a.pushDeploy(r.Context(), pushRequest{App: app, Commit: rev, Ref: q.Get("ref"), Old: q.Get("old"), User: user, Tar: r.Body}, out)
+	err := a.deploy.pushDeploy(r.Context(), pushRequest{App: app, Commit: rev, Ref: q.Get("ref"), Old: q.Get("old"), User: user, Tar: r.Body}, out)
 	code := 0
 	if err != nil {
 		code = 1

@@ -49,7 +49,7 @@ func (a *Agent) serveSlug(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), code)
 		return
 	}
-	f, err := os.Open(a.slugPath(id))
+	f, err := os.Open(a.dirs.slugPath(id))
 	if err != nil {
 		http.Error(w, "no such slug: it may have been pruned; deploy again", http.StatusNotFound)
 		return

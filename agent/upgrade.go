@@ -131,7 +131,7 @@ func (a *Agent) quiesce(ctx context.Context) (func(), error) {
 		}
 	}
 	for _, app := range apps {
-		u, err := a.lockApp(ctx, app.Name, io.Discard)
+		u, err := a.deploy.lockApp(ctx, app.Name, io.Discard)
 		if err != nil {
 			release()
 			return nil, fmt.Errorf("waiting for the deploy of %s: %w", app.Name, err)
