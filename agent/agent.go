@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -38,22 +39,22 @@ type Agent struct {
 	iso  isolation
 	log  *slog.Logger
 
-	store     *store.Store
-	sched     scheduler.Scheduler
-	deploy    *deployer // builds, releases, deploys and runs the operations on apps
-	events    *eventLog
-	builder   *buildpacks.Builder
-	proxy     *proxy.Proxy
-	certs     *certs.Manager // nil while HTTPS is off
-	logs      *logbook
-	git       *gitserver.Server
-	sshd      *gitserver.SSHServer // nil when SSH is off
-	hookToken string
-	key       []byte // seals secrets at rest: the store's config vars, the scheduler's state
-	apiURL    string // where hooks reach the API
-	api       http.Handler
-	metrics   http.Handler
-	reg       *prometheus.Registry
+	store   *store.Store
+	sched   scheduler.Scheduler
+	deploy  *deployer // builds, releases, deploys and runs the operations on apps
+	events  *eventLog
+	builder *buildpacks.Builder
+	proxy   *proxy.Proxy
+	certs   *certs.Manager // nil while HTTPS is off
+	logs    *logbook
+	git     *gitserver.Server
+	sshd    *gitserver.SSHServer // nil when SSH is off
+	hook    *gitserver.Hook      // the agent's half of the pre-receive hook
+	key     []byte               // seals secrets at rest: the store's config vars, the scheduler's state
+	apiURL  string               // where hooks reach the API
+	api     http.Handler
+	metrics http.Handler
+	reg     *prometheus.Registry
 
 	ctx    context.Context // the agent's lifetime
 	cancel context.CancelFunc
@@ -128,7 +129,7 @@ func open(cfg Config, log *slog.Logger) (*Agent, error) {
 		cfg: cfg, dirs: d, iso: iso, log: log, store: st, ctx: ctx, cancel: cancel,
 		vetted: map[string]bool{}, vetting: map[string]bool{}, draining: map[string]bool{},
 		routeKick: make(chan struct{}, 1),
-		hookToken: randomHex(32), key: key,
+		key:       key,
 	}
 	if err := a.ensureAdminToken(); err != nil {
 		a.close()
@@ -160,15 +161,23 @@ func (a *Agent) openParts() error {
 		return err
 	}
 	a.builder = &buildpacks.Builder{SlugDir: a.dirs.slugs, CacheDir: a.dirs.cache, WorkDir: a.dirs.tmp, PluginDir: a.dirs.buildpacks, Executable: exe, Logf: a.logf}
+	appExists := func(app string) bool { _, err := a.store.GetApp(app); return err == nil }
+	a.hook = &gitserver.Hook{
+		Executable: exe,
+		URL:        func() string { return a.apiURL },
+		Token:      randomHex(32),
+		AppExists:  appExists,
+		Push: func(ctx context.Context, p gitserver.Push, out io.Writer) error {
+			return a.deploy.pushDeploy(ctx, p, out)
+		},
+	}
 	a.git = &gitserver.Server{
 		Root:         a.dirs.repos,
 		SpoolDir:     a.dirs.tmp,
 		Authenticate: a.gitAuth,
-		AppExists:    func(app string) bool { _, err := a.store.GetApp(app); return err == nil },
-		HookEnv: func(app, user string) []string {
-			return []string{envBin + "=" + exe, envHookURL + "=" + a.apiURL, envHookToken + "=" + a.hookToken, envHookApp + "=" + app, envHookUser + "=" + user}
-		},
-		Logf: a.logf,
+		AppExists:    appExists,
+		HookEnv:      a.hook.Env,
+		Logf:         a.logf,
 	}
 	a.sshd = a.newSSHServer()
 	a.events = &eventLog{store: a.store, logs: a.logs, logf: a.logf}

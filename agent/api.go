@@ -36,7 +36,7 @@ func userOf(r *http.Request) string {
 func (a *Agent) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	mux.HandleFunc("POST /internal/push", a.handlePush)
+	mux.Handle("POST /internal/push", a.hook)
 	mux.HandleFunc("GET /slugs/{file}", a.serveSlug)
 	mux.Handle("/git/", a.git)
 
@@ -101,7 +101,7 @@ func (a *Agent) gitAuth(r *http.Request) (string, bool) {
 	if !ok || pass == "" {
 		return "", false
 	}
-	if subtle.ConstantTimeCompare([]byte(pass), []byte(a.hookToken)) == 1 {
+	if subtle.ConstantTimeCompare([]byte(pass), []byte(a.hook.Token)) == 1 {
 		return "", false
 	}
 	tok, err := a.store.VerifyToken(pass)

@@ -172,3 +172,22 @@ func (a *Agent) postRun(w http.ResponseWriter, r *http.Request) error {
 	fmt.Fprintf(out, "%s%d\n", api.RunExitPrefix, code)
 	return nil
 }
+
+// streamWriter flushes every write to the client.
+type streamWriter struct {
+	w  io.Writer
+	fl http.Flusher
+}
+
+func newStreamWriter(w http.ResponseWriter) *streamWriter {
+	fl, _ := w.(http.Flusher)
+	return &streamWriter{w: w, fl: fl}
+}
+
+func (s *streamWriter) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	if s.fl != nil {
+		s.fl.Flush()
+	}
+	return n, err
+}

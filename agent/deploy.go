@@ -9,24 +9,15 @@ import (
 	"strings"
 	"time"
 
+	"github.com/pierhq/pier/agent/gitserver"
 	"github.com/pierhq/pier/api"
 	"github.com/pierhq/pier/buildpacks"
 	"github.com/pierhq/pier/procfile"
 	"github.com/pierhq/pier/scheduler"
 )
 
-// pushRequest is one `git push`: the pushed tree as a tar stream.
-type pushRequest struct {
-	App    string
-	Commit string
-	Ref    string // refs/heads/main
-	Old    string // the ref's value the push was made against
-	User   string
-	Tar    io.Reader
-}
-
 // pushDeploy builds the pushed tree and deploys it as a new release.
-func (dp *deployer) pushDeploy(ctx context.Context, p pushRequest, out io.Writer) error {
+func (dp *deployer) pushDeploy(ctx context.Context, p gitserver.Push, out io.Writer) error {
 	// The pushed tree is read whole before waiting for another deploy:
 	// left unread, its upload stalls and breaks.
 	src, err := os.MkdirTemp(dp.dirs.tmp, "src-")
@@ -51,11 +42,7 @@ func (dp *deployer) pushDeploy(ctx context.Context, p pushRequest, out io.Writer
 	}()
 	// git updates the branch only if it still points where it did when the
 	// push began; a push that waited for another one finds it moved.
-	old := p.Old
-	if old == zeroRev {
-		old = ""
-	}
-	if p.Ref != "" && dp.git.Rev(p.App, p.Ref) != old {
+	if p.Ref != "" && dp.git.Rev(p.App, p.Ref) != p.Old {
 		return fmt.Errorf("%s moved while this push waited: another push landed first.\nFetch, check what is deployed, and push again", strings.TrimPrefix(p.Ref, "refs/heads/"))
 	}
 	vars, err := dp.store.Config(p.App)
