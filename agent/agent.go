@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -24,7 +25,6 @@ import (
 
 	"github.com/pierhq/pier/agent/gitserver"
 	"github.com/pierhq/pier/agent/store"
-	"github.com/pierhq/pier/api"
 	"github.com/pierhq/pier/buildpacks"
 	"github.com/pierhq/pier/proxy"
 	"github.com/pierhq/pier/proxy/certs"
@@ -39,28 +39,28 @@ type Agent struct {
 	iso  isolation
 	log  *slog.Logger
 
-	store     *store.Store
-	sched     scheduler.Scheduler
-	builder   *buildpacks.Builder
-	proxy     *proxy.Proxy
-	certs     *certs.Manager // nil while HTTPS is off
-	logs      *logbook
-	git       *gitserver.Server
-	sshd      *gitserver.SSHServer // nil when SSH is off
-	hookToken string
-	key       []byte // seals secrets at rest: the store's config vars, the scheduler's state
-	apiURL    string // where hooks reach the API
-	api       http.Handler
-	metrics   http.Handler
-	reg       *prometheus.Registry
+	store   *store.Store
+	sched   scheduler.Scheduler
+	deploy  *deployer // builds, releases, deploys and runs the operations on apps
+	events  *eventLog
+	builder *buildpacks.Builder
+	proxy   *proxy.Proxy
+	certs   *certs.Manager // nil while HTTPS is off
+	logs    *logbook
+	git     *gitserver.Server
+	sshd    *gitserver.SSHServer // nil when SSH is off
+	hook    *gitserver.Hook      // the agent's half of the pre-receive hook
+	key     []byte               // seals secrets at rest: the store's config vars, the scheduler's state
+	apiURL  string               // where hooks reach the API
+	api     http.Handler
+	metrics http.Handler
+	reg     *prometheus.Registry
 
 	ctx    context.Context // the agent's lifetime
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu       sync.Mutex
-	locks    map[string]chan struct{}
-	watches  map[string]*watch
+	mu       sync.Mutex // guards the route table's marks below
 	vetted   map[string]bool
 	vetting  map[string]bool
 	draining map[string]bool
@@ -127,10 +127,9 @@ func open(cfg Config, log *slog.Logger) (*Agent, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &Agent{
 		cfg: cfg, dirs: d, iso: iso, log: log, store: st, ctx: ctx, cancel: cancel,
-		locks: map[string]chan struct{}{}, watches: map[string]*watch{},
 		vetted: map[string]bool{}, vetting: map[string]bool{}, draining: map[string]bool{},
 		routeKick: make(chan struct{}, 1),
-		hookToken: randomHex(32), key: key,
+		key:       key,
 	}
 	if err := a.ensureAdminToken(); err != nil {
 		a.close()
@@ -162,24 +161,33 @@ func (a *Agent) openParts() error {
 		return err
 	}
 	a.builder = &buildpacks.Builder{SlugDir: a.dirs.slugs, CacheDir: a.dirs.cache, WorkDir: a.dirs.tmp, PluginDir: a.dirs.buildpacks, Executable: exe, Logf: a.logf}
+	appExists := func(app string) bool { _, err := a.store.GetApp(app); return err == nil }
+	a.hook = &gitserver.Hook{
+		Executable: exe,
+		URL:        func() string { return a.apiURL },
+		Token:      randomHex(32),
+		AppExists:  appExists,
+		Push: func(ctx context.Context, p gitserver.Push, out io.Writer) error {
+			return a.deploy.pushDeploy(ctx, p, out)
+		},
+	}
 	a.git = &gitserver.Server{
 		Root:         a.dirs.repos,
 		SpoolDir:     a.dirs.tmp,
 		Authenticate: a.gitAuth,
-		AppExists:    func(app string) bool { _, err := a.store.GetApp(app); return err == nil },
-		HookEnv: func(app, user string) []string {
-			return []string{envBin + "=" + exe, envHookURL + "=" + a.apiURL, envHookToken + "=" + a.hookToken, envHookApp + "=" + app, envHookUser + "=" + user}
-		},
-		Logf: a.logf,
+		AppExists:    appExists,
+		HookEnv:      a.hook.Env,
+		Logf:         a.logf,
 	}
 	a.sshd = a.newSSHServer()
+	a.events = &eventLog{store: a.store, logs: a.logs, logf: a.logf}
 	a.api = a.routes()
 	reg := prometheus.NewRegistry()
 	a.reg = reg
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.proxy = proxy.New(proxy.Config{
 		Domain:      a.cfg.Domain,
-		ControlHost: a.controlHost(),
+		ControlHost: a.cfg.controlHost(),
 		Control:     a.api,
 		OnRequest:   func(rl proxy.RequestLog) { a.logs.add(rl.App, "router", routerLine(rl)) },
 		Logf:        a.logf,
@@ -203,6 +211,13 @@ func (a *Agent) openParts() error {
 		if err != nil {
 			return fmt.Errorf("setting up HTTPS: %w", err)
 		}
+	}
+	a.deploy = &deployer{
+		cfg: a.cfg, dirs: a.dirs, store: a.store, sched: a.sched, builder: a.builder, git: a.git,
+		routes: a, traffic: a.proxy, certs: a.certs, events: a.events, logs: a.logs, logf: a.logf,
+		identities: a.identities, slugURL: a.slugURL,
+		ctx: a.ctx, wg: &a.wg,
+		locks: map[string]chan struct{}{}, watches: map[string]*watch{},
 	}
 	return nil
 }
@@ -244,9 +259,9 @@ func (a *Agent) serve(ctx context.Context) error {
 	a.wg.Add(2)
 	go func() { defer a.wg.Done(); a.logs.run(a.ctx) }()
 	go a.routeLoop()
-	a.reconcile()
+	a.deploy.reconcile()
 	a.wg.Add(1)
-	go a.janitor()
+	go a.deploy.janitor()
 
 	api := proxy.NewServer(a.api, lns.api.Addr().String())
 	httpHandler := http.Handler(a.proxy)
@@ -371,18 +386,6 @@ func (a *Agent) logf(format string, args ...any) {
 	a.log.Info(fmt.Sprintf(format, args...))
 }
 
-// event records a platform event and writes it as an app[pier] line.
-func (a *Agent) event(app, kind, actor, format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	if err := a.store.AppendEvent(api.Event{Time: time.Now().UTC(), App: app, Kind: kind, Message: msg, Actor: actor}); err != nil {
-		a.logf("recording an event of %s: %v", app, err)
-	}
-	if actor != "" {
-		msg += " by " + actor
-	}
-	a.logs.add(app, "pier", msg)
-}
-
 func (a *Agent) certEvent(host, msg string) {
 	app := a.hostApp(host)
 	if app == "" {
@@ -402,22 +405,15 @@ func (a *Agent) hostApp(host string) string {
 }
 
 func (a *Agent) manageAllCerts() {
-	hosts := []string{a.controlHost()}
+	hosts := []string{a.cfg.controlHost()}
 	apps, _ := a.store.ListApps()
 	for _, app := range apps {
-		hosts = append(hosts, a.appHosts(app.Name)...)
+		hosts = append(hosts, appHosts(a.store, a.cfg, app.Name)...)
 	}
 	a.certs.Manage(a.ctx, hosts)
 }
 
 func (a *Agent) gitURL(app string) string { return a.apiURL + "/git/" + app + ".git" }
-
-func (a *Agent) webURL(app string) string {
-	if a.cfg.HTTPSAddr != "" {
-		return "https://" + a.appHost(app) + portSuffix(a.cfg.HTTPSAddr, "443")
-	}
-	return "http://" + a.appHost(app) + portSuffix(a.cfg.HTTPAddr, "80")
-}
 
 func portSuffix(addr, def string) string {
 	_, port, err := net.SplitHostPort(addr)

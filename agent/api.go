@@ -36,7 +36,7 @@ func userOf(r *http.Request) string {
 func (a *Agent) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok\n") })
-	mux.HandleFunc("POST /internal/push", a.handlePush)
+	mux.Handle("POST /internal/push", a.hook)
 	mux.HandleFunc("GET /slugs/{file}", a.serveSlug)
 	mux.Handle("/git/", a.git)
 
@@ -101,7 +101,7 @@ func (a *Agent) gitAuth(r *http.Request) (string, bool) {
 	if !ok || pass == "" {
 		return "", false
 	}
-	if subtle.ConstantTimeCompare([]byte(pass), []byte(a.hookToken)) == 1 {
+	if subtle.ConstantTimeCompare([]byte(pass), []byte(a.hook.Token)) == 1 {
 		return "", false
 	}
 	tok, err := a.store.VerifyToken(pass)
@@ -115,7 +115,7 @@ func decode(r *http.Request, v any) error {
 	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
-		return userErrorf(http.StatusBadRequest, "malformed request body: %v", err)
+		return invalidf("malformed request body: %v", err)
 	}
 	return nil
 }
@@ -124,11 +124,11 @@ func decode(r *http.Request, v any) error {
 func (a *Agent) appOf(r *http.Request) (api.App, error) {
 	name := r.PathValue("app")
 	if !appNameRE.MatchString(name) {
-		return api.App{}, userErrorf(http.StatusNotFound, "app %q not found", name)
+		return api.App{}, notFoundf("app %q not found", name)
 	}
 	app, err := a.store.GetApp(name)
 	if errors.Is(err, store.ErrAppNotFound) {
-		return api.App{}, userErrorf(http.StatusNotFound, "app %q not found: see `pier apps list`", name)
+		return api.App{}, notFoundf("app %q not found: see `pier apps list`", name)
 	}
 	return app, err
 }
@@ -136,7 +136,7 @@ func (a *Agent) appOf(r *http.Request) (api.App, error) {
 func (a *Agent) present(app api.App) api.App {
 	app.GitURL = a.gitURL(app.Name)
 	app.SSHURL = a.sshURL(app.Name)
-	app.WebURL = a.webURL(app.Name)
+	app.WebURL = a.cfg.webURL(app.Name)
 	app.Isolation = a.iso.describe(app.UID, a.cfg.Scheduler)
 	if ds, err := a.store.Domains(app.Name); err == nil {
 		app.Domains = nil
@@ -171,15 +171,15 @@ func (a *Agent) createApp(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if !appNameRE.MatchString(req.Name) {
-		return userErrorf(400, "%q is not a valid app name: use 2 to 30 lower-case letters, digits and dashes, starting with a letter", req.Name)
+		return invalidf("%q is not a valid app name: use 2 to 30 lower-case letters, digits and dashes, starting with a letter", req.Name)
 	}
 	if reservedNames[req.Name] {
-		return userErrorf(400, "%q is reserved by pier: choose another name", req.Name)
+		return invalidf("%q is reserved by pier: choose another name", req.Name)
 	}
 	app := api.App{Name: req.Name, CreatedAt: time.Now().UTC()}
 	if err := a.store.CreateApp(app); err != nil {
 		if errors.Is(err, store.ErrAppExists) {
-			return userErrorf(409, "an app named %q already exists", req.Name)
+			return conflictf("an app named %q already exists", req.Name)
 		}
 		return err
 	}
@@ -194,7 +194,7 @@ func (a *Agent) createApp(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	app.UID = run.UID
-	a.event(req.Name, "create", userOf(r), "Created app %s", req.Name)
+	a.events.add(req.Name, "create", userOf(r), "Created app %s", req.Name)
 	a.refreshRoutes()
 	a.manageCerts(req.Name)
 	writeJSON(w, http.StatusCreated, a.present(app))
@@ -215,7 +215,7 @@ func (a *Agent) destroyApp(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.destroy(r.Context(), app.Name); err != nil {
+	if err := a.deploy.destroy(r.Context(), app.Name); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -248,10 +248,10 @@ func (a *Agent) postRollback(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if req.Version < 0 {
-		return userErrorf(400, "v%d is not a release version", req.Version)
+		return invalidf("v%d is not a release version", req.Version)
 	}
 	var log strings.Builder
-	rel, err := a.rollback(r.Context(), app.Name, req.Version, userOf(r), &log)
+	rel, err := a.deploy.rollback(r.Context(), app.Name, req.Version, userOf(r), &log)
 	if err != nil {
 		return err
 	}
@@ -293,7 +293,7 @@ func (a *Agent) postScale(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	out, err := a.scale(r.Context(), app.Name, req, userOf(r))
+	out, err := a.deploy.scale(r.Context(), app.Name, req, userOf(r))
 	if err != nil {
 		return err
 	}
@@ -306,7 +306,7 @@ func (a *Agent) postRestart(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.restart(r.Context(), app.Name, userOf(r), io.Discard); err != nil {
+	if err := a.deploy.restart(r.Context(), app.Name, userOf(r), io.Discard); err != nil {
 		return err
 	}
 	w.WriteHeader(http.StatusNoContent)
@@ -338,7 +338,7 @@ func (a *Agent) patchConfig(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	rel, err := a.updateConfig(r.Context(), app.Name, req.Vars, userOf(r), io.Discard)
+	rel, err := a.deploy.updateConfig(r.Context(), app.Name, req.Vars, userOf(r), io.Discard)
 	if err != nil {
 		return err
 	}
@@ -366,7 +366,7 @@ func (a *Agent) putMaintenance(w http.ResponseWriter, r *http.Request) error {
 	if req.Enabled {
 		state = "on"
 	}
-	a.event(app.Name, "maintenance", userOf(r), "Maintenance mode %s", state)
+	a.events.add(app.Name, "maintenance", userOf(r), "Maintenance mode %s", state)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -376,10 +376,10 @@ func (a *Agent) purgeCache(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if err := a.removeCache(app.Name); err != nil {
+	if err := a.dirs.removeCache(app.Name); err != nil {
 		return err
 	}
-	a.event(app.Name, "build", userOf(r), "Build cache purged")
+	a.events.add(app.Name, "build", userOf(r), "Build cache purged")
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -403,7 +403,7 @@ func (a *Agent) createToken(w http.ResponseWriter, r *http.Request) error {
 	}
 	req.Name = strings.TrimSpace(req.Name)
 	if req.Name == "" || len(req.Name) > 64 {
-		return userErrorf(400, "a token needs a name of 1 to 64 characters: pier tokens create NAME")
+		return invalidf("a token needs a name of 1 to 64 characters: pier tokens create NAME")
 	}
 	t, err := a.store.CreateToken(req.Name)
 	if err != nil {
@@ -441,7 +441,7 @@ func (a *Agent) addKey(w http.ResponseWriter, r *http.Request) error {
 	k, err := a.store.AddKey(req.Name, req.PublicKey)
 	if err != nil {
 		if statusOf(err) == 500 {
-			return userErrorf(400, "%v", err)
+			return invalidf("%v", err)
 		}
 		return err
 	}

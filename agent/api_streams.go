@@ -29,7 +29,7 @@ func (a *Agent) getLogs(w http.ResponseWriter, r *http.Request) error {
 	q := r.URL.Query()
 	n := atoiDefault(q.Get("n"), defaultLogLines)
 	if n <= 0 || n > maxLogLines {
-		return userErrorf(400, "-n must be between 1 and %d", maxLogLines)
+		return invalidf("-n must be between 1 and %d", maxLogLines)
 	}
 	proc, follow := q.Get("process"), q.Get("follow") == "1"
 	ownSource := proc == "router" || proc == "pier"
@@ -136,10 +136,10 @@ func (a *Agent) postRun(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if strings.TrimSpace(req.Command) == "" {
-		return userErrorf(400, "no command given: pier run -a %s -- COMMAND", app.Name)
+		return invalidf("no command given: pier run -a %s -- COMMAND", app.Name)
 	}
 	if app.LiveRelease == 0 {
-		return userErrorf(409, "%s has no release to run in: deploy it first", app.Name)
+		return conflictf("%s has no release to run in: deploy it first", app.Name)
 	}
 	rel, err := a.store.GetRelease(app.Name, app.LiveRelease)
 	if err != nil {
@@ -149,14 +149,14 @@ func (a *Agent) postRun(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	d, err := a.deployment(rel, app.LiveSlot, vars, nil)
+	d, err := a.deploy.deployment(app, rel, app.LiveSlot, vars, nil)
 	if err != nil {
 		return err
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	out := newStreamWriter(w)
-	a.event(app.Name, "run", userOf(r), "Running a one-off process in v%d", rel.Version)
+	a.events.add(app.Name, "run", userOf(r), "Running a one-off process in v%d", rel.Version)
 	code, err := a.sched.Run(r.Context(), app.Name, scheduler.OneOff{
 		Deployment: d,
 		Command:    req.Command,
@@ -171,4 +171,23 @@ func (a *Agent) postRun(w http.ResponseWriter, r *http.Request) error {
 	}
 	fmt.Fprintf(out, "%s%d\n", api.RunExitPrefix, code)
 	return nil
+}
+
+// streamWriter flushes every write to the client.
+type streamWriter struct {
+	w  io.Writer
+	fl http.Flusher
+}
+
+func newStreamWriter(w http.ResponseWriter) *streamWriter {
+	fl, _ := w.(http.Flusher)
+	return &streamWriter{w: w, fl: fl}
+}
+
+func (s *streamWriter) Write(p []byte) (int, error) {
+	n, err := s.w.Write(p)
+	if s.fl != nil {
+		s.fl.Flush()
+	}
+	return n, err
 }

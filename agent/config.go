@@ -87,3 +87,17 @@ func (c *Config) Defaults() {
 		c.ReleaseTimeout = 10 * time.Minute
 	}
 }
+
+// appHost is the host name of app under the agent's domain.
+func (c Config) appHost(app string) string { return app + "." + c.Domain }
+
+// controlHost is the host name that reaches the API through the proxy.
+func (c Config) controlHost() string { return "pier." + c.Domain }
+
+// webURL is the URL at which app is served.
+func (c Config) webURL(app string) string {
+	if c.HTTPSAddr != "" {
+		return "https://" + c.appHost(app) + portSuffix(c.HTTPSAddr, "443")
+	}
+	return "http://" + c.appHost(app) + portSuffix(c.HTTPAddr, "80")
+}

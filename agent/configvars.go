@@ -1,10 +1,14 @@
 package agent
 
 import (
+	"context"
 	"fmt"
+	"io"
 	"regexp"
 	"sort"
 	"strings"
+
+	"github.com/pierhq/pier/api"
 )
 
 // Limits of an app's config vars, checked where they enter. Heroku allows
@@ -26,24 +30,24 @@ var reservedVars = map[string]bool{"PORT": true, "DYNO": true, "PIER_APP": true,
 // can hold, and values over maxConfigValue. A nil value unsets its key.
 func checkConfigChanges(changes map[string]*string) error {
 	if len(changes) == 0 {
-		return userErrorf(400, "no config vars given: use `pier config set KEY=VALUE`")
+		return invalidf("no config vars given: use `pier config set KEY=VALUE`")
 	}
 	for _, k := range sortedKeys(changes) {
 		if !configKeyRE.MatchString(k) {
-			return userErrorf(400, "%s is not a valid config var name: use letters, digits and _, not starting with a digit", quoteName(k))
+			return invalidf("%s is not a valid config var name: use letters, digits and _, not starting with a digit", quoteName(k))
 		}
 		if reservedVars[k] {
-			return userErrorf(400, "%s is set by pier for every process and cannot be configured", k)
+			return invalidf("%s is set by pier for every process and cannot be configured", k)
 		}
 		v := changes[k]
 		if v == nil {
 			continue
 		}
 		if strings.IndexByte(*v, 0) >= 0 {
-			return userErrorf(400, "the value of %s contains a NUL byte, which no process environment can hold: remove it, or encode binary data (base64)", k)
+			return invalidf("the value of %s contains a NUL byte, which no process environment can hold: remove it, or encode binary data (base64)", k)
 		}
 		if len(*v) > maxConfigValue {
-			return userErrorf(400, "the value of %s is %s (%d bytes), over the limit of %s (%d bytes) for a config var: keep large data in a file of the app or in a data store, and its location in config",
+			return invalidf("the value of %s is %s (%d bytes), over the limit of %s (%d bytes) for a config var: keep large data in a file of the app or in a data store, and its location in config",
 				k, humanBytes(int64(len(*v))), len(*v), humanBytes(maxConfigValue), maxConfigValue)
 		}
 	}
@@ -59,7 +63,7 @@ func checkConfigTotal(app string, vars map[string]string, set []string) error {
 	if len(set) == 0 || total <= maxConfigTotal {
 		return nil
 	}
-	return userErrorf(400, "the config vars of %s would hold %s (%d bytes) together, keys and values, over the limit of %s (%d bytes) for an app (the largest: %s): unset what it no longer needs (`pier config unset -a %s KEY`), or keep large data in a file of the app or in a data store",
+	return invalidf("the config vars of %s would hold %s (%d bytes) together, keys and values, over the limit of %s (%d bytes) for an app (the largest: %s): unset what it no longer needs (`pier config unset -a %s KEY`), or keep large data in a file of the app or in a data store",
 		app, humanBytes(int64(total)), total, humanBytes(maxConfigTotal), maxConfigTotal, largestVars(vars, 3), app)
 }
 
@@ -89,4 +93,97 @@ func quoteName(s string) string {
 		return fmt.Sprintf("%q...", s[:64])
 	}
 	return fmt.Sprintf("%q", s)
+}
+
+// over the limits (configvars.go) are refused before anything changes.
+func (dp *deployer) updateConfig(ctx context.Context, name string, changes map[string]*string, user string, out io.Writer) (api.Release, error) {
+	if err := checkConfigChanges(changes); err != nil {
+		return api.Release{}, err
+	}
+	unlock, err := dp.lockApp(ctx, name, out)
+	if err != nil {
+		return api.Release{}, err
+	}
+	defer unlock()
+	app, err := dp.store.GetApp(name)
+	if err != nil {
+		return api.Release{}, err
+	}
+	vars, err := dp.store.Config(name)
+	if err != nil {
+		return api.Release{}, err
+	}
+	if vars == nil {
+		vars = map[string]string{}
+	}
+	var set, unset []string
+	for k, v := range changes {
+		if v == nil {
+			if _, ok := vars[k]; ok {
+				delete(vars, k)
+				unset = append(unset, k)
+			}
+			continue
+		}
+		if old, ok := vars[k]; !ok || old != *v {
+			vars[k] = *v
+			set = append(set, k)
+		}
+	}
+	if len(set)+len(unset) == 0 {
+		if app.LiveRelease == 0 {
+			return api.Release{}, nil
+		}
+		return dp.store.GetRelease(name, app.LiveRelease)
+	}
+	if err := checkConfigTotal(name, vars, set); err != nil {
+		return api.Release{}, err
+	}
+	desc := configDescription(set, unset)
+	if app.LiveRelease == 0 {
+		// Nothing runs yet: the vars apply from the first deploy on.
+		if err := dp.store.SetConfig(name, vars); err != nil {
+			return api.Release{}, err
+		}
+		dp.events.add(name, "config", user, "%s", desc)
+		return api.Release{}, nil
+	}
+	live, err := dp.store.GetRelease(name, app.LiveRelease)
+	if err != nil {
+		return api.Release{}, err
+	}
+	rel, err := dp.store.CreateRelease(api.Release{
+		App:         name,
+		Description: desc,
+		Status:      api.StatusPending,
+		Commit:      live.Commit,
+		SlugID:      live.SlugID,
+		Buildpack:   live.Buildpack,
+		Processes:   live.Processes,
+		CreatedBy:   user,
+	}, vars)
+	if err != nil {
+		return api.Release{}, err
+	}
+	if err := dp.deployRelease(ctx, app, rel, vars, out); err != nil {
+		return api.Release{}, err
+	}
+	if err := dp.store.SetConfig(name, vars); err != nil {
+		return api.Release{}, err
+	}
+	dp.events.add(name, "config", user, "%s", desc)
+	return dp.store.GetRelease(name, rel.Version)
+}
+
+func configDescription(set, unset []string) string {
+	sort.Strings(set)
+	sort.Strings(unset)
+	var parts []string
+	if len(set) > 0 {
+		parts = append(parts, "Set "+strings.Join(set, ", "))
+	}
+	if len(unset) > 0 {
+		parts = append(parts, "Unset "+strings.Join(unset, ", "))
+	}
+	return strings.Join(parts, "; ")
 }

@@ -1,10 +1,7 @@
 package agent
 
 import (
-	"context"
 	"errors"
-	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"regexp"
@@ -12,7 +9,6 @@ import (
 
 	"github.com/pierhq/pier/agent/store"
 	"github.com/pierhq/pier/api"
-	"github.com/pierhq/pier/scheduler"
 )
 
 var labelRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
@@ -22,21 +18,21 @@ func (a *Agent) checkHost(host string) (string, error) {
 	h := strings.TrimSuffix(strings.ToLower(strings.TrimSpace(host)), ".")
 	switch {
 	case h == "":
-		return "", userErrorf(400, "no domain given: pier domains add -a APP www.example.com")
+		return "", invalidf("no domain given: pier domains add -a APP www.example.com")
 	case strings.Contains(h, "*"):
-		return "", userErrorf(400, "%q: wildcard domains are not supported; add each host name", host)
+		return "", invalidf("%q: wildcard domains are not supported; add each host name", host)
 	case net.ParseIP(strings.Trim(h, "[]")) != nil:
-		return "", userErrorf(400, "%q is an IP address; a domain needs a host name", host)
+		return "", invalidf("%q is an IP address; a domain needs a host name", host)
 	case len(h) > 253 || !strings.Contains(h, "."):
-		return "", userErrorf(400, "%q is not a valid domain name (like www.example.com)", host)
-	case h == a.controlHost():
-		return "", userErrorf(400, "%s is pier's control host and cannot be an app's domain", h)
+		return "", invalidf("%q is not a valid domain name (like www.example.com)", host)
+	case h == a.cfg.controlHost():
+		return "", invalidf("%s is pier's control host and cannot be an app's domain", h)
 	case strings.HasSuffix(h, "."+a.cfg.Domain) || h == a.cfg.Domain:
-		return "", userErrorf(400, "%s is under pier's own domain %s, where every app already has APP.%s", h, a.cfg.Domain, a.cfg.Domain)
+		return "", invalidf("%s is under pier's own domain %s, where every app already has APP.%s", h, a.cfg.Domain, a.cfg.Domain)
 	}
 	for _, l := range strings.Split(h, ".") {
 		if !labelRE.MatchString(l) {
-			return "", userErrorf(400, "%q is not a valid domain name: %q may hold only letters, digits and inner dashes", host, l)
+			return "", invalidf("%q is not a valid domain name: %q may hold only letters, digits and inner dashes", host, l)
 		}
 	}
 	return h, nil
@@ -74,16 +70,16 @@ func (a *Agent) addDomain(w http.ResponseWriter, r *http.Request) error {
 	d, err := a.store.AddDomain(app.Name, host)
 	if errors.Is(err, store.ErrDomainTaken) {
 		if owner, _ := a.store.DomainApp(host); owner == app.Name {
-			return userErrorf(409, "%s is already a domain of %s", host, app.Name)
+			return conflictf("%s is already a domain of %s", host, app.Name)
 		}
-		return userErrorf(409, "%s is already used by another app; remove it there first", host)
+		return conflictf("%s is already used by another app; remove it there first", host)
 	}
 	if err != nil {
 		return err
 	}
 	a.refreshRoutes()
 	a.manageCerts(app.Name)
-	a.event(app.Name, "domain", userOf(r), "Added domain %s", host)
+	a.events.add(app.Name, "domain", userOf(r), "Added domain %s", host)
 	writeJSON(w, http.StatusCreated, d)
 	return nil
 }
@@ -96,7 +92,7 @@ func (a *Agent) removeDomain(w http.ResponseWriter, r *http.Request) error {
 	host := strings.ToLower(r.PathValue("host"))
 	if err := a.store.RemoveDomain(app.Name, host); err != nil {
 		if errors.Is(err, store.ErrDomainNotFound) {
-			return userErrorf(404, "%s is not a domain of %s: see `pier domains -a %s`", host, app.Name, app.Name)
+			return notFoundf("%s is not a domain of %s: see `pier domains -a %s`", host, app.Name, app.Name)
 		}
 		return err
 	}
@@ -104,15 +100,15 @@ func (a *Agent) removeDomain(w http.ResponseWriter, r *http.Request) error {
 	if a.certs != nil {
 		a.certs.Forget(host)
 	}
-	a.event(app.Name, "domain", userOf(r), "Removed domain %s", host)
+	a.events.add(app.Name, "domain", userOf(r), "Removed domain %s", host)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
 
 // appHosts are every host name routed to app.
-func (a *Agent) appHosts(app string) []string {
-	hosts := []string{a.appHost(app)}
-	ds, _ := a.store.Domains(app)
+func appHosts(st *store.Store, cfg Config, app string) []string {
+	hosts := []string{cfg.appHost(app)}
+	ds, _ := st.Domains(app)
 	for _, d := range ds {
 		hosts = append(hosts, d.Host)
 	}
@@ -124,7 +120,7 @@ func (a *Agent) getCerts(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	hosts := a.appHosts(app.Name)
+	hosts := appHosts(a.store, a.cfg, app.Name)
 	out := make([]api.Cert, 0, len(hosts))
 	if a.certs == nil {
 		for _, h := range hosts {
@@ -143,14 +139,14 @@ func (a *Agent) getCerts(w http.ResponseWriter, r *http.Request) error {
 // manageCerts starts obtaining certificates for every host of app.
 func (a *Agent) manageCerts(app string) {
 	if a.certs != nil {
-		a.certs.Manage(a.ctx, a.appHosts(app))
+		a.certs.Manage(a.ctx, appHosts(a.store, a.cfg, app))
 	}
 }
 
 // allowedHost is certmagic's on-demand decision: only hosts pier routes.
 func (a *Agent) allowedHost(host string) bool {
 	host = strings.ToLower(host)
-	if host == a.controlHost() {
+	if host == a.cfg.controlHost() {
 		return true
 	}
 	if app, ok := strings.CutSuffix(host, "."+a.cfg.Domain); ok && appNameRE.MatchString(app) {
@@ -159,33 +155,4 @@ func (a *Agent) allowedHost(host string) bool {
 	}
 	_, err := a.store.DomainApp(host)
 	return err == nil
-}
-
-func (a *Agent) controlHost() string { return "pier." + a.cfg.Domain }
-
-// destroy stops every process of the app and deletes all it has.
-func (a *Agent) destroy(ctx context.Context, name string) error {
-	unlock, err := a.lockApp(ctx, name, io.Discard)
-	if err != nil {
-		return err
-	}
-	defer unlock()
-	hosts := a.appHosts(name)
-	if err := a.sched.Stop(ctx, name, ""); err != nil && !errors.Is(err, scheduler.ErrNotFound) {
-		return fmt.Errorf("stopping the processes of %s: %w", name, err)
-	}
-	if err := a.store.DeleteApp(name); err != nil {
-		return err
-	}
-	a.refreshRoutes()
-	if a.certs != nil {
-		for _, h := range hosts {
-			a.certs.Forget(h)
-		}
-	}
-	_ = a.git.RemoveRepo(name)
-	_ = a.removeCache(name)
-	a.logs.remove(name)
-	a.logf("destroyed app %s", name)
-	return nil
 }

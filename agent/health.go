@@ -6,6 +6,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/pierhq/pier/api"
 	"github.com/pierhq/pier/procfile"
 	"github.com/pierhq/pier/proxy"
 	"github.com/pierhq/pier/scheduler"
@@ -31,7 +32,7 @@ func webCheck(aj *procfile.AppJSON) (proxy.HealthCheck, procfile.Healthcheck) {
 
 // waitHealthy waits until every web instance of release in slot passes its
 // health check, and fails fast when one crashes.
-func (a *Agent) waitHealthy(ctx context.Context, app, slot string, release int, f scheduler.Formation, aj *procfile.AppJSON, out io.Writer) error {
+func (dp *deployer) waitHealthy(ctx context.Context, app, slot string, release int, f scheduler.Formation, aj *procfile.AppJSON, out io.Writer) error {
 	hc, spec := webCheck(aj)
 	deadline := healthDeadline
 	if spec.Attempts > 0 {
@@ -51,7 +52,7 @@ func (a *Agent) waitHealthy(ctx context.Context, app, slot string, release int, 
 	failures := 0
 	for {
 		roundErr := error(nil)
-		insts, err := a.slotInstances(ctx, app, slot, release)
+		insts, err := dp.slotInstances(ctx, app, slot, release)
 		if err != nil {
 			return err
 		}
@@ -70,7 +71,7 @@ func (a *Agent) waitHealthy(ctx context.Context, app, slot string, release int, 
 				continue
 			}
 			passed[in.Name()] = true
-			a.markVetted(in)
+			dp.routes.markVetted(in)
 			fmt.Fprintf(out, "       %s is healthy (GET %s)\n", in.Name(), hc.Path)
 		}
 		if len(passed) >= want {
@@ -95,9 +96,32 @@ func (a *Agent) waitHealthy(ctx context.Context, app, slot string, release int, 
 	}
 }
 
+// vetSlot health-checks the web instances of a slot that runs release and
+// marks them fit for routing.
+func (dp *deployer) vetSlot(ctx context.Context, app string, insts []scheduler.Instance, release int) error {
+	var slug string
+	if r, err := dp.store.GetRelease(app, release); err == nil && r.SlugID != "" {
+		slug = dp.dirs.slugPath(r.SlugID)
+	}
+	hc, _ := webCheck(readAppJSON(slug))
+	for _, in := range insts {
+		if in.Type != "web" || in.State != api.StateUp {
+			continue
+		}
+		cctx, cancel := context.WithTimeout(ctx, hc.Timeout)
+		err := proxy.CheckHealth(cctx, in.Addr, hc)
+		cancel()
+		if err != nil {
+			return fmt.Errorf("%s of the %s slot is not healthy: %w", in.Name(), in.Slot, err)
+		}
+		dp.routes.markVetted(in)
+	}
+	return nil
+}
+
 // slotInstances lists the instances of release running in slot.
-func (a *Agent) slotInstances(ctx context.Context, app, slot string, release int) ([]scheduler.Instance, error) {
-	all, err := a.sched.Instances(ctx, app)
+func (dp *deployer) slotInstances(ctx context.Context, app, slot string, release int) ([]scheduler.Instance, error) {
+	all, err := dp.sched.Instances(ctx, app)
 	if err != nil {
 		return nil, fmt.Errorf("listing instances of %s: %w", app, err)
 	}

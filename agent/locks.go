@@ -17,14 +17,14 @@ const lockWait = 10 * time.Minute
 // lockApp serializes the deploys and other changes of one app. An operation
 // that must wait says so on out; after lockWait it is refused. Taking the
 // lock ends the watch of the release before, which counts as good.
-func (a *Agent) lockApp(ctx context.Context, app string, out io.Writer) (func(), error) {
-	a.mu.Lock()
-	l := a.locks[app]
+func (dp *deployer) lockApp(ctx context.Context, app string, out io.Writer) (func(), error) {
+	dp.mu.Lock()
+	l := dp.locks[app]
 	if l == nil {
 		l = make(chan struct{}, 1)
-		a.locks[app] = l
+		dp.locks[app] = l
 	}
-	a.mu.Unlock()
+	dp.mu.Unlock()
 	select {
 	case l <- struct{}{}:
 	default:
@@ -39,6 +39,6 @@ func (a *Agent) lockApp(ctx context.Context, app string, out io.Writer) (func(),
 			return nil, ctx.Err()
 		}
 	}
-	a.stopWatch(app)
+	dp.stopWatch(app)
 	return func() { <-l }, nil
 }

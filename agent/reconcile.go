@@ -14,36 +14,36 @@ import (
 // that a stop interrupted are marked failed, running instances of the live
 // slots are re-adopted (health-checked, not restarted) and routed, and a live
 // release with nothing running is started again.
-func (a *Agent) reconcile() {
-	ctx, cancel := context.WithTimeout(a.ctx, 30*time.Second)
+func (dp *deployer) reconcile() {
+	ctx, cancel := context.WithTimeout(dp.ctx, 30*time.Second)
 	defer cancel()
-	apps, err := a.store.ListApps()
+	apps, err := dp.store.ListApps()
 	if err != nil {
-		a.logf("reconciling: %v", err)
+		dp.logf("reconciling: %v", err)
 		return
 	}
 	var wg sync.WaitGroup
 	var restart []api.App
 	for _, app := range apps {
-		a.failInterrupted(app.Name)
+		dp.failInterrupted(app.Name)
 		if app.LiveRelease == 0 {
 			continue
 		}
-		insts, err := a.slotInstances(ctx, app.Name, app.LiveSlot, 0)
+		insts, err := dp.slotInstances(ctx, app.Name, app.LiveSlot, 0)
 		if err != nil {
-			a.logf("reconciling %s: %v", app.Name, err)
+			dp.logf("reconciling %s: %v", app.Name, err)
 			continue
 		}
 		// Instances of the other slot that are neither live nor standby are
 		// leftovers of an interrupted deploy.
 		if app.StandbyRelease == 0 {
-			a.stopLeftovers(ctx, app)
+			dp.stopLeftovers(ctx, app)
 		}
 		if len(insts) == 0 {
 			restart = append(restart, app)
 			continue
 		}
-		hc, _ := webCheck(readAppJSON(a.liveSlug(app)))
+		hc, _ := webCheck(readAppJSON(liveSlug(dp.store, dp.dirs, app)))
 		for _, in := range insts {
 			if in.Type != "web" || in.State != api.StateUp {
 				continue
@@ -54,98 +54,98 @@ func (a *Agent) reconcile() {
 				cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
 				defer ccancel()
 				if proxy.CheckHealth(cctx, in.Addr, hc) == nil {
-					a.markVetted(in)
+					dp.routes.markVetted(in)
 				}
 			}(in)
 		}
 	}
 	wg.Wait()
-	a.refreshRoutes()
+	dp.routes.refreshRoutes()
 	for _, app := range restart {
-		a.wg.Add(1)
+		dp.wg.Add(1)
 		go func(app api.App) {
-			defer a.wg.Done()
-			a.restartLive(app)
+			defer dp.wg.Done()
+			dp.restartLive(app)
 		}(app)
 	}
 }
 
 // failInterrupted marks releases left pending by a stop as failed.
-func (a *Agent) failInterrupted(app string) {
-	rels, err := a.store.ListReleases(app)
+func (dp *deployer) failInterrupted(app string) {
+	rels, err := dp.store.ListReleases(app)
 	if err != nil {
 		return
 	}
 	for _, r := range rels {
 		if r.Status == api.StatusPending {
-			a.markFailed(app, r.Version, "interrupted: the pier agent stopped during the deploy")
+			dp.markFailed(app, r.Version, "interrupted: the pier agent stopped during the deploy")
 		}
 	}
 }
 
-func (a *Agent) stopLeftovers(ctx context.Context, app api.App) {
+func (dp *deployer) stopLeftovers(ctx context.Context, app api.App) {
 	idle := api.OtherSlot(app.LiveSlot)
-	insts, err := a.slotInstances(ctx, app.Name, idle, 0)
+	insts, err := dp.slotInstances(ctx, app.Name, idle, 0)
 	if err != nil || len(insts) == 0 {
 		return
 	}
-	a.logf("stopping the %s slot of %s, left over from an interrupted deploy", idle, app.Name)
-	if err := a.sched.Stop(ctx, app.Name, idle); err != nil {
-		a.logf("stopping leftovers of %s: %v", app.Name, err)
+	dp.logf("stopping the %s slot of %s, left over from an interrupted deploy", idle, app.Name)
+	if err := dp.sched.Stop(ctx, app.Name, idle); err != nil {
+		dp.logf("stopping leftovers of %s: %v", app.Name, err)
 	}
 }
 
 // restartLive starts the live release of app again in its slot (after a
 // host reboot nothing runs).
-func (a *Agent) restartLive(app api.App) {
-	unlock, err := a.lockApp(a.ctx, app.Name, discard{})
+func (dp *deployer) restartLive(app api.App) {
+	unlock, err := dp.lockApp(dp.ctx, app.Name, discard{})
 	if err != nil {
 		return
 	}
 	defer unlock()
-	rel, err := a.store.GetRelease(app.Name, app.LiveRelease)
+	rel, err := dp.store.GetRelease(app.Name, app.LiveRelease)
 	if err != nil {
 		return
 	}
-	vars, err := a.store.ReleaseConfig(app.Name, rel.Version)
+	vars, err := dp.store.ReleaseConfig(app.Name, rel.Version)
 	if err != nil {
 		return
 	}
-	a.logf("starting v%d of %s again: nothing of it was running", rel.Version, app.Name)
-	ctx, cancel := context.WithTimeout(a.ctx, 5*time.Minute)
+	dp.logf("starting v%d of %s again: nothing of it was running", rel.Version, app.Name)
+	ctx, cancel := context.WithTimeout(dp.ctx, 5*time.Minute)
 	defer cancel()
-	d, err := a.deployment(rel, app.LiveSlot, vars, scheduler.Formation(app.Formation))
+	d, err := dp.deployment(app, rel, app.LiveSlot, vars, scheduler.Formation(app.Formation))
 	if err == nil {
-		err = a.sched.Deploy(ctx, d)
+		err = dp.sched.Deploy(ctx, d)
 	}
 	if err != nil {
-		a.event(app.Name, "restart", "", "Starting v%d again failed: %v", rel.Version, err)
+		dp.events.add(app.Name, "restart", "", "Starting v%d again failed: %v", rel.Version, err)
 		return
 	}
-	if err := a.waitHealthy(ctx, app.Name, app.LiveSlot, rel.Version, d.Formation, readAppJSON(d.Slug), discard{}); err != nil {
-		a.event(app.Name, "restart", "", "v%d started again but is not healthy: %v", rel.Version, err)
+	if err := dp.waitHealthy(ctx, app.Name, app.LiveSlot, rel.Version, d.Formation, readAppJSON(d.Slug), discard{}); err != nil {
+		dp.events.add(app.Name, "restart", "", "v%d started again but is not healthy: %v", rel.Version, err)
 	}
-	a.refreshRoutes()
+	dp.routes.refreshRoutes()
 }
 
 // janitor stops standby slots whose window has passed and prunes old slugs.
-func (a *Agent) janitor() {
-	defer a.wg.Done()
+func (dp *deployer) janitor() {
+	defer dp.wg.Done()
 	t := time.NewTicker(10 * time.Second)
 	defer t.Stop()
 	for {
 		select {
-		case <-a.ctx.Done():
+		case <-dp.ctx.Done():
 			return
 		case <-t.C:
 		}
-		a.expireStandbys()
-		a.pruneSlugs()
+		dp.expireStandbys()
+		dp.pruneSlugs()
 	}
 }
 
-func (a *Agent) expireStandbys() {
-	apps, err := a.store.ListApps()
+func (dp *deployer) expireStandbys() {
+	apps, err := dp.store.ListApps()
 	if err != nil {
 		return
 	}
@@ -154,15 +154,15 @@ func (a *Agent) expireStandbys() {
 		if app.StandbyRelease == 0 || app.StandbyUntil.IsZero() || now.Before(app.StandbyUntil) {
 			continue
 		}
-		unlock, err := a.lockApp(a.ctx, app.Name, discard{})
+		unlock, err := dp.lockApp(dp.ctx, app.Name, discard{})
 		if err != nil {
 			return
 		}
-		cur, err := a.store.GetApp(app.Name)
+		cur, err := dp.store.GetApp(app.Name)
 		if err == nil && cur.StandbyRelease != 0 && !now.Before(cur.StandbyUntil) {
-			a.stopSlot(app.Name, api.OtherSlot(cur.LiveSlot))
-			_ = a.dropStandby(app.Name)
-			a.event(app.Name, "release", "", "Standby v%d stopped: its standby window ended", cur.StandbyRelease)
+			dp.stopSlot(app.Name, api.OtherSlot(cur.LiveSlot))
+			_ = dp.dropStandby(app.Name)
+			dp.events.add(app.Name, "release", "", "Standby v%d stopped: its standby window ended", cur.StandbyRelease)
 		}
 		unlock()
 	}

@@ -57,7 +57,7 @@ func (a *Agent) refreshRoutes() {
 	for _, app := range apps {
 		r := proxy.Route{
 			App:         app.Name,
-			Hosts:       append([]string{a.appHost(app.Name)}, hostsOf[app.Name]...),
+			Hosts:       append([]string{a.cfg.appHost(app.Name)}, hostsOf[app.Name]...),
 			Maintenance: app.Maintenance,
 			RateLimit:   proxy.RateLimit{RPS: app.RateLimitRPS, Burst: app.RateLimitBurst},
 			Headers:     app.Headers,
@@ -173,5 +173,3 @@ func (a *Agent) routeLoop() {
 		a.refreshRoutes()
 	}
 }
-
-func (a *Agent) appHost(app string) string { return app + "." + a.cfg.Domain }

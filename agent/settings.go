@@ -49,7 +49,7 @@ func (a *Agent) patchSettings(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if len(req.Settings) == 0 {
-		return userErrorf(http.StatusBadRequest, "no settings given: pier settings set -a %s rate-limit=20", app.Name)
+		return invalidf("no settings given: pier settings set -a %s rate-limit=20", app.Name)
 	}
 	var changed []string
 	updated, err := a.store.UpdateApp(app.Name, func(x *api.App) error {
@@ -66,7 +66,7 @@ func (a *Agent) patchSettings(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.refreshRoutes()
-	a.event(app.Name, "settings", userOf(r), "Changed settings %s", strings.Join(changed, ", "))
+	a.events.add(app.Name, "settings", userOf(r), "Changed settings %s", strings.Join(changed, ", "))
 	writeJSON(w, http.StatusOK, a.present(updated))
 	return nil
 }
@@ -99,7 +99,7 @@ func applySettings(app *api.App, settings map[string]*string) ([]string, error) 
 		fn()
 	}
 	if len(app.Headers) > maxHeaderOverrides {
-		return nil, userErrorf(http.StatusBadRequest, "at most %d header overrides per app", maxHeaderOverrides)
+		return nil, invalidf("at most %d header overrides per app", maxHeaderOverrides)
 	}
 	if len(app.Headers) == 0 {
 		app.Headers = nil
@@ -138,7 +138,7 @@ func settingChange(app *api.App, key string, v *string) (func(), error) {
 	}
 	name, ok := strings.CutPrefix(key, settingHeaderPrefix)
 	if !ok {
-		return nil, userErrorf(http.StatusBadRequest, "unknown setting %q: use rate-limit, rate-burst, standby-window, watch-window or header.NAME", key)
+		return nil, invalidf("unknown setting %q: use rate-limit, rate-burst, standby-window, watch-window or header.NAME", key)
 	}
 	name, err := checkHeaderSetting(name, v)
 	if err != nil {
@@ -164,7 +164,7 @@ func parseSetting[T any](key string, v *string, parse func(string) (T, error)) (
 	}
 	n, err := parse(strings.TrimSpace(*v))
 	if err != nil {
-		return zero, userErrorf(http.StatusBadRequest, "%s=%q: want %v", key, *v, err)
+		return zero, invalidf("%s=%q: want %v", key, *v, err)
 	}
 	return n, nil
 }
@@ -181,21 +181,21 @@ func parseWindow(s string) (time.Duration, error) {
 // canonical form.
 func checkHeaderSetting(name string, v *string) (string, error) {
 	if name == "" || !validHeaderName(name) {
-		return "", userErrorf(http.StatusBadRequest, "header.%s: %q is not a valid header name (letters, digits and -)", name, name)
+		return "", invalidf("header.%s: %q is not a valid header name (letters, digits and -)", name, name)
 	}
 	name = http.CanonicalHeaderKey(name)
 	if slices.Contains(reservedHeaders, name) {
-		return "", userErrorf(http.StatusBadRequest, "header.%s: the proxy sets %s itself; it cannot be overridden", name, name)
+		return "", invalidf("header.%s: the proxy sets %s itself; it cannot be overridden", name, name)
 	}
 	if v == nil {
 		return name, nil
 	}
 	if len(*v) > maxHeaderValue {
-		return "", userErrorf(http.StatusBadRequest, "header.%s: the value is longer than %d bytes", name, maxHeaderValue)
+		return "", invalidf("header.%s: the value is longer than %d bytes", name, maxHeaderValue)
 	}
 	for i := 0; i < len(*v); i++ {
 		if c := (*v)[i]; c < ' ' && c != '\t' || c == 0x7f {
-			return "", userErrorf(http.StatusBadRequest, "header.%s: the value holds a control character (newline?); give it on one line", name)
+			return "", invalidf("header.%s: the value holds a control character (newline?); give it on one line", name)
 		}
 	}
 	return name, nil

@@ -11,6 +11,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pierhq/pier/agent/store"
 	"github.com/pierhq/pier/api"
 	"github.com/pierhq/pier/buildpacks"
 	"github.com/pierhq/pier/buildpacks/static"
@@ -24,20 +25,22 @@ const keepReleases = 10
 // time before the release that uses it is stored.
 const slugGrace = time.Hour
 
-func (a *Agent) slugPath(id string) string {
-	return filepath.Join(a.dirs.slugs, id+".tar.gz")
+func (d dirs) slugPath(id string) string {
+	return filepath.Join(d.slugs, id+".tar.gz")
 }
 
 // liveSlug is the slug path of app's live release, or "".
-func (a *Agent) liveSlug(app api.App) string {
+func (a *Agent) liveSlug(app api.App) string { return liveSlug(a.store, a.dirs, app) }
+
+func liveSlug(st *store.Store, d dirs, app api.App) string {
 	if app.LiveRelease == 0 {
 		return ""
 	}
-	r, err := a.store.GetRelease(app.Name, app.LiveRelease)
+	r, err := st.GetRelease(app.Name, app.LiveRelease)
 	if err != nil || r.SlugID == "" {
 		return ""
 	}
-	return a.slugPath(r.SlugID)
+	return d.slugPath(r.SlugID)
 }
 
 var appJSONCache sync.Map // slug path -> *procfile.AppJSON
@@ -77,14 +80,14 @@ func readAppJSON(slugPath string) *procfile.AppJSON {
 
 // pruneSlugs deletes slugs no release among each app's newest keepReleases
 // (and no live or standby release) uses, once they are older than slugGrace.
-func (a *Agent) pruneSlugs() {
-	apps, err := a.store.ListApps()
+func (dp *deployer) pruneSlugs() {
+	apps, err := dp.store.ListApps()
 	if err != nil {
 		return
 	}
 	keep := map[string]bool{}
 	for _, app := range apps {
-		rels, err := a.store.ListReleases(app.Name)
+		rels, err := dp.store.ListReleases(app.Name)
 		if err != nil {
 			return // never prune on a partial view
 		}
@@ -94,7 +97,7 @@ func (a *Agent) pruneSlugs() {
 			}
 		}
 	}
-	ents, err := os.ReadDir(a.dirs.slugs)
+	ents, err := os.ReadDir(dp.dirs.slugs)
 	if err != nil {
 		return
 	}
@@ -106,16 +109,17 @@ func (a *Agent) pruneSlugs() {
 		if fi, err := e.Info(); err != nil || time.Since(fi.ModTime()) < slugGrace {
 			continue
 		}
-		_ = os.Remove(filepath.Join(a.dirs.slugs, e.Name()))
-		appJSONCache.Delete(a.slugPath(id))
+		_ = os.Remove(filepath.Join(dp.dirs.slugs, e.Name()))
+		appJSONCache.Delete(dp.dirs.slugPath(id))
 	}
 }
 
-func (a *Agent) removeCache(app string) error {
+// removeCache deletes the build cache of app.
+func (d dirs) removeCache(app string) error {
 	if !appNameRE.MatchString(app) {
 		return nil
 	}
-	return os.RemoveAll(filepath.Join(a.dirs.cache, app))
+	return os.RemoveAll(filepath.Join(d.cache, app))
 }
 
 // ServeBuildpack serves the built-in buildpack name over go-plugin; it is

@@ -6,14 +6,9 @@ import (
 	"errors"
 	"net/http"
 	"os"
-	"time"
 
-	"github.com/pierhq/pier/scheduler/nomad"
+	"github.com/pierhq/pier/scheduler"
 )
-
-// slugURLTTL is how long a signed slug URL stays valid: long enough for a
-// Nomad client to fetch it when an allocation is placed or replaced.
-const slugURLTTL = 24 * time.Hour
 
 // slugKey signs slug URLs; it is derived from the agent's secret key, so
 // it survives restarts and never equals the key that seals secrets.
@@ -24,32 +19,39 @@ func (a *Agent) slugKey() []byte {
 }
 
 // slugURL is the signed, expiring URL at which a remote scheduler's hosts
-// fetch a slug from this agent; "" for the local scheduler.
+// fetch a slug from this agent; "" for a scheduler whose hosts read the
+// slugs from the agent's disk (local).
 func (a *Agent) slugURL(slugID string) string {
-	if a.cfg.Scheduler != "nomad" || slugID == "" {
+	signer := slugSignerOf(a.sched)
+	if signer == nil || slugID == "" {
 		return ""
 	}
 	base := a.apiURL
 	if a.cfg.AdvertiseAddr != "" {
 		base = "http://" + a.cfg.AdvertiseAddr
 	}
-	return nomad.SignSlugURL(base, slugID, a.slugKey(), slugURLTTL)
+	return signer.SignSlugURL(base, slugID)
 }
 
 // serveSlug answers GET /slugs/ID.tar.gz for a URL signed by slugURL. It
 // needs no API token: the signature is the permission, for one slug, for a
 // while.
 func (a *Agent) serveSlug(w http.ResponseWriter, r *http.Request) {
-	id, err := nomad.VerifySlugURL(r, a.slugKey())
+	signer := slugSignerOf(a.sched)
+	if signer == nil {
+		http.Error(w, "slugs are served only to the hosts of a remote scheduler", http.StatusForbidden)
+		return
+	}
+	id, err := signer.VerifySlugURL(r)
 	if err != nil {
 		code := http.StatusForbidden
-		if errors.Is(err, nomad.ErrSlugURLExpired) {
+		if errors.Is(err, scheduler.ErrSlugURLExpired) {
 			code = http.StatusGone
 		}
 		http.Error(w, err.Error(), code)
 		return
 	}
-	f, err := os.Open(a.slugPath(id))
+	f, err := os.Open(a.dirs.slugPath(id))
 	if err != nil {
 		http.Error(w, "no such slug: it may have been pruned; deploy again", http.StatusNotFound)
 		return

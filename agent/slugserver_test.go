@@ -8,6 +8,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pierhq/pier/scheduler"
+	"github.com/pierhq/pier/scheduler/nomad"
 )
 
 // TestSlugURLs: a Nomad client fetches a slug with the signed URL the
@@ -15,6 +18,7 @@ import (
 func TestSlugURLs(t *testing.T) {
 	dir := t.TempDir()
 	a := &Agent{cfg: Config{Scheduler: "nomad"}, dirs: newDirs(dir), key: make([]byte, 32)}
+	a.sched = &swapScheduler{s: nomadStub{SlugSigner: nomad.SlugSigner{Key: a.slugKey()}}}
 	if err := os.MkdirAll(a.dirs.slugs, 0o700); err != nil {
 		t.Fatal(err)
 	}
@@ -57,7 +61,18 @@ func TestSlugURLs(t *testing.T) {
 		t.Errorf("with an advertise address the URL is %s", u)
 	}
 	a.cfg.Scheduler = "local"
+	a.sched = &swapScheduler{s: localStub{}}
 	if u := a.slugURL(id); u != "" {
 		t.Errorf("the local scheduler got a slug URL %s", u)
 	}
 }
+
+// nomadStub is a scheduler that signs slug URLs as nomad's does; localStub
+// one that does not, as local.
+type (
+	nomadStub struct {
+		scheduler.Scheduler
+		nomad.SlugSigner
+	}
+	localStub struct{ scheduler.Scheduler }
+)

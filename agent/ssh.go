@@ -48,7 +48,7 @@ func (a *Agent) sshURL(app string) string {
 	}
 	switch ip := net.ParseIP(host); {
 	case a.cfg.Domain != "localhost":
-		host = a.controlHost()
+		host = a.cfg.controlHost()
 	case ip == nil || ip.IsUnspecified():
 		host = "127.0.0.1"
 	}

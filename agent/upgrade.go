@@ -131,7 +131,7 @@ func (a *Agent) quiesce(ctx context.Context) (func(), error) {
 		}
 	}
 	for _, app := range apps {
-		u, err := a.lockApp(ctx, app.Name, io.Discard)
+		u, err := a.deploy.lockApp(ctx, app.Name, io.Discard)
 		if err != nil {
 			release()
 			return nil, fmt.Errorf("waiting for the deploy of %s: %w", app.Name, err)
@@ -168,6 +168,7 @@ func (a *Agent) newScheduler() (scheduler.Scheduler, error) {
 			Driver:   a.cfg.NomadDriver,
 			OnChange: onChange,
 			Logf:     a.logf,
+			SlugKey:  a.slugKey(),
 		})
 	default:
 		return nil, fmt.Errorf("scheduler %q is not available: use --scheduler local or nomad", a.cfg.Scheduler)
@@ -179,6 +180,15 @@ func (a *Agent) newScheduler() (scheduler.Scheduler, error) {
 type swapScheduler struct {
 	mu sync.RWMutex
 	s  scheduler.Scheduler
+}
+
+// slugSignerOf returns the slug URL signer of s, or nil when s has none.
+func slugSignerOf(s scheduler.Scheduler) scheduler.SlugURLSigner {
+	if w, ok := s.(*swapScheduler); ok {
+		s = w.get()
+	}
+	signer, _ := s.(scheduler.SlugURLSigner)
+	return signer
 }
 
 func (w *swapScheduler) get() scheduler.Scheduler {

@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/pierhq/pier/api"
-	"github.com/pierhq/pier/proxy"
 	"github.com/pierhq/pier/scheduler"
 )
 
@@ -25,49 +24,49 @@ type watch struct {
 }
 
 // startWatch watches rel, just switched live in slot, for the watch window.
-func (a *Agent) startWatch(app api.App, rel api.Release, slot string) {
-	window := a.cfg.WatchWindow
+func (dp *deployer) startWatch(app api.App, rel api.Release, slot string) {
+	window := dp.cfg.WatchWindow
 	if app.WatchWindow > 0 {
 		window = time.Duration(app.WatchWindow)
 	}
 	if window <= 0 {
 		return
 	}
-	ctx, cancel := context.WithTimeout(a.ctx, window)
+	ctx, cancel := context.WithTimeout(dp.ctx, window)
 	w := &watch{cancel: cancel, done: make(chan struct{})}
-	a.mu.Lock()
-	a.watches[app.Name] = w
-	a.mu.Unlock()
-	a.wg.Add(1)
+	dp.mu.Lock()
+	dp.watches[app.Name] = w
+	dp.mu.Unlock()
+	dp.wg.Add(1)
 	go func() {
-		defer a.wg.Done()
+		defer dp.wg.Done()
 		defer close(w.done)
 		defer cancel()
-		a.watchRelease(ctx, rel, slot)
-		a.mu.Lock()
-		if a.watches[app.Name] == w {
-			delete(a.watches, app.Name)
+		dp.watchRelease(ctx, rel, slot)
+		dp.mu.Lock()
+		if dp.watches[app.Name] == w {
+			delete(dp.watches, app.Name)
 		}
-		a.mu.Unlock()
+		dp.mu.Unlock()
 	}()
 }
 
 // stopWatch ends the watch of app, if any, and waits for it: the operation
 // that stops it takes the release as good.
-func (a *Agent) stopWatch(app string) {
-	a.mu.Lock()
-	w := a.watches[app]
-	a.mu.Unlock()
+func (dp *deployer) stopWatch(app string) {
+	dp.mu.Lock()
+	w := dp.watches[app]
+	dp.mu.Unlock()
 	if w != nil {
 		w.cancel()
 		<-w.done
 	}
 }
 
-func (a *Agent) watchRelease(ctx context.Context, rel api.Release, slot string) {
-	base := a.proxy.Stats(rel.App)[slot]
+func (dp *deployer) watchRelease(ctx context.Context, rel api.Release, slot string) {
+	base := dp.traffic.Stats(rel.App)[slot]
 	restarts := map[string]int{}
-	if insts, err := a.slotInstances(ctx, rel.App, slot, rel.Version); err == nil {
+	if insts, err := dp.slotInstances(ctx, rel.App, slot, rel.Version); err == nil {
 		for _, in := range insts {
 			restarts[in.Name()] = in.Restarts
 		}
@@ -80,18 +79,18 @@ func (a *Agent) watchRelease(ctx context.Context, rel api.Release, slot string) 
 			return
 		case <-t.C:
 		}
-		insts, err := a.slotInstances(ctx, rel.App, slot, rel.Version)
+		insts, err := dp.slotInstances(ctx, rel.App, slot, rel.Version)
 		if err != nil {
 			continue
 		}
 		if why := crashed(insts, restarts); why != "" {
-			a.autoRollback(rel, slot, why)
+			dp.autoRollback(rel, slot, why)
 			return
 		}
-		st := a.proxy.Stats(rel.App)[slot]
+		st := dp.traffic.Stats(rel.App)[slot]
 		req, errs := st.Requests-base.Requests, st.Errors5xx-base.Errors5xx
 		if req >= watchMinRequests && errs*100 > req*watchMaxErrorPct {
-			a.autoRollback(rel, slot, fmt.Sprintf("%d of its first %d requests failed with a 5xx status", errs, req))
+			dp.autoRollback(rel, slot, fmt.Sprintf("%d of its first %d requests failed with a 5xx status", errs, req))
 			return
 		}
 	}
@@ -110,54 +109,54 @@ func crashed(insts []scheduler.Instance, restarts map[string]int) string {
 }
 
 // autoRollback sends traffic back to the standby and marks rel failed.
-func (a *Agent) autoRollback(rel api.Release, slot, why string) {
-	app, err := a.store.GetApp(rel.App)
+func (dp *deployer) autoRollback(rel api.Release, slot, why string) {
+	app, err := dp.store.GetApp(rel.App)
 	if err != nil || app.LiveRelease != rel.Version || app.StandbyRelease == 0 {
-		a.markFailed(rel.App, rel.Version, why+"; no standby to return to")
+		dp.markFailed(rel.App, rel.Version, why+"; no standby to return to")
 		return
 	}
 	standbySlot := api.OtherSlot(slot)
-	ctx, cancel := context.WithTimeout(a.ctx, time.Minute)
+	ctx, cancel := context.WithTimeout(dp.ctx, time.Minute)
 	defer cancel()
-	if err := a.restoreSlot(ctx, app, standbySlot, app.StandbyRelease); err != nil {
-		a.markFailed(rel.App, rel.Version, fmt.Sprintf("%s; returning to v%d failed: %v", why, app.StandbyRelease, err))
+	if err := dp.restoreSlot(ctx, app, standbySlot, app.StandbyRelease); err != nil {
+		dp.markFailed(rel.App, rel.Version, fmt.Sprintf("%s; returning to v%d failed: %v", why, app.StandbyRelease, err))
 		return
 	}
 	back := app.StandbyRelease
-	if _, err := a.store.UpdateApp(rel.App, func(x *api.App) error {
+	if _, err := dp.store.UpdateApp(rel.App, func(x *api.App) error {
 		x.LiveSlot, x.LiveRelease = standbySlot, back
 		x.StandbyRelease, x.StandbyUntil = 0, time.Time{}
 		return nil
 	}); err != nil {
-		a.logf("rolling %s back to v%d: %v", rel.App, back, err)
+		dp.logf("rolling %s back to v%d: %v", rel.App, back, err)
 		return
 	}
-	if r, err := a.store.GetRelease(rel.App, back); err == nil {
-		_, _ = a.store.UpdateApp(rel.App, func(x *api.App) error {
+	if r, err := dp.store.GetRelease(rel.App, back); err == nil {
+		_, _ = dp.store.UpdateApp(rel.App, func(x *api.App) error {
 			x.Processes, x.Buildpack = withoutRelease(r.Processes), r.Buildpack
 			return nil
 		})
 	}
 	// The config goes back too: a bad config var must not come back with
 	// the next deploy.
-	if vars, err := a.store.ReleaseConfig(rel.App, back); err != nil {
-		a.logf("reading the config of v%d of %s: %v", back, rel.App, err)
-	} else if err := a.store.SetConfig(rel.App, vars); err != nil {
-		a.logf("restoring the config of v%d of %s: %v", back, rel.App, err)
+	if vars, err := dp.store.ReleaseConfig(rel.App, back); err != nil {
+		dp.logf("reading the config of v%d of %s: %v", back, rel.App, err)
+	} else if err := dp.store.SetConfig(rel.App, vars); err != nil {
+		dp.logf("restoring the config of v%d of %s: %v", back, rel.App, err)
 	}
-	a.refreshRoutes()
-	a.setStatus(rel.App, back, api.StatusLive, "")
+	dp.routes.refreshRoutes()
+	dp.setStatus(rel.App, back, api.StatusLive, "")
 	reason := fmt.Sprintf("rolled back automatically to v%d: %s", back, why)
-	a.setStatus(rel.App, rel.Version, api.StatusFailed, reason)
-	a.event(rel.App, "rollback", "", "v%d %s", rel.Version, reason)
-	_ = sleep(a.ctx, drainDelay)
-	a.stopSlot(rel.App, slot)
+	dp.setStatus(rel.App, rel.Version, api.StatusFailed, reason)
+	dp.events.add(rel.App, "rollback", "", "v%d %s", rel.Version, reason)
+	_ = sleep(dp.ctx, drainDelay)
+	dp.stopSlot(rel.App, slot)
 }
 
 // restoreSlot checks that slot still runs release with healthy web
 // processes and starts its other processes again.
-func (a *Agent) restoreSlot(ctx context.Context, app api.App, slot string, release int) error {
-	insts, err := a.slotInstances(ctx, app.Name, slot, 0)
+func (dp *deployer) restoreSlot(ctx context.Context, app api.App, slot string, release int) error {
+	insts, err := dp.slotInstances(ctx, app.Name, slot, 0)
 	if err != nil {
 		return err
 	}
@@ -172,7 +171,7 @@ func (a *Agent) restoreSlot(ctx context.Context, app api.App, slot string, relea
 	}
 	// Only vetted instances are routed, and a standby's vetting lapsed when
 	// it left the route table: check its web processes again now.
-	if err := a.vetSlot(ctx, app.Name, insts, release); err != nil {
+	if err := dp.vetSlot(ctx, app.Name, insts, release); err != nil {
 		return err
 	}
 	rest := scheduler.Formation{}
@@ -182,32 +181,9 @@ func (a *Agent) restoreSlot(ctx context.Context, app api.App, slot string, relea
 		}
 	}
 	if len(rest) > 0 {
-		if err := a.sched.Scale(ctx, app.Name, slot, rest); err != nil {
+		if err := dp.sched.Scale(ctx, app.Name, slot, rest); err != nil {
 			return fmt.Errorf("starting the other processes: %w", err)
 		}
-	}
-	return nil
-}
-
-// vetSlot health-checks the web instances of a slot that runs release and
-// marks them fit for routing.
-func (a *Agent) vetSlot(ctx context.Context, app string, insts []scheduler.Instance, release int) error {
-	var slug string
-	if r, err := a.store.GetRelease(app, release); err == nil && r.SlugID != "" {
-		slug = a.slugPath(r.SlugID)
-	}
-	hc, _ := webCheck(readAppJSON(slug))
-	for _, in := range insts {
-		if in.Type != "web" || in.State != api.StateUp {
-			continue
-		}
-		cctx, cancel := context.WithTimeout(ctx, hc.Timeout)
-		err := proxy.CheckHealth(cctx, in.Addr, hc)
-		cancel()
-		if err != nil {
-			return fmt.Errorf("%s of the %s slot is not healthy: %w", in.Name(), in.Slot, err)
-		}
-		a.markVetted(in)
 	}
 	return nil
 }

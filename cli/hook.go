@@ -7,6 +7,7 @@ import (
 	ucli "github.com/urfave/cli/v2"
 
 	"github.com/pierhq/pier/agent"
+	"github.com/pierhq/pier/agent/gitserver"
 )
 
 // hookCommand is `pier hook pre-receive`, the git hook the agent installs in
@@ -21,7 +22,7 @@ func hookCommand() *ucli.Command {
 			if c.NArg() != 1 {
 				return fmt.Errorf("usage: pier hook HOOK")
 			}
-			return agent.RunHook(c.Context, c.Args().First(), os.Stdin, c.App.Writer, c.App.ErrWriter)
+			return gitserver.RunHook(c.Context, c.Args().First(), os.Stdin, c.App.Writer, c.App.ErrWriter)
 		},
 	}
 }

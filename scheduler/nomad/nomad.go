@@ -52,6 +52,9 @@ type Options struct {
 	// stops. It runs on a goroutine of its own and must not block for long.
 	OnChange func(app string)
 	Logf     func(format string, args ...any) // diagnostics (may be nil)
+	// SlugKey signs the URLs at which Nomad clients fetch slugs from the
+	// agent (SignSlugURL); the agent derives it from its secret key.
+	SlugKey []byte
 }
 
 // Scheduler runs releases on a Nomad cluster.

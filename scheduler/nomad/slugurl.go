@@ -12,13 +12,56 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/pierhq/pier/scheduler"
 )
 
 // Errors of VerifySlugURL.
 var (
-	ErrSlugURLExpired   = errors.New("slug URL expired")
+	ErrSlugURLExpired   = scheduler.ErrSlugURLExpired
 	ErrSlugURLSignature = errors.New("slug URL signature does not match")
 )
+
+// SlugURLTTL is how long a signed slug URL stays valid by default: long
+// enough for a Nomad client to fetch it when an allocation is placed or
+// replaced.
+const SlugURLTTL = 24 * time.Hour
+
+// SlugSigner signs and checks slug URLs with Key, the scheduler's
+// scheduler.SlugURLSigner.
+type SlugSigner struct {
+	Key []byte
+	TTL time.Duration // SlugURLTTL when 0
+}
+
+var (
+	_ scheduler.SlugURLSigner = SlugSigner{}
+	_ scheduler.SlugURLSigner = (*Scheduler)(nil)
+)
+
+// SignSlugURL signs the URL of slugID under base.
+func (s SlugSigner) SignSlugURL(base, slugID string) string {
+	ttl := s.TTL
+	if ttl == 0 {
+		ttl = SlugURLTTL
+	}
+	return SignSlugURL(base, slugID, s.Key, ttl)
+}
+
+// VerifySlugURL checks a request for a URL signed by SignSlugURL.
+func (s SlugSigner) VerifySlugURL(r *http.Request) (string, error) {
+	return VerifySlugURL(r, s.Key)
+}
+
+// SignSlugURL signs the URL at which Nomad fetches slugID from the agent.
+func (s *Scheduler) SignSlugURL(base, slugID string) string {
+	return SlugSigner{Key: s.opts.SlugKey}.SignSlugURL(base, slugID)
+}
+
+// VerifySlugURL checks a request for a slug URL this scheduler signed.
+func (s *Scheduler) VerifySlugURL(r *http.Request) (string, error) {
+	return SlugSigner{Key: s.opts.SlugKey}.VerifySlugURL(r)
+}
 
 var slugIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
 

@@ -1,4 +1,4 @@
-package agent
+package gitserver
 
 import (
 	"bufio"
@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -17,7 +18,11 @@ import (
 	"github.com/pierhq/pier/api"
 )
 
-// Environment of the pre-receive hook, set by the agent for git http-backend.
+// The pre-receive hook has two halves in two processes. RunHook runs in
+// git's process (`pier hook pre-receive`): it checks the pushed refs and
+// posts the pushed tree to the agent. Hook.ServeHTTP runs in the agent: it
+// hands the push to the deployer's callback and streams its output back,
+// ending with the exit trailer of package api (as `pier run` does). The environment below joins the two.
 const (
 	envHookURL   = "PIER_HOOK_URL"
 	envHookToken = "PIER_HOOK_TOKEN"
@@ -27,6 +32,66 @@ const (
 )
 
 const zeroRev = "0000000000000000000000000000000000000000"
+
+// Push is one `git push` of a branch that deploys.
+type Push struct {
+	App    string
+	User   string    // who pushes (the token's or key's name)
+	Ref    string    // refs/heads/main
+	Old    string    // the ref's value the push was made against; "" for a new branch
+	Commit string    // the pushed commit
+	Tar    io.Reader // the pushed tree (git archive)
+}
+
+// PushFunc deploys a push, writing its progress to out. An error fails the
+// push; its message is shown to the pusher.
+type PushFunc func(ctx context.Context, p Push, out io.Writer) error
+
+// Hook is the agent's half of the pre-receive hook.
+type Hook struct {
+	Executable string        // the pier binary git runs the hook with
+	URL        func() string // where the hook reaches ServeHTTP (known once the agent listens)
+	Token      string        // the hook's credential: random, never an API token
+	AppExists  func(app string) bool
+	Push       PushFunc
+}
+
+// Env is the environment git and the hook get for a push of app by user
+// (the Server's HookEnv).
+func (h *Hook) Env(app, user string) []string {
+	return []string{envBin + "=" + h.Executable, envHookURL + "=" + h.URL(), envHookToken + "=" + h.Token, envHookApp + "=" + app, envHookUser + "=" + user}
+}
+
+// ServeHTTP receives a pushed tree from RunHook, hands it to h.Push and
+// streams the output, ending with the exit trailer.
+func (h *Hook) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if subtle.ConstantTimeCompare([]byte(tok), []byte(h.Token)) != 1 {
+		http.Error(w, "not allowed", http.StatusUnauthorized)
+		return
+	}
+	q := r.URL.Query()
+	app := q.Get("app")
+	if !h.AppExists(app) {
+		http.Error(w, fmt.Sprintf("app %q does not exist", app), http.StatusNotFound)
+		return
+	}
+	old := q.Get("old")
+	if old == zeroRev {
+		old = ""
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusOK)
+	out := flushWriter{w}
+	err := h.Push(r.Context(), Push{App: app, User: q.Get("user"), Ref: q.Get("ref"), Old: old, Commit: q.Get("rev"), Tar: r.Body}, out)
+	code := 0
+	if err != nil {
+		code = 1
+		fmt.Fprintf(out, "\n !     %s\n !     Push rejected to %s.\n\n", strings.ReplaceAll(err.Error(), "\n", "\n !     "), app)
+	}
+	fmt.Fprintf(out, "%s%d\n", api.RunExitPrefix, code)
+}
 
 // hookError carries the hook's exit status to the CLI.
 type hookError struct {
@@ -92,6 +157,8 @@ func shortRef(ref string) string {
 	return strings.TrimPrefix(strings.TrimPrefix(ref, "refs/heads/"), "refs/tags/")
 }
 
+var hookDialer = net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
+
 // pushTree streams `git archive` of the pushed commit to the agent and
 // copies the agent's answer (the build and deploy output) to out.
 func pushTree(ctx context.Context, hookURL, token, app, user string, ref pushedRef, out, errOut io.Writer) error {
@@ -114,10 +181,7 @@ func pushTree(ctx context.Context, hookURL, token, app, user string, ref pushedR
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/x-tar")
 	// No overall timeout: a build may take minutes. The dial is bounded.
-	client := &http.Client{Transport: &http.Transport{
-		DialContext:           (&netDialer).DialContext,
-		ResponseHeaderTimeout: 0,
-	}}
+	client := &http.Client{Transport: &http.Transport{DialContext: hookDialer.DialContext}}
 	resp, err := client.Do(req)
 	if err != nil {
 		fmt.Fprintf(errOut, "\n !     the pier agent could not be reached: %v\n\n", err)
@@ -139,55 +203,3 @@ func pushTree(ctx context.Context, hookURL, token, app, user string, ref pushedR
 	}
 	return nil
 }
-
-// handlePush receives a pushed tree from the pre-receive hook, builds it and
-// deploys it, streaming the output and ending with the exit trailer.
-func (a *Agent) handlePush(w http.ResponseWriter, r *http.Request) {
-	tok := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if subtle.ConstantTimeCompare([]byte(tok), []byte(a.hookToken)) != 1 {
-		http.Error(w, "not allowed", http.StatusUnauthorized)
-		return
-	}
-	q := r.URL.Query()
-	app, rev, user := q.Get("app"), q.Get("rev"), q.Get("user")
-	if _, err := a.store.GetApp(app); err != nil {
-		http.Error(w, fmt.Sprintf("app %q does not exist", app), http.StatusNotFound)
-		return
-	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(http.StatusOK)
-	out := newStreamWriter(w)
-	err := a.pushDeploy(r.Context(), pushRequest{App: app, Commit: rev, Ref: q.Get("ref"), Old: q.Get("old"), User: user, Tar: r.Body}, out)
-	code := 0
-	if err != nil {
-		code = 1
-		fmt.Fprintf(out, "\n !     %s\n !     Push rejected to %s.\n\n", indentError(err), app)
-	}
-	fmt.Fprintf(out, "%s%d\n", api.RunExitPrefix, code)
-}
-
-func indentError(err error) string {
-	return strings.ReplaceAll(err.Error(), "\n", "\n !     ")
-}
-
-// streamWriter flushes every write to the client.
-type streamWriter struct {
-	w  io.Writer
-	fl http.Flusher
-}
-
-func newStreamWriter(w http.ResponseWriter) *streamWriter {
-	fl, _ := w.(http.Flusher)
-	return &streamWriter{w: w, fl: fl}
-}
-
-func (s *streamWriter) Write(p []byte) (int, error) {
-	n, err := s.w.Write(p)
-	if s.fl != nil {
-		s.fl.Flush()
-	}
-	return n, err
-}
-
-var _ = time.Second

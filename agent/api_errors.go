@@ -1,0 +1,47 @@
+package agent
+
+import (
+	"encoding/json"
+	"errors"
+	"net/http"
+
+	"github.com/pierhq/pier/agent/store"
+	"github.com/pierhq/pier/api"
+)
+
+// statusOf maps an error to its HTTP status. It is the only place that
+// does: operations return the kinds of errors.go and the store's errors.
+func statusOf(err error) int {
+	switch {
+	case errors.As(err, new(*deployError)):
+		return http.StatusUnprocessableEntity
+	case errors.Is(err, ErrNotFound),
+		errors.Is(err, store.ErrAppNotFound), errors.Is(err, store.ErrReleaseNotFound),
+		errors.Is(err, store.ErrDomainNotFound), errors.Is(err, store.ErrTokenNotFound),
+		errors.Is(err, store.ErrKeyNotFound):
+		return http.StatusNotFound
+	case errors.Is(err, ErrConflict), errors.Is(err, errBusy),
+		errors.Is(err, store.ErrAppExists), errors.Is(err, store.ErrDomainTaken), errors.Is(err, store.ErrKeyExists):
+		return http.StatusConflict
+	case errors.Is(err, ErrInvalid), errors.Is(err, store.ErrInvalid):
+		return http.StatusBadRequest
+	}
+	return http.StatusInternalServerError
+}
+
+func writeError(w http.ResponseWriter, err error) {
+	code := statusOf(err)
+	msg := err.Error()
+	if code == http.StatusInternalServerError {
+		msg = "internal error: " + msg
+	}
+	writeJSON(w, code, api.Error{Message: msg})
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(code)
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	_ = enc.Encode(v)
+}

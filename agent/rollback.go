@@ -1,0 +1,136 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/pierhq/pier/api"
+)
+
+// rollback rolls app back to version (0: the release before the live one).
+// To the standby's release it is a switch; to an older one, its stored slug
+// starts in the idle slot. Either way a new release records it.
+func (dp *deployer) rollback(ctx context.Context, name string, version int, user string, out io.Writer) (api.Release, error) {
+	unlock, err := dp.lockApp(ctx, name, out)
+	if err != nil {
+		return api.Release{}, err
+	}
+	defer unlock()
+	app, err := dp.store.GetApp(name)
+	if err != nil {
+		return api.Release{}, err
+	}
+	if app.LiveRelease == 0 {
+		return api.Release{}, conflictf("%s has no live release to roll back from: deploy it first", name)
+	}
+	target, err := dp.rollbackTarget(app, version)
+	if err != nil {
+		return api.Release{}, err
+	}
+	if _, err := os.Stat(dp.dirs.slugPath(target.SlugID)); err != nil {
+		return api.Release{}, conflictf("the slug of v%d is no longer kept; deploy that commit again instead", target.Version)
+	}
+	vars, err := dp.store.ReleaseConfig(name, target.Version)
+	if err != nil {
+		return api.Release{}, err
+	}
+	rel, err := dp.store.CreateRelease(api.Release{
+		App:         name,
+		Description: fmt.Sprintf("Rollback to v%d", target.Version),
+		Status:      api.StatusPending,
+		Commit:      target.Commit,
+		SlugID:      target.SlugID,
+		Buildpack:   target.Buildpack,
+		Processes:   target.Processes,
+		CreatedBy:   user,
+	}, vars)
+	if err != nil {
+		return api.Release{}, err
+	}
+	switched := false
+	if app.StandbyRelease == target.Version {
+		err := dp.switchToStandby(ctx, app, rel)
+		if err != nil {
+			fmt.Fprintf(out, "-----> The standby could not take over (%v); starting v%d from its slug\n", err, target.Version)
+		}
+		switched = err == nil
+	}
+	if !switched {
+		if err := dp.deployRelease(ctx, app, rel, vars, out); err != nil {
+			return api.Release{}, err
+		}
+	}
+	// The app's config is the live release's: `pier config` shows what runs.
+	if err := dp.store.SetConfig(name, vars); err != nil {
+		return api.Release{}, fmt.Errorf("restoring the config of v%d: %w", target.Version, err)
+	}
+	return dp.store.GetRelease(name, rel.Version)
+}
+
+func (dp *deployer) rollbackTarget(app api.App, version int) (api.Release, error) {
+	if version == app.LiveRelease {
+		return api.Release{}, conflictf("v%d is already live", version)
+	}
+	if version > 0 {
+		r, err := dp.store.GetRelease(app.Name, version)
+		if err != nil {
+			return api.Release{}, notFoundf("%s has no release v%d: see `pier releases -a %s`", app.Name, version, app.Name)
+		}
+		if r.SlugID == "" {
+			return api.Release{}, conflictf("v%d has no build to roll back to", version)
+		}
+		if r.Status == api.StatusFailed {
+			return api.Release{}, conflictf("v%d failed (%s); roll back to a release that worked", version, r.Reason)
+		}
+		return r, nil
+	}
+	rels, err := dp.store.ListReleases(app.Name)
+	if err != nil {
+		return api.Release{}, err
+	}
+	for _, r := range rels {
+		if r.Version < app.LiveRelease && r.SlugID != "" && r.Status != api.StatusFailed {
+			return r, nil
+		}
+	}
+	return api.Release{}, conflictf("%s has no earlier release that worked to roll back to", app.Name)
+}
+
+// switchToStandby makes the standby slot live again under the new release
+// rel: nothing builds and nothing starts but its stopped other processes.
+func (dp *deployer) switchToStandby(ctx context.Context, app api.App, rel api.Release) error {
+	slot := api.OtherSlot(app.LiveSlot)
+	if err := dp.restoreSlot(ctx, app, slot, app.StandbyRelease); err != nil {
+		return err
+	}
+	if _, err := dp.store.UpdateRelease(app.Name, rel.Version, func(r *api.Release) error {
+		r.Slot = slot
+		return nil
+	}); err != nil {
+		return err
+	}
+	old := app.LiveRelease
+	_, err := dp.store.UpdateApp(app.Name, func(x *api.App) error {
+		x.LiveSlot, x.LiveRelease = slot, rel.Version
+		x.Processes, x.Buildpack = withoutRelease(rel.Processes), rel.Buildpack
+		x.StandbyRelease = old
+		x.StandbyUntil = time.Now().Add(dp.standbyWindow(app))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	dp.routes.refreshRoutes()
+	dp.setStatus(app.Name, app.StandbyRelease, api.StatusSuperseded, "")
+	dp.setStatus(app.Name, rel.Version, api.StatusLive, "")
+	dp.setStatus(app.Name, old, api.StatusStandby, "")
+	dp.trimStandby(app.Name, app.LiveSlot, app.Formation)
+	dp.events.add(app.Name, "rollback", rel.CreatedBy, "Release v%d is live (%s): switched to the %s slot", rel.Version, rel.Description, slot)
+	return nil
+}
+
+// updateConfig sets and unsets config vars; a change deploys a new release
+// the blue/green way, and the vars are stored only once it is live. Vars
