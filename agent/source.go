@@ -4,13 +4,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
-	"time"
 
 	"github.com/pierhq/pier/internal/untar"
 )
-
-var netDialer = net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
 
 // maxSourceBytes bounds a pushed tree once unpacked.
 const maxSourceBytes = 2 << 30
