@@ -406,16 +406,30 @@ func isDialError(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial"
 }
 
+// The replay rule, for both engines: a request may be sent again when no
+// answer came only if it is idempotent (replayableMethod) and its body can
+// be read again, or if it did not all reach the instance (resendable).
+
+// replayableMethod reports whether a request with method may be sent again
+// when no answer came: the instance cannot have acted on it twice.
+func replayableMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete, http.MethodTrace:
+		return true
+	}
+	return false
+}
+
 // replayable reports whether req may be sent again: an idempotent method
 // whose body is empty or can be read again.
 func replayable(req *http.Request) bool {
-	switch req.Method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete, http.MethodTrace:
-	default:
-		return false
-	}
-	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+	return replayableMethod(req.Method) && (req.Body == nil || req.Body == http.NoBody || req.GetBody != nil)
 }
+
+// resendable reports whether a request that got no answer may go out
+// again: one that did not all reach the instance (sent false) always may,
+// one that did only when it is safe to repeat (again).
+func resendable(again, sent bool) bool { return !sent || again }
 
 // retarget copies req for the instance at addr, with a fresh body.
 func retarget(req *http.Request, addr string) (*http.Request, error) {

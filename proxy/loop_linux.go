@@ -40,21 +40,6 @@ import (
 // Front's goroutines with the bytes not yet answered, where every case is
 // handled as before, for as long as it stays open.
 
-// LoopConfig turns on Front's event loops for plain HTTP (Linux only).
-type LoopConfig struct {
-	// Proxy is the proxy Front's handler passes requests to.
-	Proxy *Proxy
-	// Direct reports whether Front's handler hands a request for host and
-	// path straight to Proxy (no redirect, no ACME challenge); nil means
-	// every host but Proxy's control host.
-	Direct func(host, path string) bool
-	// Loops is the number of event loops; 0 means one per processor.
-	Loops int
-
-	// Tests shorten the limits against slow clients.
-	headerTimeout, idleTimeout time.Duration
-}
-
 // Event-loop limits.
 const (
 	loopAnswerHeadMax = 64 << 10  // an answer's head; a larger one is a 502
@@ -860,16 +845,6 @@ func appendRequest(b []byte, lr *leanRequest, fields []headerField, body []byte,
 	return append(b, body...)
 }
 
-// replayableMethod reports whether a request with method may be sent
-// again when no answer came, as replayable does on Front's goroutines.
-func replayableMethod(m string) bool {
-	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete, http.MethodTrace:
-		return true
-	}
-	return false
-}
-
 // sendRequest sends c's request on an idle connection to b, or dials one.
 func (l *evLoop) sendRequest(c *evConn, b *backend) {
 	pool := l.pools[b]
@@ -1361,7 +1336,7 @@ func (l *evLoop) instanceGone(u *evConn) {
 		c.x = nil
 		c.closeOut = true
 		l.flush(c)
-	case !u.got && !x.idempotent && x.reqSent:
+	case !u.got && !resendable(x.idempotent, x.reqSent):
 		// The instance may have acted on it: not sent again, as on
 		// Front's goroutines.
 		l.failAnswer(c, u, http.StatusBadGateway, "the connection closed before an answer")

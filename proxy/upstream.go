@@ -221,7 +221,7 @@ func (p *Proxy) fastRoundTrip(st *reqState, r *http.Request) (*http.Response, er
 			return resp, nil
 		}
 		c.Close()
-		if !c.reused || r.Context().Err() != nil || sent && !(idempotent && closedByPeer(err)) {
+		if !c.reused || r.Context().Err() != nil || !resendable(idempotent && closedByPeer(err), sent) {
 			return nil, err
 		}
 		// A connection the instance closed while it sat in the pool: the
