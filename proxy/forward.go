@@ -137,11 +137,7 @@ func (st *reqState) outRequest(r *http.Request) *http.Request {
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = noUserAgent // not Go's default
 	}
-	st.setForwarded(r)
-	h["X-Forwarded-For"] = st.fwd[0:1:1]
-	h["X-Forwarded-Proto"] = st.fwd[1:2:2]
-	h["X-Forwarded-Host"] = st.fwd[2:3:3]
-	h["X-Request-Id"] = st.fwd[3:4:4]
+	st.setForwardingHeaders(h)
 	out.Header = h
 	return out
 }
@@ -166,29 +162,6 @@ func (st *reqState) got1xx(code int, header textproto.MIMEHeader) error {
 	st.ResponseWriter.WriteHeader(code)
 	clear(h) // a 1xx answer's headers are not the final answer's
 	return nil
-}
-
-// setForwarded fills st.fwd with the values of X-Forwarded-For,
-// X-Forwarded-Proto, X-Forwarded-Host and X-Request-Id for the instance.
-// A trusted proxy's forwarding headers are kept and extended.
-func (st *reqState) setForwarded(r *http.Request) {
-	in := r.Header
-	xff, proto, fwdHost := st.peerIP, "http", r.Host
-	if r.TLS != nil {
-		proto = "https"
-	}
-	if st.trustedPeer {
-		if prior := in["X-Forwarded-For"]; len(prior) > 0 {
-			xff = strings.Join(prior, ", ") + ", " + st.peerIP
-		}
-		if v := in.Get("X-Forwarded-Proto"); v == "http" || v == "https" {
-			proto = v
-		}
-		if v := in.Get("X-Forwarded-Host"); v != "" {
-			fwdHost = v
-		}
-	}
-	st.fwd = [4]string{xff, proto, fwdHost, st.requestID}
 }
 
 var (

@@ -93,19 +93,6 @@ func newRequestID() string {
 	return string(s[:])
 }
 
-// peer reads the connection's address and, when it is a trusted proxy, the
-// client it forwards for: the right-most address in X-Forwarded-For that is
-// not itself a trusted proxy.
-func (p *Proxy) peer(r *http.Request) (peer, client netip.Addr, trusted bool) {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return netip.Addr{}, netip.Addr{}, false
-	}
-	peer = ap.Addr().Unmap()
-	client, trusted = p.clientOf(peer, r.Header["X-Forwarded-For"])
-	return peer, client, trusted
-}
-
 // clientOf returns the client a request from peer is for: peer itself,
 // or when peer is a trusted proxy, what its X-Forwarded-For values say.
 func (p *Proxy) clientOf(peer netip.Addr, xff []string) (client netip.Addr, trusted bool) {

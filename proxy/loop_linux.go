@@ -685,9 +685,6 @@ func (l *evLoop) start(c *evConn, head []byte) int {
 	if len(c.in) < len(head)+lr.bodyLen {
 		return startWait
 	}
-	if int64(lr.bodyLen) > g.p.cfg.MaxBodyBytes {
-		return startNo // Front answers 413
-	}
 	body := c.in[len(head) : len(head)+lr.bodyLen]
 	// The target the instance gets, as Front's goroutines send it: the
 	// URL's RequestURI, with the query cleaned.
@@ -705,70 +702,25 @@ func (l *evLoop) start(c *evConn, head []byte) int {
 			lr.target = path + "?" + q
 		}
 	}
-	host := normalizeHost(lr.host)
-	if host == "" || p.control != "" && host == p.control {
-		return startNo
-	}
 	if g.direct != nil && !g.direct(lr.host, path) {
 		return startNo
 	}
-	rt := p.table.Load().hosts[host]
-	if rt == nil || rt.Maintenance {
-		return startNo
-	}
-	var xff []string
-	var inID, fwdProto, fwdHost string
+	ar := arrival{host: lr.host, peer: c.remote.Addr().Unmap(), remote: c.remoteStr, bodyLen: int64(lr.bodyLen)}
 	for _, f := range fields {
-		switch f.key {
-		case "X-Forwarded-For":
-			xff = append(xff, f.value)
-		case "X-Request-Id":
-			if inID == "" {
-				inID = f.value
-			}
-		case "X-Forwarded-Proto":
-			if fwdProto == "" {
-				fwdProto = f.value
-			}
-		case "X-Forwarded-Host":
-			if fwdHost == "" {
-				fwdHost = f.value
-			}
-		}
+		ar.readForwarding(f.key, f.value)
 	}
-	peer := c.remote.Addr().Unmap()
-	client, trusted := p.clientOf(peer, xff)
-	if rt.limiter != nil && !rt.limiter.allow(client) {
-		return startNo // Front answers 429
-	}
-	b := rt.pick()
-	if b == nil {
-		return startNo // Front answers 503
-	}
-
-	*x = exchange{start: l.now, method: lr.method, host: lr.host, path: path, route: rt,
+	*x = exchange{start: l.now, method: lr.method, host: lr.host, path: path,
 		headLen: len(head) + lr.bodyLen, closeAfter: lr.closeAfter || l.closing, req: x.req[:0], fields: fields,
 		idempotent: replayableMethod(lr.method),
 		deadline:   l.now.Add(p.cfg.ResponseHeaderTimeout)}
 	st := &x.st
-	*st = reqState{p: p, start: l.now, route: rt, backend: b, trustedPeer: trusted, requestID: requestID(inID)}
-	st.peerIP = addrString(peer, c.remoteStr)
-	st.clientIP = st.peerIP
-	if client != peer {
-		st.clientIP = client.String()
+	st.p, st.start = p, l.now
+	if p.admit(st, &ar) != forwardIt {
+		return startNo // Front's goroutines answer
 	}
-	xffOut, proto, fhost := st.peerIP, "http", lr.host
-	if trusted {
-		if len(xff) > 0 {
-			xffOut = strings.Join(xff, ", ") + ", " + st.peerIP
-		}
-		if fwdProto == "http" || fwdProto == "https" {
-			proto = fwdProto
-		}
-		if fwdHost != "" {
-			fhost = fwdHost
-		}
-	}
+	x.route = st.route
+	b := st.backend
+	xffOut, proto, fhost := st.fwd[0], st.fwd[1], st.fwd[2]
 	x.req = appendRequest(x.req, &lr, fields, body, xffOut, proto, fhost, st.requestID)
 	c.x = x
 	g.f.looped.Add(1)

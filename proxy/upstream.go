@@ -194,7 +194,6 @@ func (p *Proxy) fastRoundTrip(st *reqState, r *http.Request) (*http.Response, er
 	st.url = *r.URL
 	st.url.RawQuery = cleanQuery(st.url.RawQuery)
 	uri := st.url.RequestURI()
-	st.setForwarded(r)
 	idempotent := replayable(r)
 	tries := 0
 	for {
