@@ -382,8 +382,6 @@ type exchange struct {
 	held  []byte // the answer's bytes held back meanwhile
 }
 
-type headerField struct{ key, value string }
-
 // Answer body framing.
 const (
 	bodyNone = iota
@@ -720,8 +718,15 @@ func (l *evLoop) start(c *evConn, head []byte) int {
 	}
 	x.route = st.route
 	b := st.backend
-	xffOut, proto, fhost := st.fwd[0], st.fwd[1], st.fwd[2]
-	x.req = appendRequest(x.req, &lr, fields, body, xffOut, proto, fhost, st.requestID)
+	var conn []string
+	for _, f := range fields {
+		if f.key == "Connection" {
+			conn = append(conn, f.value)
+		}
+	}
+	o := outHead{method: lr.method, target: lr.target, host: lr.host, fields: fields, conn: conn, bodyLen: len(body)}
+	x.req = appendRequestHead(x.req, &o, &st.fwd)
+	x.req = append(x.req, body...)
 	c.x = x
 	g.f.looped.Add(1)
 	l.sendRequest(c, b)
@@ -740,61 +745,6 @@ func escapedAsIs(path string) bool {
 		}
 	}
 	return true
-}
-
-// appendRequest appends the request for the instance: the client's header
-// fields without the hop-by-hop ones, and the forwarding headers, as
-// writeRequest does on Front's goroutines.
-func appendRequest(b []byte, lr *leanRequest, fields []headerField, body []byte, xff, proto, host, id string) []byte {
-	b = append(b, lr.method...)
-	b = append(b, ' ')
-	b = append(b, lr.target...)
-	b = append(b, " HTTP/1.1\r\nHost: "...)
-	b = append(b, lr.host...)
-	b = append(b, "\r\n"...)
-	var conn []string
-	te := false
-	for _, f := range fields {
-		if f.key == "Connection" {
-			conn = append(conn, f.value)
-		}
-	}
-	for _, f := range fields {
-		switch f.key {
-		case "Host", "Content-Length", "Expect", "X-Request-Id":
-			continue
-		case "Te":
-			te = te || headerHasToken([]string{f.value}, "trailers")
-		}
-		if hopByHop(f.key) || forwardingHeader(f.key) || len(conn) > 0 && headerHasToken(conn, f.key) {
-			continue
-		}
-		b = append(b, f.key...)
-		b = append(b, ": "...)
-		b = append(b, f.value...)
-		b = append(b, "\r\n"...)
-	}
-	if te {
-		b = append(b, "Te: trailers\r\n"...)
-	}
-	switch {
-	case len(body) > 0:
-		b = append(b, "Content-Length: "...)
-		b = strconv.AppendInt(b, int64(len(body)), 10)
-		b = append(b, "\r\n"...)
-	case lr.method == http.MethodPost || lr.method == http.MethodPut || lr.method == http.MethodPatch:
-		b = append(b, "Content-Length: 0\r\n"...)
-	}
-	b = append(b, "X-Forwarded-For: "...)
-	b = append(b, xff...)
-	b = append(b, "\r\nX-Forwarded-Proto: "...)
-	b = append(b, proto...)
-	b = append(b, "\r\nX-Forwarded-Host: "...)
-	b = append(b, host...)
-	b = append(b, "\r\nX-Request-Id: "...)
-	b = append(b, id...)
-	b = append(b, "\r\n\r\n"...)
-	return append(b, body...)
 }
 
 // sendRequest sends c's request on an idle connection to b, or dials one.
@@ -1127,13 +1077,6 @@ func (x *exchange) releaseHead(c *evConn, data []byte) {
 	out = append(out, "\r\n"...)
 	c.out = append(out, x.held...)
 	x.sniff, x.sent = false, true
-}
-
-func appendField(b []byte, k, v string) []byte {
-	b = append(b, k...)
-	b = append(b, ": "...)
-	b = append(b, v...)
-	return append(b, "\r\n"...)
 }
 
 // overrides reports whether the route sets or deletes header k itself.

@@ -39,6 +39,7 @@ type upConn struct {
 	bw        *bufio.Writer
 	idleSince time.Time
 	reused    bool
+	head      []byte // the request head being written
 }
 
 // connPool keeps the idle connections to one instance, most recently used
@@ -254,7 +255,7 @@ func (p *Proxy) exchange(st *reqState, r *http.Request, uri string, c *upConn, p
 		}
 	}()
 	c.SetDeadline(st.start.Add(p.cfg.ResponseHeaderTimeout))
-	if err := writeRequest(c.bw, st, r, uri); err != nil {
+	if err := writeRequest(c, st, r, uri); err != nil {
 		return nil, err, false
 	}
 	if _, err := c.br.Peek(1); err != nil {
@@ -289,62 +290,26 @@ func closedByPeer(err error) bool {
 	return err == io.EOF || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
-// writeRequest writes r's request line and headers for the instance: the
-// client's headers without the hop-by-hop ones, and the forwarding headers.
-// net/http has validated every name and value it read from the client.
-func writeRequest(bw *bufio.Writer, st *reqState, r *http.Request, uri string) error {
+// writeRequest writes r for the instance on c: the head appendRequestHead
+// makes of it, then a body Front read whole. net/http has validated every
+// name and value it read from the client.
+func writeRequest(c *upConn, st *reqState, r *http.Request, uri string) error {
 	host := r.Host
 	if host == "" {
 		host = st.backend.up.Addr
 	}
-	bw.WriteString(r.Method)
-	bw.WriteByte(' ')
-	bw.WriteString(uri)
-	bw.WriteString(" HTTP/1.1\r\nHost: ")
-	bw.WriteString(host)
-	bw.WriteString("\r\n")
-	conn := r.Header["Connection"]
-	for k, vv := range r.Header {
-		switch k {
-		case "Host", "Content-Length", "Expect", "X-Request-Id":
-			continue
-		}
-		if hopByHop(k) || forwardingHeader(k) || len(conn) > 0 && headerHasToken(conn, k) {
-			continue
-		}
-		for _, v := range vv {
-			bw.WriteString(k)
-			bw.WriteString(": ")
-			bw.WriteString(v)
-			bw.WriteString("\r\n")
-		}
-	}
 	lb := leanBodyOf(r)
-	switch {
-	case lb != nil:
-		bw.WriteString("Content-Length: ")
-		var n [20]byte
-		bw.Write(strconv.AppendInt(n[:0], int64(len(lb.b)), 10))
-		bw.WriteString("\r\n")
-	case r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch:
-		bw.WriteString("Content-Length: 0\r\n")
-	}
-	if headerHasToken(r.Header["Te"], "trailers") {
-		bw.WriteString("Te: trailers\r\n")
-	}
-	bw.WriteString("X-Forwarded-For: ")
-	bw.WriteString(st.fwd[0])
-	bw.WriteString("\r\nX-Forwarded-Proto: ")
-	bw.WriteString(st.fwd[1])
-	bw.WriteString("\r\nX-Forwarded-Host: ")
-	bw.WriteString(st.fwd[2])
-	bw.WriteString("\r\nX-Request-Id: ")
-	bw.WriteString(st.fwd[3])
-	bw.WriteString("\r\n\r\n")
+	n := 0
 	if lb != nil {
-		bw.Write(lb.b)
+		n = len(lb.b)
 	}
-	return bw.Flush()
+	o := outHead{method: r.Method, target: uri, host: host, header: r.Header, conn: r.Header["Connection"], bodyLen: n}
+	c.head = appendRequestHead(c.head[:0], &o, &st.fwd)
+	c.bw.Write(c.head)
+	if lb != nil {
+		c.bw.Write(lb.b)
+	}
+	return c.bw.Flush()
 }
 
 // readResponse reads an answer's head from br. The common answer (HTTP/1.1,
