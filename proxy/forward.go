@@ -67,17 +67,19 @@ func (p *Proxy) forward(st *reqState, r *http.Request) {
 		p.upstreamError(st, r, errors.New("switched protocols when no upgrade was asked for"))
 		return
 	}
-	removeHopByHopHeaders(resp.Header)
 	st.upstreamStatus = resp.StatusCode
 	h := st.ResponseWriter.Header()
+	conn := resp.Header["Connection"]
 	for k, vv := range resp.Header {
+		if !passAnswerField(st.route, k, conn) {
+			continue
+		}
 		if prev, ok := h[k]; ok {
 			vv = append(prev, vv...)
 		}
 		h[k] = vv // the answer's slices: nothing else uses them
 	}
-	setSecurityHeaders(h, st.route, st.tls)
-	h["X-Request-Id"] = st.fwd[3:4:4]
+	st.addAnswerFields(h)
 	if len(resp.Trailer) > 0 {
 		keys := make([]string, 0, len(resp.Trailer))
 		for k := range resp.Trailer {
@@ -238,23 +240,6 @@ func forwardingHeader(k string) bool {
 		return true
 	}
 	return false
-}
-
-// removeHopByHopHeaders deletes the hop-by-hop headers of an answer,
-// including those its Connection header names.
-func removeHopByHopHeaders(h http.Header) {
-	for _, f := range h["Connection"] {
-		for sf := range strings.SplitSeq(f, ",") {
-			if sf = textproto.TrimString(sf); sf != "" {
-				h.Del(sf)
-			}
-		}
-	}
-	for k := range h {
-		if hopByHop(k) {
-			delete(h, k)
-		}
-	}
 }
 
 // headerHasToken reports whether the comma-separated values hold token,

@@ -3,6 +3,7 @@ package proxy
 import (
 	"net/http"
 	"strconv"
+	"strings"
 )
 
 // The heads the proxy writes to and reads from instances, written once for
@@ -89,4 +90,83 @@ func appendField(b []byte, k, v string) []byte {
 	b = append(b, ": "...)
 	b = append(b, v...)
 	return append(b, "\r\n"...)
+}
+
+// answerHead is what the proxy reads from an instance's answer head, by the
+// same rules on both engines: statusLine takes its first line and field
+// each of its fields.
+type answerHead struct {
+	proto, status string // "HTTP/1.1", "200 OK"
+	code          int
+	cl            int64 // Content-Length, -1 without one
+	hasCL         bool
+	dupCL         bool // Content-Length repeated, with the same value
+	chunked       bool // Transfer-Encoding: chunked
+	trailer       bool // a Trailer field
+	closeConn     bool // Connection: close
+	keepAlive     bool // Connection: keep-alive
+	hasDate       bool
+	hasType       bool     // a Content-Type
+	conn          []string // the Connection values
+}
+
+// statusLine reads an answer's status line: HTTP/1.1 or HTTP/1.0, a
+// three-digit code from 100, an optional reason, no control characters.
+func (a *answerHead) statusLine(line string) bool {
+	proto, status, ok := strings.Cut(line, " ")
+	if !ok || proto != "HTTP/1.1" && proto != "HTTP/1.0" || len(status) < 3 ||
+		(len(status) > 3 && status[3] != ' ') || strings.ContainsFunc(status, isCTL) {
+		return false
+	}
+	code := 0
+	for i := 0; i < 3; i++ {
+		if status[i] < '0' || status[i] > '9' {
+			return false
+		}
+		code = code*10 + int(status[i]-'0')
+	}
+	if code < 100 {
+		return false
+	}
+	*a = answerHead{proto: proto, status: status, code: code, cl: -1, conn: a.conn[:0]}
+	return true
+}
+
+// field reads one field of the answer: it says whether the field is kept
+// (a repeated Content-Length is not) and whether the head may go on (a
+// malformed Content-Length, conflicting ones or a Transfer-Encoding other
+// than chunked end it).
+func (a *answerHead) field(key, value string) (keep, ok bool) {
+	switch key {
+	case "Content-Length":
+		v, err := strconv.ParseUint(value, 10, 63) // digits only, as net/http wants
+		if err != nil || a.hasCL && int64(v) != a.cl {
+			return false, false
+		}
+		if a.hasCL {
+			a.dupCL = true
+			return false, true
+		}
+		a.cl, a.hasCL = int64(v), true
+	case "Transfer-Encoding":
+		if a.chunked || !strings.EqualFold(value, "chunked") {
+			return false, false
+		}
+		a.chunked = true
+	case "Trailer":
+		a.trailer = true
+	case "Connection":
+		a.conn = append(a.conn, value)
+		if headerHasToken([]string{value}, "close") {
+			a.closeConn = true
+		}
+		if headerHasToken([]string{value}, "keep-alive") {
+			a.keepAlive = true
+		}
+	case "Date":
+		a.hasDate = true
+	case "Content-Type":
+		a.hasType = true
+	}
+	return true, true
 }

@@ -374,6 +374,7 @@ type exchange struct {
 	idempotent bool // the request may be sent again
 	reqSent    bool // the whole request is written to the instance
 	fields     []headerField
+	answer     answerHead
 
 	// An answer without a Content-Type gets one sniffed from its first
 	// bytes, as net/http writes it: its head waits for them.
@@ -912,57 +913,19 @@ func (l *evLoop) answer(c *evConn, u *evConn) {
 // it in c.out: hop-by-hop fields dropped, security headers, the request ID
 // and Date added, framing kept. 1xx answers other than 100 are passed on.
 func (l *evLoop) writeAnswerHead(c *evConn, x *exchange, head []byte) (code int, ok bool) {
-	s := string(head)
-	line, rest, _ := strings.Cut(s, "\r\n")
-	proto, status, ok1 := strings.Cut(line, " ")
-	if !ok1 || proto != "HTTP/1.1" && proto != "HTTP/1.0" || len(status) < 3 ||
-		(len(status) > 3 && status[3] != ' ') || strings.ContainsFunc(status, isCTL) {
-		return 0, false
-	}
-	for i := 0; i < 3; i++ {
-		if status[i] < '0' || status[i] > '9' {
-			return 0, false
-		}
-		code = code*10 + int(status[i]-'0')
-	}
-	if code < 100 || code == http.StatusSwitchingProtocols {
+	line, rest, _ := strings.Cut(string(head), "\r\n")
+	a := &x.answer
+	if !a.statusLine(line) || a.code == http.StatusSwitchingProtocols {
 		return 0, false // no upgrade was asked for
 	}
-	var conn []string
-	cl, hasCL, chunked, closeUp, keepAlive, hasDate := int64(-1), false, false, false, false, false
-	hasType := false
+	code = a.code
 	fields := x.fields[:0] // the request's fields are sent
 	ok = scanFields(rest, func(key, value string) bool {
-		switch key {
-		case "Content-Length":
-			v, err := strconv.ParseUint(value, 10, 63)
-			if err != nil || hasCL && int64(v) != cl {
-				return false
-			}
-			if hasCL {
-				return true
-			}
-			cl, hasCL = int64(v), true
-		case "Transfer-Encoding":
-			if chunked || !strings.EqualFold(value, "chunked") {
-				return false
-			}
-			chunked = true
-		case "Connection":
-			conn = append(conn, value)
-			if headerHasToken([]string{value}, "close") {
-				closeUp = true
-			}
-			if headerHasToken([]string{value}, "keep-alive") {
-				keepAlive = true
-			}
-		case "Date":
-			hasDate = true
-		case "Content-Type":
-			hasType = true
+		keep, ok := a.field(key, value)
+		if ok && keep {
+			fields = append(fields, headerField{key, value})
 		}
-		fields = append(fields, headerField{key, value})
-		return true
+		return ok
 	})
 	x.fields = fields[:0]
 	if !ok {
@@ -973,10 +936,10 @@ func (l *evLoop) writeAnswerHead(c *evConn, x *exchange, head []byte) (code int,
 			return code, true
 		}
 		out := append(c.out, "HTTP/1.1 "...)
-		out = append(out, status...)
+		out = append(out, a.status...)
 		out = append(out, "\r\n"...)
 		for _, f := range fields {
-			if !hopByHop(f.key) && !(len(conn) > 0 && headerHasToken(conn, f.key)) {
+			if !hopField(f.key, a.conn) {
 				out = appendField(out, f.key, f.value)
 			}
 		}
@@ -987,71 +950,62 @@ func (l *evLoop) writeAnswerHead(c *evConn, x *exchange, head []byte) (code int,
 	switch {
 	case noBody:
 		x.mode = bodyNone
-	case chunked:
+	case a.chunked:
 		x.mode = bodyChunked
 		x.chunks = chunkScanner{}
-		hasCL = false
-	case hasCL:
-		x.mode, x.remain = bodyLength, cl
+	case a.hasCL:
+		x.mode, x.remain = bodyLength, a.cl
 	default:
 		x.mode = bodyToClose
 	}
-	x.keepUp = !closeUp && (proto == "HTTP/1.1" || keepAlive) && x.mode != bodyToClose
+	x.keepUp = !a.closeConn && (a.proto == "HTTP/1.1" || a.keepAlive) && x.mode != bodyToClose
 	if x.mode == bodyToClose || l.closing {
 		x.closeAfter = true
 	}
-	x.sniff = !hasType && x.mode != bodyNone && !(x.mode == bodyLength && cl == 0)
+	x.sniff = !a.hasType && x.mode != bodyNone && !(x.mode == bodyLength && a.cl == 0)
 	x.st.upstreamStatus = code
 	rt := x.route
 
 	out := append(c.out, "HTTP/1.1 "...)
-	out = append(out, status...)
-	if len(status) == 3 {
+	out = append(out, a.status...)
+	if len(a.status) == 3 {
 		out = append(out, ' ')
 		out = append(out, http.StatusText(code)...)
 	}
 	out = append(out, "\r\n"...)
-	var have [len(defaultSecurityHeaders)]bool
 	for _, f := range fields {
-		switch f.key {
-		case "X-Request-Id", "Transfer-Encoding", "Content-Length":
+		switch {
+		case f.key == "Transfer-Encoding" || f.key == "Content-Length":
+			continue // the framing, written below
+		case f.key == "Trailer" && x.mode == bodyChunked:
+			// passed on with the chunks
+		case !passAnswerField(rt, f.key, a.conn):
 			continue
-		case "Trailer":
-			if x.mode != bodyChunked {
-				continue
-			}
-		default:
-			if hopByHop(f.key) || len(conn) > 0 && headerHasToken(conn, f.key) || rt.overrides(f.key) {
-				continue
-			}
-		}
-		for i, d := range defaultSecurityHeaders {
-			if f.key == d.key {
-				have[i] = true
-			}
 		}
 		out = appendField(out, f.key, f.value)
 	}
-	for i, d := range defaultSecurityHeaders {
-		if !have[i] && !rt.overrides(d.key) {
-			out = appendField(out, d.key, d.val[0])
+	has := func(k string) bool {
+		for _, f := range fields {
+			if f.key == k && !hopField(k, a.conn) {
+				return true
+			}
 		}
+		return false
 	}
-	for _, kv := range rt.setHdr {
-		for _, v := range kv.val {
-			out = appendField(out, kv.key, v)
+	addAnswerFields(rt, false, x.st.fwd[3:4:4], has, func(k string, vv []string) {
+		for _, v := range vv {
+			out = appendField(out, k, v)
 		}
-	}
-	out = appendField(out, "X-Request-Id", x.st.requestID)
-	if !hasDate {
+	})
+	if !a.hasDate {
 		out = appendField(out, "Date", l.date.format(l.now))
 	}
 	switch {
 	case x.mode == bodyChunked:
 		out = append(out, "Transfer-Encoding: chunked\r\n"...)
-	case hasCL && (x.mode == bodyLength || x.method == http.MethodHead || code == http.StatusNotModified):
+	case a.hasCL && (x.mode == bodyLength || x.method == http.MethodHead || code == http.StatusNotModified):
 		out = append(out, "Content-Length: "...)
-		out = strconv.AppendInt(out, cl, 10)
+		out = strconv.AppendInt(out, a.cl, 10)
 		out = append(out, "\r\n"...)
 	}
 	if x.closeAfter {
@@ -1077,21 +1031,6 @@ func (x *exchange) releaseHead(c *evConn, data []byte) {
 	out = append(out, "\r\n"...)
 	c.out = append(out, x.held...)
 	x.sniff, x.sent = false, true
-}
-
-// overrides reports whether the route sets or deletes header k itself.
-func (rt *route) overrides(k string) bool {
-	for _, kv := range rt.setHdr {
-		if kv.key == k {
-			return true
-		}
-	}
-	for _, d := range rt.delHdr {
-		if d == k {
-			return true
-		}
-	}
-	return false
 }
 
 // relay passes body bytes of the answer to the client, after whatever

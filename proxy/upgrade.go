@@ -41,8 +41,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 func (p *Proxy) modifyResponse(resp *http.Response) error {
 	st := stateOf(resp.Request)
 	st.upstreamStatus = resp.StatusCode
-	setSecurityHeaders(resp.Header, st.route, st.tls)
-	resp.Header["X-Request-Id"] = st.fwd[3:4:4]
+	st.setAnswerHeader(resp.Header)
 	return nil
 }
 

@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/textproto"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -321,44 +320,18 @@ func (st *reqState) readResponse(br *bufio.Reader, req *http.Request) (*http.Res
 	if head == nil {
 		return http.ReadResponse(br, req)
 	}
-	s := string(head)
-	line, rest, _ := strings.Cut(s, "\r\n")
-	proto, status, ok := strings.Cut(line, " ")
-	if !ok || proto != "HTTP/1.1" || len(status) < 3 || status[0] < '2' || status[0] > '9' ||
-		(len(status) > 3 && status[3] != ' ') || strings.ContainsFunc(status, isCTL) {
+	line, rest, _ := strings.Cut(string(head), "\r\n")
+	var a answerHead
+	if !a.statusLine(line) || a.proto != "HTTP/1.1" || a.code < 200 {
 		return http.ReadResponse(br, req) // net/http reads a bare LF as a line's end
 	}
-	code := 0
-	for i := 0; i < 3; i++ {
-		if status[i] < '0' || status[i] > '9' {
-			return http.ReadResponse(br, req)
-		}
-		code = code*10 + int(status[i]-'0')
-	}
-	cl, hasCL, closeAfter := int64(-1), false, false
-	h, ok := parseFields(rest, func(key, value string) (keep, ok bool) {
-		switch key {
-		case "Content-Length":
-			v, err := strconv.ParseUint(value, 10, 63) // digits only, as net/http wants
-			if hasCL || err != nil {
-				return false, false
-			}
-			cl, hasCL = int64(v), true
-			return true, true
-		case "Transfer-Encoding", "Trailer":
-			return false, false
-		case "Connection":
-			if headerHasToken([]string{value}, "close") {
-				closeAfter = true
-			}
-		}
-		return true, true
-	})
-	if !ok {
+	h, ok := parseFields(rest, a.field)
+	if !ok || a.chunked || a.trailer || a.dupCL {
 		return http.ReadResponse(br, req)
 	}
+	code, cl, closeAfter := a.code, a.cl, a.closeConn
 	noBody := req.Method == http.MethodHead || code == http.StatusNoContent || code == http.StatusNotModified
-	if !hasCL && !noBody {
+	if !a.hasCL && !noBody {
 		return http.ReadResponse(br, req) // a body that ends when the connection does
 	}
 	if noBody && req.Method != http.MethodHead {
@@ -369,7 +342,7 @@ func (st *reqState) readResponse(br *bufio.Reader, req *http.Request) (*http.Res
 	}
 	br.Discard(len(head))
 	resp := &http.Response{
-		Status: status, StatusCode: code, Proto: proto, ProtoMajor: 1, ProtoMinor: 1,
+		Status: a.status, StatusCode: code, Proto: a.proto, ProtoMajor: 1, ProtoMinor: 1,
 		Header: h, ContentLength: cl, Close: closeAfter, Request: req, Body: http.NoBody,
 	}
 	if !noBody && cl > 0 {
