@@ -19,7 +19,7 @@ import (
 // body itself, in each connection's goroutine: it parses the request,
 // calls the handler with a lean ResponseWriter and writes the answer,
 // without net/http's per-request goroutine, context and buffers. Any
-// connection whose request needs more (a body, an upgrade, a host Fast
+// connection whose request needs more (a body, an upgrade, a host Lean
 // refuses, anything unusual or malformed) is handed with the bytes already
 // read to a net/http server, hardened as NewServer's, which serves it from
 // then on; so do HTTP/2 connections. Every request therefore gets net/http's
@@ -28,10 +28,10 @@ type Front struct {
 	Handler   http.Handler
 	TLSConfig *tls.Config // for ServeTLS
 
-	// Fast reports whether requests for host may take the lean path; nil
+	// Lean reports whether requests for host may take the lean path; nil
 	// means every host. The agent's API host does not: its streams need
 	// net/http's full-duplex connections.
-	Fast func(host string) bool
+	Lean func(host string) bool
 
 	ErrorLog *log.Logger // nil: the log package's standard logger
 

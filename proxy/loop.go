@@ -9,7 +9,8 @@ type LoopConfig struct {
 	Proxy *Proxy
 	// Direct reports whether Front's handler hands a request for host and
 	// path straight to Proxy (no redirect, no ACME challenge); nil means
-	// every host but Proxy's control host.
+	// it hands every request. The control host, which Front.Lean (Proxy.Lean)
+	// keeps off the lean path, is Proxy.admit's to recognize.
 	Direct func(host, path string) bool
 	// Loops is the number of event loops; 0 means one per processor.
 	Loops int
