@@ -269,7 +269,7 @@ func (a *Agent) serve(ctx context.Context) error {
 		httpHandler = a.certs.HTTPHandler(a.proxy)
 	}
 	front := proxy.NewFront(httpHandler, lns.http.Addr().String())
-	front.Fast = a.proxy.Lean
+	front.Lean = a.proxy.Lean
 	front.MaxConns = a.cfg.MaxConns
 	front.Loop = &proxy.LoopConfig{Proxy: a.proxy}
 	if a.certs != nil {
@@ -286,7 +286,7 @@ func (a *Agent) serve(ctx context.Context) error {
 	go func() { serveErr <- front.Serve(lns.http) }()
 	if lns.https != nil {
 		s := proxy.NewFront(a.proxy, lns.https.Addr().String())
-		s.Fast = a.proxy.Lean
+		s.Lean = a.proxy.Lean
 		s.TLSConfig = a.certs.TLSConfig()
 		servers = append(servers, s)
 		go func() { serveErr <- s.ServeTLS(lns.https) }()

@@ -67,17 +67,19 @@ func (p *Proxy) forward(st *reqState, r *http.Request) {
 		p.upstreamError(st, r, errors.New("switched protocols when no upgrade was asked for"))
 		return
 	}
-	removeHopByHopHeaders(resp.Header)
 	st.upstreamStatus = resp.StatusCode
 	h := st.ResponseWriter.Header()
+	conn := resp.Header["Connection"]
 	for k, vv := range resp.Header {
+		if !passAnswerField(st.route, k, conn) {
+			continue
+		}
 		if prev, ok := h[k]; ok {
 			vv = append(prev, vv...)
 		}
 		h[k] = vv // the answer's slices: nothing else uses them
 	}
-	setSecurityHeaders(h, st.route, st.tls)
-	h["X-Request-Id"] = st.fwd[3:4:4]
+	st.addAnswerFields(h)
 	if len(resp.Trailer) > 0 {
 		keys := make([]string, 0, len(resp.Trailer))
 		for k := range resp.Trailer {
@@ -137,11 +139,7 @@ func (st *reqState) outRequest(r *http.Request) *http.Request {
 	if _, ok := h["User-Agent"]; !ok {
 		h["User-Agent"] = noUserAgent // not Go's default
 	}
-	st.setForwarded(r)
-	h["X-Forwarded-For"] = st.fwd[0:1:1]
-	h["X-Forwarded-Proto"] = st.fwd[1:2:2]
-	h["X-Forwarded-Host"] = st.fwd[2:3:3]
-	h["X-Request-Id"] = st.fwd[3:4:4]
+	st.setForwardingHeaders(h)
 	out.Header = h
 	return out
 }
@@ -166,29 +164,6 @@ func (st *reqState) got1xx(code int, header textproto.MIMEHeader) error {
 	st.ResponseWriter.WriteHeader(code)
 	clear(h) // a 1xx answer's headers are not the final answer's
 	return nil
-}
-
-// setForwarded fills st.fwd with the values of X-Forwarded-For,
-// X-Forwarded-Proto, X-Forwarded-Host and X-Request-Id for the instance.
-// A trusted proxy's forwarding headers are kept and extended.
-func (st *reqState) setForwarded(r *http.Request) {
-	in := r.Header
-	xff, proto, fwdHost := st.peerIP, "http", r.Host
-	if r.TLS != nil {
-		proto = "https"
-	}
-	if st.trustedPeer {
-		if prior := in["X-Forwarded-For"]; len(prior) > 0 {
-			xff = strings.Join(prior, ", ") + ", " + st.peerIP
-		}
-		if v := in.Get("X-Forwarded-Proto"); v == "http" || v == "https" {
-			proto = v
-		}
-		if v := in.Get("X-Forwarded-Host"); v != "" {
-			fwdHost = v
-		}
-	}
-	st.fwd = [4]string{xff, proto, fwdHost, st.requestID}
 }
 
 var (
@@ -265,23 +240,6 @@ func forwardingHeader(k string) bool {
 		return true
 	}
 	return false
-}
-
-// removeHopByHopHeaders deletes the hop-by-hop headers of an answer,
-// including those its Connection header names.
-func removeHopByHopHeaders(h http.Header) {
-	for _, f := range h["Connection"] {
-		for sf := range strings.SplitSeq(f, ",") {
-			if sf = textproto.TrimString(sf); sf != "" {
-				h.Del(sf)
-			}
-		}
-	}
-	for k := range h {
-		if hopByHop(k) {
-			delete(h, k)
-		}
-	}
 }
 
 // headerHasToken reports whether the comma-separated values hold token,
@@ -406,16 +364,30 @@ func isDialError(err error) bool {
 	return errors.As(err, &op) && op.Op == "dial"
 }
 
+// The replay rule, for both engines: a request may be sent again when no
+// answer came only if it is idempotent (replayableMethod) and its body can
+// be read again, or if it did not all reach the instance (resendable).
+
+// replayableMethod reports whether a request with method may be sent again
+// when no answer came: the instance cannot have acted on it twice.
+func replayableMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete, http.MethodTrace:
+		return true
+	}
+	return false
+}
+
 // replayable reports whether req may be sent again: an idempotent method
 // whose body is empty or can be read again.
 func replayable(req *http.Request) bool {
-	switch req.Method {
-	case http.MethodGet, http.MethodHead, http.MethodOptions, http.MethodPut, http.MethodDelete, http.MethodTrace:
-	default:
-		return false
-	}
-	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+	return replayableMethod(req.Method) && (req.Body == nil || req.Body == http.NoBody || req.GetBody != nil)
 }
+
+// resendable reports whether a request that got no answer may go out
+// again: one that did not all reach the instance (sent false) always may,
+// one that did only when it is safe to repeat (again).
+func resendable(again, sent bool) bool { return !sent || again }
 
 // retarget copies req for the instance at addr, with a fresh body.
 func retarget(req *http.Request, addr string) (*http.Request, error) {

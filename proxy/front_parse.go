@@ -49,7 +49,7 @@ var (
 )
 
 // parseRequest turns head into a request for the lean path: HTTP/1.1, an
-// origin-form target, exactly one valid Host that f.Fast accepts, no body
+// origin-form target, exactly one valid Host that f.Lean accepts, no body
 // and no upgrade, every header well formed. Anything else is refused (ok
 // false) and left to net/http, which answers every case, errors included,
 // as a Go server does.
@@ -61,7 +61,7 @@ func (fc *frontConn) parseRequest(head []byte) (r *http.Request, ok bool) {
 		return nil, false
 	}
 	h, ok := parseFields(rest, lr.field)
-	if !ok || !lr.complete(fc.f.Fast) {
+	if !ok || !lr.complete(fc.f.Lean) {
 		return nil, false
 	}
 	u, ok := parseTarget(lr.target)
@@ -129,12 +129,12 @@ func (lr *leanRequest) field(key, value string) (keep, ok bool) {
 }
 
 // complete checks what the whole head must have: one valid Host, which
-// fast (when set) accepts.
-func (lr *leanRequest) complete(fast func(host string) bool) bool {
+// lean (Front.Lean, when set) accepts.
+func (lr *leanRequest) complete(lean func(host string) bool) bool {
 	if !lr.hasHost || lr.host == "" || !httpguts.ValidHostHeader(lr.host) {
 		return false
 	}
-	return fast == nil || fast(lr.host)
+	return lean == nil || lean(lr.host)
 }
 
 // parseFields parses the header fields that follow a head's first line (up

@@ -22,28 +22,81 @@ var (
 	hstsValue = []string{"max-age=31536000"}
 )
 
-// setSecurityHeaders fills the defaults the answer lacks, HSTS on TLS
-// requests only, then applies the route's overrides.
-func setSecurityHeaders(h http.Header, rt *route, tls bool) {
+const hstsKey = "Strict-Transport-Security"
+
+// The rules for the head of an answer, written once for both engines:
+// passAnswerField says which of the instance's fields reach the client as
+// sent, addAnswerFields adds the proxy's own. Front's goroutines apply them
+// to an http.Header (setAnswerHeader), the event loops as they write the
+// head (loop_answer_linux.go).
+
+// passAnswerField reports whether the answer's field k reaches the client
+// as the instance sent it: not a hop-by-hop one (conn holds the answer's
+// Connection values), not the request ID, not one rt sets or deletes.
+func passAnswerField(rt *route, k string, conn []string) bool {
+	return !hopField(k, conn) && !proxysAnswerField(rt, k)
+}
+
+// proxysAnswerField reports whether the proxy sets the answer's field k
+// itself: the request ID, and the fields rt sets or deletes.
+func proxysAnswerField(rt *route, k string) bool {
+	return k == "X-Request-Id" || rt != nil && rt.overrides(k)
+}
+
+// addAnswerFields calls add with the fields the proxy adds to an answer of
+// rt: the security headers the answer lacks (has says which it has), HSTS
+// on TLS requests only, unless the route sets or deletes them; the route's
+// own values; the request ID.
+func addAnswerFields(rt *route, tls bool, id []string, has func(k string) bool, add func(k string, vv []string)) {
 	for _, d := range defaultSecurityHeaders {
-		if _, ok := h[d.key]; !ok {
-			h[d.key] = d.val
+		if !has(d.key) && (rt == nil || !rt.overrides(d.key)) {
+			add(d.key, d.val)
 		}
 	}
-	if tls {
-		if _, ok := h["Strict-Transport-Security"]; !ok {
-			h["Strict-Transport-Security"] = hstsValue
+	if tls && !has(hstsKey) && (rt == nil || !rt.overrides(hstsKey)) {
+		add(hstsKey, hstsValue)
+	}
+	if rt != nil {
+		for _, kv := range rt.setHdr {
+			add(kv.key, kv.val)
 		}
 	}
-	if rt == nil {
-		return
+	add("X-Request-Id", id)
+}
+
+// setAnswerHeader applies the answer rules to h, the header of an answer
+// whose hop-by-hop fields are the caller's concern (an upgrade keeps them).
+func (st *reqState) setAnswerHeader(h http.Header) {
+	for k := range h {
+		if proxysAnswerField(st.route, k) {
+			delete(h, k)
+		}
 	}
+	st.addAnswerFields(h)
+}
+
+// addAnswerFields adds the proxy's fields to h, an answer's header that
+// holds only the fields passAnswerField passes.
+func (st *reqState) addAnswerFields(h http.Header) {
+	addAnswerFields(st.route, st.tls, st.fwd[3:4:4], func(k string) bool {
+		_, ok := h[k]
+		return ok
+	}, func(k string, vv []string) { h[k] = vv })
+}
+
+// overrides reports whether the route sets or deletes header k itself.
+func (rt *route) overrides(k string) bool {
 	for _, kv := range rt.setHdr {
-		h[kv.key] = kv.val
+		if kv.key == k {
+			return true
+		}
 	}
-	for _, k := range rt.delHdr {
-		delete(h, k)
+	for _, d := range rt.delHdr {
+		if d == k {
+			return true
+		}
 	}
+	return false
 }
 
 type headerValue struct {
@@ -91,19 +144,6 @@ func newRequestID() string {
 	s[23] = '-'
 	hex.Encode(s[24:], b[10:])
 	return string(s[:])
-}
-
-// peer reads the connection's address and, when it is a trusted proxy, the
-// client it forwards for: the right-most address in X-Forwarded-For that is
-// not itself a trusted proxy.
-func (p *Proxy) peer(r *http.Request) (peer, client netip.Addr, trusted bool) {
-	ap, err := netip.ParseAddrPort(r.RemoteAddr)
-	if err != nil {
-		return netip.Addr{}, netip.Addr{}, false
-	}
-	peer = ap.Addr().Unmap()
-	client, trusted = p.clientOf(peer, r.Header["X-Forwarded-For"])
-	return peer, client, trusted
 }
 
 // clientOf returns the client a request from peer is for: peer itself,

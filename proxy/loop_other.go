@@ -7,13 +7,8 @@ import (
 	"net"
 )
 
-// LoopConfig turns on Front's event loops for plain HTTP; they run on
-// Linux only; elsewhere every connection gets a goroutine.
-type LoopConfig struct {
-	Proxy  *Proxy
-	Direct func(host, path string) bool
-	Loops  int
-}
+// Elsewhere than on Linux there are no event loops: Front gives every
+// connection a goroutine.
 
 type loopGroup struct{}
 

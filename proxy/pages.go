@@ -29,8 +29,7 @@ const pageHTML = `<!doctype html>
 // writePage answers the request with pg about arg (a host or an app).
 func writePage(st *reqState, status int, pg page, arg string) {
 	h := st.Header()
-	setSecurityHeaders(h, st.route, st.tls)
-	h.Set("X-Request-ID", st.requestID)
+	st.setAnswerHeader(h)
 	h.Set("Content-Type", "text/html; charset=utf-8")
 	h.Set("Cache-Control", "no-store")
 	h.Del("Content-Length")

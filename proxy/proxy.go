@@ -140,8 +140,10 @@ func (p *Proxy) Healthy(app string) []Upstream {
 
 // ServeHTTP routes one request.
 func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	host := normalizeHost(r.Host)
-	if host == p.control && p.control != "" {
+	st := &reqState{ResponseWriter: w, start: time.Now(), p: p}
+	a := arrivalOf(r)
+	v := p.admit(st, &a)
+	if v == toControl {
 		if p.cfg.Control == nil {
 			http.NotFound(w, r)
 			return
@@ -149,51 +151,11 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p.cfg.Control.ServeHTTP(w, r)
 		return
 	}
-	st := &reqState{ResponseWriter: w, start: time.Now(), p: p, tls: r.TLS != nil}
-	peer, client, trusted := p.peer(r)
-	st.peerIP, st.trustedPeer = addrString(peer, r.RemoteAddr), trusted
-	st.clientIP = st.peerIP
-	if client != peer {
-		st.clientIP = client.String()
-	}
-	var inID string
-	if v := r.Header["X-Request-Id"]; len(v) > 0 {
-		inID = v[0]
-	}
-	st.requestID = requestID(inID)
 	defer func() { st.finish(r.Host, r.Method, r.URL.Path) }()
-
-	rt := p.table.Load().hosts[host]
-	if rt == nil {
-		writePage(st, http.StatusNotFound, unknownHostPage, host)
-		st.errText = "no app at this host"
+	if v != forwardIt {
+		refuse(st, v, r.Host)
 		return
 	}
-	st.route = rt
-	if rt.Maintenance {
-		w.Header().Set("Retry-After", "60")
-		writePage(st, http.StatusServiceUnavailable, maintenancePage, rt.App)
-		st.errText = "maintenance"
-		return
-	}
-	if rt.limiter != nil && !rt.limiter.allow(client) {
-		w.Header().Set("Retry-After", rt.limiter.retryAfter)
-		writePage(st, http.StatusTooManyRequests, rateLimitedPage, rt.App)
-		st.errText = "rate limited"
-		return
-	}
-	if r.ContentLength > p.cfg.MaxBodyBytes {
-		writePage(st, http.StatusRequestEntityTooLarge, tooLargePage, rt.App)
-		st.errText = "request body too large"
-		return
-	}
-	b := rt.pick()
-	if b == nil {
-		writePage(st, http.StatusServiceUnavailable, noInstancePage, rt.App)
-		st.errText = "no instance running"
-		return
-	}
-	st.backend = b
 	if r.Body != nil && r.Body != http.NoBody && leanBodyOf(r) == nil {
 		r.Body = http.MaxBytesReader(st, r.Body, p.cfg.MaxBodyBytes)
 	}

@@ -132,7 +132,7 @@ func serveFront(t testing.TB, p *Proxy, loops bool) *frontServer {
 		t.Fatal(err)
 	}
 	fr := NewFront(p, l.Addr().String())
-	fr.Fast = p.Lean
+	fr.Lean = p.Lean
 	if loops {
 		fr.Loop = &LoopConfig{Proxy: p}
 	}

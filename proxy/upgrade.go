@@ -33,12 +33,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 	st := stateOf(pr.In)
 	pr.Out.URL.Scheme = "http"
 	pr.Out.URL.Host = st.backend.up.Addr
-	st.setForwarded(pr.In)
-	h := pr.Out.Header
-	h["X-Forwarded-For"] = st.fwd[0:1:1]
-	h["X-Forwarded-Proto"] = st.fwd[1:2:2]
-	h["X-Forwarded-Host"] = st.fwd[2:3:3]
-	h["X-Request-Id"] = st.fwd[3:4:4]
+	st.setForwardingHeaders(pr.Out.Header)
 }
 
 // modifyResponse adds the security headers and the request id to an
@@ -46,8 +41,7 @@ func (p *Proxy) rewrite(pr *httputil.ProxyRequest) {
 func (p *Proxy) modifyResponse(resp *http.Response) error {
 	st := stateOf(resp.Request)
 	st.upstreamStatus = resp.StatusCode
-	setSecurityHeaders(resp.Header, st.route, st.tls)
-	resp.Header["X-Request-Id"] = st.fwd[3:4:4]
+	st.setAnswerHeader(resp.Header)
 	return nil
 }
 

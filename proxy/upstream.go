@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/textproto"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -39,6 +38,7 @@ type upConn struct {
 	bw        *bufio.Writer
 	idleSince time.Time
 	reused    bool
+	head      []byte // the request head being written
 }
 
 // connPool keeps the idle connections to one instance, most recently used
@@ -194,7 +194,6 @@ func (p *Proxy) fastRoundTrip(st *reqState, r *http.Request) (*http.Response, er
 	st.url = *r.URL
 	st.url.RawQuery = cleanQuery(st.url.RawQuery)
 	uri := st.url.RequestURI()
-	st.setForwarded(r)
 	idempotent := replayable(r)
 	tries := 0
 	for {
@@ -221,7 +220,7 @@ func (p *Proxy) fastRoundTrip(st *reqState, r *http.Request) (*http.Response, er
 			return resp, nil
 		}
 		c.Close()
-		if !c.reused || r.Context().Err() != nil || sent && !(idempotent && closedByPeer(err)) {
+		if !c.reused || r.Context().Err() != nil || !resendable(idempotent && closedByPeer(err), sent) {
 			return nil, err
 		}
 		// A connection the instance closed while it sat in the pool: the
@@ -255,7 +254,7 @@ func (p *Proxy) exchange(st *reqState, r *http.Request, uri string, c *upConn, p
 		}
 	}()
 	c.SetDeadline(st.start.Add(p.cfg.ResponseHeaderTimeout))
-	if err := writeRequest(c.bw, st, r, uri); err != nil {
+	if err := writeRequest(c, st, r, uri); err != nil {
 		return nil, err, false
 	}
 	if _, err := c.br.Peek(1); err != nil {
@@ -290,62 +289,26 @@ func closedByPeer(err error) bool {
 	return err == io.EOF || errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE)
 }
 
-// writeRequest writes r's request line and headers for the instance: the
-// client's headers without the hop-by-hop ones, and the forwarding headers.
-// net/http has validated every name and value it read from the client.
-func writeRequest(bw *bufio.Writer, st *reqState, r *http.Request, uri string) error {
+// writeRequest writes r for the instance on c: the head appendRequestHead
+// makes of it, then a body Front read whole. net/http has validated every
+// name and value it read from the client.
+func writeRequest(c *upConn, st *reqState, r *http.Request, uri string) error {
 	host := r.Host
 	if host == "" {
 		host = st.backend.up.Addr
 	}
-	bw.WriteString(r.Method)
-	bw.WriteByte(' ')
-	bw.WriteString(uri)
-	bw.WriteString(" HTTP/1.1\r\nHost: ")
-	bw.WriteString(host)
-	bw.WriteString("\r\n")
-	conn := r.Header["Connection"]
-	for k, vv := range r.Header {
-		switch k {
-		case "Host", "Content-Length", "Expect", "X-Request-Id":
-			continue
-		}
-		if hopByHop(k) || forwardingHeader(k) || len(conn) > 0 && headerHasToken(conn, k) {
-			continue
-		}
-		for _, v := range vv {
-			bw.WriteString(k)
-			bw.WriteString(": ")
-			bw.WriteString(v)
-			bw.WriteString("\r\n")
-		}
-	}
 	lb := leanBodyOf(r)
-	switch {
-	case lb != nil:
-		bw.WriteString("Content-Length: ")
-		var n [20]byte
-		bw.Write(strconv.AppendInt(n[:0], int64(len(lb.b)), 10))
-		bw.WriteString("\r\n")
-	case r.Method == http.MethodPost || r.Method == http.MethodPut || r.Method == http.MethodPatch:
-		bw.WriteString("Content-Length: 0\r\n")
-	}
-	if headerHasToken(r.Header["Te"], "trailers") {
-		bw.WriteString("Te: trailers\r\n")
-	}
-	bw.WriteString("X-Forwarded-For: ")
-	bw.WriteString(st.fwd[0])
-	bw.WriteString("\r\nX-Forwarded-Proto: ")
-	bw.WriteString(st.fwd[1])
-	bw.WriteString("\r\nX-Forwarded-Host: ")
-	bw.WriteString(st.fwd[2])
-	bw.WriteString("\r\nX-Request-Id: ")
-	bw.WriteString(st.fwd[3])
-	bw.WriteString("\r\n\r\n")
+	n := 0
 	if lb != nil {
-		bw.Write(lb.b)
+		n = len(lb.b)
 	}
-	return bw.Flush()
+	o := outHead{method: r.Method, target: uri, host: host, header: r.Header, conn: r.Header["Connection"], bodyLen: n}
+	c.head = appendRequestHead(c.head[:0], &o, &st.fwd)
+	c.bw.Write(c.head)
+	if lb != nil {
+		c.bw.Write(lb.b)
+	}
+	return c.bw.Flush()
 }
 
 // readResponse reads an answer's head from br. The common answer (HTTP/1.1,
@@ -357,44 +320,18 @@ func (st *reqState) readResponse(br *bufio.Reader, req *http.Request) (*http.Res
 	if head == nil {
 		return http.ReadResponse(br, req)
 	}
-	s := string(head)
-	line, rest, _ := strings.Cut(s, "\r\n")
-	proto, status, ok := strings.Cut(line, " ")
-	if !ok || proto != "HTTP/1.1" || len(status) < 3 || status[0] < '2' || status[0] > '9' ||
-		(len(status) > 3 && status[3] != ' ') || strings.ContainsFunc(status, isCTL) {
+	line, rest, _ := strings.Cut(string(head), "\r\n")
+	var a answerHead
+	if !a.statusLine(line) || a.proto != "HTTP/1.1" || a.code < 200 {
 		return http.ReadResponse(br, req) // net/http reads a bare LF as a line's end
 	}
-	code := 0
-	for i := 0; i < 3; i++ {
-		if status[i] < '0' || status[i] > '9' {
-			return http.ReadResponse(br, req)
-		}
-		code = code*10 + int(status[i]-'0')
-	}
-	cl, hasCL, closeAfter := int64(-1), false, false
-	h, ok := parseFields(rest, func(key, value string) (keep, ok bool) {
-		switch key {
-		case "Content-Length":
-			v, err := strconv.ParseUint(value, 10, 63) // digits only, as net/http wants
-			if hasCL || err != nil {
-				return false, false
-			}
-			cl, hasCL = int64(v), true
-			return true, true
-		case "Transfer-Encoding", "Trailer":
-			return false, false
-		case "Connection":
-			if headerHasToken([]string{value}, "close") {
-				closeAfter = true
-			}
-		}
-		return true, true
-	})
-	if !ok {
+	h, ok := parseFields(rest, a.field)
+	if !ok || a.chunked || a.trailer || a.dupCL {
 		return http.ReadResponse(br, req)
 	}
+	code, cl, closeAfter := a.code, a.cl, a.closeConn
 	noBody := req.Method == http.MethodHead || code == http.StatusNoContent || code == http.StatusNotModified
-	if !hasCL && !noBody {
+	if !a.hasCL && !noBody {
 		return http.ReadResponse(br, req) // a body that ends when the connection does
 	}
 	if noBody && req.Method != http.MethodHead {
@@ -405,7 +342,7 @@ func (st *reqState) readResponse(br *bufio.Reader, req *http.Request) (*http.Res
 	}
 	br.Discard(len(head))
 	resp := &http.Response{
-		Status: status, StatusCode: code, Proto: proto, ProtoMajor: 1, ProtoMinor: 1,
+		Status: a.status, StatusCode: code, Proto: a.proto, ProtoMajor: 1, ProtoMinor: 1,
 		Header: h, ContentLength: cl, Close: closeAfter, Request: req, Body: http.NoBody,
 	}
 	if !noBody && cl > 0 {
