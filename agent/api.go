@@ -454,6 +454,7 @@ func (a *Agent) removeKey(w http.ResponseWriter, r *http.Request) error {
 	if err := a.store.RemoveKey(r.PathValue("fp")); err != nil {
 		return err
 	}
+	a.closeSSHKey(r.PathValue("fp"))
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -29,6 +29,17 @@ const (
 // userExtension carries who pushes from authentication to the sessions.
 const userExtension = "pier-user"
 
+// keyData is the ExtraData key of the public key a connection
+// authenticated with.
+type keyData struct{}
+
+// peer is who a connection authenticated as.
+type peer struct {
+	user string
+	key  ssh.PublicKey
+	fp   string // the key's SHA256 fingerprint
+}
+
 // SSHServer receives pushes (and serves fetches) over SSH:
 // ssh://git@HOST:PORT/APP.git. Any login name is accepted, as with Heroku's
 // git@; the public key decides who pushes. It runs git's own receive-pack
@@ -55,6 +66,7 @@ type SSHServer struct {
 	cancel   context.CancelFunc
 	lns      map[net.Listener]bool
 	conns    map[net.Conn]bool
+	byKey    map[string]map[net.Conn]bool // authenticated connections by key fingerprint
 	closing  bool
 	wg       sync.WaitGroup // connection goroutines
 	inFlight atomic.Int32
@@ -112,6 +124,7 @@ func (s *SSHServer) init(ln net.Listener) error {
 		s.ctx, s.cancel = context.WithCancel(context.Background())
 		s.lns = map[net.Listener]bool{}
 		s.conns = map[net.Conn]bool{}
+		s.byKey = map[string]map[net.Conn]bool{}
 	}
 	s.lns[ln] = true
 	return nil
@@ -162,7 +175,47 @@ func (s *SSHServer) checkKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Per
 	if !ok {
 		return nil, fmt.Errorf("unknown SSH key %s: add it with `pier keys add`", ssh.FingerprintSHA256(key))
 	}
-	return &ssh.Permissions{Extensions: map[string]string{userExtension: user}}, nil
+	return &ssh.Permissions{
+		Extensions: map[string]string{userExtension: user},
+		ExtraData:  map[any]any{keyData{}: key},
+	}, nil
+}
+
+// CloseKey closes at once every connection authenticated with the key of
+// this SHA256 fingerprint, and the git commands they run; it returns how
+// many it closed. Call it when a key stops being allowed: without it, a
+// connection kept open (ssh's ControlMaster) would go on pushing.
+func (s *SSHServer) CloseKey(fingerprint string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for c := range s.byKey[fingerprint] {
+		c.Close()
+		n++
+	}
+	if n > 0 {
+		s.logf("ssh: closed %d connection(s) of key %s", n, fingerprint)
+	}
+	return n
+}
+
+// trackKey records an authenticated connection under its key's fingerprint
+// until the returned function is called.
+func (s *SSHServer) trackKey(fp string, conn net.Conn) func() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byKey[fp] == nil {
+		s.byKey[fp] = map[net.Conn]bool{}
+	}
+	s.byKey[fp][conn] = true
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		delete(s.byKey[fp], conn)
+		if len(s.byKey[fp]) == 0 {
+			delete(s.byKey, fp)
+		}
+	}
 }
 
 // Shutdown stops accepting, waits until the open connections end or ctx is
@@ -219,7 +272,13 @@ func (s *SSHServer) handleConn(raw net.Conn) {
 		return // a port scanner, an unknown key or a timeout: nothing to say
 	}
 	_ = raw.SetDeadline(time.Time{})
-	user := sconn.Permissions.Extensions[userExtension]
+	key, _ := sconn.Permissions.ExtraData[keyData{}].(ssh.PublicKey)
+	if key == nil {
+		sconn.Close()
+		return
+	}
+	who := peer{user: sconn.Permissions.Extensions[userExtension], key: key, fp: ssh.FingerprintSHA256(key)}
+	defer s.trackKey(who.fp, raw)()
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
 
@@ -227,7 +286,7 @@ func (s *SSHServer) handleConn(raw net.Conn) {
 	closed := make(chan struct{})
 	wg.Add(3)
 	go func() { defer wg.Done(); ssh.DiscardRequests(reqs) }()
-	go func() { defer wg.Done(); s.serveChannels(ctx, conn, chans, user) }()
+	go func() { defer wg.Done(); s.serveChannels(ctx, conn, chans, who) }()
 	go func() { defer wg.Done(); _ = sconn.Wait(); close(closed) }()
 	s.watchIdle(ctx, conn, closed)
 	sconn.Close()

@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -401,5 +402,70 @@ func TestParseGitCommand(t *testing.T) {
 		if (err == nil) != tt.ok || (tt.ok && (c.service != tt.service || c.app != tt.app)) {
 			t.Errorf("parseGitCommand(%q) = %+v, %v; want %s %s ok=%v", tt.line, c, err, tt.service, tt.app, tt.ok)
 		}
+	}
+}
+
+// runGo runs one command in a new session of c and returns its output.
+func runGo(c *ssh.Client, command string) (string, error) {
+	sess, err := c.NewSession()
+	if err != nil {
+		return "", err
+	}
+	defer sess.Close()
+	out, err := sess.CombinedOutput(command)
+	return string(out), err
+}
+
+func TestSSHRemovedKeyRunsNoMoreCommands(t *testing.T) {
+	var removed atomic.Bool
+	f := startSSH(t, func(s *SSHServer) {
+		allow := s.Authorize
+		s.Authorize = func(key ssh.PublicKey) (string, bool) {
+			if removed.Load() {
+				return "", false
+			}
+			return allow(key)
+		}
+	})
+	c, err := f.dialGo(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if out, _ := runGo(c, "ls"); !strings.Contains(out, onlyGit) {
+		t.Fatalf("a first command got %q, want the git-only refusal", out)
+	}
+	// The key is removed, but nobody closes its connection: the next
+	// command on it is refused all the same, and the connection ends.
+	removed.Store(true)
+	out, err := runGo(c, "git-receive-pack '/hello.git'")
+	if err == nil || !strings.Contains(out, "no longer allowed") {
+		t.Errorf("a command after the key's removal: %v, %q; want a refusal", err, out)
+	}
+	waitClosed(t, c, 5*time.Second, "a removed key's connection")
+	if _, err := os.Stat(f.srv.Git.RepoDir("hello")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the refused command reached git: %v", err)
+	}
+}
+
+func TestSSHCloseKeyEndsItsConnections(t *testing.T) {
+	f := startSSH(t, nil)
+	c, err := f.dialGo(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if out, _ := runGo(c, "ls"); !strings.Contains(out, onlyGit) {
+		t.Fatalf("a first command got %q", out)
+	}
+	if n := f.srv.CloseKey("SHA256:not-this-one"); n != 0 {
+		t.Errorf("CloseKey of another key closed %d connections", n)
+	}
+	if n := f.srv.CloseKey(ssh.FingerprintSHA256(f.alice.pub)); n != 1 {
+		t.Errorf("CloseKey = %d, want 1", n)
+	}
+	waitClosed(t, c, 2*time.Second, "CloseKey")
+	if _, err := runGo(c, "ls"); err == nil {
+		t.Error("a command ran on a connection CloseKey closed")
 	}
 }
