@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -112,14 +111,7 @@ func (a *Agent) gitAuth(r *http.Request) (string, bool) {
 	return tok.Name, true
 }
 
-func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return userErrorf(http.StatusBadRequest, "malformed request body: %v", err)
-	}
-	return nil
-}
+func decode(r *http.Request, v any) error { return decodeBody(r.Body, v) }
 
 // appOf loads the app named in the path.
 func (a *Agent) appOf(r *http.Request) (api.App, error) {
