@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pierhq/pier/api"
+	"github.com/pierhq/pier/procfile"
 	"github.com/pierhq/pier/scheduler"
 )
 
@@ -270,6 +271,9 @@ func (a *Agent) scale(ctx context.Context, name string, req api.ScaleRequest, us
 		return api.App{}, err
 	}
 	for t, n := range f {
+		if !procfile.ValidType(t) {
+			return api.App{}, userErrorf(400, "%q is not a process type: use 1 to 63 letters, digits, - and _", t)
+		}
 		if _, ok := app.Processes[t]; !ok && app.LiveRelease != 0 {
 			return api.App{}, userErrorf(400, "%s has no process type %q (it has: %s)", name, t, strings.Join(sortedKeys(app.Processes), ", "))
 		}

@@ -95,8 +95,8 @@ func (s *Store) addToken(name, secret string, reuse bool) (api.Token, error) {
 // putToken is addToken inside the caller's transaction.
 func putToken(tx *bolt.Tx, name, secret string, reuse bool) (api.Token, error) {
 	name = strings.TrimSpace(name)
-	if name == "" {
-		return api.Token{}, invalid("a token needs a name")
+	if err := CheckName("token", name); err != nil {
+		return api.Token{}, err
 	}
 	hash := hashSecret(secret)
 	var rec tokenRecord
