@@ -22,6 +22,7 @@ import (
 // Defaults of SSHServer's limits.
 const (
 	DefaultSSHMaxConns         = 100
+	DefaultSSHMaxPreAuthPerIP  = 8
 	DefaultSSHHandshakeTimeout = 10 * time.Second
 	DefaultSSHIdleTimeout      = 5 * time.Minute
 )
@@ -54,7 +55,12 @@ type SSHServer struct {
 	Authorize func(key ssh.PublicKey) (user string, ok bool)
 	Logf      func(format string, args ...any)
 
-	MaxConns         int           // open connections at most (DefaultSSHMaxConns)
+	MaxConns int // open connections at most (DefaultSSHMaxConns)
+	// MaxPreAuthPerIP caps the connections of one client address (an IPv6
+	// /64) that have not authenticated yet (DefaultSSHMaxPreAuthPerIP), so
+	// that one client's idle connections cannot take every slot of
+	// MaxConns. Loopback addresses count as any other.
+	MaxPreAuthPerIP  int
 	HandshakeTimeout time.Duration // to authenticate (DefaultSSHHandshakeTimeout)
 	// IdleTimeout closes a connection that has carried nothing for this long
 	// while no git command runs (DefaultSSHIdleTimeout).
@@ -67,6 +73,8 @@ type SSHServer struct {
 	lns      map[net.Listener]bool
 	conns    map[net.Conn]bool
 	byKey    map[string]map[net.Conn]bool // authenticated connections by key fingerprint
+	preAuth  map[string]int               // connections still authenticating, by clientOf
+	refused  map[string]*refusals         // by clientOf, for a log line per burst
 	closing  bool
 	wg       sync.WaitGroup // connection goroutines
 	inFlight atomic.Int32
@@ -125,6 +133,8 @@ func (s *SSHServer) init(ln net.Listener) error {
 		s.lns = map[net.Listener]bool{}
 		s.conns = map[net.Conn]bool{}
 		s.byKey = map[string]map[net.Conn]bool{}
+		s.preAuth = map[string]int{}
+		s.refused = map[string]*refusals{}
 	}
 	s.lns[ln] = true
 	return nil
@@ -142,7 +152,9 @@ func (s *SSHServer) isClosing() bool {
 	return s.closing
 }
 
-// admit registers conn, or closes it when the server is full or closing.
+// admit registers conn as authenticating, or closes it when the server is
+// full, its client has too many connections authenticating, or the server
+// is closing.
 func (s *SSHServer) admit(conn net.Conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -150,14 +162,77 @@ func (s *SSHServer) admit(conn net.Conn) bool {
 		conn.Close()
 		return false
 	}
-	if len(s.conns) >= s.maxConns() {
+	client := clientOf(conn.RemoteAddr())
+	switch {
+	case len(s.conns) >= s.maxConns():
 		conn.Close()
-		s.logf("ssh: refused a connection from %s: %d connections are open already", conn.RemoteAddr(), len(s.conns))
+		s.logRefusal(client, fmt.Sprintf("%d connections are open already", len(s.conns)))
+		return false
+	case s.preAuth[client] >= s.maxPreAuthPerIP():
+		conn.Close()
+		s.logRefusal(client, fmt.Sprintf("%d of its connections are authenticating already", s.preAuth[client]))
 		return false
 	}
+	s.preAuth[client]++
 	s.conns[conn] = true
 	s.wg.Add(1)
 	return true
+}
+
+// authenticated ends conn's count among its client's authenticating
+// connections, whether the handshake succeeded or not.
+func (s *SSHServer) authenticated(conn net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	client := clientOf(conn.RemoteAddr())
+	if s.preAuth[client]--; s.preAuth[client] <= 0 {
+		delete(s.preAuth, client)
+	}
+}
+
+// refusals counts the connections refused from one client since the
+// last log line about it.
+type refusals struct {
+	logged time.Time
+	n      int
+}
+
+// refusalLogEvery is how often a client's refused connections are logged:
+// once per burst, not per connection.
+const refusalLogEvery = time.Minute
+
+// logRefusal logs a refused connection of client, at most once per
+// refusalLogEvery, with how many were refused since. Called with s.mu.
+func (s *SSHServer) logRefusal(client, why string) {
+	r := s.refused[client]
+	if r == nil {
+		r = &refusals{}
+		s.refused[client] = r
+	}
+	r.n++
+	if time.Since(r.logged) < refusalLogEvery {
+		return
+	}
+	s.logf("ssh: refused %d connection(s) from %s: %s (logged at most once a minute)", r.n, client, why)
+	r.logged, r.n = time.Now(), 0
+	for c, old := range s.refused { // forget quiet clients
+		if time.Since(old.logged) > refusalLogEvery && old.n == 0 {
+			delete(s.refused, c)
+		}
+	}
+}
+
+// clientOf is the address a client's connections are counted under: its
+// IPv4 address, or the /64 of its IPv6 address.
+func clientOf(addr net.Addr) string {
+	ta, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return addr.String()
+	}
+	if ip4 := ta.IP.To4(); ip4 != nil {
+		return ip4.String()
+	}
+	return (&net.IPNet{IP: ta.IP.Mask(net.CIDRMask(64, 128)), Mask: net.CIDRMask(64, 128)}).String()
 }
 
 func (s *SSHServer) forget(conn net.Conn) {
@@ -268,6 +343,7 @@ func (s *SSHServer) handleConn(raw net.Conn) {
 	conn.touch()
 	_ = raw.SetDeadline(time.Now().Add(s.handshakeTimeout()))
 	sconn, chans, reqs, err := ssh.NewServerConn(conn, s.config)
+	s.authenticated(raw)
 	if err != nil {
 		return // a port scanner, an unknown key or a timeout: nothing to say
 	}
@@ -319,6 +395,13 @@ func (s *SSHServer) maxConns() int {
 		return s.MaxConns
 	}
 	return DefaultSSHMaxConns
+}
+
+func (s *SSHServer) maxPreAuthPerIP() int {
+	if s.MaxPreAuthPerIP > 0 {
+		return s.MaxPreAuthPerIP
+	}
+	return DefaultSSHMaxPreAuthPerIP
 }
 
 func (s *SSHServer) handshakeTimeout() time.Duration {

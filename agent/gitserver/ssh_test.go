@@ -8,12 +8,14 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -467,5 +469,67 @@ func TestSSHCloseKeyEndsItsConnections(t *testing.T) {
 	waitClosed(t, c, 2*time.Second, "CloseKey")
 	if _, err := runGo(c, "ls"); err == nil {
 		t.Error("a command ran on a connection CloseKey closed")
+	}
+}
+
+// TestSSHIdleFloodFromOneAddress opens 100 idle connections from
+// 127.0.0.2 (Linux routes all of 127.0.0.0/8 to the loopback), as many as
+// the server's cap, and checks that only a few are held and a push from
+// 127.0.0.1 still goes through.
+func TestSSHIdleFloodFromOneAddress(t *testing.T) {
+	requireBinary(t, "git")
+	requireBinary(t, "ssh")
+	var logs strings.Builder
+	var logMu sync.Mutex
+	f := startSSH(t, func(s *SSHServer) {
+		s.Logf = func(format string, args ...any) {
+			logMu.Lock()
+			defer logMu.Unlock()
+			fmt.Fprintf(&logs, format+"\n", args...)
+		}
+	})
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: 5 * time.Second}
+	var flood []net.Conn
+	defer func() {
+		for _, c := range flood {
+			c.Close()
+		}
+	}()
+	for range DefaultSSHMaxConns {
+		c, err := d.Dial("tcp", f.addr)
+		if err != nil {
+			t.Fatalf("dialing from 127.0.0.2: %v", err)
+		}
+		flood = append(flood, c)
+	}
+	// The server closes the connections over the per-address cap at once;
+	// the others wait, silent, for a handshake that never comes.
+	var held atomic.Int32
+	var wg sync.WaitGroup
+	for _, c := range flood {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			if _, err := io.ReadAll(c); err != nil { // the deadline: still open
+				held.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := held.Load(); n > DefaultSSHMaxPreAuthPerIP {
+		t.Errorf("%d idle connections from one address are held, want at most %d", n, DefaultSSHMaxPreAuthPerIP)
+	}
+
+	src := newCheckout(t)
+	out, code := f.run(t, f.alice, src, "git", "push", f.remote("hello"), "main")
+	if code != 0 {
+		t.Fatalf("a push from 127.0.0.1 during the flood exited %d:\n%s", code, out)
+	}
+
+	logMu.Lock()
+	defer logMu.Unlock()
+	if n := strings.Count(logs.String(), "refused"); n != 1 || !strings.Contains(logs.String(), "127.0.0.2") {
+		t.Errorf("the refusals were logged %d times, want once, naming 127.0.0.2:\n%s", n, logs.String())
 	}
 }
