@@ -222,19 +222,27 @@ func (a *Agent) openParts() error {
 	return nil
 }
 
-// ensureAdminToken makes sure an admin token exists: PIER_ADMIN_TOKEN, or
-// the one in <data-dir>/admin.token, or a new one written there.
+// ensureAdminToken takes the bootstrap admin token: PIER_ADMIN_TOKEN, or
+// the one in <data-dir>/admin.token, or a new one written there. The store
+// takes a bootstrap secret once: one whose token was revoked stays revoked,
+// and the agent starts without it.
 func (a *Agent) ensureAdminToken() error {
-	path := filepath.Join(a.dirs.root, "admin.token")
-	if a.cfg.AdminToken != "" {
-		_, err := a.store.ImportToken("admin", a.cfg.AdminToken)
+	path := a.adminTokenPath()
+	secret, from := a.cfg.AdminToken, "PIER_ADMIN_TOKEN"
+	if secret == "" {
+		if b, err := os.ReadFile(path); err == nil {
+			secret, from = strings.TrimSpace(string(b)), path
+		}
+	}
+	if secret != "" {
+		_, err := a.store.ImportBootstrapToken("admin", secret)
+		if errors.Is(err, store.ErrTokenRevoked) {
+			a.log.Warn("the admin token was revoked and does not work: use another token (pier tokens rotate-admin makes a new one), or remove "+path+" and restart to have one made", "from", from)
+			return nil
+		}
 		return err
 	}
-	if b, err := os.ReadFile(path); err == nil && len(strings.TrimSpace(string(b))) > 0 {
-		_, err := a.store.ImportToken("admin", strings.TrimSpace(string(b)))
-		return err
-	}
-	t, err := a.store.CreateToken("admin")
+	t, err := a.store.CreateBootstrapToken("admin")
 	if err != nil {
 		return err
 	}
@@ -244,6 +252,8 @@ func (a *Agent) ensureAdminToken() error {
 	a.log.Info("created the admin API token", "file", path)
 	return nil
 }
+
+func (a *Agent) adminTokenPath() string { return filepath.Join(a.dirs.root, "admin.token") }
 
 // serve listens, reconciles with what runs, and serves until ctx is done.
 func (a *Agent) serve(ctx context.Context) error {

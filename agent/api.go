@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -72,6 +71,7 @@ func (a *Agent) routes() http.Handler {
 	h("GET /v1/tokens", a.listTokens)
 	h("POST /v1/tokens", a.createToken)
 	h("DELETE /v1/tokens/{id}", a.revokeToken)
+	h("POST /v1/tokens/rotate-admin", a.rotateAdminToken)
 	h("GET /v1/keys", a.listKeys)
 	h("POST /v1/keys", a.addKey)
 	h("DELETE /v1/keys/{fp}", a.removeKey)
@@ -111,14 +111,7 @@ func (a *Agent) gitAuth(r *http.Request) (string, bool) {
 	return tok.Name, true
 }
 
-func decode(r *http.Request, v any) error {
-	dec := json.NewDecoder(io.LimitReader(r.Body, 1<<20))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return invalidf("malformed request body: %v", err)
-	}
-	return nil
-}
+func decode(r *http.Request, v any) error { return decodeBody(r.Body, v) }
 
 // appOf loads the app named in the path.
 func (a *Agent) appOf(r *http.Request) (api.App, error) {
@@ -453,6 +446,7 @@ func (a *Agent) removeKey(w http.ResponseWriter, r *http.Request) error {
 	if err := a.store.RemoveKey(r.PathValue("fp")); err != nil {
 		return err
 	}
+	a.closeSSHKey(r.PathValue("fp"))
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

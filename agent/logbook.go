@@ -9,9 +9,12 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/pierhq/pier/proxy"
 )
@@ -78,12 +81,45 @@ func (l *logbook) run(ctx context.Context) {
 
 // add queues a line "TIME app[SOURCE]: text". When the queue is full (a
 // flood of requests) router lines are dropped rather than slowing requests.
+// Control characters in source and text are escaped, so that nothing a
+// name, a message or a request holds can start a line of its own.
 func (l *logbook) add(app, source, text string) {
-	line := time.Now().Format(logTimeFormat) + " app[" + source + "]: " + text
+	line := time.Now().Format(logTimeFormat) + " app[" + escapeControl(source) + "]: " + escapeControl(text)
 	select {
 	case l.lines <- logLine{app, line}:
 	default:
 	}
+}
+
+// escapeControl writes control characters, line separators and bytes
+// that are not UTF-8 as Go escapes (\n, \x1b, \u2028), so that s stays on
+// one line and cannot steer a terminal.
+func escapeControl(s string) string {
+	clean := true
+	for _, r := range s {
+		if r == utf8.RuneError || unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); {
+		r, n := utf8.DecodeRuneInString(s[i:])
+		switch {
+		case r == utf8.RuneError && n == 1:
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case unicode.IsControl(r) || r == '\u2028' || r == '\u2029':
+			q := strconv.QuoteRune(r)
+			b.WriteString(q[1 : len(q)-1])
+		default:
+			b.WriteString(s[i : i+n])
+		}
+		i += n
+	}
+	return b.String()
 }
 
 func (l *logbook) write(ln logLine) {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pierhq/pier/api"
+	"github.com/pierhq/pier/procfile"
 	"github.com/pierhq/pier/scheduler"
 )
 
@@ -51,6 +52,9 @@ func (dp *deployer) scale(ctx context.Context, name string, req api.ScaleRequest
 		return api.App{}, err
 	}
 	for t, n := range f {
+		if !procfile.ValidType(t) {
+			return api.App{}, invalidf("%q is not a process type: use 1 to 63 letters, digits, - and _", t)
+		}
 		if _, ok := app.Processes[t]; !ok && app.LiveRelease != 0 {
 			return api.App{}, invalidf("%s has no process type %q (it has: %s)", name, t, strings.Join(sortedKeys(app.Processes), ", "))
 		}

@@ -36,6 +36,14 @@ func (a *Agent) sshAuth(key ssh.PublicKey) (string, bool) {
 	return k.Name, true
 }
 
+// closeSSHKey ends the open connections of a key just removed, so that a
+// connection kept open (ssh's ControlMaster) cannot push on without it.
+func (a *Agent) closeSSHKey(fingerprint string) {
+	if a.sshd != nil {
+		a.sshd.CloseKey(fingerprint)
+	}
+}
+
 // sshURL is the SSH git remote of app, or "" when SSH is off. The host is
 // the control host pier.<domain>, or the local address on localhost.
 func (a *Agent) sshURL(app string) string {

@@ -287,6 +287,15 @@ func (c *Client) RevokeToken(ctx context.Context, id string) error {
 	return c.do(ctx, http.MethodDelete, "/v1/tokens/"+url.PathEscape(id), nil, nil)
 }
 
+// RotateAdminToken makes a new admin token, revokes the one the agent
+// bootstrapped from admin.token or PIER_ADMIN_TOKEN, and writes the new
+// secret to the agent's admin.token. The answer holds the new secret.
+func (c *Client) RotateAdminToken(ctx context.Context) (Token, error) {
+	var t Token
+	err := c.do(ctx, http.MethodPost, "/v1/tokens/rotate-admin", nil, &t)
+	return t, err
+}
+
 func (c *Client) Keys(ctx context.Context) ([]Key, error) {
 	var ks []Key
 	err := c.do(ctx, http.MethodGet, "/v1/keys", nil, &ks)

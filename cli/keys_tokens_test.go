@@ -70,6 +70,21 @@ func TestTokens(t *testing.T) {
 	}
 }
 
+func TestTokensRotateAdmin(t *testing.T) {
+	fa := newFakeAgent(t)
+	fa.handle("POST /v1/tokens/rotate-admin", api.Token{ID: "a1", Name: "admin", Secret: "pier_new0123456789"})
+	out, errOut := mustPier(t, "tokens", "rotate-admin")
+	if out != "pier_new0123456789\n" || !strings.Contains(errOut, "revoked the old one") || strings.Contains(errOut, "pier_new") {
+		t.Errorf("tokens rotate-admin: stdout %q stderr %q", out, errOut)
+	}
+	if r := fa.only(t); r.Method != "POST" || r.Path != "/v1/tokens/rotate-admin" {
+		t.Errorf("rotate-admin sent %s %s", r.Method, r.Path)
+	}
+	if _, _, err := pier(t, "tokens", "rotate-admin", "extra"); err == nil {
+		t.Error("rotate-admin took an argument")
+	}
+}
+
 func TestDomainsAndCerts(t *testing.T) {
 	fa := newFakeAgent(t)
 	fa.handle("POST /v1/apps/hello/domains", api.Domain{Host: "www.example.com", App: "hello"})

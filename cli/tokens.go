@@ -18,6 +18,7 @@ func tokensCommand() *ucli.Command {
 			{Name: "create", Usage: "create a token; its secret is shown once", ArgsUsage: "NAME", Flags: clientFlags(), Action: runTokensCreate},
 			{Name: "revoke", Usage: "revoke a token", ArgsUsage: "ID", Flags: clientFlags(), Action: runTokensRevoke},
 			{Name: "list", Usage: "list the tokens (never their secrets)", Flags: clientFlags(), Action: runTokensList},
+			{Name: "rotate-admin", Usage: "make a new admin token, revoke the old one and write the new one to the agent's admin.token; its secret is shown once", Flags: clientFlags(), Action: runTokensRotateAdmin},
 		},
 	}
 }
@@ -62,6 +63,30 @@ func runTokensRevoke(c *ucli.Context) error {
 		return fmt.Errorf("revoking token %s: %w", as[0], err)
 	}
 	fmt.Fprintf(c.App.ErrWriter, "Revoked token %s.\n", as[0])
+	return nil
+}
+
+func runTokensRotateAdmin(c *ucli.Context) error {
+	as, err := args(c)
+	if err != nil {
+		return err
+	}
+	if len(as) != 0 {
+		return fmt.Errorf("pier tokens rotate-admin takes no arguments")
+	}
+	cl, err := newClient()
+	if err != nil {
+		return err
+	}
+	t, err := cl.RotateAdminToken(c.Context)
+	if err != nil {
+		return fmt.Errorf("rotating the admin token: %w", err)
+	}
+	if wantJSON(c) {
+		return printJSON(c, t)
+	}
+	fmt.Fprintln(c.App.Writer, t.Secret)
+	fmt.Fprintf(c.App.ErrWriter, "Created admin token %s and revoked the old one; the agent's admin.token holds the new one. Store the secret above now where you used the old one (PIER_TOKEN, pier login): it is not shown again.\n", t.ID)
 	return nil
 }
 

@@ -21,6 +21,10 @@ type Procfile []Process
 
 var typeRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,63}$`)
 
+// ValidType reports whether t may name a process type: 1 to 63 letters,
+// digits, - and _.
+func ValidType(t string) bool { return typeRE.MatchString(t) }
+
 // Parse reads a Procfile. Blank lines and lines starting with # are skipped;
 // every other line must read "type: command". Errors name the line.
 func Parse(r io.Reader) (Procfile, error) {

@@ -54,6 +54,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	app, rest := m[1], m[2]
+	if err := checkRest(rest); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
 	user, ok := s.Authenticate(r)
 	if !ok {
 		w.Header().Set("WWW-Authenticate", `Basic realm="pier"`)
@@ -106,6 +110,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r2.Header.Set("Content-Length", strconv.FormatInt(r2.ContentLength, 10))
 	}
 	h.ServeHTTP(flushWriter{w}, r2)
+}
+
+// checkRest refuses a path inside a repository that could leave it: git's
+// protocol never sends "." or ".." segments, a backslash or a NUL byte,
+// and http-backend must not see them.
+func checkRest(rest string) error {
+	if strings.ContainsAny(rest, "\\\x00") {
+		return errors.New("the git path holds a backslash or NUL byte: use /git/APP.git/...")
+	}
+	for seg := range strings.SplitSeq(strings.TrimPrefix(rest, "/"), "/") {
+		if seg == ".." || seg == "." {
+			return fmt.Errorf("the git path holds a %q segment, which git's protocol never sends: use /git/APP.git/...", seg)
+		}
+	}
+	return nil
 }
 
 // maxPushBytes bounds one push's request body.

@@ -22,12 +22,24 @@ import (
 // Defaults of SSHServer's limits.
 const (
 	DefaultSSHMaxConns         = 100
+	DefaultSSHMaxPreAuthPerIP  = 8
 	DefaultSSHHandshakeTimeout = 10 * time.Second
 	DefaultSSHIdleTimeout      = 5 * time.Minute
 )
 
 // userExtension carries who pushes from authentication to the sessions.
 const userExtension = "pier-user"
+
+// keyData is the ExtraData key of the public key a connection
+// authenticated with.
+type keyData struct{}
+
+// peer is who a connection authenticated as.
+type peer struct {
+	user string
+	key  ssh.PublicKey
+	fp   string // the key's SHA256 fingerprint
+}
 
 // SSHServer receives pushes (and serves fetches) over SSH:
 // ssh://git@HOST:PORT/APP.git. Any login name is accepted, as with Heroku's
@@ -43,7 +55,12 @@ type SSHServer struct {
 	Authorize func(key ssh.PublicKey) (user string, ok bool)
 	Logf      func(format string, args ...any)
 
-	MaxConns         int           // open connections at most (DefaultSSHMaxConns)
+	MaxConns int // open connections at most (DefaultSSHMaxConns)
+	// MaxPreAuthPerIP caps the connections of one client address (an IPv6
+	// /64) that have not authenticated yet (DefaultSSHMaxPreAuthPerIP), so
+	// that one client's idle connections cannot take every slot of
+	// MaxConns. Loopback addresses count as any other.
+	MaxPreAuthPerIP  int
 	HandshakeTimeout time.Duration // to authenticate (DefaultSSHHandshakeTimeout)
 	// IdleTimeout closes a connection that has carried nothing for this long
 	// while no git command runs (DefaultSSHIdleTimeout).
@@ -55,6 +72,9 @@ type SSHServer struct {
 	cancel   context.CancelFunc
 	lns      map[net.Listener]bool
 	conns    map[net.Conn]bool
+	byKey    map[string]map[net.Conn]bool // authenticated connections by key fingerprint
+	preAuth  map[string]int               // connections still authenticating, by clientOf
+	refused  map[string]*refusals         // by clientOf, for a log line per burst
 	closing  bool
 	wg       sync.WaitGroup // connection goroutines
 	inFlight atomic.Int32
@@ -112,6 +132,9 @@ func (s *SSHServer) init(ln net.Listener) error {
 		s.ctx, s.cancel = context.WithCancel(context.Background())
 		s.lns = map[net.Listener]bool{}
 		s.conns = map[net.Conn]bool{}
+		s.byKey = map[string]map[net.Conn]bool{}
+		s.preAuth = map[string]int{}
+		s.refused = map[string]*refusals{}
 	}
 	s.lns[ln] = true
 	return nil
@@ -129,7 +152,9 @@ func (s *SSHServer) isClosing() bool {
 	return s.closing
 }
 
-// admit registers conn, or closes it when the server is full or closing.
+// admit registers conn as authenticating, or closes it when the server is
+// full, its client has too many connections authenticating, or the server
+// is closing.
 func (s *SSHServer) admit(conn net.Conn) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -137,14 +162,77 @@ func (s *SSHServer) admit(conn net.Conn) bool {
 		conn.Close()
 		return false
 	}
-	if len(s.conns) >= s.maxConns() {
+	client := clientOf(conn.RemoteAddr())
+	switch {
+	case len(s.conns) >= s.maxConns():
 		conn.Close()
-		s.logf("ssh: refused a connection from %s: %d connections are open already", conn.RemoteAddr(), len(s.conns))
+		s.logRefusal(client, fmt.Sprintf("%d connections are open already", len(s.conns)))
+		return false
+	case s.preAuth[client] >= s.maxPreAuthPerIP():
+		conn.Close()
+		s.logRefusal(client, fmt.Sprintf("%d of its connections are authenticating already", s.preAuth[client]))
 		return false
 	}
+	s.preAuth[client]++
 	s.conns[conn] = true
 	s.wg.Add(1)
 	return true
+}
+
+// authenticated ends conn's count among its client's authenticating
+// connections, whether the handshake succeeded or not.
+func (s *SSHServer) authenticated(conn net.Conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	client := clientOf(conn.RemoteAddr())
+	if s.preAuth[client]--; s.preAuth[client] <= 0 {
+		delete(s.preAuth, client)
+	}
+}
+
+// refusals counts the connections refused from one client since the
+// last log line about it.
+type refusals struct {
+	logged time.Time
+	n      int
+}
+
+// refusalLogEvery is how often a client's refused connections are logged:
+// once per burst, not per connection.
+const refusalLogEvery = time.Minute
+
+// logRefusal logs a refused connection of client, at most once per
+// refusalLogEvery, with how many were refused since. Called with s.mu.
+func (s *SSHServer) logRefusal(client, why string) {
+	r := s.refused[client]
+	if r == nil {
+		r = &refusals{}
+		s.refused[client] = r
+	}
+	r.n++
+	if time.Since(r.logged) < refusalLogEvery {
+		return
+	}
+	s.logf("ssh: refused %d connection(s) from %s: %s (logged at most once a minute)", r.n, client, why)
+	r.logged, r.n = time.Now(), 0
+	for c, old := range s.refused { // forget quiet clients
+		if time.Since(old.logged) > refusalLogEvery && old.n == 0 {
+			delete(s.refused, c)
+		}
+	}
+}
+
+// clientOf is the address a client's connections are counted under: its
+// IPv4 address, or the /64 of its IPv6 address.
+func clientOf(addr net.Addr) string {
+	ta, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return addr.String()
+	}
+	if ip4 := ta.IP.To4(); ip4 != nil {
+		return ip4.String()
+	}
+	return (&net.IPNet{IP: ta.IP.Mask(net.CIDRMask(64, 128)), Mask: net.CIDRMask(64, 128)}).String()
 }
 
 func (s *SSHServer) forget(conn net.Conn) {
@@ -162,7 +250,47 @@ func (s *SSHServer) checkKey(meta ssh.ConnMetadata, key ssh.PublicKey) (*ssh.Per
 	if !ok {
 		return nil, fmt.Errorf("unknown SSH key %s: add it with `pier keys add`", ssh.FingerprintSHA256(key))
 	}
-	return &ssh.Permissions{Extensions: map[string]string{userExtension: user}}, nil
+	return &ssh.Permissions{
+		Extensions: map[string]string{userExtension: user},
+		ExtraData:  map[any]any{keyData{}: key},
+	}, nil
+}
+
+// CloseKey closes at once every connection authenticated with the key of
+// this SHA256 fingerprint, and the git commands they run; it returns how
+// many it closed. Call it when a key stops being allowed: without it, a
+// connection kept open (ssh's ControlMaster) would go on pushing.
+func (s *SSHServer) CloseKey(fingerprint string) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := 0
+	for c := range s.byKey[fingerprint] {
+		c.Close()
+		n++
+	}
+	if n > 0 {
+		s.logf("ssh: closed %d connection(s) of key %s", n, fingerprint)
+	}
+	return n
+}
+
+// trackKey records an authenticated connection under its key's fingerprint
+// until the returned function is called.
+func (s *SSHServer) trackKey(fp string, conn net.Conn) func() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.byKey[fp] == nil {
+		s.byKey[fp] = map[net.Conn]bool{}
+	}
+	s.byKey[fp][conn] = true
+	return func() {
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		delete(s.byKey[fp], conn)
+		if len(s.byKey[fp]) == 0 {
+			delete(s.byKey, fp)
+		}
+	}
 }
 
 // Shutdown stops accepting, waits until the open connections end or ctx is
@@ -215,11 +343,18 @@ func (s *SSHServer) handleConn(raw net.Conn) {
 	conn.touch()
 	_ = raw.SetDeadline(time.Now().Add(s.handshakeTimeout()))
 	sconn, chans, reqs, err := ssh.NewServerConn(conn, s.config)
+	s.authenticated(raw)
 	if err != nil {
 		return // a port scanner, an unknown key or a timeout: nothing to say
 	}
 	_ = raw.SetDeadline(time.Time{})
-	user := sconn.Permissions.Extensions[userExtension]
+	key, _ := sconn.Permissions.ExtraData[keyData{}].(ssh.PublicKey)
+	if key == nil {
+		sconn.Close()
+		return
+	}
+	who := peer{user: sconn.Permissions.Extensions[userExtension], key: key, fp: ssh.FingerprintSHA256(key)}
+	defer s.trackKey(who.fp, raw)()
 	ctx, cancel := context.WithCancel(s.ctx)
 	defer cancel()
 
@@ -227,7 +362,7 @@ func (s *SSHServer) handleConn(raw net.Conn) {
 	closed := make(chan struct{})
 	wg.Add(3)
 	go func() { defer wg.Done(); ssh.DiscardRequests(reqs) }()
-	go func() { defer wg.Done(); s.serveChannels(ctx, conn, chans, user) }()
+	go func() { defer wg.Done(); s.serveChannels(ctx, conn, chans, who) }()
 	go func() { defer wg.Done(); _ = sconn.Wait(); close(closed) }()
 	s.watchIdle(ctx, conn, closed)
 	sconn.Close()
@@ -260,6 +395,13 @@ func (s *SSHServer) maxConns() int {
 		return s.MaxConns
 	}
 	return DefaultSSHMaxConns
+}
+
+func (s *SSHServer) maxPreAuthPerIP() int {
+	if s.MaxPreAuthPerIP > 0 {
+		return s.MaxPreAuthPerIP
+	}
+	return DefaultSSHMaxPreAuthPerIP
 }
 
 func (s *SSHServer) handshakeTimeout() time.Duration {

@@ -26,7 +26,7 @@ var gitProtocolRE = regexp.MustCompile(`^[a-z0-9=:.]{1,64}$`)
 
 // serveChannels serves the session channels of one connection; every other
 // channel type (port forwarding, agent forwarding) is refused.
-func (s *SSHServer) serveChannels(ctx context.Context, conn *idleConn, chans <-chan ssh.NewChannel, user string) {
+func (s *SSHServer) serveChannels(ctx context.Context, conn *idleConn, chans <-chan ssh.NewChannel, who peer) {
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	open := make(chan struct{}, maxSessions)
@@ -50,14 +50,14 @@ func (s *SSHServer) serveChannels(ctx context.Context, conn *idleConn, chans <-c
 		go func() {
 			defer wg.Done()
 			defer func() { <-open }()
-			s.serveSession(ctx, conn, ch, reqs, user)
+			s.serveSession(ctx, conn, ch, reqs, who)
 		}()
 	}
 }
 
 // serveSession waits for the session's one command, runs it, reports its
 // exit status and closes the session.
-func (s *SSHServer) serveSession(ctx context.Context, conn *idleConn, ch ssh.Channel, reqs <-chan *ssh.Request, user string) {
+func (s *SSHServer) serveSession(ctx context.Context, conn *idleConn, ch ssh.Channel, reqs <-chan *ssh.Request, who peer) {
 	defer ch.Close()
 	var gitProtocol string
 	eol := "\n"
@@ -84,11 +84,14 @@ func (s *SSHServer) serveSession(ctx context.Context, conn *idleConn, ch ssh.Cha
 			var wg sync.WaitGroup
 			wg.Add(1)
 			go func() { defer wg.Done(); refuseRequests(reqs) }()
-			code := s.runCommand(ctx, conn, ch, &wg, cmd.Command, gitProtocol, user, eol)
+			code, allowed := s.runCommand(ctx, conn, ch, &wg, cmd.Command, gitProtocol, who, eol)
 			_ = ch.CloseWrite()
 			_, _ = ch.SendRequest("exit-status", false, ssh.Marshal(struct{ Status uint32 }{uint32(code)}))
 			ch.Close() // ends refuseRequests and the copy of stdin
 			wg.Wait()
+			if !allowed {
+				conn.Close() // the key was removed: nothing more on this connection
+			}
 			return
 		default: // x11-req, auth-agent-req, window-change, ...
 			_ = req.Reply(false, nil)
@@ -137,12 +140,23 @@ func parseGitCommand(line string) (gitCommand, error) {
 }
 
 // runCommand runs one client command and returns its exit status. Anything
-// but git push or fetch of a known app gets a message and status 1.
-func (s *SSHServer) runCommand(ctx context.Context, conn *idleConn, ch ssh.Channel, wg *sync.WaitGroup, line, gitProtocol, user, eol string) int {
+// but git push or fetch of a known app gets a message and status 1. The key
+// is checked again first, as a connection may outlive it: allowed is false
+// when it no longer may push, and then nothing ran.
+func (s *SSHServer) runCommand(ctx context.Context, conn *idleConn, ch ssh.Channel, wg *sync.WaitGroup, line, gitProtocol string, who peer, eol string) (code int, allowed bool) {
 	refuse := func(msg string) int {
 		fmt.Fprintf(ch.Stderr(), "%s !     %s%s%s", eol, msg, eol, eol)
 		return 1
 	}
+	if _, ok := s.Authorize(who.key); !ok {
+		s.logf("ssh: refused a command of %s: key %s is no longer allowed", who.user, who.fp)
+		return refuse("this SSH key is no longer allowed (it was removed): add it again with `pier keys add`"), false
+	}
+	return s.runAllowed(ctx, conn, ch, wg, line, gitProtocol, who.user, refuse), true
+}
+
+// runAllowed is runCommand for a key still allowed.
+func (s *SSHServer) runAllowed(ctx context.Context, conn *idleConn, ch ssh.Channel, wg *sync.WaitGroup, line, gitProtocol, user string, refuse func(string) int) int {
 	gc, err := parseGitCommand(line)
 	if err != nil {
 		return refuse(err.Error())

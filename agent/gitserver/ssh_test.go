@@ -8,12 +8,15 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -401,5 +404,132 @@ func TestParseGitCommand(t *testing.T) {
 		if (err == nil) != tt.ok || (tt.ok && (c.service != tt.service || c.app != tt.app)) {
 			t.Errorf("parseGitCommand(%q) = %+v, %v; want %s %s ok=%v", tt.line, c, err, tt.service, tt.app, tt.ok)
 		}
+	}
+}
+
+// runGo runs one command in a new session of c and returns its output.
+func runGo(c *ssh.Client, command string) (string, error) {
+	sess, err := c.NewSession()
+	if err != nil {
+		return "", err
+	}
+	defer sess.Close()
+	out, err := sess.CombinedOutput(command)
+	return string(out), err
+}
+
+func TestSSHRemovedKeyRunsNoMoreCommands(t *testing.T) {
+	var removed atomic.Bool
+	f := startSSH(t, func(s *SSHServer) {
+		allow := s.Authorize
+		s.Authorize = func(key ssh.PublicKey) (string, bool) {
+			if removed.Load() {
+				return "", false
+			}
+			return allow(key)
+		}
+	})
+	c, err := f.dialGo(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if out, _ := runGo(c, "ls"); !strings.Contains(out, onlyGit) {
+		t.Fatalf("a first command got %q, want the git-only refusal", out)
+	}
+	// The key is removed, but nobody closes its connection: the next
+	// command on it is refused all the same, and the connection ends.
+	removed.Store(true)
+	out, err := runGo(c, "git-receive-pack '/hello.git'")
+	if err == nil || !strings.Contains(out, "no longer allowed") {
+		t.Errorf("a command after the key's removal: %v, %q; want a refusal", err, out)
+	}
+	waitClosed(t, c, 5*time.Second, "a removed key's connection")
+	if _, err := os.Stat(f.srv.Git.RepoDir("hello")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the refused command reached git: %v", err)
+	}
+}
+
+func TestSSHCloseKeyEndsItsConnections(t *testing.T) {
+	f := startSSH(t, nil)
+	c, err := f.dialGo(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if out, _ := runGo(c, "ls"); !strings.Contains(out, onlyGit) {
+		t.Fatalf("a first command got %q", out)
+	}
+	if n := f.srv.CloseKey("SHA256:not-this-one"); n != 0 {
+		t.Errorf("CloseKey of another key closed %d connections", n)
+	}
+	if n := f.srv.CloseKey(ssh.FingerprintSHA256(f.alice.pub)); n != 1 {
+		t.Errorf("CloseKey = %d, want 1", n)
+	}
+	waitClosed(t, c, 2*time.Second, "CloseKey")
+	if _, err := runGo(c, "ls"); err == nil {
+		t.Error("a command ran on a connection CloseKey closed")
+	}
+}
+
+// TestSSHIdleFloodFromOneAddress opens 100 idle connections from
+// 127.0.0.2 (Linux routes all of 127.0.0.0/8 to the loopback), as many as
+// the server's cap, and checks that only a few are held and a push from
+// 127.0.0.1 still goes through.
+func TestSSHIdleFloodFromOneAddress(t *testing.T) {
+	requireBinary(t, "git")
+	requireBinary(t, "ssh")
+	var logs strings.Builder
+	var logMu sync.Mutex
+	f := startSSH(t, func(s *SSHServer) {
+		s.Logf = func(format string, args ...any) {
+			logMu.Lock()
+			defer logMu.Unlock()
+			fmt.Fprintf(&logs, format+"\n", args...)
+		}
+	})
+	d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.IPv4(127, 0, 0, 2)}, Timeout: 5 * time.Second}
+	var flood []net.Conn
+	defer func() {
+		for _, c := range flood {
+			c.Close()
+		}
+	}()
+	for range DefaultSSHMaxConns {
+		c, err := d.Dial("tcp", f.addr)
+		if err != nil {
+			t.Fatalf("dialing from 127.0.0.2: %v", err)
+		}
+		flood = append(flood, c)
+	}
+	// The server closes the connections over the per-address cap at once;
+	// the others wait, silent, for a handshake that never comes.
+	var held atomic.Int32
+	var wg sync.WaitGroup
+	for _, c := range flood {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			_ = c.SetReadDeadline(time.Now().Add(2 * time.Second))
+			if _, err := io.ReadAll(c); err != nil { // the deadline: still open
+				held.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := held.Load(); n > DefaultSSHMaxPreAuthPerIP {
+		t.Errorf("%d idle connections from one address are held, want at most %d", n, DefaultSSHMaxPreAuthPerIP)
+	}
+
+	src := newCheckout(t)
+	out, code := f.run(t, f.alice, src, "git", "push", f.remote("hello"), "main")
+	if code != 0 {
+		t.Fatalf("a push from 127.0.0.1 during the flood exited %d:\n%s", code, out)
+	}
+
+	logMu.Lock()
+	defer logMu.Unlock()
+	if n := strings.Count(logs.String(), "refused"); n != 1 || !strings.Contains(logs.String(), "127.0.0.2") {
+		t.Errorf("the refusals were logged %d times, want once, naming 127.0.0.2:\n%s", n, logs.String())
 	}
 }

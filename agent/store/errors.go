@@ -22,6 +22,9 @@ var (
 	ErrWrongKey = errors.New("the secret key does not fit this database: start the agent with the key it was created with (PIER_SECRET_KEY or secret.key in the data dir)")
 	// ErrInvalid marks bad input (an invalid name, host, key or var).
 	ErrInvalid = errors.New("invalid input")
+	// ErrTokenRevoked means a bootstrap secret (admin.token,
+	// PIER_ADMIN_TOKEN) whose token was revoked: it is not taken again.
+	ErrTokenRevoked = errors.New("token revoked")
 )
 
 // detailError is a sentinel with a message naming what it is about.

@@ -28,6 +28,9 @@ func (s *Store) AddKey(name, publicKey string) (api.Key, error) {
 	if name == "" {
 		return api.Key{}, invalid("the SSH key needs a name: pass one, or use a key with a comment")
 	}
+	if err := CheckName("SSH key", name); err != nil {
+		return api.Key{}, detail(ErrInvalid, "%v: pass another with --name", err)
+	}
 	k := api.Key{
 		Fingerprint: ssh.FingerprintSHA256(pub),
 		Name:        name,

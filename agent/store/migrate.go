@@ -16,6 +16,7 @@ import (
 // of the old version in testdata/ to test it.
 var migrations = []func(tx *bolt.Tx) error{
 	0: migrateV0,
+	1: migrateV1,
 }
 
 // migrate brings the file to SchemaVersion. A new file is laid out directly;
@@ -124,3 +125,10 @@ func migrateV0(tx *bolt.Tx) error {
 		return nil
 	})
 }
+
+// migrateV1 adds the bootstrap bucket (layOut creates it). Admin tokens
+// taken before it existed are marked at the agent's next start, when it
+// hands the store its admin.token again; one revoked before the upgrade is
+// taken that once more, as every start before did, and revoked for good the
+// next time.
+func migrateV1(tx *bolt.Tx) error { return nil }

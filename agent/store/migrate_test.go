@@ -2,9 +2,11 @@ package store
 
 import (
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -92,8 +94,8 @@ func TestMigrateFromV0(t *testing.T) {
 		t.Errorf("CreateToken: %v", err)
 	}
 	s.Close()
-	if got := fileVersion(t, path); got != "1" {
-		t.Errorf("migrated file version = %s, want 1", got)
+	if got := fileVersion(t, path); got != strconv.Itoa(SchemaVersion) {
+		t.Errorf("migrated file version = %s, want %d", got, SchemaVersion)
 	}
 
 	// Opening again neither migrates nor backs up again.
@@ -103,6 +105,34 @@ func TestMigrateFromV0(t *testing.T) {
 	openAt(t, path, key)
 	if _, err := os.Stat(bak); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("a current file was backed up again: %v", err)
+	}
+}
+
+func TestMigrateFromV1(t *testing.T) {
+	path := copyTestdata(t, "v1.db")
+	const secret = "v1-admin-token-secret"
+	s := openAt(t, path, testKey(t))
+	if got := fileVersion(t, path+".v1.bak"); got != "1" {
+		t.Errorf("backup has version %s, want the untouched v1 file", got)
+	}
+	if apps, err := s.ListApps(); err != nil || len(apps) != 1 || apps[0].Name != "shop" {
+		t.Errorf("ListApps = %+v, %v", apps, err)
+	}
+	// The admin token of v1 still works, and the next start marks it as
+	// the bootstrap secret it was: revoked, it is not taken again.
+	tok, err := s.ImportBootstrapToken("admin", secret)
+	if err != nil || tok.ID != "0a1b2c3d" {
+		t.Fatalf("ImportBootstrapToken of the v1 admin token = %+v, %v; want the token it had", tok, err)
+	}
+	if err := s.RevokeToken(tok.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.ImportBootstrapToken("admin", secret); !errors.Is(err, ErrTokenRevoked) {
+		t.Errorf("the revoked v1 admin token is taken again: %v", err)
+	}
+	s.Close()
+	if got := fileVersion(t, path); got != strconv.Itoa(SchemaVersion) {
+		t.Errorf("migrated file version = %s, want %d", got, SchemaVersion)
 	}
 }
 
@@ -166,7 +196,7 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "pier.db")
 	s := openAt(t, path, testKey(t))
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		return tx.Bucket(bucketMeta).Put(metaVersion, []byte("2"))
+		return tx.Bucket(bucketMeta).Put(metaVersion, []byte(strconv.Itoa(SchemaVersion+1)))
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -174,10 +204,11 @@ func TestOpenRefusesNewerSchema(t *testing.T) {
 	s.Close()
 
 	_, err = Open(path, testKey(t))
-	if err == nil || !strings.Contains(err.Error(), "schema v2, newer than this pier knows (v1): upgrade pier") {
-		t.Fatalf("Open of a v2 file = %v, want a refusal telling to upgrade", err)
+	want := fmt.Sprintf("schema v%d, newer than this pier knows (v%d): upgrade pier", SchemaVersion+1, SchemaVersion)
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Open of a newer file = %v, want a refusal telling to upgrade", err)
 	}
-	if got := fileVersion(t, path); got != "2" {
+	if got := fileVersion(t, path); got != strconv.Itoa(SchemaVersion+1) {
 		t.Errorf("refused file now has version %s", got)
 	}
 	matches, _ := filepath.Glob(path + ".v*.bak")

@@ -3,7 +3,7 @@
 // only package of pier that imports bbolt; one process (the agent) owns the
 // file, and every method is safe for concurrent use.
 //
-// Schema (version 1):
+// Schema (version 2):
 //
 //	meta
 //	├── version                 "1"
@@ -24,6 +24,9 @@
 //	└── <id>                    token record (JSON, sha256 of the secret, never the secret)
 //	token_hashes
 //	└── <sha256 of secret>      <id>
+//	bootstrap
+//	└── <sha256 of secret>      bootstrap record (JSON): a secret of admin.token or
+//	                            PIER_ADMIN_TOKEN once taken, never taken again once revoked
 //	keys
 //	└── <SHA256 fingerprint>    api.Key (JSON)
 //	events
@@ -52,7 +55,7 @@ import (
 
 // SchemaVersion is the layout this code reads and writes. Open migrates older
 // files and refuses newer ones.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Bucket names.
 var (
@@ -72,6 +75,9 @@ var (
 	bucketTokens = []byte("tokens")
 	// bucketTokenHashes maps sha256(secret) to a token id.
 	bucketTokenHashes = []byte("token_hashes")
+	// bucketBootstrap maps sha256(secret) of every bootstrap secret taken
+	// (the admin token's) to a bootstrapRecord.
+	bucketBootstrap = []byte("bootstrap")
 	// bucketKeys maps an SSH key fingerprint to its api.Key.
 	bucketKeys = []byte("keys")
 	// bucketEvents holds one nested bucket per app, sequence -> api.Event.
@@ -81,7 +87,7 @@ var (
 // allBuckets are the top-level buckets of the current schema.
 var allBuckets = [][]byte{
 	bucketMeta, bucketApps, bucketReleases, bucketReleaseConfig, bucketConfig,
-	bucketDomains, bucketTokens, bucketTokenHashes, bucketKeys, bucketEvents,
+	bucketDomains, bucketTokens, bucketTokenHashes, bucketBootstrap, bucketKeys, bucketEvents,
 }
 
 // Keys in the meta bucket.

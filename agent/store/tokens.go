@@ -38,11 +38,10 @@ func (r tokenRecord) token() api.Token {
 // characters) is in the returned Token.Secret and nowhere else: only its
 // hash is stored.
 func (s *Store) CreateToken(name string) (api.Token, error) {
-	raw := make([]byte, 32)
-	if _, err := rand.Read(raw); err != nil {
-		return api.Token{}, fmt.Errorf("making a token: %w", err)
+	secret, err := newSecret()
+	if err != nil {
+		return api.Token{}, err
 	}
-	secret := TokenPrefix + base64.RawURLEncoding.EncodeToString(raw)
 	t, err := s.addToken(name, secret, false)
 	if err != nil {
 		return api.Token{}, fmt.Errorf("creating token: %w", err)
@@ -50,12 +49,21 @@ func (s *Store) CreateToken(name string) (api.Token, error) {
 	return t, nil
 }
 
+// newSecret makes a token secret: "pier_" and 43 URL-safe characters.
+func newSecret() (string, error) {
+	raw := make([]byte, 32)
+	if _, err := rand.Read(raw); err != nil {
+		return "", fmt.Errorf("making a token: %w", err)
+	}
+	return TokenPrefix + base64.RawURLEncoding.EncodeToString(raw), nil
+}
+
 // ImportToken stores a token whose secret was chosen elsewhere (the admin
 // token from PIER_ADMIN_TOKEN or its file). Importing the same secret again
 // returns the token already stored.
 func (s *Store) ImportToken(name, secret string) (api.Token, error) {
-	if len(secret) < minSecretLen || strings.TrimSpace(secret) != secret {
-		return api.Token{}, invalid("the token must be at least %d characters without surrounding spaces", minSecretLen)
+	if err := checkImported(secret); err != nil {
+		return api.Token{}, err
 	}
 	t, err := s.addToken(name, secret, true)
 	if err != nil {
@@ -64,36 +72,54 @@ func (s *Store) ImportToken(name, secret string) (api.Token, error) {
 	return t, nil
 }
 
+// checkImported checks a secret chosen outside pier.
+func checkImported(secret string) error {
+	if len(secret) < minSecretLen || strings.TrimSpace(secret) != secret {
+		return invalid("the token must be at least %d characters without surrounding spaces", minSecretLen)
+	}
+	return nil
+}
+
 // addToken stores the hash of secret under a new id; with reuse, a secret
 // already stored returns its token instead.
 func (s *Store) addToken(name, secret string, reuse bool) (api.Token, error) {
+	var t api.Token
+	err := s.update(func(tx *bolt.Tx) error {
+		var err error
+		t, err = putToken(tx, name, secret, reuse)
+		return err
+	})
+	return t, err
+}
+
+// putToken is addToken inside the caller's transaction.
+func putToken(tx *bolt.Tx, name, secret string, reuse bool) (api.Token, error) {
 	name = strings.TrimSpace(name)
-	if name == "" {
-		return api.Token{}, invalid("a token needs a name")
+	if err := CheckName("token", name); err != nil {
+		return api.Token{}, err
 	}
 	hash := hashSecret(secret)
 	var rec tokenRecord
-	err := s.update(func(tx *bolt.Tx) error {
-		hashes, tokens := tx.Bucket(bucketTokenHashes), tx.Bucket(bucketTokens)
-		if id := hashes.Get(hash); id != nil {
-			if !reuse {
-				return fmt.Errorf("a new token collided with token %s", id)
-			}
-			_, err := getJSON(tokens, id, &rec)
-			return err
+	hashes, tokens := tx.Bucket(bucketTokenHashes), tx.Bucket(bucketTokens)
+	if id := hashes.Get(hash); id != nil {
+		if !reuse {
+			return api.Token{}, fmt.Errorf("a new token collided with token %s", id)
 		}
+		if _, err := getJSON(tokens, id, &rec); err != nil {
+			return api.Token{}, err
+		}
+	} else {
 		id, err := newTokenID(tokens)
 		if err != nil {
-			return err
+			return api.Token{}, err
 		}
 		rec = tokenRecord{ID: id, Name: name, Hash: hex.EncodeToString(hash), CreatedAt: now()}
 		if err := putJSON(tokens, []byte(id), rec); err != nil {
-			return err
+			return api.Token{}, err
 		}
-		return hashes.Put(hash, []byte(id))
-	})
-	if err != nil {
-		return api.Token{}, err
+		if err := hashes.Put(hash, []byte(id)); err != nil {
+			return api.Token{}, err
+		}
 	}
 	t := rec.token()
 	t.Secret = secret
@@ -165,24 +191,27 @@ func (s *Store) Tokens() ([]api.Token, error) {
 
 // RevokeToken deletes a token by id; ErrTokenNotFound if there is none.
 func (s *Store) RevokeToken(id string) error {
-	return s.update(func(tx *bolt.Tx) error {
-		var rec tokenRecord
-		ok, err := getJSON(tx.Bucket(bucketTokens), []byte(id), &rec)
-		if err != nil {
-			return fmt.Errorf("reading token %s: %w", id, err)
-		}
-		if !ok {
-			return detail(ErrTokenNotFound, "token %q not found", id)
-		}
-		hash, err := hex.DecodeString(rec.Hash)
-		if err != nil {
-			return fmt.Errorf("reading token %s: bad hash: %w", id, err)
-		}
-		if err := tx.Bucket(bucketTokenHashes).Delete(hash); err != nil {
-			return fmt.Errorf("revoking token %s: %w", id, err)
-		}
-		return tx.Bucket(bucketTokens).Delete([]byte(id))
-	})
+	return s.update(func(tx *bolt.Tx) error { return deleteToken(tx, id) })
+}
+
+// deleteToken is RevokeToken inside the caller's transaction.
+func deleteToken(tx *bolt.Tx, id string) error {
+	var rec tokenRecord
+	ok, err := getJSON(tx.Bucket(bucketTokens), []byte(id), &rec)
+	if err != nil {
+		return fmt.Errorf("reading token %s: %w", id, err)
+	}
+	if !ok {
+		return detail(ErrTokenNotFound, "token %q not found", id)
+	}
+	hash, err := hex.DecodeString(rec.Hash)
+	if err != nil {
+		return fmt.Errorf("reading token %s: bad hash: %w", id, err)
+	}
+	if err := tx.Bucket(bucketTokenHashes).Delete(hash); err != nil {
+		return fmt.Errorf("revoking token %s: %w", id, err)
+	}
+	return tx.Bucket(bucketTokens).Delete([]byte(id))
 }
 
 func hashSecret(secret string) []byte {

@@ -1,10 +1,16 @@
 package main
 
 import (
+	"crypto/ed25519"
+	"crypto/rand"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"golang.org/x/crypto/ssh"
 
 	"github.com/pierhq/pier/api"
 )
@@ -72,4 +78,64 @@ func TestSSHPush(t *testing.T) {
 		t.Errorf("a refused push made a release: %+v", rels)
 	}
 	a.mustPier("apps", "destroy", "-a", "hello", "--confirm", "hello")
+}
+
+// TestSSHRemovedKeyLosesOpenConnection holds an authenticated connection
+// open, as ssh's ControlMaster does, and checks that `pier keys remove`
+// closes it: no second command runs on it.
+func TestSSHRemovedKeyLosesOpenConnection(t *testing.T) {
+	needE2E(t)
+	a := startAgent(t, agentOpts{})
+	a.mustPier("apps", "create", "hello")
+	_, priv, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := ssh.NewSignerFromKey(priv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pubFile := filepath.Join(t.TempDir(), "id_ed25519.pub")
+	if err := os.WriteFile(pubFile, ssh.MarshalAuthorizedKey(signer.PublicKey()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	a.mustPier("keys", "add", "--name", "laptop", pubFile)
+
+	c, err := ssh.Dial("tcp", a.sshAddr, &ssh.ClientConfig{
+		User:            "git",
+		Auth:            []ssh.AuthMethod{ssh.PublicKeys(signer)},
+		HostKeyCallback: ssh.InsecureIgnoreHostKey(),
+		Timeout:         10 * time.Second,
+	})
+	if err != nil {
+		t.Fatalf("dialing the agent's SSH port with the added key: %v", err)
+	}
+	defer c.Close()
+	run := func(cmd string) (string, error) {
+		sess, err := c.NewSession()
+		if err != nil {
+			return "", err
+		}
+		defer sess.Close()
+		out, err := sess.CombinedOutput(cmd)
+		return string(out), err
+	}
+	// Any command shows the connection works: this one gets pier's answer.
+	if out, _ := run("ls"); !strings.Contains(out, "pier only accepts git push over SSH") {
+		t.Fatalf("a first command over the open connection got %q", out)
+	}
+
+	a.mustPier("keys", "remove", ssh.FingerprintSHA256(signer.PublicKey()))
+	closed := make(chan struct{})
+	go func() { _ = c.Wait(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Error("the removed key's connection was still open 5 s after keys remove")
+	}
+	// git receive-pack would start by advertising the repository's refs
+	// and capabilities.
+	if out, err := run("git-receive-pack '/hello.git'"); err == nil || strings.Contains(out, "capabilities") || strings.Contains(out, "refs/") {
+		t.Errorf("a second command ran after keys remove: %v\n%q", err, out)
+	}
 }
