@@ -50,8 +50,13 @@ type Agent struct {
 	git     *gitserver.Server
 	sshd    *gitserver.SSHServer // nil when SSH is off
 	hook    *gitserver.Hook      // the agent's half of the pre-receive hook
-	key     []byte               // seals secrets at rest: the store's config vars, the scheduler's state
-	apiURL  string               // where hooks reach the API
+	// key seals secrets at rest: the store's config vars, the scheduler's
+	// state. prevKey is the key before a rotation this agent finished, for
+	// a scheduler state not yet sealed anew. keyMu guards both.
+	keyMu   sync.Mutex
+	key     []byte
+	prevKey []byte
+	apiURL  string // where hooks reach the API
 	api     http.Handler
 	metrics http.Handler
 	reg     *prometheus.Registry
@@ -116,11 +121,7 @@ func open(cfg Config, log *slog.Logger) (*Agent, error) {
 	} else {
 		log.Warn("apps are NOT isolated from the agent or from each other: they run as the agent's user and can read its data dir", "why", iso.why)
 	}
-	key, err := store.LoadOrCreateKey(d.root, cfg.SecretKey)
-	if err != nil {
-		return nil, fmt.Errorf("loading the secret key: %w", err)
-	}
-	st, err := store.Open(filepath.Join(d.root, "pier.db"), key)
+	st, key, previous, err := openStore(d, cfg, log)
 	if err != nil {
 		return nil, err
 	}
@@ -129,7 +130,7 @@ func open(cfg Config, log *slog.Logger) (*Agent, error) {
 		cfg: cfg, dirs: d, iso: iso, log: log, store: st, ctx: ctx, cancel: cancel,
 		vetted: map[string]bool{}, vetting: map[string]bool{}, draining: map[string]bool{},
 		routeKick: make(chan struct{}, 1),
-		key:       key,
+		key:       key, prevKey: previous,
 	}
 	if err := a.ensureAdminToken(); err != nil {
 		a.close()

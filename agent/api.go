@@ -72,6 +72,7 @@ func (a *Agent) routes() http.Handler {
 	h("POST /v1/tokens", a.createToken)
 	h("DELETE /v1/tokens/{id}", a.revokeToken)
 	h("POST /v1/tokens/rotate-admin", a.rotateAdminToken)
+	h("POST /v1/secrets/rotate-key", a.rotateKeyHandler)
 	h("GET /v1/keys", a.listKeys)
 	h("POST /v1/keys", a.addKey)
 	h("DELETE /v1/keys/{fp}", a.removeKey)

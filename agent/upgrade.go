@@ -159,7 +159,10 @@ func (a *Agent) newScheduler() (scheduler.Scheduler, error) {
 	onChange := func(string) { a.kickRoutes() }
 	switch a.cfg.Scheduler {
 	case "local":
-		return local.New(local.Options{Dir: a.dirs.local, Key: a.key, OnChange: onChange, Logf: a.logf})
+		a.keyMu.Lock()
+		key, previous := a.key, a.prevKey
+		a.keyMu.Unlock()
+		return local.New(local.Options{Dir: a.dirs.local, Key: key, PreviousKey: previous, OnChange: onChange, Logf: a.logf})
 	case "nomad":
 		return nomad.New(nomad.Options{
 			Address:  a.cfg.NomadAddr,

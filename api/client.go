@@ -296,6 +296,13 @@ func (c *Client) RotateAdminToken(ctx context.Context) (Token, error) {
 	return t, err
 }
 
+// RotateKey re-encrypts every config value at rest under a new secret key.
+func (c *Client) RotateKey(ctx context.Context) (KeyRotation, error) {
+	var k KeyRotation
+	err := c.do(ctx, http.MethodPost, "/v1/secrets/rotate-key", nil, &k)
+	return k, err
+}
+
 func (c *Client) Keys(ctx context.Context) ([]Key, error) {
 	var ks []Key
 	err := c.do(ctx, http.MethodGet, "/v1/keys", nil, &ks)

@@ -144,6 +144,13 @@ type Key struct {
 	CreatedAt   time.Time `json:"created_at"`
 }
 
+// KeyRotation is the answer of `pier secrets rotate-key`.
+type KeyRotation struct {
+	// Resealed counts the values re-encrypted: each app's config, each
+	// release's config snapshot, and the store's key check.
+	Resealed int `json:"resealed"`
+}
+
 // Version describes the agent build.
 type Version struct {
 	Version   string `json:"version"`

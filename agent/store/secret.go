@@ -107,3 +107,48 @@ func isBase64Text(data []byte) bool {
 	}
 	return true
 }
+
+// NextKeyFile holds the key a rotation is moving to (RotateKey) until the
+// rotation has finished and it replaces KeyFile.
+const NextKeyFile = KeyFile + ".next"
+
+// NewKey makes a random 32-byte key.
+func NewKey() ([]byte, error) {
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("making a secret key: %w", err)
+	}
+	return key, nil
+}
+
+// WriteNextKey writes key to <dataDir>/secret.key.next (0600, atomically)
+// before a rotation begins, so that a crash in the middle leaves both keys
+// on disk.
+func WriteNextKey(dataDir string, key []byte) error {
+	text := base64.StdEncoding.EncodeToString(key) + "\n"
+	return writeFileAtomic(filepath.Join(dataDir, NextKeyFile), 0o600, func(w io.Writer) error {
+		_, err := io.WriteString(w, text)
+		return err
+	})
+}
+
+// ReadNextKey returns the key of a rotation under way; a missing file is
+// an error matching fs.ErrNotExist.
+func ReadNextKey(dataDir string) ([]byte, error) {
+	return readKeyFile(filepath.Join(dataDir, NextKeyFile))
+}
+
+// PromoteNextKey makes the rotation's key the data dir's key, in one
+// rename: the old key is gone from then on.
+func PromoteNextKey(dataDir string) error {
+	return os.Rename(filepath.Join(dataDir, NextKeyFile), filepath.Join(dataDir, KeyFile))
+}
+
+// DiscardNextKey removes the key of a rotation that never reached the store.
+func DiscardNextKey(dataDir string) error {
+	err := os.Remove(filepath.Join(dataDir, NextKeyFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}

@@ -70,6 +70,10 @@ type Options struct {
 	// nil, a key is kept in Dir/state.key. A state sealed with another key
 	// makes New fail, and leaves the file as it was.
 	Key []byte
+	// PreviousKey, when set, opens a state that Key does not: one sealed
+	// before a key rotation finished. The state is sealed with Key from then
+	// on.
+	PreviousKey []byte
 }
 
 // Scheduler runs releases as processes of this host.
@@ -79,7 +83,8 @@ type Scheduler struct {
 	onChange        func(string)
 	logfn           func(string, ...any)
 	lock            *os.File
-	sealer          *sealer
+	sealer          *sealer // guarded by mu once New returns
+	previous        *sealer // opens a state from before a key rotation
 
 	mu      sync.Mutex
 	slots   map[slotKey]*slotState
@@ -149,6 +154,9 @@ func New(o Options) (*Scheduler, error) {
 	}
 	if err == nil {
 		s.sealer, err = newSealer(key)
+	}
+	if err == nil && o.PreviousKey != nil {
+		s.previous, err = newSealer(o.PreviousKey)
 	}
 	if err == nil {
 		err = s.adopt()

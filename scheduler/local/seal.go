@@ -100,3 +100,16 @@ func loadOrCreateKey(dir string) ([]byte, error) {
 	}
 	return key, nil
 }
+
+// Rekey seals the state with key from now on, and saves it at once: the
+// agent's secret key was rotated.
+func (s *Scheduler) Rekey(key []byte) error {
+	sl, err := newSealer(key)
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sealer = sl
+	return s.saveLocked()
+}

@@ -136,3 +136,44 @@ func TestBadKeys(t *testing.T) {
 		t.Errorf("a refused key wrote state.json")
 	}
 }
+
+// TestRekey: after Rekey the state opens with the new key only; a state
+// sealed before a rotation finished opens with PreviousKey, and is sealed
+// with the new key from then on.
+func TestRekey(t *testing.T) {
+	oldKey, newKey := []byte(strings.Repeat("o", 32)), []byte(strings.Repeat("n", 32))
+	dir := t.TempDir()
+	s, err := New(Options{Dir: dir, Key: oldKey, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	// A crash after the store took the new key, before the state did.
+	s, err = New(Options{Dir: dir, Key: newKey, PreviousKey: oldKey, Logf: t.Logf})
+	if err != nil {
+		t.Fatalf("the state sealed with the previous key: %v", err)
+	}
+	s.Close()
+	if _, err := New(Options{Dir: dir, Key: oldKey, Logf: t.Logf}); err == nil {
+		t.Fatal("the state still opens with the old key after a start with the new one")
+	}
+	s, err = New(Options{Dir: dir, Key: newKey, Logf: t.Logf})
+	if err != nil {
+		t.Fatal(err)
+	}
+	third := []byte(strings.Repeat("t", 32))
+	if err := s.Rekey(third); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := New(Options{Dir: dir, Key: newKey, Logf: t.Logf}); err == nil {
+		t.Fatal("the state opens with the key before Rekey")
+	}
+	s, err = New(Options{Dir: dir, Key: third, Logf: t.Logf})
+	if err != nil {
+		t.Fatalf("the state after Rekey: %v", err)
+	}
+	s.Close()
+}

@@ -126,6 +126,9 @@ func (s *Scheduler) loadState() (*stateFile, error) {
 	plain := b // version 1: plain JSON
 	if outer.Version == stateVersion {
 		plain, err = s.sealer.open(outer.Sealed)
+		if errors.Is(err, errWrongKey) && s.previous != nil {
+			plain, err = s.previous.open(outer.Sealed)
+		}
 		if errors.Is(err, errWrongKey) {
 			return nil, fmt.Errorf("scheduler state %s does not open with this key: it was sealed with another one. Start pier with the secret key it had before (PIER_SECRET_KEY or the data dir's secret.key), or %s", s.statePath(), startAfresh)
 		}
