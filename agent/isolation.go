@@ -127,12 +127,23 @@ func lowestFreeUID(used map[int]bool) (int, error) {
 }
 
 // reapBuilds ends what builds of an agent that crashed left running, and
-// removes their directories (with the config they held in plain text).
+// removes their directories (with the config they held in plain text): the
+// process groups recorded beside them, what works in them, and every
+// process of the build users of this agent's apps.
 func (a *Agent) reapBuilds() {
 	a.builder.Reap()
-	for uid := range sandbox.ProcessesInRange(true) {
-		if left := sandbox.KillUser(sandbox.Identity{UID: uid, GID: uid}); left > 0 {
-			a.logf("%d processes a crashed build left as uid %d could not be killed", left, uid)
+	apps, err := a.store.ListApps()
+	if err != nil {
+		a.logf("listing the apps whose builds to end: %v", err)
+		return
+	}
+	for _, app := range apps {
+		if app.UID == 0 {
+			continue
+		}
+		build := sandbox.Identity{UID: app.UID + 1, GID: app.UID + 1}
+		if left := sandbox.KillUser(build); left > 0 {
+			a.logf("%d processes a crashed build of %s left as uid %d could not be killed", left, app.Name, build.UID)
 		}
 	}
 }

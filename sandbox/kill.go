@@ -112,28 +112,6 @@ func Processes(id Identity) []int {
 	return pids
 }
 
-// ProcessesInRange lists the live processes of every user pier's builds
-// run as (odd) or apps run as (even), as asked: the leftovers a crashed
-// agent could not end.
-func ProcessesInRange(builds bool) map[int][]int {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return nil
-	}
-	out := map[int][]int{}
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		st, ok := statusOf(pid)
-		if ok && st.uid >= FirstUID && st.uid <= LastUID && IsBuild(st.uid) == builds {
-			out[st.uid] = append(out[st.uid], pid)
-		}
-	}
-	return out
-}
-
 // StartTime is pid's start time in clock ticks since boot (0 when pid does
 // not run), to tell a process from a later one given the same pid.
 func StartTime(pid int) uint64 {

@@ -47,9 +47,6 @@ func ForApp(n int) (run, build Identity, err error) {
 	return Identity{uid, uid}, Identity{uid + 1, uid + 1}, nil
 }
 
-// IsBuild reports whether uid is one pier's builds run as.
-func IsBuild(uid int) bool { return uid >= FirstUID && uid <= LastUID && (uid-FirstUID)%2 == 1 }
-
 // Apply makes the process cmd will start run as id, with no supplementary
 // groups. The zero Identity changes nothing.
 func (id Identity) Apply(attr *syscall.SysProcAttr) {
