@@ -20,7 +20,7 @@ func KillUser(id Identity) int {
 		return 0
 	}
 	deadline := time.Now().Add(5 * time.Second)
-	for {
+	for rounds := 0; ; {
 		procs := processesOf(id.UID)
 		if len(procs) == 0 {
 			return 0
@@ -35,7 +35,10 @@ func KillUser(id Identity) int {
 				_ = syscall.Kill(p.pid, syscall.SIGSTOP)
 			}
 		}
-		if !running {
+		// A parent that forked with vfork waits, uninterruptible, for a
+		// child stopped before its exec: after a few rounds kill all the
+		// same; the bomb has had no time to grow.
+		if rounds++; !running || rounds > 5 {
 			for _, p := range procs {
 				_ = syscall.Kill(p.pid, syscall.SIGKILL)
 			}
@@ -47,7 +50,7 @@ func KillUser(id Identity) int {
 // proc is a live process as KillUser sees it.
 type proc struct {
 	pid     int
-	stopped bool
+	stopped bool // stopped, or uninterruptible: it forks nothing now
 }
 
 // processesOf lists the live processes whose real user is uid.
@@ -89,7 +92,7 @@ func statusOf(pid int) (status, bool) {
 			if len(f) > 0 && f[0][0] == 'Z' || len(f) > 0 && f[0][0] == 'X' {
 				return status{}, false
 			}
-			st.stopped = len(f) > 0 && (f[0][0] == 'T' || f[0][0] == 't')
+			st.stopped = len(f) > 0 && (f[0][0] == 'T' || f[0][0] == 't' || f[0][0] == 'D')
 		case bytes.HasPrefix(line, []byte("Uid:")):
 			f := bytes.Fields(line[4:])
 			if len(f) > 0 {
