@@ -236,7 +236,7 @@ func hopByHop(k string) bool {
 // not set for the instance; the proxy sets its own.
 func forwardingHeader(k string) bool {
 	switch k {
-	case "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto":
+	case "Forwarded", "X-Forwarded-For", "X-Forwarded-Host", "X-Forwarded-Proto", "X-Real-Ip":
 		return true
 	}
 	return false
@@ -292,9 +292,14 @@ func isHex(c byte) bool {
 // transport close it: closing the server's body early can hang a client
 // that waits for 100 Continue. Once the handler is done, reads fail: the
 // server's body must not be read after that.
+//
+// It also notes when reading the client's body failed (malformed chunked
+// framing, a client gone in the middle), so that the failure is the
+// client's, not the instance's.
 type requestBody struct {
-	rc   io.ReadCloser
-	done atomic.Bool
+	rc     io.ReadCloser
+	done   atomic.Bool
+	failed atomic.Pointer[error] // the client's body could not be read
 }
 
 var errBodyAfterHandler = errors.New("proxy: request body read after the request ended")
@@ -303,7 +308,19 @@ func (b *requestBody) Read(p []byte) (int, error) {
 	if b.done.Load() {
 		return 0, errBodyAfterHandler
 	}
-	return b.rc.Read(p)
+	n, err := b.rc.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		b.failed.CompareAndSwap(nil, &err)
+	}
+	return n, err
+}
+
+// clientError is why the client's body could not be read, or nil.
+func (b *requestBody) clientError() error {
+	if e := b.failed.Load(); e != nil {
+		return *e
+	}
+	return nil
 }
 
 func (b *requestBody) Close() error { return nil }
@@ -345,6 +362,11 @@ func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 		writePage(st, http.StatusRequestEntityTooLarge, tooLargePage, st.route.App)
 	case r.Context().Err() != nil:
 		st.fail(statusClientClosed, "client closed the request")
+	case st.body.clientError() != nil:
+		// Blame only the instance: a body the client botched is a 400,
+		// which no watch window or alert counts against the release.
+		st.fail(http.StatusBadRequest, "the client's request body could not be read: "+st.body.clientError().Error())
+		writePage(st, http.StatusBadRequest, badBodyPage, st.route.App)
 	case errors.Is(err, context.DeadlineExceeded) || errors.As(err, &netErr) && netErr.Timeout():
 		st.fail(http.StatusGatewayTimeout, st.backend.up.Name+" did not answer in time: "+err.Error())
 		writePage(st, http.StatusGatewayTimeout, timeoutPage, st.route.App)
