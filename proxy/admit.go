@@ -148,8 +148,10 @@ func refuse(st *reqState, v verdict, host string) {
 }
 
 // setForwarded fills st.fwd with the values of X-Forwarded-For,
-// X-Forwarded-Proto, X-Forwarded-Host and X-Request-Id for the instance.
-// A trusted proxy's forwarding headers are kept and extended.
+// X-Forwarded-Proto, X-Forwarded-Host, X-Request-Id and X-Real-IP (the
+// client, past trusted proxies) for the instance. A trusted proxy's
+// forwarding headers are kept and extended; a client's own X-Real-IP never
+// reaches the instance.
 func (st *reqState) setForwarded(a *arrival) {
 	xff, proto, fwdHost := st.peerIP, "http", a.host
 	if a.tls {
@@ -166,7 +168,7 @@ func (st *reqState) setForwarded(a *arrival) {
 			fwdHost = a.fwdHost
 		}
 	}
-	st.fwd = [4]string{xff, proto, fwdHost, st.requestID}
+	st.fwd = [5]string{xff, proto, fwdHost, st.requestID, st.clientIP}
 }
 
 // setForwardingHeaders puts the forwarding headers and the request ID in
@@ -176,4 +178,5 @@ func (st *reqState) setForwardingHeaders(h http.Header) {
 	h["X-Forwarded-Proto"] = st.fwd[1:2:2]
 	h["X-Forwarded-Host"] = st.fwd[2:3:3]
 	h["X-Request-Id"] = st.fwd[3:4:4]
+	h["X-Real-Ip"] = st.fwd[4:5:5]
 }

@@ -30,7 +30,7 @@ type outHead struct {
 // those the proxy sets itself, the body's length, and the forwarding
 // headers and request ID of fwd (reqState.fwd). The fields have been
 // validated as they were read.
-func appendRequestHead(b []byte, o *outHead, fwd *[4]string) []byte {
+func appendRequestHead(b []byte, o *outHead, fwd *[5]string) []byte {
 	b = append(b, o.method...)
 	b = append(b, ' ')
 	b = append(b, o.target...)
@@ -61,6 +61,7 @@ func appendRequestHead(b []byte, o *outHead, fwd *[4]string) []byte {
 	b = appendField(b, "X-Forwarded-Proto", fwd[1])
 	b = appendField(b, "X-Forwarded-Host", fwd[2])
 	b = appendField(b, "X-Request-Id", fwd[3])
+	b = appendField(b, "X-Real-Ip", fwd[4])
 	return append(b, "\r\n"...)
 }
 

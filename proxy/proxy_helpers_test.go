@@ -46,7 +46,7 @@ func (u *upstream) serve(w http.ResponseWriter, r *http.Request) {
 	u.hits.Add(1)
 	h := w.Header()
 	h.Set("X-Upstream", u.name)
-	for _, k := range []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Request-Id"} {
+	for _, k := range []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Forwarded-Host", "X-Request-Id", "X-Real-Ip"} {
 		h.Set("Echo-"+k, strings.Join(r.Header.Values(k), "|"))
 	}
 	h.Set("Echo-Host", r.Host)

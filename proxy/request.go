@@ -30,7 +30,7 @@ type reqState struct {
 	// The request to the instance, kept here to save allocations.
 	url    url.URL
 	body   requestBody
-	fwd    [4]string // X-Forwarded-For, -Proto, -Host, X-Request-Id
+	fwd    [5]string // X-Forwarded-For, -Proto, -Host, X-Request-Id, X-Real-IP
 	trace  httptrace.ClientTrace
 	pbody  pooledBody
 	clBody lengthBody
