@@ -39,6 +39,7 @@ type pluginProc struct {
 	pid    int
 	stderr *tailBuffer
 	stop   func() bool // unregisters the ctx watchdog
+	cmd    *exec.Cmd   // its ProcessState is go-plugin's to set, read once Exited
 }
 
 // passEnv are the agent's environment variables a build may see: where
@@ -91,7 +92,7 @@ func (b *Builder) start(ctx context.Context, spec pluginSpec, home string, user 
 		Stderr:           tail,
 		Logger:           hclog.New(&hclog.LoggerOptions{Output: io.Discard, Level: hclog.Off}),
 	})
-	p := &pluginProc{spec: spec, client: client, stderr: tail}
+	p := &pluginProc{spec: spec, client: client, stderr: tail, cmd: cmd}
 	rpc, err := client.Client()
 	if cmd.Process != nil {
 		p.pid = cmd.Process.Pid
@@ -198,9 +199,24 @@ func (p *pluginProc) explain(ctx context.Context, what string, err error, timeou
 		for i := 0; i < 40 && !p.client.Exited(); i++ {
 			time.Sleep(25 * time.Millisecond)
 		}
+		if sig := p.killedBy(); sig != "" {
+			return fmt.Errorf("%s: the buildpack process was killed (%s)%s", what, sig, p.stderr.suffix())
+		}
 		return fmt.Errorf("%s: the buildpack process crashed%s", what, p.stderr.suffix())
 	}
 	return fmt.Errorf("%s: %w", what, err)
+}
+
+// killedBy names the signal that ended the plugin ("" when it exited by
+// itself, or has not been seen to end).
+func (p *pluginProc) killedBy() string {
+	if !p.client.Exited() || p.cmd.ProcessState == nil {
+		return ""
+	}
+	if ws, ok := p.cmd.ProcessState.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+		return "signal " + ws.Signal().String()
+	}
+	return ""
 }
 
 // tailBuffer keeps the last max bytes written to it.
