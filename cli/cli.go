@@ -83,6 +83,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			settingsCommand(),
 			keysCommand(),
 			tokensCommand(),
+			auditCommand(),
 			versionCommand(),
 		},
 	}

@@ -38,7 +38,7 @@ func TestPushCannotWriteOutsideItsApp(t *testing.T) {
 	if out, err := exec.Command("ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "mallory", "-f", key).CombinedOutput(); err != nil {
 		t.Fatalf("ssh-keygen: %v\n%s", err, out)
 	}
-	a.mustPier("keys", "add", key+".pub")
+	a.mustPier("keys", "add", "--role", "deploy", key+".pub")
 	repo := &gitRepo{t: t, dir: t.TempDir()}
 	repo.git("init", "-q", "-b", "main")
 	repo.git("config", "core.sshCommand", "ssh -i "+key+" -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o IdentitiesOnly=yes -o BatchMode=yes -o LogLevel=ERROR")
