@@ -35,7 +35,7 @@ func runTokensCreate(c *ucli.Context) error {
 		return err
 	}
 	if len(as) != 1 {
-		return fmt.Errorf("give the token a name: pier tokens create NAME --role admin|deploy|read [--app APP] [--expires 90d]")
+		return fmt.Errorf("give the token a name: pier tokens create --role admin|deploy|read [--app APP] [--expires 90d] NAME")
 	}
 	g, err := grantOf(c)
 	if err != nil {
