@@ -141,6 +141,9 @@ func snapshotData(t *testing.T, dir string) map[string]string {
 		case fi.Mode()&fs.ModeSymlink != 0:
 			l, _ := os.Readlink(p)
 			desc += " -> " + l
+		case rel == "pier.db":
+			// The agent writes it for every push: the audit log records
+			// each one. Its mode is what a push must not change.
 		case fi.Mode().IsRegular():
 			b, err := os.ReadFile(p)
 			if err != nil {
