@@ -49,6 +49,9 @@ func (s *Store) CreateToken(name string, g api.Grant, expires time.Time) (api.To
 	if err != nil {
 		return api.Token{}, err
 	}
+	if err := CheckName("token", strings.TrimSpace(name)); err != nil {
+		return api.Token{}, fmt.Errorf("creating token: %w", err)
+	}
 	if !expires.IsZero() && !expires.After(time.Now()) {
 		return api.Token{}, invalid("a token must expire in the future")
 	}
