@@ -50,6 +50,7 @@ type Agent struct {
 	git     *gitserver.Server
 	sshd    *gitserver.SSHServer // nil when SSH is off
 	hook    *gitserver.Hook      // the agent's half of the pre-receive hook
+	guard   *authGuard           // slows and refuses clients that fail token checks
 	// key seals secrets at rest: the store's config vars, the scheduler's
 	// state. prevKey is the key before a rotation this agent finished, for
 	// a scheduler state not yet sealed anew. keyMu guards both.
@@ -173,19 +174,21 @@ func (a *Agent) openParts() error {
 		},
 	}
 	a.git = &gitserver.Server{
-		Root:         a.dirs.repos,
-		SpoolDir:     a.dirs.tmp,
-		Authenticate: a.gitAuth,
-		AppExists:    appExists,
-		HookEnv:      a.hook.Env,
-		Logf:         a.logf,
+		Root:      a.dirs.repos,
+		SpoolDir:  a.dirs.tmp,
+		Authorize: a.gitAuthorize,
+		AppExists: appExists,
+		HookEnv:   a.hook.Env,
+		Logf:      a.logf,
 	}
 	a.sshd = a.newSSHServer()
+	a.guard = newAuthGuard(a.logf)
 	a.events = &eventLog{store: a.store, logs: a.logs, logf: a.logf}
 	a.api = a.routes()
 	reg := prometheus.NewRegistry()
 	a.reg = reg
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(a.guard.collectors()...)
 	a.proxy = proxy.New(proxy.Config{
 		Domain:      a.cfg.Domain,
 		ControlHost: a.cfg.controlHost(),

@@ -1,8 +1,6 @@
 package agent
 
 import (
-	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
@@ -21,95 +19,22 @@ var appNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{1,29}$`)
 // reservedNames cannot be app names: pier.<domain> is the control host.
 var reservedNames = map[string]bool{"pier": true, "www": true, "git": true}
 
-type ctxKey int
-
-const userKey ctxKey = 0
-
-// userOf returns who made the request (the token's name).
-func userOf(r *http.Request) string {
-	u, _ := r.Context().Value(userKey).(string)
-	return u
-}
-
-// routes builds the agent's HTTP API.
+// routes builds the agent's HTTP API from apiRoutes.
 func (a *Agent) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	mux.Handle("POST /internal/push", a.hook)
 	mux.HandleFunc("GET /slugs/{file}", a.serveSlug)
-	mux.Handle("/git/", a.git)
-
-	h := func(pattern string, fn func(http.ResponseWriter, *http.Request) error) {
-		mux.Handle(pattern, a.auth(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if err := fn(w, r); err != nil {
-				writeError(w, err)
-			}
-		})))
+	mux.Handle("/git/", a.gitHandler())
+	for _, rt := range apiRoutes {
+		mux.Handle(rt.pattern, a.guarded(rt))
 	}
-	h("GET /v1/version", a.getVersion)
-	h("GET /metrics", func(w http.ResponseWriter, r *http.Request) error { a.metrics.ServeHTTP(w, r); return nil })
-	h("GET /v1/apps", a.listApps)
-	h("POST /v1/apps", a.createApp)
-	h("GET /v1/apps/{app}", a.getApp)
-	h("DELETE /v1/apps/{app}", a.destroyApp)
-	h("GET /v1/apps/{app}/releases", a.listReleases)
-	h("POST /v1/apps/{app}/rollback", a.postRollback)
-	h("GET /v1/apps/{app}/ps", a.listInstances)
-	h("POST /v1/apps/{app}/scale", a.postScale)
-	h("POST /v1/apps/{app}/restart", a.postRestart)
-	h("POST /v1/apps/{app}/run", a.postRun)
-	h("GET /v1/apps/{app}/logs", a.getLogs)
-	h("GET /v1/apps/{app}/config", a.getConfig)
-	h("PATCH /v1/apps/{app}/config", a.patchConfig)
-	h("GET /v1/apps/{app}/domains", a.listDomains)
-	h("POST /v1/apps/{app}/domains", a.addDomain)
-	h("DELETE /v1/apps/{app}/domains/{host}", a.removeDomain)
-	h("GET /v1/apps/{app}/certs", a.getCerts)
-	h("PUT /v1/apps/{app}/maintenance", a.putMaintenance)
-	h("PATCH /v1/apps/{app}/settings", a.patchSettings)
-	h("POST /v1/apps/{app}/purge-cache", a.purgeCache)
-	h("GET /v1/tokens", a.listTokens)
-	h("POST /v1/tokens", a.createToken)
-	h("DELETE /v1/tokens/{id}", a.revokeToken)
-	h("POST /v1/tokens/rotate-admin", a.rotateAdminToken)
-	h("POST /v1/secrets/rotate-key", a.rotateKeyHandler)
-	h("GET /v1/keys", a.listKeys)
-	h("POST /v1/keys", a.addKey)
-	h("DELETE /v1/keys/{fp}", a.removeKey)
 	return mux
 }
 
-// auth requires a valid API token as a bearer token.
-func (a *Agent) auth(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		secret, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || secret == "" {
-			writeJSON(w, http.StatusUnauthorized, api.Error{Message: "an API token is required"})
-			return
-		}
-		tok, err := a.store.VerifyToken(secret)
-		if err != nil {
-			writeJSON(w, http.StatusUnauthorized, api.Error{Message: "the API token is not valid"})
-			return
-		}
-		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), userKey, tok.Name)))
-	})
-}
-
-// gitAuth checks git's basic auth: any user name, an API token as password.
-func (a *Agent) gitAuth(r *http.Request) (string, bool) {
-	_, pass, ok := r.BasicAuth()
-	if !ok || pass == "" {
-		return "", false
-	}
-	if subtle.ConstantTimeCompare([]byte(pass), []byte(a.hook.Token)) == 1 {
-		return "", false
-	}
-	tok, err := a.store.VerifyToken(pass)
-	if err != nil {
-		return "", false
-	}
-	return tok.Name, true
+func (a *Agent) getMetrics(w http.ResponseWriter, r *http.Request) error {
+	a.metrics.ServeHTTP(w, r)
+	return nil
 }
 
 func decode(r *http.Request, v any) error { return decodeBody(r.Body, v) }
@@ -146,14 +71,18 @@ func (a *Agent) getVersion(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// listApps lists the apps the caller may read.
 func (a *Agent) listApps(w http.ResponseWriter, r *http.Request) error {
 	apps, err := a.store.ListApps()
 	if err != nil {
 		return err
 	}
+	p := principalOf(r)
 	out := make([]api.App, 0, len(apps))
 	for _, app := range apps {
-		out = append(out, a.present(app))
+		if p.may(api.RoleRead, app.Name) {
+			out = append(out, a.present(app))
+		}
 	}
 	writeJSON(w, 200, out)
 	return nil
@@ -164,6 +93,7 @@ func (a *Agent) createApp(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
+	auditNote(r, req.Name, "")
 	if !appNameRE.MatchString(req.Name) {
 		return invalidf("%q is not a valid app name: use 2 to 30 lower-case letters, digits and dashes, starting with a letter", req.Name)
 	}
@@ -397,12 +327,20 @@ func (a *Agent) createToken(w http.ResponseWriter, r *http.Request) error {
 	}
 	req.Name = strings.TrimSpace(req.Name)
 	if req.Name == "" || len(req.Name) > 64 {
-		return invalidf("a token needs a name of 1 to 64 characters: pier tokens create NAME")
+		return invalidf("a token needs a name of 1 to 64 characters: pier tokens create NAME --role ROLE")
 	}
-	t, err := a.store.CreateToken(req.Name)
+	if req.ExpiresIn < 0 {
+		return invalidf("a token must expire in the future")
+	}
+	var expires time.Time
+	if req.ExpiresIn > 0 {
+		expires = time.Now().Add(time.Duration(req.ExpiresIn))
+	}
+	t, err := a.store.CreateToken(req.Name, req.Grant, expires)
 	if err != nil {
 		return err
 	}
+	auditNote(r, "", t.ID+" "+t.Name)
 	writeJSON(w, http.StatusCreated, t)
 	return nil
 }
@@ -432,13 +370,14 @@ func (a *Agent) addKey(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	k, err := a.store.AddKey(req.Name, req.PublicKey)
+	k, err := a.store.AddKey(req.Name, req.PublicKey, req.Grant)
 	if err != nil {
 		if statusOf(err) == 500 {
 			return invalidf("%v", err)
 		}
 		return err
 	}
+	auditNote(r, "", k.Fingerprint+" "+k.Name)
 	writeJSON(w, http.StatusCreated, k)
 	return nil
 }

@@ -21,7 +21,7 @@ func TestDecodeBody(t *testing.T) {
 		{body: `{"name":"ci"} garbage`, want: "unexpected data after the JSON body"},
 		{body: `{"name":"ci"}]`, want: "unexpected data after the JSON body"},
 		{body: `{"name":"ci"} 1`, want: "unexpected data after the JSON body"},
-		{body: `{"name":"ci","role":"admin"}`, want: "unknown field"},
+		{body: `{"name":"ci","owner":"me"}`, want: "unknown field"},
 		{body: `{"name":`, want: "malformed request body"},
 		{body: ``, want: "malformed request body"},
 		{body: `{"name":"` + strings.Repeat("x", maxBodyBytes) + `"}`, want: "over 1024 KiB"},

@@ -17,6 +17,8 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrInvalid: the request itself is wrong (a bad name, count or value).
 	ErrInvalid = errors.New("invalid")
+	// ErrForbidden: the caller's role does not allow the request.
+	ErrForbidden = errors.New("forbidden")
 )
 
 // userError is an error of one of the kinds above whose message is meant
@@ -39,6 +41,10 @@ func conflictf(format string, args ...any) error {
 
 func notFoundf(format string, args ...any) error {
 	return &userError{kind: ErrNotFound, msg: fmt.Sprintf(format, args...)}
+}
+
+func forbiddenf(format string, args ...any) error {
+	return &userError{kind: ErrForbidden, msg: fmt.Sprintf(format, args...)}
 }
 
 // deployError is a deploy that stopped for a reason of the release itself:

@@ -22,6 +22,8 @@ func (a *Agent) newSSHServer() *gitserver.SSHServer {
 		Git:         a.git,
 		HostKeyPath: filepath.Join(a.dirs.root, "ssh_host_ed25519_key"),
 		Authorize:   a.sshAuth,
+		Permit:      a.sshPermit,
+		Ran:         a.sshRan,
 		Logf:        a.logf,
 	}
 }

@@ -277,9 +277,9 @@ func (c *Client) Tokens(ctx context.Context) ([]Token, error) {
 	return ts, err
 }
 
-func (c *Client) CreateToken(ctx context.Context, name string) (Token, error) {
+func (c *Client) CreateToken(ctx context.Context, req TokenRequest) (Token, error) {
 	var t Token
-	err := c.do(ctx, http.MethodPost, "/v1/tokens", TokenRequest{Name: name}, &t)
+	err := c.do(ctx, http.MethodPost, "/v1/tokens", req, &t)
 	return t, err
 }
 
@@ -309,14 +309,32 @@ func (c *Client) Keys(ctx context.Context) ([]Key, error) {
 	return ks, err
 }
 
-func (c *Client) AddKey(ctx context.Context, name, publicKey string) (Key, error) {
+func (c *Client) AddKey(ctx context.Context, req KeyRequest) (Key, error) {
 	var k Key
-	err := c.do(ctx, http.MethodPost, "/v1/keys", KeyRequest{Name: name, PublicKey: publicKey}, &k)
+	err := c.do(ctx, http.MethodPost, "/v1/keys", req, &k)
 	return k, err
 }
 
 func (c *Client) RemoveKey(ctx context.Context, fingerprint string) error {
 	return c.do(ctx, http.MethodDelete, "/v1/keys/"+url.PathEscape(fingerprint), nil, nil)
+}
+
+// Audit returns the audit log, oldest first: changes of app (all when
+// ""), made after since (all when zero), the last limit (all kept when 0).
+func (c *Client) Audit(ctx context.Context, app string, since time.Time, limit int) ([]AuditEntry, error) {
+	q := url.Values{}
+	if app != "" {
+		q.Set("app", app)
+	}
+	if !since.IsZero() {
+		q.Set("since", since.UTC().Format(time.RFC3339))
+	}
+	if limit > 0 {
+		q.Set("limit", strconv.Itoa(limit))
+	}
+	var es []AuditEntry
+	err := c.do(ctx, http.MethodGet, "/v1/audit?"+q.Encode(), nil, &es)
+	return es, err
 }
 
 // Streams.

@@ -128,20 +128,56 @@ type Cert struct {
 	NextRetry time.Time `json:"next_retry,omitempty"`
 }
 
+// Roles of API tokens and SSH keys, each allowing what the one before it
+// does and more (docs/security.md has the table).
+const (
+	RoleRead   = "read"   // look: apps, releases, ps, logs, domains; git fetch
+	RoleDeploy = "deploy" // change an app: push, config, scale, rollback, restart, run
+	RoleAdmin  = "admin"  // everything: apps, tokens, keys, settings, the audit log
+)
+
+// Roles lists the roles from the least to the most allowed.
+var Roles = []string{RoleRead, RoleDeploy, RoleAdmin}
+
+// Grant is what a token or an SSH key may do: a role, on the apps named or,
+// when Apps is empty, on every app.
+type Grant struct {
+	Role string   `json:"role"`
+	Apps []string `json:"apps,omitempty"`
+}
+
 // Token is an API token. Secret is only set in the answer that creates it.
 type Token struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Secret    string    `json:"token,omitempty"`
+	ID     string `json:"id"`
+	Name   string `json:"name"`
+	Secret string `json:"token,omitempty"`
+	Grant
+	ExpiresAt *time.Time `json:"expires_at,omitempty"` // nil: until revoked
+	CreatedAt time.Time  `json:"created_at"`
+}
+
+// Key is an SSH public key allowed to use git over SSH.
+type Key struct {
+	Fingerprint string `json:"fingerprint"`
+	Name        string `json:"name"`
+	PublicKey   string `json:"public_key"`
+	Grant
 	CreatedAt time.Time `json:"created_at"`
 }
 
-// Key is an SSH public key allowed to push.
-type Key struct {
-	Fingerprint string    `json:"fingerprint"`
-	Name        string    `json:"name"`
-	PublicKey   string    `json:"public_key"`
-	CreatedAt   time.Time `json:"created_at"`
+// AuditEntry is one change made through the API, git or SSH: who made it,
+// what it was and how it ended. It never holds a secret or a config value.
+type AuditEntry struct {
+	Time     time.Time `json:"time"`
+	Who      string    `json:"who"`            // the token's or SSH key's name
+	Via      string    `json:"via"`            // token, key
+	ID       string    `json:"id,omitempty"`   // the token's id or the key's fingerprint
+	Role     string    `json:"role,omitempty"` // the role it had
+	Action   string    `json:"action"`         // "POST /v1/apps/{app}/scale", "git push"
+	App      string    `json:"app,omitempty"`
+	Target   string    `json:"target,omitempty"` // what else the route names: a token id, a key, a domain
+	Status   int       `json:"status"`           // the HTTP status, or 0/1 of a git command over SSH
+	ClientIP string    `json:"client_ip,omitempty"`
 }
 
 // KeyRotation is the answer of `pier secrets rotate-key`.
@@ -204,13 +240,19 @@ type RunRequest struct {
 	Command string `json:"command"`
 }
 
+// TokenRequest makes a token; Role is required. ExpiresIn, when set, ends
+// the token that long after it is made.
 type TokenRequest struct {
 	Name string `json:"name"`
+	Grant
+	ExpiresIn Duration `json:"expires_in,omitempty"`
 }
 
+// KeyRequest adds an SSH key; Role is required.
 type KeyRequest struct {
 	Name      string `json:"name"`
 	PublicKey string `json:"public_key"`
+	Grant
 }
 
 // Event is a platform event of an app (a deploy, a config change, a scale),

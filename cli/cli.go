@@ -84,6 +84,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			keysCommand(),
 			tokensCommand(),
 			secretsCommand(),
+			auditCommand(),
 			versionCommand(),
 		},
 	}

@@ -23,8 +23,8 @@ func keysCommand() *ucli.Command {
 		Flags: clientFlags(),
 		Subcommands: []*ucli.Command{
 			{
-				Name: "add", Usage: "allow a public key (a file, or - for stdin)", ArgsUsage: "FILE|-",
-				Flags:  clientFlags(&ucli.StringFlag{Name: "name", Usage: "a name for the key (default: its comment)"}),
+				Name: "add", Usage: "allow a public key (a file, or - for stdin) to use git as its role allows", ArgsUsage: "[NAME] FILE|-",
+				Flags:  clientFlags(append(grantFlags("key"), &ucli.StringFlag{Name: "name", Usage: "a name for the key (default: NAME, or its comment)"})...),
 				Action: runKeysAdd,
 			},
 			{Name: "remove", Usage: "remove a key", ArgsUsage: "FINGERPRINT", Flags: clientFlags(), Action: runKeysRemove},
@@ -38,14 +38,21 @@ func runKeysAdd(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	if len(as) != 1 {
-		return fmt.Errorf("give the public key file: pier keys add ~/.ssh/id_ed25519.pub (or - for stdin)")
+	name := c.String("name")
+	switch {
+	case len(as) == 2 && name == "":
+		name, as = as[0], as[1:]
+	case len(as) != 1:
+		return fmt.Errorf("give the public key file: pier keys add --role deploy [NAME] ~/.ssh/id_ed25519.pub (or - for stdin)")
+	}
+	g, err := grantOf(c)
+	if err != nil {
+		return err
 	}
 	line, err := readPublicKey(as[0])
 	if err != nil {
 		return err
 	}
-	name := c.String("name")
 	if f := strings.Fields(line); name == "" && len(f) > 2 {
 		name = strings.Join(f[2:], " ")
 	}
@@ -53,14 +60,14 @@ func runKeysAdd(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	k, err := cl.AddKey(c.Context, name, line)
+	k, err := cl.AddKey(c.Context, api.KeyRequest{Name: name, PublicKey: line, Grant: g})
 	if err != nil {
 		return fmt.Errorf("adding the key: %w", err)
 	}
 	if wantJSON(c) {
 		return printJSON(c, k)
 	}
-	fmt.Fprintf(c.App.ErrWriter, "Added key %s (%s).\n", k.Fingerprint, k.Name)
+	fmt.Fprintf(c.App.ErrWriter, "Added key %s (%s): %s on %s.\n", k.Fingerprint, k.Name, k.Role, appsText(k.Apps))
 	return nil
 }
 
@@ -137,9 +144,9 @@ func runKeysList(c *ucli.Context) error {
 	if wantJSON(c) {
 		return printJSON(c, ks)
 	}
-	t := newTable(c.App.Writer, "FINGERPRINT", "NAME", "ADDED")
+	t := newTable(c.App.Writer, "FINGERPRINT", "NAME", "ROLE", "APPS", "ADDED")
 	for _, k := range ks {
-		t.row(k.Fingerprint, k.Name, ago(k.CreatedAt, now()))
+		t.row(k.Fingerprint, k.Name, k.Role, appsText(k.Apps), ago(k.CreatedAt, now()))
 	}
 	return t.flush()
 }

@@ -21,9 +21,9 @@ func TestKeysAdd(t *testing.T) {
 	if err := os.WriteFile(pub, []byte("# my key\n\n"+testPublicKey+"\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	_, errOut := mustPier(t, "keys", "add", pub)
+	_, errOut := mustPier(t, "keys", "add", "--role", "deploy", pub)
 	var body api.KeyRequest
-	if err := json.Unmarshal(fa.only(t).Body, &body); err != nil || body.PublicKey != testPublicKey || body.Name != "dev@laptop" {
+	if err := json.Unmarshal(fa.only(t).Body, &body); err != nil || body.PublicKey != testPublicKey || body.Name != "dev@laptop" || body.Role != "deploy" || body.Apps != nil {
 		t.Errorf("keys add sent %s (%v)", fa.only(t).Body, err)
 	}
 	if !strings.Contains(errOut, "SHA256:abc") {
@@ -33,36 +33,63 @@ func TestKeysAdd(t *testing.T) {
 	old := stdin
 	stdin = strings.NewReader(testPublicKey + "\n")
 	t.Cleanup(func() { stdin = old })
-	mustPier(t, "keys", "add", "--name", "ci", "-")
+	mustPier(t, "keys", "add", "--name", "ci", "--role", "read", "-")
 	_ = json.Unmarshal(fa.requests()[1].Body, &body)
-	if body.Name != "ci" || body.PublicKey != testPublicKey {
+	if body.Name != "ci" || body.PublicKey != testPublicKey || body.Role != "read" {
 		t.Errorf("keys add - sent %s", fa.requests()[1].Body)
+	}
+	stdin = strings.NewReader(testPublicKey + "\n")
+	mustPier(t, "keys", "add", "--role", "deploy", "--app", "shop", "--app", "blog", "ci-shop", "-")
+	body = api.KeyRequest{}
+	_ = json.Unmarshal(fa.requests()[2].Body, &body)
+	if body.Name != "ci-shop" || body.Role != "deploy" || strings.Join(body.Apps, ",") != "shop,blog" {
+		t.Errorf("keys add NAME - sent %s", fa.requests()[2].Body)
+	}
+	if _, _, err := pier(t, "keys", "add", pub); err == nil || !strings.Contains(err.Error(), "--role") {
+		t.Errorf("keys add without a role: %v, want it to ask for --role", err)
 	}
 
 	priv := filepath.Join(dir, "key")
 	_ = os.WriteFile(priv, []byte("-----BEGIN OPENSSH PRIVATE KEY-----\nxxx\n"), 0o600)
 	for _, f := range []string{priv, filepath.Join(dir, "id_ed25519"), filepath.Join(dir, "missing.pub")} {
-		if _, _, err := pier(t, "keys", "add", f); err == nil {
+		if _, _, err := pier(t, "keys", "add", "--role", "read", f); err == nil {
 			t.Errorf("keys add %s: no error", f)
 		}
 	}
-	if n := len(fa.requests()); n != 2 {
+	if n := len(fa.requests()); n != 3 {
 		t.Errorf("bad keys reached the agent: %d requests", n)
 	}
 }
 
 func TestTokens(t *testing.T) {
 	fa := newFakeAgent(t)
-	fa.handle("POST /v1/tokens", api.Token{ID: "t7", Name: "ci", Secret: "pier_0123456789"})
-	fa.handle("GET /v1/tokens", []api.Token{{ID: "t7", Name: "ci", CreatedAt: time.Now().Add(-time.Minute)}})
+	fa.handle("POST /v1/tokens", api.Token{ID: "t7", Name: "ci", Secret: "pier_0123456789", Grant: api.Grant{Role: "deploy", Apps: []string{"shop"}}})
+	exp := time.Date(2030, 1, 2, 3, 4, 0, 0, time.Local)
+	fa.handle("GET /v1/tokens", []api.Token{
+		{ID: "a1", Name: "admin", Grant: api.Grant{Role: "admin"}, CreatedAt: time.Now().Add(-time.Hour)},
+		{ID: "t7", Name: "ci", Grant: api.Grant{Role: "deploy", Apps: []string{"shop", "blog"}}, ExpiresAt: &exp, CreatedAt: time.Now().Add(-time.Minute)},
+	})
 	fa.handle("DELETE /v1/tokens/t7", nil)
-	out, errOut := mustPier(t, "tokens", "create", "ci")
-	if out != "pier_0123456789\n" || !strings.Contains(errOut, "not shown again") || strings.Contains(errOut, "pier_0123456789") {
+	if _, _, err := pier(t, "tokens", "create", "ci"); err == nil || !strings.Contains(err.Error(), "--role") {
+		t.Errorf("tokens create without a role: %v, want it to ask for --role", err)
+	}
+	if _, _, err := pier(t, "tokens", "create", "--role", "deploy", "--expires", "soon", "ci"); err == nil || !strings.Contains(err.Error(), "--expires") {
+		t.Errorf("tokens create --expires soon: %v", err)
+	}
+	out, errOut := mustPier(t, "tokens", "create", "--role", "deploy", "--app", "shop", "--expires", "90d", "ci")
+	if out != "pier_0123456789\n" || !strings.Contains(errOut, "not shown again") || strings.Contains(errOut, "pier_0123456789") || !strings.Contains(errOut, "deploy on shop") {
 		t.Errorf("tokens create: stdout %q stderr %q", out, errOut)
 	}
+	var req api.TokenRequest
+	if err := json.Unmarshal(fa.requests()[0].Body, &req); err != nil || req.Role != "deploy" || strings.Join(req.Apps, ",") != "shop" || time.Duration(req.ExpiresIn) != 90*24*time.Hour {
+		t.Errorf("tokens create sent %s (%v)", fa.requests()[0].Body, err)
+	}
 	out, _ = mustPier(t, "tokens", "list")
-	if want := "ID   NAME   CREATED\nt7   ci     1m ago\n"; out != want {
-		t.Errorf("tokens list printed %q, want %q", out, want)
+	want := "ID   NAME    ROLE     APPS        EXPIRES            CREATED\n" +
+		"a1   admin   admin    all apps    never              1h ago\n" +
+		"t7   ci      deploy   shop,blog   2030-01-02 03:04   1m ago\n"
+	if out != want {
+		t.Errorf("tokens list printed\n%s\nwant\n%s", out, want)
 	}
 	mustPier(t, "tokens", "revoke", "t7")
 	if r := fa.requests()[2]; r.Method != "DELETE" || r.Path != "/v1/tokens/t7" {

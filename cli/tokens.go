@@ -3,6 +3,8 @@ package cli
 import (
 	"fmt"
 	"sort"
+	"strings"
+	"time"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -15,7 +17,11 @@ func tokensCommand() *ucli.Command {
 		Usage: "API tokens (for the CLI, CI and git over HTTP)",
 		Flags: clientFlags(),
 		Subcommands: []*ucli.Command{
-			{Name: "create", Usage: "create a token; its secret is shown once", ArgsUsage: "NAME", Flags: clientFlags(), Action: runTokensCreate},
+			{
+				Name: "create", Usage: "create a token with a role, for some apps or all; its secret is shown once", ArgsUsage: "NAME",
+				Flags:  clientFlags(grantFlags("token")...),
+				Action: runTokensCreate,
+			},
 			{Name: "revoke", Usage: "revoke a token", ArgsUsage: "ID", Flags: clientFlags(), Action: runTokensRevoke},
 			{Name: "list", Usage: "list the tokens (never their secrets)", Flags: clientFlags(), Action: runTokensList},
 			{Name: "rotate-admin", Usage: "make a new admin token, revoke the old one and write the new one to the agent's admin.token; its secret is shown once", Flags: clientFlags(), Action: runTokensRotateAdmin},
@@ -29,13 +35,25 @@ func runTokensCreate(c *ucli.Context) error {
 		return err
 	}
 	if len(as) != 1 {
-		return fmt.Errorf("give the token a name: pier tokens create NAME")
+		return fmt.Errorf("give the token a name: pier tokens create --role admin|deploy|read [--app APP] [--expires 90d] NAME")
+	}
+	g, err := grantOf(c)
+	if err != nil {
+		return err
+	}
+	req := api.TokenRequest{Name: as[0], Grant: g}
+	if e := c.String("expires"); e != "" {
+		d, err := api.ParseDuration(e)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("--expires %s: give a duration such as 90d, 12h or 30m", e)
+		}
+		req.ExpiresIn = api.Duration(d)
 	}
 	cl, err := newClient()
 	if err != nil {
 		return err
 	}
-	t, err := cl.CreateToken(c.Context, as[0])
+	t, err := cl.CreateToken(c.Context, req)
 	if err != nil {
 		return fmt.Errorf("creating token %s: %w", as[0], err)
 	}
@@ -43,7 +61,7 @@ func runTokensCreate(c *ucli.Context) error {
 		return printJSON(c, t)
 	}
 	fmt.Fprintln(c.App.Writer, t.Secret)
-	fmt.Fprintf(c.App.ErrWriter, "Created token %s (%s). Store the secret above now: it is not shown again.\n", t.ID, t.Name)
+	fmt.Fprintf(c.App.ErrWriter, "Created token %s (%s, %s on %s%s). Store the secret above now: it is not shown again.\n", t.ID, t.Name, t.Role, appsText(t.Apps), expiryText(t.ExpiresAt))
 	return nil
 }
 
@@ -109,9 +127,64 @@ func runTokensList(c *ucli.Context) error {
 	if wantJSON(c) {
 		return printJSON(c, ts)
 	}
-	t := newTable(c.App.Writer, "ID", "NAME", "CREATED")
+	t := newTable(c.App.Writer, "ID", "NAME", "ROLE", "APPS", "EXPIRES", "CREATED")
 	for _, tk := range ts {
-		t.row(tk.ID, tk.Name, ago(tk.CreatedAt, now()))
+		t.row(tk.ID, tk.Name, tk.Role, appsText(tk.Apps), expiresColumn(tk.ExpiresAt), ago(tk.CreatedAt, now()))
 	}
 	return t.flush()
+}
+
+// grantFlags are the flags that give a token or an SSH key its role and
+// apps; tokens also take --expires.
+func grantFlags(what string) []ucli.Flag {
+	fs := []ucli.Flag{
+		&ucli.StringFlag{Name: "role", Usage: "what the " + what + " may do: read (look), deploy (push, config, scale, rollback, restart, run) or admin (everything); required"},
+		&ucli.StringSliceFlag{Name: "app", Aliases: []string{"a"}, Usage: "limit the " + what + " to this app (repeat for more; default: every app)"},
+	}
+	if what == "token" {
+		fs = append(fs, &ucli.StringFlag{Name: "expires", Usage: "end the token after this long (90d, 12h); default: until revoked"})
+	}
+	return fs
+}
+
+// grantOf reads --role and --app.
+func grantOf(c *ucli.Context) (api.Grant, error) {
+	role := c.String("role")
+	if role == "" {
+		return api.Grant{}, fmt.Errorf("give a role: --role read, deploy or admin (see docs/security.md)")
+	}
+	var apps []string
+	for _, a := range c.StringSlice("app") {
+		for _, s := range strings.Split(a, ",") {
+			if s = strings.TrimSpace(s); s != "" {
+				apps = append(apps, s)
+			}
+		}
+	}
+	return api.Grant{Role: role, Apps: apps}, nil
+}
+
+// appsText shows a grant's apps.
+func appsText(apps []string) string {
+	if len(apps) == 0 {
+		return "all apps"
+	}
+	return strings.Join(apps, ",")
+}
+
+func expiryText(at *time.Time) string {
+	if at == nil {
+		return ""
+	}
+	return ", expires " + at.Local().Format(time.RFC3339)
+}
+
+func expiresColumn(at *time.Time) string {
+	switch {
+	case at == nil:
+		return "never"
+	case !at.After(now()):
+		return "expired " + at.Local().Format("2006-01-02 15:04")
+	}
+	return at.Local().Format("2006-01-02 15:04")
 }

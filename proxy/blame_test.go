@@ -20,8 +20,8 @@ func TestMalformedBodyIsTheClients(t *testing.T) {
 		u := newUpstream(t, "web.1")
 		f.SetRoutes([]Route{appRoute("app", u)})
 		for _, body := range []string{
-			"zz\r\nhello\r\n0\r\n\r\n",  // not a chunk size
-			"5\r\nhelloXX0\r\n\r\n",      // no CRLF after the chunk
+			"zz\r\nhello\r\n0\r\n\r\n",    // not a chunk size
+			"5\r\nhelloXX0\r\n\r\n",       // no CRLF after the chunk
 			"ffffffffffffffffff\r\nx\r\n", // a size that overflows
 		} {
 			status := rawPost(t, f.srv.Listener.Addr().String(), "app.localhost", body)

@@ -48,7 +48,7 @@ func TestPushesAreFscked(t *testing.T) {
 	f := startSSH(t, nil)
 	httpSrv := httptest.NewServer(f.srv.Git)
 	t.Cleanup(httpSrv.Close)
-	f.srv.Git.Authenticate = func(*http.Request) (string, bool) { return "alice", true }
+	f.srv.Git.Authorize = func(http.ResponseWriter, *http.Request, string, bool) (string, bool) { return "alice", true }
 	remotes := map[string]string{
 		"http": strings.Replace(httpSrv.URL, "://", "://pier:token@", 1) + "/git/hello.git",
 		"ssh":  f.remote("other"),

@@ -35,9 +35,10 @@ type Server struct {
 	// the system's temporary directory).
 	SpoolDir string
 
-	// Authenticate checks the request's credentials (basic auth, the token
-	// as password) and returns who pushes.
-	Authenticate func(r *http.Request) (user string, ok bool)
+	// Authorize checks the request's credentials (basic auth, a token as
+	// the password) for a push of app (push) or a fetch, and returns who it
+	// is. When it refuses, it has answered w itself.
+	Authorize func(w http.ResponseWriter, r *http.Request, app string, push bool) (user string, ok bool)
 	// AppExists reports whether app is known; unknown apps get 404.
 	AppExists func(app string) bool
 	// HookEnv is added to the environment of git http-backend and so of the
@@ -58,10 +59,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	user, ok := s.Authenticate(r)
+	user, ok := s.Authorize(w, r, app, IsPush(rest, r))
 	if !ok {
-		w.Header().Set("WWW-Authenticate", `Basic realm="pier"`)
-		http.Error(w, "authentication required: use an API token as the password (pier tokens create)", http.StatusUnauthorized)
 		return
 	}
 	if !s.AppExists(app) {
@@ -110,6 +109,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		r2.Header.Set("Content-Length", strconv.FormatInt(r2.ContentLength, 10))
 	}
 	h.ServeHTTP(flushWriter{w}, r2)
+}
+
+// IsPush reports whether a request for path rest inside a repository is
+// part of a push (git receive-pack); anything else reads.
+func IsPush(rest string, r *http.Request) bool {
+	return rest == "/git-receive-pack" || (rest == "/info/refs" && r.URL.Query().Get("service") == "git-receive-pack")
 }
 
 // checkRest refuses a path inside a repository that could leave it: git's

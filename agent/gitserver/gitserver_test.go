@@ -12,10 +12,10 @@ import (
 func TestHTTPRefusesDotSegments(t *testing.T) {
 	requireBinary(t, "git")
 	srv := &Server{
-		Root:         filepath.Join(t.TempDir(), "repos"),
-		Authenticate: func(*http.Request) (string, bool) { return "alice", true },
-		AppExists:    func(app string) bool { return app == "hello" || app == "other" },
-		Logf:         t.Logf,
+		Root:      filepath.Join(t.TempDir(), "repos"),
+		Authorize: func(http.ResponseWriter, *http.Request, string, bool) (string, bool) { return "alice", true },
+		AppExists: func(app string) bool { return app == "hello" || app == "other" },
+		Logf:      t.Logf,
 	}
 	ts := httptest.NewServer(srv)
 	defer ts.Close()

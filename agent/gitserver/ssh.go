@@ -53,7 +53,13 @@ type SSHServer struct {
 	HostKeyPath string
 	// Authorize maps a client's public key to who pushes (the key's name).
 	Authorize func(key ssh.PublicKey) (user string, ok bool)
-	Logf      func(format string, args ...any)
+	// Permit decides, before each git command, whether the key may push
+	// to (push) or fetch from app; its error is the message the client
+	// sees. Nil permits every command of an authorized key.
+	Permit func(key ssh.PublicKey, app string, push bool) error
+	// Ran is told of every git command that ran, with git's exit status.
+	Ran  func(key ssh.PublicKey, app string, push bool, code int, remote net.Addr)
+	Logf func(format string, args ...any)
 
 	MaxConns int // open connections at most (DefaultSSHMaxConns)
 	// MaxPreAuthPerIP caps the connections of one client address (an IPv6

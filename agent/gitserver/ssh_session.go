@@ -152,14 +152,22 @@ func (s *SSHServer) runCommand(ctx context.Context, conn *idleConn, ch ssh.Chann
 		s.logf("ssh: refused a command of %s: key %s is no longer allowed", who.user, who.fp)
 		return refuse("this SSH key is no longer allowed (it was removed): add it again with `pier keys add`"), false
 	}
-	return s.runAllowed(ctx, conn, ch, wg, line, gitProtocol, who.user, refuse), true
+	return s.runAllowed(ctx, conn, ch, wg, line, gitProtocol, who, refuse), true
 }
 
 // runAllowed is runCommand for a key still allowed.
-func (s *SSHServer) runAllowed(ctx context.Context, conn *idleConn, ch ssh.Channel, wg *sync.WaitGroup, line, gitProtocol, user string, refuse func(string) int) int {
+func (s *SSHServer) runAllowed(ctx context.Context, conn *idleConn, ch ssh.Channel, wg *sync.WaitGroup, line, gitProtocol string, who peer, refuse func(string) int) int {
+	user := who.user
 	gc, err := parseGitCommand(line)
 	if err != nil {
 		return refuse(err.Error())
+	}
+	push := gc.service == "receive-pack"
+	if s.Permit != nil {
+		if err := s.Permit(who.key, gc.app, push); err != nil {
+			s.logf("ssh: refused git %s %s to %s: %v", gc.service, gc.app, user, err)
+			return refuse(err.Error())
+		}
 	}
 	g := s.Git
 	if g.AppExists != nil && !g.AppExists(gc.app) {
@@ -175,7 +183,10 @@ func (s *SSHServer) runAllowed(ctx context.Context, conn *idleConn, ch ssh.Chann
 	code, err := s.runGit(ctx, ch, wg, gc, gitProtocol, user)
 	if err != nil {
 		s.logf("ssh: git %s %s: %v", gc.service, gc.app, err)
-		return refuse("git could not run on the pier host; see the agent's log")
+		code = refuse("git could not run on the pier host; see the agent's log")
+	}
+	if s.Ran != nil {
+		s.Ran(who.key, gc.app, push, code, conn.RemoteAddr())
 	}
 	return code
 }

@@ -39,7 +39,7 @@ func (s *Store) ImportBootstrapToken(name, secret string) (api.Token, error) {
 			return detail(ErrTokenRevoked, "the %s token was revoked: it is not taken again", name)
 		}
 		var err error
-		if t, err = putToken(tx, name, secret, true); err != nil {
+		if t, err = putToken(tx, name, secret, adminGrant, true); err != nil {
 			return err
 		}
 		return markBootstrap(tx, t)
@@ -59,7 +59,7 @@ func (s *Store) CreateBootstrapToken(name string) (api.Token, error) {
 	}
 	var t api.Token
 	err = s.update(func(tx *bolt.Tx) error {
-		if t, err = putToken(tx, name, secret, false); err != nil {
+		if t, err = putToken(tx, name, secret, adminGrant, false); err != nil {
 			return err
 		}
 		return markBootstrap(tx, t)
@@ -101,7 +101,7 @@ func (s *Store) RotateBootstrapToken(name string, persist func(secret string) er
 				return err
 			}
 		}
-		if t, err = putToken(tx, name, secret, false); err != nil {
+		if t, err = putToken(tx, name, secret, adminGrant, false); err != nil {
 			return err
 		}
 		if err := markBootstrap(tx, t); err != nil {

@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
 )
 
 func TestRevokedBootstrapTokenStaysRevoked(t *testing.T) {
@@ -69,7 +70,7 @@ func TestRotateBootstrapToken(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ci, err := s.CreateToken("ci")
+	ci, err := s.CreateToken("ci", adminGrant, time.Time{})
 	if err != nil {
 		t.Fatal(err)
 	}

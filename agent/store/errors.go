@@ -14,6 +14,7 @@ var (
 	ErrDomainTaken     = errors.New("domain is already used by another app")
 	ErrDomainNotFound  = errors.New("domain not found")
 	ErrTokenNotFound   = errors.New("token not found")
+	ErrTokenExpired    = errors.New("token expired")
 	ErrKeyNotFound     = errors.New("SSH key not found")
 	ErrKeyExists       = errors.New("SSH key already added")
 

@@ -11,10 +11,10 @@ import (
 	"github.com/pierhq/pier/api"
 )
 
-// AddKey allows an SSH public key (one authorized_keys line) to push. The
-// name defaults to the key's comment. ErrKeyExists if the key is already
-// added.
-func (s *Store) AddKey(name, publicKey string) (api.Key, error) {
+// AddKey allows an SSH public key (one authorized_keys line) to use git
+// over SSH as grant g allows (the apps of g must exist). The name defaults
+// to the key's comment. ErrKeyExists if the key is already added.
+func (s *Store) AddKey(name, publicKey string, g api.Grant) (api.Key, error) {
 	pub, comment, _, rest, err := ssh.ParseAuthorizedKey([]byte(strings.TrimSpace(publicKey)))
 	if err != nil {
 		return api.Key{}, invalid("invalid SSH public key: give one line like the content of ~/.ssh/id_ed25519.pub (%v)", err)
@@ -38,6 +38,11 @@ func (s *Store) AddKey(name, publicKey string) (api.Key, error) {
 		CreatedAt:   now(),
 	}
 	err = s.update(func(tx *bolt.Tx) error {
+		g, err := checkGrant(tx, g)
+		if err != nil {
+			return err
+		}
+		k.Grant = g
 		keys := tx.Bucket(bucketKeys)
 		var old api.Key
 		if ok, err := getJSON(keys, []byte(k.Fingerprint), &old); err != nil {

@@ -32,7 +32,7 @@ func TestSSHKeys(t *testing.T) {
 	s := newStore(t)
 	line, pub := newPublicKey(t, "ana@laptop")
 
-	k, err := s.AddKey("", line+"\n")
+	k, err := s.AddKey("", line+"\n", deployAll)
 	if err != nil {
 		t.Fatalf("AddKey: %v", err)
 	}
@@ -42,11 +42,11 @@ func TestSSHKeys(t *testing.T) {
 	if !strings.HasPrefix(k.PublicKey, "ssh-ed25519 ") {
 		t.Errorf("PublicKey = %q", k.PublicKey)
 	}
-	if _, err := s.AddKey("again", line); !errors.Is(err, ErrKeyExists) {
+	if _, err := s.AddKey("again", line, deployAll); !errors.Is(err, ErrKeyExists) {
 		t.Errorf("adding the key twice = %v, want ErrKeyExists", err)
 	}
 	line2, _ := newPublicKey(t, "")
-	if _, err := s.AddKey("bob", line2); err != nil {
+	if _, err := s.AddKey("bob", line2, deployAll); err != nil {
 		t.Fatal(err)
 	}
 
@@ -86,7 +86,7 @@ func TestAddKeyRejectsBadKeys(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := s.AddKey("", tt.key)
+			_, err := s.AddKey("", tt.key, deployAll)
 			if !errors.Is(err, ErrInvalid) {
 				t.Fatalf("AddKey = %v, want ErrInvalid", err)
 			}

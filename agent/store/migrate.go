@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 
 	bolt "go.etcd.io/bbolt"
@@ -17,6 +18,7 @@ import (
 var migrations = []func(tx *bolt.Tx) error{
 	0: migrateV0,
 	1: migrateV1,
+	2: migrateV2,
 }
 
 // migrate brings the file to SchemaVersion. A new file is laid out directly;
@@ -132,3 +134,52 @@ func migrateV0(tx *bolt.Tx) error {
 // taken that once more, as every start before did, and revoked for good the
 // next time.
 func migrateV1(tx *bolt.Tx) error { return nil }
+
+// migrateV2 gives tokens and SSH keys a role (v3), keeping what each could
+// do: every token was an admin, and every key could push and fetch every
+// app, which is the deploy role on all apps. The audit bucket is new
+// (layOut creates it).
+func migrateV2(tx *bolt.Tx) error {
+	if err := setRoles(tx.Bucket(bucketTokens), api.RoleAdmin); err != nil {
+		return fmt.Errorf("tokens: %w", err)
+	}
+	if err := setRoles(tx.Bucket(bucketKeys), api.RoleDeploy); err != nil {
+		return fmt.Errorf("SSH keys: %w", err)
+	}
+	return nil
+}
+
+// setRoles sets "role" to role in every JSON record of b that has none,
+// keeping the record's other fields as they are.
+func setRoles(b *bolt.Bucket, role string) error {
+	if b == nil {
+		return nil
+	}
+	type update struct{ k, v []byte }
+	var ups []update
+	err := b.ForEach(func(k, v []byte) error {
+		var rec map[string]json.RawMessage
+		if err := json.Unmarshal(v, &rec); err != nil {
+			return fmt.Errorf("decoding %s: %w", k, err)
+		}
+		if r, ok := rec["role"]; ok && string(r) != `""` {
+			return nil
+		}
+		rec["role"], _ = json.Marshal(role)
+		out, err := json.Marshal(rec)
+		if err != nil {
+			return err
+		}
+		ups = append(ups, update{slices.Clone(k), out})
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, u := range ups {
+		if err := b.Put(u.k, u.v); err != nil {
+			return err
+		}
+	}
+	return nil
+}

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -90,7 +91,7 @@ func TestMigrateFromV0(t *testing.T) {
 		t.Errorf("new release = v%d, %v; want v3", r.Version, err)
 	}
 	// Every bucket of the current schema is usable.
-	if _, err := s.CreateToken("ci"); err != nil {
+	if _, err := s.CreateToken("ci", adminGrant, time.Time{}); err != nil {
 		t.Errorf("CreateToken: %v", err)
 	}
 	s.Close()

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"strings"
 	"testing"
+	"time"
 	"unicode"
 	"unicode/utf8"
 )
@@ -40,11 +41,11 @@ func TestCheckName(t *testing.T) {
 
 func TestTokenAndKeyNamesAreChecked(t *testing.T) {
 	s := newStore(t)
-	if _, err := s.CreateToken("ci\napp[pier]: forged"); !errors.Is(err, ErrInvalid) {
+	if _, err := s.CreateToken("ci\napp[pier]: forged", adminGrant, time.Time{}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("CreateToken with a newline = %v, want ErrInvalid", err)
 	}
 	const pub = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
-	if _, err := s.AddKey("laptop\napp[pier]: forged", pub); !errors.Is(err, ErrInvalid) {
+	if _, err := s.AddKey("laptop\napp[pier]: forged", pub, deployAll); !errors.Is(err, ErrInvalid) {
 		t.Errorf("AddKey with a newline = %v, want ErrInvalid", err)
 	}
 	if list, _ := s.Tokens(); len(list) != 0 {

@@ -3,10 +3,10 @@
 // only package of pier that imports bbolt; one process (the agent) owns the
 // file, and every method is safe for concurrent use.
 //
-// Schema (version 2):
+// Schema (version 3):
 //
 //	meta
-//	├── version                 "1"
+//	├── version                 "3"
 //	└── key_check               sealed constant: proves the secret key fits the file
 //	apps
 //	└── <name>                  api.App (JSON)
@@ -21,17 +21,20 @@
 //	domains
 //	└── <host>                  api.Domain (JSON)
 //	tokens
-//	└── <id>                    token record (JSON, sha256 of the secret, never the secret)
+//	└── <id>                    token record (JSON: sha256 of the secret, never the secret;
+//	                            role, apps, expiry)
 //	token_hashes
 //	└── <sha256 of secret>      <id>
 //	bootstrap
 //	└── <sha256 of secret>      bootstrap record (JSON): a secret of admin.token or
 //	                            PIER_ADMIN_TOKEN once taken, never taken again once revoked
 //	keys
-//	└── <SHA256 fingerprint>    api.Key (JSON)
+//	└── <SHA256 fingerprint>    api.Key (JSON, with its role and apps)
 //	events
 //	└── <app>/
 //	    └── <seq u64be>         api.Event (JSON), at most MaxEvents per app
+//	audit
+//	└── <seq u64be>             api.AuditEntry (JSON), at most MaxAudit
 //
 // "Sealed" values are AES-256-GCM ciphertexts with a random nonce per write,
 // bound to their location (bucket, app, version) so they cannot be swapped.
@@ -55,7 +58,7 @@ import (
 
 // SchemaVersion is the layout this code reads and writes. Open migrates older
 // files and refuses newer ones.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // Bucket names.
 var (
@@ -82,12 +85,14 @@ var (
 	bucketKeys = []byte("keys")
 	// bucketEvents holds one nested bucket per app, sequence -> api.Event.
 	bucketEvents = []byte("events")
+	// bucketAudit maps a sequence to an api.AuditEntry.
+	bucketAudit = []byte("audit")
 )
 
 // allBuckets are the top-level buckets of the current schema.
 var allBuckets = [][]byte{
 	bucketMeta, bucketApps, bucketReleases, bucketReleaseConfig, bucketConfig,
-	bucketDomains, bucketTokens, bucketTokenHashes, bucketBootstrap, bucketKeys, bucketEvents,
+	bucketDomains, bucketTokens, bucketTokenHashes, bucketBootstrap, bucketKeys, bucketEvents, bucketAudit,
 }
 
 // Keys in the meta bucket.
@@ -107,6 +112,7 @@ type Store struct {
 	path string
 
 	maxEvents uint64 // events kept per app, MaxEvents
+	maxAudit  uint64 // audit entries kept, MaxAudit
 }
 
 // Open opens (creating it if needed) the database at path, migrates it to
@@ -128,7 +134,7 @@ func Open(path string, key []byte) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("opening database %s: %w", path, err)
 	}
-	s := &Store{db: db, seal: sl, path: path, maxEvents: MaxEvents}
+	s := &Store{db: db, seal: sl, path: path, maxEvents: MaxEvents, maxAudit: MaxAudit}
 	if err := s.migrate(); err != nil {
 		db.Close()
 		return nil, err

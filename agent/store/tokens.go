@@ -24,29 +24,87 @@ const minSecretLen = 12
 
 // tokenRecord is a token as stored: the sha256 of its secret, never the secret.
 type tokenRecord struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Hash      string    `json:"sha256"`
-	CreatedAt time.Time `json:"created_at"`
+	ID        string     `json:"id"`
+	Name      string     `json:"name"`
+	Hash      string     `json:"sha256"`
+	Role      string     `json:"role"` // since v3; the migration made older tokens admin
+	Apps      []string   `json:"apps,omitempty"`
+	ExpiresAt *time.Time `json:"expires_at,omitempty"`
+	CreatedAt time.Time  `json:"created_at"`
 }
 
 func (r tokenRecord) token() api.Token {
-	return api.Token{ID: r.ID, Name: r.Name, CreatedAt: r.CreatedAt}
+	return api.Token{ID: r.ID, Name: r.Name, Grant: api.Grant{Role: r.Role, Apps: r.Apps}, ExpiresAt: r.ExpiresAt, CreatedAt: r.CreatedAt}
 }
 
-// CreateToken makes a new API token. Its secret ("pier_" and 43 URL-safe
+// adminGrant is the grant of bootstrap tokens.
+var adminGrant = api.Grant{Role: api.RoleAdmin}
+
+// CreateToken makes a new API token with grant g, valid until expires (or
+// until revoked when expires is zero). Its secret ("pier_" and 43 URL-safe
 // characters) is in the returned Token.Secret and nowhere else: only its
-// hash is stored.
-func (s *Store) CreateToken(name string) (api.Token, error) {
+// hash is stored. The apps of g must exist.
+func (s *Store) CreateToken(name string, g api.Grant, expires time.Time) (api.Token, error) {
 	secret, err := newSecret()
 	if err != nil {
 		return api.Token{}, err
 	}
-	t, err := s.addToken(name, secret, false)
+	if err := CheckName("token", strings.TrimSpace(name)); err != nil {
+		return api.Token{}, fmt.Errorf("creating token: %w", err)
+	}
+	if !expires.IsZero() && !expires.After(time.Now()) {
+		return api.Token{}, invalid("a token must expire in the future")
+	}
+	var t api.Token
+	err = s.update(func(tx *bolt.Tx) error {
+		g, err := checkGrant(tx, g)
+		if err != nil {
+			return err
+		}
+		t, err = putToken(tx, name, secret, g, false)
+		if err != nil || expires.IsZero() {
+			return err
+		}
+		return setExpiry(tx, &t, expires)
+	})
 	if err != nil {
 		return api.Token{}, fmt.Errorf("creating token: %w", err)
 	}
 	return t, nil
+}
+
+// setExpiry records when t expires.
+func setExpiry(tx *bolt.Tx, t *api.Token, expires time.Time) error {
+	var rec tokenRecord
+	if _, err := getJSON(tx.Bucket(bucketTokens), []byte(t.ID), &rec); err != nil {
+		return err
+	}
+	at := expires.UTC().Truncate(time.Second)
+	rec.ExpiresAt = &at
+	t.ExpiresAt = &at
+	return putJSON(tx.Bucket(bucketTokens), []byte(t.ID), rec)
+}
+
+// checkGrant checks a grant's role and apps: a known role, apps that exist,
+// and no apps for admin, whose tokens and keys act on the whole agent. It
+// returns the grant with its apps sorted and without repeats.
+func checkGrant(tx *bolt.Tx, g api.Grant) (api.Grant, error) {
+	if !slices.Contains(api.Roles, g.Role) {
+		return g, invalid("a role is required: one of %s", strings.Join(api.Roles, ", "))
+	}
+	if g.Role == api.RoleAdmin && len(g.Apps) > 0 {
+		return g, invalid("an admin acts on the whole agent and cannot be limited to apps: use the deploy or read role with apps")
+	}
+	apps := slices.Clone(g.Apps)
+	slices.Sort(apps)
+	apps = slices.Compact(apps)
+	for _, app := range apps {
+		if !appExists(tx, app) {
+			return g, detail(ErrInvalid, "app %q not found: name apps that exist (pier apps list)", app)
+		}
+	}
+	g.Apps = apps
+	return g, nil
 }
 
 // newSecret makes a token secret: "pier_" and 43 URL-safe characters.
@@ -80,20 +138,22 @@ func checkImported(secret string) error {
 	return nil
 }
 
-// addToken stores the hash of secret under a new id; with reuse, a secret
-// already stored returns its token instead.
+// addToken stores the hash of an admin secret under a new id; with reuse,
+// a secret already stored returns its token instead.
 func (s *Store) addToken(name, secret string, reuse bool) (api.Token, error) {
 	var t api.Token
 	err := s.update(func(tx *bolt.Tx) error {
 		var err error
-		t, err = putToken(tx, name, secret, reuse)
+		t, err = putToken(tx, name, secret, adminGrant, reuse)
 		return err
 	})
 	return t, err
 }
 
-// putToken is addToken inside the caller's transaction.
-func putToken(tx *bolt.Tx, name, secret string, reuse bool) (api.Token, error) {
+// putToken stores the hash of secret with grant g under a new id, inside
+// the caller's transaction; with reuse, a secret already stored returns its
+// token instead.
+func putToken(tx *bolt.Tx, name, secret string, g api.Grant, reuse bool) (api.Token, error) {
 	name = strings.TrimSpace(name)
 	if err := CheckName("token", name); err != nil {
 		return api.Token{}, err
@@ -113,7 +173,7 @@ func putToken(tx *bolt.Tx, name, secret string, reuse bool) (api.Token, error) {
 		if err != nil {
 			return api.Token{}, err
 		}
-		rec = tokenRecord{ID: id, Name: name, Hash: hex.EncodeToString(hash), CreatedAt: now()}
+		rec = tokenRecord{ID: id, Name: name, Hash: hex.EncodeToString(hash), Role: g.Role, Apps: g.Apps, CreatedAt: now()}
 		if err := putJSON(tokens, []byte(id), rec); err != nil {
 			return api.Token{}, err
 		}
@@ -140,8 +200,9 @@ func newTokenID(tokens *bolt.Bucket) (string, error) {
 	return "", fmt.Errorf("could not find a free token id")
 }
 
-// VerifyToken returns the token whose secret this is; ErrTokenNotFound
-// otherwise (the message never repeats the secret).
+// VerifyToken returns the token whose secret this is; ErrTokenExpired, with
+// its name and when, once it has expired; ErrTokenNotFound otherwise (no
+// message repeats the secret).
 func (s *Store) VerifyToken(secret string) (api.Token, error) {
 	var rec tokenRecord
 	err := s.view(func(tx *bolt.Tx) error {
@@ -155,6 +216,9 @@ func (s *Store) VerifyToken(secret string) (api.Token, error) {
 		}
 		if !ok {
 			return ErrTokenNotFound
+		}
+		if rec.ExpiresAt != nil && !now().Before(*rec.ExpiresAt) {
+			return detail(ErrTokenExpired, "the API token %q expired at %s: ask an admin for a new one (pier tokens create)", rec.Name, rec.ExpiresAt.Format(time.RFC3339))
 		}
 		return nil
 	})

@@ -7,6 +7,7 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestCreateAndVerifyToken(t *testing.T) {
@@ -14,7 +15,7 @@ func TestCreateAndVerifyToken(t *testing.T) {
 	key := testKey(t)
 	s := openAt(t, path, key)
 
-	tok, err := s.CreateToken("ci")
+	tok, err := s.CreateToken("ci", adminGrant, time.Time{})
 	if err != nil {
 		t.Fatalf("CreateToken: %v", err)
 	}
@@ -24,7 +25,7 @@ func TestCreateAndVerifyToken(t *testing.T) {
 	if !regexp.MustCompile(`^[0-9a-f]{8}$`).MatchString(tok.ID) || tok.Name != "ci" || tok.CreatedAt.IsZero() {
 		t.Errorf("token = %+v", tok)
 	}
-	other, err := s.CreateToken("laptop")
+	other, err := s.CreateToken("laptop", adminGrant, time.Time{})
 	if err != nil || other.Secret == tok.Secret || other.ID == tok.ID {
 		t.Fatalf("second token = %+v, %v; want a different id and secret", other, err)
 	}
@@ -71,7 +72,7 @@ func TestCreateAndVerifyToken(t *testing.T) {
 	if _, err := s.VerifyToken(other.Secret); err != nil {
 		t.Errorf("revoking one token broke another: %v", err)
 	}
-	if _, err := s.CreateToken("  "); !errors.Is(err, ErrInvalid) {
+	if _, err := s.CreateToken("  ", adminGrant, time.Time{}); !errors.Is(err, ErrInvalid) {
 		t.Errorf("CreateToken with a blank name = %v, want ErrInvalid", err)
 	}
 }

@@ -42,7 +42,7 @@ func TestSSHPush(t *testing.T) {
 		t.Fatalf("a push with a key not added yet: err %v\n%s", err, out)
 	}
 
-	r := a.pier("keys", "add", key+".pub")
+	r := a.pier("keys", "add", "--role", "deploy", key+".pub")
 	if r.code != 0 || !strings.Contains(r.stderr, "(laptop)") {
 		t.Fatalf("keys add: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
@@ -99,7 +99,7 @@ func TestSSHRemovedKeyLosesOpenConnection(t *testing.T) {
 	if err := os.WriteFile(pubFile, ssh.MarshalAuthorizedKey(signer.PublicKey()), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	a.mustPier("keys", "add", "--name", "laptop", pubFile)
+	a.mustPier("keys", "add", "--role", "deploy", "--name", "laptop", pubFile)
 
 	c, err := ssh.Dial("tcp", a.sshAddr, &ssh.ClientConfig{
 		User:            "git",

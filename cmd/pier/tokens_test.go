@@ -19,7 +19,7 @@ func TestRevokedAdminTokenStaysRevoked(t *testing.T) {
 	a := startAgent(t, agentOpts{})
 	old := a.token
 	var second api.Token
-	if err := json.Unmarshal([]byte(a.mustPier("tokens", "create", "--json", "second")), &second); err != nil || second.Secret == "" {
+	if err := json.Unmarshal([]byte(a.mustPier("tokens", "create", "--role", "admin", "--json", "second")), &second); err != nil || second.Secret == "" {
 		t.Fatalf("tokens create --json: %+v, %v", second, err)
 	}
 	var ts []api.Token
