@@ -49,7 +49,7 @@ var passEnv = []string{
 	"PATH", "LANG", "LC_ALL", "TZ",
 	"GOROOT", "GOPROXY", "GOSUMDB", "GONOSUMDB",
 	"PYENV_ROOT", "PYENV_VERSION", "GORACE",
-	"SSL_CERT_FILE", "SSL_CERT_DIR",
+	"SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS", "NPM_CONFIG_REGISTRY",
 	"HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
 }
 

@@ -60,6 +60,7 @@ func Run(t *testing.T, bp buildpacks.Buildpack, fixtures []Fixture) {
 			}
 			cache := t.TempDir()
 			ShareGoBuildCache(t, cache)
+			ShareNodeDist(t, cache)
 			res, log := Build(t, bp, dir, cache, f.Env)
 			if f.Check != nil {
 				f.Check(t, dir, res, log)
@@ -330,6 +331,53 @@ func ShareGoBuildCache(t *testing.T, cacheDir string) {
 		t.Fatal(err)
 	}
 	if err := os.Symlink(gocache, filepath.Join(cacheDir, "go-build")); err != nil && !os.IsExist(err) {
+		t.Fatal(err)
+	}
+}
+
+// RequireNPMRegistry skips the test when the npm registry (or
+// $NPM_CONFIG_REGISTRY) does not answer, or fails it when $PIER_REQUIRE
+// names npm-registry.
+func RequireNPMRegistry(t *testing.T) {
+	t.Helper()
+	reg := os.Getenv("NPM_CONFIG_REGISTRY")
+	if reg == "" {
+		reg = "https://registry.npmjs.org/"
+	}
+	c := http.Client{Timeout: 15 * time.Second}
+	resp, err := c.Get(strings.TrimSuffix(reg, "/") + "/ms")
+	if err == nil {
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return
+		}
+		err = fmt.Errorf("%s", resp.Status)
+	}
+	for _, r := range strings.Split(os.Getenv("PIER_REQUIRE"), ",") {
+		if strings.TrimSpace(r) == "npm-registry" {
+			t.Fatalf("the npm registry %s is required (PIER_REQUIRE) but unreachable: %v", reg, err)
+		}
+	}
+	t.Skipf("the npm registry %s is unreachable: %v", reg, err)
+}
+
+// ShareNodeDist points the downloads of a Node.js build cache dir (node,
+// npm, yarn, pnpm, one directory per version) at one directory kept
+// between test runs, so tests download each version once.
+func ShareNodeDist(t testing.TB, cacheDir string) {
+	t.Helper()
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return
+	}
+	shared := filepath.Join(base, "pier-test", "npm-dist")
+	if err := os.MkdirAll(shared, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(cacheDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(shared, filepath.Join(cacheDir, "dist")); err != nil && !os.IsExist(err) {
 		t.Fatal(err)
 	}
 }

@@ -1,7 +1,9 @@
-// Package nodejs is the built-in Node.js buildpack: npm ci from the
-// lockfile, npm run build when the app has that script, then devDependencies
-// pruned, with the node the app asks for in engines.node when this machine
-// has it.
+// Package nodejs is the built-in Node.js buildpack, after Heroku's: the node
+// engines.node asks for, installed from the npm registry; npm (ci with a
+// lockfile, install without), yarn 1, yarn 2+ or pnpm at the version
+// packageManager or engines asks for; the heroku-prebuild, build (or
+// heroku-postbuild) and heroku-cleanup scripts; devDependencies pruned; and
+// "web: npm start" when the app has a start script.
 package nodejs
 
 import (
@@ -11,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sort"
 	"strings"
 
 	"github.com/pierhq/pier/buildpacks/internal/bpkit"
@@ -29,10 +30,11 @@ func Detect(dir string) (bool, string) {
 }
 
 type packageJSON struct {
-	Scripts map[string]string `json:"scripts"`
-	Engines struct {
-		Node string `json:"node"`
-	} `json:"engines"`
+	Name             string            `json:"name"`
+	Scripts          map[string]string `json:"scripts"`
+	Engines          map[string]string `json:"engines"`
+	PackageManager   string            `json:"packageManager"`
+	CacheDirectories []string          `json:"cacheDirectories"`
 }
 
 // otherNodes are where node versions besides the one on PATH are looked for.
@@ -42,50 +44,54 @@ var otherNodes = []string{
 	"/opt/node*/bin/node",
 }
 
+// defaultNode is installed for an app that names no engines.node on a
+// machine without node.
+const defaultNode = "24.x"
+
 // Build installs the app's dependencies and builds it.
 func Build(ctx context.Context, r bpkit.Request) (map[string]string, error) {
 	pkg, err := readPackage(r.BuildDir)
 	if err != nil {
 		return nil, err
 	}
-	if !bpkit.IsFile(filepath.Join(r.BuildDir, "package-lock.json")) && !bpkit.IsFile(filepath.Join(r.BuildDir, "npm-shrinkwrap.json")) {
-		return nil, fmt.Errorf("package-lock.json is missing: run npm install, commit package-lock.json and push again")
-	}
 	cfg, err := bpkit.ReadEnv(r.EnvDir)
 	if err != nil {
 		return nil, err
 	}
-	bpkit.Step(r.Log, "Installing node engine")
-	node, ver, err := pickNode(ctx, pkg.Engines.Node)
+	pm, err := chooseManager(r.BuildDir, pkg)
 	if err != nil {
 		return nil, err
 	}
-	bpkit.Info(r.Log, "engines.node: %s; using node v%s (%s)", orAny(pkg.Engines.Node), ver, node)
-	if err := linkNode(r.BuildDir, node); err != nil {
+	reg := newRegistry(registryURL(cfg))
+	b := &build{r: r, cfg: cfg, pkg: pkg, pm: pm, reg: reg}
+	if err := b.installTools(ctx); err != nil {
 		return nil, err
 	}
-	env := npmEnv(r, cfg, node)
-	npm := func(args ...string) error {
-		return bpkit.Run(ctx, r.Log, bpkit.Command{Dir: r.BuildDir, Env: env, Name: "npm", Args: args})
-	}
-	bpkit.Step(r.Log, "Installing dependencies")
-	if err := npm("ci"); err != nil {
+	if err := b.dependencies(ctx); err != nil {
 		return nil, err
 	}
-	if _, ok := pkg.Scripts["build"]; ok {
-		bpkit.Step(r.Log, "Build")
-		if err := npm("run", "build"); err != nil {
-			return nil, err
-		}
-	}
-	bpkit.Step(r.Log, "Pruning devDependencies")
-	if err := npm("prune", "--omit=dev"); err != nil {
+	if err := writeProfile(r.BuildDir); err != nil {
 		return nil, err
 	}
 	if _, ok := pkg.Scripts["start"]; ok || bpkit.IsFile(filepath.Join(r.BuildDir, "server.js")) {
+		if pm.berry {
+			return map[string]string{"web": "yarn start"}, nil
+		}
 		return map[string]string{"web": "npm start"}, nil
 	}
 	return nil, nil
+}
+
+func registryURL(cfg map[string]string) string {
+	for _, k := range []string{"NPM_CONFIG_REGISTRY", "npm_config_registry"} {
+		if v := strings.TrimSpace(cfg[k]); v != "" {
+			return v
+		}
+		if v := strings.TrimSpace(os.Getenv(k)); v != "" {
+			return v
+		}
+	}
+	return DefaultRegistry
 }
 
 func readPackage(dir string) (packageJSON, error) {
@@ -95,30 +101,9 @@ func readPackage(dir string) (packageJSON, error) {
 		return pkg, fmt.Errorf("reading package.json: %w", err)
 	}
 	if err := json.Unmarshal(b, &pkg); err != nil {
-		return pkg, fmt.Errorf("package.json is not valid JSON: %w", err)
+		return pkg, fmt.Errorf("package.json is not valid JSON (%v): fix it and push again", err)
 	}
 	return pkg, nil
-}
-
-// npmEnv runs npm with the chosen node first on PATH, its cache in the
-// build cache, and the app's npm settings.
-func npmEnv(r bpkit.Request, cfg map[string]string, node string) []string {
-	env := []string{
-		"PATH=" + filepath.Dir(node) + string(os.PathListSeparator) + os.Getenv("PATH"),
-		"npm_config_cache=" + filepath.Join(r.CacheDir, "npm"),
-		"npm_config_update_notifier=false",
-		"npm_config_fund=false",
-		"npm_config_audit=false",
-		"npm_config_loglevel=warn",
-	}
-	var keys []string
-	for k := range cfg {
-		if strings.HasPrefix(strings.ToUpper(k), "NPM_CONFIG_") || k == "NODE_OPTIONS" {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	return append(env, bpkit.Pass(cfg, keys...)...)
 }
 
 // pickNode finds a node binary whose version meets want ("" meets all).
@@ -173,11 +158,4 @@ func linkNode(buildDir, node string) error {
 		return fmt.Errorf("resolving %s: %w", node, err)
 	}
 	return os.Symlink(abs, dst)
-}
-
-func orAny(s string) string {
-	if s == "" {
-		return "(any)"
-	}
-	return s
 }

