@@ -61,6 +61,7 @@ func Run(t *testing.T, bp buildpacks.Buildpack, fixtures []Fixture) {
 			cache := t.TempDir()
 			ShareGoBuildCache(t, cache)
 			ShareNodeDist(t, cache)
+			ShareGoModCache(t, cache)
 			res, log := Build(t, bp, dir, cache, f.Env)
 			if f.Check != nil {
 				f.Check(t, dir, res, log)
@@ -378,6 +379,27 @@ func ShareNodeDist(t testing.TB, cacheDir string) {
 		t.Fatal(err)
 	}
 	if err := os.Symlink(shared, filepath.Join(cacheDir, "dist")); err != nil && !os.IsExist(err) {
+		t.Fatal(err)
+	}
+}
+
+// ShareGoModCache points the module cache of a Go build cache dir (where
+// Go toolchains the apps ask for are installed) at one directory kept
+// between test runs, so tests download each toolchain once.
+func ShareGoModCache(t testing.TB, cacheDir string) {
+	t.Helper()
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return
+	}
+	shared := filepath.Join(base, "pier-test", "go-mod")
+	if err := os.MkdirAll(shared, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(cacheDir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(shared, filepath.Join(cacheDir, "go-mod")); err != nil && !os.IsExist(err) {
 		t.Fatal(err)
 	}
 }

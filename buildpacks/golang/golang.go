@@ -13,6 +13,7 @@ import (
 	"os/exec"
 	"path"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -47,14 +48,24 @@ func Build(ctx context.Context, r bpkit.Request) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	version, err := bpkit.Output(ctx, bpkit.Command{Name: gobin, Args: []string{"env", "GOVERSION"}, Env: []string{"GOTOOLCHAIN=local"}})
+	local, err := bpkit.Output(ctx, bpkit.Command{Name: gobin, Args: []string{"env", "GOVERSION"}, Env: []string{"GOTOOLCHAIN=local"}})
 	if err != nil {
 		return nil, err
 	}
-	bpkit.Step(r.Log, "Using %s", version)
+	toolchain, err := selectGo(ctx, r, mod, cfg, local, filepath.Join(r.CacheDir, "go-mod"))
+	if err != nil {
+		return nil, err
+	}
+	env := goEnv(r, cfg, toolchain)
+	if toolchain != "local" {
+		// The go command fetches the toolchain now, so a failure says so.
+		out, err := bpkit.Output(ctx, bpkit.Command{Dir: r.BuildDir, Env: env, Name: gobin, Args: []string{"version"}})
+		if err != nil {
+			return nil, fmt.Errorf("installing %s: %w", toolchain, err)
+		}
+		bpkit.Info(r.Log, "%s", out)
+	}
 	bpkit.Info(r.Log, "module %s", mod.path)
-
-	env := goEnv(r, cfg)
 	vendored := bpkit.IsFile(filepath.Join(r.BuildDir, "vendor", "modules.txt"))
 	if vendored {
 		bpkit.Step(r.Log, "Using vendored dependencies")
@@ -69,7 +80,14 @@ func Build(ctx context.Context, r bpkit.Request) (map[string]string, error) {
 	if vendored {
 		args = append(args, "-mod=vendor")
 	}
-	args = append(args, mod.installPkgs()...)
+	if sym := strings.TrimSpace(cfg["GO_LINKER_SYMBOL"]); sym != "" {
+		args = append(args, "-ldflags", "-X "+sym+"="+cfg["GO_LINKER_VALUE"])
+	}
+	pkgs := mod.installPkgs()
+	if spec := strings.Fields(cfg["GO_INSTALL_PACKAGE_SPEC"]); len(spec) > 0 {
+		pkgs = spec
+	}
+	args = append(args, pkgs...)
 	bpkit.Step(r.Log, "Running: go %s", strings.Join(args, " "))
 	if err := bpkit.Run(ctx, r.Log, bpkit.Command{Dir: r.BuildDir, Env: env, Name: gobin, Args: args}); err != nil {
 		return nil, err
@@ -80,25 +98,42 @@ func Build(ctx context.Context, r bpkit.Request) (map[string]string, error) {
 		return nil, err
 	}
 	bpkit.Step(r.Log, "Installed binaries: %s", strings.Join(bins, ", "))
-	procs := map[string]string{}
-	web := path.Base(mod.path)
+	return processes(r.BuildDir, mod.path, bins), nil
+}
+
+// processes are the default process types, as the Procfile Heroku writes
+// for a module without one: one per main package under cmd/ that was
+// installed ("web: bin/web"), and web as the binary named after the module
+// when no cmd/web says otherwise.
+func processes(dir, module string, bins []string) map[string]string {
+	installed := map[string]bool{}
 	for _, b := range bins {
-		if b == web {
-			procs["web"] = web
+		installed[b] = true
+	}
+	procs := map[string]string{}
+	ents, _ := os.ReadDir(filepath.Join(dir, "cmd"))
+	for _, e := range ents {
+		if e.IsDir() && installed[e.Name()] && procNameRE.MatchString(e.Name()) {
+			procs[e.Name()] = "bin/" + e.Name()
 		}
 	}
-	return procs, nil
+	if web := path.Base(module); procs["web"] == "" && installed[web] {
+		procs["web"] = web
+	}
+	return procs
 }
+
+var procNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
 
 // goEnv is the go command's environment: caches under the app's build
 // cache, binaries into bin/, and the app's Go settings.
-func goEnv(r bpkit.Request, cfg map[string]string) []string {
+func goEnv(r bpkit.Request, cfg map[string]string, toolchain string) []string {
 	env := []string{
 		"GOBIN=" + filepath.Join(r.BuildDir, "bin"),
 		"GOCACHE=" + filepath.Join(r.CacheDir, "go-build"),
 		"GOMODCACHE=" + filepath.Join(r.CacheDir, "go-mod"),
 		"GOPATH=" + filepath.Join(r.CacheDir, "go-path"),
-		"GOTOOLCHAIN=local",
+		"GOTOOLCHAIN=" + toolchain,
 	}
 	flags := strings.TrimSpace(cfg["GOFLAGS"])
 	if !strings.Contains(flags, "-buildvcs") {
@@ -110,9 +145,12 @@ func goEnv(r bpkit.Request, cfg map[string]string) []string {
 }
 
 type goMod struct {
-	path     string
-	requires bool
-	install  []string // from "// +heroku install ./cmd/..." directives
+	path      string
+	requires  bool
+	install   []string // from "// +heroku install ./cmd/..." directives
+	goLine    string   // go 1.22
+	toolchain string   // toolchain go1.22.5
+	goVersion string   // from "// +heroku goVersion go1.22"
 }
 
 func (m goMod) installPkgs() []string {
@@ -138,7 +176,15 @@ func readGoMod(file string) (goMod, error) {
 		case strings.HasPrefix(line, "require"):
 			m.requires = true
 		case strings.HasPrefix(line, "// +heroku install "):
-			m.install = strings.Fields(strings.TrimPrefix(line, "// +heroku install "))
+			m.install = strings.FieldsFunc(strings.TrimPrefix(line, "// +heroku install "), func(r rune) bool { return r == ' ' || r == ',' || r == '\t' })
+		case strings.HasPrefix(line, "// +heroku goVersion "):
+			m.goVersion = strings.TrimSpace(strings.TrimPrefix(line, "// +heroku goVersion "))
+		case strings.HasPrefix(line, "go "):
+			m.goLine = strings.TrimSpace(strings.TrimPrefix(line, "go "))
+		case strings.HasPrefix(line, "toolchain "):
+			if t := strings.TrimSpace(strings.TrimPrefix(line, "toolchain ")); t != "default" {
+				m.toolchain = t
+			}
 		}
 	}
 	if err := sc.Err(); err != nil {

@@ -23,8 +23,55 @@ func TestSuite(t *testing.T) {
 			Env:   map[string]string{"GOFLAGS": "-ldflags=-X=main.who=config"},
 			Check: checkVendored,
 		},
+		{
+			Name: "cmd/* main packages become process types; linker symbol", Dir: "../testdata/go-cmd-app", Detect: true,
+			Env:   map[string]string{"GO_LINKER_SYMBOL": "main.release", "GO_LINKER_VALUE": "v42"},
+			Check: checkCmd,
+		},
+		{Name: "toolchain line installs that Go", Dir: "../testdata/go-pinned-app", Detect: true, Check: checkPinned},
+		{Name: "goVersion and install directives", Dir: "../testdata/go-directive-app", Detect: true, Check: checkDirective("api", "tool")},
+		{
+			Name: "GO_INSTALL_PACKAGE_SPEC over the install directive", Dir: "../testdata/go-directive-app", Detect: true,
+			Env: map[string]string{"GO_INSTALL_PACKAGE_SPEC": "./cmd/tool"}, Check: checkDirective("tool", "api"),
+		},
 		{Name: "not Go", Dir: "../testdata/procfile-app"},
 	})
+}
+
+func checkCmd(t *testing.T, dir string, res buildpacks.BuildResult, log string) {
+	want := map[string]string{"web": "bin/web", "other": "bin/other"}
+	if len(res.DefaultProcesses) != 2 || res.DefaultProcesses["web"] != want["web"] || res.DefaultProcesses["other"] != want["other"] {
+		t.Errorf("processes = %v, want %v", res.DefaultProcesses, want)
+	}
+	if !strings.Contains(log, "go.mod's go line asks for go 1.21 or newer") {
+		t.Errorf("the log does not say the machine's go meets the go line:\n%s", log)
+	}
+	url := buildpacktest.StartWeb(t, dir, res.DefaultProcesses["web"])
+	if _, body := buildpacktest.Get(t, url+"/"); !strings.Contains(body, "release v42") {
+		t.Errorf("GET / = %q, want GO_LINKER_VALUE stamped in", body)
+	}
+}
+
+func checkPinned(t *testing.T, dir string, res buildpacks.BuildResult, log string) {
+	if !strings.Contains(log, "-----> Installing go1.22.5") || !strings.Contains(log, "toolchain line go1.22.5") {
+		t.Errorf("the log does not say go1.22.5 was installed:\n%s", log)
+	}
+	url := buildpacktest.StartWeb(t, dir, res.DefaultProcesses["web"])
+	if _, body := buildpacktest.Get(t, url+"/"); body != "pinned built by go1.22.5\n" {
+		t.Errorf("GET / = %q, want the app built by go1.22.5", body)
+	}
+}
+
+func checkDirective(installed, not string) func(*testing.T, string, buildpacks.BuildResult, string) {
+	return func(t *testing.T, dir string, res buildpacks.BuildResult, log string) {
+		out, err := exec.Command(filepath.Join(dir, "bin", installed)).CombinedOutput()
+		if err != nil || strings.TrimSpace(string(out)) != installed+" go1.22.5" {
+			t.Errorf("bin/%s = %q, %v; want it built by go1.22.5 (goVersion)\n%s", installed, out, err, log)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "bin", not)); err == nil {
+			t.Errorf("bin/%s was installed too", not)
+		}
+	}
 }
 
 func checkHello(t *testing.T, dir string, res buildpacks.BuildResult, log string) {

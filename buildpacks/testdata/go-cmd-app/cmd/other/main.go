@@ -1,0 +1,6 @@
+// Command other is a second process type.
+package main
+
+import "fmt"
+
+func main() { fmt.Println("other") }

@@ -1,0 +1,3 @@
+module example.com/cmdweb
+
+go 1.21

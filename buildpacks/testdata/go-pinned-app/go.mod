@@ -1,0 +1,5 @@
+module example.com/pinned
+
+go 1.21
+
+toolchain go1.22.5
