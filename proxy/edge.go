@@ -42,6 +42,9 @@ type EdgeConfig struct {
 	// MaxConns caps the connections each listener has open at once; more
 	// wait in the kernel's backlog. 0: no cap.
 	MaxConns int
+	// Loops is the number of event loops for plain HTTP: 0 one per
+	// processor, below 0 none (a goroutine per connection).
+	Loops int
 }
 
 // Certs is what the Edge needs of a certificate manager (proxy/certs).
@@ -65,7 +68,7 @@ func NewEdge(cfg EdgeConfig) (*Edge, error) {
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 
 	handler := http.Handler(p)
-	loop := &LoopConfig{Proxy: p}
+	loop := &LoopConfig{Proxy: p, Loops: cfg.Loops}
 	if cfg.Certs != nil {
 		handler = cfg.Certs.HTTPHandler(p)
 		loop.Direct = cfg.Certs.Passes
@@ -73,7 +76,9 @@ func NewEdge(cfg EdgeConfig) (*Edge, error) {
 	e.plain = NewFront(handler, "")
 	e.plain.Lean = p.Lean
 	e.plain.MaxConns = cfg.MaxConns
-	e.plain.Loop = loop
+	if cfg.Loops >= 0 {
+		e.plain.Loop = loop
+	}
 	if reg := cfg.Proxy.Registerer; reg != nil {
 		for _, c := range e.plain.Collectors() {
 			if err := reg.Register(c); err != nil {
@@ -95,17 +100,20 @@ func NewEdge(cfg EdgeConfig) (*Edge, error) {
 func (e *Edge) Proxy() *Proxy { return e.proxy }
 
 // Serve serves plain HTTP on plain and, with Certs, HTTPS on secure (nil:
-// none) until Shutdown; it returns the first server's error, which is
-// http.ErrServerClosed after a Shutdown.
+// not that one) until Shutdown; it returns the first server's error, which
+// is http.ErrServerClosed after a Shutdown.
 func (e *Edge) Serve(plain, secure net.Listener) error {
+	if secure != nil && e.tls == nil {
+		return errors.New("proxy: an HTTPS listener needs the Edge's Certs")
+	}
+	if plain == nil && secure == nil {
+		return errors.New("proxy: an Edge needs a listener to serve")
+	}
 	errs := make(chan error, 2)
-	go func() { errs <- e.plain.Serve(plain) }()
+	if plain != nil {
+		go func() { errs <- e.plain.Serve(plain) }()
+	}
 	if secure != nil {
-		if e.tls == nil {
-			e.plain.Close()
-			<-errs
-			return errors.New("proxy: an HTTPS listener needs the Edge's Certs")
-		}
 		if e.cfg.MaxConns > 0 {
 			secure = LimitListener(secure, e.cfg.MaxConns)
 		}
