@@ -23,8 +23,9 @@ type Edge struct {
 	tls   *Front // nil without Certs
 	vet   vetting
 
-	applyMu sync.Mutex // serializes building the routes
+	applyMu sync.Mutex // serializes building the routes, guards last and served
 	last    RouteSet
+	served  map[string][]Candidate // per app, the instances routed last
 
 	ctx    context.Context // ends the following and the vettings at Close
 	cancel context.CancelFunc
@@ -64,7 +65,7 @@ func NewEdge(cfg EdgeConfig) (*Edge, error) {
 		return nil, errors.New("proxy: an Edge needs a RouteSource")
 	}
 	p := New(cfg.Proxy)
-	e := &Edge{cfg: cfg, proxy: p, vet: newVetting()}
+	e := &Edge{cfg: cfg, proxy: p, vet: newVetting(), served: map[string][]Candidate{}}
 	e.ctx, e.cancel = context.WithCancel(context.Background())
 
 	handler := http.Handler(p)
@@ -180,29 +181,55 @@ func (e *Edge) reapply() {
 }
 
 // apply turns set into the proxy's route table: each route gets the
-// instances of its live slot that passed their check and do not drain;
-// those that have not passed yet are checked in the background. e.applyMu
-// is held.
+// instances of its live slot that passed their check and do not drain.
+// Those that have not passed yet, in any slot, are checked in the
+// background, so that a slot is ready when it goes live. e.applyMu is held.
 func (e *Edge) apply(set RouteSet) {
 	e.last = set
 	routes := make([]Route, 0, len(set.Routes))
 	listed := map[string]bool{}
+	served := make(map[string][]Candidate, len(set.Routes))
 	for _, d := range set.Routes {
 		r := d.Route
-		r.Upstreams = nil
+		var live []Candidate
 		for _, c := range d.Instances {
 			listed[c.ID] = true
-			if c.Slot != d.LiveSlot || c.Draining {
-				continue
-			}
-			if !e.vet.hasPassed(c.ID) {
+			switch {
+			case c.Draining:
+			case !e.vet.hasPassed(c.ID):
 				e.vetLater(c, r.Health)
-				continue
+			case c.Slot == d.LiveSlot:
+				live = append(live, c)
 			}
-			r.Upstreams = append(r.Upstreams, c.Upstream)
+		}
+		if len(live) == 0 {
+			live = e.holdOver(d)
+		}
+		served[r.App] = live
+		r.Upstreams = make([]Upstream, len(live))
+		for i, c := range live {
+			r.Upstreams[i] = c.Upstream
 		}
 		routes = append(routes, r)
 	}
 	e.proxy.SetRoutes(routes)
+	e.served = served
 	e.vet.forget(listed)
+}
+
+// holdOver returns the instances that served d's app before, while they
+// still run and do not drain: until an instance of a newly live slot has
+// passed its check here (an edge that did not run the deploy's gate checks
+// it when the switch arrives), the slot before it goes on serving rather
+// than the app answering 503. e.applyMu is held.
+func (e *Edge) holdOver(d DesiredRoute) []Candidate {
+	var out []Candidate
+	for _, was := range e.served[d.App] {
+		for _, c := range d.Instances {
+			if c.ID == was.ID && !c.Draining {
+				out = append(out, c)
+			}
+		}
+	}
+	return out
 }

@@ -178,3 +178,49 @@ func TestRouteBoardNextWaitsForANewerVersion(t *testing.T) {
 		t.Fatalf("Applied after the follower asked past it: %v", err)
 	}
 }
+
+func TestEdgeKeepsTheSlotBeforeUntilTheNewOnePasses(t *testing.T) {
+	te := newTestEdge(t)
+	blue, green := newUpstream(t, "blue.web.1"), newUpstream(t, "green.web.1")
+	b, g := candidate(blue, "blue", "b1"), candidate(green, "green", "g1")
+	te.publish(t, desired("app", "blue", b))
+	eventually(t, 5*time.Second, "blue in rotation", func() bool {
+		_, name := te.get(t, "app")
+		return name == "blue.web.1"
+	})
+	// A switch this edge did not gate: green has not passed here yet, so
+	// blue goes on serving rather than the app answering 503.
+	green.sick.Store(true)
+	te.publish(t, desired("app", "green", b, g))
+	for range 5 {
+		if code, name := te.get(t, "app"); code != 200 || name != "blue.web.1" {
+			t.Fatalf("before green passed: %d from %q, want blue.web.1", code, name)
+		}
+	}
+	green.sick.Store(false)
+	eventually(t, 5*time.Second, "green serves once it passed", func() bool {
+		_, name := te.get(t, "app")
+		return name == "green.web.1"
+	})
+	// Once green served, a draining or stopped blue is not held over.
+	te.publish(t, desired("app", "green", g))
+	if _, name := te.get(t, "app"); name != "green.web.1" {
+		t.Fatalf("served by %q", name)
+	}
+}
+
+func TestEdgeChecksTheIdleSlotAhead(t *testing.T) {
+	te := newTestEdge(t)
+	blue, green := newUpstream(t, "blue.web.1"), newUpstream(t, "green.web.1")
+	b, g := candidate(blue, "blue", "b1"), candidate(green, "green", "g1")
+	te.publish(t, desired("app", "blue", b, g))
+	eventually(t, 5*time.Second, "green checked while idle", func() bool { return green.checks.Load() > 0 })
+	if green.hits.Load() != 0 {
+		t.Fatal("the idle slot got requests")
+	}
+	eventually(t, 5*time.Second, "green passed", func() bool { return te.vet.hasPassed("g1") })
+	te.publish(t, desired("app", "green", b, g))
+	if _, name := te.get(t, "app"); name != "green.web.1" {
+		t.Fatalf("right after the switch: served by %q", name)
+	}
+}

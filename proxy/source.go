@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // RouteSource gives an Edge the routes it should serve: the desired state,
@@ -48,19 +49,27 @@ type Candidate struct {
 
 // RouteBoard is a RouteSource in memory: a publisher posts route sets on
 // it and Edges follow them. Next also tells the board that its caller has
-// applied the version it names, so a publisher can wait until an Edge
-// serves what it posted.
+// applied the version it names, so a publisher can wait until the Edge in
+// its process serves what it posted; Watch is Next for followers that do
+// not count (an API handler relaying the board to edges elsewhere).
 type RouteBoard struct {
 	mu      sync.Mutex
 	set     RouteSet
+	ready   bool          // a set was posted
 	posted  chan struct{} // closed at the next Publish
 	applied uint64        // the newest version a follower has applied
 	ack     chan struct{} // closed when applied grows
 }
 
-// NewRouteBoard returns a board with no routes posted yet.
+// NewRouteBoard returns a board with no routes posted yet. Its versions
+// start from the clock, so that they keep growing across restarts of the
+// publisher for followers in other processes.
 func NewRouteBoard() *RouteBoard {
-	return &RouteBoard{posted: make(chan struct{}), ack: make(chan struct{})}
+	return &RouteBoard{
+		set:    RouteSet{Version: uint64(time.Now().UnixMicro())},
+		posted: make(chan struct{}),
+		ack:    make(chan struct{}),
+	}
 }
 
 // Publish posts routes as the next version and returns it.
@@ -68,23 +77,39 @@ func (b *RouteBoard) Publish(routes []DesiredRoute) uint64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	b.set = RouteSet{Version: b.set.Version + 1, Routes: routes}
+	b.ready = true
 	close(b.posted)
 	b.posted = make(chan struct{})
 	return b.set.Version
 }
 
-// Next returns the posted routes once they are newer than after.
+// Latest returns the routes posted last (none yet: an empty set).
+func (b *RouteBoard) Latest() RouteSet {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.set
+}
+
+// Next records that the caller has applied version after and returns the
+// posted routes once they are newer.
 func (b *RouteBoard) Next(ctx context.Context, after uint64) (RouteSet, error) {
+	b.mu.Lock()
+	if after > b.applied {
+		b.applied = after
+		close(b.ack)
+		b.ack = make(chan struct{})
+	}
+	b.mu.Unlock()
+	return b.Watch(ctx, after)
+}
+
+// Watch returns the posted routes once they are newer than after.
+func (b *RouteBoard) Watch(ctx context.Context, after uint64) (RouteSet, error) {
 	for {
 		b.mu.Lock()
-		if after > b.applied {
-			b.applied = after
-			close(b.ack)
-			b.ack = make(chan struct{})
-		}
-		set, posted := b.set, b.posted
+		set, ready, posted := b.set, b.ready, b.posted
 		b.mu.Unlock()
-		if set.Version > after {
+		if ready && set.Version > after {
 			return set, nil
 		}
 		select {
