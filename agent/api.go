@@ -48,6 +48,7 @@ func (a *Agent) routes() http.Handler {
 	}
 	h("GET /v1/version", a.getVersion)
 	h("GET /metrics", func(w http.ResponseWriter, r *http.Request) error { a.metrics.ServeHTTP(w, r); return nil })
+	h("GET /v1/routes", a.getRoutes)
 	h("GET /v1/apps", a.listApps)
 	h("POST /v1/apps", a.createApp)
 	h("GET /v1/apps/{app}", a.getApp)

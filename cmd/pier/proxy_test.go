@@ -1,0 +1,83 @@
+package main
+
+import (
+	"net/http"
+	"os/exec"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+)
+
+// TestProxyFollowsTheAgent runs the edge in a process of its own: `pier
+// proxy` follows the agent's routes over the API, checks the instances
+// itself, and serves the app through a deploy without a failed request;
+// pier.<domain> reaches the agent's API through it.
+func TestProxyFollowsTheAgent(t *testing.T) {
+	needE2E(t)
+	a := startAgent(t, agentOpts{})
+	const app = "bluegreen"
+	a.mustPier("apps", "create", app)
+	t.Cleanup(func() { a.pier("apps", "destroy", "-a", app, "--confirm", app) })
+	repo := newPrebuiltRepo(t, "hello")
+	repo.remote(a, app, a.token)
+	mustPush(t, repo, "Released v1")
+
+	edge := *a // the same agent, reached through the proxy below
+	edge.httpAddr = startProxy(t, a)
+	v1, v2 := answer{"hello", "v1", ""}, answer{"howdy", "v2", ""}
+	waitFor(t, 15*time.Second, "pier proxy serves v1", func() bool {
+		code, body, _, err := edge.tryGet(app+".localhost", "/")
+		got, _ := parseAnswer(app, body)
+		return err == nil && code == 200 && got == v1
+	})
+	if code, body, _, err := edge.tryGet("pier.localhost", "/healthz"); err != nil || code != 200 || body != "ok\n" {
+		t.Errorf("the API through pier proxy: %d %q %v", code, body, err)
+	}
+	if code, _, _, err := edge.tryGet("nope.localhost", "/"); err != nil || code != http.StatusNotFound {
+		t.Errorf("an unknown host through pier proxy: %d %v, want 404", code, err)
+	}
+
+	tr := startTraffic(t, &edge, app, 4, 1, v1)
+	repo.rebuild("howdy")
+	tr.during("deploy v2, seen through pier proxy", v2, func() {
+		mustPush(t, repo, "Released v2")
+		waitFor(t, 15*time.Second, "pier proxy serves v2", func() bool {
+			_, body, _, _ := edge.tryGet(app+".localhost", "/")
+			got, _ := parseAnswer(app, body)
+			return got == v2
+		})
+	})
+	time.Sleep(time.Second)
+	tr.stop()
+	if n := tr.check(); n < 20 {
+		t.Errorf("the clients made only %d requests", n)
+	}
+}
+
+// startProxy starts `pier proxy` following a's API and returns its address.
+func startProxy(t *testing.T, a *agentProc) string {
+	t.Helper()
+	addr := freeAddr(t)
+	var log strings.Builder
+	cmd := exec.Command(pierBin, "proxy", "--api", "http://"+a.apiAddr, "--token", a.token, "--http-addr", addr)
+	cmd.Stdout, cmd.Stderr = &log, &log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		select {
+		case <-done:
+		case <-time.After(35 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("pier proxy's log:\n%s", log.String())
+		}
+	})
+	return addr
+}
