@@ -55,7 +55,6 @@ type Agent struct {
 	apiURL  string               // where hooks reach the API
 	api     http.Handler
 	metrics http.Handler
-	reg     *prometheus.Registry
 
 	ctx    context.Context // the agent's lifetime
 	cancel context.CancelFunc
@@ -174,7 +173,6 @@ func (a *Agent) openParts() error {
 	a.events = &eventLog{store: a.store, logs: a.logs, logf: a.logf}
 	a.api = a.routes()
 	reg := prometheus.NewRegistry()
-	a.reg = reg
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	a.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	if a.cfg.HTTPSAddr != "" {
