@@ -186,14 +186,19 @@ func (e *Edge) reapply() {
 // background, so that a slot is ready when it goes live. e.applyMu is held.
 func (e *Edge) apply(set RouteSet) {
 	e.last = set
-	routes := make([]Route, 0, len(set.Routes))
 	listed := map[string]bool{}
+	for _, d := range set.Routes {
+		for _, c := range d.Instances {
+			listed[c.ID] = true
+		}
+	}
+	e.vet.list(listed)
+	routes := make([]Route, 0, len(set.Routes))
 	served := make(map[string][]Candidate, len(set.Routes))
 	for _, d := range set.Routes {
 		r := d.Route
 		var live []Candidate
 		for _, c := range d.Instances {
-			listed[c.ID] = true
 			switch {
 			case c.Draining:
 			case !e.vet.hasPassed(c.ID):
@@ -214,7 +219,6 @@ func (e *Edge) apply(set RouteSet) {
 	}
 	e.proxy.SetRoutes(routes)
 	e.served = served
-	e.vet.forget(listed)
 }
 
 // holdOver returns the instances that served d's app before, while they

@@ -224,3 +224,25 @@ func TestEdgeChecksTheIdleSlotAhead(t *testing.T) {
 		t.Fatalf("right after the switch: served by %q", name)
 	}
 }
+
+func TestRouteBoardWatchSkipsVersionsThatChangeNothing(t *testing.T) {
+	b := NewRouteBoard()
+	v1 := b.Publish([]DesiredRoute{desired("app", "blue")})
+	set, err := b.Watch(context.Background(), 0)
+	if err != nil || set.Version != v1 {
+		t.Fatalf("Watch after 0: %+v %v, want version %d", set, err, v1)
+	}
+	v2 := b.Publish([]DesiredRoute{desired("app", "blue")})
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	if _, err := b.Watch(ctx, v1); err == nil {
+		t.Fatal("Watch returned for a version that changed nothing")
+	}
+	if set, _ := b.Next(context.Background(), v1); set.Version != v2 {
+		t.Fatalf("Next after v1 gave version %d, want %d: the local edge follows every version", set.Version, v2)
+	}
+	v3 := b.Publish([]DesiredRoute{desired("app", "green")})
+	if set, _ := b.Watch(context.Background(), v2); set.Version != v3 {
+		t.Fatalf("Watch after a change gave version %d, want %d", set.Version, v3)
+	}
+}

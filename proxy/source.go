@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"context"
+	"reflect"
 	"sync"
 	"time"
 )
@@ -50,11 +51,13 @@ type Candidate struct {
 // RouteBoard is a RouteSource in memory: a publisher posts route sets on
 // it and Edges follow them. Next also tells the board that its caller has
 // applied the version it names, so a publisher can wait until the Edge in
-// its process serves what it posted; Watch is Next for followers that do
-// not count (an API handler relaying the board to edges elsewhere).
+// its process serves what it posted. Watch is for followers that do not
+// count (an API handler relaying the board to edges elsewhere): it skips
+// versions that changed nothing.
 type RouteBoard struct {
 	mu      sync.Mutex
 	set     RouteSet
+	changed uint64        // the version whose routes differ from the one before
 	ready   bool          // a set was posted
 	posted  chan struct{} // closed at the next Publish
 	applied uint64        // the newest version a follower has applied
@@ -76,6 +79,9 @@ func NewRouteBoard() *RouteBoard {
 func (b *RouteBoard) Publish(routes []DesiredRoute) uint64 {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if !b.ready || !reflect.DeepEqual(routes, b.set.Routes) {
+		b.changed = b.set.Version + 1
+	}
 	b.set = RouteSet{Version: b.set.Version + 1, Routes: routes}
 	b.ready = true
 	close(b.posted)
@@ -100,16 +106,24 @@ func (b *RouteBoard) Next(ctx context.Context, after uint64) (RouteSet, error) {
 		b.ack = make(chan struct{})
 	}
 	b.mu.Unlock()
-	return b.Watch(ctx, after)
+	return b.wait(ctx, after, false)
 }
 
-// Watch returns the posted routes once they are newer than after.
+// Watch returns the posted routes once they differ from those of version
+// after (any routes, for 0).
 func (b *RouteBoard) Watch(ctx context.Context, after uint64) (RouteSet, error) {
+	return b.wait(ctx, after, true)
+}
+
+func (b *RouteBoard) wait(ctx context.Context, after uint64, changes bool) (RouteSet, error) {
 	for {
 		b.mu.Lock()
-		set, ready, posted := b.set, b.ready, b.posted
+		set, ready, posted, since := b.set, b.ready, b.posted, b.set.Version
+		if changes {
+			since = b.changed
+		}
 		b.mu.Unlock()
-		if ready && set.Version > after {
+		if ready && since > after {
 			return set, nil
 		}
 		select {

@@ -14,8 +14,9 @@ import (
 // passes. Once routed, the proxy's active checks (health_check.go) take over.
 
 const (
-	vetTimeout  = 60 * time.Second       // how long a background vetting tries
-	vetInterval = 250 * time.Millisecond // between its checks
+	vetInterval     = 250 * time.Millisecond // between the checks of a background vetting
+	vetPatience     = time.Minute            // after which an instance that keeps failing
+	vetSlowInterval = 5 * time.Second        // is checked less often, while it is listed
 	// vetGrace keeps a pass that no route set lists yet: the deploy's gate
 	// passes instances that the next set will list.
 	vetGrace = time.Minute
@@ -25,10 +26,11 @@ type vetting struct {
 	mu       sync.Mutex
 	passed   map[string]time.Time // candidate ID -> when it passed
 	checking map[string]bool      // candidate IDs being checked in the background
+	listed   map[string]bool      // candidate IDs of the last route set
 }
 
 func newVetting() vetting {
-	return vetting{passed: map[string]time.Time{}, checking: map[string]bool{}}
+	return vetting{passed: map[string]time.Time{}, checking: map[string]bool{}, listed: map[string]bool{}}
 }
 
 func (v *vetting) pass(id string) {
@@ -61,10 +63,12 @@ func (v *vetting) done(id string) {
 	v.mu.Unlock()
 }
 
-// forget drops the passes of instances no longer listed.
-func (v *vetting) forget(listed map[string]bool) {
+// list takes the candidates of a new route set and drops the passes of
+// instances no longer listed.
+func (v *vetting) list(listed map[string]bool) {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	v.listed = listed
 	for id, at := range v.passed {
 		if !listed[id] && time.Since(at) > vetGrace {
 			delete(v.passed, id)
@@ -82,8 +86,15 @@ func (e *Edge) Check(ctx context.Context, c Candidate, hc HealthCheck) error {
 	return nil
 }
 
+func (v *vetting) isListed(id string) bool {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return v.listed[id]
+}
+
 // vetLater checks c in the background until it passes (then the routes are
-// built again, with c) or vetTimeout ends.
+// built again, with c) or its route set no longer lists it; after
+// vetPatience, less often.
 func (e *Edge) vetLater(c Candidate, hc HealthCheck) {
 	if e.ctx.Err() != nil || !e.vet.start(c.ID) {
 		return
@@ -92,16 +103,19 @@ func (e *Edge) vetLater(c Candidate, hc HealthCheck) {
 	go func() {
 		defer e.wg.Done()
 		defer e.vet.done(c.ID)
-		ctx, cancel := context.WithTimeout(e.ctx, vetTimeout)
-		defer cancel()
-		for ctx.Err() == nil {
-			if e.Check(ctx, c, hc) == nil {
+		start := time.Now()
+		for e.ctx.Err() == nil && e.vet.isListed(c.ID) {
+			if e.Check(e.ctx, c, hc) == nil {
 				e.reapply()
 				return
 			}
-			t := time.NewTimer(vetInterval)
+			wait := vetInterval
+			if time.Since(start) > vetPatience {
+				wait = vetSlowInterval
+			}
+			t := time.NewTimer(wait)
 			select {
-			case <-ctx.Done():
+			case <-e.ctx.Done():
 			case <-t.C:
 			}
 			t.Stop()
