@@ -310,6 +310,7 @@ func (a *Agent) serve(ctx context.Context) error {
 		}
 	}
 	a.log.Info("pier agent stopping")
+	a.table.endWatches() // edges elsewhere get the routes as they are now
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup

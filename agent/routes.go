@@ -34,10 +34,17 @@ type routeTable struct {
 
 	drainMu  sync.Mutex
 	draining map[string]bool // IDs of instances being stopped
+
+	// watches ends the API's long polls of the routes (routes_api.go)
+	// when the agent stops, so they do not hold its shutdown.
+	watches    context.Context
+	endWatches context.CancelFunc
 }
 
 func newRouteTable(a *Agent) *routeTable {
+	watches, endWatches := context.WithCancel(context.Background())
 	return &routeTable{
+		watches: watches, endWatches: endWatches,
 		cfg: a.cfg, dirs: a.dirs, store: a.store, logf: a.logf, ctx: a.ctx,
 		instances: func(ctx context.Context, app string) ([]scheduler.Instance, error) {
 			return a.sched.Instances(ctx, app)

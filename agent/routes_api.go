@@ -15,7 +15,8 @@ const routeWait = 25 * time.Second
 
 // getRoutes answers GET /v1/routes?after=VERSION, the watch that edges in
 // other processes (`pier proxy`) follow: the route table once its version
-// is newer than after, or as it is when routeWait passes first.
+// is newer than after, or as it is when routeWait passes first or the
+// agent stops.
 func (a *Agent) getRoutes(w http.ResponseWriter, r *http.Request) error {
 	after := uint64(0)
 	if s := r.URL.Query().Get("after"); s != "" {
@@ -27,6 +28,7 @@ func (a *Agent) getRoutes(w http.ResponseWriter, r *http.Request) error {
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), routeWait)
 	defer cancel()
+	defer context.AfterFunc(a.table.watches, cancel)()
 	set, err := a.table.board.Watch(ctx, after)
 	if err != nil {
 		if r.Context().Err() != nil {

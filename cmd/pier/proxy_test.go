@@ -12,7 +12,8 @@ import (
 // TestProxyFollowsTheAgent runs the edge in a process of its own: `pier
 // proxy` follows the agent's routes over the API, checks the instances
 // itself, and serves the app through a deploy without a failed request;
-// pier.<domain> reaches the agent's API through it.
+// pier.<domain> reaches the agent's API through it, and it goes on serving
+// while the agent is down.
 func TestProxyFollowsTheAgent(t *testing.T) {
 	needE2E(t)
 	a := startAgent(t, agentOpts{})
@@ -52,6 +53,19 @@ func TestProxyFollowsTheAgent(t *testing.T) {
 	tr.stop()
 	if n := tr.check(); n < 20 {
 		t.Errorf("the clients made only %d requests", n)
+	}
+
+	// The agent stops while pier proxy watches its routes: the watch does
+	// not hold the agent's shutdown, and the proxy goes on serving the
+	// routes it has (the app keeps running without the agent).
+	start := time.Now()
+	a.stop()
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("the agent took %s to stop while pier proxy watched its routes", d.Round(time.Second))
+	}
+	code, body, _, err := edge.tryGet(app+".localhost", "/")
+	if got, _ := parseAnswer(app, body); err != nil || code != 200 || got != v2 {
+		t.Errorf("pier proxy without its agent: %d %q %v, want v2 still served", code, body, err)
 	}
 }
 
