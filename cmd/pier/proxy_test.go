@@ -38,6 +38,13 @@ func TestProxyFollowsTheAgent(t *testing.T) {
 	if code, _, _, err := edge.tryGet("nope.localhost", "/"); err != nil || code != http.StatusNotFound {
 		t.Errorf("an unknown host through pier proxy: %d %v, want 404", code, err)
 	}
+	req, _ := http.NewRequest("GET", "http://"+a.apiAddr+"/v1/routes?after=soon", nil)
+	req.Header.Set("Authorization", "Bearer "+a.token)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("GET /v1/routes?after=soon: %v %v, want 400", resp, err)
+	} else {
+		resp.Body.Close()
+	}
 
 	tr := startTraffic(t, &edge, app, 4, 1, v1)
 	repo.rebuild("howdy")
