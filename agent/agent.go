@@ -44,7 +44,8 @@ type Agent struct {
 	deploy  *deployer // builds, releases, deploys and runs the operations on apps
 	events  *eventLog
 	builder *buildpacks.Builder
-	proxy   *proxy.Proxy
+	edge    *proxy.Edge    // the proxy, its servers and their certificates
+	table   *routeTable    // the desired routes the edge follows
 	certs   *certs.Manager // nil while HTTPS is off
 	logs    *logbook
 	git     *gitserver.Server
@@ -60,19 +61,10 @@ type Agent struct {
 	apiURL  string // where hooks reach the API
 	api     http.Handler
 	metrics http.Handler
-	reg     *prometheus.Registry
 
 	ctx    context.Context // the agent's lifetime
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
-
-	mu       sync.Mutex // guards the route table's marks below
-	vetted   map[string]bool
-	vetting  map[string]bool
-	draining map[string]bool
-
-	routeMu   sync.Mutex
-	routeKick chan struct{}
 }
 
 type dirs struct {
@@ -128,11 +120,9 @@ func open(cfg Config, log *slog.Logger) (*Agent, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &Agent{
-		cfg: cfg, dirs: d, iso: iso, log: log, store: st, ctx: ctx, cancel: cancel,
-		vetted: map[string]bool{}, vetting: map[string]bool{}, draining: map[string]bool{},
-		routeKick: make(chan struct{}, 1),
-		key:       key, prevKey: previous,
+		cfg: cfg, dirs: d, iso: iso, log: log, store: st, ctx: ctx, cancel: cancel, key: key, prevKey: previous,
 	}
+	a.table = newRouteTable(a)
 	if err := a.ensureAdminToken(); err != nil {
 		a.close()
 		return nil, err
@@ -186,19 +176,8 @@ func (a *Agent) openParts() error {
 	a.events = &eventLog{store: a.store, logs: a.logs, logf: a.logf}
 	a.api = a.routes()
 	reg := prometheus.NewRegistry()
-	a.reg = reg
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(a.guard.collectors()...)
-	a.proxy = proxy.New(proxy.Config{
-		Domain:      a.cfg.Domain,
-		ControlHost: a.cfg.controlHost(),
-		Control:     a.api,
-		OnRequest:   func(rl proxy.RequestLog) { a.logs.add(rl.App, "router", routerLine(rl)) },
-		Logf:        a.logf,
-		Registerer:  reg,
-
-		TrustedProxies: a.cfg.TrustedProxies,
-	})
 	a.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	if a.cfg.HTTPSAddr != "" {
 		a.certs, err = certs.New(certs.Config{
@@ -216,14 +195,41 @@ func (a *Agent) openParts() error {
 			return fmt.Errorf("setting up HTTPS: %w", err)
 		}
 	}
+	if a.edge, err = a.newEdge(reg); err != nil {
+		return err
+	}
 	a.deploy = &deployer{
 		cfg: a.cfg, dirs: a.dirs, store: a.store, sched: a.sched, builder: a.builder, git: a.git,
-		routes: a, traffic: a.proxy, certs: a.certs, events: a.events, logs: a.logs, logf: a.logf,
+		routes: a.table, health: a.edge, traffic: a.edge.Proxy(), certs: a.certs, events: a.events, logs: a.logs, logf: a.logf,
 		identities: a.identities, slugURL: a.slugURL,
 		ctx: a.ctx, wg: &a.wg,
 		locks: map[string]chan struct{}{}, watches: map[string]*watch{},
 	}
 	return nil
+}
+
+// newEdge builds the edge: the proxy with the API on the control host, its
+// servers, and the certificates when HTTPS is on. It follows the agent's
+// route table.
+func (a *Agent) newEdge(reg prometheus.Registerer) (*proxy.Edge, error) {
+	cfg := proxy.EdgeConfig{
+		Proxy: proxy.Config{
+			Domain:      a.cfg.Domain,
+			ControlHost: a.cfg.controlHost(),
+			Control:     a.api,
+			OnRequest:   func(rl proxy.RequestLog) { a.logs.add(rl.App, "router", routerLine(rl)) },
+			Logf:        a.logf,
+			Registerer:  reg,
+
+			TrustedProxies: a.cfg.TrustedProxies,
+		},
+		Source:   a.table.board,
+		MaxConns: a.cfg.MaxConns,
+	}
+	if a.certs != nil {
+		cfg.Certs = a.certs
+	}
+	return proxy.NewEdge(cfg)
 }
 
 // ensureAdminToken takes the bootstrap admin token: PIER_ADMIN_TOKEN, or
@@ -272,38 +278,17 @@ func (a *Agent) serve(ctx context.Context) error {
 	a.apiURL = "http://" + loopbackAddr(lns.api.Addr())
 	a.wg.Add(2)
 	go func() { defer a.wg.Done(); a.logs.run(a.ctx) }()
-	go a.routeLoop()
+	go func() { defer a.wg.Done(); a.table.run() }()
 	a.deploy.reconcile()
 	a.wg.Add(1)
 	go a.deploy.janitor()
 
 	api := proxy.NewServer(a.api, lns.api.Addr().String())
-	httpHandler := http.Handler(a.proxy)
-	if a.certs != nil {
-		httpHandler = a.certs.HTTPHandler(a.proxy)
-	}
-	front := proxy.NewFront(httpHandler, lns.http.Addr().String())
-	front.Lean = a.proxy.Lean
-	front.MaxConns = a.cfg.MaxConns
-	front.Loop = &proxy.LoopConfig{Proxy: a.proxy}
-	if a.certs != nil {
-		front.Loop.Direct = a.certs.Passes
-	}
-	for _, c := range front.Collectors() {
-		if err := a.reg.Register(c); err != nil {
-			a.logf("proxy metrics: %v", err)
-		}
-	}
-	servers := []interface{ Shutdown(context.Context) error }{api, front}
-	serveErr := make(chan error, 4)
+	servers := []interface{ Shutdown(context.Context) error }{api, a.edge}
+	serveErr := make(chan error, 3)
 	go func() { serveErr <- api.Serve(lns.api) }()
-	go func() { serveErr <- front.Serve(lns.http) }()
+	go func() { serveErr <- a.edge.Serve(lns.http, lns.https) }()
 	if lns.https != nil {
-		s := proxy.NewFront(a.proxy, lns.https.Addr().String())
-		s.Lean = a.proxy.Lean
-		s.TLSConfig = a.certs.TLSConfig()
-		servers = append(servers, s)
-		go func() { serveErr <- s.ServeTLS(lns.https) }()
 		a.manageAllCerts()
 	}
 	if lns.ssh != nil {
@@ -329,6 +314,7 @@ func (a *Agent) serve(ctx context.Context) error {
 		}
 	}
 	a.log.Info("pier agent stopping")
+	a.table.endWatches() // edges elsewhere get the routes as they are now
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	var wg sync.WaitGroup
@@ -362,7 +348,6 @@ func (a *Agent) listen(upg *tableflip.Upgrader) (listeners, error) {
 			l.http.Close()
 			return l, fmt.Errorf("HTTPS address %s: %w", a.cfg.HTTPSAddr, err)
 		}
-		l.https = proxy.LimitListener(l.https, a.cfg.MaxConns)
 	}
 	if a.sshd != nil {
 		if l.ssh, err = listenOn(upg, a.cfg.SSHAddr); err != nil {
@@ -374,7 +359,7 @@ func (a *Agent) listen(upg *tableflip.Upgrader) (listeners, error) {
 			return l, fmt.Errorf("SSH address %s (--ssh-addr, or off): %w", a.cfg.SSHAddr, err)
 		}
 	}
-	return l, nil // the HTTP listener's connections are capped by its Front
+	return l, nil // the edge caps its listeners' connections
 }
 
 func (a *Agent) close() {
@@ -382,8 +367,8 @@ func (a *Agent) close() {
 		a.cancel()
 	}
 	a.wg.Wait()
-	if a.proxy != nil {
-		a.proxy.Close()
+	if a.edge != nil {
+		a.edge.Close()
 	}
 	if a.certs != nil {
 		a.certs.Close()

@@ -34,6 +34,7 @@ type deployer struct {
 	builder *buildpacks.Builder
 	git     *gitserver.Server
 	routes  routePublisher
+	health  healthChecker
 	traffic trafficStats
 	certs   *certs.Manager // nil while HTTPS is off
 	events  *eventLog
@@ -52,13 +53,18 @@ type deployer struct {
 	watches map[string]*watch
 }
 
-// routePublisher is what the deployer needs of the route table: rebuild it
-// from the store and what runs, and mark instances fit for routing or
-// draining.
+// routePublisher is what the deployer needs of the route table: publish it
+// again from the store and what runs (it returns once the edge serves it),
+// and take instances about to stop out of rotation.
 type routePublisher interface {
 	refreshRoutes()
-	markVetted(in scheduler.Instance)
 	setDraining(in scheduler.Instance, on bool)
+}
+
+// healthChecker runs the edge's health check of an instance; one that
+// passes may join its route from then on.
+type healthChecker interface {
+	Check(ctx context.Context, c proxy.Candidate, hc proxy.HealthCheck) error
 }
 
 // trafficStats counts what the proxy routed to each slot of an app; the

@@ -64,14 +64,13 @@ func (dp *deployer) waitHealthy(ctx context.Context, app, slot string, release i
 				continue
 			}
 			cctx, ccancel := context.WithTimeout(ctx, hc.Timeout)
-			err := proxy.CheckHealth(cctx, in.Addr, hc)
+			err := dp.health.Check(cctx, candidateOf(in), hc)
 			ccancel()
 			if err != nil {
 				lastErr, roundErr = err, err
 				continue
 			}
 			passed[in.Name()] = true
-			dp.routes.markVetted(in)
 			fmt.Fprintf(out, "       %s is healthy (GET %s)\n", in.Name(), hc.Path)
 		}
 		if len(passed) >= want {
@@ -96,8 +95,8 @@ func (dp *deployer) waitHealthy(ctx context.Context, app, slot string, release i
 	}
 }
 
-// vetSlot health-checks the web instances of a slot that runs release and
-// marks them fit for routing.
+// vetSlot health-checks the web instances of a slot that runs release, so
+// the edge routes them as soon as the slot is live.
 func (dp *deployer) vetSlot(ctx context.Context, app string, insts []scheduler.Instance, release int) error {
 	var slug string
 	if r, err := dp.store.GetRelease(app, release); err == nil && r.SlugID != "" {
@@ -109,12 +108,11 @@ func (dp *deployer) vetSlot(ctx context.Context, app string, insts []scheduler.I
 			continue
 		}
 		cctx, cancel := context.WithTimeout(ctx, hc.Timeout)
-		err := proxy.CheckHealth(cctx, in.Addr, hc)
+		err := dp.health.Check(cctx, candidateOf(in), hc)
 		cancel()
 		if err != nil {
 			return fmt.Errorf("%s of the %s slot is not healthy: %w", in.Name(), in.Slot, err)
 		}
-		dp.routes.markVetted(in)
 	}
 	return nil
 }

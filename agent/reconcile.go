@@ -6,7 +6,6 @@ import (
 	"time"
 
 	"github.com/pierhq/pier/api"
-	"github.com/pierhq/pier/proxy"
 	"github.com/pierhq/pier/scheduler"
 )
 
@@ -53,9 +52,7 @@ func (dp *deployer) reconcile() {
 				defer wg.Done()
 				cctx, ccancel := context.WithTimeout(ctx, 2*time.Second)
 				defer ccancel()
-				if proxy.CheckHealth(cctx, in.Addr, hc) == nil {
-					dp.routes.markVetted(in)
-				}
+				_ = dp.health.Check(cctx, candidateOf(in), hc)
 			}(in)
 		}
 	}

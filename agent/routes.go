@@ -4,12 +4,56 @@ import (
 	"context"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/pierhq/pier/agent/store"
 	"github.com/pierhq/pier/api"
 	"github.com/pierhq/pier/proxy"
 	"github.com/pierhq/pier/scheduler"
 )
+
+// routeTable publishes the desired routes for the edge to follow: every
+// app's hosts and settings from the store, its live slot, and the web
+// instances the scheduler runs. Which instances are fit to serve is the
+// edge's to decide: it routes an instance of the live slot once it has
+// passed its health check (proxy/vetting.go).
+type routeTable struct {
+	cfg   Config
+	dirs  dirs
+	store *store.Store
+	// instances lists what runs of an app (the agent's scheduler, which a
+	// failed handover may replace).
+	instances func(ctx context.Context, app string) ([]scheduler.Instance, error)
+	board     *proxy.RouteBoard
+	logf      func(format string, args ...any)
+	ctx       context.Context // the agent's lifetime
+
+	mu   sync.Mutex // serializes refreshes
+	kick chan struct{}
+
+	drainMu  sync.Mutex
+	draining map[string]bool // IDs of instances being stopped
+
+	// watches ends the API's long polls of the routes (routes_api.go)
+	// when the agent stops, so they do not hold its shutdown.
+	watches    context.Context
+	endWatches context.CancelFunc
+}
+
+func newRouteTable(a *Agent) *routeTable {
+	watches, endWatches := context.WithCancel(context.Background())
+	return &routeTable{
+		watches: watches, endWatches: endWatches,
+		cfg: a.cfg, dirs: a.dirs, store: a.store, logf: a.logf, ctx: a.ctx,
+		instances: func(ctx context.Context, app string) ([]scheduler.Instance, error) {
+			return a.sched.Instances(ctx, app)
+		},
+		board:    proxy.NewRouteBoard(),
+		kick:     make(chan struct{}, 1),
+		draining: map[string]bool{},
+	}
+}
 
 // instanceKey names one incarnation of an instance: a restart on the same
 // address is a new incarnation that must pass its health check again.
@@ -17,159 +61,125 @@ func instanceKey(in scheduler.Instance) string {
 	return in.App + "/" + in.Slot + "/" + in.Name() + "/" + in.Addr + "/" + strconv.Itoa(in.PID) + "/" + strconv.FormatInt(in.StartedAt.UnixNano(), 10)
 }
 
-func (a *Agent) markVetted(in scheduler.Instance) {
-	a.mu.Lock()
-	a.vetted[instanceKey(in)] = true
-	a.mu.Unlock()
-}
-
-func (a *Agent) setDraining(in scheduler.Instance, on bool) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if on {
-		a.draining[instanceKey(in)] = true
-	} else {
-		delete(a.draining, instanceKey(in))
+// candidateOf is the edge's view of a running web instance.
+func candidateOf(in scheduler.Instance) proxy.Candidate {
+	return proxy.Candidate{
+		Upstream: proxy.Upstream{Addr: in.Addr, Name: in.Name(), Slot: in.Slot, Release: in.Release},
+		ID:       instanceKey(in),
 	}
 }
 
-// refreshRoutes rebuilds the proxy's route table from the store and what the
-// scheduler runs, and swaps it in one step. Only health-checked instances of
-// each app's live slot are routed; unchecked ones are checked in the
-// background and join when they pass.
-func (a *Agent) refreshRoutes() {
-	a.routeMu.Lock()
-	defer a.routeMu.Unlock()
-	ctx, cancel := context.WithTimeout(a.ctx, 10*time.Second)
+// setDraining takes an instance about to stop out of rotation, or ends that.
+func (rt *routeTable) setDraining(in scheduler.Instance, on bool) {
+	rt.drainMu.Lock()
+	defer rt.drainMu.Unlock()
+	if on {
+		rt.draining[instanceKey(in)] = true
+	} else {
+		delete(rt.draining, instanceKey(in))
+	}
+}
+
+func (rt *routeTable) isDraining(id string) bool {
+	rt.drainMu.Lock()
+	defer rt.drainMu.Unlock()
+	return rt.draining[id]
+}
+
+// refreshRoutes publishes the routes as the store and the scheduler have
+// them now, and returns once the edge in this process serves them: a
+// switch is done when it returns.
+func (rt *routeTable) refreshRoutes() {
+	rt.mu.Lock()
+	defer rt.mu.Unlock()
+	ctx, cancel := context.WithTimeout(rt.ctx, 10*time.Second)
 	defer cancel()
-	apps, err := a.store.ListApps()
+	routes, err := rt.build(ctx)
 	if err != nil {
-		a.logf("building routes: %v", err)
+		rt.logf("building routes: %v", err)
 		return
 	}
-	domains, _ := a.store.AllDomains()
+	v := rt.board.Publish(routes)
+	if err := rt.board.Applied(ctx, v); err != nil && rt.ctx.Err() == nil {
+		rt.logf("the proxy did not take the new routes: %v", err)
+	}
+}
+
+func (rt *routeTable) build(ctx context.Context) ([]proxy.DesiredRoute, error) {
+	apps, err := rt.store.ListApps()
+	if err != nil {
+		return nil, err
+	}
+	domains, _ := rt.store.AllDomains()
 	hostsOf := map[string][]string{}
 	for _, d := range domains {
 		hostsOf[d.App] = append(hostsOf[d.App], strings.ToLower(d.Host))
 	}
-	routes := make([]proxy.Route, 0, len(apps))
-	seen := map[string]bool{}
+	routes := make([]proxy.DesiredRoute, 0, len(apps))
 	for _, app := range apps {
-		r := proxy.Route{
-			App:         app.Name,
-			Hosts:       append([]string{a.cfg.appHost(app.Name)}, hostsOf[app.Name]...),
-			Maintenance: app.Maintenance,
-			RateLimit:   proxy.RateLimit{RPS: app.RateLimitRPS, Burst: app.RateLimitBurst},
-			Headers:     app.Headers,
+		d := proxy.DesiredRoute{
+			Route: proxy.Route{
+				App:         app.Name,
+				Hosts:       append([]string{rt.cfg.appHost(app.Name)}, hostsOf[app.Name]...),
+				Maintenance: app.Maintenance,
+				RateLimit:   proxy.RateLimit{RPS: app.RateLimitRPS, Burst: app.RateLimitBurst},
+				Headers:     app.Headers,
+			},
+			LiveSlot: app.LiveSlot,
 		}
 		if app.LiveRelease != 0 {
-			r.Health, _ = webCheck(readAppJSON(a.liveSlug(app)))
-			r.Upstreams = a.upstreams(ctx, app, seen)
+			d.Health, _ = webCheck(readAppJSON(liveSlug(rt.store, rt.dirs, app)))
+			d.Instances = rt.candidates(ctx, app.Name)
 		}
-		routes = append(routes, r)
+		routes = append(routes, d)
 	}
-	a.proxy.SetRoutes(routes)
-	a.mu.Lock()
-	for k := range a.vetted {
-		if !seen[k] {
-			delete(a.vetted, k)
-		}
-	}
-	a.mu.Unlock()
+	return routes, nil
 }
 
-func (a *Agent) upstreams(ctx context.Context, app api.App, seen map[string]bool) []proxy.Upstream {
-	insts, err := a.sched.Instances(ctx, app.Name)
+// candidates are the web instances of app that are up, in every slot: the
+// edge keeps the checks that the idle slot's passed for its switch.
+func (rt *routeTable) candidates(ctx context.Context, app string) []proxy.Candidate {
+	insts, err := rt.instances(ctx, app)
 	if err != nil {
-		a.logf("listing instances of %s: %v", app.Name, err)
+		rt.logf("listing instances of %s: %v", app, err)
 		return nil
 	}
-	var ups []proxy.Upstream
+	var out []proxy.Candidate
 	for _, in := range insts {
 		if in.Type != "web" || in.Addr == "" || in.State != api.StateUp {
 			continue
 		}
-		k := instanceKey(in)
-		// The standby's instances stay vetted too: a rollback may switch
-		// back to them at any moment, and must find them routable.
-		seen[k] = true
-		if in.Slot != app.LiveSlot {
-			continue
-		}
-		a.mu.Lock()
-		ok, draining := a.vetted[k], a.draining[k]
-		a.mu.Unlock()
-		if draining {
-			continue
-		}
-		if !ok {
-			a.vetLater(app, in)
-			continue
-		}
-		ups = append(ups, proxy.Upstream{Addr: in.Addr, Name: in.Name(), Slot: in.Slot, Release: in.Release})
+		c := candidateOf(in)
+		c.Draining = rt.isDraining(c.ID)
+		out = append(out, c)
 	}
-	return ups
-}
-
-// vetLater health-checks an instance that is up but not yet routed (a
-// restarted crash, a scaled-up one) and refreshes the routes when it passes.
-func (a *Agent) vetLater(app api.App, in scheduler.Instance) {
-	k := instanceKey(in)
-	a.mu.Lock()
-	if a.vetting[k] {
-		a.mu.Unlock()
-		return
-	}
-	a.vetting[k] = true
-	a.mu.Unlock()
-	hc, _ := webCheck(readAppJSON(a.liveSlug(app)))
-	a.wg.Add(1)
-	go func() {
-		defer a.wg.Done()
-		defer func() {
-			a.mu.Lock()
-			delete(a.vetting, k)
-			a.mu.Unlock()
-		}()
-		ctx, cancel := context.WithTimeout(a.ctx, 60*time.Second)
-		defer cancel()
-		for ctx.Err() == nil {
-			cctx, ccancel := context.WithTimeout(ctx, hc.Timeout)
-			err := proxy.CheckHealth(cctx, in.Addr, hc)
-			ccancel()
-			if err == nil {
-				a.markVetted(in)
-				a.kickRoutes()
-				return
-			}
-			if sleep(ctx, 250*time.Millisecond) != nil {
-				return
-			}
-		}
-	}()
+	return out
 }
 
 // kickRoutes asks the route loop for a refresh without waiting for it.
-func (a *Agent) kickRoutes() {
+func (rt *routeTable) kickRoutes() {
 	select {
-	case a.routeKick <- struct{}{}:
+	case rt.kick <- struct{}{}:
 	default:
 	}
 }
 
-// routeLoop refreshes routes when kicked (the scheduler saw a change) and
-// every few seconds as a safety net.
-func (a *Agent) routeLoop() {
-	defer a.wg.Done()
+// run refreshes the routes when kicked (the scheduler saw a change) and
+// every few seconds as a safety net, until the agent stops.
+func (rt *routeTable) run() {
 	t := time.NewTicker(5 * time.Second)
 	defer t.Stop()
 	for {
 		select {
-		case <-a.ctx.Done():
+		case <-rt.ctx.Done():
 			return
-		case <-a.routeKick:
+		case <-rt.kick:
 		case <-t.C:
 		}
-		a.refreshRoutes()
+		rt.refreshRoutes()
 	}
 }
+
+func (a *Agent) refreshRoutes() { a.table.refreshRoutes() }
+
+func (a *Agent) kickRoutes() { a.table.kickRoutes() }

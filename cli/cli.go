@@ -63,6 +63,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 		Action:         groupAction,
 		Commands: []*ucli.Command{
 			agentCommand(),
+			proxyCommand(),
 			hookCommand(),
 			buildpackCommand(),
 			staticServeCommand(),

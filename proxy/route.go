@@ -1,7 +1,8 @@
 // Package proxy is pier's edge: routing by Host to the live slot of each app,
 // health checks, TLS through certmagic, headers, rate limits, request logs
-// and metrics. It reads an immutable route table that the agent swaps in one
-// atomic step, and imports nothing of the agent.
+// and metrics. An Edge (edge.go) follows the desired routes of a RouteSource
+// (the agent's route table), decides which instances serve, and swaps an
+// immutable route table in one atomic step. It imports nothing of the agent.
 package proxy
 
 import (

@@ -1,17 +1,22 @@
-// Command benchproxy serves the proxy alone, with one route to one
-// upstream, for load tests. With -tls it terminates HTTPS (a self-signed
-// certificate) in front of the plain-HTTP upstream, as pier's edge does.
+// Command benchproxy serves pier's edge alone (a proxy.Edge, as the agent
+// runs it), with one route to one upstream, for load tests. With -tls it
+// terminates HTTPS (a self-signed certificate) in front of the plain-HTTP
+// upstream, as pier's edge does.
 package main
 
 import (
+	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"log"
 	"net"
+	"net/http"
 	"os"
 	"os/signal"
 	"runtime/pprof"
 	"syscall"
+	"time"
 
 	"github.com/pierhq/pier/proxy"
 	"github.com/pierhq/pier/proxy/internal/benchcert"
@@ -42,31 +47,59 @@ func main() {
 	if *upstream == "" {
 		log.Fatal("benchproxy: give the upstream's address with -upstream HOST:PORT")
 	}
-	p := proxy.New(proxy.Config{Domain: "localhost"})
-	defer p.Close()
-	p.SetRoutes([]proxy.Route{{
-		App:       "bench",
-		Hosts:     []string{*host},
-		Upstreams: []proxy.Upstream{{Addr: *upstream, Name: "web.1", Slot: "blue", Release: 1}},
-	}})
+	cfg := proxy.EdgeConfig{Proxy: proxy.Config{Domain: "localhost"}, Source: proxy.NewRouteBoard(), MaxConns: 10000, Loops: *loops}
+	if *noLoops {
+		cfg.Loops = -1
+	}
+	if *useTLS {
+		tc, err := benchcert.TLSConfig()
+		if err != nil {
+			log.Fatal(err)
+		}
+		cfg.Certs = selfSigned{tc}
+	}
+	e, err := proxy.NewEdge(cfg)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer e.Close()
+	if err := route(e, cfg.Source.(*proxy.RouteBoard), *host, *upstream); err != nil {
+		log.Fatal(err)
+	}
 	l, err := net.Listen("tcp", *addr)
 	if err != nil {
 		log.Fatal(err)
 	}
 	fmt.Println(l.Addr())
-	srv := proxy.NewFront(p, *addr)
-	srv.MaxConns = 10000
-	if !*noLoops {
-		srv.Loop = &proxy.LoopConfig{Proxy: p, Loops: *loops}
-	}
 	if *useTLS {
-		if srv.TLSConfig, err = benchcert.TLSConfig(); err != nil {
-			log.Fatal(err)
-		}
-		log.Fatal(srv.ServeTLS(l))
+		log.Fatal(e.Serve(nil, l))
 	}
-	log.Fatal(srv.Serve(l))
+	log.Fatal(e.Serve(l, nil))
 }
+
+// route sends host to the upstream once it has passed its health check,
+// as a deploy does.
+func route(e *proxy.Edge, board *proxy.RouteBoard, host, upstream string) error {
+	c := proxy.Candidate{Upstream: proxy.Upstream{Addr: upstream, Name: "web.1", Slot: "blue", Release: 1}, ID: "web.1"}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := e.Check(ctx, c, proxy.HealthCheck{}); err != nil {
+		return err
+	}
+	v := board.Publish([]proxy.DesiredRoute{{
+		Route:     proxy.Route{App: "bench", Hosts: []string{host}},
+		LiveSlot:  "blue",
+		Instances: []proxy.Candidate{c},
+	}})
+	return board.Applied(ctx, v)
+}
+
+// selfSigned serves HTTPS with one certificate and no ACME.
+type selfSigned struct{ cfg *tls.Config }
+
+func (s selfSigned) HTTPHandler(next http.Handler) http.Handler { return next }
+func (s selfSigned) Passes(host, path string) bool              { return true }
+func (s selfSigned) TLSConfig() *tls.Config                     { return s.cfg }
 
 // profileCPU starts a CPU profile into path; the returned func ends it.
 func profileCPU(path string) (func(), error) {
