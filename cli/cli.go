@@ -44,8 +44,8 @@ func Run(ctx context.Context, args []string) error {
 
 // run runs the command line with its output going to stdout and stderr.
 func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-	err := newApp(stdout, stderr).RunContext(ctx, args)
-	return explain(err)
+	app := newApp(stdout, stderr)
+	return explain(app.RunContext(ctx, interspersed(app, args)))
 }
 
 func newApp(stdout, stderr io.Writer) *ucli.App {

@@ -17,7 +17,7 @@ func TestUsageErrors(t *testing.T) {
 		{[]string{"apps", "frobnicate"}, "unknown command \"frobnicate\" (see `pier apps --help`)"},
 		{[]string{"apps", "list", "--bogus"}, "flag provided but not defined: -bogus (see `pier apps list --help`)"},
 		{[]string{"apps", "create"}, "pier apps create NAME"},
-		{[]string{"apps", "create", "hello", "--json"}, "put flags first"},
+		{[]string{"apps", "create", "hello", "--bogus"}, "put flags first"},
 		{[]string{"maintenance", "-a", "hello", "maybe"}, "say on or off"},
 	} {
 		_, _, err := pier(t, c.args...)
@@ -61,5 +61,25 @@ func TestVersion(t *testing.T) {
 	out, errOut := mustPier(t, "version")
 	if !strings.Contains(out, "client: pier") || !strings.Contains(errOut, "agent at") {
 		t.Errorf("version with the agent down: stdout %q stderr %q", out, errOut)
+	}
+}
+
+func TestFlagsAfterArguments(t *testing.T) {
+	app := newApp(nil, nil)
+	for _, c := range []struct{ in, want string }{
+		{"pier tokens create ci --role deploy --app shop --expires 90d", "pier tokens create --role deploy --app shop --expires 90d ci"},
+		{"pier tokens create ci --role=deploy", "pier tokens create --role=deploy ci"},
+		{"pier config set K=V -a shop", "pier config set -a shop K=V"},
+		{"pier config set K=-1 -a shop", "pier config set -a shop K=-1"},
+		{"pier apps create hello --json", "pier apps create --json hello"},
+		{"pier run -a shop -- ls -a /", "pier run -a shop -- ls -a /"},
+		{"pier run -- ls -a shop", "pier run -- ls -a shop"},
+		{"pier --json apps list", "pier --json apps list"},
+		{"pier frobnicate --x", "pier frobnicate --x"},
+	} {
+		got := strings.Join(interspersed(app, strings.Fields(c.in)), " ")
+		if got != c.want {
+			t.Errorf("%s\n  read as %s\n  want    %s", c.in, got, c.want)
+		}
 	}
 }
