@@ -207,7 +207,9 @@ func (s *Store) Path() string { return s.path }
 
 // Backup writes a consistent copy of the whole database to w while the store
 // stays in use, and returns the bytes written. The copy opens with Open and
-// the same key.
+// the same key. It holds a read transaction for the whole copy, and a long
+// one keeps writers from reusing pages: give it a local file, and use
+// Snapshot for anything slower.
 func (s *Store) Backup(w io.Writer) (int64, error) {
 	var n int64
 	err := s.view(func(tx *bolt.Tx) error {
@@ -219,6 +221,43 @@ func (s *Store) Backup(w io.Writer) (int64, error) {
 		return n, fmt.Errorf("backing up %s: %w", s.path, err)
 	}
 	return n, nil
+}
+
+// Snapshot writes a consistent copy of the database to path atomically
+// (a temp file beside it, fsync, rename), with mode 0600: the read
+// transaction lasts as long as a copy to local disk, and whatever is slow
+// (compressing, a network) reads the file afterwards.
+func (s *Store) Snapshot(path string) (int64, error) {
+	var n int64
+	err := writeFileAtomic(path, 0o600, func(w io.Writer) error {
+		var err error
+		n, err = s.Backup(w)
+		return err
+	})
+	return n, err
+}
+
+// InspectFile reports the schema version of the database at path without
+// migrating it, and fails when another process holds the file (a running
+// agent): it takes the file's lock for as long as it reads.
+func InspectFile(path string) (version int, err error) {
+	db, err := bolt.Open(path, 0o600, &bolt.Options{Timeout: lockTimeout, ReadOnly: true})
+	if errors.Is(err, bolterrors.ErrTimeout) {
+		return 0, fmt.Errorf("%s is in use by a running pier agent: stop it first", path)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("opening database %s: %w", path, err)
+	}
+	defer db.Close()
+	err = db.View(func(tx *bolt.Tx) error {
+		var err error
+		version, _, err = readVersion(tx)
+		return err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("reading schema version of %s: %w", path, err)
+	}
+	return version, nil
 }
 
 // checkKey proves that the store's key opens the file's key check, writing
