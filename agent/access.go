@@ -72,6 +72,7 @@ var apiRoutes = []apiRoute{
 	{"POST /v1/keys", needAdmin, (*Agent).addKey},
 	{"DELETE /v1/keys/{fp}", needAdmin, (*Agent).removeKey},
 	{"GET /v1/audit", needAdmin, (*Agent).getAudit},
+	{"POST /v1/backups", needAdmin, (*Agent).postBackup},
 }
 
 // Git needs, which the git server asks for by what a request does.

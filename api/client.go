@@ -434,3 +434,22 @@ func CopyRunOutput(w io.Writer, r io.Reader) (int, error) {
 		}
 	}
 }
+
+// Backup has the agent make a backup archive and streams it to w. The
+// archive ends with its manifest: one cut short has none.
+func (c *Client) Backup(ctx context.Context, w io.Writer) error {
+	req, err := c.newRequest(ctx, http.MethodPost, "/v1/backups", nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{}).Do(req)
+	if err != nil {
+		return fmt.Errorf("reaching the pier agent at %s: %w", c.BaseURL, err)
+	}
+	defer resp.Body.Close()
+	if err := checkStatus(resp); err != nil {
+		return err
+	}
+	_, err = io.Copy(w, resp.Body)
+	return err
+}

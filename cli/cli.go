@@ -85,6 +85,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			keysCommand(),
 			tokensCommand(),
 			secretsCommand(),
+			backupCommand(),
 			auditCommand(),
 			versionCommand(),
 		},

@@ -1,0 +1,188 @@
+package agent
+
+import (
+	"archive/tar"
+	"compress/gzip"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net/http"
+	"os"
+	"path"
+	"path/filepath"
+	"time"
+
+	"github.com/pierhq/pier/agent/store"
+	"github.com/pierhq/pier/api"
+)
+
+// A backup is one tar.gz: pier.db (a snapshot), the slugs of every release
+// whose slug is kept (with their app.json), the git repositories, and
+// manifest.json last, with the SHA-256 of every file before it.
+
+const manifestName = "manifest.json"
+
+// backupExcluded is what a backup leaves out, and why.
+var backupExcluded = []string{
+	"secret.key (keep it apart: without it config vars cannot be decrypted)",
+	"admin.token (the store keeps the hashes of every token, so they still authenticate)",
+	"cache/ (build caches refill on the next build)",
+	"certs/ (certificates are issued again)",
+	"logs/, tmp/, local/ (what ran; a restored agent starts the live releases)",
+	"buildpacks/ (third-party buildpacks and plugins: install them again)",
+}
+
+// postBackup streams a new backup archive to the client.
+func (a *Agent) postBackup(w http.ResponseWriter, r *http.Request) error {
+	snap, err := a.snapshot()
+	if err != nil {
+		return err
+	}
+	defer os.Remove(snap)
+	w.Header().Set("Content-Type", "application/gzip")
+	w.WriteHeader(http.StatusOK)
+	if err := a.writeBackup(r.Context(), snap, w); err != nil {
+		// The archive stops without its manifest: the client's verify
+		// refuses it.
+		a.logf("backup: %v", err)
+	}
+	return nil
+}
+
+// snapshot copies the store to a file under tmp/, so the archive is
+// written with no transaction open.
+func (a *Agent) snapshot() (string, error) {
+	p := filepath.Join(a.dirs.tmp, fmt.Sprintf("backup-%s.db", randomHex(8)))
+	if _, err := a.store.Snapshot(p); err != nil {
+		return "", fmt.Errorf("taking a snapshot of the store: %w", err)
+	}
+	return p, nil
+}
+
+// writeBackup writes the archive to w: the snapshot at snap as pier.db,
+// the kept slugs, the repositories and the manifest.
+func (a *Agent) writeBackup(ctx context.Context, snap string, w io.Writer) error {
+	m := api.BackupManifest{
+		Format: api.BackupFormat, PierVersion: a.cfg.Version, SchemaVersion: store.SchemaVersion,
+		Created: time.Now().UTC().Truncate(time.Second), Excluded: backupExcluded,
+	}
+	zw := gzip.NewWriter(w)
+	tw := tar.NewWriter(zw)
+	add := func(src, name string) error {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		f, err := addFile(tw, src, name)
+		if err != nil {
+			return err
+		}
+		m.Files = append(m.Files, f)
+		return nil
+	}
+	if err := add(snap, "pier.db"); err != nil {
+		return err
+	}
+	apps, err := a.store.ListApps()
+	if err != nil {
+		return err
+	}
+	if err := addDir(tw, "slugs"); err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, app := range apps {
+		m.Apps = append(m.Apps, app.Name)
+		rels, err := a.store.ListReleases(app.Name)
+		if err != nil {
+			return err
+		}
+		for _, r := range rels {
+			if r.SlugID == "" || seen[r.SlugID] {
+				continue
+			}
+			seen[r.SlugID] = true
+			slug := a.dirs.slugPath(r.SlugID)
+			if _, err := os.Stat(slug); errors.Is(err, fs.ErrNotExist) {
+				continue // pruned
+			}
+			if err := add(slug, "slugs/"+filepath.Base(slug)); err != nil {
+				return err
+			}
+			m.Slugs++
+			aj := slug[:len(slug)-len(".tar.gz")] + ".app.json"
+			if _, err := os.Stat(aj); err == nil {
+				if err := add(aj, "slugs/"+filepath.Base(aj)); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	if err := addDir(tw, "repos"); err != nil {
+		return err
+	}
+	for _, app := range apps {
+		root := a.git.RepoDir(app.Name)
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(a.dirs.repos, p)
+			name := path.Join("repos", filepath.ToSlash(rel))
+			switch {
+			case d.IsDir():
+				return addDir(tw, name)
+			case d.Type().IsRegular():
+				return add(p, name)
+			}
+			return nil // git writes no links in a bare repository
+		})
+		if err != nil && !errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("backing up the repository of %s: %w", app.Name, err)
+		}
+	}
+	b, err := json.MarshalIndent(m, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := tw.WriteHeader(&tar.Header{Name: manifestName, Mode: 0o600, Size: int64(len(b)), ModTime: m.Created, Typeflag: tar.TypeReg}); err != nil {
+		return err
+	}
+	if _, err := tw.Write(b); err != nil {
+		return err
+	}
+	if err := tw.Close(); err != nil {
+		return err
+	}
+	return zw.Close()
+}
+
+func addDir(tw *tar.Writer, name string) error {
+	return tw.WriteHeader(&tar.Header{Name: name + "/", Mode: 0o700, Typeflag: tar.TypeDir})
+}
+
+// addFile copies the file at src into the archive as name, hashing it.
+func addFile(tw *tar.Writer, src, name string) (api.BackupFile, error) {
+	f, err := os.Open(src)
+	if err != nil {
+		return api.BackupFile{}, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return api.BackupFile{}, err
+	}
+	h := &tar.Header{Name: name, Mode: int64(fi.Mode().Perm()), Size: fi.Size(), ModTime: fi.ModTime(), Typeflag: tar.TypeReg}
+	if err := tw.WriteHeader(h); err != nil {
+		return api.BackupFile{}, err
+	}
+	sum := sha256.New()
+	if _, err := io.CopyN(io.MultiWriter(tw, sum), f, fi.Size()); err != nil {
+		return api.BackupFile{}, fmt.Errorf("copying %s: %w", src, err)
+	}
+	return api.BackupFile{Path: name, Size: fi.Size(), SHA256: hex.EncodeToString(sum.Sum(nil))}, nil
+}
