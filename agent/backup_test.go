@@ -1,7 +1,11 @@
 package agent
 
 import (
+	"archive/tar"
 	"bytes"
+	"compress/gzip"
+	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -120,9 +124,11 @@ func TestBackupRefusesDamage(t *testing.T) {
 	file := writeTestBackup(t, a)
 	good, _ := os.ReadFile(file)
 	for name, bad := range map[string][]byte{
-		"truncated": good[:len(good)/2],
-		"flipped":   flip(good, len(good)/2),
-		"empty":     nil,
+		"truncated":   good[:len(good)/2],
+		"flipped":     flip(good, len(good)/2),
+		"empty":       nil,
+		"rewritten":   repack(t, good, "slugs/abc.tar.gz", []byte("evil")),
+		"no manifest": repack(t, good, manifestName, nil),
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := filepath.Join(t.TempDir(), "b.tar.gz")
@@ -149,4 +155,64 @@ func flip(b []byte, i int) []byte {
 	c := bytes.Clone(b)
 	c[i] ^= 0xff
 	return c
+}
+
+// repack rewrites a backup archive with the content of name replaced (or
+// the entry dropped when content is nil), as someone changing a backup
+// would, gzip and tar intact.
+func repack(t *testing.T, archive []byte, name string, content []byte) []byte {
+	t.Helper()
+	zr, err := gzip.NewReader(bytes.NewReader(archive))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out bytes.Buffer
+	zw := gzip.NewWriter(&out)
+	tw := tar.NewWriter(zw)
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(tr)
+		if h.Name == name {
+			if content == nil {
+				continue
+			}
+			body = content
+		}
+		h.Size = int64(len(body))
+		if err := tw.WriteHeader(h); err != nil {
+			t.Fatal(err)
+		}
+		tw.Write(body)
+	}
+	tw.Close()
+	zw.Close()
+	return out.Bytes()
+}
+
+func TestRestoreRefusesANewerSchema(t *testing.T) {
+	a, _ := backupAgent(t)
+	file := writeTestBackup(t, a)
+	m, err := VerifyBackup(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SchemaVersion = store.SchemaVersion + 1
+	b, _ := json.Marshal(m)
+	good, _ := os.ReadFile(file)
+	newer := filepath.Join(t.TempDir(), "newer.tar.gz")
+	os.WriteFile(newer, repack(t, good, manifestName, b), 0o600)
+	dir := filepath.Join(t.TempDir(), "new")
+	if _, err := RestoreBackup(newer, dir, false); err == nil || !strings.Contains(err.Error(), "newer than this pier knows") {
+		t.Fatalf("restore of a newer schema: %v", err)
+	}
+	if _, err := os.Stat(dir); err == nil {
+		t.Fatal("restore wrote the data dir")
+	}
 }
