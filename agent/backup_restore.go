@@ -137,9 +137,6 @@ func RestoreBackup(file, dataDir string, force bool) (api.BackupManifest, error)
 	if _, err := store.InspectFile(filepath.Join(tmp, "pier.db")); err != nil {
 		return m, fmt.Errorf("checking the restored store: %w", err)
 	}
-	if err := syncDir(tmp); err != nil {
-		return m, err
-	}
 	if occupied {
 		aside := fmt.Sprintf("%s.before-restore-%s", dataDir, time.Now().UTC().Format("20060102T150405Z"))
 		if err := os.Rename(dataDir, aside); err != nil {
@@ -197,7 +194,7 @@ func unpackBackup(file, dir string, m api.BackupManifest) error {
 		return err
 	}
 	for _, bf := range m.Files {
-		got, err := hashFile(filepath.Join(dir, filepath.FromSlash(bf.Path)))
+		got, err := hashAndSync(filepath.Join(dir, filepath.FromSlash(bf.Path)))
 		if err != nil {
 			return err
 		}
@@ -205,10 +202,20 @@ func unpackBackup(file, dir string, m api.BackupManifest) error {
 			return fmt.Errorf("%s changed while it was restored: try again", bf.Path)
 		}
 	}
+	err = filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.IsDir() {
+			return err
+		}
+		return syncDir(p)
+	})
+	if err != nil {
+		return err
+	}
 	return os.Chmod(dir, 0o700)
 }
 
-func hashFile(p string) (string, error) {
+// hashAndSync returns the SHA-256 of the file at p, once it is on disk.
+func hashAndSync(p string) (string, error) {
 	f, err := os.Open(p)
 	if err != nil {
 		return "", err
@@ -217,6 +224,9 @@ func hashFile(p string) (string, error) {
 	h := sha256.New()
 	if _, err := io.Copy(h, f); err != nil {
 		return "", err
+	}
+	if err := f.Sync(); err != nil {
+		return "", fmt.Errorf("syncing %s: %w", p, err)
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil
 }
