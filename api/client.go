@@ -14,10 +14,10 @@ import (
 	"time"
 )
 
-// Routes of the agent's API. Every route but /healthz needs
+// Routes of the agent's API. Every route but /healthz and /readyz needs
 // "Authorization: Bearer TOKEN".
 //
-//	GET    /healthz
+//	GET    /healthz                         GET /readyz (503 naming what is not ready)
 //	GET    /v1/version
 //	GET    /v1/apps                         POST /v1/apps
 //	GET    /v1/apps/{app}                   DELETE /v1/apps/{app}

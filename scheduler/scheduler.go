@@ -111,3 +111,9 @@ type Scheduler interface {
 	// (they are re-adopted by the next agent); use Stop to end them.
 	Close() error
 }
+
+// Pinger is a scheduler that runs elsewhere (a cluster) and can say
+// whether it answers; one in the agent's process needs no Ping.
+type Pinger interface {
+	Ping(ctx context.Context) error
+}
