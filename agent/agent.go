@@ -178,6 +178,9 @@ func (a *Agent) openParts() error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(a.guard.collectors()...)
+	platform := newPlatformMetrics()
+	reg.MustRegister(platform.collectors()...)
+	reg.MustRegister(newStateCollector(a))
 	a.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	if a.cfg.HTTPSAddr != "" {
 		a.certs, err = certs.New(certs.Config{
@@ -201,7 +204,7 @@ func (a *Agent) openParts() error {
 	a.deploy = &deployer{
 		cfg: a.cfg, dirs: a.dirs, store: a.store, sched: a.sched, builder: a.builder, git: a.git,
 		routes: a.table, health: a.edge, traffic: a.edge.Proxy(), certs: a.certs, events: a.events, logs: a.logs, logf: a.logf,
-		identities: a.identities, slugURL: a.slugURL,
+		identities: a.identities, slugURL: a.slugURL, metrics: platform,
 		ctx: a.ctx, wg: &a.wg,
 		locks: map[string]chan struct{}{}, watches: map[string]*watch{},
 	}

@@ -168,6 +168,7 @@ func (dp *deployer) updateConfig(ctx context.Context, name string, changes map[s
 	if err := dp.deployRelease(ctx, app, rel, vars, out); err != nil {
 		return api.Release{}, err
 	}
+	dp.metrics.deployEnded(name, deploySucceeded, "config")
 	if err := dp.store.SetConfig(name, vars); err != nil {
 		return api.Release{}, err
 	}

@@ -64,8 +64,15 @@ type Instance struct {
 	Node      string
 	PID       int
 	State     string // starting, up, crashed, stopped (api.State*)
-	Restarts  int
+	Restarts  int    // after a crash
 	StartedAt time.Time
+
+	// Memory is the instance's memory in bytes as last measured, and
+	// MemoryLimit its type's limit; 0 when not known or none. OOMKills
+	// counts the times it was killed over its limit (R15). The local
+	// scheduler measures instances that have a limit.
+	Memory, MemoryLimit int64
+	OOMKills            int
 }
 
 // Name is the Heroku-style dyno name, "web.1".

@@ -51,6 +51,11 @@ func (s *Scheduler) checkMemory() {
 	used := sessionsMemory(leaders)
 	for _, l := range ls {
 		u, ok := used[l.pid]
+		s.mu.Lock()
+		if s.insts[l.in.ID] == l.in && l.in.PID == l.pid {
+			l.in.memory = u
+		}
+		s.mu.Unlock()
 		if !ok || u <= l.limit {
 			continue
 		}
@@ -59,6 +64,7 @@ func (s *Scheduler) checkMemory() {
 			s.mu.Unlock()
 			continue // stopped, replaced or ended meanwhile
 		}
+		l.in.oomKills++
 		s.event(l.in.App, "%s Error R15 (Memory quota exceeded): using %s of its %s; stopping the process with SIGKILL",
 			l.in.Name(), mib(u), mib(l.limit))
 		s.mu.Unlock()

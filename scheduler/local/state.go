@@ -91,6 +91,9 @@ type inst struct {
 	instRecord
 	tail *tailState
 
+	memory   int64 // bytes, last measured (instances with a limit)
+	oomKills int   // R15s since the scheduler started
+
 	backoff   time.Duration // wait before the next restart after a crash
 	nextStart time.Time     // when a crashed instance is started again
 	upSince   time.Time
