@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -226,8 +227,27 @@ func (dp *deployer) deployment(app api.App, rel api.Release, slot string, vars m
 		SlugURL:    dp.slugURL(rel.SlugID),
 		Processes:  withoutRelease(rel.Processes),
 		Formation:  f,
-		Env:        vars,
+		Env:        releaseEnv(rel, vars),
 	}, nil
+}
+
+// releaseEnv is the environment of rel's processes: its config vars and
+// the release's metadata, as Heroku's dyno metadata gives it, so that an
+// error tracker tags its reports with no set-up. SENTRY_RELEASE is the
+// commit unless the app sets its own. A rollback's or a config change's
+// release carries the commit of the slug it runs.
+func releaseEnv(rel api.Release, vars map[string]string) map[string]string {
+	env := make(map[string]string, len(vars)+4)
+	maps.Copy(env, vars)
+	env["PIER_RELEASE_CREATED_AT"] = rel.CreatedAt.UTC().Format(time.RFC3339)
+	if rel.Commit != "" {
+		env["SOURCE_VERSION"] = rel.Commit
+		env["PIER_COMMIT"] = rel.Commit
+		if _, ok := vars["SENTRY_RELEASE"]; !ok {
+			env["SENTRY_RELEASE"] = rel.Commit
+		}
+	}
+	return env
 }
 
 // runReleaseCommand runs the Procfile's release process (or app.json's
