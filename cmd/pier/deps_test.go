@@ -51,6 +51,7 @@ var pierImports = map[string][]string{
 	"internal/untar":            {},
 	"procfile":                  {},
 	"terraform":                 {},
+	"ops":                       {}, // files for operators; Go only in its tests
 }
 
 // thirdParty are the modules outside the standard library each package may
@@ -80,6 +81,7 @@ var thirdParty = map[string][]string{
 	"internal/untar":           {},
 	"procfile":                 {},
 	"terraform":                {"github.com/hashicorp/terraform-exec", "github.com/hashicorp/hc-install"},
+	"ops":                      {},
 }
 
 // agentAPI is what cli may use of package agent: starting it, and the
