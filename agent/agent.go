@@ -61,6 +61,7 @@ type Agent struct {
 	apiURL  string // where hooks reach the API
 	api     http.Handler
 	metrics http.Handler
+	traffic *trafficSampler // pier metrics: the proxy's series, sampled
 
 	ctx    context.Context // the agent's lifetime
 	cancel context.CancelFunc
@@ -182,6 +183,7 @@ func (a *Agent) openParts() error {
 	reg.MustRegister(platform.collectors()...)
 	reg.MustRegister(newStateCollector(a))
 	a.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	a.traffic = &trafficSampler{gather: reg}
 	if a.cfg.HTTPSAddr != "" {
 		a.certs, err = certs.New(certs.Config{
 			StorageDir: a.dirs.certs,
@@ -282,6 +284,8 @@ func (a *Agent) serve(ctx context.Context) error {
 	a.wg.Add(2)
 	go func() { defer a.wg.Done(); a.logs.run(a.ctx) }()
 	go func() { defer a.wg.Done(); a.table.run() }()
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); a.traffic.run(a.ctx) }()
 	a.deploy.reconcile()
 	a.wg.Add(1)
 	go a.deploy.janitor()

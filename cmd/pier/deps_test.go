@@ -61,7 +61,7 @@ var thirdParty = map[string][]string{
 	"cmd/pier":                 {},
 	"cli":                      {"github.com/urfave/cli/v2", "github.com/google/renameio/v2"},
 	"api":                      {},
-	"agent":                    {"github.com/cloudflare/tableflip", "github.com/google/renameio/v2", "github.com/prometheus/client_golang", "golang.org/x/crypto", "golang.org/x/sys"},
+	"agent":                    {"github.com/cloudflare/tableflip", "github.com/google/renameio/v2", "github.com/prometheus/client_golang", "github.com/prometheus/client_model", "golang.org/x/crypto", "golang.org/x/sys"},
 	"agent/store":              {"go.etcd.io/bbolt", "github.com/google/renameio/v2", "golang.org/x/crypto"},
 	"agent/gitserver":          {"github.com/google/renameio/v2", "golang.org/x/crypto"},
 	"scheduler":                {},
