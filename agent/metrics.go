@@ -2,11 +2,13 @@ package agent
 
 import (
 	"context"
+	"os"
 	"runtime"
 	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/sys/unix"
 
 	"github.com/pierhq/pier/api"
 	"github.com/pierhq/pier/proxy/certs"
@@ -75,6 +77,7 @@ type stateCollector struct {
 	a *Agent
 
 	up, restarts, oomKills, memory, memoryLimit, certExpiry, certFailing, buildInfo *prometheus.Desc
+	storeSize, diskFree, diskSize                                                   *prometheus.Desc
 }
 
 // scrapeTimeout bounds what a scrape asks the scheduler.
@@ -92,17 +95,28 @@ func newStateCollector(a *Agent) *stateCollector {
 		certExpiry:  prometheus.NewDesc("pier_cert_expiry_timestamp_seconds", "When the certificate of a host expires, in Unix seconds.", []string{"host"}, nil),
 		certFailing: prometheus.NewDesc("pier_cert_renewal_failing", "1 while obtaining or renewing the certificate of a host fails.", []string{"host"}, nil),
 		buildInfo:   prometheus.NewDesc("pier_agent_build_info", "Always 1; the agent's version and Go's.", []string{"version", "goversion"}, nil),
+		storeSize:   prometheus.NewDesc("pier_store_size_bytes", "The size of the store's file (pier.db).", nil, nil),
+		diskFree:    prometheus.NewDesc("pier_data_dir_available_bytes", "Bytes available to the agent on the data dir's filesystem.", nil, nil),
+		diskSize:    prometheus.NewDesc("pier_data_dir_filesystem_bytes", "The size of the data dir's filesystem.", nil, nil),
 	}
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.up, c.restarts, c.oomKills, c.memory, c.memoryLimit, c.certExpiry, c.certFailing, c.buildInfo} {
+	for _, d := range []*prometheus.Desc{c.up, c.restarts, c.oomKills, c.memory, c.memoryLimit, c.certExpiry, c.certFailing, c.buildInfo, c.storeSize, c.diskFree, c.diskSize} {
 		ch <- d
 	}
 }
 
 func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(c.buildInfo, prometheus.GaugeValue, 1, c.a.cfg.Version, runtime.Version())
+	if fi, err := os.Stat(c.a.store.Path()); err == nil {
+		ch <- prometheus.MustNewConstMetric(c.storeSize, prometheus.GaugeValue, float64(fi.Size()))
+	}
+	var fs unix.Statfs_t
+	if err := unix.Statfs(c.a.dirs.root, &fs); err == nil {
+		ch <- prometheus.MustNewConstMetric(c.diskFree, prometheus.GaugeValue, float64(fs.Bavail)*float64(fs.Bsize))
+		ch <- prometheus.MustNewConstMetric(c.diskSize, prometheus.GaugeValue, float64(fs.Blocks)*float64(fs.Bsize))
+	}
 	apps, err := c.a.store.ListApps()
 	if err != nil {
 		return
