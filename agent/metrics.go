@@ -76,8 +76,8 @@ func (m *platformMetrics) forget(app string) {
 type stateCollector struct {
 	a *Agent
 
-	up, restarts, oomKills, memory, memoryLimit, certExpiry, certFailing, buildInfo *prometheus.Desc
-	storeSize, diskFree, diskSize                                                   *prometheus.Desc
+	up, restarts, oomKills, memory, memoryLimit, cpu, certExpiry, certFailing, buildInfo *prometheus.Desc
+	storeSize, diskFree, diskSize                                                        *prometheus.Desc
 }
 
 // scrapeTimeout bounds what a scrape asks the scheduler.
@@ -92,6 +92,7 @@ func newStateCollector(a *Agent) *stateCollector {
 		oomKills:    prometheus.NewDesc("pier_instance_oom_kills_total", "Times an instance was killed over its memory limit (R15).", inst, nil),
 		memory:      prometheus.NewDesc("pier_instance_memory_bytes", "An instance's memory (PSS of its processes) as last measured; instances with a limit.", inst, nil),
 		memoryLimit: prometheus.NewDesc("pier_instance_memory_limit_bytes", "The memory limit of an instance's process type.", inst, nil),
+		cpu:         prometheus.NewDesc("pier_instance_cpu_seconds_total", "CPU time an instance's processes used since it last started; local scheduler.", inst, nil),
 		certExpiry:  prometheus.NewDesc("pier_cert_expiry_timestamp_seconds", "When the certificate of a host expires, in Unix seconds.", []string{"host"}, nil),
 		certFailing: prometheus.NewDesc("pier_cert_renewal_failing", "1 while obtaining or renewing the certificate of a host fails.", []string{"host"}, nil),
 		buildInfo:   prometheus.NewDesc("pier_agent_build_info", "Always 1; the agent's version and Go's.", []string{"version", "goversion"}, nil),
@@ -102,7 +103,7 @@ func newStateCollector(a *Agent) *stateCollector {
 }
 
 func (c *stateCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{c.up, c.restarts, c.oomKills, c.memory, c.memoryLimit, c.certExpiry, c.certFailing, c.buildInfo, c.storeSize, c.diskFree, c.diskSize} {
+	for _, d := range []*prometheus.Desc{c.up, c.restarts, c.oomKills, c.memory, c.memoryLimit, c.cpu, c.certExpiry, c.certFailing, c.buildInfo, c.storeSize, c.diskFree, c.diskSize} {
 		ch <- d
 	}
 }
@@ -148,6 +149,9 @@ func (c *stateCollector) instance(ch chan<- prometheus.Metric, in scheduler.Inst
 	ch <- prometheus.MustNewConstMetric(c.up, prometheus.GaugeValue, up, l...)
 	ch <- prometheus.MustNewConstMetric(c.restarts, prometheus.CounterValue, float64(in.Restarts), l...)
 	ch <- prometheus.MustNewConstMetric(c.oomKills, prometheus.CounterValue, float64(in.OOMKills), l...)
+	if in.CPUKnown {
+		ch <- prometheus.MustNewConstMetric(c.cpu, prometheus.CounterValue, in.CPU, l...)
+	}
 	if in.MemoryLimit > 0 {
 		ch <- prometheus.MustNewConstMetric(c.memoryLimit, prometheus.GaugeValue, float64(in.MemoryLimit), l...)
 		ch <- prometheus.MustNewConstMetric(c.memory, prometheus.GaugeValue, float64(in.Memory), l...)

@@ -73,6 +73,11 @@ type Instance struct {
 	// scheduler measures instances that have a limit.
 	Memory, MemoryLimit int64
 	OOMKills            int
+	// CPU is the CPU time, in seconds, that the instance's processes have
+	// used since it last started, as last measured; CPUKnown says whether
+	// the scheduler measures it (the local one does).
+	CPU      float64
+	CPUKnown bool
 }
 
 // Name is the Heroku-style dyno name, "web.1".

@@ -257,7 +257,7 @@ func (s *Scheduler) instanceLocked(in *inst) scheduler.Instance {
 		Type: in.Type, Index: in.Index,
 		Addr: fmt.Sprintf("%s:%d", s.host, in.Port), Node: s.node,
 		PID: in.PID, State: in.State, Restarts: in.Restarts, StartedAt: in.StartedAt,
-		Memory: in.memory, MemoryLimit: s.memoryLimitLocked(in), OOMKills: in.oomKills,
+		Memory: in.memory, MemoryLimit: s.memoryLimitLocked(in), OOMKills: in.oomKills, CPU: in.cpu, CPUKnown: true,
 	}
 }
 
