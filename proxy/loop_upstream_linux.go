@@ -80,7 +80,7 @@ func (l *evLoop) dialed(c *evConn, x *exchange, b *backend, fd int, err error) {
 // the client gets 502. Anything else that kept the loop from connecting
 // hands the request to Front's goroutines.
 func (l *evLoop) cannotConnect(c *evConn, x *exchange, b *backend, err error) {
-	if !isDialError(err) {
+	if !isDialError(err) || l.g.ctx.Err() != nil { // not the instance's doing, or the front is closing
 		x.st.end()
 		c.x = nil
 		l.handOverClient(c)
