@@ -60,6 +60,7 @@ var apiRoutes = []apiRoute{
 	{"POST /v1/apps/{app}/domains", needDeploy, (*Agent).addDomain},
 	{"DELETE /v1/apps/{app}/domains/{host}", needDeploy, (*Agent).removeDomain},
 	{"GET /v1/apps/{app}/certs", needRead, (*Agent).getCerts},
+	{"GET /v1/apps/{app}/metrics", needRead, (*Agent).getAppMetrics},
 	{"PUT /v1/apps/{app}/maintenance", needDeploy, (*Agent).putMaintenance},
 	{"PATCH /v1/apps/{app}/settings", needAdmin, (*Agent).patchSettings},
 	{"POST /v1/apps/{app}/purge-cache", needDeploy, (*Agent).purgeCache},

@@ -61,6 +61,7 @@ type Agent struct {
 	apiURL  string // where hooks reach the API
 	api     http.Handler
 	metrics http.Handler
+	traffic *trafficSampler // pier metrics: the proxy's series, sampled
 
 	ctx    context.Context // the agent's lifetime
 	cancel context.CancelFunc
@@ -178,7 +179,11 @@ func (a *Agent) openParts() error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	reg.MustRegister(a.guard.collectors()...)
+	platform := newPlatformMetrics()
+	reg.MustRegister(platform.collectors()...)
+	reg.MustRegister(newStateCollector(a))
 	a.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
+	a.traffic = &trafficSampler{gather: reg}
 	if a.cfg.HTTPSAddr != "" {
 		a.certs, err = certs.New(certs.Config{
 			StorageDir: a.dirs.certs,
@@ -201,7 +206,7 @@ func (a *Agent) openParts() error {
 	a.deploy = &deployer{
 		cfg: a.cfg, dirs: a.dirs, store: a.store, sched: a.sched, builder: a.builder, git: a.git,
 		routes: a.table, health: a.edge, traffic: a.edge.Proxy(), certs: a.certs, events: a.events, logs: a.logs, logf: a.logf,
-		identities: a.identities, slugURL: a.slugURL,
+		identities: a.identities, slugURL: a.slugURL, metrics: platform,
 		ctx: a.ctx, wg: &a.wg,
 		locks: map[string]chan struct{}{}, watches: map[string]*watch{},
 	}
@@ -279,6 +284,8 @@ func (a *Agent) serve(ctx context.Context) error {
 	a.wg.Add(2)
 	go func() { defer a.wg.Done(); a.logs.run(a.ctx) }()
 	go func() { defer a.wg.Done(); a.table.run() }()
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); a.traffic.run(a.ctx) }()
 	a.deploy.reconcile()
 	a.wg.Add(1)
 	go a.deploy.janitor()

@@ -23,6 +23,7 @@ var reservedNames = map[string]bool{"pier": true, "www": true, "git": true}
 func (a *Agent) routes() http.Handler {
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	mux.HandleFunc("GET /readyz", a.getReady)
 	mux.Handle("POST /internal/push", a.hook)
 	mux.HandleFunc("GET /slugs/{file}", a.serveSlug)
 	mux.Handle("/git/", a.gitHandler())

@@ -24,7 +24,8 @@ const (
 var configKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // reservedVars are set by pier for every process and cannot be configured.
-var reservedVars = map[string]bool{"PORT": true, "DYNO": true, "PIER_APP": true, "PIER_RELEASE": true, "PIER_SLOT": true}
+var reservedVars = map[string]bool{"PORT": true, "DYNO": true, "PIER_APP": true, "PIER_RELEASE": true, "PIER_SLOT": true,
+	"PIER_COMMIT": true, "PIER_RELEASE_CREATED_AT": true, "SOURCE_VERSION": true}
 
 // checkConfigChanges refuses names and values that no process environment
 // can hold, and values over maxConfigValue. A nil value unsets its key.
@@ -168,6 +169,7 @@ func (dp *deployer) updateConfig(ctx context.Context, name string, changes map[s
 	if err := dp.deployRelease(ctx, app, rel, vars, out); err != nil {
 		return api.Release{}, err
 	}
+	dp.metrics.deployEnded(name, deploySucceeded, "config")
 	if err := dp.store.SetConfig(name, vars); err != nil {
 		return api.Release{}, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -56,6 +57,7 @@ func (dp *deployer) pushDeploy(ctx context.Context, p gitserver.Push, out io.Wri
 	short := shortCommit(p.Commit)
 	fmt.Fprintf(out, "-----> Building %s from commit %s\n", p.App, short)
 	dp.events.add(p.App, "build", p.User, "Build started for commit %s", short)
+	buildStart := time.Now()
 	res, err := dp.builder.Build(ctx, buildpacks.Options{
 		App:        p.App,
 		SourceDir:  src,
@@ -63,7 +65,9 @@ func (dp *deployer) pushDeploy(ctx context.Context, p gitserver.Push, out io.Wri
 		Buildpacks: dp.chosenBuildpacks(src, vars),
 		User:       builder,
 	}, out)
+	dp.metrics.phase(p.App, "build", buildStart)
 	if err != nil {
+		dp.metrics.deployEnded(p.App, deployFailed, "build")
 		dp.events.add(p.App, "build", p.User, "Build failed for commit %s: %v", short, err)
 		return fmt.Errorf("build failed: %w", err)
 	}
@@ -91,6 +95,7 @@ func (dp *deployer) pushDeploy(ctx context.Context, p gitserver.Push, out io.Wri
 	if err := dp.deployRelease(ctx, app, rel, vars, out); err != nil {
 		return err
 	}
+	dp.metrics.deployEnded(p.App, deploySucceeded, "push")
 	deployed = true
 	return nil
 }
@@ -139,8 +144,10 @@ func (dp *deployer) chosenBuildpacks(src string, vars map[string]string) []strin
 // waits until its web processes are healthy, switches traffic to it and
 // watches it. On failure the live release keeps serving.
 func (dp *deployer) deployRelease(ctx context.Context, app api.App, rel api.Release, vars map[string]string, out io.Writer) error {
+	cause := "other"
 	fail := func(err error) error {
 		dp.markFailed(rel.App, rel.Version, err.Error())
+		dp.metrics.deployEnded(rel.App, deployFailed, cause)
 		return err
 	}
 	aj := readAppJSON(dp.dirs.slugPath(rel.SlugID))
@@ -159,7 +166,13 @@ func (dp *deployer) deployRelease(ctx context.Context, app api.App, rel api.Rele
 	if err != nil {
 		return fail(err)
 	}
-	if err := dp.runReleaseCommand(ctx, rel, d, aj, out); err != nil {
+	start := time.Now()
+	err = dp.runReleaseCommand(ctx, rel, d, aj, out)
+	if rel.Processes[procfile.ReleaseType] != "" || aj != nil && aj.Scripts.Dokku.Predeploy != "" {
+		dp.metrics.phase(rel.App, "release_command", start)
+	}
+	if err != nil {
+		cause = "release_command"
 		return fail(&deployError{err})
 	}
 	// Whatever stood by in the idle slot is replaced now.
@@ -167,13 +180,21 @@ func (dp *deployer) deployRelease(ctx context.Context, app api.App, rel api.Rele
 		return fail(err)
 	}
 	fmt.Fprintf(out, "-----> Starting v%d in the %s slot (%s)\n", rel.Version, slot, formationString(formation))
-	if err := dp.sched.Deploy(ctx, d); err != nil {
+	start = time.Now()
+	err = dp.sched.Deploy(ctx, d)
+	dp.metrics.phase(rel.App, "start", start)
+	if err != nil {
 		// What did start, and what the scheduler would try again, goes.
 		dp.stopSlot(rel.App, slot)
+		cause = "start"
 		return fail(startFailed(rel.Version, err, app.LiveRelease != 0))
 	}
-	if err := dp.waitHealthy(ctx, rel.App, slot, rel.Version, formation, aj, out); err != nil {
+	start = time.Now()
+	err = dp.waitHealthy(ctx, rel.App, slot, rel.Version, formation, aj, out)
+	dp.metrics.phase(rel.App, "health_check", start)
+	if err != nil {
 		dp.stopSlot(rel.App, slot)
+		cause = "health_check"
 		return fail(&deployError{err})
 	}
 	dp.switchTo(rel, slot, formation, out)
@@ -206,8 +227,27 @@ func (dp *deployer) deployment(app api.App, rel api.Release, slot string, vars m
 		SlugURL:    dp.slugURL(rel.SlugID),
 		Processes:  withoutRelease(rel.Processes),
 		Formation:  f,
-		Env:        vars,
+		Env:        releaseEnv(rel, vars),
 	}, nil
+}
+
+// releaseEnv is the environment of rel's processes: its config vars and
+// the release's metadata, as Heroku's dyno metadata gives it, so that an
+// error tracker tags its reports with no set-up. SENTRY_RELEASE is the
+// commit unless the app sets its own. A rollback's or a config change's
+// release carries the commit of the slug it runs.
+func releaseEnv(rel api.Release, vars map[string]string) map[string]string {
+	env := make(map[string]string, len(vars)+4)
+	maps.Copy(env, vars)
+	env["PIER_RELEASE_CREATED_AT"] = rel.CreatedAt.UTC().Format(time.RFC3339)
+	if rel.Commit != "" {
+		env["SOURCE_VERSION"] = rel.Commit
+		env["PIER_COMMIT"] = rel.Commit
+		if _, ok := vars["SENTRY_RELEASE"]; !ok {
+			env["SENTRY_RELEASE"] = rel.Commit
+		}
+	}
+	return env
 }
 
 // runReleaseCommand runs the Procfile's release process (or app.json's

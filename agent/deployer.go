@@ -44,6 +44,7 @@ type deployer struct {
 	identities func(app string) (run, build sandbox.Identity, err error)
 	// slugURL is where a remote scheduler's hosts fetch a slug, or "".
 	slugURL func(slugID string) string
+	metrics *platformMetrics // nil counts nothing
 
 	ctx context.Context // the agent's lifetime
 	wg  *sync.WaitGroup // the agent's goroutines, waited for at close

@@ -24,6 +24,7 @@ func (dp *deployer) destroy(ctx context.Context, name string) error {
 	if err := dp.store.DeleteApp(name); err != nil {
 		return err
 	}
+	dp.metrics.forget(name)
 	dp.routes.refreshRoutes()
 	if dp.certs != nil {
 		for _, h := range hosts {

@@ -63,6 +63,7 @@ func (dp *deployer) rollback(ctx context.Context, name string, version int, user
 			return api.Release{}, err
 		}
 	}
+	dp.metrics.deployEnded(name, deploySucceeded, "rollback")
 	// The app's config is the live release's: `pier config` shows what runs.
 	if err := dp.store.SetConfig(name, vars); err != nil {
 		return api.Release{}, fmt.Errorf("restoring the config of v%d: %w", target.Version, err)

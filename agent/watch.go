@@ -84,13 +84,13 @@ func (dp *deployer) watchRelease(ctx context.Context, rel api.Release, slot stri
 			continue
 		}
 		if why := crashed(insts, restarts); why != "" {
-			dp.autoRollback(rel, slot, why)
+			dp.autoRollback(rel, slot, why, "crash")
 			return
 		}
 		st := dp.traffic.Stats(rel.App)[slot]
 		req, errs := st.Requests-base.Requests, st.Errors5xx-base.Errors5xx
 		if req >= watchMinRequests && errs*100 > req*watchMaxErrorPct {
-			dp.autoRollback(rel, slot, fmt.Sprintf("%d of its first %d requests failed with a 5xx status", errs, req))
+			dp.autoRollback(rel, slot, fmt.Sprintf("%d of its first %d requests failed with a 5xx status", errs, req), "errors")
 			return
 		}
 	}
@@ -108,11 +108,13 @@ func crashed(insts []scheduler.Instance, restarts map[string]int) string {
 	return ""
 }
 
-// autoRollback sends traffic back to the standby and marks rel failed.
-func (dp *deployer) autoRollback(rel api.Release, slot, why string) {
+// autoRollback sends traffic back to the standby and marks rel failed;
+// cause (crash, errors) is why, for the metrics.
+func (dp *deployer) autoRollback(rel api.Release, slot, why, cause string) {
 	app, err := dp.store.GetApp(rel.App)
 	if err != nil || app.LiveRelease != rel.Version || app.StandbyRelease == 0 {
 		dp.markFailed(rel.App, rel.Version, why+"; no standby to return to")
+		dp.metrics.deployEnded(rel.App, deployFailed, "watch")
 		return
 	}
 	standbySlot := api.OtherSlot(slot)
@@ -120,6 +122,7 @@ func (dp *deployer) autoRollback(rel api.Release, slot, why string) {
 	defer cancel()
 	if err := dp.restoreSlot(ctx, app, standbySlot, app.StandbyRelease); err != nil {
 		dp.markFailed(rel.App, rel.Version, fmt.Sprintf("%s; returning to v%d failed: %v", why, app.StandbyRelease, err))
+		dp.metrics.deployEnded(rel.App, deployFailed, "watch")
 		return
 	}
 	back := app.StandbyRelease
@@ -149,6 +152,7 @@ func (dp *deployer) autoRollback(rel api.Release, slot, why string) {
 	reason := fmt.Sprintf("rolled back automatically to v%d: %s", back, why)
 	dp.setStatus(rel.App, rel.Version, api.StatusFailed, reason)
 	dp.events.add(rel.App, "rollback", "", "v%d %s", rel.Version, reason)
+	dp.metrics.deployEnded(rel.App, deployRolledBack, cause)
 	_ = sleep(dp.ctx, drainDelay)
 	dp.stopSlot(rel.App, slot)
 }

@@ -14,10 +14,10 @@ import (
 	"time"
 )
 
-// Routes of the agent's API. Every route but /healthz needs
+// Routes of the agent's API. Every route but /healthz and /readyz needs
 // "Authorization: Bearer TOKEN".
 //
-//	GET    /healthz
+//	GET    /healthz                         GET /readyz (503 naming what is not ready)
 //	GET    /v1/version
 //	GET    /v1/apps                         POST /v1/apps
 //	GET    /v1/apps/{app}                   DELETE /v1/apps/{app}
@@ -27,7 +27,7 @@ import (
 //	GET    /v1/apps/{app}/logs?n=&follow=&process=   (text/plain stream)
 //	GET    /v1/apps/{app}/config            PATCH /v1/apps/{app}/config
 //	GET    /v1/apps/{app}/domains           POST /v1/apps/{app}/domains    DELETE /v1/apps/{app}/domains/{host}
-//	GET    /v1/apps/{app}/certs
+//	GET    /v1/apps/{app}/certs             GET /v1/apps/{app}/metrics
 //	PUT    /v1/apps/{app}/maintenance
 //	POST   /v1/apps/{app}/purge-cache
 //	GET    /v1/tokens   POST /v1/tokens   DELETE /v1/tokens/{id}
@@ -181,6 +181,13 @@ func (c *Client) Releases(ctx context.Context, app string) ([]Release, error) {
 	var rs []Release
 	err := c.do(ctx, http.MethodGet, appPath(app, "releases"), nil, &rs)
 	return rs, err
+}
+
+// Metrics returns app's traffic per release over the last minutes.
+func (c *Client) Metrics(ctx context.Context, app string) (AppMetrics, error) {
+	var m AppMetrics
+	err := c.do(ctx, http.MethodGet, appPath(app, "metrics"), nil, &m)
+	return m, err
 }
 
 // Rollback rolls back to version, or to the release before the live one

@@ -264,3 +264,26 @@ type Event struct {
 	Message string    `json:"message"`
 	Actor   string    `json:"actor,omitempty"`
 }
+
+// AppMetrics is an app's traffic over the last minutes, per release, from
+// the agent's own counters (`pier metrics`).
+type AppMetrics struct {
+	App string `json:"app"`
+	// Window is how many seconds the figures cover (up to 5 minutes; less
+	// just after the agent started).
+	Window   float64          `json:"window_seconds"`
+	Releases []ReleaseMetrics `json:"releases"`
+}
+
+// ReleaseMetrics is one release's traffic in an AppMetrics window.
+// Release is "v7", or "" for requests the proxy answered before choosing
+// an instance (maintenance, rate limit, nothing running).
+type ReleaseMetrics struct {
+	Release  string  `json:"release"`
+	Requests float64 `json:"requests"`
+	Rate     float64 `json:"rate"`   // requests per second
+	Errors   float64 `json:"errors"` // 5xx answers
+	P50      float64 `json:"p50"`    // seconds; 0 without requests
+	P95      float64 `json:"p95"`    // seconds
+	Total    float64 `json:"total"`  // requests since the agent started
+}

@@ -78,6 +78,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			configCommand(),
 			domainsCommand(),
 			certsCommand(),
+			metricsCommand(),
 			restartCommand(),
 			runCommand(),
 			maintenanceCommand(),

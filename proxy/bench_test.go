@@ -11,6 +11,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // cpuTime is the CPU time the process has used, user and system.
@@ -143,9 +145,10 @@ func BenchmarkFrontLean(b *testing.B) {
 			}()
 		}
 	}()
-	p := New(Config{Domain: "localhost"})
+	// With the metrics on, as the agent runs the proxy.
+	p := New(Config{Domain: "localhost", Registerer: prometheus.NewRegistry()})
 	defer p.Close()
-	p.SetRoutes([]Route{{App: "app", Hosts: []string{"app.localhost"}, Upstreams: []Upstream{{Addr: ul.Addr().String(), Name: "web.1"}}}})
+	p.SetRoutes([]Route{{App: "app", Hosts: []string{"app.localhost"}, Upstreams: []Upstream{{Addr: ul.Addr().String(), Name: "web.1", Slot: "blue", Release: 1}}}})
 	for _, mode := range []struct {
 		name  string
 		loops bool

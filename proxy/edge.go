@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 )
@@ -198,7 +199,11 @@ func (e *Edge) apply(set RouteSet) {
 	for _, d := range set.Routes {
 		r := d.Route
 		var live []Candidate
+		r.Releases = nil
 		for _, c := range d.Instances {
+			if !slices.Contains(r.Releases, c.Release) {
+				r.Releases = append(r.Releases, c.Release)
+			}
 			switch {
 			case c.Draining:
 			case !e.vet.hasPassed(c.ID):

@@ -49,6 +49,9 @@ func (p *Proxy) forward(st *reqState, r *http.Request) {
 	var resp *http.Response
 	var err error
 	if bodyless(r) {
+		if lb := leanBodyOf(r); lb != nil {
+			st.bytesIn = int64(len(lb.b))
+		}
 		resp, err = p.fastRoundTrip(st, r)
 	} else {
 		out := st.outRequest(r)
@@ -298,6 +301,7 @@ func isHex(c byte) bool {
 // client's, not the instance's.
 type requestBody struct {
 	rc     io.ReadCloser
+	n      atomic.Int64 // bytes read, for the metrics
 	done   atomic.Bool
 	failed atomic.Pointer[error] // the client's body could not be read
 }
@@ -309,6 +313,7 @@ func (b *requestBody) Read(p []byte) (int, error) {
 		return 0, errBodyAfterHandler
 	}
 	n, err := b.rc.Read(p)
+	b.n.Add(int64(n))
 	if err != nil && !errors.Is(err, io.EOF) {
 		b.failed.CompareAndSwap(nil, &err)
 	}
@@ -335,10 +340,11 @@ func (p *Proxy) roundTrip(st *reqState, req *http.Request) (*http.Response, erro
 	}
 	for tries := 1; err != nil && isDialError(err); tries++ {
 		p.eject(st.backend, err)
-		if tries >= len(st.route.backends) || !replayable(req) {
-			break
+		var next *backend
+		if tries < len(st.route.backends) && replayable(req) {
+			next = st.route.pick()
 		}
-		next := st.route.pick()
+		st.backend.connectFailed(next != nil)
 		if next == nil {
 			break
 		}
@@ -372,6 +378,7 @@ func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 		writePage(st, http.StatusGatewayTimeout, timeoutPage, st.route.App)
 	default:
 		st.fail(http.StatusBadGateway, st.backend.up.Name+": "+err.Error())
+		st.connectFailed = isDialError(err)
 		writePage(st, http.StatusBadGateway, badGatewayPage, st.route.App)
 	}
 }

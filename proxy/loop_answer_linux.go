@@ -36,6 +36,7 @@ type exchange struct {
 	dialing    bool
 	recorded   bool // the log line is written
 	idempotent bool // the request may be sent again
+	tries      int  // connections that could not be made
 	reqSent    bool // the whole request is written to the instance
 	fields     []headerField
 	answer     answerHead
@@ -333,6 +334,14 @@ func (l *evLoop) failAnswer(c *evConn, u *evConn, status int, why string) {
 		l.flush(c)
 		return
 	}
+	l.answerFailure(c, u.be, status, why)
+}
+
+// answerFailure answers c's exchange with the proxy's error page for
+// status, as b failed for the reason why; nothing of an answer has been
+// sent yet.
+func (l *evLoop) answerFailure(c *evConn, b *backend, status int, why string) {
+	x := c.x
 	if !x.headDone {
 		c.in = c.in[:copy(c.in, c.in[x.headLen:])]
 		x.headDone = true
@@ -341,7 +350,7 @@ func (l *evLoop) failAnswer(c *evConn, u *evConn, status int, why string) {
 	rec := &pageRecorder{header: http.Header{}}
 	st := &x.st
 	st.ResponseWriter = rec
-	st.fail(status, u.be.up.Name+": "+why)
+	st.fail(status, b.up.Name+": "+why)
 	pg := badGatewayPage
 	if status == http.StatusGatewayTimeout {
 		pg = timeoutPage

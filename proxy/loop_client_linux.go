@@ -194,6 +194,8 @@ func (l *evLoop) start(c *evConn, head []byte) int {
 	}
 	x.route = st.route
 	b := st.backend
+	st.bytesIn = int64(len(body))
+	st.begin()
 	var conn []string
 	for _, f := range fields {
 		if f.key == "Connection" {

@@ -68,14 +68,38 @@ func (l *evLoop) dialed(c *evConn, x *exchange, b *backend, fd int, err error) {
 	}
 	x.dialing = false
 	if u == nil {
-		// The instance cannot be reached: Front's goroutines send the
-		// request again, take the instance out of rotation and try the
-		// next one, or answer 502.
+		l.cannotConnect(c, x, b, err)
+		return
+	}
+	l.attach(c, u)
+}
+
+// cannotConnect follows Proxy.roundTrip's rule when no connection to b
+// could be made: b leaves the rotation, and a request that may be sent
+// again goes to the next healthy instance until each was tried; otherwise
+// the client gets 502. Anything else that kept the loop from connecting
+// hands the request to Front's goroutines.
+func (l *evLoop) cannotConnect(c *evConn, x *exchange, b *backend, err error) {
+	if !isDialError(err) || l.g.ctx.Err() != nil { // not the instance's doing, or the front is closing
+		x.st.end()
 		c.x = nil
 		l.handOverClient(c)
 		return
 	}
-	l.attach(c, u)
+	l.g.p.eject(b, err)
+	x.tries++
+	var next *backend
+	if x.tries < len(x.route.backends) && x.idempotent {
+		next = x.route.pick()
+	}
+	b.connectFailed(next != nil)
+	if next == nil {
+		x.st.connectFailed = true
+		l.answerFailure(c, b, http.StatusBadGateway, err.Error())
+		return
+	}
+	x.st.backend = next
+	l.sendRequest(c, next)
 }
 
 func (l *evLoop) attach(c *evConn, u *evConn) {
@@ -185,6 +209,8 @@ func (l *evLoop) instanceGone(u *evConn) {
 		// connection.
 		c.peer, u.peer = nil, nil
 		l.close(u)
+		u.be.resent()
+		x.st.end()
 		c.x = nil
 		l.handOverClient(c)
 	default:

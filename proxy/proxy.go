@@ -156,6 +156,7 @@ func (p *Proxy) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		refuse(st, v, r.Host)
 		return
 	}
+	st.begin()
 	if r.Body != nil && r.Body != http.NoBody && leanBodyOf(r) == nil {
 		r.Body = http.MaxBytesReader(st, r.Body, p.cfg.MaxBodyBytes)
 	}

@@ -6,6 +6,8 @@ import (
 	"net/url"
 	"sync"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // reqState follows one request through the proxy. It wraps the client's
@@ -24,8 +26,12 @@ type reqState struct {
 	requestID      string
 	status         int
 	upstreamStatus int
-	bytes          int64
+	bytes          int64 // of the answer's body
+	bytesIn        int64 // of a request body read whole; st.body counts a streamed one
 	errText        string
+	failed         bool             // the proxy answered itself (fail)
+	connectFailed  bool             // ... because no instance could be reached
+	inFlight       prometheus.Gauge // counted in flight since begin, until end
 
 	// The request to the instance, kept here to save allocations.
 	url    url.URL
@@ -61,6 +67,25 @@ func (s *reqState) Write(b []byte) (int, error) {
 func (s *reqState) fail(status int, why string) {
 	s.status = status
 	s.errText = why
+	s.failed = true
+}
+
+// begin counts the request in flight to the instance admit chose; both
+// engines call it once admit let the request through.
+func (s *reqState) begin() {
+	if s.backend != nil && s.backend.series != nil {
+		s.inFlight = s.backend.series.inFlight
+		s.inFlight.Inc()
+	}
+}
+
+// end counts the request out of flight: at finish, or when an event loop
+// hands it to Front's goroutines, which admit it again.
+func (s *reqState) end() {
+	if s.inFlight != nil {
+		s.inFlight.Dec()
+		s.inFlight = nil
+	}
 }
 
 // finish counts the request and hands its log line to Config.OnRequest.
@@ -70,11 +95,20 @@ func (s *reqState) finish(host, method, path string) {
 		status = s.upstreamStatus
 	}
 	d := time.Since(s.start)
-	if s.backend != nil {
-		s.backend.stats.count(status)
+	s.end()
+	failure := -1
+	if s.failed {
+		failure = failureOf(status, s.connectFailed)
 	}
-	if s.route != nil {
-		s.route.metrics.observe(status, d.Seconds())
+	in := s.bytesIn + s.body.n.Load()
+	switch {
+	case s.backend != nil:
+		s.backend.stats.count(status)
+		s.backend.series.observe(status, d, in, s.bytes, failure)
+	case s.route != nil:
+		s.route.metrics.observe(status, d, in, s.bytes, failure)
+	case s.p.metrics != nil:
+		s.p.metrics.noApp.observe(status, d, in, s.bytes, failure)
 	}
 	if s.p.cfg.OnRequest == nil {
 		return

@@ -41,6 +41,10 @@ type Route struct {
 	Health      HealthCheck
 	RateLimit   RateLimit
 	Headers     map[string]string // response header overrides ("" deletes)
+	// Releases whose metrics stay besides those of Upstreams: the releases
+	// of the app's other running instances (the standby slot). The series
+	// of any other release are deleted when the routes change.
+	Releases []int
 }
 
 // RequestLog is one finished request, for the router log line.

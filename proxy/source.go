@@ -89,6 +89,14 @@ func (b *RouteBoard) Publish(routes []DesiredRoute) uint64 {
 	return b.set.Version
 }
 
+// Loaded reports whether routes were posted and a follower (the edge in
+// the publisher's process) has applied them.
+func (b *RouteBoard) Loaded() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.ready && b.applied > 0
+}
+
 // Latest returns the routes posted last (none yet: an empty set).
 func (b *RouteBoard) Latest() RouteSet {
 	b.mu.Lock()

@@ -1,10 +1,7 @@
 package proxy
 
 import (
-	"strconv"
 	"sync/atomic"
-
-	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Counters are the requests one slot of an app answered since the proxy
@@ -52,57 +49,4 @@ func (p *Proxy) Stats(app string) map[string]Counters {
 		out[slot] = Counters{Requests: c.requests.Load(), Errors5xx: c.errors5xx.Load()}
 	}
 	return out
-}
-
-// metrics are the Prometheus series of the proxy; nil when no Registerer.
-type metrics struct {
-	requests *prometheus.CounterVec
-	duration *prometheus.HistogramVec
-}
-
-// routeMetrics are one app's series, resolved when the route is built so
-// the hot path does no label lookups.
-type routeMetrics struct {
-	byClass  [6]prometheus.Counter // index status/100
-	duration prometheus.Observer
-}
-
-func newMetrics(reg prometheus.Registerer) *metrics {
-	if reg == nil {
-		return nil
-	}
-	m := &metrics{
-		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "pier_proxy_requests_total",
-			Help: "Requests served by the proxy, by app and status class.",
-		}, []string{"app", "code"}),
-		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
-			Name:    "pier_proxy_request_duration_seconds",
-			Help:    "Time from request to the end of the response, by app.",
-			Buckets: prometheus.DefBuckets,
-		}, []string{"app"}),
-	}
-	reg.MustRegister(m.requests, m.duration)
-	return m
-}
-
-func (m *metrics) forApp(app string) *routeMetrics {
-	if m == nil {
-		return nil
-	}
-	rm := &routeMetrics{duration: m.duration.WithLabelValues(app)}
-	for i := 1; i < len(rm.byClass); i++ {
-		rm.byClass[i] = m.requests.WithLabelValues(app, strconv.Itoa(i)+"xx")
-	}
-	return rm
-}
-
-func (rm *routeMetrics) observe(status int, seconds float64) {
-	if rm == nil {
-		return
-	}
-	if c := status / 100; c >= 1 && c < len(rm.byClass) {
-		rm.byClass[c].Inc()
-	}
-	rm.duration.Observe(seconds)
 }

@@ -21,7 +21,7 @@ type route struct {
 	limiter  *ipLimiter
 	setHdr   []headerValue // Route.Headers with a value, canonical keys
 	delHdr   []string      // Route.Headers set to ""
-	metrics  *routeMetrics
+	metrics  *series       // its refused requests
 }
 
 // pick returns the next healthy backend in round-robin order, or nil.
@@ -53,6 +53,7 @@ type backend struct {
 	hc      HealthCheck
 	healthy atomic.Bool
 	stats   *slotCounters
+	series  *series   // nil without metrics
 	pool    *connPool // keep-alive connections for bodyless requests
 	cancel  context.CancelFunc
 }
@@ -74,7 +75,16 @@ func (p *Proxy) SetRoutes(routes []Route) {
 	}
 	t := &table{hosts: map[string]*route{}, apps: map[string]*route{}}
 	keep := map[backendKey]bool{}
+	releases := map[string]map[string]bool{} // whose series stay, per app
 	for _, r := range routes {
+		rs := map[string]bool{}
+		for _, u := range r.Upstreams {
+			rs[releaseLabel(u.Release)] = true
+		}
+		for _, n := range r.Releases {
+			rs[releaseLabel(n)] = true
+		}
+		releases[r.App] = rs
 		rt := p.buildRoute(r, keep)
 		t.apps[r.App] = rt
 		for _, h := range r.Hosts {
@@ -89,6 +99,7 @@ func (p *Proxy) SetRoutes(routes []Route) {
 		}
 	}
 	p.table.Store(t)
+	p.metrics.prune(t, releases)
 	for k, b := range p.backends {
 		if !keep[k] {
 			b.stop()
@@ -112,7 +123,8 @@ func (p *Proxy) buildRoute(r Route, keep map[backendKey]bool) *route {
 			b = nil
 		}
 		if b == nil {
-			b = &backend{up: u, hc: r.Health, stats: p.slotStats(r.App, u.Slot), pool: &connPool{addr: u.Addr}}
+			b = &backend{up: u, hc: r.Health, stats: p.slotStats(r.App, u.Slot), pool: &connPool{addr: u.Addr},
+				series: p.metrics.forInstance(r.App, u)}
 			b.healthy.Store(true)
 			p.startChecks(b)
 			p.backends[k] = b

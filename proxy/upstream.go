@@ -205,10 +205,11 @@ func (p *Proxy) fastRoundTrip(st *reqState, r *http.Request) (*http.Response, er
 			}
 			p.eject(st.backend, err)
 			tries++
-			if tries >= len(st.route.backends) || !idempotent {
-				return nil, err
+			var next *backend
+			if tries < len(st.route.backends) && idempotent {
+				next = st.route.pick()
 			}
-			next := st.route.pick()
+			st.backend.connectFailed(next != nil)
 			if next == nil {
 				return nil, err
 			}
@@ -225,6 +226,7 @@ func (p *Proxy) fastRoundTrip(st *reqState, r *http.Request) (*http.Response, er
 		}
 		// A connection the instance closed while it sat in the pool: the
 		// request never reached the instance, or may be sent again.
+		st.backend.resent()
 	}
 }
 

@@ -64,8 +64,20 @@ type Instance struct {
 	Node      string
 	PID       int
 	State     string // starting, up, crashed, stopped (api.State*)
-	Restarts  int
+	Restarts  int    // after a crash
 	StartedAt time.Time
+
+	// Memory is the instance's memory in bytes as last measured, and
+	// MemoryLimit its type's limit; 0 when not known or none. OOMKills
+	// counts the times it was killed over its limit (R15). The local
+	// scheduler measures instances that have a limit.
+	Memory, MemoryLimit int64
+	OOMKills            int
+	// CPU is the CPU time, in seconds, that the instance's processes have
+	// used since it last started, as last measured; CPUKnown says whether
+	// the scheduler measures it (the local one does).
+	CPU      float64
+	CPUKnown bool
 }
 
 // Name is the Heroku-style dyno name, "web.1".
@@ -110,4 +122,10 @@ type Scheduler interface {
 	// Close stops the scheduler's own goroutines. Processes keep running
 	// (they are re-adopted by the next agent); use Stop to end them.
 	Close() error
+}
+
+// Pinger is a scheduler that runs elsewhere (a cluster) and can say
+// whether it answers; one in the agent's process needs no Ping.
+type Pinger interface {
+	Ping(ctx context.Context) error
 }

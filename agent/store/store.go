@@ -184,6 +184,11 @@ func (s *Store) Resume() error {
 	return nil
 }
 
+// Ping reports whether the database file is open: nil, or ErrSuspended.
+func (s *Store) Ping() error {
+	return s.view(func(*bolt.Tx) error { return nil })
+}
+
 func (s *Store) view(fn func(*bolt.Tx) error) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()

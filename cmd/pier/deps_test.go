@@ -51,6 +51,7 @@ var pierImports = map[string][]string{
 	"internal/untar":            {},
 	"procfile":                  {},
 	"terraform":                 {},
+	"ops":                       {}, // files for operators; Go only in its tests
 }
 
 // thirdParty are the modules outside the standard library each package may
@@ -60,7 +61,7 @@ var thirdParty = map[string][]string{
 	"cmd/pier":                 {},
 	"cli":                      {"github.com/urfave/cli/v2", "github.com/google/renameio/v2"},
 	"api":                      {},
-	"agent":                    {"github.com/cloudflare/tableflip", "github.com/google/renameio/v2", "github.com/prometheus/client_golang", "golang.org/x/crypto", "golang.org/x/sys"},
+	"agent":                    {"github.com/cloudflare/tableflip", "github.com/google/renameio/v2", "github.com/prometheus/client_golang", "github.com/prometheus/client_model", "golang.org/x/crypto", "golang.org/x/sys"},
 	"agent/store":              {"go.etcd.io/bbolt", "github.com/google/renameio/v2", "golang.org/x/crypto"},
 	"agent/gitserver":          {"github.com/google/renameio/v2", "golang.org/x/crypto"},
 	"scheduler":                {},
@@ -80,6 +81,7 @@ var thirdParty = map[string][]string{
 	"internal/untar":           {},
 	"procfile":                 {},
 	"terraform":                {"github.com/hashicorp/terraform-exec", "github.com/hashicorp/hc-install"},
+	"ops":                      {},
 }
 
 // agentAPI is what cli may use of package agent: starting it, and the

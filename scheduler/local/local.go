@@ -257,7 +257,16 @@ func (s *Scheduler) instanceLocked(in *inst) scheduler.Instance {
 		Type: in.Type, Index: in.Index,
 		Addr: fmt.Sprintf("%s:%d", s.host, in.Port), Node: s.node,
 		PID: in.PID, State: in.State, Restarts: in.Restarts, StartedAt: in.StartedAt,
+		Memory: in.memory, MemoryLimit: s.memoryLimitLocked(in), OOMKills: in.oomKills, CPU: in.cpu, CPUKnown: true,
 	}
+}
+
+// memoryLimitLocked is the limit of in's process type in bytes, or 0.
+func (s *Scheduler) memoryLimitLocked(in *inst) int64 {
+	if sl := s.slots[slotKey{in.App, in.Slot}]; sl != nil {
+		return int64(sl.MemoryMB[in.Type]) << 20
+	}
+	return 0
 }
 
 // Name is the dyno name, "web.1".

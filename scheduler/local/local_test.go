@@ -248,12 +248,19 @@ func TestMemoryLimit(t *testing.T) {
 			t.Fatalf("%s: %v, want web.1 still pid %d; logs:\n%s", app, now, was.PID, logText(t, s, app, scheduler.LogOptions{Lines: 20}))
 		}
 	}
+	schedulertest.WaitFor(t, "the CPU time of free's web.1, which grew by 100M", func() (bool, string) {
+		now := schedulertest.Slot(t, s, "free", "blue")[0]
+		return now.CPU > 0, fmt.Sprintf("%v", now.CPU)
+	})
+	if now := schedulertest.Slot(t, s, "hog", "blue")[0]; now.Memory < 16<<20 || now.Memory > 64<<20 || now.MemoryLimit != 64<<20 || now.OOMKills != 0 {
+		t.Errorf("hog's web.1 after growing by 16M: memory %d of %d, %d OOM kills", now.Memory, now.MemoryLimit, now.OOMKills)
+	}
 
 	// Over it: killed, logged, started again.
 	schedulertest.Get(web.Addr, "/grow?mb=100") // may see the process die
 	schedulertest.WaitFor(t, "web.1 over its memory limit to be started again", func() (bool, string) {
 		now := schedulertest.Slot(t, s, "hog", "blue")
-		if len(now) == 1 && now[0].PID != web.PID && now[0].Restarts == 1 && now[0].State == StateUp {
+		if len(now) == 1 && now[0].PID != web.PID && now[0].Restarts == 1 && now[0].State == StateUp && now[0].OOMKills == 1 {
 			return true, ""
 		}
 		return false, fmt.Sprintf("%v", now)

@@ -14,20 +14,23 @@ import (
 // measured.
 var memoryEvery = time.Second
 
-// checkMemory measures the memory of every instance whose process type has
-// a limit (pier scale web=1:512M) and stops with SIGKILL those over it, as
-// the kernel's OOM killer does to a Nomad task over its own: the next
-// supervision round sees the process end and restarts it after the usual
-// crash backoff. An instance's memory is the proportional set size (PSS)
-// of its whole session, so pages that forked workers share count once.
+// checkMemory measures the CPU time of every instance and the memory of
+// every instance whose process type has a limit (pier scale web=1:512M),
+// and stops with SIGKILL those over their limit, as the kernel's OOM
+// killer does to a Nomad task over its own: the next supervision round
+// sees the process end and restarts it after the usual crash backoff. An
+// instance's memory is the proportional set size (PSS) of its whole
+// session, so pages that forked workers share count once; its CPU time is
+// its session's processes' (and their waited-for children's) user and
+// system time.
 func (s *Scheduler) checkMemory() {
-	type limited struct {
+	type running struct {
 		in    *inst
 		pid   int
-		limit int64 // bytes
+		limit int64 // bytes; 0: none
 	}
 	s.mu.Lock()
-	var ls []limited
+	var rs []running
 	for _, in := range s.insts {
 		if in.State == StateCrashed || in.PID <= 0 {
 			continue
@@ -36,58 +39,74 @@ func (s *Scheduler) checkMemory() {
 		if sl == nil {
 			continue
 		}
-		if mb := sl.MemoryMB[in.Type]; mb > 0 {
-			ls = append(ls, limited{in: in, pid: in.PID, limit: int64(mb) << 20})
-		}
+		rs = append(rs, running{in: in, pid: in.PID, limit: int64(sl.MemoryMB[in.Type]) << 20})
 	}
 	s.mu.Unlock()
-	if len(ls) == 0 {
+	if len(rs) == 0 {
 		return
 	}
-	leaders := make(map[int]bool, len(ls))
-	for _, l := range ls {
-		leaders[l.pid] = true
+	leaders := make(map[int]bool, len(rs))
+	for _, r := range rs {
+		leaders[r.pid] = r.limit > 0
 	}
-	used := sessionsMemory(leaders)
-	for _, l := range ls {
-		u, ok := used[l.pid]
-		if !ok || u <= l.limit {
+	used, cpu := sessionsUsage(leaders)
+	for _, r := range rs {
+		u, ok := used[r.pid]
+		s.mu.Lock()
+		if s.insts[r.in.ID] == r.in && r.in.PID == r.pid {
+			r.in.memory = u
+			if t, ok := cpu[r.pid]; ok {
+				r.in.cpu = float64(t) / clockTicks
+			}
+		}
+		s.mu.Unlock()
+		if r.limit == 0 || !ok || u <= r.limit {
 			continue
 		}
 		s.mu.Lock()
-		if s.insts[l.in.ID] != l.in || l.in.PID != l.pid || l.in.State == StateCrashed {
+		if s.insts[r.in.ID] != r.in || r.in.PID != r.pid || r.in.State == StateCrashed {
 			s.mu.Unlock()
 			continue // stopped, replaced or ended meanwhile
 		}
-		s.event(l.in.App, "%s Error R15 (Memory quota exceeded): using %s of its %s; stopping the process with SIGKILL",
-			l.in.Name(), mib(u), mib(l.limit))
+		r.in.oomKills++
+		s.event(r.in.App, "%s Error R15 (Memory quota exceeded): using %s of its %s; stopping the process with SIGKILL",
+			r.in.Name(), mib(u), mib(r.limit))
 		s.mu.Unlock()
-		signalSession(l.pid, syscall.SIGKILL)
+		signalSession(r.pid, syscall.SIGKILL)
 	}
 }
+
+// clockTicks is the unit of /proc's CPU times: USER_HZ, 100 on Linux.
+const clockTicks = 100
 
 // mib formats a size in bytes as Heroku's memory figures do: "512M".
 func mib(b int64) string { return fmt.Sprintf("%dM", (b+(1<<20)-1)>>20) }
 
-// sessionsMemory returns the memory, in bytes, of the process groups and
-// sessions led by leaders: the sum of their live processes' PSS. A leader
+// sessionsUsage returns the CPU time, in clock ticks, of the process
+// groups and sessions led by leaders, and the memory, in bytes, of those
+// whose leader maps to true: the sums over their live processes. A leader
 // without a live process has no entry.
-func sessionsMemory(leaders map[int]bool) map[int]int64 {
-	used := map[int]int64{}
+func sessionsUsage(leaders map[int]bool) (used map[int]int64, cpu map[int]uint64) {
+	used, cpu = map[int]int64{}, map[int]uint64{}
 	for pid, st := range liveProcesses() {
 		leader := 0
 		switch {
-		case leaders[st.pgrp]:
+		case hasKey(leaders, st.pgrp):
 			leader = st.pgrp
-		case leaders[st.session]:
+		case hasKey(leaders, st.session):
 			leader = st.session
 		default:
 			continue
 		}
-		used[leader] += processMemory(pid, st)
+		cpu[leader] += st.cpu
+		if leaders[leader] {
+			used[leader] += processMemory(pid, st)
+		}
 	}
-	return used
+	return used, cpu
 }
+
+func hasKey(m map[int]bool, k int) bool { _, ok := m[k]; return ok }
 
 // processMemory is pid's proportional set size, or its resident set size
 // where the kernel has no smaps_rollup (before Linux 4.14).

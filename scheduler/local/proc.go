@@ -20,6 +20,7 @@ type procStat struct {
 	session int    // session id
 	start   uint64 // start time, clock ticks since boot
 	rss     uint64 // resident set size, in pages
+	cpu     uint64 // user and system time, its own and its waited-for children's, in clock ticks
 }
 
 // readProcStat parses /proc/PID/stat.
@@ -47,6 +48,10 @@ func readProcStat(pid int) (procStat, error) {
 		return procStat{}, fmt.Errorf("malformed /proc/%d/stat: %w", pid, err)
 	}
 	st.rss, _ = strconv.ParseUint(string(f[21]), 10, 64)
+	for _, k := range f[11:15] { // utime, stime, cutime, cstime
+		n, _ := strconv.ParseUint(string(k), 10, 64)
+		st.cpu += n
+	}
 	return st, nil
 }
 

@@ -91,6 +91,10 @@ type inst struct {
 	instRecord
 	tail *tailState
 
+	memory   int64   // bytes, last measured (instances with a limit)
+	cpu      float64 // seconds of CPU its processes used, last measured
+	oomKills int     // R15s since the scheduler started
+
 	backoff   time.Duration // wait before the next restart after a crash
 	nextStart time.Time     // when a crashed instance is started again
 	upSince   time.Time

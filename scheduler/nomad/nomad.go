@@ -154,6 +154,17 @@ func (s *Scheduler) check(addr string) error {
 	return nil
 }
 
+// Ping asks the cluster for its leader.
+func (s *Scheduler) Ping(ctx context.Context) error {
+	var leader string
+	if _, err := s.c.Raw().Query("/v1/status/leader", &leader, query(ctx)); err != nil {
+		return fmt.Errorf("Nomad does not answer: %w", err)
+	}
+	return nil
+}
+
+var _ scheduler.Pinger = (*Scheduler)(nil)
+
 // Close stops following the cluster. Jobs keep running; the next agent
 // adopts them.
 func (s *Scheduler) Close() error {

@@ -1,6 +1,7 @@
 // bluegreen is the hello fixture with a worker and a release command: the
 // app of the blue/green end-to-end tests. It answers with its release, slot
-// and a greeting, and can be told to crash or fail.
+// and a greeting, and can be told to crash or fail (FAIL_REQUESTS: / answers
+// 500 while its health check passes).
 package main
 
 import (
@@ -24,6 +25,10 @@ func main() {
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if os.Getenv("FAIL_REQUESTS") != "" {
+			http.Error(w, "failing on purpose", http.StatusInternalServerError)
+			return
+		}
 		fmt.Fprintf(w, "%s from %s %s %s color=%s\n", greeting, os.Getenv("PIER_APP"), os.Getenv("PIER_RELEASE"), os.Getenv("PIER_SLOT"), os.Getenv("COLOR"))
 	})
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, r *http.Request) {
@@ -34,7 +39,8 @@ func main() {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("/env", func(w http.ResponseWriter, r *http.Request) {
-		for _, k := range []string{"PORT", "DYNO", "PIER_APP", "PIER_RELEASE", "PIER_SLOT", "COLOR", "PIER_TOKEN", "PIER_SECRET_KEY"} {
+		for _, k := range []string{"PORT", "DYNO", "PIER_APP", "PIER_RELEASE", "PIER_SLOT", "COLOR", "PIER_TOKEN", "PIER_SECRET_KEY",
+			"SOURCE_VERSION", "PIER_COMMIT", "PIER_RELEASE_CREATED_AT", "SENTRY_RELEASE"} {
 			fmt.Fprintf(w, "%s=%s\n", k, os.Getenv(k))
 		}
 	})
