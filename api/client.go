@@ -365,7 +365,17 @@ func (c *Client) Logs(ctx context.Context, app string, o LogOptions, w io.Writer
 	if o.Process != "" {
 		q.Set("process", o.Process)
 	}
-	req, err := c.newRequest(ctx, http.MethodGet, appPath(app, "logs")+"?"+q.Encode(), nil)
+	err := c.stream(ctx, http.MethodGet, appPath(app, "logs")+"?"+q.Encode(), w)
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+// stream copies the body of an answer of unbounded length (logs, a backup)
+// to w, with no timeout but ctx's.
+func (c *Client) stream(ctx context.Context, method, path string, w io.Writer) error {
+	req, err := c.newRequest(ctx, method, path, nil)
 	if err != nil {
 		return err
 	}
@@ -378,9 +388,6 @@ func (c *Client) Logs(ctx context.Context, app string, o LogOptions, w io.Writer
 		return err
 	}
 	_, err = io.Copy(w, resp.Body)
-	if ctx.Err() != nil {
-		return nil
-	}
 	return err
 }
 
@@ -445,18 +452,5 @@ func CopyRunOutput(w io.Writer, r io.Reader) (int, error) {
 // Backup has the agent make a backup archive and streams it to w. The
 // archive ends with its manifest: one cut short has none.
 func (c *Client) Backup(ctx context.Context, w io.Writer) error {
-	req, err := c.newRequest(ctx, http.MethodPost, "/v1/backups", nil)
-	if err != nil {
-		return err
-	}
-	resp, err := (&http.Client{}).Do(req)
-	if err != nil {
-		return fmt.Errorf("reaching the pier agent at %s: %w", c.BaseURL, err)
-	}
-	defer resp.Body.Close()
-	if err := checkStatus(resp); err != nil {
-		return err
-	}
-	_, err = io.Copy(w, resp.Body)
-	return err
+	return c.stream(ctx, http.MethodPost, "/v1/backups", w)
 }
