@@ -21,15 +21,10 @@ func (s *Store) AppendAudit(e api.AuditEntry) error {
 		e.Time = now()
 	}
 	return s.update(func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketAudit)
-		seq, err := b.NextSequence()
-		if err != nil {
-			return fmt.Errorf("numbering an audit entry: %w", err)
+		if err := appendBounded(tx.Bucket(bucketAudit), e, s.maxAudit); err != nil {
+			return fmt.Errorf("recording an audit entry: %w", err)
 		}
-		if err := putJSON(b, u64(seq), e); err != nil {
-			return err
-		}
-		return pruneEvents(b, seq, s.maxAudit)
+		return nil
 	})
 }
 

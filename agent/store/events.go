@@ -28,15 +28,24 @@ func (s *Store) AppendEvent(e api.Event) error {
 		if err != nil {
 			return fmt.Errorf("creating events of %s: %w", e.App, err)
 		}
-		seq, err := b.NextSequence()
-		if err != nil {
-			return fmt.Errorf("numbering event of %s: %w", e.App, err)
+		if err := appendBounded(b, e, s.maxEvents); err != nil {
+			return fmt.Errorf("recording an event of %s: %w", e.App, err)
 		}
-		if err := putJSON(b, u64(seq), e); err != nil {
-			return err
-		}
-		return pruneEvents(b, seq, s.maxEvents)
+		return nil
 	})
+}
+
+// appendBounded stores v under the bucket's next sequence number and
+// deletes the oldest entries beyond keep: a log of bounded size.
+func appendBounded(b *bolt.Bucket, v any, keep uint64) error {
+	seq, err := b.NextSequence()
+	if err != nil {
+		return err
+	}
+	if err := putJSON(b, u64(seq), v); err != nil {
+		return err
+	}
+	return pruneEvents(b, seq, keep)
 }
 
 // pruneEvents deletes events numbered at or below last-keep.
