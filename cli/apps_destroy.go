@@ -26,24 +26,9 @@ func runAppsDestroy(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	var cl *api.Client
-	var app string
-	switch {
-	case len(as) > 1:
-		return fmt.Errorf("give one app: pier apps destroy --confirm NAME NAME")
-	case len(as) == 1:
-		// The app may be named as with Dokku's apps:destroy NAME.
-		app = as[0]
-		if a := lineageString(c, "app"); a != "" && a != app {
-			return fmt.Errorf("-a %s and %s name two apps: nothing was destroyed", a, app)
-		}
-		if cl, err = newClient(); err != nil {
-			return err
-		}
-	default:
-		if cl, app, err = appClient(c); err != nil {
-			return err
-		}
+	cl, app, err := namedAppClient(c, as, "pier apps destroy --confirm NAME NAME", "nothing was destroyed")
+	if err != nil {
+		return err
 	}
 	if confirm := c.String("confirm"); confirm != app {
 		if confirm == "" {
@@ -58,4 +43,20 @@ func runAppsDestroy(c *ucli.Context) error {
 	}
 	progress(c, "done\n")
 	return nil
+}
+
+// namedAppClient is appClient for a command that also takes the app as its
+// one argument, as Heroku's apps:info NAME and Dokku's apps:destroy NAME do.
+func namedAppClient(c *ucli.Context, as []string, usage, nothing string) (*api.Client, string, error) {
+	switch {
+	case len(as) > 1:
+		return nil, "", fmt.Errorf("give one app: %s", usage)
+	case len(as) == 1:
+		if a := lineageString(c, "app"); a != "" && a != as[0] {
+			return nil, "", fmt.Errorf("-a %s and %s name two apps: %s", a, as[0], nothing)
+		}
+		cl, err := newClient()
+		return cl, as[0], err
+	}
+	return appClient(c)
 }

@@ -12,18 +12,20 @@ import (
 
 func appsInfoCommand() *ucli.Command {
 	return &ucli.Command{
-		Name:   "info",
-		Usage:  "show an app",
-		Flags:  appFlags(),
-		Action: runAppsInfo,
+		Name:      "info",
+		Usage:     "show an app (named by -a or as the argument)",
+		ArgsUsage: "[NAME]",
+		Flags:     appFlags(),
+		Action:    runAppsInfo,
 	}
 }
 
 func runAppsInfo(c *ucli.Context) error {
-	if _, err := args(c); err != nil {
+	as, err := args(c)
+	if err != nil {
 		return err
 	}
-	cl, name, err := appClient(c)
+	cl, name, err := namedAppClient(c, as, "pier apps info NAME", "nothing was shown")
 	if err != nil {
 		return err
 	}

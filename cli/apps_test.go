@@ -130,3 +130,15 @@ func TestAppsInfo(t *testing.T) {
 		t.Errorf("--json printed %q (%v)", out, err)
 	}
 }
+
+func TestAppsInfoTakesTheAppAsArgument(t *testing.T) {
+	fa := newFakeAgent(t)
+	fa.handle("GET /v1/apps/hello", api.App{Name: "hello", Isolation: "isolated: runs as uid 70000, builds as uid 70001"})
+	out, _ := mustPier(t, "apps", "info", "hello")
+	if !strings.Contains(out, "=== hello") || !strings.Contains(out, "uid 70000") {
+		t.Errorf("pier apps info hello printed %q", out)
+	}
+	if _, _, err := pier(t, "apps", "info", "-a", "other", "hello"); err == nil || !strings.Contains(err.Error(), "name two apps") {
+		t.Errorf("-a other with hello: %v, want a refusal", err)
+	}
+}
