@@ -26,11 +26,11 @@ var pierImports = map[string][]string{
 	// (agent/gitserver), built-in buildpacks and static sites (agentAPI).
 	"cli":             {"api", "agent", "agent/gitserver", "proxy"},
 	"api":             {},
-	"agent":           {"api", "agent/store", "agent/gitserver", "scheduler", "scheduler/local", "scheduler/nomad", "buildpacks", "buildpacks/static", "proxy", "proxy/certs", "procfile", "sandbox", "internal/untar"},
+	"agent":           {"api", "agent/store", "agent/gitserver", "scheduler", "scheduler/local", "scheduler/nomad", "buildpacks", "buildpacks/static", "proxy", "proxy/certs", "procfile", "sandbox", "internal/untar", "addons"},
 	"agent/store":     {"api"},
 	"agent/gitserver": {"api"}, // the exit trailer of a streamed push
 	"scheduler":       {"procfile", "sandbox"},
-	"scheduler/local": {"scheduler", "procfile", "sandbox", "internal/untar"},
+	"scheduler/local": {"scheduler", "procfile", "sandbox", "internal/untar", "internal/proc"},
 	"scheduler/nomad": {"scheduler", "procfile", "sandbox"},
 	// schedulertest runs one suite over every scheduler.
 	"scheduler/schedulertest": {"scheduler", "procfile"},
@@ -49,9 +49,12 @@ var pierImports = map[string][]string{
 	"proxy/internal/benchproxy": {"proxy", "proxy/internal/..."},
 	"sandbox":                   {},
 	"internal/untar":            {},
-	"procfile":                  {},
-	"terraform":                 {},
-	"ops":                       {}, // files for operators; Go only in its tests
+	"internal/proc":             {},
+	// addons runs the add-on servers (PostgreSQL, Redis) on this host.
+	"addons":    {"sandbox", "internal/proc"},
+	"procfile":  {},
+	"terraform": {},
+	"ops":       {}, // files for operators; Go only in its tests
 }
 
 // thirdParty are the modules outside the standard library each package may
@@ -79,6 +82,8 @@ var thirdParty = map[string][]string{
 	"proxy/certs":              {"github.com/caddyserver/certmagic", "github.com/mholt/acmez/v3", "go.uber.org/zap", "github.com/miekg/dns"},
 	"sandbox":                  {"golang.org/x/sys"},
 	"internal/untar":           {},
+	"internal/proc":            {},
+	"addons":                   {},
 	"procfile":                 {},
 	"terraform":                {"github.com/hashicorp/terraform-exec", "github.com/hashicorp/hc-install"},
 	"ops":                      {},
