@@ -83,7 +83,7 @@ var thirdParty = map[string][]string{
 	"sandbox":                  {"golang.org/x/sys"},
 	"internal/untar":           {},
 	"internal/proc":            {},
-	"addons":                   {},
+	"addons":                   {"github.com/google/renameio/v2"},
 	"procfile":                 {},
 	"terraform":                {"github.com/hashicorp/terraform-exec", "github.com/hashicorp/hc-install"},
 	"ops":                      {},
