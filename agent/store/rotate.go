@@ -8,7 +8,7 @@ import (
 )
 
 // RotateKey re-seals every sealed value (each app's config, each release's
-// config snapshot, the key check) under newKey in one transaction, and from
+// config snapshot, each add-on's password, the key check) under newKey in one transaction, and from
 // then on seals and opens with newKey. Until it returns the old key is the
 // store's: a failure or a crash leaves every value sealed with the old key.
 // It returns how many values it re-sealed.
@@ -51,6 +51,10 @@ func (s *Store) RotateKey(newKey []byte) (int, error) {
 			})
 		})
 		if err != nil {
+			return err
+		}
+		as := tx.Bucket(bucketAddonSecrets)
+		if err := forEachKey(as, func(name []byte) error { return reseal(as, name, addonSecretAt(string(name))) }); err != nil {
 			return err
 		}
 		return reseal(tx.Bucket(bucketMeta), metaKeyCheck, metaKeyCheck)
