@@ -42,6 +42,7 @@ type Agent struct {
 	store   *store.Store
 	sched   scheduler.Scheduler
 	deploy  *deployer // builds, releases, deploys and runs the operations on apps
+	addons  *addonService
 	events  *eventLog
 	builder *buildpacks.Builder
 	edge    *proxy.Edge    // the proxy, its servers and their certificates
@@ -70,12 +71,14 @@ type Agent struct {
 
 type dirs struct {
 	root, slugs, cache, tmp, repos, logs, local, buildpacks, certs string
+	addons, addonBackupsRoot                                       string
 }
 
 func newDirs(root string) dirs {
 	j := func(s string) string { return filepath.Join(root, s) }
 	return dirs{root: root, slugs: j("slugs"), cache: j("cache"), tmp: j("tmp"), repos: j("repos"),
-		logs: j("logs"), local: j("local"), buildpacks: j("buildpacks"), certs: j("certs")}
+		logs: j("logs"), local: j("local"), buildpacks: j("buildpacks"), certs: j("certs"),
+		addons: j("addons"), addonBackupsRoot: j("addon-backups")}
 }
 
 // Run starts the agent and serves until ctx is done.
@@ -210,7 +213,7 @@ func (a *Agent) openParts() error {
 		ctx: a.ctx, wg: &a.wg,
 		locks: map[string]chan struct{}{}, watches: map[string]*watch{},
 	}
-	return nil
+	return a.openAddons()
 }
 
 // newEdge builds the edge: the proxy with the API on the control host, its
@@ -382,6 +385,9 @@ func (a *Agent) close() {
 	}
 	if a.sched != nil {
 		a.sched.Close()
+	}
+	if a.addons != nil && a.addons.mgr != nil {
+		a.addons.mgr.Close()
 	}
 	if a.store != nil {
 		a.store.Close()
