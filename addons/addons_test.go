@@ -40,7 +40,7 @@ func testUser(t *testing.T, n int) sandbox.Identity {
 	if sandbox.CanSwitch() != nil {
 		return sandbox.Identity{}
 	}
-	uid := sandbox.LastUID - 20 - n
+	uid := sandbox.DefaultRange.Last - 20 - n
 	return sandbox.Identity{UID: uid, GID: uid}
 }
 

@@ -13,6 +13,7 @@ import (
 	"github.com/pierhq/pier/addons"
 	"github.com/pierhq/pier/agent/store"
 	"github.com/pierhq/pier/api"
+	"github.com/pierhq/pier/sandbox"
 )
 
 // addonService creates, attaches, detaches and destroys add-ons: their
@@ -26,6 +27,7 @@ type addonService struct {
 	deploy *deployer
 	events *eventLog
 	iso    isolation
+	uids   sandbox.Range // the ids the agent gives apps and add-ons
 	logf   func(format string, args ...any)
 }
 
@@ -97,7 +99,7 @@ func (as *addonService) create(ctx context.Context, app string, req api.AddonCre
 	password := randomHex(32)
 	var pick func(map[int]bool) (int, error)
 	if as.iso.on {
-		pick = lowestFreeUID
+		pick = func(used map[int]bool) (int, error) { return lowestFreeUID(as.uids, used) }
 	}
 	rec, err := as.store.CreateAddon(api.Addon{Name: name, Type: req.Type, App: app, CreatedBy: user,
 		Attachments: []api.Attachment{{App: app, Var: v}}}, password, pick)
@@ -381,7 +383,7 @@ func releases(rel api.Release) []api.Release {
 // those running. Add-ons run on the agent's host with the local scheduler
 // only: on Nomad, apps on other hosts could not reach 127.0.0.1.
 func (a *Agent) openAddons() error {
-	a.addons = &addonService{store: a.store, deploy: a.deploy, events: a.events, iso: a.iso, logf: a.logf}
+	a.addons = &addonService{store: a.store, deploy: a.deploy, events: a.events, iso: a.iso, uids: a.cfg.UIDs, logf: a.logf}
 	if a.cfg.Scheduler != "local" {
 		a.addons.why = "with the Nomad scheduler pier does not run databases; point DATABASE_URL at a managed database (pier config set DATABASE_URL=...), see docs/addons.md"
 		return nil
