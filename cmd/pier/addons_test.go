@@ -206,11 +206,20 @@ func TestAddonPostgres(t *testing.T) {
 	}
 
 	// SIGKILL the agent: the database keeps serving the app.
+	// The proxy is the agent's: the app is asked directly meanwhile.
 	before := addonOf(t, a, app, "shop-postgres")
-	a.kill()
-	if code, body := a.send("POST", app, "/items?v=while-down"); code != 200 {
-		t.Fatalf("with the agent killed POST /items = %d %s", code, body)
+	web := ""
+	for _, in := range psOf(t, a, app) {
+		if in.Type == "web" && in.State == api.StateUp && in.Release == 2 {
+			web = in.Addr
+		}
 	}
+	a.kill()
+	resp, err := http.Post("http://"+web+"/items?v=while-down", "text/plain", nil)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("with the agent killed POST %s/items = %v %v", web, resp, err)
+	}
+	resp.Body.Close()
 	a.start()
 	if code, body := a.send("GET", app, "/items"); code != 200 || body != "kept,while-down" {
 		t.Fatalf("after the restart GET /items = %d %q", code, body)
