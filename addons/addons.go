@@ -69,6 +69,7 @@ type Spec struct {
 	Version  string           // a major version installed here; "" is the newest
 	User     sandbox.Identity // the user it runs as; zero: the agent's
 	Password string           // the clients' password
+	Port     int              // the port to listen on when it is free; 0 (or taken): a free one
 	Limits   Limits
 
 	superPassword string // PostgreSQL's superuser's, made and forgotten by Create
@@ -252,9 +253,11 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (Server, error) {
 		m.mu.Unlock()
 		return Server{}, fmt.Errorf("%s already exists: an add-on of that name was not removed whole; remove the directory if nothing uses it", dir)
 	}
-	port, err := freePort()
-	if err != nil {
-		return fail(err)
+	port := spec.Port
+	if port == 0 || !portFree(port) {
+		if port, err = freePort(); err != nil {
+			return fail(err)
+		}
 	}
 	s.Port = port
 	if err := m.layOut(s.Server); err != nil {

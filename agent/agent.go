@@ -290,6 +290,8 @@ func (a *Agent) serve(ctx context.Context) error {
 	go func() { defer a.wg.Done(); a.traffic.run(a.ctx) }()
 	a.deploy.reconcile()
 	a.wg.Add(1)
+	go func() { defer a.wg.Done(); a.restoreAddons(a.ctx) }()
+	a.wg.Add(1)
 	go a.deploy.janitor()
 
 	api := proxy.NewServer(a.api, lns.api.Addr().String())

@@ -2,7 +2,6 @@ package api
 
 import (
 	"context"
-	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -112,13 +111,5 @@ func (c *Client) Session(ctx context.Context, app, what string, q url.Values, st
 		req.Body = io.NopCloser(stdin)
 		req.ContentLength = -1
 	}
-	resp, err := (&http.Client{}).Do(req)
-	if err != nil {
-		return -1, fmt.Errorf("reaching the pier agent at %s: %w", c.BaseURL, err)
-	}
-	defer resp.Body.Close()
-	if err := checkStatus(resp); err != nil {
-		return -1, err
-	}
-	return CopyRunOutput(w, resp.Body)
+	return c.runStream(req, w)
 }

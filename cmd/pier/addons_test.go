@@ -397,3 +397,60 @@ func (a *agentProc) pierWithInput(input string, args ...string) cliResult {
 	}
 	return cliResult{out.String(), errb.String(), code}
 }
+
+// TestAddonInPierBackup: pier backup create takes a fresh pg_dump of a
+// PostgreSQL add-on; the VM is lost; an agent started on the restored data
+// dir makes the add-on's server again, with its password and port, loads
+// the dump, and the app reads its rows through the same DATABASE_URL.
+func TestAddonInPierBackup(t *testing.T) {
+	needE2E(t)
+	requireAddonServers(t)
+	a := startAgent(t, agentOpts{})
+	const app = "ledger"
+	a.mustPier("apps", "create", app)
+	a.mustPier("addons", "create", "postgres", "-a", app)
+	repo := newDBAppRepo(t)
+	repo.remote(a, app, a.token)
+	mustPush(t, repo, "Released v1")
+	if code, body := a.send("POST", app, "/items?v=before-the-backup"); code != 200 {
+		t.Fatalf("POST /items = %d %s", code, body)
+	}
+	url := strings.TrimSpace(a.mustPier("config", "get", "-a", app, "DATABASE_URL"))
+	backups := t.TempDir()
+	if r := a.pier("backup", "create", "--to", backups); r.code != 0 {
+		t.Fatalf("pier backup create: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	files, _ := filepath.Glob(filepath.Join(backups, "pier-backup-*.tar.gz"))
+	if len(files) != 1 {
+		t.Fatalf("backups: %v", files)
+	}
+	if out := a.mustPier("pg", "backups", "list", "-a", app); !strings.Contains(out, "b001") {
+		t.Errorf("pier backup left no add-on backup:\n%s", out)
+	}
+	key, err := os.ReadFile(filepath.Join(a.dataDir, "secret.key"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.stop()
+	killApps(a.dataDir) // the apps and the database server with them
+
+	dir := filepath.Join(reachableTempDir(t), "pier-data")
+	if r := a.pier("backup", "restore", files[0], "--data-dir", dir); r.code != 0 {
+		t.Fatalf("pier backup restore: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "secret.key"), key, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	b := startAgent(t, agentOpts{dataDir: dir})
+	b.token = a.token
+	waitFor(t, 90*time.Second, "the app reading its row again", func() bool {
+		code, body := b.send("GET", app, "/items")
+		return code == 200 && body == "before-the-backup"
+	})
+	if got := strings.TrimSpace(b.mustPier("config", "get", "-a", app, "DATABASE_URL")); got != url {
+		t.Errorf("DATABASE_URL after the restore = %q, want %q", got, url)
+	}
+	if ad := addonOf(t, b, app, "ledger-postgres"); ad.State != "up" {
+		t.Errorf("the add-on after the restore: %+v", ad)
+	}
+}
