@@ -373,6 +373,12 @@ func TestAddonRedis(t *testing.T) {
 	if code, _ := a.send("GET", app, "/kv/greeting"); code != 503 {
 		t.Errorf("after destroy GET /kv = %d, want 503", code)
 	}
+	// Destroying the app destroys the add-ons it owns.
+	a.mustPier("addons", "create", "redis", "-a", app, "--name", "cache-sessions")
+	a.mustPier("apps", "destroy", "-a", app, "--confirm", app)
+	if _, err := os.Stat(filepath.Join(a.dataDir, "addons", "cache-sessions")); !os.IsNotExist(err) {
+		t.Errorf("the add-on of a destroyed app is still there: %v", err)
+	}
 }
 
 func addonOf(t *testing.T, a *agentProc, app, name string) api.Addon {
