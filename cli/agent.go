@@ -48,6 +48,11 @@ func agentCommand() *ucli.Command {
 			str("trusted-proxies", "", "`CIDR,...` of load balancers whose X-Forwarded-For names the client"),
 			&ucli.IntFlag{Name: "max-conns", Value: agent.DefaultMaxConns, Usage: "open connections each proxy listener accepts at most", EnvVars: []string{envName("max-conns")}},
 			&ucli.IntFlag{Name: "process-limit", Value: agent.DefaultProcessLimit, Usage: "processes and threads each app's user (and each build's) may run at once", EnvVars: []string{envName("process-limit")}},
+			str("backup-schedule", "", "make a backup every `INTERVAL` (6h) or at the times of a cron expression (\"0 3 * * *\", @daily)"),
+			str("backup-to", "", "where scheduled backups go: a `DIR`, or s3://bucket/prefix"),
+			&ucli.IntFlag{Name: "backup-keep", Value: agent.DefaultBackupKeep, Usage: "scheduled backups to keep; the oldest beyond go", EnvVars: []string{envName("backup-keep")}},
+			&ucli.BoolFlag{Name: "backup-include-key", Usage: "put the secret key into scheduled backups, encrypted with the passphrase", EnvVars: []string{envName("backup-include-key")}},
+			str("backup-passphrase-file", "", "`FILE` whose first line encrypts scheduled backups (else "+agent.PassphraseEnv+")"),
 		},
 		Action: runAgent,
 	}
@@ -123,8 +128,25 @@ func runAgent(c *ucli.Context) error {
 	if cfg.StandbyWindow < 0 || cfg.WatchWindow < 0 {
 		return fmt.Errorf("--standby-window and --watch-window must not be negative")
 	}
+	if cfg.Backup, err = backupSchedule(c); err != nil {
+		return err
+	}
 	cfg.Defaults()
 	return startAgent(c.Context, cfg)
+}
+
+// backupSchedule reads the --backup-* flags; the agent checks them.
+func backupSchedule(c *ucli.Context) (agent.BackupSchedule, error) {
+	b := agent.BackupSchedule{Every: c.String("backup-schedule"), To: c.String("backup-to"), Keep: c.Int("backup-keep"), IncludeKey: c.Bool("backup-include-key")}
+	if b.Keep < 1 {
+		return b, fmt.Errorf("--backup-keep must be at least 1, got %d", b.Keep)
+	}
+	if b.Every == "" {
+		return b, nil
+	}
+	var err error
+	b.Passphrase, err = agent.BackupPassphrase(c.String("backup-passphrase-file"), os.Getenv)
+	return b, err
 }
 
 // parseTrustedProxies reads --trusted-proxies: CIDRs or single addresses,

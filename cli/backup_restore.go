@@ -1,0 +1,58 @@
+package cli
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	ucli "github.com/urfave/cli/v2"
+
+	"github.com/pierhq/pier/agent"
+)
+
+type restoreJSON struct {
+	backupJSON
+	KeyRestored bool                `json:"key_restored"`
+	Lost        map[string][]string `json:"lost_config,omitempty"`
+}
+
+func runBackupRestore(c *ucli.Context) error {
+	pass, err := passphrase(c)
+	if err != nil {
+		return err
+	}
+	loc, file, done, err := fetchBackup(c)
+	if err != nil {
+		return err
+	}
+	defer done()
+	dir := c.String("data-dir")
+	res, err := agent.RestoreBackup(file, dir, agent.RestoreOptions{Force: c.Bool("force"), Passphrase: pass, WithoutKey: c.Bool("without-key")})
+	if err != nil {
+		return fmt.Errorf("restoring %s: %w", loc, err)
+	}
+	m := res.Manifest
+	if wantJSON(c) {
+		return printJSON(c, restoreJSON{backupJSON: backupJSON{File: loc, Manifest: m}, KeyRestored: res.KeyRestored, Lost: res.Lost})
+	}
+	w, ew := c.App.Writer, c.App.ErrWriter
+	fmt.Fprintf(w, "Restored %d apps (%s) into %s.\n", len(m.Apps), strings.Join(m.Apps, ", "), dir)
+	switch {
+	case res.KeyRestored:
+		fmt.Fprintf(ew, "The secret key was in the backup and is restored. Next: start `pier agent --data-dir %s`.\n", dir)
+	case c.Bool("without-key"):
+		fmt.Fprintln(w, "A new secret key was made; config values sealed with the lost key are gone.")
+		if len(res.Lost) == 0 {
+			fmt.Fprintln(w, "No app had config vars: nothing was lost.")
+		}
+		for _, app := range slices.Sorted(maps.Keys(res.Lost)) {
+			fmt.Fprintf(w, "%s: could not decrypt %s\n", app, strings.Join(res.Lost[app], ", "))
+		}
+		fmt.Fprintf(ew, "Next: start `pier agent --data-dir %s`; the apps serve without those vars. Set them again with `pier config set -a APP NAME=VALUE`; `pier config -a APP` lists the ones still missing.\n", dir)
+	default:
+		fmt.Fprintf(ew, "Next: copy the old secret.key into %s (mode 0600), or set PIER_SECRET_KEY, then start `pier agent --data-dir %s`.\n", dir, dir)
+		fmt.Fprintln(ew, "If the key is lost, restore again with --without-key (and --force): everything but the config values comes back.")
+	}
+	return nil
+}
