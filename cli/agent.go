@@ -28,7 +28,9 @@ func agentCommand() *ucli.Command {
 		Usage: "run the pier agent (the daemon)",
 		Description: "Every flag also reads PIER_<FLAG> from the environment (PIER_DATA_DIR, ...).\n" +
 			"PIER_ADMIN_TOKEN sets the admin API token and PIER_SECRET_KEY the key that\n" +
-			"encrypts config vars; they are read from the environment only.",
+			"encrypts config vars; they are read from the environment only, as is\n" +
+			"PIER_BACKUP_PASSPHRASE (encrypts scheduled backups; or --backup-passphrase-file)\n" +
+			"and the AWS_* variables of an s3:// --backup-to (see docs/operations.md).",
 		Flags: []ucli.Flag{
 			str("data-dir", "pier-data", "where the agent keeps its state"),
 			str("api-addr", "127.0.0.1:7070", "address of the API"),

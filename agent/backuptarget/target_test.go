@@ -213,6 +213,36 @@ func TestS3BadInput(t *testing.T) {
 	}
 }
 
+// TestS3URLParameters: the endpoint, path-style addressing and the region
+// may come from the URL instead of the environment.
+func TestS3URLParameters(t *testing.T) {
+	s := s3stub.Start(t, "bkt")
+	creds := func(k string) string {
+		switch k {
+		case "AWS_ACCESS_KEY_ID":
+			return s.KeyID
+		case "AWS_SECRET_ACCESS_KEY":
+			return s.Secret
+		}
+		return ""
+	}
+	tg, err := Open(t.Context(), "s3://bkt/p?endpoint="+s.URL+"&path-style=true&region=eu-west-1", Options{Getenv: creds, TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	put(t, tg, Name(time.Now(), false), "x")
+	list, err := tg.List(t.Context())
+	if err != nil || len(list) != 1 || !strings.HasPrefix(list[0].Location, "s3://bkt/p/pier-backup-") {
+		t.Fatalf("List = %+v, %v", list, err)
+	}
+	if tg.String() != "s3://bkt/p" {
+		t.Errorf("String() = %q", tg.String())
+	}
+	if _, err := Open(t.Context(), "s3://bkt/p?endpoint="+s.URL+"&path-style=maybe", Options{Getenv: creds}); err == nil || !strings.Contains(err.Error(), "true or false") {
+		t.Errorf("path-style=maybe: %v", err)
+	}
+}
+
 func TestParseName(t *testing.T) {
 	for _, c := range []struct {
 		name     string
