@@ -204,10 +204,7 @@ func (a *Agent) writeBackup(ctx context.Context, snap string, includeKey bool, w
 	if err != nil {
 		return err
 	}
-	if err := tw.WriteHeader(&tar.Header{Name: manifestName, Mode: 0o600, Size: int64(len(b)), ModTime: m.Created, Typeflag: tar.TypeReg}); err != nil {
-		return err
-	}
-	if _, err := tw.Write(b); err != nil {
+	if _, err := addBytes(tw, manifestName, b, m.Created); err != nil {
 		return err
 	}
 	if err := tw.Close(); err != nil {

@@ -16,23 +16,6 @@ const testPassphrase = "correct horse battery staple"
 
 func init() { scryptWorkFactor = 10 } // fast tests; the format is the same
 
-func writeEncryptedBackup(t *testing.T, a *Agent, req api.BackupRequest) string {
-	t.Helper()
-	snap, err := a.snapshot()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	if err := a.writeArchive(t.Context(), snap, req, &buf); err != nil {
-		t.Fatal(err)
-	}
-	file := filepath.Join(t.TempDir(), "b.tar.gz.age")
-	if err := os.WriteFile(file, buf.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	return file
-}
-
 // TestBackupWithKeyIsEncrypted: --include-key puts the key in and
 // encrypts the whole archive; verify and restore need the passphrase, a
 // wrong one is a clear error, the right one restores a data dir that opens
@@ -48,7 +31,7 @@ func TestBackupWithKeyIsEncrypted(t *testing.T) {
 	if err := checkBackupRequest(api.BackupRequest{Passphrase: "short"}); err == nil {
 		t.Fatal("a short passphrase was taken")
 	}
-	file := writeEncryptedBackup(t, a, api.BackupRequest{IncludeKey: true, Passphrase: testPassphrase})
+	file := writeTestArchive(t, a, api.BackupRequest{IncludeKey: true, Passphrase: testPassphrase})
 	raw, _ := os.ReadFile(file)
 	b64 := base64.StdEncoding.EncodeToString(key)
 	if bytes.Contains(raw, []byte(b64)) || bytes.Contains(raw, []byte("pier.db")) || bytes.Contains(raw, []byte("manifest")) {
@@ -104,7 +87,7 @@ func TestBackupWithKeyIsEncrypted(t *testing.T) {
 // refused.
 func TestBackupEncryptedDamaged(t *testing.T) {
 	a, _ := backupAgent(t)
-	file := writeEncryptedBackup(t, a, api.BackupRequest{Passphrase: testPassphrase})
+	file := writeTestArchive(t, a, api.BackupRequest{Passphrase: testPassphrase})
 	b, _ := os.ReadFile(file)
 	os.WriteFile(file, flip(b, len(b)-40), 0o600)
 	if _, err := VerifyBackup(file, testPassphrase); err == nil || !strings.Contains(err.Error(), "not a good backup") {
@@ -168,7 +151,7 @@ func TestRestoreWithoutKey(t *testing.T) {
 	}
 
 	// A backup that holds the key is not restored as if it were lost.
-	enc := writeEncryptedBackup(t, a, api.BackupRequest{IncludeKey: true, Passphrase: testPassphrase})
+	enc := writeTestArchive(t, a, api.BackupRequest{IncludeKey: true, Passphrase: testPassphrase})
 	if _, err := RestoreBackup(enc, filepath.Join(t.TempDir(), "x"), RestoreOptions{WithoutKey: true, Passphrase: testPassphrase}); err == nil {
 		t.Error("--without-key on a backup with the key worked")
 	}

@@ -54,12 +54,18 @@ func backupAgent(t *testing.T) (*Agent, []byte) {
 
 func writeTestBackup(t *testing.T, a *Agent) string {
 	t.Helper()
+	return writeTestArchive(t, a, api.BackupRequest{})
+}
+
+// writeTestArchive writes a backup of a as req asks into a file.
+func writeTestArchive(t *testing.T, a *Agent, req api.BackupRequest) string {
+	t.Helper()
 	snap, err := a.snapshot()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if err := a.writeBackup(t.Context(), snap, false, &buf); err != nil {
+	if err := a.writeArchive(t.Context(), snap, req, &buf); err != nil {
 		t.Fatal(err)
 	}
 	file := filepath.Join(t.TempDir(), "b.tar.gz")

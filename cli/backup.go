@@ -44,18 +44,26 @@ func passphrase(c *ucli.Context) (string, error) {
 	return agent.BackupPassphrase(c.String("passphrase-file"), os.Getenv)
 }
 
-// fetchBackup makes the backup FILE argument (a path or an s3:// URL) a
-// local file, which done removes when it was downloaded.
-func fetchBackup(c *ucli.Context) (loc, file string, done func(), err error) {
-	loc, err = oneFile(c)
-	if err != nil {
-		return "", "", nil, err
+// backupArg is the backup a command's FILE argument names.
+type backupArg struct {
+	loc, file  string // as given (a path or an s3:// URL); a local file
+	passphrase string
+	done       func() // removes file when it was downloaded
+}
+
+// fetchBackup reads the passphrase and makes the FILE argument a local
+// file.
+func fetchBackup(c *ucli.Context) (backupArg, error) {
+	var b backupArg
+	var err error
+	if b.passphrase, err = passphrase(c); err != nil {
+		return b, err
 	}
-	file, done, err = backuptarget.Fetch(c.Context, loc, backuptarget.Options{})
-	if err != nil {
-		return "", "", nil, err
+	if b.loc, err = oneFile(c); err != nil {
+		return b, err
 	}
-	return loc, file, done, nil
+	b.file, b.done, err = backuptarget.Fetch(c.Context, b.loc, backuptarget.Options{})
+	return b, err
 }
 
 func oneFile(c *ucli.Context) (string, error) {

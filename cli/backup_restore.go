@@ -18,17 +18,13 @@ type restoreJSON struct {
 }
 
 func runBackupRestore(c *ucli.Context) error {
-	pass, err := passphrase(c)
+	b, err := fetchBackup(c)
 	if err != nil {
 		return err
 	}
-	loc, file, done, err := fetchBackup(c)
-	if err != nil {
-		return err
-	}
-	defer done()
-	dir := c.String("data-dir")
-	res, err := agent.RestoreBackup(file, dir, agent.RestoreOptions{Force: c.Bool("force"), Passphrase: pass, WithoutKey: c.Bool("without-key")})
+	defer b.done()
+	loc, dir := b.loc, c.String("data-dir")
+	res, err := agent.RestoreBackup(b.file, dir, agent.RestoreOptions{Force: c.Bool("force"), Passphrase: b.passphrase, WithoutKey: c.Bool("without-key")})
 	if err != nil {
 		return fmt.Errorf("restoring %s: %w", loc, err)
 	}

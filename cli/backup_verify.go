@@ -11,16 +11,13 @@ import (
 )
 
 func runBackupVerify(c *ucli.Context) error {
-	pass, err := passphrase(c)
+	b, err := fetchBackup(c)
 	if err != nil {
 		return err
 	}
-	loc, file, done, err := fetchBackup(c)
-	if err != nil {
-		return err
-	}
-	defer done()
-	m, err := agent.VerifyBackup(file, pass)
+	defer b.done()
+	loc := b.loc
+	m, err := agent.VerifyBackup(b.file, b.passphrase)
 	if err != nil {
 		return err
 	}

@@ -1,7 +1,6 @@
 package store
 
 import (
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"slices"
@@ -48,25 +47,11 @@ func ForgetSealed(path string, newKey []byte, lost map[string][]string) (int, er
 			n++
 			return b.Put(k, sealed)
 		}
-		cfg := tx.Bucket(bucketConfig)
-		if err := forEachKey(cfg, func(app []byte) error { return empty(cfg, app, configAt(string(app))) }); err != nil {
-			return err
-		}
-		rc := tx.Bucket(bucketReleaseConfig)
-		err := forEachKey(rc, func(app []byte) error {
-			b := rc.Bucket(app)
-			if b == nil {
-				return nil
-			}
-			return forEachKey(b, func(v []byte) error {
-				return empty(b, v, releaseConfigAt(string(app), int(binary.BigEndian.Uint64(v))))
-			})
-		})
-		if err != nil {
+		if err := forEachSealed(tx, empty); err != nil {
 			return err
 		}
 		apps := tx.Bucket(bucketApps)
-		err = forEachKey(apps, func(name []byte) error {
+		err := forEachKey(apps, func(name []byte) error {
 			var a api.App
 			if _, err := getJSON(apps, name, &a); err != nil {
 				return err
