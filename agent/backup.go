@@ -216,7 +216,7 @@ func (a *Agent) writeBackup(ctx context.Context, snap string, includeKey bool, w
 // configNames names each app's config vars, for a restore without the key
 // to report.
 func (a *Agent) configNames(apps []api.App) (map[string][]string, error) {
-	names := map[string][]string{}
+	names := map[string][]string{} // never nil: a backup that names none
 	for _, app := range apps {
 		vars, err := a.store.Config(app.Name)
 		if err != nil {

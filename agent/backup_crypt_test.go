@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"encoding/base64"
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -154,5 +155,29 @@ func TestRestoreWithoutKey(t *testing.T) {
 	enc := writeTestArchive(t, a, api.BackupRequest{IncludeKey: true, Passphrase: testPassphrase})
 	if _, err := RestoreBackup(enc, filepath.Join(t.TempDir(), "x"), RestoreOptions{WithoutKey: true, Passphrase: testPassphrase}); err == nil {
 		t.Error("--without-key on a backup with the key worked")
+	}
+}
+
+// TestRestoreWithoutKeyOfAnOlderBackup: a backup whose manifest names no
+// config vars (made before pier recorded them) says so instead of
+// claiming nothing was lost.
+func TestRestoreWithoutKeyOfAnOlderBackup(t *testing.T) {
+	a, _ := backupAgent(t)
+	file := writeTestBackup(t, a)
+	m, err := VerifyBackup(file, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Config = nil
+	b, _ := json.Marshal(m)
+	good, _ := os.ReadFile(file)
+	older := filepath.Join(t.TempDir(), "older.tar.gz")
+	os.WriteFile(older, repack(t, good, manifestName, b), 0o600)
+	res, err := RestoreBackup(older, filepath.Join(t.TempDir(), "new"), RestoreOptions{WithoutKey: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.NamesUnknown || len(res.Lost) != 0 {
+		t.Errorf("restore of an older backup without the key: %+v", res)
 	}
 }

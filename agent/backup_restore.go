@@ -60,6 +60,9 @@ type RestoreResult struct {
 	// Lost names, per app, the config vars whose values could not be
 	// decrypted (WithoutKey).
 	Lost map[string][]string
+	// NamesUnknown: the backup, made by an older pier, does not name its
+	// config vars, so Lost cannot.
+	NamesUnknown bool
 }
 
 func verifyArchive(r io.Reader) (api.BackupManifest, error) {
@@ -181,6 +184,7 @@ func RestoreBackup(file, dataDir string, o RestoreOptions) (RestoreResult, error
 		if res.Lost, err = forgetLostKey(tmp, m); err != nil {
 			return res, err
 		}
+		res.NamesUnknown = m.Config == nil
 	}
 	if occupied {
 		aside := fmt.Sprintf("%s.before-restore-%s", dataDir, time.Now().UTC().Format("20060102T150405Z"))

@@ -18,8 +18,9 @@ type BackupManifest struct {
 	// --include-key); it is then encrypted with a passphrase.
 	KeyIncluded bool `json:"key_included,omitempty"`
 	// Config names each app's config vars (never their values): what a
-	// restore without the key reports it cannot decrypt.
-	Config map[string][]string `json:"config,omitempty"`
+	// restore without the key reports it cannot decrypt. Absent from the
+	// backups of a pier before it.
+	Config map[string][]string `json:"config"`
 }
 
 // BackupRequest asks the agent for a backup (POST /v1/backups).

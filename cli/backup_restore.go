@@ -15,6 +15,8 @@ type restoreJSON struct {
 	backupJSON
 	KeyRestored bool                `json:"key_restored"`
 	Lost        map[string][]string `json:"lost_config,omitempty"`
+	// NamesUnknown: an older backup names no config vars.
+	NamesUnknown bool `json:"lost_config_names_unknown,omitempty"`
 }
 
 func runBackupRestore(c *ucli.Context) error {
@@ -30,7 +32,7 @@ func runBackupRestore(c *ucli.Context) error {
 	}
 	m := res.Manifest
 	if wantJSON(c) {
-		return printJSON(c, restoreJSON{backupJSON: backupJSON{File: loc, Manifest: m}, KeyRestored: res.KeyRestored, Lost: res.Lost})
+		return printJSON(c, restoreJSON{backupJSON: backupJSON{File: loc, Manifest: m}, KeyRestored: res.KeyRestored, Lost: res.Lost, NamesUnknown: res.NamesUnknown})
 	}
 	w, ew := c.App.Writer, c.App.ErrWriter
 	fmt.Fprintf(w, "Restored %d apps (%s) into %s.\n", len(m.Apps), strings.Join(m.Apps, ", "), dir)
@@ -39,7 +41,10 @@ func runBackupRestore(c *ucli.Context) error {
 		fmt.Fprintf(ew, "The secret key was in the backup and is restored. Next: start `pier agent --data-dir %s`.\n", dir)
 	case c.Bool("without-key"):
 		fmt.Fprintln(w, "A new secret key was made; config values sealed with the lost key are gone.")
-		if len(res.Lost) == 0 {
+		switch {
+		case res.NamesUnknown:
+			fmt.Fprintln(w, "The backup was made by an older pier that did not name the config vars: every config value is lost, and which names they had is not known.")
+		case len(res.Lost) == 0:
 			fmt.Fprintln(w, "No app had config vars: nothing was lost.")
 		}
 		for _, app := range slices.Sorted(maps.Keys(res.Lost)) {

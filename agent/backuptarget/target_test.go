@@ -3,6 +3,7 @@ package backuptarget
 import (
 	"context"
 	"io"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -240,6 +241,36 @@ func TestS3URLParameters(t *testing.T) {
 	}
 	if _, err := Open(t.Context(), "s3://bkt/p?endpoint="+s.URL+"&path-style=maybe", Options{Getenv: creds}); err == nil || !strings.Contains(err.Error(), "true or false") {
 		t.Errorf("path-style=maybe: %v", err)
+	}
+}
+
+// TestS3SilentEndpoint: an endpoint that takes the connection and never
+// answers is given up on within the timeout, naming the host.
+func TestS3SilentEndpoint(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // held open, never answered
+		}
+	}()
+	getenv := func(k string) string {
+		return map[string]string{"AWS_ENDPOINT_URL": "http://" + ln.Addr().String(), "AWS_ACCESS_KEY_ID": "AKIA", "AWS_SECRET_ACCESS_KEY": "s", "AWS_REGION": "us-east-1"}[k]
+	}
+	start := time.Now()
+	_, err = Open(t.Context(), "s3://bkt", Options{Getenv: getenv, Timeout: 2 * time.Second})
+	if err == nil || !strings.Contains(err.Error(), "cannot reach the S3 endpoint "+ln.Addr().String()) {
+		t.Errorf("a silent endpoint: %v", err)
+	}
+	if took := time.Since(start); took > 5*time.Second {
+		t.Errorf("gave up after %v, with a 2s timeout", took)
 	}
 }
 
