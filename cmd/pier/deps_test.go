@@ -92,7 +92,7 @@ var thirdParty = map[string][]string{
 // agentAPI is what cli may use of package agent: starting it, and the
 // entry points of the hidden subcommands the same binary runs, and the
 // local backup commands (verify, restore: no agent runs on their files).
-var agentAPI = []string{"Run", "Config", "DefaultMaxConns", "DefaultProcessLimit", "SSHOff", "ServeBuildpack", "StaticServe", "VerifyBackup", "RestoreBackup", "RestoreOptions", "SaveBackup", "BackupPassphrase", "PassphraseEnv", "BackupSchedule", "DefaultBackupKeep"}
+var agentAPI = []string{"Run", "Config", "DefaultMaxConns", "DefaultProcessLimit", "SSHOff", "ServeBuildpack", "StaticServe", "VerifyBackup", "RestoreBackup", "RestoreOptions", "SaveBackup", "BackupPassphrase", "PassphraseEnv", "BackupSchedule", "DefaultBackupKeep", "DefaultUIDRange", "ParseUIDRange"}
 
 // TestImportRules keeps the package arrows of DESIGN.md §2 true, and the
 // third-party modules where they belong.
