@@ -1,7 +1,9 @@
 package backuptarget
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
 	"io"
 	"net"
 	"os"
@@ -291,5 +293,61 @@ func TestParseName(t *testing.T) {
 		if ok != c.ok || enc != c.enc || (ok && tm.Unix() != c.unixTime) {
 			t.Errorf("ParseName(%q) = %v %v %v", c.name, tm, enc, ok)
 		}
+	}
+}
+
+// TestS3LargeBackup: a backup over the part size goes up in a multipart
+// upload, which shows the object only once it completes, and reads back
+// whole.
+func TestS3LargeBackup(t *testing.T) {
+	if testing.Short() {
+		t.Skip("uploads 40 MiB")
+	}
+	s := s3stub.Start(t, "bkt")
+	tg, err := Open(t.Context(), "s3://bkt/big", Options{Getenv: s.Getenv, TempDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	sum := sha256.New()
+	create := func(name string) Pending {
+		p, err := tg.Create(t.Context(), name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Cleanup)
+		for range 40 {
+			p.Write(chunk)
+		}
+		return p
+	}
+	for range 40 {
+		sum.Write(chunk)
+	}
+
+	// An upload cut short shows nothing.
+	cut := create(Name(time.Now().Add(-time.Hour), false))
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	if err := cut.Commit(ctx); err == nil {
+		t.Fatal("an upload cut short after 300ms succeeded")
+	}
+	name := Name(time.Now(), false)
+	p := create(name)
+	if got := names(t, tg); len(got) != 0 {
+		t.Fatalf("listed before the upload completed: %v", got)
+	}
+	if err := p.Commit(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	r, err := tg.Open(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	back := sha256.New()
+	n, err := io.Copy(back, r)
+	if err != nil || n != 40<<20 || !bytes.Equal(back.Sum(nil), sum.Sum(nil)) {
+		t.Errorf("read back %d bytes (%v), same: %v", n, err, bytes.Equal(back.Sum(nil), sum.Sum(nil)))
 	}
 }

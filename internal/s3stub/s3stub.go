@@ -4,14 +4,20 @@
 // S3 client (minio-go) talks to it exactly as to a bucket on AWS. The one
 // part that is not S3's own is the credential check: the stand-in refuses
 // an access key id other than the one it was started with, as S3 refuses an
-// unknown one, but it does not check signatures.
+// unknown one, but it does not check signatures; and it decodes the
+// aws-chunked body of a multipart upload's part, which gofakes3 does not.
 package s3stub
 
 import (
+	"bufio"
+	"bytes"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/johannesboyne/gofakes3"
@@ -48,11 +54,55 @@ func Start(t testing.TB, buckets ...string) *Server {
 			fmt.Fprint(w, `<?xml version="1.0" encoding="UTF-8"?><Error><Code>InvalidAccessKeyId</Code><Message>The AWS Access Key Id you provided does not exist in our records.</Message></Error>`)
 			return
 		}
+		if err := decodeChunkedPart(r); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
 		fake.ServeHTTP(w, r)
 	}))
 	t.Cleanup(s.srv.Close)
 	s.URL = s.srv.URL
 	return s
+}
+
+// decodeChunkedPart decodes the body of a multipart upload's part sent
+// with aws-chunked encoding (STREAMING-AWS4-HMAC-SHA256-PAYLOAD), as S3
+// does: gofakes3 decodes it for a whole object's PUT but not for a part's.
+func decodeChunkedPart(r *http.Request) error {
+	if r.Method != http.MethodPut || r.URL.Query().Get("partNumber") == "" ||
+		!strings.HasPrefix(r.Header.Get("X-Amz-Content-Sha256"), "STREAMING-") {
+		return nil
+	}
+	var out bytes.Buffer
+	br := bufio.NewReader(r.Body)
+	for {
+		line, err := br.ReadString('\n')
+		if err != nil {
+			return fmt.Errorf("reading a chunk header: %w", err)
+		}
+		hexSize, _, _ := strings.Cut(strings.TrimSpace(line), ";")
+		n, err := strconv.ParseInt(hexSize, 16, 64)
+		if err != nil {
+			return fmt.Errorf("chunk size %q: %w", hexSize, err)
+		}
+		if n == 0 {
+			break
+		}
+		if _, err := io.CopyN(&out, br, n); err != nil {
+			return fmt.Errorf("reading a chunk: %w", err)
+		}
+		if _, err := br.Discard(2); err != nil { // CRLF
+			return err
+		}
+	}
+	r.Body.Close()
+	r.Body = io.NopCloser(&out)
+	r.ContentLength = int64(out.Len())
+	r.Header.Set("Content-Length", strconv.Itoa(out.Len()))
+	r.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
+	r.Header.Del("X-Amz-Decoded-Content-Length")
+	r.Header.Del("Content-Encoding")
+	return nil
 }
 
 // Env is the environment a pier process needs to use the stand-in: its
