@@ -83,7 +83,7 @@ func (c *Client) CapturePgBackup(ctx context.Context, app, addon string) (PgBack
 
 // DownloadPgBackup streams the backup (pg_dump's custom format) to w.
 func (c *Client) DownloadPgBackup(ctx context.Context, app, addon, id string, w io.Writer) error {
-	return c.stream(ctx, http.MethodGet, appPath(app, "pg", "backups", url.PathEscape(id))+addonQuery(addon), w)
+	return c.stream(ctx, http.MethodGet, appPath(app, "pg", "backups", url.PathEscape(id))+addonQuery(addon), nil, w)
 }
 
 // RestorePgBackup restores backup id (of app, or of the app from) into the
