@@ -3,6 +3,7 @@ package addons
 import (
 	"bytes"
 	"context"
+	"net"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -179,4 +180,57 @@ func waitFor(t *testing.T, cond func() bool) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// TestServerThatCannotStart: a server that exits at once is an error that
+// quotes its output, and leaves nothing behind.
+func TestServerThatCannotStart(t *testing.T) {
+	dir := reachable(t)
+	fake := filepath.Join(t.TempDir(), "redis-server")
+	if err := os.WriteFile(fake, []byte("#!/bin/sh\necho 'FATAL: cannot start on purpose'\nexit 1\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	m := newManager(t, dir, Binaries{RedisServer: fake, RedisVersion: "7"})
+	defer m.Close()
+	_, err := m.Create(context.Background(), Spec{Name: "broken", Type: Redis, Password: "x"})
+	if err == nil || !strings.Contains(err.Error(), "did not start") || !strings.Contains(err.Error(), "cannot start on purpose") {
+		t.Fatalf("Create of a server that exits: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "broken")); !os.IsNotExist(err) {
+		t.Errorf("its directory is left: %v", err)
+	}
+	if len(m.List()) != 0 {
+		t.Errorf("servers: %+v", m.List())
+	}
+}
+
+// TestPortTakenWhileDown: a server that ended while no manager watched,
+// whose port another process took meanwhile, is not started elsewhere: it
+// waits, crashed, on the backoff, and comes back on its port once free.
+func TestPortTakenWhileDown(t *testing.T) {
+	b := binaries(t, Redis)
+	dir := reachable(t)
+	m := newManager(t, dir, b)
+	ctx := context.Background()
+	s, err := m.Create(ctx, Spec{Name: "cache", Type: Redis, User: testUser(t, 2), Password: randomPassword()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	syscall.Kill(s.PID, syscall.SIGKILL)
+	var ws syscall.WaitStatus
+	syscall.Wait4(s.PID, &ws, 0, nil) // the test's child: no manager reaps it now
+	l, err := net.Listen("tcp", s.Addr())
+	if err != nil {
+		t.Fatal(err)
+	}
+	m = newManager(t, dir, b)
+	defer m.Close()
+	defer m.Destroy(ctx, "cache")
+	time.Sleep(2 * time.Second)
+	if x, _ := m.Get("cache"); x.State != StateCrashed || x.Port != s.Port {
+		t.Errorf("with its port taken: %+v, want crashed on port %d", x, s.Port)
+	}
+	l.Close()
+	waitFor(t, func() bool { x, _ := m.Get("cache"); return x.State == StateUp && x.Port == s.Port })
 }

@@ -190,6 +190,18 @@ func TestAddonPostgres(t *testing.T) {
 	if f := failures.Load(); f != 0 || writes.Load() == 0 {
 		t.Errorf("after the restore %d writes failed (%d succeeded in all)", f, writes.Load())
 	}
+	// A damaged dump: the restore fails and the database is as it was.
+	bad := filepath.Join(a.dataDir, "addon-backups", "shop-postgres", "b999.dump")
+	if err := os.WriteFile(bad, []byte("PGDMP not really a dump"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := a.pier("pg", "backups", "restore", "-a", app, "b999", "--confirm", app); r.code == 0 || !strings.Contains(r.stderr, "the database is as it was") {
+		t.Errorf("the restore of a damaged dump: exit %d %s", r.code, r.stderr)
+	}
+	os.Remove(bad)
+	if code, body := a.send("GET", app, "/items"); code != 200 || body != "kept" {
+		t.Fatalf("after a failed restore GET /items = %d %q, want kept", code, body)
+	}
 	if out := a.mustPier("pg", "backups", "list", "-a", app); !strings.Contains(out, "b001") {
 		t.Errorf("backups list:\n%s", out)
 	}
