@@ -3,8 +3,11 @@ package store
 import (
 	"bytes"
 	"errors"
+	"os"
 	"path/filepath"
 	"testing"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/pierhq/pier/api"
 )
@@ -66,5 +69,40 @@ func TestAddons(t *testing.T) {
 	}
 	if _, err := s.AddonPassword("shop-postgres"); !errors.Is(err, ErrAddonNotFound) {
 		t.Errorf("the password after delete: %v", err)
+	}
+}
+
+// TestMigrateFromV3: a v3 file (no add-on buckets) opens as v4 with its
+// apps kept and add-ons usable; a copy of the v3 file is left beside it.
+func TestMigrateFromV3(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pier.db")
+	key := testKey(t)
+	s := openAt(t, path, key)
+	mustCreateApp(t, s, "shop")
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		for _, b := range [][]byte{bucketAddons, bucketAddonSecrets} {
+			if err := tx.DeleteBucket(b); err != nil {
+				return err
+			}
+		}
+		return tx.Bucket(bucketMeta).Put(metaVersion, []byte("3"))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	s = openAt(t, path, key)
+	if _, err := s.GetApp("shop"); err != nil {
+		t.Fatalf("the app after the migration: %v", err)
+	}
+	if _, err := s.CreateAddon(api.Addon{Name: "shop-postgres", Type: api.AddonPostgres, App: "shop"}, "pw", nil); err != nil {
+		t.Fatalf("an add-on after the migration: %v", err)
+	}
+	s.Close()
+	if got := fileVersion(t, path); got != "4" {
+		t.Errorf("migrated file version = %s, want 4", got)
+	}
+	if _, err := os.Stat(path + ".v3.bak"); err != nil {
+		t.Errorf("no copy of the v3 file: %v", err)
 	}
 }
