@@ -2,7 +2,11 @@ package agent
 
 import (
 	"errors"
+	"io"
+	"strings"
 	"testing"
+
+	"github.com/pierhq/pier/api"
 )
 
 func TestChooseVar(t *testing.T) {
@@ -26,5 +30,15 @@ func TestChooseVar(t *testing.T) {
 		if got != c.want || !errors.Is(err, c.err) && !(err == nil && c.err == nil) {
 			t.Errorf("chooseVar(%v, %s, %s, %q) = %q, %v; want %q, %v", c.vars, c.typ, c.name, c.as, got, err, c.want, c.err)
 		}
+	}
+}
+
+// TestAddonsElsewhere: where the agent runs no add-on servers (the Nomad
+// scheduler), creating one says why and what to do, and changes nothing.
+func TestAddonsElsewhere(t *testing.T) {
+	as := &addonService{why: "with the Nomad scheduler pier does not run databases"}
+	_, err := as.create(t.Context(), "shop", api.AddonCreateRequest{Type: api.AddonPostgres}, "admin", io.Discard)
+	if !errors.Is(err, ErrConflict) || !strings.Contains(err.Error(), "Nomad") {
+		t.Fatalf("create = %v", err)
 	}
 }

@@ -12,6 +12,7 @@ func pgBackupsCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "backups",
 		Usage: "backups of the app's database (pg_dump's custom format), kept by the agent",
+		Flags: appFlags(addonFlag()),
 		Subcommands: []*ucli.Command{
 			{Name: "capture", Usage: "back the database up now; the app keeps running", Flags: appFlags(addonFlag()), Action: runPgBackupsCapture},
 			{Name: "list", Usage: "list the database's backups", Flags: appFlags(addonFlag()), Action: runPgBackupsList},
