@@ -110,12 +110,29 @@ func TestAddonPostgres(t *testing.T) {
 		t.Fatalf("before the add-on GET /items = %d %s, want 503", code, body)
 	}
 
+	// A create whose release fails (its migration does) leaves nothing:
+	// no add-on, no server, no DATABASE_URL, v1 live.
+	a.mustPier("config", "set", "-a", app, "MIGRATION_SQL=SELECT 1/0") // v2: no database, nothing to migrate
+	if r := a.pier("addons", "create", "postgres", "-a", app); r.code == 0 || !strings.Contains(r.stderr, "was removed") {
+		t.Fatalf("a create whose release fails: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	var none []api.Addon
+	a.pierJSON(&none, "addons", "list", "-a", app)
+	if _, err := os.Stat(filepath.Join(a.dataDir, "addons", "shop-postgres")); len(none) != 0 || !os.IsNotExist(err) {
+		t.Fatalf("after a failed create: add-ons %+v, its directory: %v", none, err)
+	}
+	if r := a.pier("config", "get", "-a", app, "DATABASE_URL"); strings.TrimSpace(r.stdout) != "" {
+		t.Fatalf("after a failed create DATABASE_URL = %q", r.stdout)
+	}
+	wantStatuses(t, a, app, map[int]string{2: api.StatusLive, 3: api.StatusFailed})
+	a.mustPier("config", "unset", "-a", app, "MIGRATION_SQL") // v4
+
 	out := a.mustPier("addons", "create", "postgres", "-a", app)
-	if !strings.Contains(out, "Created shop-postgres (postgres 15) as DATABASE_URL") && !strings.Contains(out, "Created shop-postgres (postgres") {
+	if !strings.Contains(out, "Created shop-postgres (postgres") || !strings.Contains(out, "as DATABASE_URL") {
 		t.Fatalf("addons create printed %q", out)
 	}
 	rel := lastRelease(t, a, app)
-	if rel.Version != 2 || rel.Status != api.StatusLive || rel.Description != "Set DATABASE_URL" {
+	if rel.Version != 5 || rel.Status != api.StatusLive || rel.Description != "Set DATABASE_URL" {
 		t.Fatalf("the release of the add-on: v%d %s %q", rel.Version, rel.Status, rel.Description)
 	}
 	url := strings.TrimSpace(a.mustPier("config", "get", "-a", app, "DATABASE_URL"))
@@ -222,7 +239,7 @@ func TestAddonPostgres(t *testing.T) {
 	before := addonOf(t, a, app, "shop-postgres")
 	web := ""
 	for _, in := range psOf(t, a, app) {
-		if in.Type == "web" && in.State == api.StateUp && in.Release == 2 {
+		if in.Type == "web" && in.State == api.StateUp && in.Release == 5 {
 			web = in.Addr
 		}
 	}
@@ -249,7 +266,7 @@ func TestAddonPostgres(t *testing.T) {
 	if !strings.Contains(r.stderr, "release command") {
 		t.Errorf("the failed deploy says %q", r.stderr)
 	}
-	wantStatuses(t, a, app, map[int]string{2: api.StatusLive, 3: api.StatusFailed})
+	wantStatuses(t, a, app, map[int]string{5: api.StatusLive, 6: api.StatusFailed})
 	if out := a.mustPier("pg", "psql", "-a", app, "-c", `\d items`); strings.Contains(out, "broken") || !strings.Contains(out, "id") {
 		t.Errorf("the schema after the failed migration:\n%s", out)
 	}
