@@ -89,6 +89,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			backupCommand(),
 			auditCommand(),
 			versionCommand(),
+			installCommand(),
 		},
 	}
 	app.OnUsageError = func(c *ucli.Context, err error, _ bool) error {

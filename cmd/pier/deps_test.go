@@ -23,8 +23,9 @@ const mod = "github.com/pierhq/pier"
 var pierImports = map[string][]string{
 	"cmd/pier": {"cli"},
 	// cli starts the agent, and runs the hidden subcommands: the git hook
-	// (agent/gitserver), built-in buildpacks and static sites (agentAPI).
-	"cli":             {"api", "agent", "agent/gitserver", "proxy"},
+	// (agent/gitserver), built-in buildpacks and static sites (agentAPI);
+	// it writes the systemd unit of ops for `pier install`.
+	"cli":             {"api", "agent", "agent/gitserver", "proxy", "ops"},
 	"api":             {},
 	"agent":           {"api", "agent/store", "agent/gitserver", "scheduler", "scheduler/local", "scheduler/nomad", "buildpacks", "buildpacks/static", "proxy", "proxy/certs", "procfile", "sandbox", "internal/untar"},
 	"agent/store":     {"api"},
