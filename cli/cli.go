@@ -90,6 +90,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			auditCommand(),
 			versionCommand(),
 			installCommand(),
+			upgradeCommand(),
 		},
 	}
 	app.OnUsageError = func(c *ucli.Context, err error, _ bool) error {
