@@ -50,6 +50,7 @@ var pierImports = map[string][]string{
 	"proxy/internal/benchproxy": {"proxy", "proxy/internal/..."},
 	"sandbox":                   {},
 	"internal/untar":            {},
+	"internal/debpkg":           {}, // runs the pier binary it packages
 	"procfile":                  {},
 	"terraform":                 {},
 	"ops":                       {}, // files for operators; Go only in its tests
@@ -80,6 +81,7 @@ var thirdParty = map[string][]string{
 	"proxy/certs":              {"github.com/caddyserver/certmagic", "github.com/mholt/acmez/v3", "go.uber.org/zap", "github.com/miekg/dns"},
 	"sandbox":                  {"golang.org/x/sys"},
 	"internal/untar":           {},
+	"internal/debpkg":          {"github.com/goreleaser/nfpm/v2", "github.com/google/renameio/v2"},
 	"procfile":                 {},
 	"terraform":                {"github.com/hashicorp/terraform-exec", "github.com/hashicorp/hc-install"},
 	"ops":                      {},
