@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"io/fs"
 	"os"
 	"os/exec"
@@ -103,23 +102,10 @@ func (p installPlan) copyBinary(self string) (string, error) {
 	if same, _ := sameFile(self, dst); same {
 		return "kept", nil
 	}
-	src, err := os.Open(self)
-	if err != nil {
-		return "", err
-	}
-	defer src.Close()
 	if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
 		return "", err
 	}
-	f, err := renameio.NewPendingFile(dst, renameio.WithPermissions(0o755))
-	if err != nil {
-		return "", err
-	}
-	defer f.Cleanup()
-	if _, err := io.Copy(f, src); err != nil {
-		return "", err
-	}
-	return "wrote", f.CloseAtomicallyReplace()
+	return "wrote", installBinary(self, dst)
 }
 
 // makeDataDir creates the data dir, 0700; one that exists is the agent's

@@ -107,6 +107,9 @@ func planUpgrade(c *ucli.Context) (*upgrade, error) {
 		return nil, err
 	}
 	u.inPlace, _ = sameFile(u.next.path, agent.binary)
+	if same, _ := sameFile(u.next.path, u.keep); same && !u.inPlace {
+		return nil, fmt.Errorf("--binary %s is where the running binary is to be kept (--previous): give --previous another path, e.g. %s.next", u.next.path, agent.binary)
+	}
 	if !u.inPlace {
 		u.prev, err = checkBinary(c.Context, agent.binary, agent.binary)
 		return u, err

@@ -8,24 +8,6 @@ import (
 	"testing"
 )
 
-// systemdAnalyze returns the path of systemd-analyze (Debian's systemd
-// package); it skips the test without it, or fails when PIER_REQUIRE names
-// it. It needs no running systemd.
-func systemdAnalyze(t *testing.T) string {
-	t.Helper()
-	p, err := exec.LookPath("systemd-analyze")
-	if err == nil {
-		return p
-	}
-	for _, r := range strings.Split(os.Getenv("PIER_REQUIRE"), ",") {
-		if strings.TrimSpace(r) == "systemd-analyze" {
-			t.Fatalf("systemd-analyze is required (PIER_REQUIRE) but not found: %v", err)
-		}
-	}
-	t.Skipf("systemd-analyze not found (install Debian's systemd package): %v", err)
-	return ""
-}
-
 // renderUnit writes the unit for a binary, env file and data dir under a
 // temp dir, as `pier install --root` lays them out.
 func renderUnit(t *testing.T) (unit string, u Unit) {
@@ -53,7 +35,7 @@ func renderUnit(t *testing.T) (unit string, u Unit) {
 // error or a warning (an unknown key is only a warning to it, so any
 // output fails the test).
 func TestUnitPassesSystemdAnalyzeVerify(t *testing.T) {
-	bin := systemdAnalyze(t)
+	bin := tool(t, "systemd-analyze", "systemd") // needs no running systemd
 	unit, _ := renderUnit(t)
 	out, err := exec.Command(bin, "verify", unit).CombinedOutput()
 	if err != nil || len(strings.TrimSpace(string(out))) > 0 {

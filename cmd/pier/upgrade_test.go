@@ -103,6 +103,7 @@ func TestUpgrade(t *testing.T) {
 			{text, "is not a Linux binary"},
 			{other, "is built for EM_AARCH64"},
 			{requireBinary(t, "true"), "did not print pier's version"},
+			{bin + ".previous", "give --previous another path"},
 		} {
 			backupsBefore, _ := os.ReadDir(backups)
 			r := upgrade(c.binary, "10s")
