@@ -143,6 +143,8 @@ func (u *upgrade) backup() error {
 // last. A handover still under way at the deadline is cut short: its new
 // process is killed, and the agent before it goes on.
 func (u *upgrade) handOver(pid int, bin pierBinary) (int, string) {
+	// An agent that could not start the new one counts it, and goes on.
+	failed, countErr := u.agent.failedHandovers(u.c.Context)
 	if err := syscall.Kill(pid, syscall.SIGHUP); err != nil {
 		return 0, fmt.Sprintf("signalling agent %d: %v", pid, err)
 	}
@@ -150,12 +152,18 @@ func (u *upgrade) handOver(pid int, bin pierBinary) (int, string) {
 	defer cancel()
 	why := "no new agent yet"
 	for {
-		if now, err := u.agent.pidFromFile(); err == nil && now != pid {
+		now, err := u.agent.pidFromFile()
+		switch {
+		case err == nil && now != pid:
 			ok, w := u.agent.serving(ctx, now, bin.version)
 			if ok {
 				return now, ""
 			}
 			why = fmt.Sprintf("agent %d: %s", now, w)
+		case err == nil && countErr == nil:
+			if n, err := u.agent.failedHandovers(ctx); err == nil && n > failed {
+				return 0, fmt.Sprintf("agent %d could not start the new agent, which exited (journalctl -u pier says why)", pid)
+			}
 		}
 		select {
 		case <-ctx.Done():

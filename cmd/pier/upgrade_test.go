@@ -61,9 +61,13 @@ func TestUpgrade(t *testing.T) {
 	t.Run("a binary that crashes at start", func(t *testing.T) {
 		pid := a.pid()
 		start := time.Now()
-		r := upgrade(crash, "15s")
-		t.Logf("rolled back in %s", time.Since(start).Round(time.Millisecond))
-		if r.code == 0 || !strings.Contains(r.stderr, "the upgrade to pier v0.0.0-broken failed") || !strings.Contains(r.stderr, "goes on with pier dev") {
+		r := upgrade(crash, "60s")
+		took := time.Since(start)
+		t.Logf("rolled back in %s", took.Round(time.Millisecond))
+		if took > 30*time.Second {
+			t.Errorf("the rollback took %s: it did not see the failed handover before --timeout", took)
+		}
+		if r.code == 0 || !strings.Contains(r.stderr, "the upgrade to pier v0.0.0-broken failed") || !strings.Contains(r.stderr, "goes on with pier dev") || !strings.Contains(r.stderr, "could not start the new agent") {
 			t.Errorf("pier upgrade with a crashing binary: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 		}
 		unchanged(t, pid)
@@ -136,6 +140,36 @@ func TestUpgrade(t *testing.T) {
 		}
 		if b, _ := os.ReadFile(bin + ".previous"); !bytes.Equal(b, original) {
 			t.Errorf("%s.previous is not the binary before", bin)
+		}
+	})
+
+	t.Run("in place, as the package upgrades", func(t *testing.T) {
+		// dpkg renames the new binary over the old one after preinst kept
+		// a copy; postinst then runs pier upgrade with both.
+		kept := filepath.Join(work, "pier.kept")
+		copyFile(t, bin, kept, 0o755)
+		pid := a.pid()
+		renameOver(t, crash, bin)
+		r := a.pier("upgrade", "--binary", bin, "--previous", kept, "--data-dir", a.dataDir, "--timeout", "60s", "--no-backup")
+		if r.code == 0 || !strings.Contains(r.stderr, "goes on with pier v9.9.9-upgrade") {
+			t.Errorf("pier upgrade in place with a crashing binary: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		if b, _ := os.ReadFile(bin); !bytes.Equal(b, mustRead(t, kept)) || a.pid() != pid {
+			t.Errorf("after the rollback in place the binary is not the kept one, or the pid moved from %d to %d", pid, a.pid())
+		}
+		renameOver(t, pierBin, bin)
+		r = a.pier("upgrade", "--binary", bin, "--previous", kept, "--data-dir", a.dataDir, "--timeout", "60s", "--no-backup")
+		if r.code != 0 || !strings.Contains(r.stdout, "upgraded: pier v9.9.9-upgrade -> dev") {
+			t.Fatalf("pier upgrade in place: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+		}
+		waitFor(t, time.Minute, "the agent before to exit", func() bool { return !alive(pid) })
+		a.handedOver = a.pid()
+		if out := a.mustPier("version"); !strings.Contains(out, "agent:  pier dev") {
+			t.Errorf("pier version after the upgrade in place:\n%s", out)
+		}
+		r = a.pier("upgrade", "--binary", bin, "--data-dir", a.dataDir, "--no-backup")
+		if r.code == 0 || !strings.Contains(r.stderr, "give --previous FILE") {
+			t.Errorf("pier upgrade in place without --previous: exit %d\n%s", r.code, r.stderr)
 		}
 	})
 
@@ -236,4 +270,23 @@ func childRunning(pid int, binary string) bool {
 		}
 	}
 	return false
+}
+
+// renameOver puts a copy of src at dst in one rename, as dpkg does.
+func renameOver(t *testing.T, src, dst string) {
+	t.Helper()
+	tmp := dst + ".dpkg-new"
+	copyFile(t, src, tmp, 0o755)
+	if err := os.Rename(tmp, dst); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func mustRead(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
 }
