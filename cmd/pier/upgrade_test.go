@@ -40,7 +40,7 @@ func TestUpgrade(t *testing.T) {
 	tr := startTraffic(t, a, app, 4, 1, live)
 	backups := t.TempDir()
 	upgrade := func(binary, timeout string) cliResult {
-		return a.pier("upgrade", "--binary", binary, "--data-dir", a.dataDir, "--timeout", timeout, "--backup-dir", backups)
+		return a.pier("upgrade", "--binary", binary, "--data-dir", a.dataDir, "--timeout", timeout, "--backup-to", backups)
 	}
 	unchanged := func(t *testing.T, pid int) {
 		t.Helper()
