@@ -56,14 +56,16 @@ func findAgent(dataDir string) (runningAgent, error) {
 	}
 	apiAddr := flagOrEnv(argv, env, "api-addr", "127.0.0.1:7070")
 	a.apiURL = "http://" + dialable(apiAddr)
+	// The token: the caller's, else the admin token the agent keeps
+	// (rotate-admin rewrites the file), else the one it was started with.
 	a.token = os.Getenv("PIER_TOKEN")
-	if a.token == "" {
-		a.token = lookupEnv(env, "PIER_ADMIN_TOKEN")
-	}
 	if a.token == "" {
 		if b, err := os.ReadFile(filepath.Join(dataDir, "admin.token")); err == nil {
 			a.token = strings.TrimSpace(string(b))
 		}
+	}
+	if a.token == "" {
+		a.token = lookupEnv(env, "PIER_ADMIN_TOKEN")
 	}
 	return a, nil
 }
