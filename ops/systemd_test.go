@@ -1,6 +1,7 @@
 package ops
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -103,5 +104,29 @@ func TestUnitRefusesPathsSystemdWouldSplit(t *testing.T) {
 		if _, err := u.Render(); err == nil {
 			t.Errorf("Render(%+v) took it", u)
 		}
+	}
+}
+
+// TestUnitExposureStaysLow: systemd's own assessment of the unit's
+// sandboxing (systemd-analyze security, offline) rates it 4.0 or better,
+// so a change that loosens it shows here.
+func TestUnitExposureStaysLow(t *testing.T) {
+	bin := tool(t, "systemd-analyze", "systemd")
+	unit, _ := renderUnit(t)
+	out, err := exec.Command(bin, "security", "--offline=true", unit).CombinedOutput()
+	if err != nil && strings.Contains(string(out), "offline") {
+		t.Skipf("this systemd-analyze has no --offline: %s", out)
+	}
+	_, level, ok := strings.Cut(string(out), "Overall exposure level for pier.service: ")
+	var exposure float64
+	if ok {
+		_, err = fmt.Sscanf(level, "%g", &exposure)
+	}
+	if !ok || err != nil {
+		t.Fatalf("systemd-analyze security: %v\n%s", err, out)
+	}
+	t.Logf("exposure %.1f", exposure)
+	if exposure > 4.0 {
+		t.Errorf("the unit's exposure is %.1f, over 4.0:\n%s", exposure, out)
 	}
 }
