@@ -23,8 +23,9 @@ const mod = "github.com/pierhq/pier"
 var pierImports = map[string][]string{
 	"cmd/pier": {"cli"},
 	// cli starts the agent, and runs the hidden subcommands: the git hook
-	// (agent/gitserver), built-in buildpacks and static sites (agentAPI).
-	"cli":         {"api", "agent", "agent/backuptarget", "agent/gitserver", "proxy"},
+	// (agent/gitserver), built-in buildpacks and static sites (agentAPI);
+	// it writes the systemd unit of ops for `pier install`.
+	"cli":         {"api", "agent", "agent/backuptarget", "agent/gitserver", "proxy", "ops"},
 	"api":         {},
 	"agent":       {"api", "agent/store", "agent/backuptarget", "agent/gitserver", "scheduler", "scheduler/local", "scheduler/nomad", "buildpacks", "buildpacks/static", "proxy", "proxy/certs", "procfile", "sandbox", "internal/untar", "addons"},
 	"agent/store": {"api"},
@@ -53,11 +54,12 @@ var pierImports = map[string][]string{
 	"internal/untar":            {},
 	"internal/proc":             {},
 	"internal/s3stub":           {}, // tests' S3 stand-in
+	"internal/debpkg":           {}, // runs the pier binary it packages
 	// addons runs the add-on servers (PostgreSQL, Redis) on this host.
 	"addons":    {"sandbox", "internal/proc"},
 	"procfile":  {},
 	"terraform": {},
-	"ops":       {}, // files for operators; Go only in its tests
+	"ops":       {}, // files for operators, and the unit's template
 }
 
 // thirdParty are the modules outside the standard library each package may
@@ -89,6 +91,7 @@ var thirdParty = map[string][]string{
 	"internal/untar":           {},
 	"internal/proc":            {},
 	"addons":                   {"github.com/google/renameio/v2"},
+	"internal/debpkg":          {"github.com/goreleaser/nfpm/v2", "github.com/google/renameio/v2"},
 	"procfile":                 {},
 	"terraform":                {"github.com/hashicorp/terraform-exec", "github.com/hashicorp/hc-install"},
 	"ops":                      {},
