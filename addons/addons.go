@@ -30,6 +30,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pierhq/pier/internal/proc"
 	"github.com/pierhq/pier/sandbox"
 )
 
@@ -49,11 +50,11 @@ const (
 	StateCrashed  = "crashed"
 )
 
-// Restart backoff after a crash: 1s, 2s, 4s ... 30s, reset after 60s up.
+// Restart backoff after a crash, the same as the apps' (internal/proc).
 const (
-	minBackoff   = time.Second
-	maxBackoff   = 30 * time.Second
-	resetBackoff = 60 * time.Second
+	minBackoff   = proc.MinBackoff
+	maxBackoff   = proc.MaxBackoff
+	resetBackoff = proc.ResetBackoff
 )
 
 // superviseEvery is how often the servers are checked.

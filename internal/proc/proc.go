@@ -186,3 +186,13 @@ func KillSessions(leaders []int, grace time.Duration) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// The restart backoff of a supervised process (an app's instance, an
+// add-on's server): 1s, 2s, 4s ... 30s after each crash, back to 1s once
+// it has run for ResetBackoff. A process that cannot be started at all
+// counts as a crash.
+const (
+	MinBackoff   = time.Second
+	MaxBackoff   = 30 * time.Second
+	ResetBackoff = 60 * time.Second
+)
