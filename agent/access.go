@@ -54,6 +54,18 @@ var apiRoutes = []apiRoute{
 	{"POST /v1/apps/{app}/restart", needDeploy, (*Agent).postRestart},
 	{"POST /v1/apps/{app}/run", needDeploy, (*Agent).postRun},
 	{"GET /v1/apps/{app}/logs", needRead, (*Agent).getLogs},
+	{"GET /v1/apps/{app}/events", needRead, (*Agent).getEvents},
+	{"GET /v1/events", needReadAll, (*Agent).getPlatformEvents},
+	{"GET /v1/apps/{app}/webhooks", needRead, (*Agent).listWebhooks},
+	{"POST /v1/apps/{app}/webhooks", needDeploy, (*Agent).addWebhook},
+	{"DELETE /v1/apps/{app}/webhooks/{id}", needDeploy, (*Agent).removeWebhook},
+	{"GET /v1/apps/{app}/webhooks/{id}/deliveries", needRead, (*Agent).listDeliveries},
+	{"POST /v1/apps/{app}/webhooks/{id}/test", needDeploy, (*Agent).testWebhook},
+	{"GET /v1/webhooks", needAdmin, (*Agent).listWebhooks}, // platform-wide: every app's events
+	{"POST /v1/webhooks", needAdmin, (*Agent).addWebhook},
+	{"DELETE /v1/webhooks/{id}", needAdmin, (*Agent).removeWebhook},
+	{"GET /v1/webhooks/{id}/deliveries", needAdmin, (*Agent).listDeliveries},
+	{"POST /v1/webhooks/{id}/test", needAdmin, (*Agent).testWebhook},
 	{"GET /v1/apps/{app}/config", needDeploy, (*Agent).getConfig}, // config values are secrets
 	{"PATCH /v1/apps/{app}/config", needDeploy, (*Agent).patchConfig},
 	{"GET /v1/apps/{app}/domains", needRead, (*Agent).listDomains},

@@ -25,6 +25,7 @@ import (
 
 	"github.com/pierhq/pier/agent/gitserver"
 	"github.com/pierhq/pier/agent/store"
+	"github.com/pierhq/pier/api"
 	"github.com/pierhq/pier/buildpacks"
 	"github.com/pierhq/pier/proxy"
 	"github.com/pierhq/pier/proxy/certs"
@@ -42,6 +43,8 @@ type Agent struct {
 	sched   scheduler.Scheduler
 	deploy  *deployer // builds, releases, deploys and runs the operations on apps
 	events  *eventLog
+	// webhooks delivers the events' outbox to webhooks.
+	webhooks *webhookSender
 	builder *buildpacks.Builder
 	edge    *proxy.Edge    // the proxy, its servers and their certificates
 	table   *routeTable    // the desired routes the edge follows
@@ -174,6 +177,8 @@ func (a *Agent) openParts() error {
 	a.sshd = a.newSSHServer()
 	a.guard = newAuthGuard(a.logf)
 	a.events = &eventLog{store: a.store, logs: a.logs, logf: a.logf}
+	a.webhooks = newWebhookSender(a.store, a.newWebhookGuard(), a.cfg.WebhookRetry, a.cfg.webURL, a.logf)
+	a.events.notify = a.webhooks.poke
 	a.api = a.routes()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -288,6 +293,7 @@ func (a *Agent) serve(ctx context.Context) error {
 	a.deploy.reconcile()
 	a.wg.Add(1)
 	go a.deploy.janitor()
+	a.startNotifications()
 
 	api := proxy.NewServer(a.api, lns.api.Addr().String())
 	servers := []interface{ Shutdown(context.Context) error }{api, a.edge}
@@ -397,7 +403,14 @@ func (a *Agent) certEvent(host, msg string) {
 		a.logf("certificate of %s: %s", host, msg)
 		return
 	}
-	a.logs.add(app, "pier", "certificate of "+host+": "+msg)
+	switch {
+	case strings.Contains(msg, "failed"):
+		a.events.addData(app, api.EventCertFailed, "", api.EventData{"domain": host, "reason": msg}, "Certificate of %s: %s", host, msg)
+	case strings.HasPrefix(msg, "certificate obtained"), strings.HasPrefix(msg, "certificate renewed"):
+		a.events.addData(app, api.EventCertIssued, "", api.EventData{"domain": host}, "Certificate of %s: %s", host, msg)
+	default:
+		a.logs.add(app, "pier", "certificate of "+host+": "+msg)
+	}
 }
 
 // hostApp returns the app a host routes to, or "".

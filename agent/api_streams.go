@@ -156,7 +156,7 @@ func (a *Agent) postRun(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	out := newStreamWriter(w)
-	a.events.add(app.Name, "run", userOf(r), "Running a one-off process in v%d", rel.Version)
+	a.events.addData(app.Name, api.EventRunStarted, userOf(r), api.EventData{"release": releaseName(rel.Version)}, "Running a one-off process in v%d", rel.Version)
 	code, err := a.sched.Run(r.Context(), app.Name, scheduler.OneOff{
 		Deployment: d,
 		Command:    req.Command,

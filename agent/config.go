@@ -53,6 +53,13 @@ type Config struct {
 	// ReleaseTimeout bounds the Procfile release command (10m).
 	ReleaseTimeout time.Duration
 
+	// WebhookRetry is how long a failed webhook delivery waits before its
+	// first retry; each retry waits twice as long as the last (15s).
+	WebhookRetry time.Duration
+	// WebhookAllowPrivate lets every webhook reach link-local addresses
+	// (cloud metadata services): for a receiver on such a network.
+	WebhookAllowPrivate bool
+
 	Version string
 }
 
@@ -97,6 +104,9 @@ func (c *Config) Defaults() {
 	}
 	if c.UIDs == (sandbox.Range{}) {
 		c.UIDs = sandbox.DefaultRange
+	}
+	if c.WebhookRetry <= 0 {
+		c.WebhookRetry = 15 * time.Second
 	}
 	if c.ReleaseTimeout == 0 {
 		c.ReleaseTimeout = 10 * time.Minute

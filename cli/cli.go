@@ -88,6 +88,8 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			secretsCommand(),
 			backupCommand(),
 			auditCommand(),
+			eventsCommand(),
+			webhooksCommand(),
 			versionCommand(),
 		},
 	}

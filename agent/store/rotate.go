@@ -8,8 +8,8 @@ import (
 )
 
 // RotateKey re-seals every sealed value (each app's config, each release's
-// config snapshot, the key check) under newKey in one transaction, and from
-// then on seals and opens with newKey. Until it returns the old key is the
+// config snapshot, each webhook's target, the key check) under newKey in
+// one transaction, and from then on seals and opens with newKey. Until it returns the old key is the
 // store's: a failure or a crash leaves every value sealed with the old key.
 // It returns how many values it re-sealed.
 func (s *Store) RotateKey(newKey []byte) (int, error) {
@@ -51,6 +51,9 @@ func (s *Store) RotateKey(newKey []byte) (int, error) {
 			})
 		})
 		if err != nil {
+			return err
+		}
+		if err := resealWebhooks(tx, reseal); err != nil {
 			return err
 		}
 		return reseal(tx.Bucket(bucketMeta), metaKeyCheck, metaKeyCheck)
