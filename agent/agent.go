@@ -39,21 +39,21 @@ type Agent struct {
 	iso  isolation
 	log  *slog.Logger
 
-	store   *store.Store
-	sched   scheduler.Scheduler
-	deploy  *deployer // builds, releases, deploys and runs the operations on apps
-	events  *eventLog
+	store  *store.Store
+	sched  scheduler.Scheduler
+	deploy *deployer // builds, releases, deploys and runs the operations on apps
+	events *eventLog
 	// webhooks delivers the events' outbox to webhooks.
 	webhooks *webhookSender
-	builder *buildpacks.Builder
-	edge    *proxy.Edge    // the proxy, its servers and their certificates
-	table   *routeTable    // the desired routes the edge follows
-	certs   *certs.Manager // nil while HTTPS is off
-	logs    *logbook
-	git     *gitserver.Server
-	sshd    *gitserver.SSHServer // nil when SSH is off
-	hook    *gitserver.Hook      // the agent's half of the pre-receive hook
-	guard   *authGuard           // slows and refuses clients that fail token checks
+	builder  *buildpacks.Builder
+	edge     *proxy.Edge    // the proxy, its servers and their certificates
+	table    *routeTable    // the desired routes the edge follows
+	certs    *certs.Manager // nil while HTTPS is off
+	logs     *logbook
+	git      *gitserver.Server
+	sshd     *gitserver.SSHServer // nil when SSH is off
+	hook     *gitserver.Hook      // the agent's half of the pre-receive hook
+	guard    *authGuard           // slows and refuses clients that fail token checks
 	// key seals secrets at rest: the store's config vars, the scheduler's
 	// state. prevKey is the key before a rotation this agent finished, for
 	// a scheduler state not yet sealed anew. keyMu guards both.
