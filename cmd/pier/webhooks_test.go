@@ -240,7 +240,12 @@ func TestWebhookDelivery(t *testing.T) {
 
 	// The receiver goes down; events pile up in the outbox and fail.
 	rcv.stop()
+	f := a.follow("events", "-a", app, "-f", "--json", "-n", "1")
 	a.mustPier("maintenance", "on", "-a", app)
+	waitFor(t, 30*time.Second, "pier events -f to print maintenance.on", func() bool {
+		return strings.Contains(f.output(), `"type":"maintenance.on"`)
+	})
+	f.stop()
 	a.mustPier("maintenance", "off", "-a", app)
 	a.mustPier("scale", "-a", app, "web=1", "worker=0")
 	var ds []api.Delivery
