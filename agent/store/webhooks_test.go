@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	bolt "go.etcd.io/bbolt"
+
 	"github.com/pierhq/pier/api"
 )
 
@@ -160,5 +162,26 @@ func TestWebhookTargetsAreSealedAndRotated(t *testing.T) {
 	s2 := openAt(t, path, newKey)
 	if _, got, err := s2.Webhook("blog", "wh1"); err != nil || got != target {
 		t.Errorf("target after reopening with the new key = %+v, %v", got, err)
+	}
+}
+
+// Events written before events had types keep their coarse kind as type.
+func TestOldEventsReadWithTheirKindAsType(t *testing.T) {
+	s := newStore(t)
+	mustCreateApp(t, s, "blog")
+	err := s.update(func(tx *bolt.Tx) error {
+		b, err := tx.Bucket(bucketEvents).CreateBucketIfNotExists([]byte("blog"))
+		if err != nil {
+			return err
+		}
+		seq, _ := b.NextSequence()
+		return b.Put(u64(seq), []byte(`{"time":"2025-01-02T03:04:05Z","app":"blog","kind":"scale","message":"Scaled to web=2"}`))
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	es, err := s.Events("blog", 0)
+	if err != nil || len(es) != 1 || es[0].Type != "scale" || es[0].ID != 1 {
+		t.Errorf("old event read as %+v, %v", es, err)
 	}
 }
