@@ -66,6 +66,9 @@ var apiRoutes = []apiRoute{
 	{"DELETE /v1/webhooks/{id}", needAdmin, (*Agent).removeWebhook},
 	{"GET /v1/webhooks/{id}/deliveries", needAdmin, (*Agent).listDeliveries},
 	{"POST /v1/webhooks/{id}/test", needAdmin, (*Agent).testWebhook},
+	{"GET /v1/apps/{app}/drains", needRead, (*Agent).listDrains},
+	{"POST /v1/apps/{app}/drains", needDeploy, (*Agent).addDrain},
+	{"DELETE /v1/apps/{app}/drains/{id}", needDeploy, (*Agent).removeDrain},
 	{"GET /v1/apps/{app}/config", needDeploy, (*Agent).getConfig}, // config values are secrets
 	{"PATCH /v1/apps/{app}/config", needDeploy, (*Agent).patchConfig},
 	{"GET /v1/apps/{app}/domains", needRead, (*Agent).listDomains},

@@ -45,15 +45,17 @@ type Agent struct {
 	events *eventLog
 	// webhooks delivers the events' outbox to webhooks.
 	webhooks *webhookSender
-	builder  *buildpacks.Builder
-	edge     *proxy.Edge    // the proxy, its servers and their certificates
-	table    *routeTable    // the desired routes the edge follows
-	certs    *certs.Manager // nil while HTTPS is off
-	logs     *logbook
-	git      *gitserver.Server
-	sshd     *gitserver.SSHServer // nil when SSH is off
-	hook     *gitserver.Hook      // the agent's half of the pre-receive hook
-	guard    *authGuard           // slows and refuses clients that fail token checks
+	// drains send the apps' log lines to syslog and HTTPS drains.
+	drains  *drainManager
+	builder *buildpacks.Builder
+	edge    *proxy.Edge    // the proxy, its servers and their certificates
+	table   *routeTable    // the desired routes the edge follows
+	certs   *certs.Manager // nil while HTTPS is off
+	logs    *logbook
+	git     *gitserver.Server
+	sshd    *gitserver.SSHServer // nil when SSH is off
+	hook    *gitserver.Hook      // the agent's half of the pre-receive hook
+	guard   *authGuard           // slows and refuses clients that fail token checks
 	// key seals secrets at rest: the store's config vars, the scheduler's
 	// state. prevKey is the key before a rotation this agent finished, for
 	// a scheduler state not yet sealed anew. keyMu guards both.
@@ -188,6 +190,10 @@ func (a *Agent) openParts() error {
 	reg.MustRegister(newStateCollector(a))
 	a.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	a.traffic = &trafficSampler{gather: reg}
+	if a.drains, err = newDrainManager(a); err != nil {
+		return err
+	}
+	reg.MustRegister(a.drains.collectors()...)
 	if a.cfg.HTTPSAddr != "" {
 		a.certs, err = certs.New(certs.Config{
 			StorageDir: a.dirs.certs,

@@ -59,6 +59,9 @@ type Config struct {
 	// WebhookAllowPrivate lets every webhook reach link-local addresses
 	// (cloud metadata services): for a receiver on such a network.
 	WebhookAllowPrivate bool
+	// DrainCAFile is a PEM file of roots that TLS log drains (syslog+tls,
+	// https) may also be signed by, besides the system's.
+	DrainCAFile string
 
 	Version string
 }

@@ -9,13 +9,15 @@ import (
 )
 
 // startNotifications starts what tells people about events: the crash
-// watcher, which turns crashes into events, and the webhook sender; then
+// watcher, which turns crashes into events, the webhook sender and the log
+// drains; then
 // records that the agent started (or was upgraded).
 func (a *Agent) startNotifications() {
 	cw := &crashWatcher{dp: a.deploy}
 	a.wg.Add(2)
 	go func() { defer a.wg.Done(); cw.run(a.ctx) }()
 	go func() { defer a.wg.Done(); a.webhooks.run(a.ctx) }()
+	a.drains.startAll()
 	a.recordStart()
 }
 

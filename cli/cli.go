@@ -90,6 +90,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			auditCommand(),
 			eventsCommand(),
 			webhooksCommand(),
+			drainsCommand(),
 			versionCommand(),
 		},
 	}

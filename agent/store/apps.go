@@ -130,6 +130,9 @@ func (s *Store) DeleteApp(name string) error {
 		if err := deleteWebhooksOf(tx, name); err != nil {
 			return err
 		}
+		if err := deleteDrainsOf(tx, name); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketApps).Delete(key)
 	})
 }
