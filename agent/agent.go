@@ -46,16 +46,19 @@ type Agent struct {
 	// webhooks delivers the events' outbox to webhooks.
 	webhooks *webhookSender
 	// drains send the apps' log lines to syslog and HTTPS drains.
-	drains  *drainManager
-	builder *buildpacks.Builder
-	edge    *proxy.Edge    // the proxy, its servers and their certificates
-	table   *routeTable    // the desired routes the edge follows
-	certs   *certs.Manager // nil while HTTPS is off
-	logs    *logbook
-	git     *gitserver.Server
-	sshd    *gitserver.SSHServer // nil when SSH is off
-	hook    *gitserver.Hook      // the agent's half of the pre-receive hook
-	guard   *authGuard           // slows and refuses clients that fail token checks
+	drains *drainManager
+	sentry *sentryReporter // nil without --sentry-dsn
+	// sentryReleases tells apps\' Sentry projects of their releases.
+	sentryReleases *sentryReleases
+	builder        *buildpacks.Builder
+	edge           *proxy.Edge    // the proxy, its servers and their certificates
+	table          *routeTable    // the desired routes the edge follows
+	certs          *certs.Manager // nil while HTTPS is off
+	logs           *logbook
+	git            *gitserver.Server
+	sshd           *gitserver.SSHServer // nil when SSH is off
+	hook           *gitserver.Hook      // the agent's half of the pre-receive hook
+	guard          *authGuard           // slows and refuses clients that fail token checks
 	// key seals secrets at rest: the store's config vars, the scheduler's
 	// state. prevKey is the key before a rotation this agent finished, for
 	// a scheduler state not yet sealed anew. keyMu guards both.
@@ -98,6 +101,13 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer a.close()
+	defer a.sentry.flush()
+	defer func() {
+		if v := recover(); v != nil {
+			a.sentry.recovered("agent", v)
+			panic(v)
+		}
+	}()
 	return a.serve(ctx)
 }
 
@@ -126,6 +136,10 @@ func open(cfg Config, log *slog.Logger) (*Agent, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &Agent{
 		cfg: cfg, dirs: d, iso: iso, log: log, store: st, ctx: ctx, cancel: cancel, key: key, prevKey: previous,
+	}
+	if a.sentry, err = newSentryReporter(cfg); err != nil {
+		a.close()
+		return nil, err
 	}
 	a.table = newRouteTable(a)
 	if err := a.ensureAdminToken(); err != nil {
@@ -181,6 +195,8 @@ func (a *Agent) openParts() error {
 	a.events = &eventLog{store: a.store, logs: a.logs, logf: a.logf}
 	a.webhooks = newWebhookSender(a.store, a.newWebhookGuard(), a.cfg.WebhookRetry, a.cfg.webURL, a.logf)
 	a.events.notify = a.webhooks.poke
+	a.sentryReleases = newSentryReleases(a.store, a.newWebhookGuard(), a.logf)
+	a.events.observe = a.sentryReleases.observe
 	a.api = a.routes()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

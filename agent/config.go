@@ -62,6 +62,9 @@ type Config struct {
 	// DrainCAFile is a PEM file of roots that TLS log drains (syslog+tls,
 	// https) may also be signed by, besides the system's.
 	DrainCAFile string
+	// SentryDSN, when set, sends the agent's own panics and unexpected
+	// errors to Sentry (PIER_SENTRY_DSN).
+	SentryDSN string
 
 	Version string
 }

@@ -23,8 +23,10 @@ type eventLog struct {
 	mu      sync.Mutex
 	changed chan struct{} // closed when an event is recorded, then replaced
 	// notify, when set, is called after each event is recorded: it wakes
-	// the webhook sender. It must not block.
-	notify func()
+	// the webhook sender. observe gets the recorded event (Sentry
+	// releases). Neither may block.
+	notify  func()
+	observe func(api.Event)
 }
 
 // add records an event of app of type typ (one of api.EventTypes); actor
@@ -45,18 +47,23 @@ func (e *eventLog) addData(app, typ, actor string, data api.EventData, format st
 		data = nil
 	}
 	ev := api.Event{Time: time.Now().UTC(), App: app, Type: typ, Message: msg, Actor: actor, Data: data}
-	if _, err := e.store.RecordEvent(ev); err != nil {
+	if recorded, err := e.store.RecordEvent(ev); err != nil {
 		e.logf("recording an event of %s: %v", app, err)
+	} else {
+		ev = recorded
 	}
 	e.mu.Lock()
 	if e.changed != nil {
 		close(e.changed)
 		e.changed = nil
 	}
-	notify := e.notify
+	notify, observe := e.notify, e.observe
 	e.mu.Unlock()
 	if notify != nil {
 		notify()
+	}
+	if observe != nil {
+		observe(ev)
 	}
 	if actor != "" {
 		msg += " by " + actor

@@ -14,9 +14,10 @@ import (
 // records that the agent started (or was upgraded).
 func (a *Agent) startNotifications() {
 	cw := &crashWatcher{dp: a.deploy}
-	a.wg.Add(2)
+	a.wg.Add(3)
 	go func() { defer a.wg.Done(); cw.run(a.ctx) }()
 	go func() { defer a.wg.Done(); a.webhooks.run(a.ctx) }()
+	go func() { defer a.wg.Done(); a.sentryReleases.run(a.ctx) }()
 	a.drains.startAll()
 	a.recordStart()
 }

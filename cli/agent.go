@@ -50,6 +50,7 @@ func agentCommand() *ucli.Command {
 			str("uid-range", agent.DefaultUIDRange, "`FIRST-LAST` user ids for isolated apps and builds; agents sharing a host each need their own"),
 			dur("webhook-retry", 15*time.Second, "how long a failed webhook delivery waits before its first retry (each next one twice as long, for 24h)"),
 			&ucli.BoolFlag{Name: "webhook-allow-private", Usage: "let every webhook reach link-local addresses (cloud metadata services)", EnvVars: []string{envName("webhook-allow-private")}},
+			str("sentry-dsn", "", "send the agent's own panics and unexpected errors to this Sentry `DSN`"),
 			str("drain-ca-file", "", "PEM `FILE` of CA certificates to trust for TLS log drains, besides the system's"),
 			&ucli.IntFlag{Name: "process-limit", Value: agent.DefaultProcessLimit, Usage: "processes and threads each app's user (and each build's) may run at once", EnvVars: []string{envName("process-limit")}},
 		},
@@ -95,6 +96,7 @@ func runAgent(c *ucli.Context) error {
 
 		WebhookAllowPrivate: c.Bool("webhook-allow-private"),
 		DrainCAFile:         c.String("drain-ca-file"),
+		SentryDSN:           c.String("sentry-dsn"),
 		AdminToken:          os.Getenv("PIER_ADMIN_TOKEN"),
 		SecretKey:           os.Getenv("PIER_SECRET_KEY"),
 		Version:             version,
