@@ -65,6 +65,9 @@ type Config struct {
 	// SentryDSN, when set, sends the agent's own panics and unexpected
 	// errors to Sentry (PIER_SENTRY_DSN).
 	SentryDSN string
+	// LogRetention is how far back `pier logs` serves lines (7 days);
+	// rotated log files older than it are deleted.
+	LogRetention time.Duration
 
 	Version string
 }
@@ -110,6 +113,9 @@ func (c *Config) Defaults() {
 	}
 	if c.UIDs == (sandbox.Range{}) {
 		c.UIDs = sandbox.DefaultRange
+	}
+	if c.LogRetention == 0 {
+		c.LogRetention = 7 * 24 * time.Hour
 	}
 	if c.WebhookRetry <= 0 {
 		c.WebhookRetry = 15 * time.Second

@@ -143,6 +143,7 @@ func (dp *deployer) janitor() {
 		}
 		dp.expireStandbys()
 		dp.pruneSlugs()
+		dp.logs.pruneHistory(dp.cfg.LogRetention, time.Now())
 	}
 }
 
