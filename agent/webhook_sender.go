@@ -26,20 +26,21 @@ const (
 // that sends each webhook its deliveries in order, one at a time. It never
 // runs inside a deploy: an event only wakes it.
 type webhookSender struct {
-	store  *store.Store
-	guard  webhookGuard
-	strict *http.Client // for webhooks that keep the guard's defaults
-	loose  *http.Client // for webhooks added with --allow-private
-	retry  time.Duration
-	webURL func(app string) string
-	logf   func(format string, args ...any)
-	wake   chan struct{} // 1 slot: a poke never blocks
+	store   *store.Store
+	guard   webhookGuard
+	strict  *http.Client // for webhooks that keep the guard's defaults
+	loose   *http.Client // for webhooks added with --allow-private
+	retry   time.Duration
+	timeout time.Duration // of one attempt, answer included: webhookTimeout
+	webURL  func(app string) string
+	logf    func(format string, args ...any)
+	wake    chan struct{} // 1 slot: a poke never blocks
 }
 
 func newWebhookSender(st *store.Store, g webhookGuard, retry time.Duration, webURL func(string) string, logf func(string, ...any)) *webhookSender {
 	return &webhookSender{
 		store: st, guard: g, strict: g.client(false), loose: g.client(true),
-		retry: retry, webURL: webURL, logf: logf, wake: make(chan struct{}, 1),
+		retry: retry, timeout: webhookTimeout, webURL: webURL, logf: logf, wake: make(chan struct{}, 1),
 	}
 }
 
@@ -158,7 +159,7 @@ func (s *webhookSender) send(ctx context.Context, w api.Webhook, t store.Webhook
 	if err != nil {
 		return res(0, fmt.Errorf("rendering the delivery: %w", err))
 	}
-	ctx, cancel := context.WithTimeout(ctx, webhookTimeout)
+	ctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, t.URL, bytes.NewReader(body))
 	if err != nil {

@@ -117,3 +117,62 @@ func TestWebhookSenderRetriesInOrderAndSigns(t *testing.T) {
 		t.Errorf("a delivery's error shows the URL: %q", ds[0].LastError)
 	}
 }
+
+// A receiver that hangs costs one attempt's timeout, recorded as a failed
+// attempt to retry; a 500 the same.
+func TestWebhookReceiverThatHangsOrFailsIsRetried(t *testing.T) {
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	st, err := store.Open(filepath.Join(t.TempDir(), "pier.db"), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	if err := st.CreateApp(api.App{Name: "blog"}); err != nil {
+		t.Fatal(err)
+	}
+	release := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-release:
+		case <-r.Context().Done():
+		}
+	}))
+	defer hang.Close()
+	defer close(release)
+	fail := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "down for maintenance", http.StatusInternalServerError)
+	}))
+	defer fail.Close()
+	for id, u := range map[string]string{"hang": hang.URL, "fail": fail.URL} {
+		if err := st.AddWebhook(api.Webhook{ID: id, App: "blog"}, store.WebhookTarget{URL: u, Secret: "whsec_0123456789abcdef"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.RecordEvent(api.Event{App: "blog", Type: api.EventDeployFailed}); err != nil {
+		t.Fatal(err)
+	}
+	s := newWebhookSender(st, webhookGuard{api: netip.MustParseAddrPort("127.0.0.1:1")}, time.Hour, nil, t.Logf)
+	s.timeout = 300 * time.Millisecond
+	due, _, err := st.DueDeliveries(time.Now())
+	if err != nil || len(due) != 2 {
+		t.Fatalf("due %v, %v", due, err)
+	}
+	start := time.Now()
+	for _, it := range due {
+		s.attempt(context.Background(), it)
+	}
+	if took := time.Since(start); took > 3*time.Second {
+		t.Errorf("two attempts took %v", took)
+	}
+	for id, want := range map[string]string{"hang": "deadline exceeded", "fail": "500"} {
+		ds, _ := st.Deliveries("blog", id, 0)
+		d := ds[0]
+		if d.Status != api.DeliveryPending || d.Attempts != 1 || !strings.Contains(d.LastError, want) || d.NextAt.Before(time.Now().Add(50*time.Minute)) {
+			t.Errorf("%s: %+v, want pending after 1 attempt, an error saying %q and a retry in an hour", id, d, want)
+		}
+		if id == "fail" && d.LastCode != 500 {
+			t.Errorf("fail: code %d", d.LastCode)
+		}
+	}
+}
