@@ -48,7 +48,7 @@ type Agent struct {
 	// drains send the apps' log lines to syslog and HTTPS drains.
 	drains *drainManager
 	sentry *sentryReporter // nil without --sentry-dsn
-	// sentryReleases tells apps\' Sentry projects of their releases.
+	// sentryReleases tells apps' Sentry projects of their releases.
 	sentryReleases *sentryReleases
 	builder        *buildpacks.Builder
 	edge           *proxy.Edge    // the proxy, its servers and their certificates
@@ -59,6 +59,7 @@ type Agent struct {
 	sshd           *gitserver.SSHServer // nil when SSH is off
 	hook           *gitserver.Hook      // the agent's half of the pre-receive hook
 	guard          *authGuard           // slows and refuses clients that fail token checks
+	backups        *backupScheduler     // nil without --backup-schedule
 	// key seals secrets at rest: the store's config vars, the scheduler's
 	// state. prevKey is the key before a rotation this agent finished, for
 	// a scheduler state not yet sealed anew. keyMu guards both.
@@ -69,6 +70,9 @@ type Agent struct {
 	api     http.Handler
 	metrics http.Handler
 	traffic *trafficSampler // pier metrics: the proxy's series, sampled
+	// handoversFailed counts SIGHUP handovers after which this agent went
+	// on (upgrade.go): `pier upgrade` watches it to roll back at once.
+	handoversFailed prometheus.Counter
 
 	ctx    context.Context // the agent's lifetime
 	cancel context.CancelFunc
@@ -204,6 +208,14 @@ func (a *Agent) openParts() error {
 	platform := newPlatformMetrics()
 	reg.MustRegister(platform.collectors()...)
 	reg.MustRegister(newStateCollector(a))
+	a.handoversFailed = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "pier_agent_handovers_failed_total",
+		Help: "Handovers to a new agent (SIGHUP) that failed, after which this agent went on.",
+	})
+	reg.MustRegister(a.handoversFailed)
+	if a.backups, err = newBackupScheduler(a, a.cfg.Backup, reg); err != nil {
+		return err
+	}
 	a.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	a.traffic = &trafficSampler{gather: reg}
 	if a.drains, err = newDrainManager(a); err != nil {
@@ -315,6 +327,10 @@ func (a *Agent) serve(ctx context.Context) error {
 	a.deploy.reconcile()
 	a.wg.Add(1)
 	go a.deploy.janitor()
+	if a.backups != nil {
+		a.wg.Add(1)
+		go func() { defer a.wg.Done(); a.backups.run(a.ctx) }()
+	}
 	a.startNotifications()
 
 	api := proxy.NewServer(a.api, lns.api.Addr().String())

@@ -68,6 +68,8 @@ type Config struct {
 	// LogRetention is how far back `pier logs` serves lines (7 days);
 	// rotated log files older than it are deleted.
 	LogRetention time.Duration
+	// Backup makes backups on a schedule; off when Backup.Every is "".
+	Backup BackupSchedule
 
 	Version string
 }

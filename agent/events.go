@@ -39,6 +39,9 @@ func (e *eventLog) add(app, typ, actor, format string, args ...any) {
 // commit, reason, keys...). Values must never be secrets: config changes
 // carry key names only.
 func (e *eventLog) addData(app, typ, actor string, data api.EventData, format string, args ...any) {
+	if e == nil {
+		return // a part used without an agent around it (a test's)
+	}
 	if !slices.Contains(api.EventTypes, typ) {
 		e.logf("an event of %s has type %q, which is not in api.EventTypes", app, typ)
 	}

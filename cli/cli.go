@@ -92,6 +92,8 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			webhooksCommand(),
 			drainsCommand(),
 			versionCommand(),
+			installCommand(),
+			upgradeCommand(),
 		},
 	}
 	app.OnUsageError = func(c *ucli.Context, err error, _ bool) error {

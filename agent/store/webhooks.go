@@ -211,3 +211,23 @@ func (s *Store) WebhookByID(id string) (api.Webhook, WebhookTarget, error) {
 	}
 	return s.Webhook(app, id)
 }
+
+// forgetTargets removes every webhook (with its outbox) and every log
+// drain: their sealed targets cannot be opened after the key was lost. It
+// returns how many it removed.
+func forgetTargets(tx *bolt.Tx) (int, error) {
+	n := 0
+	for _, b := range []struct {
+		bucket []byte
+		del    func(*bolt.Tx, string) error
+	}{{bucketWebhooks, deleteWebhook}, {bucketDrains, deleteDrain}} {
+		bk := tx.Bucket(b.bucket)
+		if bk == nil {
+			continue
+		}
+		if err := forEachKey(bk, func(id []byte) error { n++; return b.del(tx, string(id)) }); err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}

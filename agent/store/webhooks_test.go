@@ -185,3 +185,34 @@ func TestOldEventsReadWithTheirKindAsType(t *testing.T) {
 		t.Errorf("old event read as %+v, %v", es, err)
 	}
 }
+
+// After the key is lost, webhooks and drains cannot be opened: they go.
+func TestForgetSealedRemovesWebhooksAndDrains(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "pier.db")
+	s := openAt(t, path, testKey(t))
+	mustCreateApp(t, s, "blog")
+	if err := s.AddWebhook(api.Webhook{ID: "wh1", App: "blog"}, WebhookTarget{URL: "https://example.com/x", Secret: "s"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.AddDrain(api.Drain{ID: "d1", App: "blog"}, "syslog://logs.example.com:514"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.RecordEvent(api.Event{App: "blog", Type: api.EventScale}); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	newKey := testKey(t)
+	if _, err := ForgetSealed(path, newKey, nil); err != nil {
+		t.Fatal(err)
+	}
+	s2 := openAt(t, path, newKey)
+	if hooks, _ := s2.Webhooks("blog"); len(hooks) != 0 {
+		t.Errorf("webhooks after the key was lost: %+v", hooks)
+	}
+	if ds, _ := s2.Drains("blog"); len(ds) != 0 {
+		t.Errorf("drains after the key was lost: %+v", ds)
+	}
+	if due, _, _ := s2.DueDeliveries(time.Now()); len(due) != 0 {
+		t.Errorf("deliveries after the key was lost: %+v", due)
+	}
+}
