@@ -155,14 +155,6 @@ func (w *drainWorker) post(ctx context.Context, client *http.Client, body []byte
 	req.Header.Set("Logplex-Msg-Count", strconv.Itoa(n))
 	req.Header.Set("Logplex-Drain-Token", w.d.ID)
 	req.Header.Set("User-Agent", "pier-drains")
-	resp, err := client.Do(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("the drain answered %s", resp.Status)
-	}
-	return nil
+	_, err = deliver(client, req, "the drain")
+	return err
 }

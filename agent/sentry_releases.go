@@ -4,9 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -127,19 +125,7 @@ func (s *sentryReleases) post(ctx context.Context, token, to string, body any) e
 	}
 	req.Header.Set("Authorization", "Bearer "+token)
 	req.Header.Set("Content-Type", "application/json")
-	resp, err := s.client.Do(req)
-	if err != nil {
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return err
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	// 208: the release exists already (a rollback to it).
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return fmt.Errorf("Sentry answered %s", resp.Status)
-	}
-	return nil
+	// 208, the release exists already (a rollback to it), is a 2xx.
+	_, err = deliver(s.client, req, "Sentry")
+	return err
 }

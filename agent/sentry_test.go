@@ -5,21 +5,18 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 
 	"github.com/getsentry/sentry-go"
 
-	"github.com/pierhq/pier/agent/store"
 	"github.com/pierhq/pier/api"
 )
 
@@ -126,16 +123,7 @@ func TestDeploysAreToldToTheAppsSentry(t *testing.T) {
 		w.WriteHeader(http.StatusCreated)
 	}))
 	defer api0.Close()
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	st, err := store.Open(filepath.Join(t.TempDir(), "pier.db"), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.CreateApp(api.App{Name: "blog"}); err != nil {
-		t.Fatal(err)
-	}
+	st := newTestStore(t, "blog")
 	vars := map[string]string{"SENTRY_AUTH_TOKEN": "sntrys_secret", "SENTRY_ORG": "acme", "SENTRY_PROJECT": "blog-web", "SENTRY_URL": api0.URL}
 	if _, err := st.CreateRelease(api.Release{App: "blog", Commit: "1a2b3c4d5e6f"}, vars); err != nil {
 		t.Fatal(err)

@@ -5,9 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/pierhq/pier/agent/store"
@@ -143,10 +141,6 @@ func (s *webhookSender) send(ctx context.Context, w api.Webhook, t store.Webhook
 	res := func(code int, err error) api.DeliveryResult {
 		r := api.DeliveryResult{Code: code, Duration: api.Duration(time.Since(start))}
 		if err != nil {
-			var ue *url.Error
-			if errors.As(err, &ue) {
-				err = ue.Err
-			}
 			r.Error = err.Error()
 		}
 		return r
@@ -175,14 +169,5 @@ func (s *webhookSender) send(ctx context.Context, w api.Webhook, t store.Webhook
 	if w.AllowPrivate {
 		client = s.loose
 	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return res(0, err)
-	}
-	defer resp.Body.Close()
-	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		return res(resp.StatusCode, fmt.Errorf("the receiver answered %s", resp.Status))
-	}
-	return res(resp.StatusCode, nil)
+	return res(deliver(client, req, "the receiver"))
 }

@@ -42,16 +42,7 @@ func verifySignature(secret, header string, body []byte) bool {
 }
 
 func TestWebhookSenderRetriesInOrderAndSigns(t *testing.T) {
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	st, err := store.Open(filepath.Join(t.TempDir(), "pier.db"), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.CreateApp(api.App{Name: "blog"}); err != nil {
-		t.Fatal(err)
-	}
+	st := newTestStore(t, "blog")
 	const secret = "whsec_0123456789abcdef"
 	var mu sync.Mutex
 	var got []uint64
@@ -121,16 +112,7 @@ func TestWebhookSenderRetriesInOrderAndSigns(t *testing.T) {
 // A receiver that hangs costs one attempt's timeout, recorded as a failed
 // attempt to retry; a 500 the same.
 func TestWebhookReceiverThatHangsOrFailsIsRetried(t *testing.T) {
-	key := make([]byte, 32)
-	_, _ = rand.Read(key)
-	st, err := store.Open(filepath.Join(t.TempDir(), "pier.db"), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	if err := st.CreateApp(api.App{Name: "blog"}); err != nil {
-		t.Fatal(err)
-	}
+	st := newTestStore(t, "blog")
 	release := make(chan struct{})
 	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		select {
@@ -175,4 +157,22 @@ func TestWebhookReceiverThatHangsOrFailsIsRetried(t *testing.T) {
 			t.Errorf("fail: code %d", d.LastCode)
 		}
 	}
+}
+
+// newTestStore opens a store in a temp dir, with the named apps.
+func newTestStore(t *testing.T, apps ...string) *store.Store {
+	t.Helper()
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	st, err := store.Open(filepath.Join(t.TempDir(), "pier.db"), key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	for _, app := range apps {
+		if err := st.CreateApp(api.App{Name: app}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return st
 }

@@ -125,13 +125,8 @@ func (s *Store) SaveDelivery(it OutboxItem) error {
 func (s *Store) Deliveries(app, id string, limit int) ([]api.Delivery, error) {
 	out := []api.Delivery{}
 	err := s.view(func(tx *bolt.Tx) error {
-		var w api.Webhook
-		ok, err := getJSON(tx.Bucket(bucketWebhooks), []byte(id), &w)
-		if err != nil {
+		if _, err := webhookOf(tx, app, id); err != nil {
 			return err
-		}
-		if !ok || w.App != app {
-			return detail(ErrWebhookNotFound, "webhook %q not found: see `pier webhooks list`", id)
 		}
 		ob := tx.Bucket(bucketOutbox)
 		if ob == nil || ob.Bucket([]byte(id)) == nil {

@@ -115,12 +115,9 @@ func (s *Store) Webhook(app, id string) (api.Webhook, WebhookTarget, error) {
 	var w api.Webhook
 	var t WebhookTarget
 	err := s.view(func(tx *bolt.Tx) error {
-		ok, err := getJSON(tx.Bucket(bucketWebhooks), []byte(id), &w)
-		if err != nil {
+		var err error
+		if w, err = webhookOf(tx, app, id); err != nil {
 			return err
-		}
-		if !ok || w.App != app {
-			return detail(ErrWebhookNotFound, "webhook %q not found: see `pier webhooks list`", id)
 		}
 		plain, err := s.seal.open(tx.Bucket(bucketWebhookTargets).Get([]byte(id)), webhookTargetAt(id))
 		if err != nil {
@@ -135,16 +132,25 @@ func (s *Store) Webhook(app, id string) (api.Webhook, WebhookTarget, error) {
 // target and its outbox.
 func (s *Store) RemoveWebhook(app, id string) error {
 	return s.update(func(tx *bolt.Tx) error {
-		var w api.Webhook
-		ok, err := getJSON(tx.Bucket(bucketWebhooks), []byte(id), &w)
-		if err != nil {
+		if _, err := webhookOf(tx, app, id); err != nil {
 			return err
-		}
-		if !ok || w.App != app {
-			return detail(ErrWebhookNotFound, "webhook %q not found: see `pier webhooks list`", id)
 		}
 		return deleteWebhook(tx, id)
 	})
+}
+
+// webhookOf reads webhook id of app ("": a platform-wide one); another
+// app's is not found, as one that does not exist.
+func webhookOf(tx *bolt.Tx, app, id string) (api.Webhook, error) {
+	var w api.Webhook
+	ok, err := getJSON(tx.Bucket(bucketWebhooks), []byte(id), &w)
+	if err != nil {
+		return w, err
+	}
+	if !ok || w.App != app {
+		return w, detail(ErrWebhookNotFound, "webhook %q not found: see `pier webhooks list`", id)
+	}
+	return w, nil
 }
 
 func deleteWebhook(tx *bolt.Tx, id string) error {
