@@ -18,6 +18,11 @@ func (a *Agent) startNotifications() {
 	go func() { defer a.wg.Done(); cw.run(a.ctx) }()
 	go func() { defer a.wg.Done(); a.webhooks.run(a.ctx) }()
 	go func() { defer a.wg.Done(); a.sentryReleases.run(a.ctx) }()
+	if a.certs != nil {
+		cw := &certExpiryWatcher{apps: a.appsHosts, status: a.certs.Status, events: a.events}
+		a.wg.Add(1)
+		go func() { defer a.wg.Done(); cw.run(a.ctx) }()
+	}
 	a.drains.startAll()
 	a.recordStart()
 }
