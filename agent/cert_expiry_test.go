@@ -14,7 +14,9 @@ func TestCertExpiringIsToldOncePerCertificate(t *testing.T) {
 	soon, later := now.Add(10*24*time.Hour), now.Add(60*24*time.Hour)
 	notAfter := map[string]time.Time{"blog.example.com": soon, "www.blog.example.com": later}
 	w := &certExpiryWatcher{
-		apps: func() map[string][]string { return map[string][]string{"blog": {"blog.example.com", "www.blog.example.com"}} },
+		apps: func() map[string][]string {
+			return map[string][]string{"blog": {"blog.example.com", "www.blog.example.com"}}
+		},
 		status: func(hosts ...string) []certs.Status {
 			var out []certs.Status
 			for _, h := range hosts {
