@@ -23,18 +23,6 @@ func drainsCommand() *ucli.Command {
 	}
 }
 
-// oneArg is the one argument of a command, named what.
-func oneArg(c *ucli.Context, what string) (string, error) {
-	as, err := args(c)
-	if err != nil {
-		return "", err
-	}
-	if len(as) != 1 {
-		return "", fmt.Errorf("give one %s: %s -a APP %s", what, helpName(c), what)
-	}
-	return as[0], nil
-}
-
 func runDrainsAdd(c *ucli.Context) error {
 	raw, err := oneArg(c, "URL")
 	if err != nil {

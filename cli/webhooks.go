@@ -48,16 +48,15 @@ func webhookScope(c *ucli.Context) (*api.Client, string, error) {
 	return appClient(c)
 }
 
-// webhookID is the one ID argument.
-func webhookID(c *ucli.Context) (string, error) {
-	as, err := args(c)
+// webhookOf is the client, the app ("" with --platform) and the one ID
+// argument of a command on one webhook.
+func webhookOf(c *ucli.Context) (*api.Client, string, string, error) {
+	id, err := oneArg(c, "ID")
 	if err != nil {
-		return "", err
+		return nil, "", "", err
 	}
-	if len(as) != 1 {
-		return "", fmt.Errorf("give one webhook id: %s ID (see `pier webhooks list`)", helpName(c))
-	}
-	return as[0], nil
+	cl, app, err := webhookScope(c)
+	return cl, app, id, err
 }
 
 func runWebhooksAdd(c *ucli.Context) error {
@@ -113,11 +112,7 @@ func runWebhooksList(c *ucli.Context) error {
 }
 
 func runWebhooksRemove(c *ucli.Context) error {
-	id, err := webhookID(c)
-	if err != nil {
-		return err
-	}
-	cl, app, err := webhookScope(c)
+	cl, app, id, err := webhookOf(c)
 	if err != nil {
 		return err
 	}
@@ -129,11 +124,7 @@ func runWebhooksRemove(c *ucli.Context) error {
 }
 
 func runWebhooksDeliveries(c *ucli.Context) error {
-	id, err := webhookID(c)
-	if err != nil {
-		return err
-	}
-	cl, app, err := webhookScope(c)
+	cl, app, id, err := webhookOf(c)
 	if err != nil {
 		return err
 	}
@@ -159,11 +150,7 @@ func runWebhooksDeliveries(c *ucli.Context) error {
 }
 
 func runWebhooksTest(c *ucli.Context) error {
-	id, err := webhookID(c)
-	if err != nil {
-		return err
-	}
-	cl, app, err := webhookScope(c)
+	cl, app, id, err := webhookOf(c)
 	if err != nil {
 		return err
 	}
