@@ -10,16 +10,22 @@ import (
 	"github.com/pierhq/pier/scheduler"
 )
 
-// crashTick is how often the crash watcher asks the scheduler what runs.
-const crashTick = 2 * time.Second
+// crashTick is how often the crash watcher asks the local scheduler what
+// runs; crashTickNomad, Nomad's, where each look costs the cluster a few
+// API calls per app.
+const (
+	crashTick      = 2 * time.Second
+	crashTickNomad = 15 * time.Second
+)
 
 // crashWatcher turns what the scheduler reports of instances into events:
 // instance.crashed when one crashed (its restarts grew, or it stays
 // crashed), instance.oom_killed when it was killed over its memory limit.
 // It keeps only the last counts of the instances it saw.
 type crashWatcher struct {
-	dp   *deployer
-	seen map[string]instanceCounts // by app/slot/name/id
+	dp    *deployer
+	every time.Duration             // how often it looks
+	seen  map[string]instanceCounts // by app/slot/name/id
 }
 
 type instanceCounts struct {
@@ -30,7 +36,7 @@ type instanceCounts struct {
 // run watches until ctx is done.
 func (cw *crashWatcher) run(ctx context.Context) {
 	cw.seen = map[string]instanceCounts{}
-	t := time.NewTicker(crashTick)
+	t := time.NewTicker(cw.every)
 	defer t.Stop()
 	for {
 		select {

@@ -13,7 +13,10 @@ import (
 // drains; then
 // records that the agent started (or was upgraded).
 func (a *Agent) startNotifications() {
-	cw := &crashWatcher{dp: a.deploy}
+	cw := &crashWatcher{dp: a.deploy, every: crashTick}
+	if a.cfg.Scheduler == "nomad" {
+		cw.every = crashTickNomad
+	}
 	a.wg.Add(3)
 	go func() { defer a.wg.Done(); cw.run(a.ctx) }()
 	go func() { defer a.wg.Done(); a.webhooks.run(a.ctx) }()
