@@ -1,0 +1,105 @@
+package api
+
+import (
+	"slices"
+	"time"
+)
+
+// Pipeline stages, in the order a release travels through them.
+const (
+	StageReview      = "review"
+	StageDevelopment = "development"
+	StageStaging     = "staging"
+	StageProduction  = "production"
+)
+
+// Stages are the stages of a pipeline, upstream first.
+var Stages = []string{StageReview, StageDevelopment, StageStaging, StageProduction}
+
+// StageIndex is the position of stage in Stages, or -1.
+func StageIndex(stage string) int { return slices.Index(Stages, stage) }
+
+// Pipeline groups apps that run the same code at different stages: a
+// release promoted from one stage runs unbuilt, with each app's own config,
+// in the next.
+type Pipeline struct {
+	Name      string        `json:"name"`
+	CreatedAt time.Time     `json:"created_at"`
+	Apps      []PipelineApp `json:"apps"` // ordered by stage, then name
+	Review    ReviewConfig  `json:"review"`
+}
+
+// PipelineApp is an app at a stage of a pipeline.
+type PipelineApp struct {
+	App   string `json:"app"`
+	Stage string `json:"stage"`
+	// Filled in by the agent when it answers; never stored.
+	LiveRelease int    `json:"live_release,omitempty"`
+	Commit      string `json:"commit,omitempty"`
+	WebURL      string `json:"web_url,omitempty"`
+}
+
+// StageOf returns the stage of app in p, or "".
+func (p Pipeline) StageOf(app string) string {
+	for _, a := range p.Apps {
+		if a.App == app {
+			return a.Stage
+		}
+	}
+	return ""
+}
+
+// AppsAt returns the apps of p at stage, sorted by name.
+func (p Pipeline) AppsAt(stage string) []string {
+	var out []string
+	for _, a := range p.Apps {
+		if a.Stage == stage {
+			out = append(out, a.App)
+		}
+	}
+	slices.Sort(out)
+	return out
+}
+
+// ReviewConfig is how a pipeline makes review apps: the app whose config
+// they start from, the config vars not to copy (secrets of production
+// services), and how long one may stay idle (0: until destroyed).
+type ReviewConfig struct {
+	Template   string   `json:"template,omitempty"`
+	NoCopy     []string `json:"no_copy,omitempty"`
+	ExpireIdle Duration `json:"expire_idle,omitempty"`
+}
+
+// CreatePipelineRequest makes a pipeline.
+type CreatePipelineRequest struct {
+	Name string `json:"name"`
+}
+
+// PipelineAppRequest adds App to a pipeline at Stage.
+type PipelineAppRequest struct {
+	App   string `json:"app"`
+	Stage string `json:"stage"`
+}
+
+// PromoteRequest promotes the live release of the path's app to To (empty:
+// the apps of the next stage of its pipeline that has any).
+type PromoteRequest struct {
+	To []string `json:"to,omitempty"`
+}
+
+// Promotion is the answer of a promotion: the release each target got, or
+// why it did not.
+type Promotion struct {
+	From    string            `json:"from"`
+	Release int               `json:"release"` // the upstream's live version promoted
+	Commit  string            `json:"commit,omitempty"`
+	SlugID  string            `json:"slug_id,omitempty"`
+	Targets []PromotionTarget `json:"targets"`
+}
+
+// PromotionTarget is one downstream app of a promotion.
+type PromotionTarget struct {
+	App     string  `json:"app"`
+	Release Release `json:"release,omitzero"` // the new release, when one was made
+	Error   string  `json:"error,omitempty"`  // why it did not go live
+}
