@@ -82,9 +82,12 @@ type PipelineAppRequest struct {
 }
 
 // PromoteRequest promotes the live release of the path's app to To (empty:
-// the apps of the next stage of its pipeline that has any).
+// the apps of the next stage of its pipeline that has any). Release, when
+// set, is the version the caller means: the promotion is refused unless
+// it is still the live one.
 type PromoteRequest struct {
-	To []string `json:"to,omitempty"`
+	To      []string `json:"to,omitempty"`
+	Release int      `json:"release,omitempty"`
 }
 
 // Promotion is the answer of a promotion: the release each target got, or
