@@ -2,7 +2,13 @@ module github.com/pierhq/pier
 
 go 1.26.8
 
-require github.com/urfave/cli/v2 v2.27.7
+require (
+	github.com/google/go-github/v74 v74.0.0
+	github.com/urfave/cli/v2 v2.27.7
+	gopkg.in/yaml.v3 v3.0.1
+)
+
+require github.com/google/go-querystring v1.1.0 // indirect
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect

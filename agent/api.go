@@ -68,7 +68,7 @@ func (a *Agent) present(app api.App) api.App {
 }
 
 func (a *Agent) getVersion(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, 200, api.Version{Version: a.cfg.Version, Scheduler: a.cfg.Scheduler, Domain: a.cfg.Domain})
+	writeJSON(w, 200, api.Version{Version: a.cfg.Version, Scheduler: a.cfg.Scheduler, Domain: a.cfg.Domain, WatchWindow: api.Duration(a.cfg.WatchWindow)})
 	return nil
 }
 

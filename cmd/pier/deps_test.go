@@ -59,7 +59,7 @@ var pierImports = map[string][]string{
 // Nomad's API nomad's, and api is stdlib only.
 var thirdParty = map[string][]string{
 	"cmd/pier":                 {},
-	"cli":                      {"github.com/urfave/cli/v2", "github.com/google/renameio/v2"},
+	"cli":                      {"github.com/urfave/cli/v2", "github.com/google/renameio/v2", "github.com/google/go-github/v74"}, // go-github: pier ci deploy reports GitHub Deployments
 	"api":                      {},
 	"agent":                    {"github.com/cloudflare/tableflip", "github.com/google/renameio/v2", "github.com/prometheus/client_golang", "github.com/prometheus/client_model", "golang.org/x/crypto", "golang.org/x/sys"},
 	"agent/store":              {"go.etcd.io/bbolt", "github.com/google/renameio/v2", "golang.org/x/crypto"},
