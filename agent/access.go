@@ -81,6 +81,8 @@ var apiRoutes = []apiRoute{
 	{"POST /v1/pipelines/{pipeline}/apps", needAdmin, (*Agent).addPipelineApp},
 	{"DELETE /v1/apps/{app}/pipeline", needAdmin, (*Agent).removePipelineApp},
 	{"POST /v1/apps/{app}/promote", needRead, (*Agent).postPromote}, // and deploy on every app it promotes to
+	{"PATCH /v1/pipelines/{pipeline}/review", needAdmin, (*Agent).patchReview},
+	{"POST /v1/pipelines/{pipeline}/review-apps", needAdmin, (*Agent).postReviewApp},
 }
 
 // Git needs, which the git server asks for by what a request does.

@@ -137,6 +137,7 @@ func (dp *deployer) janitor() {
 		case <-t.C:
 		}
 		dp.expireStandbys()
+		dp.expireReviewApps()
 		dp.pruneSlugs()
 	}
 }

@@ -62,3 +62,18 @@ func (c *Client) Promote(ctx context.Context, app string, req PromoteRequest) (P
 	err := c.do(ctx, http.MethodPost, appPath(app, "promote"), req, &p)
 	return p, err
 }
+
+// SetReviewConfig sets how a pipeline makes review apps.
+func (c *Client) SetReviewConfig(ctx context.Context, pipeline string, rc ReviewConfig) (Pipeline, error) {
+	var p Pipeline
+	err := c.do(ctx, http.MethodPatch, pipelinePath(pipeline, "review"), rc, &p)
+	return p, err
+}
+
+// CreateReviewApp makes the review app of a pull request or branch, with
+// its config; the branch is pushed to it next.
+func (c *Client) CreateReviewApp(ctx context.Context, pipeline string, req ReviewAppRequest) (App, error) {
+	var a App
+	err := c.do(ctx, http.MethodPost, pipelinePath(pipeline, "review-apps"), req, &a)
+	return a, err
+}

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -105,4 +107,38 @@ type PromotionTarget struct {
 	App     string  `json:"app"`
 	Release Release `json:"release,omitzero"` // the new release, when one was made
 	Error   string  `json:"error,omitempty"`  // why it did not go live
+}
+
+// ReviewAppRequest makes a review app of a pipeline for a pull request
+// (PR) or, without one, for a branch. Env is set on top of the config
+// copied from the pipeline's template (app.json's environments.review).
+type ReviewAppRequest struct {
+	PR     int               `json:"pr,omitempty"`
+	Branch string            `json:"branch"`
+	Env    map[string]string `json:"env,omitempty"`
+}
+
+// ReviewAppName is the name of pipeline's review app for pull request pr,
+// or, when pr is 0, for branch: PIPELINE-pr-N, or PIPELINE-BRANCH in
+// lower-case letters, digits and dashes, at most 30 characters.
+func ReviewAppName(pipeline string, pr int, branch string) string {
+	if pr > 0 {
+		return fmt.Sprintf("%s-pr-%d", pipeline, pr)
+	}
+	var b strings.Builder
+	dash := false
+	for _, r := range strings.ToLower(branch) {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			b.WriteRune(r)
+			dash = false
+		} else if !dash {
+			b.WriteByte('-')
+			dash = true
+		}
+	}
+	name := pipeline + "-" + strings.Trim(b.String(), "-")
+	if len(name) > 30 {
+		name = name[:30]
+	}
+	return strings.TrimRight(name, "-")
 }

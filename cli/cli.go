@@ -74,6 +74,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			rollbackCommand(),
 			pipelinesCommand(),
 			promoteCommand(),
+			reviewAppsCommand(),
 			ciCommand(),
 			scaleCommand(),
 			psCommand(),

@@ -20,6 +20,7 @@ func pipelinesCommand() *ucli.Command {
 			pipelinesInfoCommand(),
 			pipelinesAddCommand(),
 			pipelinesRemoveCommand(),
+			pipelinesReviewCommand(),
 			pipelinesDestroyCommand(),
 		},
 	}
