@@ -31,14 +31,7 @@ func TestCIDeploy(t *testing.T) {
 	needE2E(t)
 	a := startAgent(t, agentOpts{extra: []string{"PIER_WATCH_WINDOW=5s"}})
 	const staging, prod = "web-staging", "web"
-	for app, color := range map[string]string{staging: "green", prod: "gold"} {
-		a.mustPier("apps", "create", app)
-		t.Cleanup(func() { a.pier("apps", "destroy", "-a", app, "--confirm", app) })
-		a.mustPier("config", "set", "-a", app, "COLOR="+color)
-	}
-	a.mustPier("pipelines", "create", "web")
-	a.mustPier("pipelines", "add", "-a", staging, "--stage", "staging", "web")
-	a.mustPier("pipelines", "add", "-a", prod, "--stage", "production", "web")
+	stagingAndProduction(t, a, "web", staging, prod)
 	gh := newGitHubStandIn(t)
 	repo := newPrebuiltRepo(t, "hello")
 	deploy := func() ciOutcome {

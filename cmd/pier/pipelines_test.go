@@ -20,14 +20,7 @@ func TestPipelinePromote(t *testing.T) {
 	needE2E(t)
 	a := startAgent(t, agentOpts{extra: []string{"PIER_WATCH_WINDOW=3s"}})
 	const staging, prod = "shop-staging", "shop"
-	for app, color := range map[string]string{staging: "green", prod: "gold"} {
-		a.mustPier("apps", "create", app)
-		t.Cleanup(func() { a.pier("apps", "destroy", "-a", app, "--confirm", app) })
-		a.mustPier("config", "set", "-a", app, "COLOR="+color)
-	}
-	a.mustPier("pipelines", "create", "shop")
-	a.mustPier("pipelines", "add", "-a", staging, "--stage", "staging", "shop")
-	a.mustPier("pipelines", "add", "-a", prod, "--stage", "production", "shop")
+	stagingAndProduction(t, a, "shop", staging, prod)
 
 	repo := newPrebuiltRepo(t, "hello")
 	repo.remote(a, staging, a.token)
@@ -172,4 +165,18 @@ func slugFiles(t *testing.T, a *agentProc) int {
 		t.Fatal(err)
 	}
 	return len(m)
+}
+
+// stagingAndProduction makes pipeline with a staging app whose COLOR is
+// green and a production app whose COLOR is gold.
+func stagingAndProduction(t *testing.T, a *agentProc, pipeline, staging, prod string) {
+	t.Helper()
+	for app, color := range map[string]string{staging: "green", prod: "gold"} {
+		a.mustPier("apps", "create", app)
+		t.Cleanup(func() { a.pier("apps", "destroy", "-a", app, "--confirm", app) })
+		a.mustPier("config", "set", "-a", app, "COLOR="+color)
+	}
+	a.mustPier("pipelines", "create", pipeline)
+	a.mustPier("pipelines", "add", "-a", staging, "--stage", "staging", pipeline)
+	a.mustPier("pipelines", "add", "-a", prod, "--stage", "production", pipeline)
 }
