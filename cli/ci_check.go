@@ -27,7 +27,9 @@ func (r *ciRun) check(ctx context.Context, app string, version int) ciResult {
 		res.Reason = err.Error()
 		return res
 	} else if rel.Status == api.StatusFailed {
-		res.Reason = fmt.Sprintf("v%d failed: %s", version, rel.Reason)
+		// It went live (the push or promotion succeeded): pier rolled it
+		// back already.
+		res.Status, res.Reason = ciRolledBack, fmt.Sprintf("v%d failed: %s", version, rel.Reason)
 		return res
 	}
 	if a.LiveRelease != version {

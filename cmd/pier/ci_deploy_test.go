@@ -20,9 +20,9 @@ import (
 // TestCIDeploy runs the GitHub Action's entry, `pier ci deploy`, against a
 // real agent: a push that passes its smoke check and watch window is
 // promoted to production and reported as GitHub Deployments; a build whose
-// page lacks the expected text, and one that crashes in its watch window
-// (pier rolls it back), each exit non-zero and leave production as it
-// was; a job cancelled mid-deploy leaves no lock behind.
+// page lacks the expected text, one that crashes in its watch window (pier
+// rolls it back) and one that cannot start each exit non-zero and leave
+// production as it was; a job cancelled mid-deploy leaves no lock behind.
 //
 // GitHub's API cannot be reached from here: a local stand-in serves the
 // same REST endpoints (deployments and their statuses), and the command
@@ -95,6 +95,22 @@ func TestCIDeploy(t *testing.T) {
 			t.Errorf("production: GET / = %d %q", code, body)
 		}
 		gh.take()
+	})
+
+	t.Run("a deploy that fails fails the job", func(t *testing.T) {
+		repo.write("Procfile", "web: exit 3\nworker: bluegreen\n")
+		o := deploy()
+		if o.code == 0 || o.outputs["status"] != "failed" || !strings.Contains(o.stderr, "git push failed") {
+			t.Errorf("pier ci deploy of a release that cannot start: exit %d, outputs %v\n%s", o.code, o.outputs, o.stderr)
+		}
+		if n := len(releasesOf(t, a, prod)); n != 1 {
+			t.Errorf("production has %d releases after a failed deploy upstream", n)
+		}
+		if got := gh.take(); len(got) != 3 || !strings.HasPrefix(got[2], "status failure") {
+			t.Errorf("GitHub saw %q, want one deployment that failed", got)
+		}
+		repo.git("checkout", "-q", "HEAD~1", "--", "Procfile")
+		repo.commit("the Procfile back")
 	})
 
 	t.Run("a cancelled job leaves no lock", func(t *testing.T) {

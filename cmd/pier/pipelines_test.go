@@ -121,7 +121,6 @@ func promoteRefusals(t *testing.T, a *agentProc, repo *gitRepo) {
 	t.Cleanup(func() { a.pier("apps", "destroy", "-a", eu, "--confirm", eu) })
 	a.mustPier("pipelines", "add", "-a", eu, "--stage", "production", "shop")
 	repo.write("Procfile", "web: bluegreen\n")
-	repo.commit("web alone")
 	repo.remote(a, eu, a.token)
 	mustPush(t, repo, "Released v1")
 	r = a.pier("promote", "-a", staging)

@@ -36,7 +36,6 @@ func TestReviewApps(t *testing.T) {
     "scripts": {"postdeploy": "echo postdeploy ran in $PIER_APP"}
   }}
 }`)
-	repo.commit("review settings")
 
 	r := a.pierIn(repo.dir, "review-apps", "create", "--pipeline", "rv", "--branch", "feature", "--pr", "7")
 	if r.code != 0 || strings.TrimSpace(r.stdout) != "http://rv-pr-7.localhost:"+port(a.httpAddr) || !strings.Contains(r.stderr, "postdeploy ran in rv-pr-7") {
@@ -67,7 +66,6 @@ func TestReviewApps(t *testing.T) {
 	// A branch whose release fails: no app is left.
 	repo.git("checkout", "-q", "-b", "broken")
 	repo.write("app.json", `{"environments": {"review": {"env": {"RELEASE_FAIL": "1"}}}}`)
-	repo.commit("a release command that fails")
 	r = a.pierIn(repo.dir, "review-apps", "create", "--pipeline", "rv", "--branch", "broken", "--pr", "8")
 	if r.code == 0 || !strings.Contains(r.stderr, "review app rv-pr-8 was removed") {
 		t.Errorf("a review app of a branch that fails: exit %d\n%s", r.code, r.stderr)
