@@ -86,7 +86,7 @@ func (r *ciRun) watchRelease(ctx context.Context, app string, version int, windo
 // rollbackAfter rolls app back when asked to, after its live release
 // failed its smoke check.
 func (r *ciRun) rollbackAfter(ctx context.Context, app string, res *ciResult) {
-	if !r.rollbak {
+	if !r.rollbackOnFailure {
 		return
 	}
 	rel, err := r.cl.Rollback(ctx, app, 0)

@@ -41,13 +41,13 @@ func ciDeployCommand() *ucli.Command {
 
 // ciRun is one `pier ci deploy`.
 type ciRun struct {
-	c       *ucli.Context
-	cl      *api.Client
-	smoke   smokeCheck
-	rollbak bool
-	gh      *ghDeployments // nil: no GitHub reporting
-	watch   time.Duration  // the agent's default watch window
-	results []ciResult
+	c                 *ucli.Context
+	cl                *api.Client
+	smoke             smokeCheck
+	rollbackOnFailure bool
+	gh                *ghDeployments // nil: no GitHub reporting
+	watch             time.Duration  // the agent's default watch window
+	results           []ciResult
 }
 
 // ciResult is what happened to one app.
@@ -73,7 +73,7 @@ func runCIDeploy(c *ucli.Context) error {
 	if err != nil {
 		return err
 	}
-	r := &ciRun{c: c, cl: cl, rollbak: c.Bool("rollback-on-failure"), watch: time.Duration(v.WatchWindow),
+	r := &ciRun{c: c, cl: cl, rollbackOnFailure: c.Bool("rollback-on-failure"), watch: time.Duration(v.WatchWindow),
 		smoke: smokeCheck{path: c.String("smoke-path"), text: c.String("smoke-text"), base: c.String("url")}}
 	if tok := c.String("github-token"); tok != "" {
 		if r.gh, err = newGHDeployments(tok); err != nil {
