@@ -62,6 +62,9 @@ type Agent struct {
 	api     http.Handler
 	metrics http.Handler
 	traffic *trafficSampler // pier metrics: the proxy's series, sampled
+	// handoversFailed counts SIGHUP handovers after which this agent went
+	// on (upgrade.go): `pier upgrade` watches it to roll back at once.
+	handoversFailed prometheus.Counter
 
 	ctx    context.Context // the agent's lifetime
 	cancel context.CancelFunc
@@ -182,6 +185,11 @@ func (a *Agent) openParts() error {
 	platform := newPlatformMetrics()
 	reg.MustRegister(platform.collectors()...)
 	reg.MustRegister(newStateCollector(a))
+	a.handoversFailed = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "pier_agent_handovers_failed_total",
+		Help: "Handovers to a new agent (SIGHUP) that failed, after which this agent went on.",
+	})
+	reg.MustRegister(a.handoversFailed)
 	if a.backups, err = newBackupScheduler(a, a.cfg.Backup, reg); err != nil {
 		return err
 	}

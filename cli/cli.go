@@ -93,6 +93,8 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			backupCommand(),
 			auditCommand(),
 			versionCommand(),
+			installCommand(),
+			upgradeCommand(),
 		},
 	}
 	app.OnUsageError = func(c *ucli.Context, err error, _ bool) error {

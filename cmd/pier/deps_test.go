@@ -23,8 +23,9 @@ const mod = "github.com/pierhq/pier"
 var pierImports = map[string][]string{
 	"cmd/pier": {"cli"},
 	// cli starts the agent, and runs the hidden subcommands: the git hook
-	// (agent/gitserver), built-in buildpacks and static sites (agentAPI).
-	"cli":         {"api", "agent", "agent/backuptarget", "agent/gitserver", "proxy"},
+	// (agent/gitserver), built-in buildpacks and static sites (agentAPI);
+	// it writes the systemd unit of ops for `pier install`.
+	"cli":         {"api", "agent", "agent/backuptarget", "agent/gitserver", "proxy", "ops"},
 	"api":         {},
 	"agent":       {"api", "agent/store", "agent/backuptarget", "agent/gitserver", "scheduler", "scheduler/local", "scheduler/nomad", "buildpacks", "buildpacks/static", "proxy", "proxy/certs", "procfile", "sandbox", "internal/untar"},
 	"agent/store": {"api"},
@@ -52,9 +53,10 @@ var pierImports = map[string][]string{
 	"sandbox":                   {},
 	"internal/untar":            {},
 	"internal/s3stub":           {}, // tests' S3 stand-in
+	"internal/debpkg":           {}, // runs the pier binary it packages
 	"procfile":                  {},
 	"terraform":                 {},
-	"ops":                       {}, // files for operators; Go only in its tests
+	"ops":                       {}, // files for operators, and the unit's template
 }
 
 // thirdParty are the modules outside the standard library each package may
@@ -84,6 +86,7 @@ var thirdParty = map[string][]string{
 	"proxy/certs":              {"github.com/caddyserver/certmagic", "github.com/mholt/acmez/v3", "go.uber.org/zap", "github.com/miekg/dns"},
 	"sandbox":                  {"golang.org/x/sys"},
 	"internal/untar":           {},
+	"internal/debpkg":          {"github.com/goreleaser/nfpm/v2", "github.com/google/renameio/v2"},
 	"procfile":                 {},
 	"terraform":                {"github.com/hashicorp/terraform-exec", "github.com/hashicorp/hc-install"},
 	"ops":                      {},
