@@ -37,6 +37,7 @@ func (dp *deployer) promote(ctx context.Context, from string, version int, to []
 			return api.Promotion{}, err
 		}
 	}
+	slices.Sort(targets) // one order of locks for every promotion
 	var unlocks []func()
 	defer func() {
 		for _, u := range unlocks {
