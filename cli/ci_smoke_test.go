@@ -17,9 +17,9 @@ func TestSmokeCheck(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case "/ok":
-			w.Write([]byte("<h1>Text Lens</h1> all good"))
+			_, _ = w.Write([]byte("<h1>Text Lens</h1> all good"))
 		case "/error-page":
-			w.Write([]byte("<h1>Application error</h1> An error occurred in the application"))
+			_, _ = w.Write([]byte("<h1>Application error</h1> An error occurred in the application"))
 		case "/down":
 			http.Error(w, "no instance", http.StatusServiceUnavailable)
 		case "/broken":

@@ -65,7 +65,9 @@ func TestPipelineMembership(t *testing.T) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	s.Close()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
 
 	s = openAt(t, path, key)
 	p, ok, err := s.PipelineOf("shop-staging")
@@ -114,7 +116,9 @@ func TestMigrateFromV3(t *testing.T) {
 	if _, err := s.AddToPipeline("shop", "shop-staging", api.StageStaging); err != nil {
 		t.Fatalf("adding a v3 app to a pipeline: %v", err)
 	}
-	s.Close()
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
 	if got := fileVersion(t, path); got != strconv.Itoa(SchemaVersion) {
 		t.Errorf("migrated file version = %s, want %d", got, SchemaVersion)
 	}

@@ -126,8 +126,8 @@ func TestCIDeploy(t *testing.T) {
 			return rel.Version > before && rel.Status == api.StatusPending
 		})
 		time.Sleep(time.Second)
-		cmd.Process.Signal(syscall.SIGTERM) // GitHub cancels a job with SIGINT, then SIGTERM
-		cmd.Wait()
+		_ = cmd.Process.Signal(syscall.SIGTERM) // GitHub cancels a job with SIGINT, then SIGTERM
+		_ = cmd.Wait()                          // killed: it exits non-zero
 		a.mustPier("config", "unset", "-a", staging, "RELEASE_SLEEP")
 		start := time.Now()
 		o := a.ciDeploy(t, repo, gh, map[string]string{"app": staging, "smoke-text": "howdy from"})
