@@ -129,7 +129,7 @@ func (a *Agent) newApp(name, user string) (api.App, error) {
 		return api.App{}, err
 	}
 	app.UID = run.UID
-	a.events.add(name, "create", user, "Created app %s", name)
+	a.events.add(name, api.EventAppCreated, user, "Created app %s", name)
 	a.refreshRoutes()
 	a.manageCerts(name)
 	return app, nil
@@ -296,11 +296,11 @@ func (a *Agent) putMaintenance(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.refreshRoutes()
-	state := "off"
+	state, typ := "off", api.EventMaintenanceOff
 	if req.Enabled {
-		state = "on"
+		state, typ = "on", api.EventMaintenanceOn
 	}
-	a.events.add(app.Name, "maintenance", userOf(r), "Maintenance mode %s", state)
+	a.events.add(app.Name, typ, userOf(r), "Maintenance mode %s", state)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -313,7 +313,7 @@ func (a *Agent) purgeCache(w http.ResponseWriter, r *http.Request) error {
 	if err := a.dirs.removeCache(app.Name); err != nil {
 		return err
 	}
-	a.events.add(app.Name, "build", userOf(r), "Build cache purged")
+	a.events.add(app.Name, api.EventBuildCachePurged, userOf(r), "Build cache purged")
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -203,7 +203,7 @@ func (dp *deployer) promoteTo(ctx context.Context, app api.App, from string, rel
 		return api.Release{}, err
 	}
 	fmt.Fprintf(out, "-----> Promoting v%d of %s to %s as v%d\n", rel.Version, from, app.Name, nr.Version)
-	dp.events.add(app.Name, "promote", user, "%s: v%d", desc, nr.Version)
+	dp.releaseCreated(nr)
 	if err := dp.deployRelease(ctx, app, nr, vars, out); err != nil {
 		got, _ := dp.store.GetRelease(app.Name, nr.Version)
 		return got, err
