@@ -41,6 +41,7 @@ type apiRoute struct {
 // apiRoutes are the API's routes. A new one states what it needs here.
 var apiRoutes = []apiRoute{
 	{"GET /v1/version", needToken, (*Agent).getVersion},
+	{"POST /v1/dashboard/links", needToken, (*Agent).postDashboardLink}, // a login link for the token that asks
 	{"GET /metrics", needReadAll, (*Agent).getMetrics},
 	{"GET /v1/routes", needReadAll, (*Agent).getRoutes}, // what an edge (pier proxy) follows
 	{"GET /v1/apps", needToken, (*Agent).listApps},      // lists the apps the token may read

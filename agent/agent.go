@@ -27,6 +27,7 @@ import (
 	"github.com/pierhq/pier/agent/store"
 	"github.com/pierhq/pier/api"
 	"github.com/pierhq/pier/buildpacks"
+	"github.com/pierhq/pier/dashboard"
 	"github.com/pierhq/pier/proxy"
 	"github.com/pierhq/pier/proxy/certs"
 	"github.com/pierhq/pier/scheduler"
@@ -43,6 +44,7 @@ type Agent struct {
 	sched  scheduler.Scheduler
 	deploy *deployer // builds, releases, deploys and runs the operations on apps
 	events *eventLog
+	dash   *dashboard.Dashboard // the web pages, on the API's mux
 	addons *addonService
 	// webhooks delivers the events' outbox to webhooks.
 	webhooks *webhookSender

@@ -12,6 +12,7 @@ import (
 
 	"github.com/pierhq/pier/agent/store"
 	"github.com/pierhq/pier/api"
+	"github.com/pierhq/pier/dashboard"
 )
 
 var appNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{1,29}$`)
@@ -30,6 +31,13 @@ func (a *Agent) routes() http.Handler {
 	for _, rt := range apiRoutes {
 		mux.Handle(rt.pattern, a.guarded(rt))
 	}
+	dash, err := a.newDashboard(mux)
+	if err != nil {
+		panic(err) // the embedded templates do not parse: a build mistake a test catches
+	}
+	a.dash = dash
+	mux.Handle(dashboard.Prefix+"/", dash)
+	mux.Handle("GET /{$}", http.RedirectHandler(dashboard.Prefix+"/", http.StatusSeeOther))
 	return mux
 }
 

@@ -87,6 +87,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			certsCommand(),
 			metricsCommand(),
 			restartCommand(),
+			dashboardCommand(),
 			runCommand(),
 			maintenanceCommand(),
 			settingsCommand(),

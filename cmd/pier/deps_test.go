@@ -25,9 +25,11 @@ var pierImports = map[string][]string{
 	// cli starts the agent, and runs the hidden subcommands: the git hook
 	// (agent/gitserver), built-in buildpacks and static sites (agentAPI);
 	// it writes the systemd unit of ops for `pier install`.
-	"cli":         {"api", "agent", "agent/backuptarget", "agent/gitserver", "proxy", "ops"},
-	"api":         {},
-	"agent":       {"api", "agent/store", "agent/backuptarget", "agent/gitserver", "scheduler", "scheduler/local", "scheduler/nomad", "buildpacks", "buildpacks/static", "proxy", "proxy/certs", "procfile", "sandbox", "internal/untar", "addons"},
+	"cli":   {"api", "agent", "agent/backuptarget", "agent/gitserver", "proxy", "ops"},
+	"api":   {},
+	"agent": {"api", "agent/store", "agent/backuptarget", "agent/gitserver", "scheduler", "scheduler/local", "scheduler/nomad", "buildpacks", "buildpacks/static", "proxy", "proxy/certs", "procfile", "sandbox", "internal/untar", "addons", "dashboard"},
+	// dashboard serves the web pages over the agent's own API handler.
+	"dashboard":   {"api"},
 	"agent/store": {"api"},
 	// backuptarget is where backups live: a directory or an S3 bucket.
 	"agent/backuptarget": {},
@@ -95,6 +97,7 @@ var thirdParty = map[string][]string{
 	"procfile":                 {},
 	"terraform":                {"github.com/hashicorp/terraform-exec", "github.com/hashicorp/hc-install"},
 	"ops":                      {},
+	"dashboard":                {},
 }
 
 // agentAPI is what cli may use of package agent: starting it, and the
