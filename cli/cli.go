@@ -87,6 +87,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			tokensCommand(),
 			secretsCommand(),
 			backupCommand(),
+			infraCommand(),
 			auditCommand(),
 			versionCommand(),
 		},

@@ -24,7 +24,8 @@ var pierImports = map[string][]string{
 	"cmd/pier": {"cli"},
 	// cli starts the agent, and runs the hidden subcommands: the git hook
 	// (agent/gitserver), built-in buildpacks and static sites (agentAPI).
-	"cli":             {"api", "agent", "agent/gitserver", "proxy"},
+	// and runs terraform for `pier infra` through package terraform.
+	"cli":             {"api", "agent", "agent/gitserver", "proxy", "terraform"},
 	"api":             {},
 	"agent":           {"api", "agent/store", "agent/gitserver", "scheduler", "scheduler/local", "scheduler/nomad", "buildpacks", "buildpacks/static", "proxy", "proxy/certs", "procfile", "sandbox", "internal/untar"},
 	"agent/store":     {"api"},
@@ -80,7 +81,7 @@ var thirdParty = map[string][]string{
 	"sandbox":                  {"golang.org/x/sys"},
 	"internal/untar":           {},
 	"procfile":                 {},
-	"terraform":                {"github.com/hashicorp/terraform-exec", "github.com/hashicorp/hc-install"},
+	"terraform":                {"github.com/hashicorp/terraform-exec", "github.com/hashicorp/hc-install", "github.com/google/renameio/v2"},
 	"ops":                      {},
 }
 
