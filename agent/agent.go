@@ -51,6 +51,7 @@ type Agent struct {
 	sshd    *gitserver.SSHServer // nil when SSH is off
 	hook    *gitserver.Hook      // the agent's half of the pre-receive hook
 	guard   *authGuard           // slows and refuses clients that fail token checks
+	backups *backupScheduler     // nil without --backup-schedule
 	// key seals secrets at rest: the store's config vars, the scheduler's
 	// state. prevKey is the key before a rotation this agent finished, for
 	// a scheduler state not yet sealed anew. keyMu guards both.
@@ -61,6 +62,9 @@ type Agent struct {
 	api     http.Handler
 	metrics http.Handler
 	traffic *trafficSampler // pier metrics: the proxy's series, sampled
+	// handoversFailed counts SIGHUP handovers after which this agent went
+	// on (upgrade.go): `pier upgrade` watches it to roll back at once.
+	handoversFailed prometheus.Counter
 
 	ctx    context.Context // the agent's lifetime
 	cancel context.CancelFunc
@@ -181,6 +185,14 @@ func (a *Agent) openParts() error {
 	platform := newPlatformMetrics()
 	reg.MustRegister(platform.collectors()...)
 	reg.MustRegister(newStateCollector(a))
+	a.handoversFailed = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "pier_agent_handovers_failed_total",
+		Help: "Handovers to a new agent (SIGHUP) that failed, after which this agent went on.",
+	})
+	reg.MustRegister(a.handoversFailed)
+	if a.backups, err = newBackupScheduler(a, a.cfg.Backup, reg); err != nil {
+		return err
+	}
 	a.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	a.traffic = &trafficSampler{gather: reg}
 	if a.cfg.HTTPSAddr != "" {
@@ -288,6 +300,10 @@ func (a *Agent) serve(ctx context.Context) error {
 	a.deploy.reconcile()
 	a.wg.Add(1)
 	go a.deploy.janitor()
+	if a.backups != nil {
+		a.wg.Add(1)
+		go func() { defer a.wg.Done(); a.backups.run(a.ctx) }()
+	}
 
 	api := proxy.NewServer(a.api, lns.api.Addr().String())
 	servers := []interface{ Shutdown(context.Context) error }{api, a.edge}

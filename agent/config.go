@@ -53,6 +53,9 @@ type Config struct {
 	// ReleaseTimeout bounds the Procfile release command (10m).
 	ReleaseTimeout time.Duration
 
+	// Backup makes backups on a schedule; off when Backup.Every is "".
+	Backup BackupSchedule
+
 	Version string
 }
 

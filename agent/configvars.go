@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -131,7 +132,15 @@ func (dp *deployer) updateConfig(ctx context.Context, name string, changes map[s
 			set = append(set, k)
 		}
 	}
+	// Names lost with the secret key are known again once set or unset.
+	var again []string
+	for k := range changes {
+		if slices.Contains(app.LostConfig, k) {
+			again = append(again, k)
+		}
+	}
 	if len(set)+len(unset) == 0 {
+		dp.setAgain(name, again)
 		if app.LiveRelease == 0 {
 			return api.Release{}, nil
 		}
@@ -147,6 +156,7 @@ func (dp *deployer) updateConfig(ctx context.Context, name string, changes map[s
 			return api.Release{}, err
 		}
 		dp.events.add(name, "config", user, "%s", desc)
+		dp.setAgain(name, again)
 		return api.Release{}, nil
 	}
 	live, err := dp.store.GetRelease(name, app.LiveRelease)
@@ -174,7 +184,19 @@ func (dp *deployer) updateConfig(ctx context.Context, name string, changes map[s
 		return api.Release{}, err
 	}
 	dp.events.add(name, "config", user, "%s", desc)
+	dp.setAgain(name, again)
 	return dp.store.GetRelease(name, rel.Version)
+}
+
+// setAgain records that config vars lost with the secret key were set or
+// unset again.
+func (dp *deployer) setAgain(app string, names []string) {
+	if len(names) == 0 {
+		return
+	}
+	if err := dp.store.SetAgain(app, names); err != nil {
+		dp.logf("config of %s: %v", app, err)
+	}
 }
 
 func configDescription(set, unset []string) string {

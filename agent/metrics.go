@@ -92,7 +92,7 @@ func newStateCollector(a *Agent) *stateCollector {
 		oomKills:    prometheus.NewDesc("pier_instance_oom_kills_total", "Times an instance was killed over its memory limit (R15).", inst, nil),
 		memory:      prometheus.NewDesc("pier_instance_memory_bytes", "An instance's memory as last measured: PSS of its processes (local scheduler, instances with a limit) or resident memory (Nomad).", inst, nil),
 		memoryLimit: prometheus.NewDesc("pier_instance_memory_limit_bytes", "The memory limit of an instance's process type.", inst, nil),
-		cpu:         prometheus.NewDesc("pier_instance_cpu_seconds_total", "CPU time an instance's processes used since it last started; local scheduler.", inst, nil),
+		cpu:         prometheus.NewDesc("pier_instance_cpu_seconds_total", "CPU time an instance's processes used: measured since it last started (local scheduler), or estimated at each scrape from the share of a core its Nomad client reports.", inst, nil),
 		certExpiry:  prometheus.NewDesc("pier_cert_expiry_timestamp_seconds", "When the certificate of a host expires, in Unix seconds.", []string{"host"}, nil),
 		certFailing: prometheus.NewDesc("pier_cert_renewal_failing", "1 while obtaining or renewing the certificate of a host fails.", []string{"host"}, nil),
 		buildInfo:   prometheus.NewDesc("pier_agent_build_info", "Always 1; the agent's version and Go's.", []string{"version", "goversion"}, nil),

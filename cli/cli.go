@@ -90,6 +90,8 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			infraCommand(),
 			auditCommand(),
 			versionCommand(),
+			installCommand(),
+			upgradeCommand(),
 		},
 	}
 	app.OnUsageError = func(c *ucli.Context, err error, _ bool) error {

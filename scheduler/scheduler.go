@@ -76,8 +76,8 @@ type Instance struct {
 	Memory, MemoryLimit int64
 	OOMKills            int
 	// CPU is the CPU time, in seconds, that the instance's processes have
-	// used since it last started, as last measured; CPUKnown says whether
-	// the scheduler measures it (the local one does).
+	// used, as last measured (the local scheduler: since it last started;
+	// Nomad: estimated, see Measurer); CPUKnown says whether it was.
 	CPU      float64
 	CPUKnown bool
 }

@@ -28,7 +28,7 @@ func TestMeasure(t *testing.T) {
 		switch id {
 		case "a1":
 			json.NewEncoder(w).Encode(api.AllocResourceUsage{Tasks: map[string]*api.TaskResourceUsage{
-				"web": {ResourceUsage: &api.ResourceUsage{MemoryStats: &api.MemoryStats{RSS: 40 << 20, Usage: 90 << 20}}},
+				"web": {ResourceUsage: &api.ResourceUsage{MemoryStats: &api.MemoryStats{RSS: 40 << 20, Usage: 90 << 20}, CpuStats: &api.CpuStats{Percent: 50}}},
 			}})
 		case "a2":
 			json.NewEncoder(w).Encode(api.AllocResourceUsage{ResourceUsage: &api.ResourceUsage{MemoryStats: &api.MemoryStats{Usage: 12 << 20}}})
@@ -62,7 +62,10 @@ func TestMeasure(t *testing.T) {
 	if ins[0].Memory != 40<<20 || ins[0].MemoryLimit != 512<<20 {
 		t.Errorf("web.1: memory %d limit %d, want the task's RSS (40 MiB) and its limit kept", ins[0].Memory, ins[0].MemoryLimit)
 	}
-	if ins[1].Memory != 12<<20 {
+	if !ins[0].CPUKnown || ins[0].CPU != 0 {
+		t.Errorf("web.1's first CPU sample: %v known %v, want 0 seconds, known", ins[0].CPU, ins[0].CPUKnown)
+	}
+	if ins[1].Memory != 12<<20 || ins[1].CPUKnown {
 		t.Errorf("worker: memory %d, want the allocation's usage (12 MiB) when no RSS is reported", ins[1].Memory)
 	}
 	if ins[2].Memory != 0 || ins[3].Memory != 0 {
@@ -88,5 +91,32 @@ func TestMemoryLimit(t *testing.T) {
 	}
 	if got := memoryLimit(job, "cron"); got != 0 {
 		t.Errorf("a type the job does not have has limit %d", got)
+	}
+}
+
+func TestCPUMeter(t *testing.T) {
+	var m cpuMeter
+	t0 := time.Unix(1_000_000, 0)
+	steps := []struct {
+		alloc string
+		at    time.Duration
+		cores float64
+		want  float64
+	}{
+		{"a", 0, 0.5, 0},                          // the first sample counts nothing
+		{"a", 10 * time.Second, 0.5, 5},           // half a core for 10 s
+		{"b", 10 * time.Second, 2, 0},             // another allocation, apart
+		{"a", 25 * time.Second, 1, 20},            // a whole core for 15 s more
+		{"a", 5 * time.Minute, 1, 20},             // after a gap: nothing for the gap
+		{"a", 5*time.Minute + time.Second, 0, 20}, // idle
+		{"b", 30 * time.Minute, 1, 0},             // b was forgotten: starts again
+	}
+	for i, s := range steps {
+		if got := m.add(s.alloc, s.cores, t0.Add(s.at)); got != s.want {
+			t.Errorf("step %d: %s at %v = %v CPU seconds, want %v", i, s.alloc, s.at, got, s.want)
+		}
+	}
+	if _, ok := m.seen["a"]; ok {
+		t.Error("an allocation not sampled for 25 minutes is still remembered")
 	}
 }
