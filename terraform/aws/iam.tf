@@ -37,7 +37,7 @@ data "aws_iam_policy_document" "pier" {
   }
   statement {
     sid       = "ReadWriteBackups"
-    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject"]
+    actions   = ["s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:AbortMultipartUpload"]
     resources = ["${aws_s3_bucket.backups.arn}/pier/*"]
   }
   statement {

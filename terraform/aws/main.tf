@@ -55,6 +55,10 @@ locals {
       PIER_API_ADDR          = length(var.api_cidrs) > 0 || var.nomad_clients > 0 ? "0.0.0.0:7070" : "127.0.0.1:7070"
       PIER_DOMAIN            = var.domain
       PIER_ACME_EMAIL        = var.acme_email
+      PIER_BACKUP_TO         = local.backup_url
+      PIER_BACKUP_SCHEDULE   = var.backup_schedule
+      PIER_BACKUP_KEEP       = tostring(var.backup_keep)
+      AWS_REGION             = var.region
       PIER_ACME_DNS          = "route53"
       AWS_HOSTED_ZONE_ID     = var.zone_id
       PIER_BOOT_CW_NAMESPACE = "Pier"

@@ -30,6 +30,7 @@
 #   PIER_BOOT_ROOT        lay everything out under this directory instead of
 #                         / and do not start systemd units (tests, images)
 #   PIER_*                every other PIER_ setting goes to pier.env as is
+#                         (with AWS_REGION, for the agent's S3 backups)
 set -euo pipefail
 
 log() { printf 'pier-boot: %s\n' "$*" >&2; }
@@ -181,7 +182,7 @@ write_env() {
 		{
 			echo "# Written by pier-boot from the cloud's settings; edit the module's variables instead."
 			echo "PIER_DATA_DIR=$DATA"
-			env | grep -E '^(PIER_[A-Z0-9_]+|AWS_HOSTED_ZONE_ID|GCP_PROJECT)=' | grep -vE '^PIER_(BOOT_[A-Z0-9_]*|SECRET_KEY|ADMIN_TOKEN|DATA_DIR)=' | sort
+			env | grep -E '^(PIER_[A-Z0-9_]+|AWS_REGION|AWS_HOSTED_ZONE_ID|GCP_PROJECT)=' | grep -vE '^PIER_(BOOT_[A-Z0-9_]*|SECRET_KEY|ADMIN_TOKEN|DATA_DIR)=' | sort
 		} >"$env.tmp"
 		mv "$env.tmp" "$env"
 	)
