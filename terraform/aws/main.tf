@@ -59,8 +59,6 @@ locals {
       PIER_BACKUP_SCHEDULE   = var.backup_schedule
       PIER_BACKUP_KEEP       = tostring(var.backup_keep)
       AWS_REGION             = var.region
-      PIER_ACME_DNS          = "route53"
-      AWS_HOSTED_ZONE_ID     = var.zone_id
       PIER_BOOT_CW_NAMESPACE = "Pier"
     }
   })

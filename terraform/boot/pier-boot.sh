@@ -182,7 +182,7 @@ write_env() {
 		{
 			echo "# Written by pier-boot from the cloud's settings; edit the module's variables instead."
 			echo "PIER_DATA_DIR=$DATA"
-			env | grep -E '^(PIER_[A-Z0-9_]+|AWS_REGION|AWS_HOSTED_ZONE_ID|GCP_PROJECT)=' | grep -vE '^PIER_(BOOT_[A-Z0-9_]*|SECRET_KEY|ADMIN_TOKEN|DATA_DIR)=' | sort
+			env | grep -E '^(PIER_[A-Z0-9_]+|AWS_REGION)=' | grep -vE '^PIER_(BOOT_[A-Z0-9_]*|SECRET_KEY|ADMIN_TOKEN|DATA_DIR)=' | sort
 		} >"$env.tmp"
 		mv "$env.tmp" "$env"
 	)

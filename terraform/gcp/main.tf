@@ -30,8 +30,6 @@ locals {
       PIER_API_ADDR    = length(var.api_cidrs) > 0 ? "0.0.0.0:7070" : "127.0.0.1:7070"
       PIER_DOMAIN      = var.domain
       PIER_ACME_EMAIL  = var.acme_email
-      PIER_ACME_DNS    = "googleclouddns"
-      GCP_PROJECT      = var.project
     }
   })
 }
