@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/mholt/acmez/v3"
@@ -77,6 +78,9 @@ func (m *Manager) serves(host string) bool {
 		return false
 	}
 	managed := m.hosts[host] != nil
+	if _, parent, ok := strings.Cut(host, "."); ok && !managed {
+		managed = m.hosts["*."+parent] != nil // a wildcard covers one label
+	}
 	m.mu.Unlock()
 	return managed || (m.conf.Allowed != nil && m.conf.Allowed(host))
 }
