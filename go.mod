@@ -74,6 +74,8 @@ require (
 	gopkg.in/warnings.v0 v0.1.2 // indirect
 )
 
+require github.com/getsentry/sentry-go v0.46.2
+
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/caddyserver/certmagic v0.25.6

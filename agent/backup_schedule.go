@@ -170,6 +170,7 @@ func (b *backupScheduler) once(ctx context.Context) {
 		b.total.WithLabelValues("failed").Inc()
 		b.a.log.Error("scheduled backup failed", "to", b.cfg.To, "err", err)
 		b.a.platformEvent("backup failed", b.cfg.To, 1, err.Error())
+		b.a.events.addData("", api.EventBackupFailed, "", api.EventData{"to": b.cfg.To, "reason": err.Error()}, "Scheduled backup to %s failed: %v", b.cfg.To, err)
 		return
 	}
 	took := time.Since(start).Round(time.Millisecond)
@@ -186,6 +187,7 @@ func (b *backupScheduler) once(ctx context.Context) {
 	}
 	b.a.log.Info("scheduled backup made", "to", b.cfg.To, "backup", name, "took", took, "deleted", len(deleted))
 	b.a.platformEvent("backup succeeded", b.cfg.To, 0, msg)
+	b.a.events.addData("", api.EventBackupSucceeded, "", api.EventData{"to": b.cfg.To, "backup": name}, "Scheduled backup %s", msg)
 }
 
 // backup makes one backup into the target.

@@ -351,6 +351,11 @@ type LogOptions struct {
 	Lines   int    // last N lines; 0: the agent's default (100)
 	Follow  bool   // keep streaming new lines
 	Process string // only lines of this process type ("web") or source ("router", "pier")
+	// Since and Until bound the lines' times; Grep keeps the lines that
+	// contain it. With any of them Lines counts the matching lines, out of
+	// all the agent keeps.
+	Since, Until time.Time
+	Grep         string
 }
 
 // Logs streams an app's log lines to w until the stream ends or ctx is done.
@@ -364,6 +369,15 @@ func (c *Client) Logs(ctx context.Context, app string, o LogOptions, w io.Writer
 	}
 	if o.Process != "" {
 		q.Set("process", o.Process)
+	}
+	if !o.Since.IsZero() {
+		q.Set("since", o.Since.UTC().Format(time.RFC3339Nano))
+	}
+	if !o.Until.IsZero() {
+		q.Set("until", o.Until.UTC().Format(time.RFC3339Nano))
+	}
+	if o.Grep != "" {
+		q.Set("grep", o.Grep)
 	}
 	err := c.stream(ctx, http.MethodGet, appPath(app, "logs")+"?"+q.Encode(), nil, w)
 	if ctx.Err() != nil {

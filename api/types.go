@@ -261,16 +261,6 @@ type KeyRequest struct {
 	Grant
 }
 
-// Event is a platform event of an app (a deploy, a config change, a scale),
-// kept in the store and shown as app[pier] log lines.
-type Event struct {
-	Time    time.Time `json:"time"`
-	App     string    `json:"app"`
-	Kind    string    `json:"kind"` // deploy, release, config, scale, rollback, restart, domain, maintenance, crash
-	Message string    `json:"message"`
-	Actor   string    `json:"actor,omitempty"`
-}
-
 // AppMetrics is an app's traffic over the last minutes, per release, from
 // the agent's own counters (`pier metrics`).
 type AppMetrics struct {

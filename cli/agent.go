@@ -50,6 +50,11 @@ func agentCommand() *ucli.Command {
 			str("trusted-proxies", "", "`CIDR,...` of load balancers whose X-Forwarded-For names the client"),
 			&ucli.IntFlag{Name: "max-conns", Value: agent.DefaultMaxConns, Usage: "open connections each proxy listener accepts at most", EnvVars: []string{envName("max-conns")}},
 			str("uid-range", agent.DefaultUIDRange, "`FIRST-LAST` user ids for isolated apps and builds; agents sharing a host each need their own"),
+			dur("webhook-retry", 15*time.Second, "how long a failed webhook delivery waits before its first retry (each next one twice as long, for 24h)"),
+			&ucli.BoolFlag{Name: "webhook-allow-private", Usage: "let every webhook reach link-local addresses (cloud metadata services)", EnvVars: []string{envName("webhook-allow-private")}},
+			dur("log-retention", 7*24*time.Hour, "how far back pier logs serves lines; rotated log files older than this are deleted"),
+			str("sentry-dsn", "", "send the agent's own panics and unexpected errors to this Sentry `DSN`"),
+			str("drain-ca-file", "", "PEM `FILE` of CA certificates to trust for TLS log drains, besides the system's"),
 			&ucli.IntFlag{Name: "process-limit", Value: agent.DefaultProcessLimit, Usage: "processes and threads each app's user (and each build's) may run at once", EnvVars: []string{envName("process-limit")}},
 			str("backup-schedule", "", "make a backup every `INTERVAL` (6h) or at the times of a cron expression (\"0 3 * * *\", @daily)"),
 			str("backup-to", "", "where scheduled backups go: a `DIR`, or s3://bucket/prefix"),
@@ -95,9 +100,15 @@ func runAgent(c *ucli.Context) error {
 		AdvertiseAddr: c.String("advertise-addr"),
 		StandbyWindow: c.Duration("standby-window"),
 		WatchWindow:   c.Duration("watch-window"),
-		AdminToken:    os.Getenv("PIER_ADMIN_TOKEN"),
-		SecretKey:     os.Getenv("PIER_SECRET_KEY"),
-		Version:       version,
+		WebhookRetry:  c.Duration("webhook-retry"),
+
+		WebhookAllowPrivate: c.Bool("webhook-allow-private"),
+		DrainCAFile:         c.String("drain-ca-file"),
+		SentryDSN:           c.String("sentry-dsn"),
+		LogRetention:        c.Duration("log-retention"),
+		AdminToken:          os.Getenv("PIER_ADMIN_TOKEN"),
+		SecretKey:           os.Getenv("PIER_SECRET_KEY"),
+		Version:             version,
 	}
 	var err error
 	if cfg.TrustedProxies, err = parseTrustedProxies(c.String("trusted-proxies")); err != nil {

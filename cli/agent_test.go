@@ -42,6 +42,7 @@ func TestAgentConfig(t *testing.T) {
 		DataDir: "/srv/pier", APIAddr: "127.0.0.1:7070", HTTPAddr: "127.0.0.1:9090", SSHAddr: ":2222", Domain: "apps.example.com",
 		ACMECA: "https://127.0.0.1:14000/dir", Scheduler: "nomad", NomadAddr: "http://127.0.0.1:4646", NomadDriver: "raw_exec",
 		AdminToken: "admin-secret", SecretKey: "a2V5", StandbyWindow: 5 * time.Minute, WatchWindow: 30 * time.Second, ReleaseTimeout: 10 * time.Minute,
+		WebhookRetry: 15 * time.Second, LogRetention: 7 * 24 * time.Hour,
 		MaxConns: agent.DefaultMaxConns, ProcessLimit: agent.DefaultProcessLimit, Version: version,
 		Backup: agent.BackupSchedule{Keep: agent.DefaultBackupKeep},
 	}

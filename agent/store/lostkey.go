@@ -17,6 +17,8 @@ import (
 // is sealed anew, and each app records the names of the config vars it
 // lost (lost, from the backup's manifest: the names are sealed too) in
 // api.App.LostConfig, for `pier config` to show until they are set again.
+// Webhooks and log drains, whose URLs and secrets were sealed, are removed:
+// they must be added again.
 // Everything else (apps, releases, slugs' ids, domains, tokens, keys) is
 // kept. It returns how many sealed values it dropped. No process may hold
 // the file.
@@ -50,8 +52,13 @@ func ForgetSealed(path string, newKey []byte, lost map[string][]string) (int, er
 		if err := forEachSealed(tx, empty); err != nil {
 			return err
 		}
+		gone, err := forgetTargets(tx)
+		if err != nil {
+			return err
+		}
+		n += gone
 		apps := tx.Bucket(bucketApps)
-		err := forEachKey(apps, func(name []byte) error {
+		err = forEachKey(apps, func(name []byte) error {
 			var a api.App
 			if _, err := getJSON(apps, name, &a); err != nil {
 				return err

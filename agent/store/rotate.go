@@ -8,9 +8,9 @@ import (
 )
 
 // RotateKey re-seals every sealed value (each app's config, each release's
-// config snapshot, the key check) under newKey in one transaction, and from
-// then on seals and opens with newKey. Until it returns the old key is the
-// store's: a failure or a crash leaves every value sealed with the old key.
+// config snapshot, each webhook's target, each log drain's URL, the key
+// check) under newKey in one transaction, and from then on seals and opens
+// with newKey. Until it returns the old key is the store's: a failure or a crash leaves every value sealed with the old key.
 // It returns how many values it re-sealed.
 func (s *Store) RotateKey(newKey []byte) (int, error) {
 	next, err := newSealer(newKey)
@@ -37,6 +37,12 @@ func (s *Store) RotateKey(newKey []byte) (int, error) {
 			return b.Put(k, sealed)
 		}
 		if err := forEachSealed(tx, reseal); err != nil {
+			return err
+		}
+		if err := resealWebhooks(tx, reseal); err != nil {
+			return err
+		}
+		if err := resealDrains(tx, reseal); err != nil {
 			return err
 		}
 		return reseal(tx.Bucket(bucketMeta), metaKeyCheck, metaKeyCheck)
