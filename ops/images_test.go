@@ -122,7 +122,7 @@ func docker(t *testing.T) func(args ...string) *exec.Cmd {
 			_ = d.Process.Kill()
 			<-done
 		}
-		_ = exec.Command("umount", "-R", filepath.Join(dir, "data")).Run()
+		unmountUnder(dir) // the network namespace and any layer dockerd left mounted
 		_ = os.RemoveAll(dir)
 	})
 	run := mk(sock)
@@ -132,6 +132,23 @@ func docker(t *testing.T) func(args ...string) *exec.Cmd {
 		}
 	}
 	return run
+}
+
+// unmountUnder unmounts every mount point below dir, deepest first.
+func unmountUnder(dir string) {
+	b, err := os.ReadFile("/proc/self/mounts")
+	if err != nil {
+		return
+	}
+	var points []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if f := strings.Fields(line); len(f) > 1 && strings.HasPrefix(f[1], dir+"/") {
+			points = append(points, f[1])
+		}
+	}
+	for i := len(points) - 1; i >= 0; i-- {
+		_ = syscall.Unmount(points[i], syscall.MNT_DETACH)
+	}
 }
 
 // TestImagesBuildAndTurnHealthy builds pier's Dockerfile (and the sample
@@ -169,7 +186,9 @@ func TestImagesBuildAndTurnHealthy(t *testing.T) {
 		}
 	}
 	build(tag+":pier", "..")
+	t.Log("built pier's image")
 	build(tag+":app", "../sample-app")
+	t.Log("built the sample app's image")
 
 	out, err := run("image", "inspect", "--format", "{{.Config.User}} {{json .Config.Volumes}} {{json .Config.Healthcheck.Test}} {{index .Config.Labels \"org.opencontainers.image.source\"}}", tag+":pier").CombinedOutput()
 	if err != nil {
@@ -186,6 +205,7 @@ func TestImagesBuildAndTurnHealthy(t *testing.T) {
 	app := startContainer(t, run, tag+":app")
 	waitHealthy(t, run, pier)
 	waitHealthy(t, run, app)
+	t.Log("both containers are healthy")
 
 	// A push from inside the container (it has no network but loopback):
 	// a static site, built by the built-in static buildpack.
