@@ -79,6 +79,19 @@ var apiRoutes = []apiRoute{
 	{"PUT /v1/apps/{app}/maintenance", needDeploy, (*Agent).putMaintenance},
 	{"PATCH /v1/apps/{app}/settings", needAdmin, (*Agent).patchSettings},
 	{"POST /v1/apps/{app}/purge-cache", needDeploy, (*Agent).purgeCache},
+	{"GET /v1/apps/{app}/addons", needRead, (*Agent).listAddons},
+	{"POST /v1/apps/{app}/addons", needDeploy, (*Agent).createAddon},
+	{"GET /v1/apps/{app}/addons/{addon}", needRead, (*Agent).getAddon},
+	{"DELETE /v1/apps/{app}/addons/{addon}", needDeploy, (*Agent).destroyAddon},       // and deploy on every app it is attached to
+	{"POST /v1/apps/{app}/addons/{addon}/attach", needDeploy, (*Agent).attachAddon},   // and deploy on the app that owns it
+	{"DELETE /v1/apps/{app}/addons/{addon}/attach", needDeploy, (*Agent).detachAddon}, // the app's attachment
+	{"GET /v1/apps/{app}/pg/info", needRead, (*Agent).getPgInfo},
+	{"POST /v1/apps/{app}/pg/psql", needDeploy, (*Agent).postPsql}, // the database's data: deploy, as config
+	{"GET /v1/apps/{app}/pg/backups", needRead, (*Agent).listPgBackups},
+	{"POST /v1/apps/{app}/pg/backups", needDeploy, (*Agent).capturePgBackup},
+	{"GET /v1/apps/{app}/pg/backups/{backup}", needDeploy, (*Agent).downloadPgBackup},
+	{"POST /v1/apps/{app}/pg/backups/{backup}/restore", needDeploy, (*Agent).restorePgBackup},
+	{"POST /v1/apps/{app}/redis/cli", needDeploy, (*Agent).postRedisCLI},
 	{"GET /v1/tokens", needAdmin, (*Agent).listTokens},
 	{"POST /v1/tokens", needAdmin, (*Agent).createToken},
 	{"DELETE /v1/tokens/{id}", needAdmin, (*Agent).revokeToken},

@@ -140,6 +140,9 @@ func (a *Agent) destroyApp(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if err := a.addons.appDestroyed(r.Context(), app.Name); err != nil {
+		return fmt.Errorf("destroying the add-ons of %s: %w", app.Name, err)
+	}
 	if err := a.deploy.destroy(r.Context(), app.Name); err != nil {
 		return err
 	}

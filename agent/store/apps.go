@@ -138,7 +138,7 @@ func (s *Store) DeleteApp(name string) error {
 }
 
 // AssignUID returns the user id of app, giving it one first if it has none:
-// pick chooses among the ids no other app holds. The choice and the save
+// pick chooses among the ids no other app, build or add-on holds. The choice and the save
 // are one transaction, so two apps never get the same id.
 func (s *Store) AssignUID(name string, pick func(used map[int]bool) (int, error)) (int, error) {
 	var uid int
@@ -151,12 +151,7 @@ func (s *Store) AssignUID(name string, pick func(used map[int]bool) (int, error)
 			uid = a.UID
 			return nil
 		}
-		used := map[int]bool{}
-		err = tx.Bucket(bucketApps).ForEach(func(k, _ []byte) error {
-			o, err := getApp(tx, string(k))
-			used[o.UID] = true
-			return err
-		})
+		used, err := usedUIDs(tx)
 		if err != nil {
 			return err
 		}

@@ -19,6 +19,7 @@ var migrations = []func(tx *bolt.Tx) error{
 	0: migrateV0,
 	1: migrateV1,
 	2: migrateV2,
+	3: migrateV3,
 }
 
 // migrate brings the file to SchemaVersion. A new file is laid out directly;
@@ -183,3 +184,7 @@ func setRoles(b *bolt.Bucket, role string) error {
 	}
 	return nil
 }
+
+// migrateV3 adds add-ons: their buckets (addons, addon_secrets), which
+// layOut creates. Nothing else changes.
+func migrateV3(tx *bolt.Tx) error { return nil }

@@ -28,13 +28,13 @@ var pierImports = map[string][]string{
 	// terraform for `pier infra` through package terraform.
 	"cli":         {"api", "agent", "agent/backuptarget", "agent/gitserver", "proxy", "ops", "terraform"},
 	"api":         {},
-	"agent":       {"api", "agent/store", "agent/backuptarget", "agent/gitserver", "scheduler", "scheduler/local", "scheduler/nomad", "buildpacks", "buildpacks/static", "proxy", "proxy/certs", "procfile", "sandbox", "internal/untar"},
+	"agent":       {"api", "agent/store", "agent/backuptarget", "agent/gitserver", "scheduler", "scheduler/local", "scheduler/nomad", "buildpacks", "buildpacks/static", "proxy", "proxy/certs", "procfile", "sandbox", "internal/untar", "addons"},
 	"agent/store": {"api"},
 	// backuptarget is where backups live: a directory or an S3 bucket.
 	"agent/backuptarget": {},
 	"agent/gitserver":    {"api"}, // the exit trailer of a streamed push
 	"scheduler":          {"procfile", "sandbox"},
-	"scheduler/local":    {"scheduler", "procfile", "sandbox", "internal/untar"},
+	"scheduler/local":    {"scheduler", "procfile", "sandbox", "internal/untar", "internal/proc"},
 	"scheduler/nomad":    {"scheduler", "procfile", "sandbox"},
 	// schedulertest runs one suite over every scheduler.
 	"scheduler/schedulertest": {"scheduler", "procfile"},
@@ -53,11 +53,14 @@ var pierImports = map[string][]string{
 	"proxy/internal/benchproxy": {"proxy", "proxy/internal/..."},
 	"sandbox":                   {},
 	"internal/untar":            {},
+	"internal/proc":             {},
 	"internal/s3stub":           {}, // tests' S3 stand-in
 	"internal/debpkg":           {}, // runs the pier binary it packages
-	"procfile":                  {},
-	"terraform":                 {},
-	"ops":                       {}, // files for operators, and the unit's template
+	// addons runs the add-on servers (PostgreSQL, Redis) on this host.
+	"addons":    {"sandbox", "internal/proc"},
+	"procfile":  {},
+	"terraform": {},
+	"ops":       {}, // files for operators, and the unit's template
 }
 
 // thirdParty are the modules outside the standard library each package may
@@ -87,6 +90,8 @@ var thirdParty = map[string][]string{
 	"proxy/certs":              {"github.com/caddyserver/certmagic", "github.com/mholt/acmez/v3", "go.uber.org/zap", "github.com/miekg/dns"},
 	"sandbox":                  {"golang.org/x/sys"},
 	"internal/untar":           {},
+	"internal/proc":            {},
+	"addons":                   {"github.com/google/renameio/v2"},
 	"internal/debpkg":          {"github.com/goreleaser/nfpm/v2", "github.com/google/renameio/v2"},
 	"procfile":                 {},
 	"terraform":                {"github.com/hashicorp/terraform-exec", "github.com/hashicorp/hc-install", "github.com/google/renameio/v2"},
