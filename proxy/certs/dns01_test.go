@@ -43,7 +43,8 @@ func (p challtestsrvDNS) DeleteRecords(_ context.Context, zone string, recs []li
 // obtained from Pebble by DNS-01 (the TXT record set through the
 // provider, looked up by Pebble in challtestsrv's DNS) and served, valid,
 // for two apps under it; Status says it came by DNS-01. Without a
-// provider a wildcard name fails, saying what it needs.
+// provider a wildcard name fails, saying what it needs, and a handshake
+// for a host under it does not start a certificate of that host's own.
 func TestDNS01Wildcard(t *testing.T) {
 	const zone, wildcard = "pier.test", "*.apps.pier.test"
 	cts := pebbletest.StartChallTestSrv(t)
@@ -91,4 +92,8 @@ func TestDNS01Wildcard(t *testing.T) {
 		t.Errorf("a wildcard without a provider: %+v", st)
 	}
 	wantAlert(t, e2, "shop.apps.pier.test")
+	// A host only the wildcard covers does not start a certificate of its own.
+	if all := m2.Status(); len(all) != 1 || all[0].Host != wildcard {
+		t.Errorf("a handshake for a host under a failing wildcard made it managed: %+v", all)
+	}
 }
