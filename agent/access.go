@@ -102,6 +102,15 @@ var apiRoutes = []apiRoute{
 	{"DELETE /v1/keys/{fp}", needAdmin, (*Agent).removeKey},
 	{"GET /v1/audit", needAdmin, (*Agent).getAudit},
 	{"POST /v1/backups", needAdmin, (*Agent).postBackup},
+	{"GET /v1/pipelines", needReadAll, (*Agent).listPipelines},
+	{"POST /v1/pipelines", needAdmin, (*Agent).createPipeline},
+	{"GET /v1/pipelines/{pipeline}", needReadAll, (*Agent).getPipeline},
+	{"DELETE /v1/pipelines/{pipeline}", needAdmin, (*Agent).destroyPipeline},
+	{"POST /v1/pipelines/{pipeline}/apps", needAdmin, (*Agent).addPipelineApp},
+	{"DELETE /v1/apps/{app}/pipeline", needAdmin, (*Agent).removePipelineApp},
+	{"POST /v1/apps/{app}/promote", needRead, (*Agent).postPromote}, // and deploy on every app it promotes to
+	{"PATCH /v1/pipelines/{pipeline}/review", needAdmin, (*Agent).patchReview},
+	{"POST /v1/pipelines/{pipeline}/review-apps", needAdmin, (*Agent).postReviewApp},
 }
 
 // Git needs, which the git server asks for by what a request does.

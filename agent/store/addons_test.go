@@ -72,9 +72,9 @@ func TestAddons(t *testing.T) {
 	}
 }
 
-// TestMigrateFromV3: a v3 file (no add-on buckets) opens as v4 with its
+// TestMigrateFromV3AddsAddons: a v3 file (no add-on buckets) opens as v4 with its
 // apps kept and add-ons usable; a copy of the v3 file is left beside it.
-func TestMigrateFromV3(t *testing.T) {
+func TestMigrateFromV3AddsAddons(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "pier.db")
 	key := testKey(t)
 	s := openAt(t, path, key)

@@ -150,6 +150,11 @@ func migrateV2(tx *bolt.Tx) error {
 	return nil
 }
 
+// migrateV3 adds the buckets of add-ons (addons, addon_secrets) and of
+// pipelines (pipelines, pipeline_apps), which layOut creates; no app has an
+// add-on or is in a pipeline yet.
+func migrateV3(tx *bolt.Tx) error { return nil }
+
 // setRoles sets "role" to role in every JSON record of b that has none,
 // keeping the record's other fields as they are.
 func setRoles(b *bolt.Bucket, role string) error {
@@ -184,7 +189,3 @@ func setRoles(b *bolt.Bucket, role string) error {
 	}
 	return nil
 }
-
-// migrateV3 adds add-ons: their buckets (addons, addon_secrets), which
-// layOut creates. Nothing else changes.
-func migrateV3(tx *bolt.Tx) error { return nil }

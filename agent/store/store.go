@@ -39,6 +39,10 @@
 //	└── <name>                  api.Addon (JSON): its type, owner app, attachments, user id
 //	addon_secrets
 //	└── <name>                  sealed: the add-on's password
+//	pipelines
+//	└── <name>                  api.Pipeline (JSON): its apps by stage, review settings
+//	pipeline_apps
+//	└── <app>                   <pipeline name>: an app is in one pipeline at most
 //
 // "Sealed" values are AES-256-GCM ciphertexts with a random nonce per write,
 // bound to their location (bucket, app, version) so they cannot be swapped.
@@ -95,13 +99,17 @@ var (
 	bucketAddons = []byte("addons")
 	// bucketAddonSecrets maps an add-on name to its sealed password.
 	bucketAddonSecrets = []byte("addon_secrets")
+	// bucketPipelines maps a pipeline name to its api.Pipeline.
+	bucketPipelines = []byte("pipelines")
+	// bucketPipelineApps maps an app to the pipeline it is in.
+	bucketPipelineApps = []byte("pipeline_apps")
 )
 
 // allBuckets are the top-level buckets of the current schema.
 var allBuckets = [][]byte{
 	bucketMeta, bucketApps, bucketReleases, bucketReleaseConfig, bucketConfig,
 	bucketDomains, bucketTokens, bucketTokenHashes, bucketBootstrap, bucketKeys, bucketEvents, bucketAudit,
-	bucketAddons, bucketAddonSecrets,
+	bucketAddons, bucketAddonSecrets, bucketPipelines, bucketPipelineApps,
 }
 
 // Keys in the meta bucket.

@@ -68,7 +68,7 @@ var pierImports = map[string][]string{
 // Nomad's API nomad's, and api is stdlib only.
 var thirdParty = map[string][]string{
 	"cmd/pier":                 {},
-	"cli":                      {"github.com/urfave/cli/v2", "github.com/google/renameio/v2"},
+	"cli":                      {"github.com/urfave/cli/v2", "github.com/google/renameio/v2", "github.com/google/go-github/v74"}, // go-github: pier ci deploy reports GitHub Deployments
 	"api":                      {},
 	"agent/backuptarget":       {"github.com/minio/minio-go/v7", "github.com/google/renameio/v2"},
 	"internal/s3stub":          {"github.com/johannesboyne/gofakes3"},

@@ -11,7 +11,9 @@ cd "$work"
 git init -q -b main
 git -c user.name=compose -c user.email=compose@localhost add -A
 git -c user.name=compose -c user.email=compose@localhost commit -qm "sample app, deployed by compose"
-# The token goes to git through its environment, not the URL or argv.
+# The token goes to git through its environment, not the URL or argv: git's
+# shell expands $PIER_TOKEN when it runs the helper.
+# shellcheck disable=SC2016
 git -c credential.helper='!f() { echo username=pier; echo "password=$PIER_TOKEN"; }; f' \
 	push "$PIER_API/git/$APP.git" main
 echo "deployed: http://$APP.localhost:${PIER_HTTP_PORT:-8080}"
