@@ -94,6 +94,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			tokensCommand(),
 			secretsCommand(),
 			backupCommand(),
+			infraCommand(),
 			auditCommand(),
 			eventsCommand(),
 			webhooksCommand(),
