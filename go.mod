@@ -4,7 +4,7 @@ go 1.26.8
 
 require github.com/urfave/cli/v2 v2.27.7
 
-require github.com/BurntSushi/toml v1.6.0 // indirect
+require github.com/BurntSushi/toml v1.6.0
 
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
