@@ -6,6 +6,8 @@ package agent
 import (
 	"net/netip"
 	"time"
+
+	"github.com/pierhq/pier/buildpacks"
 )
 
 // Config is the agent's configuration. The cli package fills it from flags
@@ -47,6 +49,9 @@ type Config struct {
 	WatchWindow   time.Duration // how long a new release is watched (30s)
 	// ReleaseTimeout bounds the Procfile release command (10m).
 	ReleaseTimeout time.Duration
+	// BuildTimeout bounds one whole build (15m, as on Heroku); a build
+	// over it is stopped with every process it started.
+	BuildTimeout time.Duration
 
 	Version string
 }
@@ -85,6 +90,9 @@ func (c *Config) Defaults() {
 	}
 	if c.ReleaseTimeout == 0 {
 		c.ReleaseTimeout = 10 * time.Minute
+	}
+	if c.BuildTimeout == 0 {
+		c.BuildTimeout = buildpacks.DefaultTimeout
 	}
 }
 

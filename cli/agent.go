@@ -45,6 +45,7 @@ func agentCommand() *ucli.Command {
 			str("advertise-addr", "", "`HOST:PORT` at which Nomad clients reach this agent's API for slugs (default: --api-addr)"),
 			dur("standby-window", 15*time.Minute, "how long the previous release stays warm"),
 			dur("watch-window", 30*time.Second, "how long a new release is watched before it is trusted"),
+			dur("build-timeout", 15*time.Minute, "how long a build may take; one over it is stopped with everything it started"),
 			str("trusted-proxies", "", "`CIDR,...` of load balancers whose X-Forwarded-For names the client"),
 			&ucli.IntFlag{Name: "max-conns", Value: agent.DefaultMaxConns, Usage: "open connections each proxy listener accepts at most", EnvVars: []string{envName("max-conns")}},
 			&ucli.IntFlag{Name: "process-limit", Value: agent.DefaultProcessLimit, Usage: "processes and threads each app's user (and each build's) may run at once", EnvVars: []string{envName("process-limit")}},
@@ -87,6 +88,7 @@ func runAgent(c *ucli.Context) error {
 		AdvertiseAddr: c.String("advertise-addr"),
 		StandbyWindow: c.Duration("standby-window"),
 		WatchWindow:   c.Duration("watch-window"),
+		BuildTimeout:  c.Duration("build-timeout"),
 		AdminToken:    os.Getenv("PIER_ADMIN_TOKEN"),
 		SecretKey:     os.Getenv("PIER_SECRET_KEY"),
 		Version:       version,
@@ -100,6 +102,9 @@ func runAgent(c *ucli.Context) error {
 	}
 	if cfg.ProcessLimit = c.Int("process-limit"); cfg.ProcessLimit < 16 {
 		return fmt.Errorf("--process-limit must be at least 16, got %d", cfg.ProcessLimit)
+	}
+	if cfg.BuildTimeout <= 0 {
+		return fmt.Errorf("--build-timeout must be positive (like 15m), got %s", cfg.BuildTimeout)
 	}
 	if _, _, err := net.SplitHostPort(cfg.SSHAddr); err != nil && cfg.SSHAddr != "" && cfg.SSHAddr != agent.SSHOff {
 		return fmt.Errorf("--ssh-addr must be HOST:PORT (like :2222) or off, got %q", cfg.SSHAddr)
