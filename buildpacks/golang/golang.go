@@ -72,7 +72,7 @@ func Build(ctx context.Context, r bpkit.Request) (map[string]string, error) {
 	} else if mod.requires {
 		bpkit.Step(r.Log, "Installing dependencies")
 		if err := bpkit.Run(ctx, r.Log, bpkit.Command{Dir: r.BuildDir, Env: env, Name: gobin, Args: []string{"mod", "download", "-x"}}); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: downloading the module's dependencies through GOPROXY=%s failed (the lines above say which host): check that the build host reaches it, or set the GOPROXY config var (GOPRIVATE and GONOSUMDB for private modules)", err, goproxy(cfg))
 		}
 	}
 

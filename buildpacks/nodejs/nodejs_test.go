@@ -2,10 +2,14 @@ package nodejs_test
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/pierhq/pier/buildpacks"
 	"github.com/pierhq/pier/buildpacks/buildpacktest"
@@ -142,4 +146,54 @@ func TestBadInput(t *testing.T) {
 // pkgWith is node-nolock-app's package.json with extra fields.
 func pkgWith(fields string) string {
 	return `{"name": "node-nolock", "version": "1.0.0", ` + fields + ` "dependencies": {"ms": "^2.1.3"}}`
+}
+
+// TestHangingPostinstallIsStopped: a postinstall script that never ends
+// is stopped by the build timeout, with the processes it started, and the
+// build fails saying so.
+func TestHangingPostinstallIsStopped(t *testing.T) {
+	buildpacktest.Require(t, "node", "--version")
+	buildpacktest.Require(t, "npm", "--version")
+	buildpacktest.RequireNPMRegistry(t)
+	src := buildpacktest.CopyDir(t, "../testdata/node-nolock-app")
+	pkg := pkgWith(`"scripts": {"postinstall": "sleep 3600 & echo $! > sleeper.pid; wait"},`)
+	if err := os.WriteFile(filepath.Join(src, "package.json"), []byte(pkg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := buildpacktest.Builder(t)
+	b.Timeout = 30 * time.Second // room for npm to start on a busy machine
+	var log buildpacktest.SyncBuffer
+	start := time.Now()
+	_, err := b.Build(context.Background(), buildpacks.Options{App: "hang", SourceDir: src, Buildpacks: []string{"nodejs"}}, &log)
+	if err == nil || !strings.Contains(err.Error(), "the build took longer than 30s and was stopped") {
+		t.Fatalf("err = %v, want the build timeout; log:\n%s", err, log.String())
+	}
+	if d := time.Since(start); d > 60*time.Second {
+		t.Errorf("the build took %s to give up", d)
+	}
+	b2, rerr := os.ReadFile(filepath.Join(src, "sleeper.pid"))
+	pid, perr := strconv.Atoi(strings.TrimSpace(string(b2)))
+	if rerr != nil || perr != nil {
+		t.Fatalf("the postinstall script did not run (%v, %v); log:\n%s", rerr, perr, log.String())
+	}
+	for i := 0; alive(pid); i++ {
+		if i == 100 {
+			t.Fatalf("the script's sleep (pid %d) outlived the build", pid)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// alive reports whether pid runs (a zombie waiting for its parent does
+// not).
+func alive(pid int) bool {
+	if syscall.Kill(pid, 0) != nil {
+		return false
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return false
+	}
+	_, rest, _ := strings.Cut(string(b), ") ")
+	return !strings.HasPrefix(rest, "Z")
 }
