@@ -28,7 +28,6 @@ import (
 	"github.com/pierhq/pier/buildpacks"
 	"github.com/pierhq/pier/proxy"
 	"github.com/pierhq/pier/proxy/certs"
-	"github.com/pierhq/pier/sandbox"
 	"github.com/pierhq/pier/scheduler"
 )
 
@@ -111,7 +110,7 @@ func open(cfg Config, log *slog.Logger) (*Agent, error) {
 		if err := limitProcesses(cfg.ProcessLimit); err != nil {
 			return nil, fmt.Errorf("limiting the apps' processes to %d: %w", cfg.ProcessLimit, err)
 		}
-		log.Info("apps are isolated: each runs as a user of its own, and builds as another", "uids", fmt.Sprintf("%d-%d", sandbox.FirstUID, sandbox.LastUID), "process-limit", cfg.ProcessLimit)
+		log.Info("apps are isolated: each runs as a user of its own, and builds as another", "uids", cfg.UIDs.String(), "process-limit", cfg.ProcessLimit)
 	} else {
 		log.Warn("apps are NOT isolated from the agent or from each other: they run as the agent's user and can read its data dir", "why", iso.why)
 	}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pierhq/pier/buildpacks"
+	"github.com/pierhq/pier/sandbox"
 )
 
 // Config is the agent's configuration. The cli package fills it from flags
@@ -38,6 +39,9 @@ type Config struct {
 	// ProcessLimit caps the processes and threads each app's user, and each
 	// build's, runs at once (RLIMIT_NPROC), when apps are isolated (2048).
 	ProcessLimit int
+	// UIDs is the range of user ids apps and builds get, when apps are
+	// isolated (sandbox.DefaultRange).
+	UIDs sandbox.Range
 
 	// AdminToken, when set, is the admin API token instead of a generated one.
 	AdminToken string
@@ -58,6 +62,13 @@ type Config struct {
 
 // DefaultMaxConns is Config.MaxConns when it is 0.
 const DefaultMaxConns = 10000
+
+// DefaultUIDRange is Config.UIDs when it is the zero Range, as --uid-range
+// writes it.
+var DefaultUIDRange = sandbox.DefaultRange.String()
+
+// ParseUIDRange reads --uid-range: FIRST-LAST, as in 70000-99999.
+func ParseUIDRange(s string) (sandbox.Range, error) { return sandbox.ParseRange(s) }
 
 // DefaultProcessLimit is Config.ProcessLimit when it is 0.
 const DefaultProcessLimit = 2048
@@ -87,6 +98,9 @@ func (c *Config) Defaults() {
 	}
 	if c.ProcessLimit == 0 {
 		c.ProcessLimit = DefaultProcessLimit
+	}
+	if c.UIDs == (sandbox.Range{}) {
+		c.UIDs = sandbox.DefaultRange
 	}
 	if c.ReleaseTimeout == 0 {
 		c.ReleaseTimeout = 10 * time.Minute

@@ -1,7 +1,6 @@
 package agent
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -105,20 +104,19 @@ func (a *Agent) identities(app string) (run, build sandbox.Identity, err error) 
 	if !a.iso.on {
 		return sandbox.Identity{}, sandbox.Identity{}, nil
 	}
-	uid, err := a.store.AssignUID(app, lowestFreeUID)
+	uid, err := a.store.AssignUID(app, func(used map[int]bool) (int, error) { return lowestFreeUID(a.cfg.UIDs, used) })
 	if err != nil {
 		return run, build, fmt.Errorf("giving %s a user of its own: %w", app, err)
 	}
 	return sandbox.Identity{UID: uid, GID: uid}, sandbox.Identity{UID: uid + 1, GID: uid + 1}, nil
 }
 
-// lowestFreeUID picks the lowest app user id of sandbox's range that no
-// app holds.
-func lowestFreeUID(used map[int]bool) (int, error) {
+// lowestFreeUID picks the lowest app user id of ids that no app holds.
+func lowestFreeUID(ids sandbox.Range, used map[int]bool) (int, error) {
 	for n := 0; ; n++ {
-		run, _, err := sandbox.ForApp(n)
+		run, _, err := ids.ForApp(n)
 		if err != nil {
-			return 0, errors.New("every user id of pier's range is taken: destroy apps you no longer need")
+			return 0, fmt.Errorf("every user id of the range %s is taken: destroy apps you no longer need, or give the agent a larger --uid-range", ids)
 		}
 		if !used[run.UID] {
 			return run.UID, nil

@@ -90,9 +90,9 @@ func newStateCollector(a *Agent) *stateCollector {
 		up:          prometheus.NewDesc("pier_instance_up", "1 while an instance is up, 0 while it starts or has crashed.", inst, nil),
 		restarts:    prometheus.NewDesc("pier_instance_restarts_total", "Times an instance was started again after it crashed.", inst, nil),
 		oomKills:    prometheus.NewDesc("pier_instance_oom_kills_total", "Times an instance was killed over its memory limit (R15).", inst, nil),
-		memory:      prometheus.NewDesc("pier_instance_memory_bytes", "An instance's memory (PSS of its processes) as last measured; instances with a limit.", inst, nil),
+		memory:      prometheus.NewDesc("pier_instance_memory_bytes", "An instance's memory as last measured: PSS of its processes (local scheduler, instances with a limit) or resident memory (Nomad).", inst, nil),
 		memoryLimit: prometheus.NewDesc("pier_instance_memory_limit_bytes", "The memory limit of an instance's process type.", inst, nil),
-		cpu:         prometheus.NewDesc("pier_instance_cpu_seconds_total", "CPU time an instance's processes used since it last started; local scheduler.", inst, nil),
+		cpu:         prometheus.NewDesc("pier_instance_cpu_seconds_total", "CPU time an instance's processes used: measured since it last started (local scheduler), or estimated at each scrape from the share of a core its Nomad client reports.", inst, nil),
 		certExpiry:  prometheus.NewDesc("pier_cert_expiry_timestamp_seconds", "When the certificate of a host expires, in Unix seconds.", []string{"host"}, nil),
 		certFailing: prometheus.NewDesc("pier_cert_renewal_failing", "1 while obtaining or renewing the certificate of a host fails.", []string{"host"}, nil),
 		buildInfo:   prometheus.NewDesc("pier_agent_build_info", "Always 1; the agent's version and Go's.", []string{"version", "goversion"}, nil),
@@ -130,6 +130,9 @@ func (c *stateCollector) Collect(ch chan<- prometheus.Metric) {
 		insts, err := c.a.sched.Instances(ctx, app.Name)
 		if err != nil {
 			continue
+		}
+		if m := measurerOf(c.a.sched); m != nil {
+			m.Measure(ctx, insts)
 		}
 		for _, in := range insts {
 			c.instance(ch, in)
@@ -169,4 +172,14 @@ func (c *stateCollector) certs(ch chan<- prometheus.Metric, st []certs.Status) {
 		}
 		ch <- prometheus.MustNewConstMetric(c.certFailing, prometheus.GaugeValue, failing, s.Host)
 	}
+}
+
+// measurerOf returns s as a scheduler that measures its instances only when
+// asked (Nomad), or nil when s measures them itself (local).
+func measurerOf(s scheduler.Scheduler) scheduler.Measurer {
+	if w, ok := s.(*swapScheduler); ok {
+		s = w.get()
+	}
+	m, _ := s.(scheduler.Measurer)
+	return m
 }

@@ -48,6 +48,7 @@ func agentCommand() *ucli.Command {
 			dur("build-timeout", 15*time.Minute, "how long a build may take; one over it is stopped with everything it started"),
 			str("trusted-proxies", "", "`CIDR,...` of load balancers whose X-Forwarded-For names the client"),
 			&ucli.IntFlag{Name: "max-conns", Value: agent.DefaultMaxConns, Usage: "open connections each proxy listener accepts at most", EnvVars: []string{envName("max-conns")}},
+			str("uid-range", agent.DefaultUIDRange, "`FIRST-LAST` user ids for isolated apps and builds; agents sharing a host each need their own"),
 			&ucli.IntFlag{Name: "process-limit", Value: agent.DefaultProcessLimit, Usage: "processes and threads each app's user (and each build's) may run at once", EnvVars: []string{envName("process-limit")}},
 		},
 		Action: runAgent,
@@ -105,6 +106,11 @@ func runAgent(c *ucli.Context) error {
 	}
 	if cfg.BuildTimeout <= 0 {
 		return fmt.Errorf("--build-timeout must be positive (like 15m), got %s", cfg.BuildTimeout)
+	}
+	if s := c.String("uid-range"); s != "" { // empty: the default
+		if cfg.UIDs, err = agent.ParseUIDRange(s); err != nil {
+			return fmt.Errorf("--uid-range: %w", err)
+		}
 	}
 	if _, _, err := net.SplitHostPort(cfg.SSHAddr); err != nil && cfg.SSHAddr != "" && cfg.SSHAddr != agent.SSHOff {
 		return fmt.Errorf("--ssh-addr must be HOST:PORT (like :2222) or off, got %q", cfg.SSHAddr)

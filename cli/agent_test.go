@@ -23,7 +23,7 @@ func captureAgent(t *testing.T) *agent.Config {
 
 func TestAgentConfig(t *testing.T) {
 	got := captureAgent(t)
-	for _, k := range []string{"PIER_DATA_DIR", "PIER_API_ADDR", "PIER_SCHEDULER", "PIER_DOMAIN", "PIER_WATCH_WINDOW", "PIER_SSH_ADDR"} {
+	for _, k := range []string{"PIER_DATA_DIR", "PIER_API_ADDR", "PIER_SCHEDULER", "PIER_DOMAIN", "PIER_WATCH_WINDOW", "PIER_SSH_ADDR", "PIER_UID_RANGE"} {
 		t.Setenv(k, "")
 	}
 	t.Setenv("PIER_HTTP_ADDR", "127.0.0.1:9090")
@@ -31,7 +31,12 @@ func TestAgentConfig(t *testing.T) {
 	t.Setenv("PIER_SECRET_KEY", "a2V5")
 	mustPier(t, "agent", "--data-dir", "/srv/pier", "--domain", "apps.example.com", "--scheduler", "nomad",
 		"--nomad-addr", "http://127.0.0.1:4646", "--standby-window", "5m", "--acme-ca", "https://127.0.0.1:14000/dir")
+	uids, err := agent.ParseUIDRange(agent.DefaultUIDRange)
+	if err != nil {
+		t.Fatal(err)
+	}
 	want := agent.Config{
+		UIDs:    uids,
 		DataDir: "/srv/pier", APIAddr: "127.0.0.1:7070", HTTPAddr: "127.0.0.1:9090", SSHAddr: ":2222", Domain: "apps.example.com",
 		ACMECA: "https://127.0.0.1:14000/dir", Scheduler: "nomad", NomadAddr: "http://127.0.0.1:4646", NomadDriver: "raw_exec",
 		AdminToken: "admin-secret", SecretKey: "a2V5", StandbyWindow: 5 * time.Minute, WatchWindow: 30 * time.Second, ReleaseTimeout: 10 * time.Minute,
@@ -56,6 +61,8 @@ func TestAgentRefusesBadInput(t *testing.T) {
 		{[]string{"agent", "--ssh-addr", "2222"}, "--ssh-addr must be HOST:PORT (like :2222) or off"},
 		{[]string{"agent", "--process-limit", "3"}, "--process-limit must be at least 16"},
 		{[]string{"agent", "--build-timeout", "0s"}, "--build-timeout must be positive (like 15m), got 0s"},
+		{[]string{"agent", "--uid-range", "1000-1999"}, "--uid-range: uid range 1000-1999 starts among the ids the host gives people"},
+		{[]string{"agent", "--uid-range", "80000"}, "a uid range is written FIRST-LAST, as in 70000-99999"},
 	} {
 		_, _, err := pier(t, c.args...)
 		if err == nil || !strings.Contains(err.Error(), c.want) {

@@ -6,8 +6,8 @@
 // the agent's files, from other apps' files and processes, and from their
 // /proc/PID/environ.
 //
-// Ids: app number n (0, 1, 2 ...) runs as FirstUID+2n and builds as
-// FirstUID+2n+1, each with a group of the same number and no other group.
+// Ids: app number n (0, 1, 2 ...) of a Range runs as First+2n and builds
+// as First+2n+1, each with a group of the same number and no other group.
 package sandbox
 
 import (
@@ -19,13 +19,40 @@ import (
 	"syscall"
 )
 
-// The range of user and group ids pier gives apps and builds. Debian and
-// most distributions hand out 1000-59999 to people and 60000-65535 to
+// Range is the user and group ids an agent gives its apps and builds, First
+// to Last inclusive. Two agents on one host (staging and production, say)
+// each need a range of their own: an agent ends every process of its
+// builds' users when it starts and when a build ends.
+type Range struct{ First, Last int }
+
+// DefaultRange is the range of an agent that was given none. Debian and most
+// distributions hand out 1000-59999 to people and 60000-65535 to
 // themselves; subordinate ids for containers start at 100000.
-const (
-	FirstUID = 70000
-	LastUID  = 99999
-)
+var DefaultRange = Range{70000, 99999}
+
+// ParseRange reads a range written FIRST-LAST, as in "70000-99999". It must
+// hold one app at least and stay clear of the ids a distribution gives
+// people and itself.
+func ParseRange(s string) (Range, error) {
+	a, b, ok := strings.Cut(s, "-")
+	first, err1 := strconv.Atoi(strings.TrimSpace(a))
+	last, err2 := strconv.Atoi(strings.TrimSpace(b))
+	if !ok || err1 != nil || err2 != nil {
+		return Range{}, fmt.Errorf("a uid range is written FIRST-LAST, as in %s; got %q", DefaultRange, s)
+	}
+	r := Range{first, last}
+	switch {
+	case first < 65536:
+		return Range{}, fmt.Errorf("uid range %s starts among the ids the host gives people and itself: start it at 65536 or above", r)
+	case last < first+1:
+		return Range{}, fmt.Errorf("uid range %s has no room for one app, which needs two ids", r)
+	case last > 1<<31-2:
+		return Range{}, fmt.Errorf("uid range %s ends beyond the largest user id", r)
+	}
+	return r, nil
+}
+
+func (r Range) String() string { return fmt.Sprintf("%d-%d", r.First, r.Last) }
 
 // Identity is the user and group a process runs as. The zero Identity is
 // the agent's own: nothing is switched.
@@ -37,12 +64,12 @@ type Identity struct {
 // Isolated reports whether id names a user of its own.
 func (id Identity) Isolated() bool { return id.UID > 0 }
 
-// ForApp returns the identities of app number n: the one its processes run
-// as and the one its builds run as.
-func ForApp(n int) (run, build Identity, err error) {
-	uid := FirstUID + 2*n
-	if n < 0 || uid+1 > LastUID {
-		return Identity{}, Identity{}, fmt.Errorf("app number %d is outside pier's user range %d-%d", n, FirstUID, LastUID)
+// ForApp returns the identities of app number n of r: the one its
+// processes run as and the one its builds run as.
+func (r Range) ForApp(n int) (run, build Identity, err error) {
+	uid := r.First + 2*n
+	if n < 0 || uid+1 > r.Last {
+		return Identity{}, Identity{}, fmt.Errorf("app number %d is outside the user range %s", n, r)
 	}
 	return Identity{uid, uid}, Identity{uid + 1, uid + 1}, nil
 }

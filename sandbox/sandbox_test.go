@@ -4,6 +4,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"testing"
@@ -19,12 +20,38 @@ func asRoot(t *testing.T) {
 }
 
 func TestForApp(t *testing.T) {
-	run, build, err := ForApp(3)
+	run, build, err := DefaultRange.ForApp(3)
 	if err != nil || run != (Identity{70006, 70006}) || build != (Identity{70007, 70007}) {
 		t.Fatalf("ForApp(3) = %v %v %v", run, build, err)
 	}
-	if _, _, err := ForApp((LastUID-FirstUID)/2 + 1); err == nil {
+	if _, _, err := DefaultRange.ForApp((DefaultRange.Last-DefaultRange.First)/2 + 1); err == nil {
 		t.Fatal("an app number past the range was given ids")
+	}
+	small := Range{80000, 80003}
+	if _, b, err := small.ForApp(1); err != nil || b.UID != 80003 {
+		t.Fatalf("the last app of %s = %v %v", small, b, err)
+	}
+	if _, _, err := small.ForApp(2); err == nil {
+		t.Fatalf("%s gave a third app ids", small)
+	}
+}
+
+func TestParseRange(t *testing.T) {
+	if r, err := ParseRange("80000-80999"); err != nil || r != (Range{80000, 80999}) {
+		t.Fatalf("ParseRange = %v %v", r, err)
+	}
+	for in, want := range map[string]string{
+		"":                 "FIRST-LAST",
+		"80000":            "FIRST-LAST",
+		"a-b":              "FIRST-LAST",
+		"1000-2000":        "start it at 65536",
+		"80000-80000":      "no room for one app",
+		"90000-80000":      "no room for one app",
+		"80000-9999999999": "beyond the largest",
+	} {
+		if _, err := ParseRange(in); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("ParseRange(%q) = %v, want an error saying %q", in, err, want)
+		}
 	}
 }
 
@@ -37,7 +64,7 @@ func TestKillUserEndsEveryProcessOfTheUser(t *testing.T) {
 	asRoot(t)
 	// A user of its own for each run: the kernel may still count the
 	// zombies of a run before.
-	uid := LastUID - 1 - 2*int(killRuns.Add(1))
+	uid := DefaultRange.Last - 1 - 2*int(killRuns.Add(1))
 	id := Identity{uid, uid}
 	cmd := exec.Command("/bin/sh", "-c", `for i in $(seq 30); do setsid sleep 600 & done; sleep 600`)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}

@@ -62,6 +62,7 @@ type Instance struct {
 	Index     int    // 1-based: web.1
 	Addr      string // host:port it listens on (web processes)
 	Node      string
+	ID        string // the scheduler's own name for it: Nomad's allocation ID
 	PID       int
 	State     string // starting, up, crashed, stopped (api.State*)
 	Restarts  int    // after a crash
@@ -70,14 +71,22 @@ type Instance struct {
 	// Memory is the instance's memory in bytes as last measured, and
 	// MemoryLimit its type's limit; 0 when not known or none. OOMKills
 	// counts the times it was killed over its limit (R15). The local
-	// scheduler measures instances that have a limit.
+	// scheduler measures instances that have a limit; Nomad's instances
+	// are measured when a Measurer is asked.
 	Memory, MemoryLimit int64
 	OOMKills            int
 	// CPU is the CPU time, in seconds, that the instance's processes have
-	// used since it last started, as last measured; CPUKnown says whether
-	// the scheduler measures it (the local one does).
+	// used, as last measured (the local scheduler: since it last started;
+	// Nomad: estimated, see Measurer); CPUKnown says whether it was.
 	CPU      float64
 	CPUKnown bool
+}
+
+// Measurer is a scheduler that measures instances' memory only when asked
+// (Nomad: a call to the node that runs each one), rather than as it lists
+// them. Measure fills in what it can in place and leaves the rest as it was.
+type Measurer interface {
+	Measure(ctx context.Context, ins []Instance)
 }
 
 // Name is the Heroku-style dyno name, "web.1".

@@ -119,6 +119,14 @@ type agentProc struct {
 	handedOver int
 }
 
+// testUIDs is the --uid-range of this test process's agents: a slice of
+// pier's default range of its own, so that the agents of test runs side by
+// side do not end each other's builds.
+var testUIDs = func() struct{ first, last int } {
+	first := 70000 + (os.Getpid()%140)*200
+	return struct{ first, last int }{first, first + 199}
+}()
+
 type agentOpts struct {
 	dataDir string
 	extra   []string // more environment, e.g. PIER_WATCH_WINDOW=5s
@@ -148,6 +156,7 @@ func startAgent(t *testing.T, o agentOpts) *agentProc {
 			"PIER_HTTP_ADDR="+a.httpAddr,
 			"PIER_SSH_ADDR="+a.sshAddr,
 			"PIER_ADMIN_TOKEN=",
+			fmt.Sprintf("PIER_UID_RANGE=%d-%d", testUIDs.first, testUIDs.last),
 		)
 		a.env = append(a.env, o.extra...)
 		err := a.tryStart()

@@ -37,6 +37,9 @@ func appUID(t *testing.T, a *agentProc, app string) int {
 	if info.UID == 0 || !strings.HasPrefix(info.Isolation, "isolated: runs as uid "+strconv.Itoa(info.UID)) {
 		t.Fatalf("%s is not isolated: uid %d, %q", app, info.UID, info.Isolation)
 	}
+	if info.UID < testUIDs.first || info.UID+1 > testUIDs.last {
+		t.Fatalf("%s runs as uid %d, outside the agent's --uid-range %d-%d", app, info.UID, testUIDs.first, testUIDs.last)
+	}
 	return info.UID
 }
 

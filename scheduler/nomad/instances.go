@@ -113,7 +113,8 @@ func (s *Scheduler) slotInstances(ctx context.Context, sj *slotJob) ([]scheduler
 		in := scheduler.Instance{
 			App: sj.app, Slot: sj.slot, Release: releases[a.JobVersion],
 			Type: a.TaskGroup, Index: allocIndex(a.Name) + 1,
-			Addr: addrs[a.ID], Node: a.NodeName,
+			Addr: addrs[a.ID], Node: a.NodeName, ID: a.ID,
+			MemoryLimit: memoryLimit(sj.job, a.TaskGroup),
 		}
 		ts := a.TaskStates[a.TaskGroup]
 		in.State = taskState(a, ts)

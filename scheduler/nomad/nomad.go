@@ -70,6 +70,8 @@ type Scheduler struct {
 	runMu  sync.Mutex
 	runSeq map[string]int
 
+	cpu cpuMeter // instances' CPU time, from the shares their clients report
+
 	notify *notifier
 	done   chan struct{}
 	cancel context.CancelFunc

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/pierhq/pier/proxy"
 	"github.com/pierhq/pier/proxy/internal/benchcert"
 )
@@ -29,6 +31,7 @@ func main() {
 	useTLS := flag.Bool("tls", false, "terminate HTTPS with a self-signed certificate")
 	noLoops := flag.Bool("no-loops", false, "serve plain HTTP in a goroutine per connection, not in event loops")
 	loops := flag.Int("loops", 0, "event loops; 0: one per processor")
+	withMetrics := flag.Bool("metrics", false, "count requests in Prometheus metrics, as the agent's proxy does")
 	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile to this file until SIGINT or SIGTERM")
 	flag.Parse()
 	if *cpuProfile != "" {
@@ -50,6 +53,9 @@ func main() {
 	cfg := proxy.EdgeConfig{Proxy: proxy.Config{Domain: "localhost"}, Source: proxy.NewRouteBoard(), MaxConns: 10000, Loops: *loops}
 	if *noLoops {
 		cfg.Loops = -1
+	}
+	if *withMetrics {
+		cfg.Proxy.Registerer = prometheus.NewRegistry()
 	}
 	if *useTLS {
 		tc, err := benchcert.TLSConfig()
