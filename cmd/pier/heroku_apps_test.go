@@ -4,6 +4,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestHerokuApps pushes apps written as for Heroku through a real agent
@@ -68,5 +69,52 @@ func TestHerokuApps(t *testing.T) {
 		repo.write("package-lock.json", "{}")
 		pushFails(t, a, repo, "nolock", "two lockfiles, package-lock.json (npm) and yarn.lock (yarn)")
 		checkStillServing(t, a, "nolock", "/", "ms 1m", 1)
+	})
+}
+
+// TestHerokuAppsBadInput pushes broken Heroku apps over a live release
+// through a real agent with a short build timeout: a postinstall script
+// that hangs, an npm registry and a Go module proxy that cannot be
+// reached. Each push fails naming the cause; the live release keeps
+// answering.
+func TestHerokuAppsBadInput(t *testing.T) {
+	needE2E(t)
+	requireBinary(t, "node")
+	requireBinary(t, "npm")
+	requireBinary(t, "go")
+	a := startAgent(t, agentOpts{extra: []string{"PIER_BUILD_TIMEOUT=25s"}})
+	fixture := func(name string) string {
+		dir, err := filepath.Abs(filepath.Join("..", "..", "buildpacks", "testdata", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	a.mustPier("apps", "create", "live")
+	site := newRepoFrom(t, fixture("static-app"))
+	site.remote(a, "live", a.token)
+	pushShows(t, site, "Released v1")
+	const page = "Hello from a static site"
+	checkStillServing(t, a, "live", "/", page, 1)
+
+	t.Run("a postinstall that hangs", func(t *testing.T) {
+		repo := newRepoFrom(t, fixture("node-nolock-app"))
+		repo.write("package.json", `{"name": "hang", "version": "1.0.0", "scripts": {"postinstall": "sleep 3600", "start": "node server.js"}, "dependencies": {"ms": "^2.1.3"}}`)
+		start := time.Now()
+		pushFails(t, a, repo, "live", "Running: npm install", "the build took longer than 25s and was stopped")
+		if d := time.Since(start); d > 90*time.Second {
+			t.Errorf("the push took %s to fail", d)
+		}
+		checkStillServing(t, a, "live", "/", page, 1)
+	})
+	t.Run("unreachable registries", func(t *testing.T) {
+		closed := "http://127.0.0.1:1" // nothing listens on port 1
+		a.mustPier("config", "set", "-a", "live", "NPM_CONFIG_REGISTRY="+closed+"/", "GOPROXY="+closed)
+		node := newRepoFrom(t, fixture("node18-app"))
+		pushFails(t, a, node, "live", "the npm registry 127.0.0.1:1 is unreachable", "set NPM_CONFIG_REGISTRY to a registry it can reach")
+		checkStillServing(t, a, "live", "/", page, 2)
+		gomod := newRepoFrom(t, fixture("go-pinned-app"))
+		pushFails(t, a, gomod, "live", "the Go module proxy 127.0.0.1:1 is unreachable", "set GOPROXY to a proxy it can reach")
+		checkStillServing(t, a, "live", "/", page, 2)
 	})
 }
