@@ -97,19 +97,32 @@ func (b *build) installTools(ctx context.Context) error {
 // and pruning its devDependencies, as Heroku does.
 func (b *build) dependencies(ctx context.Context) error {
 	r := b.r
+	fi, err := os.Lstat(filepath.Join(r.BuildDir, "node_modules"))
+	checkedIn := err == nil && fi.IsDir()
 	if err := b.script(ctx, "heroku-prebuild"); err != nil {
 		return err
 	}
 	if err := b.restoreCache(); err != nil {
 		return err
 	}
-	bpkit.Step(r.Log, "Installing dependencies")
+	if checkedIn && b.pm.name == "npm" {
+		// As Heroku: the app's own modules are kept, their native parts
+		// built for this node, and what package.json adds installed.
+		bpkit.Step(r.Log, "Prebuild detected (node_modules already exists)")
+		bpkit.Info(r.Log, "Rebuilding any native modules")
+		if err := b.pmRun(ctx, "rebuild"); err != nil {
+			return fmt.Errorf("rebuilding the checked-in node_modules: %w", err)
+		}
+		bpkit.Step(r.Log, "Installing any new modules (package.json)")
+	} else {
+		bpkit.Step(r.Log, "Installing dependencies")
+	}
 	if b.pm.name == "npm" && b.pm.lockfile == "" {
 		bpkit.Info(r.Log, "No package-lock.json: installing with npm install, so versions may differ from build to build.")
 		bpkit.Info(r.Log, "Commit the package-lock.json npm install writes to pin them.")
 	}
 	prodOnly := b.setting("NPM_CONFIG_PRODUCTION") == "true" || b.setting("YARN_PRODUCTION") == "true"
-	args := b.pm.installArgs(b.npmMajor, !prodOnly)
+	args := b.pm.installArgs(b.npmMajor, !prodOnly, checkedIn)
 	bpkit.Info(r.Log, "Running: %s %s", b.pm.name, strings.Join(args, " "))
 	if err := b.pmRun(ctx, args...); err != nil {
 		return b.installFailed(err)
@@ -160,7 +173,8 @@ func (b *build) prune(ctx context.Context, prodOnly bool) error {
 	}
 	args := b.pm.pruneArgs(b.npmMajor, b.toolMajor)
 	if args == nil {
-		bpkit.Info(r.Log, "Skipping: yarn %d cannot prune without its workspace-tools plugin", b.toolMajor)
+		bpkit.Info(r.Log, "Skipping because yarn %d prunes only with its workspace-tools plugin: devDependencies stay in the slug.", b.toolMajor)
+		bpkit.Info(r.Log, "To prune them, run yarn plugin import workspace-tools and commit .yarnrc.yml and .yarn/plugins.")
 		return nil
 	}
 	if err := b.pmRun(ctx, args...); err != nil {

@@ -18,6 +18,9 @@ type manager struct {
 	want     string // an exact version or a range; "" means the default
 	from     string // where want came from, for the log
 	berry    bool   // yarn 2 or later
+	// workspaceTools: .yarnrc.yml loads yarn's workspace-tools plugin,
+	// which yarn 2 and 3 need to prune (yarn 4 has it built in).
+	workspaceTools bool
 }
 
 // lockfiles maps each lockfile to the package manager that reads it.
@@ -63,6 +66,8 @@ func chooseManager(dir string, pkg packageJSON) (manager, error) {
 	}
 	if m.name == "yarn" {
 		m.berry = isBerry(dir, m)
+		rc, _ := os.ReadFile(filepath.Join(dir, ".yarnrc.yml"))
+		m.workspaceTools = strings.Contains(string(rc), "plugin-workspace-tools")
 	}
 	if m.name == "pnpm" && m.want == "" {
 		m.want, m.from = pnpmForLockfile(filepath.Join(dir, "pnpm-lock.yaml")), "pnpm-lock.yaml's lockfileVersion"
@@ -140,8 +145,9 @@ func (m manager) tool() string {
 }
 
 // installArgs installs every dependency, devDependencies included, as the
-// lockfile pins them (or resolving them, without one).
-func (m manager) installArgs(npmMajor int, withDev bool) []string {
+// lockfile pins them (or resolving them, without one). npm installs over
+// node_modules an app checked in (npm ci would delete it first).
+func (m manager) installArgs(npmMajor int, withDev, checkedIn bool) []string {
 	switch {
 	case m.name == "yarn" && m.berry:
 		return []string{"install", "--immutable"}
@@ -159,7 +165,7 @@ func (m manager) installArgs(npmMajor int, withDev bool) []string {
 		return args
 	}
 	args := []string{"install"}
-	if m.lockfile != "" {
+	if m.lockfile != "" && !checkedIn {
 		args = []string{"ci"}
 	}
 	if withDev && npmMajor >= 7 {
@@ -174,7 +180,7 @@ func (m manager) installArgs(npmMajor int, withDev bool) []string {
 func (m manager) pruneArgs(npmMajor, berryMajor int) []string {
 	switch {
 	case m.name == "yarn" && m.berry:
-		if berryMajor >= 4 {
+		if berryMajor >= 4 || m.workspaceTools {
 			return []string{"workspaces", "focus", "--all", "--production"}
 		}
 		return nil

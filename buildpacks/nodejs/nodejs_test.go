@@ -32,6 +32,8 @@ func TestSuite(t *testing.T) {
 			Check: serves("npm start", "node v22.", "ms 1m dev pruned built by build", "-----> Installing yarn 1.22.", "-----> Installing node 22.", "--frozen-lockfile")},
 		{Name: "yarn 4 from packageManager", Dir: "../testdata/node-yarn4-app", Detect: true,
 			Check: serves("yarn start", "ms 1m dev pruned built by build", "-----> Installing yarn 4.5.3", "Resolved \"4.5.3\"")},
+		{Name: "yarn 3 without workspace-tools keeps devDependencies", Dir: "../testdata/node-yarn3-app", Detect: true,
+			Check: serves("yarn start", "ms 1m dev present built by build", "-----> Installing yarn 3.8.7", "Skipping because yarn 3 prunes only with its workspace-tools plugin")},
 		{Name: "pnpm from packageManager", Dir: "../testdata/node-pnpm-app", Detect: true,
 			Check: serves("npm start", "ms 1m dev pruned built by build", "-----> Installing pnpm 9.15.0")},
 		{Name: "node 14 with its npm 6", Dir: "../testdata/node14-app", Detect: true,
@@ -41,6 +43,10 @@ func TestSuite(t *testing.T) {
 		{Name: "NODE_ENV=development keeps devDependencies", Dir: "../testdata/node-nolock-app", Detect: true,
 			Env:   map[string]string{"NODE_ENV": "development"},
 			Check: serves("npm start", "dev present", "Skipping because NODE_ENV is \"development\"")},
+		{Name: "node_modules checked in: rebuilt, kept, added to; NODE_OPTIONS reaches the build", Dir: "../testdata/node-modules-app", Detect: true,
+			Env: map[string]string{"NODE_OPTIONS": "--no-deprecation"},
+			Check: serves("npm start", "hello, node, from a checked-in module; rebuilt by npm rebuild; ms 1m; built with noDeprecation=true",
+				"-----> Prebuild detected (node_modules already exists)", "Rebuilding any native modules", "-----> Installing any new modules (package.json)", "Running: npm install --include=dev")},
 		{Name: "not Node.js", Dir: "../testdata/go-app"},
 	})
 }

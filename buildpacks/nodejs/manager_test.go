@@ -1,0 +1,40 @@
+package nodejs
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestYarnPruneNeedsWorkspaceTools: yarn 2 and 3 prune only with the
+// workspace-tools plugin loaded, as Heroku does; yarn 4 has it built in.
+func TestYarnPruneNeedsWorkspaceTools(t *testing.T) {
+	focus := "workspaces focus --all --production"
+	for _, tc := range []struct {
+		major  int
+		yarnrc string
+		want   string
+	}{
+		{3, "nodeLinker: node-modules\n", ""},
+		{3, "nodeLinker: node-modules\nplugins:\n  - path: .yarn/plugins/@yarnpkg/plugin-workspace-tools.cjs\n    spec: \"@yarnpkg/plugin-workspace-tools\"\n", focus},
+		{2, "plugins:\n  - path: .yarn/plugins/@yarnpkg/plugin-workspace-tools.cjs\n", focus},
+		{4, "nodeLinker: node-modules\n", focus},
+	} {
+		dir := t.TempDir()
+		if err := os.WriteFile(filepath.Join(dir, ".yarnrc.yml"), []byte(tc.yarnrc), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, "yarn.lock"), []byte("__metadata:\n  version: 6\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		m, err := chooseManager(dir, packageJSON{PackageManager: fmt.Sprintf("yarn@%d.1.0", tc.major)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(m.pruneArgs(10, tc.major), " "); got != tc.want {
+			t.Errorf("yarn %d with %q prunes with %q, want %q", tc.major, tc.yarnrc, got, tc.want)
+		}
+	}
+}
