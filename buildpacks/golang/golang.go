@@ -57,6 +57,18 @@ func Build(ctx context.Context, r bpkit.Request) (map[string]string, error) {
 		return nil, err
 	}
 	env := goEnv(r, cfg, toolchain)
+	home := os.Getenv("HOME")
+	if home == "" {
+		home = filepath.Join(r.CacheDir, "home")
+	}
+	netrc, err := writeNetrc(r, cfg, home)
+	if err != nil {
+		return nil, err
+	}
+	if netrc != "" {
+		defer os.Remove(netrc)
+		env = append(env, "NETRC="+netrc, "HOME="+home)
+	}
 	if toolchain != "local" {
 		// The go command fetches the toolchain now, so a failure says so.
 		out, err := bpkit.Output(ctx, bpkit.Command{Dir: r.BuildDir, Env: env, Name: gobin, Args: []string{"version"}})

@@ -157,20 +157,28 @@ func TestBadInput(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			cache := t.TempDir()
-			buildpacktest.ShareGoBuildCache(t, cache)
-			var log buildpacktest.SyncBuffer
-			ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-			defer cancel()
-			_, err := bp.Build(ctx, buildpacks.BuildRequest{BuildDir: dir, CacheDir: cache, EnvDir: env}, &log)
-			if err == nil {
-				t.Fatalf("the build succeeded:\n%s", log.String())
-			}
+			_, log, err := buildFails(t, bp, dir, env)
 			for _, w := range tc.wants {
 				if !strings.Contains(err.Error(), w) {
-					t.Errorf("err = %v\nwant it to hold %q; log:\n%s", err, w, log.String())
+					t.Errorf("err = %v\nwant it to hold %q; log:\n%s", err, w, log)
 				}
 			}
 		})
 	}
+}
+
+// buildFails builds dir with the config vars in envDir, failing the test
+// if the build succeeds, and returns the log and the error.
+func buildFails(t *testing.T, bp buildpacks.Buildpack, dir, envDir string) (buildpacks.BuildResult, string, error) {
+	t.Helper()
+	cache := t.TempDir()
+	buildpacktest.ShareGoBuildCache(t, cache)
+	var log buildpacktest.SyncBuffer
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	res, err := bp.Build(ctx, buildpacks.BuildRequest{BuildDir: dir, CacheDir: cache, EnvDir: envDir}, &log)
+	if err == nil {
+		t.Fatalf("the build succeeded:\n%s", log.String())
+	}
+	return res, log.String(), err
 }
