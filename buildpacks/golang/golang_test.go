@@ -1,13 +1,11 @@
 package golang_test
 
 import (
-	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pierhq/pier/buildpacks"
 	"github.com/pierhq/pier/buildpacks/buildpacktest"
@@ -151,13 +149,7 @@ func TestBadInput(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			env := t.TempDir()
-			for k, v := range tc.env {
-				if err := os.WriteFile(filepath.Join(env, k), []byte(v), 0o600); err != nil {
-					t.Fatal(err)
-				}
-			}
-			_, log, err := buildFails(t, bp, dir, env)
+			log, err := buildpacktest.BuildFails(t, bp, dir, tc.env)
 			for _, w := range tc.wants {
 				if !strings.Contains(err.Error(), w) {
 					t.Errorf("err = %v\nwant it to hold %q; log:\n%s", err, w, log)
@@ -165,20 +157,4 @@ func TestBadInput(t *testing.T) {
 			}
 		})
 	}
-}
-
-// buildFails builds dir with the config vars in envDir, failing the test
-// if the build succeeds, and returns the log and the error.
-func buildFails(t *testing.T, bp buildpacks.Buildpack, dir, envDir string) (buildpacks.BuildResult, string, error) {
-	t.Helper()
-	cache := t.TempDir()
-	buildpacktest.ShareGoBuildCache(t, cache)
-	var log buildpacktest.SyncBuffer
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	res, err := bp.Build(ctx, buildpacks.BuildRequest{BuildDir: dir, CacheDir: cache, EnvDir: envDir}, &log)
-	if err == nil {
-		t.Fatalf("the build succeeded:\n%s", log.String())
-	}
-	return res, log.String(), err
 }

@@ -67,11 +67,7 @@ func TestPrivateModuleProxy(t *testing.T) {
 	}
 	t.Run("without credentials", func(t *testing.T) {
 		dir := buildpacktest.CopyDir(t, src)
-		envDir := t.TempDir()
-		for k, v := range env {
-			os.WriteFile(filepath.Join(envDir, k), []byte(v), 0o600)
-		}
-		_, log, err := buildFails(t, bp, dir, envDir)
+		log, err := buildpacktest.BuildFails(t, bp, dir, env)
 		if err == nil || !strings.Contains(log, "401 Unauthorized") || !strings.Contains(err.Error(), "through GOPROXY=https://"+host+" failed") {
 			t.Errorf("err = %v, want the proxy's 401 and its name; log:\n%s", err, log)
 		}

@@ -2,12 +2,10 @@ package nodejs_test
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -127,22 +125,10 @@ func TestBadInput(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			env := t.TempDir()
-			for k, v := range tc.env {
-				if err := os.WriteFile(filepath.Join(env, k), []byte(v), 0o600); err != nil {
-					t.Fatal(err)
-				}
-			}
-			cache := t.TempDir()
-			buildpacktest.ShareNodeDist(t, cache)
-			var log buildpacktest.SyncBuffer
-			_, err := bp.Build(context.Background(), buildpacks.BuildRequest{BuildDir: dir, CacheDir: cache, EnvDir: env}, &log)
-			if err == nil {
-				t.Fatalf("the build succeeded:\n%s", log.String())
-			}
+			log, err := buildpacktest.BuildFails(t, bp, dir, tc.env)
 			for _, w := range tc.wants {
 				if !strings.Contains(err.Error(), w) {
-					t.Errorf("err = %v\nwant it to hold %q; log:\n%s", err, w, log.String())
+					t.Errorf("err = %v\nwant it to hold %q; log:\n%s", err, w, log)
 				}
 			}
 		})
@@ -182,7 +168,7 @@ func TestHangingPostinstallIsStopped(t *testing.T) {
 	if rerr != nil || perr != nil {
 		t.Fatalf("the postinstall script did not run (%v, %v); log:\n%s", rerr, perr, log.String())
 	}
-	for i := 0; alive(pid); i++ {
+	for i := 0; buildpacktest.Alive(pid); i++ {
 		if i == 100 {
 			t.Fatalf("the script's sleep (pid %d) outlived the build", pid)
 		}
@@ -190,16 +176,38 @@ func TestHangingPostinstallIsStopped(t *testing.T) {
 	}
 }
 
-// alive reports whether pid runs (a zombie waiting for its parent does
-// not).
-func alive(pid int) bool {
-	if syscall.Kill(pid, 0) != nil {
-		return false
+// TestCacheDirectories: package.json's cacheDirectories come back in the
+// next build of the app, and one outside the app is refused.
+func TestCacheDirectories(t *testing.T) {
+	buildpacktest.Require(t, "node", "--version")
+	buildpacktest.Require(t, "npm", "--version")
+	buildpacktest.RequireNPMRegistry(t)
+	bp := buildpacktest.Plugin(t, "nodejs")
+	counter := "const fs = require('fs');\nfs.mkdirSync('.cache/tool', {recursive: true});\nlet n = 0;\ntry { n = Number(fs.readFileSync('.cache/tool/runs', 'utf8')); } catch (e) {}\nfs.writeFileSync('.cache/tool/runs', String(n + 1));\nconsole.log('tool runs: ' + (n + 1));\n"
+	app := func(dirs string) string {
+		dir := buildpacktest.CopyDir(t, "../testdata/node-nolock-app")
+		for f, body := range map[string]string{
+			"count.js":     counter,
+			"package.json": pkgWith(`"scripts": {"build": "node count.js"}, "cacheDirectories": [` + dirs + `],`),
+		} {
+			if err := os.WriteFile(filepath.Join(dir, f), []byte(body), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return dir
 	}
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
+	cache := t.TempDir()
+	buildpacktest.ShareNodeDist(t, cache)
+	_, first := buildpacktest.Build(t, bp, app(`".cache/tool"`), cache, nil)
+	_, second := buildpacktest.Build(t, bp, app(`".cache/tool"`), cache, nil)
+	if !strings.Contains(first, "tool runs: 1") || !strings.Contains(first, "-----> Caching build") {
+		t.Errorf("the first build did not start from nothing and cache:\n%s", first)
 	}
-	_, rest, _ := strings.Cut(string(b), ") ")
-	return !strings.HasPrefix(rest, "Z")
+	if !strings.Contains(second, "-----> Restoring cache") || !strings.Contains(second, "tool runs: 2") {
+		t.Errorf("the second build did not get the first's .cache/tool back:\n%s", second)
+	}
+	_, err := buildpacktest.BuildFails(t, bp, app(`"../elsewhere"`), nil)
+	if !strings.Contains(err.Error(), `cacheDirectories may only name directories inside the app: fix "../elsewhere"`) {
+		t.Errorf("err = %v", err)
+	}
 }

@@ -1,10 +1,6 @@
 package python_test
 
 import (
-	"archive/zip"
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -12,7 +8,6 @@ import (
 	"sort"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/pierhq/pier/buildpacks"
 	"github.com/pierhq/pier/buildpacks/buildpacktest"
@@ -20,9 +15,7 @@ import (
 
 func TestMain(m *testing.M) { buildpacktest.Main(m, nil) }
 
-// No package index is reachable from the tests: pip installs wheels the
-// test builds into a directory (PIP_FIND_LINKS, PIP_NO_INDEX), as an app
-// would point PIP_INDEX_URL at its own index.
+// offline has pip install the tests' wheels (buildpacktest.Wheels) only.
 func offline(wheels string) map[string]string {
 	return map[string]string{"PIP_NO_INDEX": "1", "PIP_FIND_LINKS": wheels}
 }
@@ -117,7 +110,7 @@ func TestBadInput(t *testing.T) {
 			[]string{"more than one package manager file, requirements.txt (pip), uv.lock (uv)", "delete the others"}},
 		{"a Pipfile without its lock", "python-pipenv-app", map[string]string{"Pipfile.lock": ""},
 			[]string{"a Pipfile but no Pipfile.lock: run pipenv lock"}},
-		{"a lock whose hash does not match the wheel", "python-uv-app", map[string]string{"uv.lock": strings.Replace(readFile(t, "../testdata/python-uv-app/uv.lock"), greetlibHash, strings.Repeat("3", 64), 1)},
+		{"a lock whose hash does not match the wheel", "python-uv-app", map[string]string{"uv.lock": strings.Replace(readFile(t, "../testdata/python-uv-app/uv.lock"), buildpacktest.GreetlibSHA256, strings.Repeat("3", 64), 1)},
 			[]string{"if uv.lock is out of step with the project, lock again with uv"}},
 		{"a poetry.lock missing a dependency", "python-poetry-app", map[string]string{"pyproject.toml": strings.Replace(readFile(t, "../testdata/python-poetry-app/pyproject.toml"), `greetlib = "^1.0"`, `greetlib = "^1.0"`+"\nmissing = \"^2\"", 1)},
 			[]string{"the project needs missing, which the lock file does not pin"}},
@@ -136,20 +129,10 @@ func TestBadInput(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			env := t.TempDir()
-			for k, v := range offline(wheels) {
-				if err := os.WriteFile(filepath.Join(env, k), []byte(v), 0o600); err != nil {
-					t.Fatal(err)
-				}
-			}
-			var log buildpacktest.SyncBuffer
-			_, err := bp.Build(context.Background(), buildpacks.BuildRequest{BuildDir: dir, CacheDir: t.TempDir(), EnvDir: env}, &log)
-			if err == nil {
-				t.Fatalf("the build succeeded:\n%s", log.String())
-			}
+			log, err := buildpacktest.BuildFails(t, bp, dir, offline(wheels))
 			for _, w := range tc.wants {
 				if !strings.Contains(err.Error(), w) {
-					t.Errorf("err = %v\nwant it to hold %q; log:\n%s", err, w, log.String())
+					t.Errorf("err = %v\nwant it to hold %q; log:\n%s", err, w, log)
 				}
 			}
 		})
@@ -243,76 +226,7 @@ func checkApp(t *testing.T, dir string, res buildpacks.BuildResult, log string) 
 	}
 }
 
-// greetlibHash is the sha256 of the greetlib wheel makeWheels writes, as
-// the lock files in testdata pin it: the wheel is stored (not deflated)
-// with fixed times, so its bytes never change.
-const greetlibHash = "4373abd1f8be1b4e3b3c47eeee602a089825eb0c340af9b54378a6967ca334cf"
-
-// makeWheels writes greetlib-1.0-py3-none-any.whl, with a console script,
-// and a stand-in for Django (the package django, for the buildpack to find
-// installed; the fixture's manage.py does collectstatic's work), into a
-// fresh directory. devlib and winlib, which the lock files name for
-// development and for Windows, are missing on purpose: a build that tried
-// to install them fails.
+// makeWheels writes the tests' wheels into a fresh directory.
 func makeWheels(t *testing.T) string {
-	t.Helper()
-	dir := t.TempDir()
-	greetlib := writeWheel(t, dir, "greetlib", "1.0", map[string]string{
-		"greetlib/__init__.py": "def greet(who):\n    return 'hello, ' + who\n\n\ndef main():\n    print(greet('console'))\n",
-	}, "[console_scripts]\ngreet = greetlib:main\n")
-	if greetlib != greetlibHash {
-		t.Fatalf("the greetlib wheel's sha256 is %s, but the lock files in testdata pin %s: update them", greetlib, greetlibHash)
-	}
-	writeWheel(t, dir, "django", "5.1", map[string]string{"django/__init__.py": "__version__ = '5.1'\n"}, "")
-	return dir
-}
-
-// writeWheel writes a pure-Python wheel and returns its sha256.
-func writeWheel(t *testing.T, dir, name, version string, files map[string]string, entryPoints string) string {
-	t.Helper()
-	info := name + "-" + version + ".dist-info/"
-	files[info+"METADATA"] = "Metadata-Version: 2.1\nName: " + name + "\nVersion: " + version + "\n"
-	files[info+"WHEEL"] = "Wheel-Version: 1.0\nGenerator: pier-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
-	if entryPoints != "" {
-		files[info+"entry_points.txt"] = entryPoints
-	}
-	var names []string
-	for n := range files {
-		names = append(names, n)
-	}
-	sort.Strings(names)
-	record := ""
-	for _, n := range names {
-		record += n + ",,\n"
-	}
-	record += info + "RECORD,,\n"
-	files[info+"RECORD"] = record
-	names = append(names, info+"RECORD")
-	path := filepath.Join(dir, name+"-"+version+"-py3-none-any.whl")
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	zw := zip.NewWriter(f)
-	for _, n := range names {
-		w, err := zw.CreateHeader(&zip.FileHeader{Name: n, Method: zip.Store, Modified: time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write([]byte(files[n])); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sum := sha256.Sum256(b)
-	return hex.EncodeToString(sum[:])
+	return buildpacktest.Wheels(t, t.TempDir())
 }

@@ -5,20 +5,27 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pierhq/pier/buildpacks/buildpacktest"
 )
 
 // TestHerokuApps pushes apps written as for Heroku through a real agent
 // and checks each through the proxy: npm without a lockfile, an older
-// Node.js major from engines.node, yarn 4 from packageManager, and a Go
-// module whose cmd/* packages become its process types with a linker
-// symbol from config. A push with two lockfiles fails with the cause and
-// leaves the live release serving.
+// Node.js major from engines.node, yarn 4 from packageManager,
+// node_modules checked in, a Go module whose cmd/* packages become its
+// process types with a linker symbol from config, Python with uv.lock and
+// .python-version, and Django's collectstatic. A push with two lockfiles
+// fails with the cause and leaves the live release serving.
 func TestHerokuApps(t *testing.T) {
 	needE2E(t)
 	requireBinary(t, "node")
 	requireBinary(t, "npm")
 	requireBinary(t, "go")
 	a := startAgent(t, agentOpts{})
+	// No package index is reachable: pip takes the tests' wheels from a
+	// directory the build's user can read.
+	wheels := buildpacktest.Wheels(t, reachableTempDir(t))
+	offline := []string{"PIP_NO_INDEX=1", "PIP_FIND_LINKS=" + wheels}
 	fixture := func(name string) string {
 		dir, err := filepath.Abs(filepath.Join("..", "..", "buildpacks", "testdata", name))
 		if err != nil {
@@ -31,21 +38,34 @@ func TestHerokuApps(t *testing.T) {
 		config   []string
 		push     []string
 		body     []string
+		path     string // "" is /
 	}{
 		{"nolock", "node-nolock-app", nil,
 			[]string{"No package-lock.json", "Running: npm install --include=dev", "Released v1"},
-			[]string{"ms 1m dev pruned built by build NODE_ENV=production"}},
+			[]string{"ms 1m dev pruned built by build NODE_ENV=production"}, ""},
 		{"node14", "node14-app", nil,
 			[]string{"-----> Installing node 14.", "-----> Installing npm 6.", "Released v1"},
-			[]string{"node v14.", "ms 1m dev pruned built by build"}},
+			[]string{"node v14.", "ms 1m dev pruned built by build"}, ""},
 		{"yarn4", "node-yarn4-app", nil,
 			[]string{"-----> Installing yarn 4.5.3", "Released v1"},
-			[]string{"ms 1m dev pruned built by build"}},
+			[]string{"ms 1m dev pruned built by build"}, ""},
 		{"gocmd", "go-cmd-app", []string{"GO_LINKER_SYMBOL=main.release", "GO_LINKER_VALUE=v7"},
 			[]string{"Procfile declares types -> web, other", "Released v"},
-			[]string{"web built by go", "release v7"}},
+			[]string{"web built by go", "release v7"}, ""},
+		{"checkedin", "node-modules-app", []string{"NODE_OPTIONS=--no-deprecation"},
+			[]string{"Prebuild detected (node_modules already exists)", "Released v"},
+			[]string{"hello, node, from a checked-in module; rebuilt by npm rebuild; ms 1m; built with noDeprecation=true"}, ""},
+		{"uv", "python-uv-app", offline,
+			[]string{"-----> Installing python 3.11.", "-----> Installing dependencies from uv.lock with pip", "Released v"},
+			[]string{"hello, python on 3.11."}, ""},
+		{"django", "python-django-app", append([]string{"SECRET_KEY=s3cret"}, offline...),
+			[]string{"-----> $ python manage.py collectstatic --noinput", "(Django 5.1, SECRET_KEY set)", "Released v"},
+			[]string{"body { color: teal; }"}, "/site.css"},
 	} {
 		t.Run(tc.app, func(t *testing.T) {
+			if strings.HasPrefix(tc.dir, "python") {
+				requireWorking(t, "python3", "-c", "import venv, ensurepip")
+			}
 			a := a.in(t)
 			a.mustPier("apps", "create", tc.app)
 			if len(tc.config) > 0 {
@@ -54,7 +74,11 @@ func TestHerokuApps(t *testing.T) {
 			repo := newRepoFrom(t, fixture(tc.dir))
 			repo.remote(a, tc.app, a.token)
 			pushShows(t, repo, tc.push...)
-			code, body, _ := a.get(tc.app, "/")
+			path := tc.path
+			if path == "" {
+				path = "/"
+			}
+			code, body, _ := a.get(tc.app, path)
 			for _, w := range tc.body {
 				if code != 200 || !strings.Contains(body, w) {
 					t.Errorf("GET / = %d %q, want it to hold %q", code, body, w)
