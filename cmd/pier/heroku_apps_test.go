@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -25,6 +26,9 @@ func TestHerokuApps(t *testing.T) {
 	// No package index is reachable: pip takes the tests' wheels from a
 	// directory the build's user can read.
 	wheels := buildpacktest.Wheels(t, reachableTempDir(t))
+	if err := os.Chmod(wheels, 0o755); err != nil { // pip lists it
+		t.Fatal(err)
+	}
 	offline := []string{"PIP_NO_INDEX=1", "PIP_FIND_LINKS=" + wheels}
 	fixture := func(name string) string {
 		dir, err := filepath.Abs(filepath.Join("..", "..", "buildpacks", "testdata", name))
