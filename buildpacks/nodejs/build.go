@@ -22,7 +22,7 @@ type build struct {
 
 	node      version // the node the app builds and runs with
 	npmMajor  int
-	toolMajor int  // of yarn or pnpm
+	tool      version // of yarn or pnpm, as it runs in the app
 	ownPath   bool // node and the package manager live in the slug's .heroku/node/bin
 }
 
@@ -88,8 +88,33 @@ func (b *build) installTools(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("installing %s %q (%s): %w", b.pm.name, b.pm.want, b.pm.from, err)
 		}
-		b.toolMajor, b.ownPath = v[0], true
+		b.tool, b.ownPath = v, true
+		if err := b.followYarnPath(ctx); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// followYarnPath learns the version of yarn an app runs when its
+// .yarnrc.yml names a yarn release of its own (yarnPath), to which the
+// installed yarn hands every command, as on Heroku.
+func (b *build) followYarnPath(ctx context.Context) error {
+	if !b.pm.yarnPath {
+		return nil
+	}
+	out, err := bpkit.Output(ctx, bpkit.Command{Dir: b.r.BuildDir, Env: b.env(), Name: b.command("yarn"), Args: []string{"--version"}})
+	if err != nil {
+		return fmt.Errorf("running the yarn release .yarnrc.yml's yarnPath names: %w: commit that file, or remove yarnPath", err)
+	}
+	v, err := parseVersion(out)
+	if err != nil {
+		return fmt.Errorf("yarn --version (yarnPath): %w", err)
+	}
+	if v != b.tool {
+		bpkit.Info(b.r.Log, "Using yarn %s, the release .yarnrc.yml's yarnPath names", v)
+	}
+	b.tool = v
 	return nil
 }
 
@@ -171,9 +196,9 @@ func (b *build) prune(ctx context.Context, prodOnly bool) error {
 		bpkit.Info(r.Log, "Skipping because NPM_CONFIG_PRODUCTION or YARN_PRODUCTION is false")
 		return nil
 	}
-	args := b.pm.pruneArgs(b.npmMajor, b.toolMajor)
+	args := b.pm.pruneArgs(b.npmMajor, b.tool)
 	if args == nil {
-		bpkit.Info(r.Log, "Skipping because yarn %d prunes only with its workspace-tools plugin: devDependencies stay in the slug.", b.toolMajor)
+		bpkit.Info(r.Log, "Skipping because yarn %d prunes only with its workspace-tools plugin: devDependencies stay in the slug.", b.tool[0])
 		bpkit.Info(r.Log, "To prune them, run yarn plugin import workspace-tools and commit .yarnrc.yml and .yarn/plugins.")
 		return nil
 	}
@@ -252,6 +277,10 @@ func (b *build) env() []string {
 	}
 	if ca := caFile(); ca != "" {
 		env = append(env, "NODE_EXTRA_CA_CERTS="+ca)
+		if b.node != (version{}) && b.node[0] < 8 {
+			// Before 7.3 node read no NODE_EXTRA_CA_CERTS: npm is told.
+			env = append(env, "npm_config_cafile="+ca)
+		}
 	}
 	if b.pm.name == "pnpm" {
 		env = append(env, "npm_config_store_dir="+filepath.Join(cache, "pnpm-store"))

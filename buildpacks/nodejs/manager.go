@@ -21,6 +21,7 @@ type manager struct {
 	// workspaceTools: .yarnrc.yml loads yarn's workspace-tools plugin,
 	// which yarn 2 and 3 need to prune (yarn 4 has it built in).
 	workspaceTools bool
+	yarnPath       bool // .yarnrc.yml names a yarn release of the app's own
 }
 
 // lockfiles maps each lockfile to the package manager that reads it.
@@ -68,6 +69,7 @@ func chooseManager(dir string, pkg packageJSON) (manager, error) {
 		m.berry = isBerry(dir, m)
 		rc, _ := os.ReadFile(filepath.Join(dir, ".yarnrc.yml"))
 		m.workspaceTools = strings.Contains(string(rc), "plugin-workspace-tools")
+		m.yarnPath = strings.Contains(string(rc), "yarnPath:")
 	}
 	if m.name == "pnpm" && m.want == "" {
 		m.want, m.from = pnpmForLockfile(filepath.Join(dir, "pnpm-lock.yaml")), "pnpm-lock.yaml's lockfileVersion"
@@ -168,7 +170,7 @@ func (m manager) installArgs(npmMajor int, withDev, checkedIn bool) []string {
 		return args
 	}
 	args := []string{"install"}
-	if m.lockfile != "" && !checkedIn {
+	if m.lockfile != "" && !checkedIn && npmMajor >= 6 { // npm ci came in 5.7
 		args = []string{"ci", "--prefer-offline"}
 	}
 	if withDev && npmMajor >= 7 {
@@ -179,16 +181,19 @@ func (m manager) installArgs(npmMajor int, withDev, checkedIn bool) []string {
 	return args
 }
 
-// pruneArgs removes devDependencies; nil when this manager cannot.
-func (m manager) pruneArgs(npmMajor, berryMajor int) []string {
+// pruneArgs removes devDependencies with yarn or pnpm version tool, or
+// npm; nil when the manager cannot.
+func (m manager) pruneArgs(npmMajor int, tool version) []string {
 	switch {
 	case m.name == "yarn" && m.berry:
-		if berryMajor >= 4 || m.workspaceTools {
+		if tool[0] >= 4 || m.workspaceTools {
 			return []string{"workspaces", "focus", "--all", "--production"}
 		}
 		return nil
 	case m.name == "yarn":
 		return []string{"install", "--frozen-lockfile", "--production=true", "--ignore-scripts", "--prefer-offline"}
+	case m.name == "pnpm" && tool.cmp(version{8, 15, 6}) < 0:
+		return []string{"prune", "--prod"} // --ignore-scripts came in 8.15.6
 	case m.name == "pnpm":
 		return []string{"prune", "--prod", "--ignore-scripts"}
 	}

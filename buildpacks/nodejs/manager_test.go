@@ -33,8 +33,23 @@ func TestYarnPruneNeedsWorkspaceTools(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := strings.Join(m.pruneArgs(10, tc.major), " "); got != tc.want {
+		if got := strings.Join(m.pruneArgs(10, version{tc.major, 1, 0}), " "); got != tc.want {
 			t.Errorf("yarn %d with %q prunes with %q, want %q", tc.major, tc.yarnrc, got, tc.want)
+		}
+	}
+}
+
+// TestPnpmPruneIgnoresScriptsFrom8156: pnpm prune takes --ignore-scripts
+// from pnpm 8.15.6 on and refuses it before.
+func TestPnpmPruneIgnoresScriptsFrom8156(t *testing.T) {
+	m := manager{name: "pnpm"}
+	for v, want := range map[version]string{
+		{8, 15, 5}: "prune --prod",
+		{8, 15, 6}: "prune --prod --ignore-scripts",
+		{9, 15, 0}: "prune --prod --ignore-scripts",
+	} {
+		if got := strings.Join(m.pruneArgs(10, v), " "); got != want {
+			t.Errorf("pnpm %s prunes with %q, want %q", v, got, want)
 		}
 	}
 }

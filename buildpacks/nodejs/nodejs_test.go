@@ -36,6 +36,8 @@ func TestSuite(t *testing.T) {
 			Check: serves("npm start", "ms 1m dev pruned built by build", "-----> Installing pnpm 9.15.0")},
 		{Name: "node 14 with its npm 6", Dir: "../testdata/node14-app", Detect: true,
 			Check: serves("npm start", "node v14.", "ms 1m dev pruned built by build", "-----> Installing npm 6.")},
+		{Name: "node 0.10 with its npm 2", Dir: "../testdata/node010-app", Detect: true,
+			Check: serves("npm start", "node v0.10.48 ms 1m", "-----> Installing npm 2.")},
 		{Name: "node ~18.20", Dir: "../testdata/node18-app", Detect: true,
 			Check: serves("npm start", "node v18.20.", "ms 1m dev pruned", "-----> Installing npm 10.")},
 		{Name: "NODE_ENV=development keeps devDependencies", Dir: "../testdata/node-nolock-app", Detect: true,
@@ -210,4 +212,48 @@ func TestCacheDirectories(t *testing.T) {
 	if !strings.Contains(err.Error(), `cacheDirectories may only name directories inside the app: fix "../elsewhere"`) {
 		t.Errorf("err = %v", err)
 	}
+}
+
+// TestYarnPath: an app whose .yarnrc.yml names a yarn release of its own
+// (yarnPath) runs that release, and its version decides the pruning: yarn
+// 3 without the workspace-tools plugin keeps devDependencies.
+func TestYarnPath(t *testing.T) {
+	buildpacktest.Require(t, "node", "--version")
+	buildpacktest.Require(t, "npm", "--version")
+	buildpacktest.RequireNPMRegistry(t)
+	bp := buildpacktest.Plugin(t, "nodejs")
+	cache := t.TempDir()
+	buildpacktest.ShareNodeDist(t, cache)
+	// The first build brings yarn 3.8.7 from the registry into the cache:
+	// its yarn.js is the release the app then commits.
+	buildpacktest.Build(t, bp, buildpacktest.CopyDir(t, "../testdata/node-yarn3-app"), cache, nil)
+	release := filepath.Join(cache, "dist", "@yarnpkg+cli-dist", "3.8.7", "bin", "yarn.js")
+	dir := buildpacktest.CopyDir(t, "../testdata/node-yarn3-app")
+	b, err := os.ReadFile(release)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pkg := strings.Replace(readFile(t, filepath.Join(dir, "package.json")), `"packageManager": "yarn@3.8.7",`, "", 1)
+	for f, body := range map[string]string{
+		".yarn/releases/yarn-3.8.7.cjs": string(b),
+		".yarnrc.yml":                   "nodeLinker: node-modules\nyarnPath: .yarn/releases/yarn-3.8.7.cjs\n",
+		"package.json":                  pkg,
+	} {
+		os.MkdirAll(filepath.Dir(filepath.Join(dir, f)), 0o755)
+		if err := os.WriteFile(filepath.Join(dir, f), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	res, log := buildpacktest.Build(t, bp, dir, cache, nil)
+	serves("yarn start", "dev present", "-----> Installing yarn 4.", "Using yarn 3.8.7, the release .yarnrc.yml's yarnPath names",
+		"Skipping because yarn 3 prunes only with its workspace-tools plugin")(t, dir, res, log)
+}
+
+func readFile(t *testing.T, p string) string {
+	t.Helper()
+	b, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -82,6 +82,14 @@ func installNode(ctx context.Context, r bpkit.Request, reg *registry, rng string
 // bundledNpm is the npm major that Node.js releases of a major ship with.
 func bundledNpm(nodeMajor int) string {
 	switch {
+	case nodeMajor <= 4: // 0.10, 0.12 and 4
+		return "2.x"
+	case nodeMajor <= 6:
+		return "3.x"
+	case nodeMajor == 7:
+		return "4.x"
+	case nodeMajor <= 9:
+		return "5.x"
 	case nodeMajor <= 14:
 		return "6.x"
 	case nodeMajor == 15:
@@ -146,7 +154,7 @@ func installPackageTool(ctx context.Context, r bpkit.Request, reg *registry, lab
 // binEntries reads a package's commands: its "bin" as a map or, for a
 // single string, named after the package.
 func binEntries(raw json.RawMessage, pkgFile string) (map[string]string, error) {
-	if len(raw) == 0 {
+	if s := ""; len(raw) == 0 || json.Unmarshal(raw, &s) == nil {
 		b, err := os.ReadFile(pkgFile)
 		if err != nil {
 			return nil, err
@@ -158,7 +166,9 @@ func binEntries(raw json.RawMessage, pkgFile string) (map[string]string, error) 
 		if err := json.Unmarshal(b, &p); err != nil {
 			return nil, err
 		}
-		raw = p.Bin
+		if len(raw) == 0 {
+			raw = p.Bin
+		}
 		if s := ""; json.Unmarshal(raw, &s) == nil {
 			return map[string]string{filepath.Base(p.Name): s}, nil
 		}
