@@ -20,10 +20,10 @@ type build struct {
 	pm  manager
 	reg *registry
 
-	node      version // the node the app builds and runs with
-	npmMajor  int
-	tool      version // of yarn or pnpm, as it runs in the app
-	ownPath   bool // node and the package manager live in the slug's .heroku/node/bin
+	node     version // the node the app builds and runs with
+	npmMajor int
+	tool     version // of yarn or pnpm, as it runs in the app
+	ownPath  bool    // node and the package manager live in the slug's .heroku/node/bin
 }
 
 // installTools installs the node engines.node asks for (or takes this
