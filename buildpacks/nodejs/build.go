@@ -210,10 +210,15 @@ func (b *build) prune(ctx context.Context, prodOnly bool) error {
 
 // script runs a package.json script if the app has it.
 func (b *build) script(ctx context.Context, name string) error {
-	if _, ok := b.pkg.Scripts[name]; !ok {
+	body, ok := b.pkg.Scripts[name]
+	if !ok {
 		return nil
 	}
 	bpkit.Step(b.r.Log, "Running %s", name)
+	if strings.TrimSpace(body) == "" {
+		bpkit.Info(b.r.Log, "Skipping: the %s script is empty", name)
+		return nil
+	}
 	if err := b.pmRun(ctx, "run", name); err != nil {
 		return fmt.Errorf("the %s script failed: %w", name, err)
 	}

@@ -38,6 +38,8 @@ func TestSuite(t *testing.T) {
 			Check: serves("npm start", "node v14.", "ms 1m dev pruned built by build", "-----> Installing npm 6.")},
 		{Name: "node 0.10 with its npm 2", Dir: "../testdata/node010-app", Detect: true,
 			Check: serves("npm start", "node v0.10.48 ms 1m", "-----> Installing npm 2.")},
+		{Name: "node 0.12: the node tarball inside an old package; an empty heroku-postbuild", Dir: "../testdata/node012-app", Detect: true,
+			Check: serves("npm start", "node v0.12.18 ms 1m", "Skipping: the heroku-postbuild script is empty")},
 		{Name: "node ~18.20", Dir: "../testdata/node18-app", Detect: true,
 			Check: serves("npm start", "node v18.20.", "ms 1m dev pruned", "-----> Installing npm 10.")},
 		{Name: "NODE_ENV=development keeps devDependencies", Dir: "../testdata/node-nolock-app", Detect: true,
@@ -117,6 +119,8 @@ func TestBadInput(t *testing.T) {
 			[]string{"running npm install --include=dev: exit status 4"}},
 		{"a lockfile out of step", map[string]string{"package-lock.json": `{"name": "node-nolock", "lockfileVersion": 3, "requires": true, "packages": {"": {"name": "node-nolock"}}}`}, nil,
 			[]string{"npm ci", "if package-lock.json is out of step with package.json, run npm install, commit package-lock.json"}},
+		{"a .heroku file where node goes", map[string]string{".heroku": "not a directory"}, nil,
+			[]string{"a .heroku file is checked into this app, where the build installs node (.heroku/node): remove it"}},
 		{"an unreachable registry", map[string]string{"package.json": pkgWith(`"engines": {"node": "18.x"},`)}, map[string]string{"NPM_CONFIG_REGISTRY": "http://127.0.0.1:1/"},
 			[]string{"the npm registry 127.0.0.1:1 is unreachable", "set NPM_CONFIG_REGISTRY"}},
 	} {
