@@ -115,6 +115,7 @@ func (b *build) followYarnPath(ctx context.Context) error {
 		bpkit.Info(b.r.Log, "Using yarn %s, the release .yarnrc.yml's yarnPath names", v)
 	}
 	b.tool = v
+	b.pm.berry = v[0] >= 2 // yarn 1 hands a yarnPath to the release too
 	return nil
 }
 
@@ -196,6 +197,12 @@ func (b *build) prune(ctx context.Context, prodOnly bool) error {
 		bpkit.Info(r.Log, "Skipping because NPM_CONFIG_PRODUCTION or YARN_PRODUCTION is false")
 		return nil
 	}
+	if s := b.lifecycleScript(); b.pm.name == "pnpm" && b.tool.cmp(version{8, 15, 6}) < 0 && s != "" {
+		// pnpm prune runs them, before 8.15.6, without the
+		// devDependencies they may need.
+		bpkit.Info(r.Log, "Pruning skipped due to presence of lifecycle scripts (%s): pnpm %s would run them; pnpm 8.15.6 and later do not", s, b.tool)
+		return nil
+	}
 	args := b.pm.pruneArgs(b.npmMajor, b.tool)
 	if args == nil {
 		bpkit.Info(r.Log, "Skipping because yarn %d prunes only with its workspace-tools plugin: devDependencies stay in the slug.", b.tool[0])
@@ -206,6 +213,17 @@ func (b *build) prune(ctx context.Context, prodOnly bool) error {
 		return fmt.Errorf("pruning devDependencies: %w", err)
 	}
 	return nil
+}
+
+// lifecycleScript names an install lifecycle script of the app, "" when
+// it has none.
+func (b *build) lifecycleScript() string {
+	for _, s := range []string{"pnpm:devPreinstall", "preinstall", "install", "postinstall"} {
+		if _, ok := b.pkg.Scripts[s]; ok {
+			return s
+		}
+	}
+	return ""
 }
 
 // script runs a package.json script if the app has it.
@@ -276,7 +294,6 @@ func (b *build) env() []string {
 		"npm_config_loglevel=warn",
 		"YARN_CACHE_FOLDER=" + filepath.Join(cache, "yarn"),
 		"YARN_GLOBAL_FOLDER=" + filepath.Join(cache, "yarn-berry"),
-		"YARN_ENABLE_TELEMETRY=0",
 		"YARN_ENABLE_GLOBAL_CACHE=1",
 		"COREPACK_ENABLE_STRICT=0",
 	}
@@ -287,8 +304,12 @@ func (b *build) env() []string {
 			env = append(env, "npm_config_cafile="+ca)
 		}
 	}
+	if !(b.pm.berry && b.tool[0] == 2) { // yarn 2 refuses a setting it lacks
+		env = append(env, "YARN_ENABLE_TELEMETRY=0")
+	}
 	if b.pm.name == "pnpm" {
-		env = append(env, "npm_config_store_dir="+filepath.Join(cache, "pnpm-store"))
+		store := filepath.Join(cache, "pnpm-store")
+		env = append(env, "npm_config_store_dir="+store, "pnpm_config_store_dir="+store) // pnpm 11 reads the second
 	}
 	var keys []string
 	for k := range b.cfg {
