@@ -6,16 +6,22 @@ LDFLAGS  := -X github.com/pierhq/pier/cli.version=$(VERSION)
 # In CI every external binary the tests use must be there: a missing one fails
 # the run instead of skipping its tests.
 ifeq ($(CI),true)
-export PIER_REQUIRE ?= git,pebble,chromium,ssh,ssh-keygen,node,npm,python3,curl,bash,isolation,npm-registry,promtool,prometheus
+export PIER_REQUIRE ?= git,pebble,chromium,ssh,ssh-keygen,node,npm,python3,curl,bash,isolation,npm-registry,promtool,prometheus,systemd-analyze,dpkg-deb,rsyslogd
 endif
 
-.PHONY: build run test test-deps unit bench fmt vet clean
+.PHONY: build run test test-deps unit bench fmt vet clean package
 
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/pier
 
 run: build
 	$(BIN) agent
+
+# package builds dist/pier_VERSION_ARCH.deb from bin/pier: the files `pier
+# install` lays out, with scripts that start the service and hand a running
+# agent over to the new binary on an upgrade.
+package: build
+	$(GO) run ./internal/debpkg -binary $(BIN) -out dist
 
 test-deps:
 	scripts/install-test-deps
@@ -38,4 +44,4 @@ fmt:
 	gofmt -w $$(git ls-files '*.go')
 
 clean:
-	rm -rf bin
+	rm -rf bin dist

@@ -25,6 +25,7 @@ import (
 
 	"github.com/pierhq/pier/agent/gitserver"
 	"github.com/pierhq/pier/agent/store"
+	"github.com/pierhq/pier/api"
 	"github.com/pierhq/pier/buildpacks"
 	"github.com/pierhq/pier/proxy"
 	"github.com/pierhq/pier/proxy/certs"
@@ -38,19 +39,27 @@ type Agent struct {
 	iso  isolation
 	log  *slog.Logger
 
-	store   *store.Store
-	sched   scheduler.Scheduler
-	deploy  *deployer // builds, releases, deploys and runs the operations on apps
-	events  *eventLog
-	builder *buildpacks.Builder
-	edge    *proxy.Edge    // the proxy, its servers and their certificates
-	table   *routeTable    // the desired routes the edge follows
-	certs   *certs.Manager // nil while HTTPS is off
-	logs    *logbook
-	git     *gitserver.Server
-	sshd    *gitserver.SSHServer // nil when SSH is off
-	hook    *gitserver.Hook      // the agent's half of the pre-receive hook
-	guard   *authGuard           // slows and refuses clients that fail token checks
+	store  *store.Store
+	sched  scheduler.Scheduler
+	deploy *deployer // builds, releases, deploys and runs the operations on apps
+	events *eventLog
+	// webhooks delivers the events' outbox to webhooks.
+	webhooks *webhookSender
+	// drains send the apps' log lines to syslog and HTTPS drains.
+	drains *drainManager
+	sentry *sentryReporter // nil without --sentry-dsn
+	// sentryReleases tells apps' Sentry projects of their releases.
+	sentryReleases *sentryReleases
+	builder        *buildpacks.Builder
+	edge           *proxy.Edge    // the proxy, its servers and their certificates
+	table          *routeTable    // the desired routes the edge follows
+	certs          *certs.Manager // nil while HTTPS is off
+	logs           *logbook
+	git            *gitserver.Server
+	sshd           *gitserver.SSHServer // nil when SSH is off
+	hook           *gitserver.Hook      // the agent's half of the pre-receive hook
+	guard          *authGuard           // slows and refuses clients that fail token checks
+	backups        *backupScheduler     // nil without --backup-schedule
 	// key seals secrets at rest: the store's config vars, the scheduler's
 	// state. prevKey is the key before a rotation this agent finished, for
 	// a scheduler state not yet sealed anew. keyMu guards both.
@@ -61,6 +70,9 @@ type Agent struct {
 	api     http.Handler
 	metrics http.Handler
 	traffic *trafficSampler // pier metrics: the proxy's series, sampled
+	// handoversFailed counts SIGHUP handovers after which this agent went
+	// on (upgrade.go): `pier upgrade` watches it to roll back at once.
+	handoversFailed prometheus.Counter
 
 	ctx    context.Context // the agent's lifetime
 	cancel context.CancelFunc
@@ -93,6 +105,13 @@ func Run(ctx context.Context, cfg Config) error {
 		return err
 	}
 	defer a.close()
+	defer a.sentry.flush()
+	defer func() {
+		if v := recover(); v != nil {
+			a.sentry.recovered("agent", v)
+			panic(v)
+		}
+	}()
 	return a.serve(ctx)
 }
 
@@ -121,6 +140,10 @@ func open(cfg Config, log *slog.Logger) (*Agent, error) {
 	ctx, cancel := context.WithCancel(context.Background())
 	a := &Agent{
 		cfg: cfg, dirs: d, iso: iso, log: log, store: st, ctx: ctx, cancel: cancel, key: key, prevKey: previous,
+	}
+	if a.sentry, err = newSentryReporter(cfg); err != nil {
+		a.close()
+		return nil, err
 	}
 	a.table = newRouteTable(a)
 	if err := a.ensureAdminToken(); err != nil {
@@ -174,6 +197,10 @@ func (a *Agent) openParts() error {
 	a.sshd = a.newSSHServer()
 	a.guard = newAuthGuard(a.logf)
 	a.events = &eventLog{store: a.store, logs: a.logs, logf: a.logf}
+	a.webhooks = newWebhookSender(a.store, a.newWebhookGuard(), a.cfg.WebhookRetry, a.cfg.webURL, a.logf)
+	a.events.notify = a.webhooks.poke
+	a.sentryReleases = newSentryReleases(a.store, a.newWebhookGuard(), a.logf)
+	a.events.observe = a.sentryReleases.observe
 	a.api = a.routes()
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -181,8 +208,20 @@ func (a *Agent) openParts() error {
 	platform := newPlatformMetrics()
 	reg.MustRegister(platform.collectors()...)
 	reg.MustRegister(newStateCollector(a))
+	a.handoversFailed = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "pier_agent_handovers_failed_total",
+		Help: "Handovers to a new agent (SIGHUP) that failed, after which this agent went on.",
+	})
+	reg.MustRegister(a.handoversFailed)
+	if a.backups, err = newBackupScheduler(a, a.cfg.Backup, reg); err != nil {
+		return err
+	}
 	a.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
 	a.traffic = &trafficSampler{gather: reg}
+	if a.drains, err = newDrainManager(a); err != nil {
+		return err
+	}
+	reg.MustRegister(a.drains.collectors()...)
 	if a.cfg.HTTPSAddr != "" {
 		a.certs, err = certs.New(certs.Config{
 			StorageDir: a.dirs.certs,
@@ -288,6 +327,11 @@ func (a *Agent) serve(ctx context.Context) error {
 	a.deploy.reconcile()
 	a.wg.Add(1)
 	go a.deploy.janitor()
+	if a.backups != nil {
+		a.wg.Add(1)
+		go func() { defer a.wg.Done(); a.backups.run(a.ctx) }()
+	}
+	a.startNotifications()
 
 	api := proxy.NewServer(a.api, lns.api.Addr().String())
 	servers := []interface{ Shutdown(context.Context) error }{api, a.edge}
@@ -397,7 +441,14 @@ func (a *Agent) certEvent(host, msg string) {
 		a.logf("certificate of %s: %s", host, msg)
 		return
 	}
-	a.logs.add(app, "pier", "certificate of "+host+": "+msg)
+	switch {
+	case strings.Contains(msg, "failed"):
+		a.events.addData(app, api.EventCertFailed, "", api.EventData{"domain": host, "reason": msg}, "Certificate of %s: %s", host, msg)
+	case strings.HasPrefix(msg, "certificate obtained"), strings.HasPrefix(msg, "certificate renewed"):
+		a.events.addData(app, api.EventCertIssued, "", api.EventData{"domain": host}, "Certificate of %s: %s", host, msg)
+	default:
+		a.logs.add(app, "pier", "certificate of "+host+": "+msg)
+	}
 }
 
 // hostApp returns the app a host routes to, or "".

@@ -119,7 +119,7 @@ func (a *Agent) createApp(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	app.UID = run.UID
-	a.events.add(req.Name, "create", userOf(r), "Created app %s", req.Name)
+	a.events.add(req.Name, api.EventAppCreated, userOf(r), "Created app %s", req.Name)
 	a.refreshRoutes()
 	a.manageCerts(req.Name)
 	writeJSON(w, http.StatusCreated, a.present(app))
@@ -287,11 +287,11 @@ func (a *Agent) putMaintenance(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.refreshRoutes()
-	state := "off"
+	state, typ := "off", api.EventMaintenanceOff
 	if req.Enabled {
-		state = "on"
+		state, typ = "on", api.EventMaintenanceOn
 	}
-	a.events.add(app.Name, "maintenance", userOf(r), "Maintenance mode %s", state)
+	a.events.add(app.Name, typ, userOf(r), "Maintenance mode %s", state)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -304,7 +304,7 @@ func (a *Agent) purgeCache(w http.ResponseWriter, r *http.Request) error {
 	if err := a.dirs.removeCache(app.Name); err != nil {
 		return err
 	}
-	a.events.add(app.Name, "build", userOf(r), "Build cache purged")
+	a.events.add(app.Name, api.EventBuildCachePurged, userOf(r), "Build cache purged")
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

@@ -18,7 +18,7 @@ func statusOf(err error) int {
 	case errors.Is(err, ErrNotFound),
 		errors.Is(err, store.ErrAppNotFound), errors.Is(err, store.ErrReleaseNotFound),
 		errors.Is(err, store.ErrDomainNotFound), errors.Is(err, store.ErrTokenNotFound),
-		errors.Is(err, store.ErrKeyNotFound):
+		errors.Is(err, store.ErrKeyNotFound), errors.Is(err, store.ErrWebhookNotFound), errors.Is(err, store.ErrDrainNotFound):
 		return http.StatusNotFound
 	case errors.Is(err, ErrConflict), errors.Is(err, errBusy),
 		errors.Is(err, store.ErrAppExists), errors.Is(err, store.ErrDomainTaken), errors.Is(err, store.ErrKeyExists):

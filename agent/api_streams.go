@@ -33,17 +33,33 @@ func (a *Agent) getLogs(w http.ResponseWriter, r *http.Request) error {
 	}
 	proc, follow := q.Get("process"), q.Get("follow") == "1"
 	ownSource := proc == "router" || proc == "pier"
+	f, searched, err := parseLogFilter(q, time.Now(), a.cfg.LogRetention)
+	if err != nil {
+		return err
+	}
+	if follow && !f.until.IsZero() {
+		return invalidf("--until and -f do not go together: following shows lines as they come")
+	}
+	window := n
+	if searched {
+		window = logHistoryLines // the last n lines that match, of all kept
+	}
 
 	var procLines []string
 	if !ownSource {
-		procLines, err = a.processLines(r.Context(), app.Name, scheduler.LogOptions{Lines: n, Process: proc})
+		all, err := a.processLines(r.Context(), app.Name, scheduler.LogOptions{Lines: window, Process: proc})
 		if err != nil {
 			return err
 		}
+		for _, l := range all {
+			if f.keep(l) {
+				procLines = append(procLines, l)
+			}
+		}
 	}
 	var book []string
-	for _, l := range a.logs.tail(app.Name, n) {
-		if proc == "" || matchesProcess(l, proc) {
+	for _, l := range a.logs.tail(app.Name, window) {
+		if (proc == "" || matchesProcess(l, proc)) && f.keep(l) {
 			book = append(book, l)
 		}
 	}
@@ -56,7 +72,7 @@ func (a *Agent) getLogs(w http.ResponseWriter, r *http.Request) error {
 	if !follow {
 		return nil
 	}
-	return a.followLogs(r.Context(), app.Name, proc, ownSource, out)
+	return a.followLogs(r.Context(), app.Name, proc, ownSource, f, out)
 }
 
 func (a *Agent) processLines(ctx context.Context, app string, o scheduler.LogOptions) ([]string, error) {
@@ -76,7 +92,7 @@ func (a *Agent) processLines(ctx context.Context, app string, o scheduler.LogOpt
 
 // followLogs interleaves new process lines and new router and platform
 // lines as they come, until the client goes away.
-func (a *Agent) followLogs(ctx context.Context, app, proc string, ownSource bool, out io.Writer) error {
+func (a *Agent) followLogs(ctx context.Context, app, proc string, ownSource bool, f logFilter, out io.Writer) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	lines := make(chan string, 256)
@@ -108,11 +124,14 @@ func (a *Agent) followLogs(ctx context.Context, app, proc string, ownSource bool
 		case <-ctx.Done():
 			return nil
 		case l := <-lines:
+			if f.grep != "" && !strings.Contains(l, f.grep) {
+				continue
+			}
 			if _, err := fmt.Fprintln(out, l); err != nil {
 				return nil
 			}
 		case l := <-book:
-			if proc != "" && !matchesProcess(l, proc) {
+			if (proc != "" && !matchesProcess(l, proc)) || (f.grep != "" && !strings.Contains(l, f.grep)) {
 				continue
 			}
 			if _, err := fmt.Fprintln(out, l); err != nil {
@@ -156,7 +175,7 @@ func (a *Agent) postRun(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	out := newStreamWriter(w)
-	a.events.add(app.Name, "run", userOf(r), "Running a one-off process in v%d", rel.Version)
+	a.events.addData(app.Name, api.EventRunStarted, userOf(r), api.EventData{"release": releaseName(rel.Version)}, "Running a one-off process in v%d", rel.Version)
 	code, err := a.sched.Run(r.Context(), app.Name, scheduler.OneOff{
 		Deployment: d,
 		Command:    req.Command,

@@ -141,3 +141,13 @@ func parseSince(s string, now time.Time) (time.Time, error) {
 	}
 	return now.Add(-d), nil
 }
+
+// platformEvent records what the agent did by itself (via "schedule") in
+// the audit log: `pier audit` shows it. status is 0 for success, 1 for a
+// failure, whose detail says why.
+func (a *Agent) platformEvent(action, target string, status int, detail string) {
+	e := api.AuditEntry{Time: time.Now().UTC(), Who: "pier", Via: "schedule", Action: action, Target: target, Status: status, Detail: detail}
+	if err := a.store.AppendAudit(e); err != nil {
+		a.logf("recording %q in the audit log: %v", action, err)
+	}
+}

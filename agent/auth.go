@@ -81,7 +81,16 @@ func (a *Agent) guarded(rt apiRoute) http.Handler {
 			writeError(w, err)
 			return
 		}
+		defer func() {
+			if v := recover(); v != nil {
+				a.sentry.recovered(rt.pattern, v)
+				panic(v)
+			}
+		}()
 		if err := rt.handle(a, w, r); err != nil {
+			if statusOf(err) == http.StatusInternalServerError {
+				a.sentry.error(rt.pattern, err)
+			}
 			writeError(w, err)
 		}
 	})

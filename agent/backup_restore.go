@@ -21,17 +21,48 @@ import (
 
 // VerifyBackup reads the archive at file whole and checks every file in it
 // against its manifest: a truncated, damaged or changed archive is refused.
-func VerifyBackup(file string) (api.BackupManifest, error) {
+// An encrypted archive needs its passphrase.
+func VerifyBackup(file, passphrase string) (api.BackupManifest, error) {
 	f, err := os.Open(file)
 	if err != nil {
 		return api.BackupManifest{}, err
 	}
 	defer f.Close()
-	m, err := verifyArchive(f)
+	r, _, err := decryptFrom(f, passphrase)
+	if err != nil {
+		return api.BackupManifest{}, fmt.Errorf("%s: %w", file, err)
+	}
+	m, err := verifyArchive(r)
 	if err != nil {
 		return m, fmt.Errorf("%s is not a good backup: %w", file, err)
 	}
 	return m, nil
+}
+
+// RestoreOptions tune RestoreBackup.
+type RestoreOptions struct {
+	// Force restores into a data dir that is not empty, moving what it
+	// holds aside.
+	Force bool
+	// Passphrase opens an encrypted backup.
+	Passphrase string
+	// WithoutKey restores a backup that holds no key when the key is
+	// lost: a new key is made, config values are dropped, and each app
+	// records the names it lost (api.App.LostConfig).
+	WithoutKey bool
+}
+
+// RestoreResult is what a restore did.
+type RestoreResult struct {
+	Manifest api.BackupManifest
+	// KeyRestored: the backup held the secret key, now in the data dir.
+	KeyRestored bool
+	// Lost names, per app, the config vars whose values could not be
+	// decrypted (WithoutKey).
+	Lost map[string][]string
+	// NamesUnknown: the backup, made by an older pier, does not name its
+	// config vars, so Lost cannot.
+	NamesUnknown bool
 }
 
 func verifyArchive(r io.Reader) (api.BackupManifest, error) {
@@ -98,57 +129,119 @@ func verifyArchive(r io.Reader) (api.BackupManifest, error) {
 }
 
 // RestoreBackup restores the archive at file into dataDir, which no agent
-// may be using. dataDir must be empty or absent unless force is set; then
-// what it held is moved aside to dataDir.before-restore-TIME, not deleted.
-// The archive is verified before anything is written, unpacked into a
-// temp dir beside dataDir and renamed into place: an error leaves dataDir
-// as it was.
-func RestoreBackup(file, dataDir string, force bool) (api.BackupManifest, error) {
+// may be using. dataDir must be empty or absent unless o.Force is set;
+// then what it held is moved aside to dataDir.before-restore-TIME, not
+// deleted. The archive is verified before anything is written, unpacked
+// into a temp dir beside dataDir and renamed into place: an error leaves
+// dataDir as it was.
+func RestoreBackup(file, dataDir string, o RestoreOptions) (RestoreResult, error) {
+	var res RestoreResult
 	dataDir, err := filepath.Abs(dataDir)
 	if err != nil {
-		return api.BackupManifest{}, err
+		return res, err
 	}
-	m, err := VerifyBackup(file)
+	parent := filepath.Dir(dataDir)
+	plain, done, err := decryptedCopy(file, parent, o.Passphrase)
 	if err != nil {
-		return m, err
+		return res, err
+	}
+	defer done()
+	m, err := VerifyBackup(plain, "")
+	res.Manifest = m
+	if err != nil {
+		return res, fmt.Errorf("%s is not a good backup: %w", file, errors.Unwrap(err))
 	}
 	if m.SchemaVersion > store.SchemaVersion {
-		return m, fmt.Errorf("the backup has store schema v%d, newer than this pier knows (v%d): restore it with pier %s or newer", m.SchemaVersion, store.SchemaVersion, m.PierVersion)
+		return res, fmt.Errorf("the backup has store schema v%d, newer than this pier knows (v%d): restore it with pier %s or newer", m.SchemaVersion, store.SchemaVersion, m.PierVersion)
+	}
+	if o.WithoutKey && m.KeyIncluded {
+		return res, errors.New("the backup holds the secret key: restore it without --without-key, and the config decrypts")
 	}
 	occupied, err := checkRestoreTarget(dataDir)
 	if err != nil {
-		return m, err
+		return res, err
 	}
-	if occupied && !force {
-		return m, fmt.Errorf("%s is not empty: restore into an empty data dir, or give --force to move what it holds aside", dataDir)
+	if occupied && !o.Force {
+		return res, fmt.Errorf("%s is not empty: restore into an empty data dir, or give --force to move what it holds aside", dataDir)
 	}
-	parent := filepath.Dir(dataDir)
 	if err := os.MkdirAll(parent, 0o755); err != nil {
-		return m, err
+		return res, err
 	}
 	tmp, err := os.MkdirTemp(parent, "."+filepath.Base(dataDir)+".restore-")
 	if err != nil {
-		return m, err
+		return res, err
 	}
 	defer os.RemoveAll(tmp) // gone after the rename; a leftover after an error
-	if err := unpackBackup(file, tmp, m); err != nil {
-		return m, err
+	if err := unpackBackup(plain, tmp, m); err != nil {
+		return res, err
 	}
-	if _, err := store.InspectFile(filepath.Join(tmp, "pier.db")); err != nil {
-		return m, fmt.Errorf("checking the restored store: %w", err)
+	db := filepath.Join(tmp, "pier.db")
+	if _, err := store.InspectFile(db); err != nil {
+		return res, fmt.Errorf("checking the restored store: %w", err)
+	}
+	res.KeyRestored = m.KeyIncluded
+	if o.WithoutKey {
+		if res.Lost, err = forgetLostKey(tmp, m); err != nil {
+			return res, err
+		}
+		res.NamesUnknown = m.Config == nil
 	}
 	if occupied {
 		aside := fmt.Sprintf("%s.before-restore-%s", dataDir, time.Now().UTC().Format("20060102T150405Z"))
 		if err := os.Rename(dataDir, aside); err != nil {
-			return m, fmt.Errorf("moving %s aside: %w", dataDir, err)
+			return res, fmt.Errorf("moving %s aside: %w", dataDir, err)
 		}
 	} else if err := os.Remove(dataDir); err != nil && !errors.Is(err, fs.ErrNotExist) {
-		return m, err
+		return res, err
 	}
 	if err := os.Rename(tmp, dataDir); err != nil {
-		return m, fmt.Errorf("moving the restored data into %s: %w", dataDir, err)
+		return res, fmt.Errorf("moving the restored data into %s: %w", dataDir, err)
 	}
-	return m, syncDir(parent)
+	return res, syncDir(parent)
+}
+
+// decryptedCopy returns file itself when it is not encrypted, else a
+// decrypted copy in dir (0600, removed by done): a restore reads the
+// archive twice, to verify it and to unpack it.
+func decryptedCopy(file, dir, passphrase string) (plain string, done func(), err error) {
+	f, err := os.Open(file)
+	if err != nil {
+		return "", nil, err
+	}
+	defer f.Close()
+	r, encrypted, err := decryptFrom(f, passphrase)
+	if err != nil {
+		return "", nil, fmt.Errorf("%s: %w", file, err)
+	}
+	if !encrypted {
+		return file, func() {}, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", nil, err
+	}
+	tmp, err := os.CreateTemp(dir, ".pier-restore-*.tar.gz")
+	if err != nil {
+		return "", nil, err
+	}
+	done = func() { tmp.Close(); os.Remove(tmp.Name()) }
+	if _, err := io.Copy(tmp, r); err != nil {
+		done()
+		return "", nil, fmt.Errorf("%s is not a good backup: the archive is truncated or damaged (%v)", file, err)
+	}
+	return tmp.Name(), done, nil
+}
+
+// forgetLostKey gives the restored store in dir a new key and drops the
+// values sealed with the lost one, returning the names each app lost.
+func forgetLostKey(dir string, m api.BackupManifest) (map[string][]string, error) {
+	key, err := store.LoadOrCreateKey(dir, "")
+	if err != nil {
+		return nil, err
+	}
+	if _, err := store.ForgetSealed(filepath.Join(dir, "pier.db"), key, m.Config); err != nil {
+		return nil, err
+	}
+	return m.Config, nil
 }
 
 // checkRestoreTarget reports whether dataDir holds anything, and refuses

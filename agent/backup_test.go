@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
@@ -32,7 +33,7 @@ func backupAgent(t *testing.T) (*Agent, []byte) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	a := &Agent{cfg: Config{Version: "test"}, dirs: d, store: st, git: &gitserver.Server{Root: d.repos}}
+	a := &Agent{cfg: Config{Version: "test"}, dirs: d, store: st, git: &gitserver.Server{Root: d.repos}, key: key, log: slog.New(slog.DiscardHandler)}
 	if err := st.CreateApp(api.App{Name: "shop"}); err != nil {
 		t.Fatal(err)
 	}
@@ -53,12 +54,18 @@ func backupAgent(t *testing.T) (*Agent, []byte) {
 
 func writeTestBackup(t *testing.T, a *Agent) string {
 	t.Helper()
+	return writeTestArchive(t, a, api.BackupRequest{})
+}
+
+// writeTestArchive writes a backup of a as req asks into a file.
+func writeTestArchive(t *testing.T, a *Agent, req api.BackupRequest) string {
+	t.Helper()
 	snap, err := a.snapshot()
 	if err != nil {
 		t.Fatal(err)
 	}
 	var buf bytes.Buffer
-	if err := a.writeBackup(t.Context(), snap, &buf); err != nil {
+	if err := a.writeArchive(t.Context(), snap, req, &buf); err != nil {
 		t.Fatal(err)
 	}
 	file := filepath.Join(t.TempDir(), "b.tar.gz")
@@ -71,7 +78,7 @@ func writeTestBackup(t *testing.T, a *Agent) string {
 func TestBackupVerifiesAndRestores(t *testing.T) {
 	a, key := backupAgent(t)
 	file := writeTestBackup(t, a)
-	m, err := VerifyBackup(file)
+	m, err := VerifyBackup(file, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,18 +92,18 @@ func TestBackupVerifiesAndRestores(t *testing.T) {
 	}
 
 	// A data dir in use by an agent is refused, even with --force.
-	if _, err := RestoreBackup(file, a.dirs.root, true); err == nil || !strings.Contains(err.Error(), "in use") {
+	if _, err := RestoreBackup(file, a.dirs.root, RestoreOptions{Force: true}); err == nil || !strings.Contains(err.Error(), "in use") {
 		t.Fatalf("restore into a dir in use: %v", err)
 	}
 	// A data dir that is not empty is refused without --force.
 	busy := t.TempDir()
 	os.WriteFile(filepath.Join(busy, "x"), nil, 0o600)
-	if _, err := RestoreBackup(file, busy, false); err == nil || !strings.Contains(err.Error(), "not empty") {
+	if _, err := RestoreBackup(file, busy, RestoreOptions{}); err == nil || !strings.Contains(err.Error(), "not empty") {
 		t.Fatalf("restore into a dir not empty: %v", err)
 	}
 
 	dir := filepath.Join(t.TempDir(), "new")
-	if _, err := RestoreBackup(file, dir, false); err != nil {
+	if _, err := RestoreBackup(file, dir, RestoreOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	st, err := store.Open(filepath.Join(dir, "pier.db"), key)
@@ -133,11 +140,11 @@ func TestBackupRefusesDamage(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			f := filepath.Join(t.TempDir(), "b.tar.gz")
 			os.WriteFile(f, bad, 0o600)
-			if _, err := VerifyBackup(f); err == nil {
+			if _, err := VerifyBackup(f, ""); err == nil {
 				t.Fatal("verify passed")
 			}
 			dir := filepath.Join(t.TempDir(), "new")
-			if _, err := RestoreBackup(f, dir, false); err == nil {
+			if _, err := RestoreBackup(f, dir, RestoreOptions{}); err == nil {
 				t.Fatal("restore passed")
 			}
 			if _, err := os.Stat(dir); err == nil {
@@ -199,7 +206,7 @@ func repack(t *testing.T, archive []byte, name string, content []byte) []byte {
 func TestRestoreRefusesANewerSchema(t *testing.T) {
 	a, _ := backupAgent(t)
 	file := writeTestBackup(t, a)
-	m, err := VerifyBackup(file)
+	m, err := VerifyBackup(file, "")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -209,7 +216,7 @@ func TestRestoreRefusesANewerSchema(t *testing.T) {
 	newer := filepath.Join(t.TempDir(), "newer.tar.gz")
 	os.WriteFile(newer, repack(t, good, manifestName, b), 0o600)
 	dir := filepath.Join(t.TempDir(), "new")
-	if _, err := RestoreBackup(newer, dir, false); err == nil || !strings.Contains(err.Error(), "newer than this pier knows") {
+	if _, err := RestoreBackup(newer, dir, RestoreOptions{}); err == nil || !strings.Contains(err.Error(), "newer than this pier knows") {
 		t.Fatalf("restore of a newer schema: %v", err)
 	}
 	if _, err := os.Stat(dir); err == nil {

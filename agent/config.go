@@ -57,6 +57,24 @@ type Config struct {
 	// over it is stopped with every process it started.
 	BuildTimeout time.Duration
 
+	// WebhookRetry is how long a failed webhook delivery waits before its
+	// first retry; each retry waits twice as long as the last (15s).
+	WebhookRetry time.Duration
+	// WebhookAllowPrivate lets every webhook reach link-local addresses
+	// (cloud metadata services): for a receiver on such a network.
+	WebhookAllowPrivate bool
+	// DrainCAFile is a PEM file of roots that TLS log drains (syslog+tls,
+	// https) may also be signed by, besides the system's.
+	DrainCAFile string
+	// SentryDSN, when set, sends the agent's own panics and unexpected
+	// errors to Sentry (PIER_SENTRY_DSN).
+	SentryDSN string
+	// LogRetention is how far back `pier logs` serves lines (7 days);
+	// rotated log files older than it are deleted.
+	LogRetention time.Duration
+	// Backup makes backups on a schedule; off when Backup.Every is "".
+	Backup BackupSchedule
+
 	Version string
 }
 
@@ -101,6 +119,12 @@ func (c *Config) Defaults() {
 	}
 	if c.UIDs == (sandbox.Range{}) {
 		c.UIDs = sandbox.DefaultRange
+	}
+	if c.LogRetention == 0 {
+		c.LogRetention = 7 * 24 * time.Hour
+	}
+	if c.WebhookRetry <= 0 {
+		c.WebhookRetry = 15 * time.Second
 	}
 	if c.ReleaseTimeout == 0 {
 		c.ReleaseTimeout = 10 * time.Minute

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"slices"
 	"sort"
 	"strings"
 
@@ -131,7 +132,15 @@ func (dp *deployer) updateConfig(ctx context.Context, name string, changes map[s
 			set = append(set, k)
 		}
 	}
+	// Names lost with the secret key are known again once set or unset.
+	var again []string
+	for k := range changes {
+		if slices.Contains(app.LostConfig, k) {
+			again = append(again, k)
+		}
+	}
 	if len(set)+len(unset) == 0 {
+		dp.setAgain(name, again)
 		if app.LiveRelease == 0 {
 			return api.Release{}, nil
 		}
@@ -146,7 +155,8 @@ func (dp *deployer) updateConfig(ctx context.Context, name string, changes map[s
 		if err := dp.store.SetConfig(name, vars); err != nil {
 			return api.Release{}, err
 		}
-		dp.events.add(name, "config", user, "%s", desc)
+		dp.events.addData(name, api.EventConfigChanged, user, configEventData(set, unset, 0), "%s", desc)
+		dp.setAgain(name, again)
 		return api.Release{}, nil
 	}
 	live, err := dp.store.GetRelease(name, app.LiveRelease)
@@ -166,6 +176,7 @@ func (dp *deployer) updateConfig(ctx context.Context, name string, changes map[s
 	if err != nil {
 		return api.Release{}, err
 	}
+	dp.releaseCreated(rel)
 	if err := dp.deployRelease(ctx, app, rel, vars, out); err != nil {
 		return api.Release{}, err
 	}
@@ -173,8 +184,41 @@ func (dp *deployer) updateConfig(ctx context.Context, name string, changes map[s
 	if err := dp.store.SetConfig(name, vars); err != nil {
 		return api.Release{}, err
 	}
-	dp.events.add(name, "config", user, "%s", desc)
+	dp.events.addData(name, api.EventConfigChanged, user, configEventData(set, unset, rel.Version), "%s", desc)
+	dp.setAgain(name, again)
 	return dp.store.GetRelease(name, rel.Version)
+}
+
+// configEventData are the facts of a config.changed event: the NAMES of
+// the vars set and unset (never a value) and the release made, if any.
+func configEventData(set, unset []string, release int) api.EventData {
+	names := func(ks ...[]string) string {
+		all := slices.Concat(ks...)
+		slices.Sort(all)
+		return strings.Join(all, ",")
+	}
+	d := api.EventData{"keys": names(set, unset)}
+	if len(set) > 0 {
+		d["set"] = names(set)
+	}
+	if len(unset) > 0 {
+		d["unset"] = names(unset)
+	}
+	if release > 0 {
+		d["release"] = releaseName(release)
+	}
+	return d
+}
+
+// setAgain records that config vars lost with the secret key were set or
+// unset again.
+func (dp *deployer) setAgain(app string, names []string) {
+	if len(names) == 0 {
+		return
+	}
+	if err := dp.store.SetAgain(app, names); err != nil {
+		dp.logf("config of %s: %v", app, err)
+	}
 }
 
 func configDescription(set, unset []string) string {

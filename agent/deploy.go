@@ -56,7 +56,7 @@ func (dp *deployer) pushDeploy(ctx context.Context, p gitserver.Push, out io.Wri
 	}
 	short := shortCommit(p.Commit)
 	fmt.Fprintf(out, "-----> Building %s from commit %s\n", p.App, short)
-	dp.events.add(p.App, "build", p.User, "Build started for commit %s", short)
+	dp.events.addData(p.App, api.EventBuildStarted, p.User, api.EventData{"commit": p.Commit}, "Build started for commit %s", short)
 	buildStart := time.Now()
 	res, err := dp.builder.Build(ctx, buildpacks.Options{
 		App:        p.App,
@@ -68,9 +68,11 @@ func (dp *deployer) pushDeploy(ctx context.Context, p gitserver.Push, out io.Wri
 	dp.metrics.phase(p.App, "build", buildStart)
 	if err != nil {
 		dp.metrics.deployEnded(p.App, deployFailed, "build")
-		dp.events.add(p.App, "build", p.User, "Build failed for commit %s: %v", short, err)
+		dp.events.addData(p.App, api.EventBuildFailed, p.User, api.EventData{"commit": p.Commit, "reason": err.Error()}, "Build failed for commit %s: %v", short, err)
 		return fmt.Errorf("build failed: %w", err)
 	}
+	dp.events.addData(p.App, api.EventBuildSucceeded, p.User, api.EventData{"commit": p.Commit, "buildpack": res.Buildpack},
+		"Build succeeded for commit %s (%s)", short, humanBytes(res.SlugSize))
 	if err := writeAppJSON(res.SlugPath, res.AppJSON); err != nil {
 		return err
 	}
@@ -92,6 +94,7 @@ func (dp *deployer) pushDeploy(ctx context.Context, p gitserver.Push, out io.Wri
 	if err != nil {
 		return err
 	}
+	dp.releaseCreated(rel)
 	if err := dp.deployRelease(ctx, app, rel, vars, out); err != nil {
 		return err
 	}
@@ -150,6 +153,7 @@ func (dp *deployer) deployRelease(ctx context.Context, app api.App, rel api.Rele
 		dp.metrics.deployEnded(rel.App, deployFailed, cause)
 		return err
 	}
+	dp.events.addData(rel.App, api.EventDeployStarted, rel.CreatedBy, releaseData(rel, ""), "Deploy of v%d started (%s)", rel.Version, rel.Description)
 	aj := readAppJSON(dp.dirs.slugPath(rel.SlugID))
 	formation := initialFormation(app.Formation, rel.Processes, aj)
 	slot := api.SlotBlue
@@ -306,7 +310,7 @@ func (dp *deployer) switchTo(rel api.Release, slot string, f scheduler.Formation
 	}
 	fmt.Fprintf(out, "-----> Released v%d: traffic switched to the %s slot\n", rel.Version, slot)
 	fmt.Fprintf(out, "       %s deployed to pier\n", dp.cfg.webURL(rel.App))
-	dp.events.add(rel.App, "release", rel.CreatedBy, "Release v%d is live (%s) in the %s slot", rel.Version, rel.Description, slot)
+	dp.events.addData(rel.App, api.EventDeploySucceeded, rel.CreatedBy, releaseData(rel, slot), "Release v%d is live (%s) in the %s slot", rel.Version, rel.Description, slot)
 	if old.LiveRelease != 0 && old.LiveSlot != slot {
 		dp.startWatch(app, rel, slot)
 	}

@@ -126,7 +126,7 @@ func (dp *deployer) standbyWindow(app api.App) time.Duration {
 
 func (dp *deployer) markFailed(app string, version int, reason string) {
 	dp.setStatus(app, version, api.StatusFailed, reason)
-	dp.events.add(app, "deploy", "", "Deploy of v%d failed: %s", version, reason)
+	dp.events.addData(app, api.EventDeployFailed, "", api.EventData{"release": releaseName(version), "reason": reason}, "Deploy of v%d failed: %s", version, reason)
 }
 
 func (dp *deployer) setStatus(app string, version int, status, reason string) {

@@ -79,7 +79,7 @@ func (a *Agent) addDomain(w http.ResponseWriter, r *http.Request) error {
 	}
 	a.refreshRoutes()
 	a.manageCerts(app.Name)
-	a.events.add(app.Name, "domain", userOf(r), "Added domain %s", host)
+	a.events.addData(app.Name, api.EventDomainAdded, userOf(r), api.EventData{"domain": host}, "Added domain %s", host)
 	writeJSON(w, http.StatusCreated, d)
 	return nil
 }
@@ -100,7 +100,7 @@ func (a *Agent) removeDomain(w http.ResponseWriter, r *http.Request) error {
 	if a.certs != nil {
 		a.certs.Forget(host)
 	}
-	a.events.add(app.Name, "domain", userOf(r), "Removed domain %s", host)
+	a.events.addData(app.Name, api.EventDomainRemoved, userOf(r), api.EventData{"domain": host}, "Removed domain %s", host)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }

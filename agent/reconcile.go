@@ -116,11 +116,16 @@ func (dp *deployer) restartLive(app api.App) {
 		err = dp.sched.Deploy(ctx, d)
 	}
 	if err != nil {
-		dp.events.add(app.Name, "restart", "", "Starting v%d again failed: %v", rel.Version, err)
+		dp.events.addData(app.Name, api.EventInstanceCrashed, "", api.EventData{"release": releaseName(rel.Version), "reason": err.Error()},
+			"Starting v%d again failed: %v", rel.Version, err)
 		return
 	}
 	if err := dp.waitHealthy(ctx, app.Name, app.LiveSlot, rel.Version, d.Formation, readAppJSON(d.Slug), discard{}); err != nil {
-		dp.events.add(app.Name, "restart", "", "v%d started again but is not healthy: %v", rel.Version, err)
+		dp.events.addData(app.Name, api.EventInstanceCrashed, "", api.EventData{"release": releaseName(rel.Version), "reason": err.Error()},
+			"v%d started again but is not healthy: %v", rel.Version, err)
+	} else {
+		dp.events.addData(app.Name, api.EventInstanceRestarted, "", api.EventData{"release": releaseName(rel.Version)},
+			"Started v%d again: nothing of it was running when the agent started", rel.Version)
 	}
 	dp.routes.refreshRoutes()
 }
@@ -138,6 +143,7 @@ func (dp *deployer) janitor() {
 		}
 		dp.expireStandbys()
 		dp.pruneSlugs()
+		dp.logs.pruneHistory(dp.cfg.LogRetention, time.Now())
 	}
 }
 
@@ -159,7 +165,7 @@ func (dp *deployer) expireStandbys() {
 		if err == nil && cur.StandbyRelease != 0 && !now.Before(cur.StandbyUntil) {
 			dp.stopSlot(app.Name, api.OtherSlot(cur.LiveSlot))
 			_ = dp.dropStandby(app.Name)
-			dp.events.add(app.Name, "release", "", "Standby v%d stopped: its standby window ended", cur.StandbyRelease)
+			dp.events.addData(app.Name, api.EventStandbyStopped, "", api.EventData{"release": releaseName(cur.StandbyRelease)}, "Standby v%d stopped: its standby window ended", cur.StandbyRelease)
 		}
 		unlock()
 	}

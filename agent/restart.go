@@ -68,6 +68,6 @@ func (dp *deployer) restartLocked(ctx context.Context, name, user string, out io
 	dp.routes.refreshRoutes()
 	_ = sleep(ctx, drainDelay)
 	dp.stopSlot(name, app.LiveSlot)
-	dp.events.add(name, "restart", user, "Restarted v%d in the %s slot", rel.Version, slot)
+	dp.events.addData(name, api.EventInstanceRestarted, user, api.EventData{"release": releaseName(rel.Version), "slot": slot}, "Restarted v%d in the %s slot", rel.Version, slot)
 	return nil
 }

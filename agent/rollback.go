@@ -50,6 +50,7 @@ func (dp *deployer) rollback(ctx context.Context, name string, version int, user
 	if err != nil {
 		return api.Release{}, err
 	}
+	dp.releaseCreated(rel)
 	switched := false
 	if app.StandbyRelease == target.Version {
 		err := dp.switchToStandby(ctx, app, rel)
@@ -64,6 +65,9 @@ func (dp *deployer) rollback(ctx context.Context, name string, version int, user
 		}
 	}
 	dp.metrics.deployEnded(name, deploySucceeded, "rollback")
+	dp.events.addData(name, api.EventRollbackManual, user, api.EventData{
+		"release": releaseName(rel.Version), "to": releaseName(target.Version), "from": releaseName(app.LiveRelease), "commit": rel.Commit,
+	}, "Rolled back from v%d to v%d (as v%d)", app.LiveRelease, target.Version, rel.Version)
 	// The app's config is the live release's: `pier config` shows what runs.
 	if err := dp.store.SetConfig(name, vars); err != nil {
 		return api.Release{}, fmt.Errorf("restoring the config of v%d: %w", target.Version, err)
@@ -129,7 +133,7 @@ func (dp *deployer) switchToStandby(ctx context.Context, app api.App, rel api.Re
 	dp.setStatus(app.Name, rel.Version, api.StatusLive, "")
 	dp.setStatus(app.Name, old, api.StatusStandby, "")
 	dp.trimStandby(app.Name, app.LiveSlot, app.Formation)
-	dp.events.add(app.Name, "rollback", rel.CreatedBy, "Release v%d is live (%s): switched to the %s slot", rel.Version, rel.Description, slot)
+	dp.events.addData(app.Name, api.EventDeploySucceeded, rel.CreatedBy, releaseData(rel, slot), "Release v%d is live (%s): switched to the %s slot", rel.Version, rel.Description, slot)
 	return nil
 }
 

@@ -92,7 +92,7 @@ func (dp *deployer) scale(ctx context.Context, name string, req api.ScaleRequest
 	if err != nil {
 		return api.App{}, err
 	}
-	dp.events.add(name, "scale", user, "Scaled to %s", formationString(scheduler.Formation(app.Formation)))
+	dp.events.addData(name, api.EventScale, user, api.EventData{"formation": formationString(scheduler.Formation(app.Formation))}, "Scaled to %s", formationString(scheduler.Formation(app.Formation)))
 	if memChanged && app.LiveRelease != 0 {
 		if err := dp.restartLocked(ctx, name, user, io.Discard); err != nil {
 			return api.App{}, fmt.Errorf("the new memory limits are saved, but restarting with them failed (the app keeps running as it was): %w", err)

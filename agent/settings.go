@@ -66,7 +66,7 @@ func (a *Agent) patchSettings(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	a.refreshRoutes()
-	a.events.add(app.Name, "settings", userOf(r), "Changed settings %s", strings.Join(changed, ", "))
+	a.events.addData(app.Name, api.EventSettingsChanged, userOf(r), api.EventData{"keys": strings.Join(changed, ",")}, "Changed settings %s", strings.Join(changed, ", "))
 	writeJSON(w, http.StatusOK, a.present(updated))
 	return nil
 }

@@ -109,6 +109,7 @@ func (a *Agent) handover(ctx context.Context, upg *tableflip.Upgrader) bool {
 		}
 		release()
 		a.refreshRoutes()
+		a.handoversFailed.Inc()
 		return false
 	}
 	a.log.Info("the new agent is ready; draining and exiting")

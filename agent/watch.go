@@ -151,7 +151,9 @@ func (dp *deployer) autoRollback(rel api.Release, slot, why, cause string) {
 	dp.setStatus(rel.App, back, api.StatusLive, "")
 	reason := fmt.Sprintf("rolled back automatically to v%d: %s", back, why)
 	dp.setStatus(rel.App, rel.Version, api.StatusFailed, reason)
-	dp.events.add(rel.App, "rollback", "", "v%d %s", rel.Version, reason)
+	dp.events.addData(rel.App, api.EventRollbackAutomatic, "", api.EventData{
+		"release": releaseName(rel.Version), "to": releaseName(back), "commit": rel.Commit, "reason": why, "cause": cause,
+	}, "v%d %s", rel.Version, reason)
 	dp.metrics.deployEnded(rel.App, deployRolledBack, cause)
 	_ = sleep(dp.ctx, drainDelay)
 	dp.stopSlot(rel.App, slot)

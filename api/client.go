@@ -351,6 +351,11 @@ type LogOptions struct {
 	Lines   int    // last N lines; 0: the agent's default (100)
 	Follow  bool   // keep streaming new lines
 	Process string // only lines of this process type ("web") or source ("router", "pier")
+	// Since and Until bound the lines' times; Grep keeps the lines that
+	// contain it. With any of them Lines counts the matching lines, out of
+	// all the agent keeps.
+	Since, Until time.Time
+	Grep         string
 }
 
 // Logs streams an app's log lines to w until the stream ends or ctx is done.
@@ -365,7 +370,16 @@ func (c *Client) Logs(ctx context.Context, app string, o LogOptions, w io.Writer
 	if o.Process != "" {
 		q.Set("process", o.Process)
 	}
-	err := c.stream(ctx, http.MethodGet, appPath(app, "logs")+"?"+q.Encode(), w)
+	if !o.Since.IsZero() {
+		q.Set("since", o.Since.UTC().Format(time.RFC3339Nano))
+	}
+	if !o.Until.IsZero() {
+		q.Set("until", o.Until.UTC().Format(time.RFC3339Nano))
+	}
+	if o.Grep != "" {
+		q.Set("grep", o.Grep)
+	}
+	err := c.stream(ctx, http.MethodGet, appPath(app, "logs")+"?"+q.Encode(), nil, w)
 	if ctx.Err() != nil {
 		return nil
 	}
@@ -374,8 +388,8 @@ func (c *Client) Logs(ctx context.Context, app string, o LogOptions, w io.Writer
 
 // stream copies the body of an answer of unbounded length (logs, a backup)
 // to w, with no timeout but ctx's.
-func (c *Client) stream(ctx context.Context, method, path string, w io.Writer) error {
-	req, err := c.newRequest(ctx, method, path, nil)
+func (c *Client) stream(ctx context.Context, method, path string, body any, w io.Writer) error {
+	req, err := c.newRequest(ctx, method, path, body)
 	if err != nil {
 		return err
 	}
@@ -451,6 +465,6 @@ func CopyRunOutput(w io.Writer, r io.Reader) (int, error) {
 
 // Backup has the agent make a backup archive and streams it to w. The
 // archive ends with its manifest: one cut short has none.
-func (c *Client) Backup(ctx context.Context, w io.Writer) error {
-	return c.stream(ctx, http.MethodPost, "/v1/backups", w)
+func (c *Client) Backup(ctx context.Context, r BackupRequest, w io.Writer) error {
+	return c.stream(ctx, http.MethodPost, "/v1/backups", r, w)
 }

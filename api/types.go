@@ -50,7 +50,10 @@ type App struct {
 
 	Maintenance bool     `json:"maintenance,omitempty"`
 	Domains     []string `json:"domains,omitempty"`
-	Buildpack   string   `json:"buildpack,omitempty"` // of the live release
+	// LostConfig names config vars whose values were lost with the secret
+	// key (a backup restored without it): set them again.
+	LostConfig []string `json:"lost_config,omitempty"`
+	Buildpack  string   `json:"buildpack,omitempty"` // of the live release
 
 	// Settings that tune deploys; zero means the agent's default.
 	StandbyWindow Duration `json:"standby_window,omitempty"`
@@ -178,6 +181,9 @@ type AuditEntry struct {
 	Target   string    `json:"target,omitempty"` // what else the route names: a token id, a key, a domain
 	Status   int       `json:"status"`           // the HTTP status, or 0/1 of a git command over SSH
 	ClientIP string    `json:"client_ip,omitempty"`
+	// Detail says what happened, for what the agent does by itself (a
+	// scheduled backup: its name, or why it failed); never a secret.
+	Detail string `json:"detail,omitempty"`
 }
 
 // KeyRotation is the answer of `pier secrets rotate-key`.
@@ -253,16 +259,6 @@ type KeyRequest struct {
 	Name      string `json:"name"`
 	PublicKey string `json:"public_key"`
 	Grant
-}
-
-// Event is a platform event of an app (a deploy, a config change, a scale),
-// kept in the store and shown as app[pier] log lines.
-type Event struct {
-	Time    time.Time `json:"time"`
-	App     string    `json:"app"`
-	Kind    string    `json:"kind"` // deploy, release, config, scale, rollback, restart, domain, maintenance, crash
-	Message string    `json:"message"`
-	Actor   string    `json:"actor,omitempty"`
 }
 
 // AppMetrics is an app's traffic over the last minutes, per release, from

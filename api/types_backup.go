@@ -14,6 +14,22 @@ type BackupManifest struct {
 	Files         []BackupFile `json:"files"`
 	// Excluded names what the archive leaves out on purpose.
 	Excluded []string `json:"excluded"`
+	// KeyIncluded tells the archive holds secret.key (pier backup create
+	// --include-key); it is then encrypted with a passphrase.
+	KeyIncluded bool `json:"key_included,omitempty"`
+	// Config names each app's config vars (never their values): what a
+	// restore without the key reports it cannot decrypt. Absent from the
+	// backups of a pier before it.
+	Config map[string][]string `json:"config"`
+}
+
+// BackupRequest asks the agent for a backup (POST /v1/backups).
+type BackupRequest struct {
+	// IncludeKey puts the secret key into the archive; it needs a
+	// Passphrase.
+	IncludeKey bool `json:"include_key,omitempty"`
+	// Passphrase, when set, encrypts the whole archive (age, scrypt).
+	Passphrase string `json:"passphrase,omitempty"`
 }
 
 // BackupFormat is the archive layout this pier writes and reads.

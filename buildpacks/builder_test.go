@@ -90,6 +90,23 @@ func TestProcfileOnlyApp(t *testing.T) {
 	}
 }
 
+// TestDeepWorkDir: a data dir deep enough that a socket in the build's
+// home would pass the 107 bytes a Unix socket path may have still builds.
+func TestDeepWorkDir(t *testing.T) {
+	b := buildpacktest.Builder(t)
+	b.WorkDir = filepath.Join(t.TempDir(), strings.Repeat("a-rather-long-directory-name/", 4))
+	if err := os.MkdirAll(b.WorkDir, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	res, log, err := build(t, b, buildpacktest.CopyDir(t, "testdata/procfile-app"), buildpacks.Options{})
+	if err != nil {
+		t.Fatalf("Build in %s (%d bytes): %v\n%s", b.WorkDir, len(b.WorkDir), err, log)
+	}
+	if res.Buildpack != "Procfile" {
+		t.Errorf("result = %+v", res)
+	}
+}
+
 func TestNothingDetectedListsWhatWasTried(t *testing.T) {
 	b := buildpacktest.Builder(t)
 	_, log, err := build(t, b, buildpacktest.CopyDir(t, "testdata/empty-app"), buildpacks.Options{})

@@ -40,6 +40,31 @@ type pluginProc struct {
 	stderr *tailBuffer
 	stop   func() bool // unregisters the ctx watchdog
 	cmd    *exec.Cmd   // its ProcessState is go-plugin's to set, read once Exited
+	sock   string      // a directory of its own for its socket, or ""
+}
+
+// maxSocketDir is the longest directory a plugin's socket may be made in:
+// go-plugin names it DIR/pluginNNNNNNNNNN, and a Unix socket's path has
+// 107 bytes at most.
+const maxSocketDir = 90
+
+// socketDir gives a plugin whose home is too deep for a socket path (a
+// long data dir) a short directory of its own for its socket, owned by
+// the build's user; "" when its home will do. go-plugin's server makes
+// its socket in PLUGIN_UNIX_SOCKET_DIR.
+func socketDir(home string, user sandbox.Identity) (string, error) {
+	if len(home) <= maxSocketDir {
+		return "", nil
+	}
+	dir, err := os.MkdirTemp("", "pier-plugin-")
+	if err != nil {
+		return "", fmt.Errorf("making a directory for the buildpack's socket: %w", err)
+	}
+	if err := user.Chown(dir); err != nil {
+		os.Remove(dir)
+		return "", fmt.Errorf("giving the buildpack's socket directory to its user: %w", err)
+	}
+	return dir, nil
 }
 
 // passEnv are the agent's environment variables a build may see: where
@@ -76,8 +101,16 @@ func pluginEnv(home string, extra []string) []string {
 // Buildpack.
 func (b *Builder) start(ctx context.Context, spec pluginSpec, home string, user sandbox.Identity) (*pluginProc, error) {
 	path := b.reachable(spec.path, user)
+	sock, err := socketDir(home, user)
+	if err != nil {
+		return nil, err
+	}
+	env := append(spec.env, fmt.Sprintf("%s=%d", memoryLimitEnv, b.memoryLimit()))
+	if sock != "" {
+		env = append(env, plugin.EnvUnixSocketDir+"="+sock)
+	}
 	cmd := exec.Command(path, spec.args...)
-	cmd.Env = pluginEnv(home, append(spec.env, fmt.Sprintf("%s=%d", memoryLimitEnv, b.memoryLimit())))
+	cmd.Env = pluginEnv(home, env)
 	cmd.Dir = home
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	user.Apply(cmd.SysProcAttr)
@@ -92,7 +125,7 @@ func (b *Builder) start(ctx context.Context, spec pluginSpec, home string, user 
 		Stderr:           tail,
 		Logger:           hclog.New(&hclog.LoggerOptions{Output: io.Discard, Level: hclog.Off}),
 	})
-	p := &pluginProc{spec: spec, client: client, stderr: tail, cmd: cmd}
+	p := &pluginProc{spec: spec, client: client, stderr: tail, cmd: cmd, sock: sock}
 	rpc, err := client.Client()
 	if cmd.Process != nil {
 		p.pid = cmd.Process.Pid
@@ -185,6 +218,9 @@ func (p *pluginProc) close() {
 	}
 	p.client.Kill()
 	p.killGroup()
+	if p.sock != "" {
+		os.RemoveAll(p.sock)
+	}
 }
 
 // explain turns a failed call into what the user should read: a crash

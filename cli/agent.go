@@ -28,7 +28,9 @@ func agentCommand() *ucli.Command {
 		Usage: "run the pier agent (the daemon)",
 		Description: "Every flag also reads PIER_<FLAG> from the environment (PIER_DATA_DIR, ...).\n" +
 			"PIER_ADMIN_TOKEN sets the admin API token and PIER_SECRET_KEY the key that\n" +
-			"encrypts config vars; they are read from the environment only.",
+			"encrypts config vars; they are read from the environment only, as is\n" +
+			"PIER_BACKUP_PASSPHRASE (encrypts scheduled backups; or --backup-passphrase-file)\n" +
+			"and the AWS_* variables of an s3:// --backup-to (see docs/operations.md).",
 		Flags: []ucli.Flag{
 			str("data-dir", "pier-data", "where the agent keeps its state"),
 			str("api-addr", "127.0.0.1:7070", "address of the API"),
@@ -49,7 +51,17 @@ func agentCommand() *ucli.Command {
 			str("trusted-proxies", "", "`CIDR,...` of load balancers whose X-Forwarded-For names the client"),
 			&ucli.IntFlag{Name: "max-conns", Value: agent.DefaultMaxConns, Usage: "open connections each proxy listener accepts at most", EnvVars: []string{envName("max-conns")}},
 			str("uid-range", agent.DefaultUIDRange, "`FIRST-LAST` user ids for isolated apps and builds; agents sharing a host each need their own"),
+			dur("webhook-retry", 15*time.Second, "how long a failed webhook delivery waits before its first retry (each next one twice as long, for 24h)"),
+			&ucli.BoolFlag{Name: "webhook-allow-private", Usage: "let every webhook reach link-local addresses (cloud metadata services)", EnvVars: []string{envName("webhook-allow-private")}},
+			dur("log-retention", 7*24*time.Hour, "how far back pier logs serves lines; rotated log files older than this are deleted"),
+			str("sentry-dsn", "", "send the agent's own panics and unexpected errors to this Sentry `DSN`"),
+			str("drain-ca-file", "", "PEM `FILE` of CA certificates to trust for TLS log drains, besides the system's"),
 			&ucli.IntFlag{Name: "process-limit", Value: agent.DefaultProcessLimit, Usage: "processes and threads each app's user (and each build's) may run at once", EnvVars: []string{envName("process-limit")}},
+			str("backup-schedule", "", "make a backup every `INTERVAL` (6h) or at the times of a cron expression (\"0 3 * * *\", @daily)"),
+			str("backup-to", "", "where scheduled backups go: a `DIR`, or s3://bucket/prefix"),
+			&ucli.IntFlag{Name: "backup-keep", Value: agent.DefaultBackupKeep, Usage: "scheduled backups to keep; the oldest beyond go", EnvVars: []string{envName("backup-keep")}},
+			&ucli.BoolFlag{Name: "backup-include-key", Usage: "put the secret key into scheduled backups, encrypted with the passphrase", EnvVars: []string{envName("backup-include-key")}},
+			str("backup-passphrase-file", "", "`FILE` whose first line encrypts scheduled backups (else "+agent.PassphraseEnv+")"),
 		},
 		Action: runAgent,
 	}
@@ -90,9 +102,15 @@ func runAgent(c *ucli.Context) error {
 		StandbyWindow: c.Duration("standby-window"),
 		WatchWindow:   c.Duration("watch-window"),
 		BuildTimeout:  c.Duration("build-timeout"),
-		AdminToken:    os.Getenv("PIER_ADMIN_TOKEN"),
-		SecretKey:     os.Getenv("PIER_SECRET_KEY"),
-		Version:       version,
+		WebhookRetry:  c.Duration("webhook-retry"),
+
+		WebhookAllowPrivate: c.Bool("webhook-allow-private"),
+		DrainCAFile:         c.String("drain-ca-file"),
+		SentryDSN:           c.String("sentry-dsn"),
+		LogRetention:        c.Duration("log-retention"),
+		AdminToken:          os.Getenv("PIER_ADMIN_TOKEN"),
+		SecretKey:           os.Getenv("PIER_SECRET_KEY"),
+		Version:             version,
 	}
 	var err error
 	if cfg.TrustedProxies, err = parseTrustedProxies(c.String("trusted-proxies")); err != nil {
@@ -134,8 +152,25 @@ func runAgent(c *ucli.Context) error {
 	if cfg.StandbyWindow < 0 || cfg.WatchWindow < 0 {
 		return fmt.Errorf("--standby-window and --watch-window must not be negative")
 	}
+	if cfg.Backup, err = backupSchedule(c); err != nil {
+		return err
+	}
 	cfg.Defaults()
 	return startAgent(c.Context, cfg)
+}
+
+// backupSchedule reads the --backup-* flags; the agent checks them.
+func backupSchedule(c *ucli.Context) (agent.BackupSchedule, error) {
+	b := agent.BackupSchedule{Every: c.String("backup-schedule"), To: c.String("backup-to"), Keep: c.Int("backup-keep"), IncludeKey: c.Bool("backup-include-key")}
+	if b.Keep < 1 {
+		return b, fmt.Errorf("--backup-keep must be at least 1, got %d", b.Keep)
+	}
+	if b.Every == "" {
+		return b, nil
+	}
+	var err error
+	b.Passphrase, err = agent.BackupPassphrase(c.String("backup-passphrase-file"), os.Getenv)
+	return b, err
 }
 
 // parseTrustedProxies reads --trusted-proxies: CIDRs or single addresses,

@@ -3,6 +3,8 @@ package cli
 import (
 	"context"
 	"errors"
+	"os"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -40,10 +42,43 @@ func TestAgentConfig(t *testing.T) {
 		DataDir: "/srv/pier", APIAddr: "127.0.0.1:7070", HTTPAddr: "127.0.0.1:9090", SSHAddr: ":2222", Domain: "apps.example.com",
 		ACMECA: "https://127.0.0.1:14000/dir", Scheduler: "nomad", NomadAddr: "http://127.0.0.1:4646", NomadDriver: "raw_exec",
 		AdminToken: "admin-secret", SecretKey: "a2V5", StandbyWindow: 5 * time.Minute, WatchWindow: 30 * time.Second, ReleaseTimeout: 10 * time.Minute,
-		BuildTimeout: 15 * time.Minute, MaxConns: agent.DefaultMaxConns, ProcessLimit: agent.DefaultProcessLimit, Version: version,
+		BuildTimeout: 15 * time.Minute, WebhookRetry: 15 * time.Second, LogRetention: 7 * 24 * time.Hour,
+		MaxConns: agent.DefaultMaxConns, ProcessLimit: agent.DefaultProcessLimit, Version: version,
+		Backup: agent.BackupSchedule{Keep: agent.DefaultBackupKeep},
 	}
 	if !reflect.DeepEqual(*got, want) {
 		t.Errorf("agent config\n%+v\nwant\n%+v", *got, want)
+	}
+}
+
+// TestAgentBackupFlags: the --backup-* flags, with the passphrase from a
+// file or the environment, never from a flag's value.
+func TestAgentBackupFlags(t *testing.T) {
+	got := captureAgent(t)
+	for _, k := range []string{"PIER_DATA_DIR", "PIER_SCHEDULER", "PIER_UID_RANGE", "PIER_BACKUP_SCHEDULE", "PIER_BACKUP_TO", "PIER_BACKUP_KEEP"} {
+		t.Setenv(k, "") // restored after the test
+		os.Unsetenv(k)
+	}
+	t.Setenv("PIER_BACKUP_PASSPHRASE", "from the environment")
+	mustPier(t, "agent", "--backup-schedule", "0 3 * * *", "--backup-to", "s3://b/vm1", "--backup-keep", "30", "--backup-include-key")
+	if want := (agent.BackupSchedule{Every: "0 3 * * *", To: "s3://b/vm1", Keep: 30, IncludeKey: true, Passphrase: "from the environment"}); got.Backup != want {
+		t.Errorf("backup config %+v, want %+v", got.Backup, want)
+	}
+	file := filepath.Join(t.TempDir(), "pass")
+	os.WriteFile(file, []byte("from the file, line one\nline two\n"), 0o600)
+	mustPier(t, "agent", "--backup-schedule", "6h", "--backup-to", "/backups", "--backup-passphrase-file", file)
+	if got.Backup.Passphrase != "from the file, line one" || got.Backup.Keep != agent.DefaultBackupKeep {
+		t.Errorf("backup config %+v", got.Backup)
+	}
+	for args, want := range map[string]string{
+		"--backup-keep 0":                  "--backup-keep must be at least 1",
+		"--backup-passphrase-file /nope":   "reading the passphrase",
+		"--backup-passphrase-file " + file: "", // fine
+	} {
+		_, _, err := pier(t, append([]string{"agent", "--backup-schedule", "1h", "--backup-to", "/b"}, strings.Fields(args)...)...)
+		if (want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), want)) {
+			t.Errorf("%s: %v, want %q", args, err, want)
+		}
 	}
 }
 

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -51,9 +52,20 @@ func runAudit(c *ucli.Context) error {
 	if wantJSON(c) {
 		return printJSON(c, es)
 	}
-	t := newTable(c.App.Writer, "TIME", "WHO", "ROLE", "ACTION", "APP", "TARGET", "STATUS", "FROM")
+	// DETAIL, what the agent says of what it did by itself (a scheduled
+	// backup), shows when an entry has one.
+	detail := slices.ContainsFunc(es, func(e api.AuditEntry) bool { return e.Detail != "" })
+	header := []string{"TIME", "WHO", "ROLE", "ACTION", "APP", "TARGET", "STATUS", "FROM"}
+	if detail {
+		header = append(header, "DETAIL")
+	}
+	t := newTable(c.App.Writer, header...)
 	for _, e := range es {
-		t.row(e.Time.Local().Format("2006-01-02 15:04:05"), e.Via+":"+e.Who, e.Role, e.Action, e.App, e.Target, strconv.Itoa(e.Status), e.ClientIP)
+		cells := []string{e.Time.Local().Format("2006-01-02 15:04:05"), e.Via + ":" + e.Who, e.Role, e.Action, e.App, e.Target, strconv.Itoa(e.Status), e.ClientIP}
+		if detail {
+			cells = append(cells, e.Detail)
+		}
+		t.row(cells...)
 	}
 	return t.flush()
 }

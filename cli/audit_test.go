@@ -27,6 +27,13 @@ func TestAudit(t *testing.T) {
 	if q.Get("app") != "shop" || q.Get("limit") != "5" || err != nil || time.Since(since) < 59*time.Minute || time.Since(since) > 61*time.Minute {
 		t.Errorf("audit asked %s?%s", r.Path, r.Query)
 	}
+	fa.handle("GET /v1/audit", []api.AuditEntry{
+		{Time: at, Who: "pier", Via: "schedule", Action: "backup failed", Target: "s3://b/vm1", Status: 1, Detail: "the bucket \"b\" does not exist"},
+	})
+	out, _ = mustPier(t, "audit")
+	if !strings.Contains(out, "DETAIL") || !strings.Contains(out, `schedule:pier   -      backup failed   -     s3://b/vm1   1        -      the bucket "b" does not exist`) {
+		t.Errorf("audit of a scheduled backup printed\n%s", out)
+	}
 	if _, _, err := pier(t, "audit", "--since", "soon"); err == nil || !strings.Contains(err.Error(), "--since") {
 		t.Errorf("audit --since soon: %v", err)
 	}

@@ -88,7 +88,12 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			secretsCommand(),
 			backupCommand(),
 			auditCommand(),
+			eventsCommand(),
+			webhooksCommand(),
+			drainsCommand(),
 			versionCommand(),
+			installCommand(),
+			upgradeCommand(),
 		},
 	}
 	app.OnUsageError = func(c *ucli.Context, err error, _ bool) error {

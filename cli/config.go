@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
+
+	"github.com/pierhq/pier/api"
 )
 
 func configCommand() *ucli.Command {
@@ -52,6 +54,20 @@ func runConfig(c *ucli.Context) error {
 		} else {
 			fmt.Fprintf(w, "%s=%s\n", k, vars[k])
 		}
+	}
+	return warnLostConfig(c, cl, app)
+}
+
+// warnLostConfig names, on stderr, the app's config vars whose values were
+// lost with the secret key (a backup restored without it).
+func warnLostConfig(c *ucli.Context, cl *api.Client, app string) error {
+	a, err := cl.GetApp(c.Context, app)
+	if err != nil {
+		return err
+	}
+	if len(a.LostConfig) > 0 {
+		fmt.Fprintf(c.App.ErrWriter, "Undecryptable (lost with the secret key when a backup was restored without it): %s. Set them again with `pier config set -a %s NAME=VALUE`.\n",
+			strings.Join(a.LostConfig, ", "), app)
 	}
 	return nil
 }

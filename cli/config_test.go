@@ -13,9 +13,13 @@ import (
 func TestConfigShowAndGet(t *testing.T) {
 	fa := newFakeAgent(t)
 	fa.handle("GET /v1/apps/hello/config", map[string]string{"ZED": "last", "DATABASE_URL": "postgres://u:p@db/x?a=b", "QUOTE": "it's"})
-	out, _ := mustPier(t, "config", "-a", "hello")
+	fa.handle("GET /v1/apps/hello", api.App{Name: "hello", LostConfig: []string{"API_KEY", "SMTP_PASSWORD"}})
+	out, errOut := mustPier(t, "config", "-a", "hello")
 	if want := "DATABASE_URL=postgres://u:p@db/x?a=b\nQUOTE=it's\nZED=last\n"; out != want {
 		t.Errorf("config printed %q, want %q", out, want)
+	}
+	if !strings.Contains(errOut, "Undecryptable") || !strings.Contains(errOut, "API_KEY, SMTP_PASSWORD") {
+		t.Errorf("config does not name the vars lost with the key on stderr: %q", errOut)
 	}
 	out, _ = mustPier(t, "config", "-a", "hello", "--shell")
 	if !strings.Contains(out, `export QUOTE='it'\''s'`) {

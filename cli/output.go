@@ -115,6 +115,18 @@ func args(c *ucli.Context) ([]string, error) {
 	return as, nil
 }
 
+// oneArg is the one argument of a command, named what.
+func oneArg(c *ucli.Context, what string) (string, error) {
+	as, err := args(c)
+	if err != nil {
+		return "", err
+	}
+	if len(as) != 1 {
+		return "", fmt.Errorf("give one %s: %s [-a APP] %s", what, helpName(c), what)
+	}
+	return as[0], nil
+}
+
 // clientFlags are the flags every client command takes.
 func clientFlags(extra ...ucli.Flag) []ucli.Flag {
 	return append([]ucli.Flag{jsonFlag()}, extra...)

@@ -1,6 +1,7 @@
 // Package ops holds the files an operator deploys beside pier: the
 // Prometheus scrape config and alert rules (prometheus/), the Grafana
-// dashboard (grafana/pier.json). It has no Go code; its tests check the
-// files with promtool, and cmd/pier's tests check that every series they
-// name is one a real agent exports.
+// dashboard (grafana/pier.json) and the systemd unit (systemd/pier.service,
+// which `pier install` and the Debian package write through Unit). Its
+// tests check the files with promtool and systemd-analyze, and cmd/pier's
+// tests check that every series they name is one a real agent exports.
 package ops

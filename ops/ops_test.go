@@ -9,27 +9,28 @@ import (
 	"testing"
 )
 
-// promtool returns the path of promtool (Debian's prometheus package); it
-// skips the test without it, or fails when PIER_REQUIRE names it.
-func promtool(t *testing.T) string {
+// tool returns the path of an external program the test needs (from the
+// Debian package pkg); it skips the test without it, or fails when
+// PIER_REQUIRE names it.
+func tool(t *testing.T, name, pkg string) string {
 	t.Helper()
-	p, err := exec.LookPath("promtool")
+	p, err := exec.LookPath(name)
 	if err == nil {
 		return p
 	}
 	for _, r := range strings.Split(os.Getenv("PIER_REQUIRE"), ",") {
-		if strings.TrimSpace(r) == "promtool" {
-			t.Fatalf("promtool is required (PIER_REQUIRE) but not found: %v", err)
+		if strings.TrimSpace(r) == name {
+			t.Fatalf("%s is required (PIER_REQUIRE) but not found: %v", name, err)
 		}
 	}
-	t.Skipf("promtool not found (install Debian's prometheus package): %v", err)
+	t.Skipf("%s not found (install Debian's %s package): %v", name, pkg, err)
 	return ""
 }
 
 // TestPrometheusFilesPassPromtool: the scrape config and the rules are
 // valid, and each alert fires (and stays quiet) as rules_test.yml says.
 func TestPrometheusFilesPassPromtool(t *testing.T) {
-	bin := promtool(t)
+	bin := tool(t, "promtool", "prometheus")
 	dir := t.TempDir()
 	for _, f := range []string{"prometheus.yml", "rules.yml", "rules_test.yml"} {
 		b, err := os.ReadFile(filepath.Join("prometheus", f))

@@ -106,7 +106,7 @@ func (s *Store) UpdateApp(name string, fn func(*api.App) error) (api.App, error)
 }
 
 // DeleteApp removes the app and everything that belongs to it: releases,
-// config, release configs, domains (free for other apps after) and events.
+// config, release configs, domains (free for other apps after), events and webhooks.
 func (s *Store) DeleteApp(name string) error {
 	return s.update(func(tx *bolt.Tx) error {
 		if err := requireApp(tx, name); err != nil {
@@ -125,6 +125,12 @@ func (s *Store) DeleteApp(name string) error {
 			return fmt.Errorf("deleting config of %s: %w", name, err)
 		}
 		if err := deleteDomainsOf(tx, name); err != nil {
+			return err
+		}
+		if err := deleteWebhooksOf(tx, name); err != nil {
+			return err
+		}
+		if err := deleteDrainsOf(tx, name); err != nil {
 			return err
 		}
 		return tx.Bucket(bucketApps).Delete(key)

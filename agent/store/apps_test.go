@@ -133,7 +133,7 @@ func TestDeleteAppCascades(t *testing.T) {
 	if _, err := s.AddDomain("shop", "shop.example.com"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.AppendEvent(api.Event{App: "blog", Kind: "deploy", Message: "v1"}); err != nil {
+	if err := s.AppendEvent(api.Event{App: "blog", Type: api.EventDeploySucceeded, Message: "v1"}); err != nil {
 		t.Fatal(err)
 	}
 

@@ -47,7 +47,7 @@ func TestConcurrentUse(t *testing.T) {
 				if err := s.SetConfig(app, map[string]string{"I": fmt.Sprint(i)}); err != nil {
 					errs <- err
 				}
-				if err := s.AppendEvent(api.Event{App: "blog", Kind: "deploy"}); err != nil {
+				if err := s.AppendEvent(api.Event{App: "blog", Type: api.EventDeploySucceeded}); err != nil {
 					errs <- err
 				}
 				if _, err := s.AddDomain(app, fmt.Sprintf("h%d.%s.example.com", i, app)); err != nil {

@@ -14,11 +14,11 @@ func TestEvents(t *testing.T) {
 	mustCreateApp(t, s, "blog", "shop")
 	at := time.Date(2025, 1, 2, 3, 4, 5, 0, time.UTC)
 	for i := 1; i <= 5; i++ {
-		if err := s.AppendEvent(api.Event{App: "blog", Kind: "deploy", Message: fmt.Sprint(i), Time: at}); err != nil {
+		if err := s.AppendEvent(api.Event{App: "blog", Type: api.EventDeploySucceeded, Message: fmt.Sprint(i), Time: at}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if err := s.AppendEvent(api.Event{App: "shop", Kind: "scale", Message: "web=2"}); err != nil {
+	if err := s.AppendEvent(api.Event{App: "shop", Type: api.EventScale, Message: "web=2"}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -65,7 +65,7 @@ func TestEventsArePruned(t *testing.T) {
 	mustCreateApp(t, s, "blog")
 	total := keep + 25
 	for i := 1; i <= total; i++ {
-		if err := s.AppendEvent(api.Event{App: "blog", Kind: "config", Message: fmt.Sprint(i)}); err != nil {
+		if err := s.AppendEvent(api.Event{App: "blog", Type: api.EventConfigChanged, Message: fmt.Sprint(i)}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -8,9 +8,9 @@ import (
 )
 
 // RotateKey re-seals every sealed value (each app's config, each release's
-// config snapshot, the key check) under newKey in one transaction, and from
-// then on seals and opens with newKey. Until it returns the old key is the
-// store's: a failure or a crash leaves every value sealed with the old key.
+// config snapshot, each webhook's target, each log drain's URL, the key
+// check) under newKey in one transaction, and from then on seals and opens
+// with newKey. Until it returns the old key is the store's: a failure or a crash leaves every value sealed with the old key.
 // It returns how many values it re-sealed.
 func (s *Store) RotateKey(newKey []byte) (int, error) {
 	next, err := newSealer(newKey)
@@ -36,21 +36,13 @@ func (s *Store) RotateKey(newKey []byte) (int, error) {
 			n++
 			return b.Put(k, sealed)
 		}
-		cfg := tx.Bucket(bucketConfig)
-		if err := forEachKey(cfg, func(app []byte) error { return reseal(cfg, app, configAt(string(app))) }); err != nil {
+		if err := forEachSealed(tx, reseal); err != nil {
 			return err
 		}
-		rc := tx.Bucket(bucketReleaseConfig)
-		err := forEachKey(rc, func(app []byte) error {
-			b := rc.Bucket(app)
-			if b == nil {
-				return nil
-			}
-			return forEachKey(b, func(v []byte) error {
-				return reseal(b, v, releaseConfigAt(string(app), int(binary.BigEndian.Uint64(v))))
-			})
-		})
-		if err != nil {
+		if err := resealWebhooks(tx, reseal); err != nil {
+			return err
+		}
+		if err := resealDrains(tx, reseal); err != nil {
 			return err
 		}
 		return reseal(tx.Bucket(bucketMeta), metaKeyCheck, metaKeyCheck)
@@ -60,6 +52,26 @@ func (s *Store) RotateKey(newKey []byte) (int, error) {
 	}
 	s.seal = next
 	return n, nil
+}
+
+// forEachSealed calls fn with every sealed config value: each app's
+// config and each release's config snapshot, with the bucket, the key and
+// where it is bound (the additional data of its seal).
+func forEachSealed(tx *bolt.Tx, fn func(b *bolt.Bucket, k, where []byte) error) error {
+	cfg := tx.Bucket(bucketConfig)
+	if err := forEachKey(cfg, func(app []byte) error { return fn(cfg, app, configAt(string(app))) }); err != nil {
+		return err
+	}
+	rc := tx.Bucket(bucketReleaseConfig)
+	return forEachKey(rc, func(app []byte) error {
+		b := rc.Bucket(app)
+		if b == nil {
+			return nil
+		}
+		return forEachKey(b, func(v []byte) error {
+			return fn(b, v, releaseConfigAt(string(app), int(binary.BigEndian.Uint64(v))))
+		})
+	})
 }
 
 // forEachKey calls fn with every key of b, on a copy taken first: fn may

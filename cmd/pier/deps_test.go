@@ -23,15 +23,18 @@ const mod = "github.com/pierhq/pier"
 var pierImports = map[string][]string{
 	"cmd/pier": {"cli"},
 	// cli starts the agent, and runs the hidden subcommands: the git hook
-	// (agent/gitserver), built-in buildpacks and static sites (agentAPI).
-	"cli":             {"api", "agent", "agent/gitserver", "proxy"},
-	"api":             {},
-	"agent":           {"api", "agent/store", "agent/gitserver", "scheduler", "scheduler/local", "scheduler/nomad", "buildpacks", "buildpacks/static", "proxy", "proxy/certs", "procfile", "sandbox", "internal/untar"},
-	"agent/store":     {"api"},
-	"agent/gitserver": {"api"}, // the exit trailer of a streamed push
-	"scheduler":       {"procfile", "sandbox"},
-	"scheduler/local": {"scheduler", "procfile", "sandbox", "internal/untar"},
-	"scheduler/nomad": {"scheduler", "procfile", "sandbox"},
+	// (agent/gitserver), built-in buildpacks and static sites (agentAPI);
+	// it writes the systemd unit of ops for `pier install`.
+	"cli":         {"api", "agent", "agent/backuptarget", "agent/gitserver", "proxy", "ops"},
+	"api":         {},
+	"agent":       {"api", "agent/store", "agent/backuptarget", "agent/gitserver", "scheduler", "scheduler/local", "scheduler/nomad", "buildpacks", "buildpacks/static", "proxy", "proxy/certs", "procfile", "sandbox", "internal/untar"},
+	"agent/store": {"api"},
+	// backuptarget is where backups live: a directory or an S3 bucket.
+	"agent/backuptarget": {},
+	"agent/gitserver":    {"api"}, // the exit trailer of a streamed push
+	"scheduler":          {"procfile", "sandbox"},
+	"scheduler/local":    {"scheduler", "procfile", "sandbox", "internal/untar"},
+	"scheduler/nomad":    {"scheduler", "procfile", "sandbox"},
 	// schedulertest runs one suite over every scheduler.
 	"scheduler/schedulertest": {"scheduler", "procfile"},
 	// buildpacks serves the built-ins; they share bpkit and nothing else.
@@ -49,9 +52,11 @@ var pierImports = map[string][]string{
 	"proxy/internal/benchproxy": {"proxy", "proxy/internal/..."},
 	"sandbox":                   {},
 	"internal/untar":            {},
+	"internal/s3stub":           {}, // tests' S3 stand-in
+	"internal/debpkg":           {}, // runs the pier binary it packages
 	"procfile":                  {},
 	"terraform":                 {},
-	"ops":                       {}, // files for operators; Go only in its tests
+	"ops":                       {}, // files for operators, and the unit's template
 }
 
 // thirdParty are the modules outside the standard library each package may
@@ -61,7 +66,9 @@ var thirdParty = map[string][]string{
 	"cmd/pier":                 {},
 	"cli":                      {"github.com/urfave/cli/v2", "github.com/google/renameio/v2"},
 	"api":                      {},
-	"agent":                    {"github.com/cloudflare/tableflip", "github.com/google/renameio/v2", "github.com/prometheus/client_golang", "github.com/prometheus/client_model", "golang.org/x/crypto", "golang.org/x/sys"},
+	"agent/backuptarget":       {"github.com/minio/minio-go/v7", "github.com/google/renameio/v2"},
+	"internal/s3stub":          {"github.com/johannesboyne/gofakes3"},
+	"agent":                    {"filippo.io/age", "github.com/getsentry/sentry-go", "github.com/robfig/cron/v3", "github.com/cloudflare/tableflip", "github.com/google/renameio/v2", "github.com/prometheus/client_golang", "github.com/prometheus/client_model", "golang.org/x/crypto", "golang.org/x/sys"},
 	"agent/store":              {"go.etcd.io/bbolt", "github.com/google/renameio/v2", "golang.org/x/crypto"},
 	"agent/gitserver":          {"github.com/google/renameio/v2", "golang.org/x/crypto"},
 	"scheduler":                {},
@@ -79,6 +86,7 @@ var thirdParty = map[string][]string{
 	"proxy/certs":              {"github.com/caddyserver/certmagic", "github.com/mholt/acmez/v3", "go.uber.org/zap", "github.com/miekg/dns"},
 	"sandbox":                  {"golang.org/x/sys"},
 	"internal/untar":           {},
+	"internal/debpkg":          {"github.com/goreleaser/nfpm/v2", "github.com/google/renameio/v2"},
 	"procfile":                 {},
 	"terraform":                {"github.com/hashicorp/terraform-exec", "github.com/hashicorp/hc-install"},
 	"ops":                      {},
@@ -87,7 +95,7 @@ var thirdParty = map[string][]string{
 // agentAPI is what cli may use of package agent: starting it, and the
 // entry points of the hidden subcommands the same binary runs, and the
 // local backup commands (verify, restore: no agent runs on their files).
-var agentAPI = []string{"Run", "Config", "DefaultMaxConns", "DefaultProcessLimit", "SSHOff", "ServeBuildpack", "StaticServe", "VerifyBackup", "RestoreBackup"}
+var agentAPI = []string{"Run", "Config", "DefaultMaxConns", "DefaultProcessLimit", "SSHOff", "ServeBuildpack", "StaticServe", "VerifyBackup", "RestoreBackup", "RestoreOptions", "SaveBackup", "BackupPassphrase", "PassphraseEnv", "BackupSchedule", "DefaultBackupKeep", "DefaultUIDRange", "ParseUIDRange"}
 
 // TestImportRules keeps the package arrows of DESIGN.md §2 true, and the
 // third-party modules where they belong.

@@ -45,6 +45,9 @@ func startEdgeAgentOn(t *testing.T, httpAddr, httpsAddr, pebbleHTTPPort string) 
 		"PIER_ACME_CA=" + p.DirectoryURL,
 		"PIER_ACME_CA_ROOT=" + p.CARoot,
 		"PIER_ACME_EMAIL=ops@" + edgeDomain,
+		// Daily backups, so /metrics has the backup series the rules name.
+		"PIER_BACKUP_SCHEDULE=24h",
+		"PIER_BACKUP_TO=" + t.TempDir(),
 	}})
 	a.httpAddr = httpAddr
 	return &edgeAgent{agentProc: a, httpsAddr: httpsAddr, pebble: p}

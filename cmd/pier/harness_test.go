@@ -115,6 +115,7 @@ type agentProc struct {
 	logFile  *os.File
 	token    string
 	workDir  string // where the agent runs ("" for the test's)
+	bin      string // the binary it runs
 	// handedOver is the pid of the agent that took over after SIGHUP.
 	handedOver int
 }
@@ -133,6 +134,9 @@ type agentOpts struct {
 	// relative starts the agent in the data dir's parent with a relative
 	// --data-dir, as `make run` does with ./pier-data.
 	relative bool
+	// bin is the binary the agent runs (default: pierBin), for tests that
+	// replace it under a running agent.
+	bin string
 }
 
 func startAgent(t *testing.T, o agentOpts) *agentProc {
@@ -140,7 +144,10 @@ func startAgent(t *testing.T, o agentOpts) *agentProc {
 	if o.dataDir == "" {
 		o.dataDir = reachableTempDir(t)
 	}
-	a := &agentProc{t: t, dataDir: o.dataDir}
+	a := &agentProc{t: t, dataDir: o.dataDir, bin: o.bin}
+	if a.bin == "" {
+		a.bin = pierBin
+	}
 	t.Cleanup(func() { killApps(a.dataDir) }) // after the agent stopped
 	dataDirArg := a.dataDir
 	if o.relative {
@@ -191,7 +198,7 @@ func (a *agentProc) tryStart() error {
 	}
 	a.logFile = lf
 	logStart, _ := lf.Seek(0, io.SeekEnd)
-	a.cmd = exec.Command(pierBin, "agent")
+	a.cmd = exec.Command(a.bin, "agent")
 	a.cmd.Dir = a.workDir
 	a.cmd.Env = a.env
 	a.cmd.Stdout, a.cmd.Stderr = lf, lf

@@ -42,6 +42,7 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		http.Error(w, "rendering the page failed", http.StatusInternalServerError)
 		s.log.Printf("web: rendering the page: %v", err)
+		s.report(r, fmt.Errorf("rendering the page: %w", err))
 		return
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")

@@ -69,6 +69,12 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := s.now()
 		rec := &statusRecorder{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				s.report(r, fmt.Errorf("panic: %v", v))
+				panic(v)
+			}
+		}()
 		next.ServeHTTP(rec, r)
 		if rec.status == 0 {
 			rec.status = http.StatusOK
@@ -76,4 +82,16 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		s.log.Printf("web: method=%s path=%q status=%d duration=%s client=%s request_id=%q",
 			r.Method, r.URL.Path, rec.status, s.now().Sub(start).Round(time.Microsecond), clientIP(r), r.Header.Get("X-Request-ID"))
 	})
+}
+
+// report sends err to the error tracker, if one is set, tagged with the
+// request's path and id; a failure to report is logged, nothing more.
+func (s *Server) report(r *http.Request, err error) {
+	if s.Errors == nil {
+		return
+	}
+	tags := map[string]string{"path": r.URL.Path, "request_id": r.Header.Get("X-Request-ID"), "dyno": s.cfg.Dyno}
+	if rerr := s.Errors.Report(r.Context(), err, tags); rerr != nil {
+		s.log.Printf("web: %v", rerr)
+	}
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pierhq/pier/sample-app/config"
+	"github.com/pierhq/pier/sample-app/errtrack"
 	"github.com/pierhq/pier/sample-app/nlp"
 )
 
@@ -29,6 +30,9 @@ type Server struct {
 	limiter  *limiter
 	log      *log.Logger
 	now      func() time.Time
+	// Errors, when set, gets the errors a request could not recover from
+	// (a failed page, a panic), with the release pier runs.
+	Errors *errtrack.Reporter
 }
 
 // New returns the app's server; logger receives one line per request.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/pierhq/pier/sample-app/config"
 	"github.com/pierhq/pier/sample-app/data"
+	"github.com/pierhq/pier/sample-app/errtrack"
 	"github.com/pierhq/pier/sample-app/nlp"
 	"github.com/pierhq/pier/sample-app/web"
 )
@@ -50,5 +51,12 @@ func run(ctx context.Context) error {
 		return fmt.Errorf("listening on port %s: %w (set PORT to a free port)", cfg.Port, err)
 	}
 	logger.Printf("web: listening on %s", ln.Addr())
-	return web.Serve(ctx, ln, web.New(cfg, a, logger).Handler(), cfg.ShutdownTimeout, logger)
+	srv := web.New(cfg, a, logger)
+	if srv.Errors, err = errtrack.New(os.Getenv); err != nil {
+		return err
+	}
+	if srv.Errors != nil {
+		logger.Printf("web: errors go to Sentry with release %s", srv.Errors.Release())
+	}
+	return web.Serve(ctx, ln, srv.Handler(), cfg.ShutdownTimeout, logger)
 }

@@ -1,0 +1,151 @@
+package agent
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Where webhook deliveries may go. A webhook's URL is checked when it is
+// added and again at every dial (DNS may answer differently later: a name
+// that pointed at a public address when it was added must not reach the
+// cloud's metadata service at delivery time).
+//
+// Never: the agent's own API (by its control host name, or its address and
+// port). Only with --allow-private (the webhook's) or
+// --webhook-allow-private (the agent's): link-local addresses, which hold
+// the cloud metadata services (169.254.169.254, fe80::/10, fd00:ec2::254).
+
+// webhookDialTimeout bounds a delivery's connect; webhookTimeout the whole
+// delivery, answer included.
+const (
+	webhookDialTimeout = 10 * time.Second
+	webhookTimeout     = 15 * time.Second
+)
+
+type webhookGuard struct {
+	controlHost  string
+	api          netip.AddrPort // the API's listening address; 0.0.0.0 or :: when it listens on all
+	allowPrivate bool           // the agent allows link-local targets for every webhook
+}
+
+// awsMetadataV6 is EC2's metadata service over IPv6.
+var awsMetadataV6 = netip.MustParseAddr("fd00:ec2::254")
+
+// checkURL validates a webhook URL as added: scheme, host, and where the
+// host's name resolves now.
+func (g webhookGuard) checkURL(ctx context.Context, raw string, allowPrivate bool) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return nil, invalidf("webhook URL must be an http:// or https:// URL with a host, such as https://example.com/hooks/pier")
+	}
+	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
+	if host == g.controlHost || strings.HasSuffix(host, "."+g.controlHost) {
+		return nil, invalidf("webhook URL points at pier's own API (%s): give a receiver elsewhere", host)
+	}
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443"}[u.Scheme]
+	}
+	var addrs []netip.Addr
+	if ip, err := netip.ParseAddr(host); err == nil {
+		addrs = []netip.Addr{ip}
+	} else {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		ips, err := net.DefaultResolver.LookupNetIP(rctx, "ip", host)
+		if err != nil || len(ips) == 0 {
+			return nil, invalidf("webhook host %s does not resolve: check the URL", host)
+		}
+		addrs = ips
+	}
+	for _, ip := range addrs {
+		ap, err := netip.ParseAddrPort(net.JoinHostPort(ip.Unmap().String(), port))
+		if err != nil {
+			return nil, invalidf("webhook URL has a bad port %q", port)
+		}
+		if err := g.checkAddr(ap, allowPrivate); err != nil {
+			return nil, invalidf("webhook URL: %v", err)
+		}
+	}
+	return u, nil
+}
+
+// checkAddr tells whether a delivery may connect to ap.
+func (g webhookGuard) checkAddr(ap netip.AddrPort, allowPrivate bool) error {
+	ip := ap.Addr().Unmap()
+	if ip.IsUnspecified() || ip.IsMulticast() {
+		return fmt.Errorf("%s is not an address a receiver can have", ip)
+	}
+	if g.isAPI(ip, ap.Port()) {
+		return fmt.Errorf("%s is pier's own API: give a receiver elsewhere", ap)
+	}
+	if (ip.IsLinkLocalUnicast() || ip == awsMetadataV6) && !allowPrivate && !g.allowPrivate {
+		return fmt.Errorf("%s is a link-local address, where cloud metadata services answer: refused unless the webhook is added with --allow-private", ip)
+	}
+	return nil
+}
+
+// isAPI reports whether ip:port reaches the agent's API.
+func (g webhookGuard) isAPI(ip netip.Addr, port uint16) bool {
+	if !g.api.IsValid() || port != g.api.Port() {
+		return false
+	}
+	apiIP := g.api.Addr().Unmap()
+	switch {
+	case apiIP == ip:
+		return true
+	case apiIP.IsUnspecified():
+		return ip.IsLoopback() || isLocalAddr(ip)
+	case apiIP.IsLoopback():
+		return ip.IsLoopback()
+	}
+	return false
+}
+
+// isLocalAddr reports whether ip is an address of this host.
+func isLocalAddr(ip netip.Addr) bool {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		return false
+	}
+	for _, a := range addrs {
+		if p, err := netip.ParsePrefix(a.String()); err == nil && p.Addr().Unmap() == ip {
+			return true
+		}
+	}
+	return false
+}
+
+// client returns the HTTP client deliveries use: it dials only addresses
+// checkAddr allows, follows no redirect, uses no proxy from the
+// environment, and gives up after webhookTimeout.
+func (g webhookGuard) client(allowPrivate bool) *http.Client {
+	d := &net.Dialer{
+		Timeout: webhookDialTimeout,
+		Control: func(network, address string, _ syscall.RawConn) error {
+			ap, err := netip.ParseAddrPort(address)
+			if err != nil {
+				return fmt.Errorf("dialing %s: %w", address, err)
+			}
+			return g.checkAddr(ap, allowPrivate)
+		},
+	}
+	return &http.Client{
+		Timeout: webhookTimeout,
+		Transport: &http.Transport{
+			DialContext:           d.DialContext,
+			TLSHandshakeTimeout:   webhookDialTimeout,
+			ResponseHeaderTimeout: webhookTimeout,
+			MaxIdleConnsPerHost:   2,
+			IdleConnTimeout:       time.Minute,
+		},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}

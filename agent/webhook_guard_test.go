@@ -1,0 +1,56 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"strings"
+	"testing"
+)
+
+func TestWebhookGuardRefusesOwnAPIAndMetadata(t *testing.T) {
+	g := webhookGuard{controlHost: "pier.example.com", api: netip.MustParseAddrPort("127.0.0.1:7070")}
+	tests := []struct {
+		url, allow, refuse string
+		private            bool
+	}{
+		{url: "ftp://example.com/x", refuse: "http:// or https://"},
+		{url: "example.com/hook", refuse: "http:// or https://"},
+		{url: "https://pier.example.com/v1/apps", refuse: "pier's own API"},
+		{url: "http://127.0.0.1:7070/v1/tokens", refuse: "pier's own API"},
+		{url: "http://localhost:7070/", refuse: "pier's own API"},
+		{url: "http://169.254.169.254/latest/meta-data/", refuse: "link-local"},
+		{url: "http://[fe80::1]:8080/", refuse: "link-local"},
+		{url: "http://[fd00:ec2::254]/", refuse: "link-local"},
+		{url: "http://0.0.0.0:9000/", refuse: "not an address"},
+		{url: "http://169.254.169.254/", private: true, allow: "with --allow-private"},
+		{url: "http://127.0.0.1:7071/hook", allow: "another port on loopback"},
+		{url: "https://203.0.113.7/hook", allow: "a public address"},
+	}
+	for _, tt := range tests {
+		_, err := g.checkURL(context.Background(), tt.url, tt.private)
+		switch {
+		case tt.refuse != "" && (err == nil || !strings.Contains(err.Error(), tt.refuse)):
+			t.Errorf("%s: %v, want an error saying %q", tt.url, err, tt.refuse)
+		case tt.refuse != "" && !errors.Is(err, ErrInvalid):
+			t.Errorf("%s: %v is not ErrInvalid (a 400)", tt.url, err)
+		case tt.allow != "" && err != nil:
+			t.Errorf("%s (%s): %v", tt.url, tt.allow, err)
+		}
+	}
+}
+
+// The check at dial time stands against DNS rebinding: a name that
+// resolved elsewhere when the webhook was added is checked again.
+func TestWebhookClientRefusesToDialMetadata(t *testing.T) {
+	g := webhookGuard{api: netip.MustParseAddrPort("127.0.0.1:7070")}
+	for _, url := range []string{"http://169.254.169.254:80/", "http://127.0.0.1:7070/v1/tokens"} {
+		resp, err := g.client(false).Post(url, "application/json", strings.NewReader("{}"))
+		if err == nil {
+			resp.Body.Close()
+			t.Errorf("POST %s went through", url)
+		} else if !strings.Contains(err.Error(), "link-local") && !strings.Contains(err.Error(), "own API") {
+			t.Errorf("POST %s: %v, want the guard's refusal", url, err)
+		}
+	}
+}

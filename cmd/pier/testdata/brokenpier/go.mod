@@ -1,0 +1,3 @@
+module example.com/brokenpier
+
+go 1.22
