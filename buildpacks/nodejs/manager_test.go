@@ -1,11 +1,14 @@
 package nodejs
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pierhq/pier/buildpacks/internal/bpkit"
 )
 
 // TestYarnPruneNeedsWorkspaceTools: yarn 2 and 3 prune only with the
@@ -51,5 +54,25 @@ func TestPnpmPruneIgnoresScriptsFrom8156(t *testing.T) {
 		if got := strings.Join(m.pruneArgs(10, v), " "); got != want {
 			t.Errorf("pnpm %s prunes with %q, want %q", v, got, want)
 		}
+	}
+}
+
+// TestOldPnpmSkipsPruningWithInstallScripts: pnpm before 8.15.6 would run
+// an app's install scripts while it prunes, so the build skips pruning,
+// as Heroku does.
+func TestOldPnpmSkipsPruningWithInstallScripts(t *testing.T) {
+	var log strings.Builder
+	b := &build{
+		r:    bpkit.Request{BuildDir: t.TempDir(), Log: &log},
+		cfg:  map[string]string{},
+		pkg:  packageJSON{Scripts: map[string]string{"postinstall": "nuxt prepare"}},
+		pm:   manager{name: "pnpm"},
+		tool: version{8, 15, 5},
+	}
+	if err := b.prune(context.Background(), false); err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(log.String(), "Pruning skipped due to presence of lifecycle scripts (postinstall): pnpm 8.15.5 would run them") {
+		t.Errorf("log:\n%s", log.String())
 	}
 }
