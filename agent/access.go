@@ -79,6 +79,19 @@ var apiRoutes = []apiRoute{
 	{"PUT /v1/apps/{app}/maintenance", needDeploy, (*Agent).putMaintenance},
 	{"PATCH /v1/apps/{app}/settings", needAdmin, (*Agent).patchSettings},
 	{"POST /v1/apps/{app}/purge-cache", needDeploy, (*Agent).purgeCache},
+	{"GET /v1/apps/{app}/addons", needRead, (*Agent).listAddons},
+	{"POST /v1/apps/{app}/addons", needDeploy, (*Agent).createAddon},
+	{"GET /v1/apps/{app}/addons/{addon}", needRead, (*Agent).getAddon},
+	{"DELETE /v1/apps/{app}/addons/{addon}", needDeploy, (*Agent).destroyAddon},       // and deploy on every app it is attached to
+	{"POST /v1/apps/{app}/addons/{addon}/attach", needDeploy, (*Agent).attachAddon},   // and deploy on the app that owns it
+	{"DELETE /v1/apps/{app}/addons/{addon}/attach", needDeploy, (*Agent).detachAddon}, // the app's attachment
+	{"GET /v1/apps/{app}/pg/info", needRead, (*Agent).getPgInfo},
+	{"POST /v1/apps/{app}/pg/psql", needDeploy, (*Agent).postPsql}, // the database's data: deploy, as config
+	{"GET /v1/apps/{app}/pg/backups", needRead, (*Agent).listPgBackups},
+	{"POST /v1/apps/{app}/pg/backups", needDeploy, (*Agent).capturePgBackup},
+	{"GET /v1/apps/{app}/pg/backups/{backup}", needDeploy, (*Agent).downloadPgBackup},
+	{"POST /v1/apps/{app}/pg/backups/{backup}/restore", needDeploy, (*Agent).restorePgBackup},
+	{"POST /v1/apps/{app}/redis/cli", needDeploy, (*Agent).postRedisCLI},
 	{"GET /v1/tokens", needAdmin, (*Agent).listTokens},
 	{"POST /v1/tokens", needAdmin, (*Agent).createToken},
 	{"DELETE /v1/tokens/{id}", needAdmin, (*Agent).revokeToken},
@@ -89,6 +102,15 @@ var apiRoutes = []apiRoute{
 	{"DELETE /v1/keys/{fp}", needAdmin, (*Agent).removeKey},
 	{"GET /v1/audit", needAdmin, (*Agent).getAudit},
 	{"POST /v1/backups", needAdmin, (*Agent).postBackup},
+	{"GET /v1/pipelines", needReadAll, (*Agent).listPipelines},
+	{"POST /v1/pipelines", needAdmin, (*Agent).createPipeline},
+	{"GET /v1/pipelines/{pipeline}", needReadAll, (*Agent).getPipeline},
+	{"DELETE /v1/pipelines/{pipeline}", needAdmin, (*Agent).destroyPipeline},
+	{"POST /v1/pipelines/{pipeline}/apps", needAdmin, (*Agent).addPipelineApp},
+	{"DELETE /v1/apps/{app}/pipeline", needAdmin, (*Agent).removePipelineApp},
+	{"POST /v1/apps/{app}/promote", needRead, (*Agent).postPromote}, // and deploy on every app it promotes to
+	{"PATCH /v1/pipelines/{pipeline}/review", needAdmin, (*Agent).patchReview},
+	{"POST /v1/pipelines/{pipeline}/review-apps", needAdmin, (*Agent).postReviewApp},
 }
 
 // Git needs, which the git server asks for by what a request does.

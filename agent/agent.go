@@ -43,6 +43,7 @@ type Agent struct {
 	sched  scheduler.Scheduler
 	deploy *deployer // builds, releases, deploys and runs the operations on apps
 	events *eventLog
+	addons *addonService
 	// webhooks delivers the events' outbox to webhooks.
 	webhooks *webhookSender
 	// drains send the apps' log lines to syslog and HTTPS drains.
@@ -81,12 +82,14 @@ type Agent struct {
 
 type dirs struct {
 	root, slugs, cache, tmp, repos, logs, local, buildpacks, certs string
+	addons, addonBackupsRoot                                       string
 }
 
 func newDirs(root string) dirs {
 	j := func(s string) string { return filepath.Join(root, s) }
 	return dirs{root: root, slugs: j("slugs"), cache: j("cache"), tmp: j("tmp"), repos: j("repos"),
-		logs: j("logs"), local: j("local"), buildpacks: j("buildpacks"), certs: j("certs")}
+		logs: j("logs"), local: j("local"), buildpacks: j("buildpacks"), certs: j("certs"),
+		addons: j("addons"), addonBackupsRoot: j("addon-backups")}
 }
 
 // Run starts the agent and serves until ctx is done.
@@ -248,7 +251,7 @@ func (a *Agent) openParts() error {
 		ctx: a.ctx, wg: &a.wg,
 		locks: map[string]chan struct{}{}, watches: map[string]*watch{},
 	}
-	return nil
+	return a.openAddons()
 }
 
 // newEdge builds the edge: the proxy with the API on the control host, its
@@ -325,6 +328,8 @@ func (a *Agent) serve(ctx context.Context) error {
 	a.wg.Add(1)
 	go func() { defer a.wg.Done(); a.traffic.run(a.ctx) }()
 	a.deploy.reconcile()
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); a.restoreAddons(a.ctx) }()
 	a.wg.Add(1)
 	go a.deploy.janitor()
 	if a.backups != nil {
@@ -425,6 +430,9 @@ func (a *Agent) close() {
 	}
 	if a.sched != nil {
 		a.sched.Close()
+	}
+	if a.addons != nil && a.addons.mgr != nil {
+		a.addons.mgr.Close()
 	}
 	if a.store != nil {
 		a.store.Close()

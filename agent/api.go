@@ -68,7 +68,7 @@ func (a *Agent) present(app api.App) api.App {
 }
 
 func (a *Agent) getVersion(w http.ResponseWriter, r *http.Request) error {
-	writeJSON(w, 200, api.Version{Version: a.cfg.Version, Scheduler: a.cfg.Scheduler, Domain: a.cfg.Domain})
+	writeJSON(w, 200, api.Version{Version: a.cfg.Version, Scheduler: a.cfg.Scheduler, Domain: a.cfg.Domain, WatchWindow: api.Duration(a.cfg.WatchWindow)})
 	return nil
 }
 
@@ -95,35 +95,44 @@ func (a *Agent) createApp(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	auditNote(r, req.Name, "")
-	if !appNameRE.MatchString(req.Name) {
-		return invalidf("%q is not a valid app name: use 2 to 30 lower-case letters, digits and dashes, starting with a letter", req.Name)
-	}
-	if reservedNames[req.Name] {
-		return invalidf("%q is reserved by pier: choose another name", req.Name)
-	}
-	app := api.App{Name: req.Name, CreatedAt: time.Now().UTC()}
-	if err := a.store.CreateApp(app); err != nil {
-		if errors.Is(err, store.ErrAppExists) {
-			return conflictf("an app named %q already exists", req.Name)
-		}
-		return err
-	}
-	if err := a.git.EnsureRepo(req.Name); err != nil {
-		_ = a.store.DeleteApp(req.Name)
-		return fmt.Errorf("creating the git repository: %w", err)
-	}
-	run, _, err := a.identities(req.Name)
+	app, err := a.newApp(req.Name, userOf(r))
 	if err != nil {
-		_ = a.store.DeleteApp(req.Name)
-		_ = a.git.RemoveRepo(req.Name)
 		return err
 	}
-	app.UID = run.UID
-	a.events.add(req.Name, api.EventAppCreated, userOf(r), "Created app %s", req.Name)
-	a.refreshRoutes()
-	a.manageCerts(req.Name)
 	writeJSON(w, http.StatusCreated, a.present(app))
 	return nil
+}
+
+// newApp makes an app: its record, its git repository and its user.
+func (a *Agent) newApp(name, user string) (api.App, error) {
+	if !appNameRE.MatchString(name) {
+		return api.App{}, invalidf("%q is not a valid app name: use 2 to 30 lower-case letters, digits and dashes, starting with a letter", name)
+	}
+	if reservedNames[name] {
+		return api.App{}, invalidf("%q is reserved by pier: choose another name", name)
+	}
+	app := api.App{Name: name, CreatedAt: time.Now().UTC()}
+	if err := a.store.CreateApp(app); err != nil {
+		if errors.Is(err, store.ErrAppExists) {
+			return api.App{}, conflictf("an app named %q already exists", name)
+		}
+		return api.App{}, err
+	}
+	if err := a.git.EnsureRepo(name); err != nil {
+		_ = a.store.DeleteApp(name)
+		return api.App{}, fmt.Errorf("creating the git repository: %w", err)
+	}
+	run, _, err := a.identities(name)
+	if err != nil {
+		_ = a.store.DeleteApp(name)
+		_ = a.git.RemoveRepo(name)
+		return api.App{}, err
+	}
+	app.UID = run.UID
+	a.events.add(name, api.EventAppCreated, user, "Created app %s", name)
+	a.refreshRoutes()
+	a.manageCerts(name)
+	return app, nil
 }
 
 func (a *Agent) getApp(w http.ResponseWriter, r *http.Request) error {
@@ -139,6 +148,9 @@ func (a *Agent) destroyApp(w http.ResponseWriter, r *http.Request) error {
 	app, err := a.appOf(r)
 	if err != nil {
 		return err
+	}
+	if err := a.addons.appDestroyed(r.Context(), app.Name); err != nil {
+		return fmt.Errorf("destroying the add-ons of %s: %w", app.Name, err)
 	}
 	if err := a.deploy.destroy(r.Context(), app.Name); err != nil {
 		return err

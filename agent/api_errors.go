@@ -18,10 +18,12 @@ func statusOf(err error) int {
 	case errors.Is(err, ErrNotFound),
 		errors.Is(err, store.ErrAppNotFound), errors.Is(err, store.ErrReleaseNotFound),
 		errors.Is(err, store.ErrDomainNotFound), errors.Is(err, store.ErrTokenNotFound),
-		errors.Is(err, store.ErrKeyNotFound), errors.Is(err, store.ErrWebhookNotFound), errors.Is(err, store.ErrDrainNotFound):
+		errors.Is(err, store.ErrKeyNotFound), errors.Is(err, store.ErrWebhookNotFound), errors.Is(err, store.ErrDrainNotFound),
+		errors.Is(err, store.ErrAddonNotFound), errors.Is(err, store.ErrPipelineNotFound), errors.Is(err, store.ErrNotInPipeline):
 		return http.StatusNotFound
 	case errors.Is(err, ErrConflict), errors.Is(err, errBusy),
-		errors.Is(err, store.ErrAppExists), errors.Is(err, store.ErrDomainTaken), errors.Is(err, store.ErrKeyExists):
+		errors.Is(err, store.ErrAppExists), errors.Is(err, store.ErrDomainTaken), errors.Is(err, store.ErrKeyExists),
+		errors.Is(err, store.ErrAddonExists), errors.Is(err, store.ErrPipelineExists), errors.Is(err, store.ErrInPipeline):
 		return http.StatusConflict
 	case errors.Is(err, ErrInvalid), errors.Is(err, store.ErrInvalid):
 		return http.StatusBadRequest

@@ -39,6 +39,7 @@ var backupExcluded = []string{
 	"cache/ (build caches refill on the next build)",
 	"certs/ (certificates are issued again)",
 	"logs/, tmp/, local/ (what ran; a restored agent starts the live releases)",
+	"addons/ (the add-on servers' files: each PostgreSQL add-on's data travels as a pg_dump under addon-backups/, which a restored agent loads into a new server; Redis add-ons' data is not kept)",
 	"buildpacks/ (third-party buildpacks and plugins: install them again)",
 }
 
@@ -199,6 +200,9 @@ func (a *Agent) writeBackup(ctx context.Context, snap string, includeKey bool, w
 		if err != nil && !errors.Is(err, fs.ErrNotExist) {
 			return fmt.Errorf("backing up the repository of %s: %w", app.Name, err)
 		}
+	}
+	if err := a.backupAddons(ctx, tw, add); err != nil {
+		return err
 	}
 	b, err := json.MarshalIndent(m, "", "  ")
 	if err != nil {

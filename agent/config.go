@@ -43,6 +43,12 @@ type Config struct {
 	// isolated (sandbox.DefaultRange).
 	UIDs sandbox.Range
 
+	// PostgresBin is PostgreSQL's bin directory for add-ons; default: the
+	// newest /usr/lib/postgresql/*/bin, or PATH's.
+	PostgresBin string
+	// RedisServer is the redis-server for add-ons; default: PATH's.
+	RedisServer string
+
 	// AdminToken, when set, is the admin API token instead of a generated one.
 	AdminToken string
 	// SecretKey, when set, is the key that encrypts config vars at rest

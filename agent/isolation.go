@@ -57,6 +57,7 @@ func (d dirs) modes(iso isolation) map[string]os.FileMode {
 	return map[string]os.FileMode{
 		d.root: pass, d.tmp: pass, d.cache: pass, d.buildpacks: read,
 		d.slugs: 0o700, d.repos: 0o700, d.logs: 0o700, d.local: 0o700, d.certs: 0o700,
+		d.addons: pass, d.addonBackupsRoot: 0o700,
 	}
 }
 
@@ -144,4 +145,13 @@ func (a *Agent) reapBuilds() {
 			a.logf("%d processes a crashed build of %s left as uid %d could not be killed", left, app.Name, build.UID)
 		}
 	}
+}
+
+// identityOf is the identity of a user id an app or add-on holds; 0 is
+// the agent's own.
+func identityOf(uid int) sandbox.Identity {
+	if uid == 0 {
+		return sandbox.Identity{}
+	}
+	return sandbox.Identity{UID: uid, GID: uid}
 }

@@ -142,6 +142,7 @@ func (dp *deployer) janitor() {
 		case <-t.C:
 		}
 		dp.expireStandbys()
+		dp.expireReviewApps()
 		dp.pruneSlugs()
 		dp.logs.pruneHistory(dp.cfg.LogRetention, time.Now())
 	}

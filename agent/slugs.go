@@ -30,8 +30,6 @@ func (d dirs) slugPath(id string) string {
 }
 
 // liveSlug is the slug path of app's live release, or "".
-func (a *Agent) liveSlug(app api.App) string { return liveSlug(a.store, a.dirs, app) }
-
 func liveSlug(st *store.Store, d dirs, app api.App) string {
 	if app.LiveRelease == 0 {
 		return ""

@@ -412,6 +412,12 @@ func (c *Client) Run(ctx context.Context, app, command string, w io.Writer) (int
 	if err != nil {
 		return -1, err
 	}
+	return c.runStream(req, w)
+}
+
+// runStream sends req, which answers with a process's output and its exit
+// trailer, copies the output to w and returns the exit code.
+func (c *Client) runStream(req *http.Request, w io.Writer) (int, error) {
 	resp, err := (&http.Client{}).Do(req)
 	if err != nil {
 		return -1, fmt.Errorf("reaching the pier agent at %s: %w", c.BaseURL, err)

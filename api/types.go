@@ -198,6 +198,10 @@ type Version struct {
 	Version   string `json:"version"`
 	Scheduler string `json:"scheduler,omitempty"`
 	Domain    string `json:"domain,omitempty"`
+	// WatchWindow is how long the agent watches a new release by default
+	// (an app's watch-window setting overrides it): a release that turns
+	// bad inside it is rolled back automatically.
+	WatchWindow Duration `json:"watch_window,omitempty"`
 }
 
 // Error is the body of every non-2xx answer.

@@ -77,7 +77,6 @@ func (c *handedOffConn) Read(p []byte) (int, error) {
 // connections the front hands over.
 type handoffListener struct {
 	conns  chan net.Conn
-	mu     sync.Mutex
 	closed chan struct{}
 	once   sync.Once
 }

@@ -72,18 +72,17 @@ type SSHServer struct {
 	// while no git command runs (DefaultSSHIdleTimeout).
 	IdleTimeout time.Duration
 
-	mu       sync.Mutex
-	config   *ssh.ServerConfig
-	ctx      context.Context // cancelled by Close: ends every command
-	cancel   context.CancelFunc
-	lns      map[net.Listener]bool
-	conns    map[net.Conn]bool
-	byKey    map[string]map[net.Conn]bool // authenticated connections by key fingerprint
-	preAuth  map[string]int               // connections still authenticating, by clientOf
-	refused  map[string]*refusals         // by clientOf, for a log line per burst
-	closing  bool
-	wg       sync.WaitGroup // connection goroutines
-	inFlight atomic.Int32
+	mu      sync.Mutex
+	config  *ssh.ServerConfig
+	ctx     context.Context // cancelled by Close: ends every command
+	cancel  context.CancelFunc
+	lns     map[net.Listener]bool
+	conns   map[net.Conn]bool
+	byKey   map[string]map[net.Conn]bool // authenticated connections by key fingerprint
+	preAuth map[string]int               // connections still authenticating, by clientOf
+	refused map[string]*refusals         // by clientOf, for a log line per burst
+	closing bool
+	wg      sync.WaitGroup // connection goroutines
 }
 
 // Serve accepts connections on ln until Shutdown or Close, which make it

@@ -106,7 +106,8 @@ func (s *Store) UpdateApp(name string, fn func(*api.App) error) (api.App, error)
 }
 
 // DeleteApp removes the app and everything that belongs to it: releases,
-// config, release configs, domains (free for other apps after), events and webhooks.
+// config, release configs, domains (free for other apps after), events,
+// webhooks, drains and its place in a pipeline.
 func (s *Store) DeleteApp(name string) error {
 	return s.update(func(tx *bolt.Tx) error {
 		if err := requireApp(tx, name); err != nil {
@@ -133,12 +134,15 @@ func (s *Store) DeleteApp(name string) error {
 		if err := deleteDrainsOf(tx, name); err != nil {
 			return err
 		}
+		if err := leavePipeline(tx, name); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketApps).Delete(key)
 	})
 }
 
 // AssignUID returns the user id of app, giving it one first if it has none:
-// pick chooses among the ids no other app holds. The choice and the save
+// pick chooses among the ids no other app, build or add-on holds. The choice and the save
 // are one transaction, so two apps never get the same id.
 func (s *Store) AssignUID(name string, pick func(used map[int]bool) (int, error)) (int, error) {
 	var uid int
@@ -151,12 +155,7 @@ func (s *Store) AssignUID(name string, pick func(used map[int]bool) (int, error)
 			uid = a.UID
 			return nil
 		}
-		used := map[int]bool{}
-		err = tx.Bucket(bucketApps).ForEach(func(k, _ []byte) error {
-			o, err := getApp(tx, string(k))
-			used[o.UID] = true
-			return err
-		})
+		used, err := usedUIDs(tx)
 		if err != nil {
 			return err
 		}

@@ -8,15 +8,19 @@ import (
 // Sentinel errors. Methods return them wrapped with the name at fault, so
 // test with errors.Is; the messages are fit to show to users.
 var (
-	ErrAppNotFound     = errors.New("app not found")
-	ErrAppExists       = errors.New("app already exists")
-	ErrReleaseNotFound = errors.New("release not found")
-	ErrDomainTaken     = errors.New("domain is already used by another app")
-	ErrDomainNotFound  = errors.New("domain not found")
-	ErrTokenNotFound   = errors.New("token not found")
-	ErrTokenExpired    = errors.New("token expired")
-	ErrKeyNotFound     = errors.New("SSH key not found")
-	ErrKeyExists       = errors.New("SSH key already added")
+	ErrAppNotFound      = errors.New("app not found")
+	ErrAppExists        = errors.New("app already exists")
+	ErrReleaseNotFound  = errors.New("release not found")
+	ErrDomainTaken      = errors.New("domain is already used by another app")
+	ErrDomainNotFound   = errors.New("domain not found")
+	ErrTokenNotFound    = errors.New("token not found")
+	ErrTokenExpired     = errors.New("token expired")
+	ErrKeyNotFound      = errors.New("SSH key not found")
+	ErrKeyExists        = errors.New("SSH key already added")
+	ErrPipelineNotFound = errors.New("pipeline not found")
+	ErrPipelineExists   = errors.New("pipeline already exists")
+	ErrInPipeline       = errors.New("app is already in a pipeline")
+	ErrNotInPipeline    = errors.New("app is in no pipeline")
 
 	// ErrWrongKey means the secret key is not the one the database's config
 	// vars were sealed with.

@@ -19,6 +19,7 @@ var migrations = []func(tx *bolt.Tx) error{
 	0: migrateV0,
 	1: migrateV1,
 	2: migrateV2,
+	3: migrateV3,
 }
 
 // migrate brings the file to SchemaVersion. A new file is laid out directly;
@@ -148,6 +149,11 @@ func migrateV2(tx *bolt.Tx) error {
 	}
 	return nil
 }
+
+// migrateV3 adds the buckets of add-ons (addons, addon_secrets) and of
+// pipelines (pipelines, pipeline_apps), which layOut creates; no app has an
+// add-on or is in a pipeline yet.
+func migrateV3(tx *bolt.Tx) error { return nil }
 
 // setRoles sets "role" to role in every JSON record of b that has none,
 // keeping the record's other fields as they are.

@@ -8,9 +8,10 @@ import (
 )
 
 // RotateKey re-seals every sealed value (each app's config, each release's
-// config snapshot, each webhook's target, each log drain's URL, the key
-// check) under newKey in one transaction, and from then on seals and opens
-// with newKey. Until it returns the old key is the store's: a failure or a crash leaves every value sealed with the old key.
+// config snapshot, each webhook's target, each log drain's URL, each
+// add-on's password, the key check) under newKey in one transaction, and
+// from then on seals and opens with newKey. Until it returns the old key is
+// the store's: a failure or a crash leaves every value sealed with the old key.
 // It returns how many values it re-sealed.
 func (s *Store) RotateKey(newKey []byte) (int, error) {
 	next, err := newSealer(newKey)
@@ -43,6 +44,10 @@ func (s *Store) RotateKey(newKey []byte) (int, error) {
 			return err
 		}
 		if err := resealDrains(tx, reseal); err != nil {
+			return err
+		}
+		as := tx.Bucket(bucketAddonSecrets)
+		if err := forEachKey(as, func(name []byte) error { return reseal(as, name, addonSecretAt(string(name))) }); err != nil {
 			return err
 		}
 		return reseal(tx.Bucket(bucketMeta), metaKeyCheck, metaKeyCheck)

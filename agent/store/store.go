@@ -3,10 +3,10 @@
 // only package of pier that imports bbolt; one process (the agent) owns the
 // file, and every method is safe for concurrent use.
 //
-// Schema (version 3):
+// Schema (version 4):
 //
 //	meta
-//	├── version                 "3"
+//	├── version                 "4"
 //	└── key_check               sealed constant: proves the secret key fits the file
 //	apps
 //	└── <name>                  api.App (JSON)
@@ -35,6 +35,14 @@
 //	    └── <seq u64be>         api.Event (JSON), at most MaxEvents per app
 //	audit
 //	└── <seq u64be>             api.AuditEntry (JSON), at most MaxAudit
+//	addons
+//	└── <name>                  api.Addon (JSON): its type, owner app, attachments, user id
+//	addon_secrets
+//	└── <name>                  sealed: the add-on's password
+//	pipelines
+//	└── <name>                  api.Pipeline (JSON): its apps by stage, review settings
+//	pipeline_apps
+//	└── <app>                   <pipeline name>: an app is in one pipeline at most
 //
 // "Sealed" values are AES-256-GCM ciphertexts with a random nonce per write,
 // bound to their location (bucket, app, version) so they cannot be swapped.
@@ -58,7 +66,7 @@ import (
 
 // SchemaVersion is the layout this code reads and writes. Open migrates older
 // files and refuses newer ones.
-const SchemaVersion = 3
+const SchemaVersion = 4
 
 // Bucket names.
 var (
@@ -87,12 +95,21 @@ var (
 	bucketEvents = []byte("events")
 	// bucketAudit maps a sequence to an api.AuditEntry.
 	bucketAudit = []byte("audit")
+	// bucketAddons maps an add-on name to its api.Addon.
+	bucketAddons = []byte("addons")
+	// bucketAddonSecrets maps an add-on name to its sealed password.
+	bucketAddonSecrets = []byte("addon_secrets")
+	// bucketPipelines maps a pipeline name to its api.Pipeline.
+	bucketPipelines = []byte("pipelines")
+	// bucketPipelineApps maps an app to the pipeline it is in.
+	bucketPipelineApps = []byte("pipeline_apps")
 )
 
 // allBuckets are the top-level buckets of the current schema.
 var allBuckets = [][]byte{
 	bucketMeta, bucketApps, bucketReleases, bucketReleaseConfig, bucketConfig,
 	bucketDomains, bucketTokens, bucketTokenHashes, bucketBootstrap, bucketKeys, bucketEvents, bucketAudit,
+	bucketAddons, bucketAddonSecrets, bucketPipelines, bucketPipelineApps,
 }
 
 // Keys in the meta bucket.

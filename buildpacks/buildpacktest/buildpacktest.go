@@ -152,7 +152,7 @@ func CopyDir(t testing.TB, src string) string {
 		if err != nil {
 			return err
 		}
-		return os.WriteFile(to, b, fi.Mode().Perm())
+		return os.WriteFile(to, b, fi.Mode().Perm()) // #nosec G703 -- a test's own fixture tree
 	})
 	if err != nil {
 		t.Fatalf("copying fixture %s: %v", src, err)
@@ -346,7 +346,7 @@ func RequireNPMRegistry(t *testing.T) {
 		reg = "https://registry.npmjs.org/"
 	}
 	c := http.Client{Timeout: 15 * time.Second}
-	resp, err := c.Get(strings.TrimSuffix(reg, "/") + "/ms")
+	resp, err := c.Get(strings.TrimSuffix(reg, "/") + "/ms") // #nosec G704 -- the registry the test environment names
 	if err == nil {
 		resp.Body.Close()
 		if resp.StatusCode == http.StatusOK {

@@ -36,7 +36,6 @@ var lockfiles = []struct{ file, manager string }{
 // package.json's packageManager and engines, and refuses an app whose
 // files disagree.
 func chooseManager(dir string, pkg packageJSON) (manager, error) {
-	var found []string
 	m := manager{name: "npm"}
 	for _, l := range lockfiles {
 		if !bpkit.IsFile(filepath.Join(dir, l.file)) {
@@ -49,7 +48,6 @@ func chooseManager(dir string, pkg packageJSON) (manager, error) {
 		if m.lockfile == "" {
 			m.name, m.lockfile = l.manager, l.file
 		}
-		found = append(found, l.file)
 	}
 	if pm := strings.TrimSpace(pkg.PackageManager); pm != "" {
 		name, ver, ok := strings.Cut(pm, "@")

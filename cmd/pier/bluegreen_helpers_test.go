@@ -160,10 +160,13 @@ func newPrebuiltRepo(t *testing.T, greeting string) *gitRepo {
 
 // rebuild compiles the fixture with greeting into bin/bluegreen and
 // commits it.
-func (r *gitRepo) rebuild(greeting string) {
+func (r *gitRepo) rebuild(greeting string) { r.rebuildWith(greeting, "") }
+
+// rebuildWith is rebuild with more -ldflags ("-X main.crashAfter=3s").
+func (r *gitRepo) rebuildWith(greeting, ldflags string) {
 	r.t.Helper()
 	out := filepath.Join(r.dir, "bin", "bluegreen")
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.greeting="+greeting, "-o", out, ".")
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w -X main.greeting="+greeting+" "+ldflags, "-o", out, ".")
 	cmd.Dir = filepath.Join("testdata", "apps", "bluegreen")
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOFLAGS=", "GOWORK=off")
 	if b, err := cmd.CombinedOutput(); err != nil {

@@ -27,13 +27,13 @@ var pierImports = map[string][]string{
 	// it writes the systemd unit of ops for `pier install`.
 	"cli":         {"api", "agent", "agent/backuptarget", "agent/gitserver", "proxy", "ops"},
 	"api":         {},
-	"agent":       {"api", "agent/store", "agent/backuptarget", "agent/gitserver", "scheduler", "scheduler/local", "scheduler/nomad", "buildpacks", "buildpacks/static", "proxy", "proxy/certs", "procfile", "sandbox", "internal/untar"},
+	"agent":       {"api", "agent/store", "agent/backuptarget", "agent/gitserver", "scheduler", "scheduler/local", "scheduler/nomad", "buildpacks", "buildpacks/static", "proxy", "proxy/certs", "procfile", "sandbox", "internal/untar", "addons"},
 	"agent/store": {"api"},
 	// backuptarget is where backups live: a directory or an S3 bucket.
 	"agent/backuptarget": {},
 	"agent/gitserver":    {"api"}, // the exit trailer of a streamed push
 	"scheduler":          {"procfile", "sandbox"},
-	"scheduler/local":    {"scheduler", "procfile", "sandbox", "internal/untar"},
+	"scheduler/local":    {"scheduler", "procfile", "sandbox", "internal/untar", "internal/proc"},
 	"scheduler/nomad":    {"scheduler", "procfile", "sandbox"},
 	// schedulertest runs one suite over every scheduler.
 	"scheduler/schedulertest": {"scheduler", "procfile"},
@@ -52,11 +52,14 @@ var pierImports = map[string][]string{
 	"proxy/internal/benchproxy": {"proxy", "proxy/internal/..."},
 	"sandbox":                   {},
 	"internal/untar":            {},
+	"internal/proc":             {},
 	"internal/s3stub":           {}, // tests' S3 stand-in
 	"internal/debpkg":           {}, // runs the pier binary it packages
-	"procfile":                  {},
-	"terraform":                 {},
-	"ops":                       {}, // files for operators, and the unit's template
+	// addons runs the add-on servers (PostgreSQL, Redis) on this host.
+	"addons":    {"sandbox", "internal/proc"},
+	"procfile":  {},
+	"terraform": {},
+	"ops":       {}, // files for operators, and the unit's template
 }
 
 // thirdParty are the modules outside the standard library each package may
@@ -64,7 +67,7 @@ var pierImports = map[string][]string{
 // Nomad's API nomad's, and api is stdlib only.
 var thirdParty = map[string][]string{
 	"cmd/pier":                 {},
-	"cli":                      {"github.com/urfave/cli/v2", "github.com/google/renameio/v2"},
+	"cli":                      {"github.com/urfave/cli/v2", "github.com/google/renameio/v2", "github.com/google/go-github/v74"}, // go-github: pier ci deploy reports GitHub Deployments
 	"api":                      {},
 	"agent/backuptarget":       {"github.com/minio/minio-go/v7", "github.com/google/renameio/v2"},
 	"internal/s3stub":          {"github.com/johannesboyne/gofakes3"},
@@ -86,6 +89,8 @@ var thirdParty = map[string][]string{
 	"proxy/certs":              {"github.com/caddyserver/certmagic", "github.com/mholt/acmez/v3", "go.uber.org/zap", "github.com/miekg/dns"},
 	"sandbox":                  {"golang.org/x/sys"},
 	"internal/untar":           {},
+	"internal/proc":            {},
+	"addons":                   {"github.com/google/renameio/v2"},
 	"internal/debpkg":          {"github.com/goreleaser/nfpm/v2", "github.com/google/renameio/v2"},
 	"procfile":                 {},
 	"terraform":                {"github.com/hashicorp/terraform-exec", "github.com/hashicorp/hc-install"},

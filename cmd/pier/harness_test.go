@@ -111,7 +111,6 @@ type agentProc struct {
 	sshAddr  string // git over SSH
 	env      []string
 	cmd      *exec.Cmd
-	log      *bytes.Buffer
 	logFile  *os.File
 	token    string
 	workDir  string // where the agent runs ("" for the test's)

@@ -29,6 +29,7 @@ type Config struct {
 	DataDir          string        // DATA_DIR, default $HOME/data-runtime (./data-runtime without HOME)
 	QueueDir         string        // QUEUE_DIR, default DATA_DIR/queue
 	ResultsDir       string        // RESULTS_DIR, default DATA_DIR/results
+	DatabaseURL      string        // DATABASE_URL: the queue and results go to PostgreSQL; files without it
 	PollInterval     time.Duration // WORKER_POLL_INTERVAL
 	Heartbeat        time.Duration // WORKER_HEARTBEAT
 }
@@ -42,6 +43,8 @@ func Load(getenv func(string) string) (Config, error) {
 		Slot:    getenv("PIER_SLOT"),
 		Dyno:    getenv("DYNO"),
 		DataDir: or(getenv("DATA_DIR"), filepath.Join(getenv("HOME"), "data-runtime")),
+
+		DatabaseURL: getenv("DATABASE_URL"),
 	}
 	c.QueueDir = or(getenv("QUEUE_DIR"), filepath.Join(c.DataDir, "queue"))
 	c.ResultsDir = or(getenv("RESULTS_DIR"), filepath.Join(c.DataDir, "results"))
@@ -99,10 +102,20 @@ func (c Config) ReleaseLabel() string {
 	return label
 }
 
-// String is safe to log: it holds settings, never secrets.
+// Storage is where the queue and the results are: "postgres" (DATABASE_URL)
+// or "files" (DATA_DIR).
+func (c Config) Storage() string {
+	if c.DatabaseURL != "" {
+		return "postgres"
+	}
+	return "files"
+}
+
+// String is safe to log: it holds settings, never secrets (DATABASE_URL
+// holds a password: only where the data goes is said).
 func (c Config) String() string {
-	return fmt.Sprintf("model=%s max_text_bytes=%d rate_limit_rps=%g rate_limit_burst=%d summary_sentences=%d release=%q slot=%q",
-		c.Model, c.MaxTextBytes, c.RateLimitRPS, c.RateLimitBurst, c.SummarySentences, c.Release, c.Slot)
+	return fmt.Sprintf("model=%s max_text_bytes=%d rate_limit_rps=%g rate_limit_burst=%d summary_sentences=%d release=%q slot=%q storage=%s",
+		c.Model, c.MaxTextBytes, c.RateLimitRPS, c.RateLimitBurst, c.SummarySentences, c.Release, c.Slot, c.Storage())
 }
 
 // SecretNames lists the names (never the values) of environment variables

@@ -134,6 +134,7 @@ type Info struct {
 	Models  []string  `json:"models"`
 	Stats   nlp.Stats `json:"stats"`
 	Limits  Limits    `json:"limits"`
+	Storage string    `json:"storage"` // where the worker's queue and results are: postgres or files
 }
 
 // Limits are the request limits in force.
@@ -153,6 +154,7 @@ func (s *Server) info(w http.ResponseWriter, r *http.Request) {
 		Models:  nlp.ModelNames(),
 		Stats:   s.analyzer.Stats,
 		Limits:  Limits{s.cfg.MaxTextBytes, s.cfg.RateLimitRPS, s.cfg.RateLimitBurst},
+		Storage: s.cfg.Storage(),
 	})
 }
 

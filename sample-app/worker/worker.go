@@ -1,5 +1,7 @@
 // Package worker runs the batch side of the app: it watches a queue
 // directory for *.txt jobs, analyzes each one and writes a JSON result.
+// With a database (Worker.DB, from DATABASE_URL) the queue and the results
+// are its jobs and results tables instead (package pgqueue).
 //
 // Producers should write a job under another name (x.txt.tmp) and rename it
 // to x.txt when complete; as a safety net the worker also leaves alone *.txt
@@ -26,6 +28,7 @@ import (
 
 	"github.com/pierhq/pier/sample-app/datadir"
 	"github.com/pierhq/pier/sample-app/nlp"
+	"github.com/pierhq/pier/sample-app/pgqueue"
 )
 
 // claimedSuffix marks a job a worker is working on.
@@ -49,6 +52,9 @@ type Worker struct {
 	// Settle is how long a job file must be unchanged before it is taken;
 	// zero means DefaultSettle.
 	Settle time.Duration
+	// DB, when set, holds the queue and the results instead of QueueDir
+	// and ResultsDir.
+	DB *pgqueue.Store
 
 	processed, failed int
 }
@@ -77,10 +83,14 @@ func (w *Worker) Prepare() error {
 // heartbeat interval until ctx ends. A job in progress when ctx ends is
 // finished first.
 func (w *Worker) Run(ctx context.Context, poll, heartbeat time.Duration) error {
-	if err := w.Prepare(); err != nil {
-		return err
+	if w.DB != nil {
+		w.Log.Printf("worker: watching the jobs table of DATABASE_URL's database, results in its results table")
+	} else {
+		if err := w.Prepare(); err != nil {
+			return err
+		}
+		w.Log.Printf("worker: watching %s for *.txt jobs, results in %s", w.QueueDir, w.ResultsDir)
 	}
-	w.Log.Printf("worker: watching %s for *.txt jobs, results in %s", w.QueueDir, w.ResultsDir)
 	tick := time.NewTicker(poll)
 	defer tick.Stop()
 	beat := time.NewTicker(heartbeat)
@@ -103,6 +113,9 @@ func (w *Worker) Run(ctx context.Context, poll, heartbeat time.Duration) error {
 // ProcessPending handles every job now in the queue and returns how many it
 // handled. It stops between jobs when ctx ends.
 func (w *Worker) ProcessPending(ctx context.Context) (int, error) {
+	if w.DB != nil {
+		return w.processDB(ctx)
+	}
 	w.requeueStale()
 	n := 0
 	for _, name := range w.pending() {
@@ -148,17 +161,11 @@ func (w *Worker) process(name string) (ok bool, err error) {
 		}
 		return false, fmt.Errorf("claiming: %w", err)
 	}
-	start := time.Now()
-	res := JobResult{Job: name, Model: w.Analyzer.Model}
-	text, jobErr := w.read(claimed)
-	if jobErr == nil {
-		r := w.Analyzer.Analyze(text, w.Sentences)
-		res.Result = &r
-	} else {
-		res.Error = jobErr.Error()
+	b, err := os.ReadFile(claimed)
+	if err != nil {
+		err = fmt.Errorf("reading job: %w", err)
 	}
-	res.ElapsedMS = float64(time.Since(start).Microseconds()) / 1000
-	res.ProcessedAt = time.Now().UTC().Format(time.RFC3339)
+	res := w.analyze(name, b, err)
 	body, err := json.MarshalIndent(res, "", "  ")
 	if err != nil {
 		return true, err
@@ -167,27 +174,70 @@ func (w *Worker) process(name string) (ok bool, err error) {
 	if err := datadir.WriteFileAtomic(out, append(body, '\n')); err != nil {
 		return true, fmt.Errorf("writing result: %w", err)
 	}
-	dest := "done"
-	if jobErr != nil {
-		dest = "failed"
-		w.failed++
-		w.Log.Printf("worker: job %s failed: %v", name, jobErr)
-	} else {
-		w.processed++
-		w.Log.Printf("worker: job %s done: sentiment=%s topic=%s in %.2fms", name, res.Result.Sentiment.Label, res.Result.Topic.Label, res.ElapsedMS)
-	}
+	dest := w.record(res)
 	if err := os.Rename(claimed, filepath.Join(w.QueueDir, dest, name)); err != nil {
 		return true, fmt.Errorf("moving job to %s: %w", dest, err)
 	}
 	return true, nil
 }
 
-// read loads a job's text and rejects what the web API would reject.
-func (w *Worker) read(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("reading job: %w", err)
+// processDB handles every job queued in the database.
+func (w *Worker) processDB(ctx context.Context) (int, error) {
+	n := 0
+	for ctx.Err() == nil {
+		j, ok, err := w.DB.Claim(ctx)
+		if err != nil || !ok {
+			return n, err
+		}
+		res := w.analyze(j.Name, []byte(j.Text), nil)
+		body, err := json.Marshal(res)
+		if err != nil {
+			return n, err
+		}
+		if err := w.DB.Finish(ctx, j, body, res.Error != ""); err != nil {
+			return n, fmt.Errorf("job %s: recording its result: %w", j.Name, err)
+		}
+		w.record(res)
+		n++
 	}
+	return n, nil
+}
+
+// analyze is a job's result: the analysis of its text, or why there is
+// none (readErr, or a text the web API would refuse too).
+func (w *Worker) analyze(name string, text []byte, readErr error) JobResult {
+	start := time.Now()
+	res := JobResult{Job: name, Model: w.Analyzer.Model}
+	s, err := w.check(text)
+	if readErr != nil {
+		err = readErr
+	}
+	if err == nil {
+		r := w.Analyzer.Analyze(s, w.Sentences)
+		res.Result = &r
+	} else {
+		res.Error = err.Error()
+	}
+	res.ElapsedMS = float64(time.Since(start).Microseconds()) / 1000
+	res.ProcessedAt = time.Now().UTC().Format(time.RFC3339)
+	return res
+}
+
+// record counts and logs a handled job, and says where it goes: "done"
+// or "failed".
+func (w *Worker) record(res JobResult) string {
+	if res.Error != "" {
+		w.failed++
+		w.Log.Printf("worker: job %s failed: %s", res.Job, res.Error)
+		return "failed"
+	}
+	w.processed++
+	w.Log.Printf("worker: job %s done: sentiment=%s topic=%s in %.2fms", res.Job, res.Result.Sentiment.Label, res.Result.Topic.Label, res.ElapsedMS)
+	return "done"
+}
+
+// check rejects what the web API would reject.
+func (w *Worker) check(b []byte) (string, error) {
 	switch {
 	case len(b) > w.MaxBytes:
 		return "", fmt.Errorf("job is %d bytes; the limit is %d (MAX_TEXT_BYTES)", len(b), w.MaxBytes)

@@ -286,5 +286,5 @@ func TestOneOffOfAKilledAgentIsEnded(t *testing.T) {
 // alive reports whether pid runs (a zombie does not).
 func alive(pid int) bool {
 	st, err := readProcStat(pid)
-	return err == nil && st.state != 'Z'
+	return err == nil && st.State != 'Z'
 }

@@ -31,6 +31,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pierhq/pier/internal/proc"
 	"github.com/pierhq/pier/scheduler"
 )
 
@@ -42,11 +43,12 @@ const (
 )
 
 // Crash restart backoff: 1s, 2s, 4s ... 30s, reset after 60s up. A process
-// that cannot be started at all counts as a crash.
+// that cannot be started at all counts as a crash (internal/proc holds it,
+// for the add-on servers too).
 const (
-	minBackoff   = time.Second
-	maxBackoff   = 30 * time.Second
-	resetBackoff = 60 * time.Second
+	minBackoff   = proc.MinBackoff
+	maxBackoff   = proc.MaxBackoff
+	resetBackoff = proc.ResetBackoff
 )
 
 // superviseEvery is how often processes are checked and their output read.

@@ -74,7 +74,7 @@ func TestStopKillsChildren(t *testing.T) {
 // running reports whether pid runs (a zombie has ended).
 func running(pid int) bool {
 	st, err := readProcStat(pid)
-	return err == nil && st.state != 'Z'
+	return err == nil && st.State != 'Z'
 }
 
 // TestAgentSecretsStayWithTheAgent: the agent's environment does not reach

@@ -91,14 +91,14 @@ func sessionsUsage(leaders map[int]bool) (used map[int]int64, cpu map[int]uint64
 	for pid, st := range liveProcesses() {
 		leader := 0
 		switch {
-		case hasKey(leaders, st.pgrp):
-			leader = st.pgrp
-		case hasKey(leaders, st.session):
-			leader = st.session
+		case hasKey(leaders, st.Pgrp):
+			leader = st.Pgrp
+		case hasKey(leaders, st.Session):
+			leader = st.Session
 		default:
 			continue
 		}
-		cpu[leader] += st.cpu
+		cpu[leader] += st.CPU
 		if leaders[leader] {
 			used[leader] += processMemory(pid, st)
 		}
@@ -114,7 +114,7 @@ func processMemory(pid int, st procStat) int64 {
 	if pss, ok := readPSS(pid); ok {
 		return pss
 	}
-	return int64(st.rss) * int64(os.Getpagesize())
+	return int64(st.RSS) * int64(os.Getpagesize())
 }
 
 // readPSS reads the "Pss:" line of /proc/PID/smaps_rollup, in bytes.

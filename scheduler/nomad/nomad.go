@@ -217,6 +217,7 @@ func isForbidden(err error) bool {
 }
 
 func isNotFound(err error) bool {
+	//lint:ignore SA1019 the words of older servers, which still answer so
 	if strings.Contains(err.Error(), api.ErrVariableNotFound) {
 		return true // older servers answer it so
 	}

@@ -1,5 +1,6 @@
 // Command worker analyzes batch jobs: every *.txt file dropped into
-// QUEUE_DIR becomes a JSON result in RESULTS_DIR. It logs a heartbeat every
+// QUEUE_DIR becomes a JSON result in RESULTS_DIR; with DATABASE_URL, every
+// row of the jobs table a row of the results table. It logs a heartbeat every
 // minute and stops cleanly on SIGTERM.
 package main
 
@@ -14,6 +15,7 @@ import (
 	"github.com/pierhq/pier/sample-app/config"
 	"github.com/pierhq/pier/sample-app/data"
 	"github.com/pierhq/pier/sample-app/nlp"
+	"github.com/pierhq/pier/sample-app/pgqueue"
 	"github.com/pierhq/pier/sample-app/worker"
 )
 
@@ -45,6 +47,12 @@ func run(ctx context.Context) error {
 		Sentences:  cfg.SummarySentences,
 		MaxBytes:   cfg.MaxTextBytes,
 		Log:        logger,
+	}
+	if cfg.DatabaseURL != "" {
+		if w.DB, err = pgqueue.Open(ctx, cfg.DatabaseURL); err != nil {
+			return err
+		}
+		defer w.DB.Close()
 	}
 	return w.Run(ctx, cfg.PollInterval, cfg.Heartbeat)
 }

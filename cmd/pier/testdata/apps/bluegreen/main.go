@@ -5,6 +5,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log"
@@ -17,6 +18,10 @@ import (
 
 // greeting changes between pushes in the tests (-ldflags "-X main.greeting=...").
 var greeting = "hello"
+
+// crashAfter, when set at build time (-X main.crashAfter=3s), makes every
+// process of the build crash that long after it starts, as CRASH_AFTER does.
+var crashAfter = ""
 
 func main() {
 	port := os.Getenv("PORT")
@@ -53,8 +58,8 @@ func main() {
 		time.Sleep(2 * time.Second)
 		fmt.Fprintf(w, "slow %s\n", os.Getenv("PIER_RELEASE"))
 	})
-	if os.Getenv("CRASH_AFTER") != "" {
-		d, _ := time.ParseDuration(os.Getenv("CRASH_AFTER"))
+	if c := cmp.Or(os.Getenv("CRASH_AFTER"), crashAfter); c != "" {
+		d, _ := time.ParseDuration(c)
 		go func() { time.Sleep(d); log.Fatal("crashing on purpose") }()
 	}
 	srv := &http.Server{Addr: ":" + port, Handler: mux, ReadHeaderTimeout: 10 * time.Second}

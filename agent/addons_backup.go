@@ -1,0 +1,127 @@
+package agent
+
+import (
+	"archive/tar"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/pierhq/pier/addons"
+	"github.com/pierhq/pier/api"
+)
+
+// Add-ons in pier's backups (pier backup create, restore): the servers'
+// files stay out; a fresh pg_dump of every PostgreSQL add-on goes in with
+// its kept backups, under addon-backups/ADDON/. An agent that starts on a
+// restored data dir finds add-ons in its store with no server, makes each
+// a new one with its password (on its old port when free) and loads its
+// newest backup.
+
+// backupAddons captures a backup of every PostgreSQL add-on and adds the
+// kept backups of every add-on to the archive.
+func (a *Agent) backupAddons(ctx context.Context, tw *tar.Writer, add func(src, name string) error) error {
+	recs, err := a.store.ListAddons()
+	if err != nil {
+		return err
+	}
+	if err := addDir(tw, "addon-backups"); err != nil {
+		return err
+	}
+	for _, rec := range recs {
+		if rec.Type != api.AddonPostgres {
+			continue
+		}
+		if _, err := a.capture(ctx, rec, "pier backup"); err != nil {
+			return fmt.Errorf("backing up add-on %s: %w", rec.Name, err)
+		}
+		bs, err := a.pgBackups(rec.Name)
+		if err != nil {
+			return err
+		}
+		if err := addDir(tw, "addon-backups/"+rec.Name); err != nil {
+			return err
+		}
+		for _, b := range bs {
+			p := filepath.Join(a.dirs.addonBackups(rec.Name), b.ID+".dump")
+			if err := add(p, "addon-backups/"+rec.Name+"/"+b.ID+".dump"); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// restoreAddons gives every add-on of the store that has no server here a
+// new one, with its password, and loads its newest backup. It runs after
+// a start; an app whose add-on came back on another port gets the new URL
+// in a new release.
+func (a *Agent) restoreAddons(ctx context.Context) {
+	if a.addons.mgr == nil {
+		return
+	}
+	recs, err := a.store.ListAddons()
+	if err != nil {
+		a.logf("restoring add-ons: %v", err)
+		return
+	}
+	for _, rec := range recs {
+		if _, err := a.addons.mgr.Get(rec.Name); !errors.Is(err, addons.ErrNotFound) {
+			continue
+		}
+		if rec.Port == 0 {
+			// A create the agent stopped in before its server ran: it
+			// never reached an app, and goes.
+			if err := a.addons.destroyServer(rec.Name); err != nil {
+				a.logf("removing the unfinished add-on %s: %v", rec.Name, err)
+			}
+			continue
+		}
+		if err := a.restoreAddon(ctx, rec); err != nil {
+			a.events.add(rec.App, "addon", "", "Add-on %s has no server on this host and could not be made again: %v", rec.Name, err)
+		}
+	}
+}
+
+func (a *Agent) restoreAddon(ctx context.Context, rec api.Addon) error {
+	pw, err := a.store.AddonPassword(rec.Name)
+	if err != nil {
+		return err
+	}
+	// What a crash left of a server that was being made goes first.
+	if err := os.RemoveAll(filepath.Join(a.dirs.addons, rec.Name)); err != nil {
+		return err
+	}
+	srv, err := a.addons.mgr.Create(ctx, addons.Spec{Name: rec.Name, Type: rec.Type, Version: rec.Version,
+		User: identityOf(rec.UID), Password: pw, Port: rec.Port})
+	if err != nil {
+		return err
+	}
+	msg := "made again, empty"
+	if rec.Type == api.AddonPostgres {
+		if bs, _ := a.pgBackups(rec.Name); len(bs) > 0 {
+			newest := bs[len(bs)-1]
+			p := filepath.Join(a.dirs.addonBackups(rec.Name), newest.ID+".dump")
+			if err := a.pgRestore(ctx, srv, pw, p, false); err != nil {
+				return fmt.Errorf("loading backup %s: %w", newest.ID, err)
+			}
+			msg = "made again from backup " + newest.ID
+		}
+	}
+	a.events.add(rec.App, "addon", "", "Add-on %s: %s", rec.Name, msg)
+	if srv.Port == rec.Port {
+		return nil
+	}
+	if _, err := a.store.UpdateAddon(rec.Name, func(x *api.Addon) error { x.Port = srv.Port; return nil }); err != nil {
+		return err
+	}
+	url := addons.URL(srv, pw)
+	for _, at := range rec.Attachments {
+		if _, err := a.deploy.updateConfig(ctx, at.App, map[string]*string{at.Var: &url}, "pier", io.Discard); err != nil {
+			a.logf("setting %s of %s to the new address of %s: %v", at.Var, at.App, rec.Name, err)
+		}
+	}
+	return nil
+}
