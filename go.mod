@@ -79,6 +79,8 @@ require (
 
 require github.com/getsentry/sentry-go v0.46.2
 
+require github.com/BurntSushi/toml v1.6.0
+
 require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/caddyserver/certmagic v0.25.6

@@ -82,7 +82,7 @@ var thirdParty = map[string][]string{
 	"buildpacks/classic":       {},
 	"buildpacks/golang":        {},
 	"buildpacks/nodejs":        {},
-	"buildpacks/python":        {},
+	"buildpacks/python":        {"github.com/BurntSushi/toml"}, // poetry.lock and uv.lock
 	"buildpacks/static":        {},
 	"buildpacks/internal":      {},
 	"buildpacks/buildpacktest": {},
