@@ -24,20 +24,13 @@ var pierImports = map[string][]string{
 	"cmd/pier": {"cli"},
 	// cli starts the agent, and runs the hidden subcommands: the git hook
 	// (agent/gitserver), built-in buildpacks and static sites (agentAPI);
-<<<<<<< HEAD
-	// it writes the systemd unit of ops for `pier install`.
-	"cli":   {"api", "agent", "agent/backuptarget", "agent/gitserver", "proxy", "ops"},
+	// it writes the systemd unit of ops for `pier install`, and runs
+	// terraform for `pier infra` through package terraform.
+	"cli":   {"api", "agent", "agent/backuptarget", "agent/gitserver", "proxy", "ops", "terraform"},
 	"api":   {},
 	"agent": {"api", "agent/store", "agent/backuptarget", "agent/gitserver", "scheduler", "scheduler/local", "scheduler/nomad", "buildpacks", "buildpacks/static", "proxy", "proxy/certs", "procfile", "sandbox", "internal/untar", "addons", "dashboard"},
 	// dashboard serves the web pages over the agent's own API handler.
 	"dashboard":   {"api"},
-=======
-	// it writes the systemd unit of ops for `pier install`, and runs
-	// terraform for `pier infra` through package terraform.
-	"cli":         {"api", "agent", "agent/backuptarget", "agent/gitserver", "proxy", "ops", "terraform"},
-	"api":         {},
-	"agent":       {"api", "agent/store", "agent/backuptarget", "agent/gitserver", "scheduler", "scheduler/local", "scheduler/nomad", "buildpacks", "buildpacks/static", "proxy", "proxy/certs", "procfile", "sandbox", "internal/untar", "addons"},
->>>>>>> main
 	"agent/store": {"api"},
 	// backuptarget is where backups live: a directory or an S3 bucket.
 	"agent/backuptarget": {},
