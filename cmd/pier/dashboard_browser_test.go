@@ -1,0 +1,259 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// TestDashboardBrowser is a person at the dashboard in the real Chromium:
+// they sign in with a token, find the app a push deployed, open the diff
+// of an older release against the live one and roll back with a click
+// while a client keeps requesting the app (not one request fails), then
+// set a config var. Screenshots of each step go to
+// testdata/artifacts/dashboard (ignored by git).
+func TestDashboardBrowser(t *testing.T) {
+	needE2E(t)
+	chromium := requireBinary(t, "chromium")
+	a := startAgent(t, agentOpts{})
+	a.mustPier("apps", "create", "shop")
+	repo := newPrebuiltRepo(t, "one")
+	repo.remote(a, "shop", a.token)
+	mustPush(t, repo, "Released v1")
+	a.mustPier("config", "set", "-a", "shop", "ADDED_LATER=yes") // v2
+	repo.rebuild("two")
+	mustPush(t, repo, "Released v3")
+	v1, v3 := releaseOf(t, a, "shop", 1), releaseOf(t, a, "shop", 3)
+
+	load := startLoad(t, a, "shop")
+	defer load.stop()
+
+	b := newBrowser(t, chromium)
+	base := "http://" + a.apiAddr
+	var text string
+
+	// Sign in with the admin token, and see the app.
+	b.run("sign in",
+		chromedp.Navigate(base+"/dashboard/"),
+		chromedp.WaitVisible(chromedp.CSS(`#token`)),
+		chromedp.SendKeys(chromedp.CSS(`#token`), a.token),
+		chromedp.Click(chromedp.CSS(`#signin`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-app="shop"]`)),
+	)
+	text = b.text(chromedp.CSS(`tr[data-app="shop"]`))
+	b.screenshot("1-apps")
+	if !strings.Contains(text, "v3") || !strings.Contains(text, "running") || !strings.Contains(text, "1/1") {
+		t.Errorf("the apps page's row of shop = %q, want v3, running, 1/1", text)
+	}
+
+	// Open the app, and the diff of v1 against the live v3.
+	b.run("open the rollback diff",
+		chromedp.Click(chromedp.CSS(`tr[data-app="shop"] a`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-version="1"] a.rollback`)),
+		chromedp.Click(chromedp.CSS(`tr[data-version="1"] a.rollback`)),
+		chromedp.WaitVisible(chromedp.CSS(`#diff`)),
+	)
+	text = b.text(chromedp.CSS(`main`))
+	b.screenshot("2-diff")
+	for _, want := range []string{v3.Commit, v1.Commit, "ADDED_LATER", "Roll back to v1"} {
+		if !strings.Contains(text, want) {
+			t.Errorf("the diff page lacks %q:\n%s", want, text)
+		}
+	}
+	if strings.Contains(text, "yes") {
+		t.Errorf("the diff page shows a config value:\n%s", text)
+	}
+
+	// Roll back with a click: the page then shows the new live release.
+	before := load.count()
+	b.run("roll back",
+		chromedp.Click(chromedp.CSS(`#confirm-rollback`)),
+		chromedp.WaitVisible(chromedp.CSS(`#releases`)),
+	)
+	text = b.text(chromedp.CSS(`#live`))
+	b.screenshot("3-rolled-back")
+	if text != "v4" {
+		t.Errorf("after the rollback the page shows live %q, want v4", text)
+	}
+	waitFor(t, 10*time.Second, "the app to answer as v1's build", func() bool {
+		_, body, _ := a.get("shop", "/")
+		return strings.HasPrefix(body, "one ")
+	})
+	if rel := releaseOf(t, a, "shop", 4); !strings.Contains(rel.Description, "Rollback to v1") || rel.CreatedBy != "admin" {
+		t.Errorf("v4 = %+v, want a rollback to v1 by admin", rel)
+	}
+
+	// Set a config var: a new release, the value masked on the page.
+	b.run("set a config var",
+		chromedp.SendKeys(chromedp.CSS(`#config-set input[name="key"]`), "FROM_BROWSER"),
+		chromedp.SendKeys(chromedp.CSS(`#config-set input[name="value"]`), "s3cret-value"),
+		chromedp.Submit(chromedp.CSS(`#config-set input[name="key"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-key="FROM_BROWSER"]`)),
+	)
+	text = b.text(chromedp.CSS(`main`))
+	b.screenshot("4-config")
+	if strings.Contains(text, "s3cret-value") {
+		t.Errorf("the app page shows a config value unrevealed")
+	}
+	wantConfig(t, a, "shop", "FROM_BROWSER", "s3cret-value")
+	b.run("reveal the value",
+		chromedp.Click(chromedp.CSS(`tr[data-key="FROM_BROWSER"] a`)),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-key="FROM_BROWSER"] code.value`)),
+	)
+	text = b.text(chromedp.CSS(`tr[data-key="FROM_BROWSER"] code.value`))
+	if text != "s3cret-value" {
+		t.Errorf("the revealed value = %q", text)
+	}
+
+	load.stop()
+	if n, failed := load.count(), load.failures(); n-before < 5 || len(failed) > 0 {
+		t.Errorf("the load client: %d requests after the rollback began, %d failed: %v", n-before, len(failed), failed)
+	}
+}
+
+// browser is a headless Chromium driven by chromedp.
+type browser struct {
+	t   *testing.T
+	ctx context.Context
+	dir string // where screenshots go
+}
+
+func newBrowser(t *testing.T, chromium string) *browser {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.WindowSize(1200, 1000),
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(cancelAlloc)
+	bctx, cancelBrowser := chromedp.NewContext(actx)
+	t.Cleanup(cancelBrowser)
+	if err := chromedp.Do(bctx); err != nil { // starts the browser, for as long as the test
+		t.Fatalf("starting Chromium: %v", err)
+	}
+	dir := filepath.Join("testdata", "artifacts", "dashboard")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	return &browser{t: t, ctx: bctx, dir: dir}
+}
+
+// run does a step's actions, each step within 60 s.
+func (b *browser) run(step string, actions ...chromedp.Action[chromedp.Void]) {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 60*time.Second)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		b.screenshot("failed-" + strings.ReplaceAll(step, " ", "-"))
+		ctx, cancel := context.WithTimeout(b.ctx, 10*time.Second)
+		defer cancel()
+		page, _ := chromedp.Run(ctx, chromedp.Text(chromedp.CSS("body")))
+		b.t.Logf("the page showed:\n%s", page)
+		b.t.Fatalf("%s: %v", step, err)
+	}
+}
+
+// text is what the page shows in the element sel.
+func (b *browser) text(sel chromedp.CSS) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Text(sel))
+	if err != nil {
+		b.t.Fatalf("reading %s: %v", sel, err)
+	}
+	return strings.TrimSpace(s)
+}
+
+// screenshot saves the whole page as NAME.png among the artifacts.
+func (b *browser) screenshot(name string) {
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	png, err := chromedp.Run(ctx, chromedp.FullScreenshot(100))
+	if err != nil {
+		b.t.Logf("screenshot %s: %v", name, err)
+		return
+	}
+	p := filepath.Join(b.dir, name+".png")
+	if err := os.WriteFile(p, png, 0o644); err != nil {
+		b.t.Logf("screenshot %s: %v", name, err)
+	}
+}
+
+// load keeps requesting an app through the proxy and counts what fails.
+type load struct {
+	n      atomic.Int64
+	mu     sync.Mutex
+	failed []string
+	cancel context.CancelFunc
+	done   chan struct{}
+	once   sync.Once
+}
+
+func startLoad(t *testing.T, a *agentProc, app string) *load {
+	ctx, cancel := context.WithCancel(context.Background())
+	l := &load{cancel: cancel, done: make(chan struct{})}
+	client := &http.Client{Timeout: 10 * time.Second}
+	go func() {
+		defer close(l.done)
+		for ctx.Err() == nil {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+a.httpAddr+"/", nil)
+			req.Host = app + ".localhost"
+			resp, err := client.Do(req)
+			if ctx.Err() != nil {
+				return
+			}
+			l.n.Add(1)
+			if err != nil {
+				l.fail(err.Error())
+			} else {
+				resp.Body.Close()
+				if resp.StatusCode != http.StatusOK {
+					l.fail(resp.Status)
+				}
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}()
+	t.Cleanup(l.stop)
+	return l
+}
+
+func (l *load) fail(what string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if len(l.failed) < 20 {
+		l.failed = append(l.failed, what)
+	}
+}
+
+func (l *load) count() int64 { return l.n.Load() }
+
+func (l *load) failures() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.failed...)
+}
+
+func (l *load) stop() {
+	l.once.Do(func() {
+		l.cancel()
+		<-l.done
+	})
+}
