@@ -5,6 +5,7 @@ import (
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/pierhq/pier/api"
 	"github.com/pierhq/pier/dashboard"
@@ -107,6 +108,20 @@ func TestDashboardSecurity(t *testing.T) {
 	}
 	if r := a.pier("config", "get", "-a", "shop", "FORGED"); r.code == 0 {
 		t.Errorf("a forged form set FORGED: %s", r.stdout)
+	}
+
+	// Logs: the router's line of a request, found by process and search;
+	// a bad since is a clear error.
+	a.get("shop", "/dash-probe")
+	waitFor(t, 10*time.Second, "the router's line on the logs page", func() bool {
+		_, body, _ := c.get("/dashboard/apps/shop/logs?process=router&grep=dash-probe&since=10m")
+		return strings.Contains(body, "dash-probe")
+	})
+	if _, body, _ := c.get("/dashboard/apps/shop/logs?process=web&grep=dash-probe"); strings.Contains(body, "path=") {
+		t.Errorf("the web process's logs hold the router's lines:\n%s", body)
+	}
+	if code, body, _ := c.get("/dashboard/apps/shop/logs?since=yesterday"); code != http.StatusBadRequest || !strings.Contains(body, "neither a duration") {
+		t.Errorf("logs since=yesterday: %d\n%s", code, body)
 	}
 
 	// An unknown app: a clear 404 page.
