@@ -83,6 +83,21 @@ func TestDashboardSecurity(t *testing.T) {
 		t.Errorf("the rollback page: %d\n%s", code, body)
 	}
 
+	// A config value with script in it is masked, and text when revealed.
+	a.mustPier("config", "set", "-a", "shop", "HOSTILE=<script>alert(2)</script>")
+	if _, body, _ := c.get("/dashboard/apps/shop"); strings.Contains(body, "alert(2)") {
+		t.Errorf("the app page shows an unrevealed config value:\n%s", body)
+	}
+	if _, body, _ := c.get("/dashboard/apps/shop?reveal=HOSTILE"); strings.Contains(body, "<script>alert(2)") || !strings.Contains(body, "&lt;script&gt;alert(2)") {
+		t.Errorf("the revealed value is not escaped text:\n%s", body)
+	}
+
+	// The control host pier.<domain> serves the dashboard through the edge.
+	code, body, h = a.tryGetOK(t, "pier.localhost", "/dashboard/login")
+	if code != http.StatusOK || h.Get("Content-Security-Policy") != dashboard.CSP || !strings.Contains(body, "Sign in") {
+		t.Errorf("the dashboard on the control host: %d, CSP %q", code, h.Get("Content-Security-Policy"))
+	}
+
 	// A config key with script in it: the API refuses it, the page says
 	// so as text, nothing changes.
 	before := releasesOf(t, a, "shop")
@@ -142,12 +157,13 @@ func TestDashboardSecurity(t *testing.T) {
 	if code != http.StatusOK || strings.Contains(body, "Roll back to") || strings.Contains(body, `action="/dashboard/apps/shop/config"`) || strings.Contains(body, "reveal") {
 		t.Errorf("the app page of a read token shows changes it may not make: %d\n%s", code, body)
 	}
+	liveBefore := appOf(t, a, "shop").LiveRelease
 	code, body, _ = rc.post("/dashboard/apps/shop/rollback/v1", "", url.Values{"csrf": {rc.csrf}})
 	if code != http.StatusForbidden || !strings.Contains(body, "needs deploy") {
 		t.Errorf("a read token's forged rollback: %d\n%s", code, body)
 	}
-	if app := appOf(t, a, "shop"); app.LiveRelease != 2 {
-		t.Errorf("after the read token's rollback the live release is v%d, want v2", app.LiveRelease)
+	if app := appOf(t, a, "shop"); app.LiveRelease != liveBefore {
+		t.Errorf("after the read token's rollback the live release is v%d, want v%d", app.LiveRelease, liveBefore)
 	}
 
 	// Sign-out ends the session on the server: the old cookie opens
@@ -183,6 +199,16 @@ func TestDashboardSecurity(t *testing.T) {
 	if code, _, _ := newDashClient(t, a).get(path); code != http.StatusUnauthorized {
 		t.Errorf("the login link used twice: %d, want 401", code)
 	}
+}
+
+// tryGetOK is tryGet that fails the test on a transport error.
+func (a *agentProc) tryGetOK(t *testing.T, host, path string) (int, string, http.Header) {
+	t.Helper()
+	code, body, h, err := a.tryGet(host, path)
+	if err != nil {
+		t.Fatalf("GET %s%s: %v", host, path, err)
+	}
+	return code, body, h
 }
 
 func appOf(t *testing.T, a *agentProc, name string) api.App {
