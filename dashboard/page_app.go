@@ -100,7 +100,7 @@ func (p *appPage) pageReleases(rels []api.Release, pageArg string) {
 	}
 	pages := max(1, (len(rels)+releasesPerPage-1)/releasesPerPage)
 	n = min(n, pages)
-	p.PageNum = n
+	p.PageNum, p.PrevPage, p.NextPage = n, 0, 0
 	if n > 1 {
 		p.PrevPage = n - 1
 	}

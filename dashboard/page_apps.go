@@ -95,17 +95,22 @@ func certSummary(certs []api.Cert) string {
 	if len(certs) == 0 {
 		return "none (HTTP)"
 	}
-	valid := 0
+	valid, off := 0, 0
 	for _, c := range certs {
-		if c.Status == "failing" {
+		switch c.Status {
+		case "failing":
 			return "failing: " + c.Host
-		}
-		if c.Status == "valid" {
+		case "valid":
 			valid++
+		case "off":
+			off++
 		}
 	}
-	if valid == len(certs) {
+	switch len(certs) {
+	case valid:
 		return "valid"
+	case off:
+		return "HTTPS off"
 	}
 	return "pending"
 }
