@@ -1,7 +1,9 @@
 package dashboard
 
 import (
+	"context"
 	"net/http"
+	"sync"
 
 	"github.com/pierhq/pier/api"
 )
@@ -30,22 +32,40 @@ func (d *Dashboard) getApps(w http.ResponseWriter, r *http.Request, s *session) 
 		d.apiError(w, r, s, err)
 		return
 	}
-	page := appsPage{Apps: make([]appSummary, 0, len(apps))}
-	for _, app := range apps {
-		sum := appSummary{Name: app.Name, LiveRelease: app.LiveRelease, WebURL: app.WebURL}
-		if insts, err := c.Instances(r.Context(), app.Name); err == nil {
-			sum.Up, sum.Total = countUp(insts, app.LiveSlot)
-		}
-		if m, err := c.Metrics(r.Context(), app.Name); err == nil {
-			sum.Rate, sum.ErrorRatio = traffic(m)
-		}
-		if certs, err := c.Certs(r.Context(), app.Name); err == nil {
-			sum.Certs = certSummary(certs)
-		}
-		sum.Status = appStatus(app, sum.Up, sum.Total)
-		page.Apps = append(page.Apps, sum)
+	page := appsPage{Apps: make([]appSummary, len(apps))}
+	// Each row takes three calls; a few rows are read at a time, and the
+	// page waits for all of them.
+	sem := make(chan struct{}, summaryWorkers)
+	var wg sync.WaitGroup
+	for i, app := range apps {
+		sem <- struct{}{}
+		wg.Add(1)
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			page.Apps[i] = summarize(r.Context(), c, app)
+		}()
 	}
+	wg.Wait()
 	d.render(w, r, http.StatusOK, "apps", s, page)
+}
+
+// summaryWorkers is how many rows of the apps page are read at once.
+const summaryWorkers = 8
+
+// summarize reads one app's row of the overview.
+func summarize(ctx context.Context, c *api.Client, app api.App) appSummary {
+	sum := appSummary{Name: app.Name, LiveRelease: app.LiveRelease, WebURL: app.WebURL}
+	if insts, err := c.Instances(ctx, app.Name); err == nil {
+		sum.Up, sum.Total = countUp(insts, app.LiveSlot)
+	}
+	if m, err := c.Metrics(ctx, app.Name); err == nil {
+		sum.Rate, sum.ErrorRatio = traffic(m)
+	}
+	if certs, err := c.Certs(ctx, app.Name); err == nil {
+		sum.Certs = certSummary(certs)
+	}
+	sum.Status = appStatus(app, sum.Up, sum.Total)
+	return sum
 }
 
 // countUp counts the live slot's instances, and those of them up.
