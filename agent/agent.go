@@ -227,6 +227,7 @@ func (a *Agent) openParts() error {
 		return err
 	}
 	reg.MustRegister(a.drains.collectors()...)
+	reg.MustRegister(a.webhooks.collectors()...)
 	if a.cfg.HTTPSAddr != "" {
 		a.certs, err = certs.New(certs.Config{
 			StorageDir: a.dirs.certs,
