@@ -117,6 +117,42 @@ func TestDashboardBrowser(t *testing.T) {
 	if n, failed := load.count(), load.failures(); n-before < 5 || len(failed) > 0 {
 		t.Errorf("the load client: %d requests after the rollback began, %d failed: %v", n-before, len(failed), failed)
 	}
+	t.Logf("the load client sent %d requests, %d of them from the rollback on; none failed", load.count(), load.count()-before)
+
+	// Logs: the router's line of a request, by process and search.
+	a.get("shop", "/from-the-browser-test")
+	b.run("search the logs",
+		chromedp.Navigate(base+"/dashboard/apps/shop/logs"),
+		chromedp.WaitVisible(chromedp.CSS(`#logs-filter`)),
+		chromedp.SendKeys(chromedp.CSS(`#logs-filter input[name="process"]`), "router"),
+		chromedp.SendKeys(chromedp.CSS(`#logs-filter input[name="grep"]`), "from-the-browser-test"),
+		chromedp.Submit(chromedp.CSS(`#logs-filter input[name="grep"]`)),
+		chromedp.WaitVisible(chromedp.CSS(`#log`)),
+	)
+	text = b.text(chromedp.CSS(`#log`))
+	b.screenshot("5-logs")
+	if !strings.Contains(text, "from-the-browser-test") || strings.Contains(text, "app[web.1]") || strings.Count(strings.TrimSpace(text), "\n") != 0 {
+		t.Errorf("the logs searched for the request show:\n%s", text)
+	}
+
+	// Maintenance on with a click: the app answers 503; off again.
+	b.run("turn maintenance on",
+		chromedp.Navigate(base+"/dashboard/apps/shop"),
+		chromedp.Click(chromedp.CSS(`#maintenance button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#status.maintenance`)),
+	)
+	waitFor(t, 10*time.Second, "the maintenance page", func() bool {
+		code, _, _ := a.get("shop", "/")
+		return code == http.StatusServiceUnavailable
+	})
+	b.run("turn maintenance off",
+		chromedp.Click(chromedp.CSS(`#maintenance button`)),
+		chromedp.WaitVisible(chromedp.CSS(`#status.running`)),
+	)
+	waitFor(t, 10*time.Second, "the app again", func() bool {
+		code, _, _ := a.get("shop", "/")
+		return code == http.StatusOK
+	})
 }
 
 // browser is a headless Chromium driven by chromedp.
