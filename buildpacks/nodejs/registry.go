@@ -183,6 +183,13 @@ func (p *packument) newest() string {
 // dir was already there. The tarball is checked against the registry's
 // integrity hash before anything is unpacked.
 func (r *registry) install(ctx context.Context, name string, v pkgVersion, dir string) (cached bool, err error) {
+	return installOnce(dir, func(tmp string) error { return r.download(ctx, name, v, tmp) })
+}
+
+// installOnce fills dir (through fill, on a temporary directory beside it
+// renamed into place when complete) unless an earlier build did, and
+// reports whether it was there.
+func installOnce(dir string, fill func(tmp string) error) (cached bool, err error) {
 	if _, err := os.Stat(filepath.Join(dir, ".pier-complete")); err == nil {
 		return true, nil
 	}
@@ -194,7 +201,7 @@ func (r *registry) install(ctx context.Context, name string, v pkgVersion, dir s
 		return false, err
 	}
 	defer os.RemoveAll(tmp)
-	if err := r.download(ctx, name, v, tmp); err != nil {
+	if err := fill(tmp); err != nil {
 		return false, err
 	}
 	if err := os.WriteFile(filepath.Join(tmp, ".pier-complete"), nil, 0o644); err != nil {
@@ -202,7 +209,7 @@ func (r *registry) install(ctx context.Context, name string, v pkgVersion, dir s
 	}
 	os.RemoveAll(dir) // an incomplete one from a build that was stopped
 	if err := os.Rename(tmp, dir); err != nil {
-		return false, fmt.Errorf("installing %s@%s: %w", name, v.Version, err)
+		return false, fmt.Errorf("installing %s: %w", filepath.Base(dir), err)
 	}
 	return false, nil
 }
