@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"os"
 	"runtime"
 	"strings"
@@ -30,22 +29,11 @@ type nodeDist struct {
 }
 
 func newNodeDist(base string) *nodeDist {
-	if base == "" {
-		base = DefaultNodeDist
-	}
-	if !strings.HasSuffix(base, "/") {
-		base += "/"
-	}
-	return &nodeDist{base: base, client: &http.Client{Timeout: 5 * time.Minute}}
+	return &nodeDist{base: baseURL(base, DefaultNodeDist), client: &http.Client{Timeout: 5 * time.Minute}}
 }
 
 // host names the release directory in messages.
-func (d *nodeDist) host() string {
-	if u, err := url.Parse(d.base); err == nil && u.Host != "" {
-		return u.Host
-	}
-	return d.base
-}
+func (d *nodeDist) host() string { return hostOf(d.base) }
 
 // distArch is nodejs.org's name of this machine's architecture.
 func distArch() string {

@@ -90,8 +90,8 @@ func standInRegistry(t *testing.T, pkgs map[string]map[string]standInPkg) *httpt
 	return srv
 }
 
-// registryNode is a node-linux-<arch> package holding a stand-in node.
-func registryNode(t *testing.T, v string) standInPkg {
+// standInNodePkg is a node-linux-<arch> package holding a stand-in node.
+func standInNodePkg(t *testing.T, v string) standInPkg {
 	return standInPkg{tarball: tgz(t, map[string][]byte{"package/bin/node": fakeNode(v), "package/package.json": []byte(`{"name":"` + nodePackage() + `"}`)})}
 }
 
@@ -115,6 +115,7 @@ func standInDist(t *testing.T, releases map[string][]byte, badSum map[string]boo
 	}
 	index = append(index, map[string]any{"version": "v13.0.0", "files": []string{"win-x64-zip"}}) // no linux build
 	files["/index.json"], _ = json.Marshal(index)
+	// buildpacktest.ServeFiles would do, but that package imports this one.
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		b, ok := files[req.URL.Path]
 		if !ok {
@@ -158,8 +159,8 @@ func TestNodeFromNodejsOrg(t *testing.T) {
 		t.Fatal(err)
 	}
 	reg := standInRegistry(t, map[string]map[string]standInPkg{nodePackage(): {
-		"14.21.3": registryNode(t, "14.21.3"),
-		"16.13.0": registryNode(t, "16.13.0"),
+		"14.21.3": standInNodePkg(t, "14.21.3"),
+		"16.13.0": standInNodePkg(t, "16.13.0"),
 	}})
 	dist := standInDist(t, map[string][]byte{
 		"14.15.3": nodeBin,
@@ -257,9 +258,9 @@ func TestNodeFromNodejsOrg(t *testing.T) {
 func TestPackageManagerNeedsNewerNode(t *testing.T) {
 	reg := standInRegistry(t, map[string]map[string]standInPkg{
 		nodePackage(): {
-			"20.19.0": registryNode(t, "20.19.0"), "22.12.0": registryNode(t, "22.12.0"),
-			"22.13.1": registryNode(t, "22.13.1"), "24.11.0": registryNode(t, "24.11.0"),
-			"25.2.0": registryNode(t, "25.2.0"),
+			"20.19.0": standInNodePkg(t, "20.19.0"), "22.12.0": standInNodePkg(t, "22.12.0"),
+			"22.13.1": standInNodePkg(t, "22.13.1"), "24.11.0": standInNodePkg(t, "24.11.0"),
+			"25.2.0": standInNodePkg(t, "25.2.0"),
 		},
 		"pnpm": {
 			"11.0.0": {tarball: []byte("unused"), enginesFor: ">=22.13"},

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -32,25 +33,36 @@ const DefaultRegistry = "https://registry.npmjs.org/"
 type registry struct {
 	base   string // ends in "/"
 	client *http.Client
+
+	mu    sync.Mutex
+	known map[string]*packument // metadata read in this build, by package
 }
 
 func newRegistry(base string) *registry {
+	return &registry{base: baseURL(base, DefaultRegistry), client: &http.Client{Timeout: 5 * time.Minute}}
+}
+
+// baseURL is base (def when empty) ending in "/".
+func baseURL(base, def string) string {
 	if base == "" {
-		base = DefaultRegistry
+		base = def
 	}
 	if !strings.HasSuffix(base, "/") {
 		base += "/"
 	}
-	return &registry{base: base, client: &http.Client{Timeout: 5 * time.Minute}}
+	return base
+}
+
+// hostOf names the server of base in messages.
+func hostOf(base string) string {
+	if u, err := url.Parse(base); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return base
 }
 
 // host names the registry in messages.
-func (r *registry) host() string {
-	if u, err := url.Parse(r.base); err == nil && u.Host != "" {
-		return u.Host
-	}
-	return r.base
-}
+func (r *registry) host() string { return hostOf(r.base) }
 
 // packument is the part of a package's metadata the buildpack reads.
 type packument struct {
@@ -91,8 +103,28 @@ func (e *engines) UnmarshalJSON(b []byte) error {
 // errNoPackage is a package the registry does not have.
 var errNoPackage = errors.New("no such package")
 
-// metadata fetches a package's metadata.
+// metadata fetches a package's metadata, once a build.
 func (r *registry) metadata(ctx context.Context, name string) (*packument, error) {
+	r.mu.Lock()
+	p, ok := r.known[name]
+	r.mu.Unlock()
+	if ok {
+		return p, nil
+	}
+	p, err := r.fetchMetadata(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.known == nil {
+		r.known = map[string]*packument{}
+	}
+	r.known[name] = p
+	return p, nil
+}
+
+func (r *registry) fetchMetadata(ctx context.Context, name string) (*packument, error) {
 	u := r.base + strings.Replace(url.PathEscape(name), "%40", "@", 1)
 	req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
 	if err != nil {
