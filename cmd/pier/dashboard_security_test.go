@@ -139,6 +139,19 @@ func TestDashboardSecurity(t *testing.T) {
 		t.Errorf("logs since=yesterday: %d\n%s", code, body)
 	}
 
+	// Scale through the form: a bad count changes nothing, a good one
+	// changes the formation.
+	c.get("/dashboard/apps/shop")
+	if code, body, _ := c.post("/dashboard/apps/shop/scale", "", url.Values{"csrf": {c.csrf}, "type": {"web"}, "count": {"-1"}}); code != http.StatusBadRequest || !strings.Contains(body, "whole number") {
+		t.Errorf("scale web=-1: %d\n%s", code, body)
+	}
+	if code, _, _ := c.post("/dashboard/apps/shop/scale", "", url.Values{"csrf": {c.csrf}, "type": {"web"}, "count": {"2"}}); code != http.StatusSeeOther {
+		t.Errorf("scale web=2: %d", code)
+	}
+	if f := appOf(t, a, "shop").Formation; f["web"] != 2 {
+		t.Errorf("after scaling in the dashboard the formation is %v, want web=2", f)
+	}
+
 	// An unknown app: a clear 404 page.
 	if code, body, _ := c.get("/dashboard/apps/nope"); code != http.StatusNotFound || !strings.Contains(body, `app &#34;nope&#34; not found`) {
 		t.Errorf("an unknown app: %d\n%s", code, body)
