@@ -242,7 +242,7 @@ func TestLoopAnswersAsFrontsGoroutinesDo(t *testing.T) {
 			if fmt.Sprint(got.trailer) != fmt.Sprint(want.trailer) || got.chunked != want.chunked {
 				t.Errorf("trailer: loop %v (chunked %v), goroutines %v (chunked %v)", got.trailer, got.chunked, want.trailer, want.chunked)
 			}
-			gl, wl := loops.lastLog(), gor.lastLog()
+			gl, wl := loops.lastLogOf(tc.path), gor.lastLogOf(tc.path)
 			if gl.Path != tc.path || gl.Status != wl.Status || gl.Bytes != wl.Bytes || gl.Error != wl.Error {
 				t.Errorf("log line: loop %+v, goroutines %+v", gl, wl)
 			}

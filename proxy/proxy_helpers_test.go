@@ -168,6 +168,19 @@ func (f *front) lastLog() RequestLog {
 	return f.logs[len(f.logs)-1]
 }
 
+// lastLogOf waits until the front's last line logs a request for path (the
+// line is written once the answer is out, which the client may see first)
+// and returns it.
+func (f *front) lastLogOf(path string) RequestLog {
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		if l := f.lastLog(); l.Path == path || time.Now().After(deadline) {
+			return l
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
 // appRoute is a one-app route table entry for the upstreams.
 func appRoute(app string, ups ...*upstream) Route {
 	r := Route{App: app, Hosts: []string{app + ".localhost"}, Health: HealthCheck{Interval: 50 * time.Millisecond, Timeout: time.Second}}
