@@ -26,6 +26,13 @@ func (dp *deployer) rollback(ctx context.Context, name string, version int, user
 	if app.LiveRelease == 0 {
 		return api.Release{}, conflictf("%s has no live release to roll back from: deploy it first", name)
 	}
+	if app.Canary != nil { // the rollback wins: the canary ends first
+		fmt.Fprintf(out, "-----> Aborting canary v%d first\n", app.Canary.Release)
+		dp.endCanaryLocked(name, app.Canary.Release, canaryAbort, "a rollback began", app.Canary.Last)
+		if app, err = dp.store.GetApp(name); err != nil {
+			return api.Release{}, err
+		}
+	}
 	target, err := dp.rollbackTarget(app, version)
 	if err != nil {
 		return api.Release{}, err

@@ -72,6 +72,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			appsCommand(),
 			releasesCommand(),
 			rollbackCommand(),
+			canaryCommand(),
 			pipelinesCommand(),
 			promoteCommand(),
 			reviewAppsCommand(),

@@ -21,7 +21,9 @@ func settingsCommand() *ucli.Command {
 		Usage: "an app's proxy and deploy settings (rate limit, windows, response headers)",
 		Description: "Keys: rate-limit (requests per second per client IP, 0 = off), rate-burst,\n" +
 			"standby-window and watch-window (durations like 15m), header.NAME (a response\n" +
-			"header; an empty value removes a default header). Settings make no release.",
+			"header; an empty value removes a default header), canary.min-requests,\n" +
+			"canary.max-error-pct, canary.max-latency-ratio, canary.max-failures and\n" +
+			"canary.max-failures-in-row (see docs/canaries.md). Settings make no release.",
 		Flags:  appFlags(),
 		Action: runSettings,
 		Subcommands: []*ucli.Command{
@@ -64,6 +66,13 @@ func appSettings(a api.App) map[string]string {
 	}
 	if a.WatchWindow != 0 {
 		m["watch-window"] = time.Duration(a.WatchWindow).String()
+	}
+	t := a.CanaryThresholds
+	for k, v := range map[string]float64{"min-requests": float64(t.MinRequests), "max-error-pct": t.MaxErrorPct,
+		"max-latency-ratio": t.MaxLatency, "max-failures": float64(t.MaxFailures), "max-failures-in-row": float64(t.MaxFailuresRow)} {
+		if v != 0 {
+			m["canary."+k] = strconv.FormatFloat(v, 'f', -1, 64)
+		}
 	}
 	for k, v := range a.Headers {
 		m["header."+k] = v
