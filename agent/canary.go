@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -87,6 +88,9 @@ func (dp *deployer) startCanary(ctx context.Context, name string, req api.Canary
 		return api.CanaryStatus{}, err
 	}
 	unlock, err := dp.tryLockApp(ctx, name)
+	if errors.Is(err, errBusy) {
+		return api.CanaryStatus{}, fmt.Errorf("%w: another deploy of %s is in progress; start the canary when it is done (see `pier releases -a %s`)", errBusy, name, name)
+	}
 	if err != nil {
 		return api.CanaryStatus{}, err
 	}
@@ -124,6 +128,18 @@ func (dp *deployer) startCanary(ctx context.Context, name string, req api.Canary
 	}
 	dp.releaseCreated(rel)
 	return dp.launchCanary(ctx, app, rel, vars, steps, interval, out)
+}
+
+// pushCanary starts a pushed release as a canary with the app's plan (the
+// canary.* settings); the app's lock is held.
+func (dp *deployer) pushCanary(ctx context.Context, app api.App, rel api.Release, vars map[string]string, out io.Writer) error {
+	steps, interval, err := canaryPlan(api.CanaryRequest{Steps: app.CanarySettings.Steps, Interval: app.CanarySettings.Interval})
+	if err != nil {
+		dp.markFailed(rel.App, rel.Version, err.Error())
+		return err
+	}
+	_, err = dp.launchCanary(ctx, app, rel, vars, steps, interval, out)
+	return err
 }
 
 // canaryTarget is the release whose slug a canary runs.

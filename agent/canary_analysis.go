@@ -12,7 +12,7 @@ import (
 // numbers over the same window, taken from the proxy's own counters (the
 // ones `pier metrics` reads), judged against the app's thresholds.
 
-// Defaults of api.CanaryThresholds.
+// Defaults of api.CanarySettings.
 const (
 	canaryMinRequests    = 20
 	canaryMaxErrorPct    = 1.0
@@ -23,7 +23,7 @@ const (
 )
 
 // thresholds fills t's zero fields with the defaults.
-func thresholds(t api.CanaryThresholds) api.CanaryThresholds {
+func thresholds(t api.CanarySettings) api.CanarySettings {
 	if t.MinRequests <= 0 {
 		t.MinRequests = canaryMinRequests
 	}
@@ -72,7 +72,7 @@ func numbersBetween(release int, was, now trafficCounts) api.ReleaseNumbers {
 // judge decides one check: the canary's numbers against live's (or, when
 // live had too few requests in the window, against baseline, the live
 // numbers of an earlier check; nil when there is none).
-func judge(t api.CanaryThresholds, canary, live api.ReleaseNumbers, baseline *api.ReleaseNumbers) (verdict, reason string) {
+func judge(t api.CanarySettings, canary, live api.ReleaseNumbers, baseline *api.ReleaseNumbers) (verdict, reason string) {
 	min := float64(t.MinRequests)
 	if canary.Requests < min {
 		return api.CheckInconclusive, fmt.Sprintf("%s answered %.0f requests, fewer than the %d a check needs", canary.Release, canary.Requests, t.MinRequests)

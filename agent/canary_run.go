@@ -106,7 +106,7 @@ func (dp *deployer) checkCanary(app string, a api.App, win *canaryWindow, now ti
 		Canary: numbersBetween(c.Release, countsOf(win.base, app, c.Release), countsOf(cur, app, c.Release)),
 		Live:   numbersBetween(a.LiveRelease, countsOf(win.base, app, a.LiveRelease), countsOf(cur, app, a.LiveRelease)),
 	}
-	th := thresholds(a.CanaryThresholds)
+	th := thresholds(a.CanarySettings)
 	check.Verdict, check.Reason = judge(th, check.Canary, check.Live, c.Baseline)
 	var end canaryEnd = -1
 	next := c.Step

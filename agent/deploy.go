@@ -95,6 +95,13 @@ func (dp *deployer) pushDeploy(ctx context.Context, p gitserver.Push, out io.Wri
 		return err
 	}
 	dp.releaseCreated(rel)
+	if app.CanarySettings.OnPush {
+		if err := dp.pushCanary(ctx, app, rel, vars, out); err != nil {
+			return err
+		}
+		deployed = true
+		return nil
+	}
 	if err := dp.deployRelease(ctx, app, rel, vars, out); err != nil {
 		return err
 	}

@@ -136,7 +136,7 @@ func settingChange(app *api.App, key string, v *string) (func(), error) {
 		}
 		return func() { app.WatchWindow = api.Duration(d) }, err
 	}
-	if strings.HasPrefix(key, settingCanaryPrefix) {
+	if key == "canary" || strings.HasPrefix(key, settingCanaryPrefix) {
 		return canarySettingChange(app, key, v)
 	}
 	name, ok := strings.CutPrefix(key, settingHeaderPrefix)

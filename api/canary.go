@@ -85,8 +85,14 @@ type CanaryCheck struct {
 	Reason  string         `json:"reason,omitempty"`
 }
 
-// CanaryThresholds judge a canary's checks; zero fields take the defaults.
-type CanaryThresholds struct {
+// CanarySettings are an app's canary settings (`pier settings`, canary.*):
+// whether a push starts a canary, its plan, and the thresholds that judge
+// its checks. Zero fields take the defaults.
+type CanarySettings struct {
+	OnPush   bool     `json:"on_push,omitempty"`  // a push deploys as a canary
+	Steps    []int    `json:"steps,omitempty"`    // of a push's canary
+	Interval Duration `json:"interval,omitempty"` // of a push's canary
+
 	MinRequests    int     `json:"min_requests,omitempty"`        // per check, below: inconclusive (default 20)
 	MaxErrorPct    float64 `json:"max_error_pct,omitempty"`       // points of 5xx above live's (default 1)
 	MaxLatency     float64 `json:"max_latency_ratio,omitempty"`   // p95 and p99 at most this times live's, plus 50 ms (default 1.5)

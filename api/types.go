@@ -65,9 +65,9 @@ type App struct {
 	Headers        map[string]string `json:"headers,omitempty"`          // response header overrides; "" deletes
 
 	// Canary is the release under canary analysis, nil when none runs;
-	// CanaryThresholds judge it (`pier settings`, canary.*).
-	Canary           *Canary          `json:"canary,omitempty"`
-	CanaryThresholds CanaryThresholds `json:"canary_thresholds,omitzero"`
+	// CanarySettings say how it runs and is judged (`pier settings`, canary.*).
+	Canary         *Canary        `json:"canary,omitempty"`
+	CanarySettings CanarySettings `json:"canary_settings,omitzero"`
 
 	// UID is the user id the app's processes run as on the agent's host
 	// (its builds run as UID+1); 0 until the agent first gives it one.

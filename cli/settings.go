@@ -21,7 +21,8 @@ func settingsCommand() *ucli.Command {
 		Usage: "an app's proxy and deploy settings (rate limit, windows, response headers)",
 		Description: "Keys: rate-limit (requests per second per client IP, 0 = off), rate-burst,\n" +
 			"standby-window and watch-window (durations like 15m), header.NAME (a response\n" +
-			"header; an empty value removes a default header), canary.min-requests,\n" +
+			"header; an empty value removes a default header), canary (on: a push deploys\n" +
+			"as a canary), canary.steps, canary.interval, canary.min-requests,\n" +
 			"canary.max-error-pct, canary.max-latency-ratio, canary.max-failures and\n" +
 			"canary.max-failures-in-row (see docs/canaries.md). Settings make no release.",
 		Flags:  appFlags(),
@@ -67,7 +68,16 @@ func appSettings(a api.App) map[string]string {
 	if a.WatchWindow != 0 {
 		m["watch-window"] = time.Duration(a.WatchWindow).String()
 	}
-	t := a.CanaryThresholds
+	t := a.CanarySettings
+	if t.OnPush {
+		m["canary"] = "on"
+	}
+	if len(t.Steps) > 0 {
+		m["canary.steps"] = joinInts(t.Steps)
+	}
+	if t.Interval != 0 {
+		m["canary.interval"] = time.Duration(t.Interval).String()
+	}
 	for k, v := range map[string]float64{"min-requests": float64(t.MinRequests), "max-error-pct": t.MaxErrorPct,
 		"max-latency-ratio": t.MaxLatency, "max-failures": float64(t.MaxFailures), "max-failures-in-row": float64(t.MaxFailuresRow)} {
 		if v != 0 {
