@@ -6,7 +6,7 @@ LDFLAGS  := -X github.com/pierhq/pier/cli.version=$(VERSION)
 # In CI every external binary the tests use must be there: a missing one fails
 # the run instead of skipping its tests.
 ifeq ($(CI),true)
-export PIER_REQUIRE ?= git,pebble,chromium,ssh,ssh-keygen,node,npm,python3,curl,bash,isolation,npm-registry,promtool,prometheus,systemd-analyze,dpkg-deb,rsyslogd,postgres,redis,shellcheck,actionlint
+export PIER_REQUIRE ?= git,pebble,chromium,ssh,ssh-keygen,node,npm,python3,curl,bash,isolation,npm-registry,promtool,prometheus,systemd-analyze,dpkg-deb,rsyslogd,postgres,redis,shellcheck,actionlint,tofu,docker
 endif
 
 .PHONY: build run test test-deps unit bench fmt vet clean package

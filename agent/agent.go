@@ -178,7 +178,7 @@ func (a *Agent) openParts() error {
 	if err != nil {
 		return err
 	}
-	a.builder = &buildpacks.Builder{SlugDir: a.dirs.slugs, CacheDir: a.dirs.cache, WorkDir: a.dirs.tmp, PluginDir: a.dirs.buildpacks, Executable: exe, Logf: a.logf}
+	a.builder = &buildpacks.Builder{SlugDir: a.dirs.slugs, CacheDir: a.dirs.cache, WorkDir: a.dirs.tmp, PluginDir: a.dirs.buildpacks, Executable: exe, Timeout: a.cfg.BuildTimeout, Logf: a.logf}
 	appExists := func(app string) bool { _, err := a.store.GetApp(app); return err == nil }
 	a.hook = &gitserver.Hook{
 		Executable: exe,
@@ -225,6 +225,7 @@ func (a *Agent) openParts() error {
 		return err
 	}
 	reg.MustRegister(a.drains.collectors()...)
+	reg.MustRegister(a.webhooks.collectors()...)
 	if a.cfg.HTTPSAddr != "" {
 		a.certs, err = certs.New(certs.Config{
 			StorageDir: a.dirs.certs,

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/pierhq/pier/buildpacks"
 	"github.com/pierhq/pier/sandbox"
 )
 
@@ -58,6 +59,9 @@ type Config struct {
 	WatchWindow   time.Duration // how long a new release is watched (30s)
 	// ReleaseTimeout bounds the Procfile release command (10m).
 	ReleaseTimeout time.Duration
+	// BuildTimeout bounds one whole build (15m, as on Heroku); a build
+	// over it is stopped with every process it started.
+	BuildTimeout time.Duration
 
 	// WebhookRetry is how long a failed webhook delivery waits before its
 	// first retry; each retry waits twice as long as the last (15s).
@@ -130,6 +134,9 @@ func (c *Config) Defaults() {
 	}
 	if c.ReleaseTimeout == 0 {
 		c.ReleaseTimeout = 10 * time.Minute
+	}
+	if c.BuildTimeout == 0 {
+		c.BuildTimeout = buildpacks.DefaultTimeout
 	}
 }
 

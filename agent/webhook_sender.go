@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/pierhq/pier/agent/store"
 	"github.com/pierhq/pier/api"
 )
@@ -33,13 +35,24 @@ type webhookSender struct {
 	webURL  func(app string) string
 	logf    func(format string, args ...any)
 	wake    chan struct{} // 1 slot: a poke never blocks
+	// attempts counts attempts by app ("" for platform-wide webhooks) and
+	// result: delivered, failed (to be tried again) or gave_up.
+	attempts *prometheus.CounterVec
 }
 
 func newWebhookSender(st *store.Store, g webhookGuard, retry time.Duration, webURL func(string) string, logf func(string, ...any)) *webhookSender {
 	return &webhookSender{
 		store: st, guard: g, strict: g.client(false), loose: g.client(true),
 		retry: retry, timeout: webhookTimeout, webURL: webURL, logf: logf, wake: make(chan struct{}, 1),
+		attempts: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "pier_webhook_attempts_total",
+			Help: "Webhook delivery attempts by app (empty for platform-wide webhooks) and result: delivered, failed (to be tried again), gave_up.",
+		}, []string{"app", "result"}),
 	}
+}
+
+func (s *webhookSender) collectors() []prometheus.Collector {
+	return []prometheus.Collector{s.attempts}
 }
 
 // poke tells the sender there may be something to send.
@@ -110,15 +123,17 @@ func (s *webhookSender) attempt(ctx context.Context, it store.OutboxItem) {
 	}
 	it.Attempts++
 	it.LastAttemptAt, it.LastCode, it.LastError = now, res.Code, res.Error
+	result := "failed"
 	switch {
 	case res.Error == "":
-		it.Status, it.NextAt = api.DeliveryDelivered, time.Time{}
+		it.Status, it.NextAt, result = api.DeliveryDelivered, time.Time{}, "delivered"
 	case now.Sub(it.CreatedAt) >= webhookGiveUp:
-		it.Status, it.NextAt = api.DeliveryFailed, time.Time{}
+		it.Status, it.NextAt, result = api.DeliveryFailed, time.Time{}, "gave_up"
 		s.logf("webhook %s: gave up on delivery %s after %d attempts: %s", w.ID, it.ID, it.Attempts, res.Error)
 	default:
 		it.NextAt = now.Add(s.backoff(it.Attempts))
 	}
+	s.attempts.WithLabelValues(w.App, result).Inc()
 	if err := s.store.SaveDelivery(it); err != nil {
 		s.logf("recording delivery %s: %v", it.ID, err)
 		_ = sleep(ctx, time.Second)

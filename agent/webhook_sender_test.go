@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
 	"github.com/pierhq/pier/agent/store"
 	"github.com/pierhq/pier/api"
 )
@@ -106,6 +108,9 @@ func TestWebhookSenderRetriesInOrderAndSigns(t *testing.T) {
 	}
 	if strings.Contains(ds[0].LastError, srv.URL) {
 		t.Errorf("a delivery's error shows the URL: %q", ds[0].LastError)
+	}
+	if d, f := testutil.ToFloat64(s.attempts.WithLabelValues("blog", "delivered")), testutil.ToFloat64(s.attempts.WithLabelValues("blog", "failed")); d != 3 || f != 2 {
+		t.Errorf("pier_webhook_attempts_total: %v delivered, %v failed; want 3 and the 2 failed attempts before", d, f)
 	}
 }
 

@@ -17,6 +17,8 @@ func BenchmarkBuild(b *testing.B) {
 	fixtures := []struct{ name, dir, needs string }{
 		{"go", "testdata/go-app", "go"},
 		{"nodejs", "testdata/node-app", "npm"},
+		// 50 dependencies from the npm registry: cold, npm downloads each.
+		{"nodejs-50deps", "testdata/node-50deps-app", "npm"},
 		{"static", "testdata/static-app", ""},
 		{"procfile", "testdata/procfile-app", ""},
 	}

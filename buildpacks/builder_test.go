@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -13,7 +12,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -241,7 +239,7 @@ func TestHangingPluginIsKilledWithItsChildren(t *testing.T) {
 	}
 	pid, _ := strconv.Atoi(m[1])
 	for i := 0; ; i++ {
-		if !alive(pid) {
+		if !buildpacktest.Alive(pid) {
 			break
 		}
 		if i == 100 {
@@ -314,19 +312,6 @@ func TestUnknownBuildpackAndMissingGitURL(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "git clone failed") || !strings.Contains(err.Error(), "check the URL") {
 		t.Errorf("err = %v", err)
 	}
-}
-
-// alive reports whether pid runs; a zombie waiting for its reaper is dead.
-func alive(pid int) bool {
-	if syscall.Kill(pid, 0) != nil {
-		return false
-	}
-	stat, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return false
-	}
-	_, rest, _ := strings.Cut(string(stat), ") ")
-	return !strings.HasPrefix(rest, "Z")
 }
 
 func readGunzip(t *testing.T, path string) []byte {

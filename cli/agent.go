@@ -49,6 +49,7 @@ func agentCommand() *ucli.Command {
 			str("redis-server", "", "redis-server `PROGRAM` for add-ons (default: PATH's)"),
 			dur("standby-window", 15*time.Minute, "how long the previous release stays warm"),
 			dur("watch-window", 30*time.Second, "how long a new release is watched before it is trusted"),
+			dur("build-timeout", 15*time.Minute, "how long a build may take; one over it is stopped with everything it started"),
 			str("trusted-proxies", "", "`CIDR,...` of load balancers whose X-Forwarded-For names the client"),
 			&ucli.IntFlag{Name: "max-conns", Value: agent.DefaultMaxConns, Usage: "open connections each proxy listener accepts at most", EnvVars: []string{envName("max-conns")}},
 			str("uid-range", agent.DefaultUIDRange, "`FIRST-LAST` user ids for isolated apps and builds; agents sharing a host each need their own"),
@@ -104,6 +105,7 @@ func runAgent(c *ucli.Context) error {
 		RedisServer:   c.String("redis-server"),
 		StandbyWindow: c.Duration("standby-window"),
 		WatchWindow:   c.Duration("watch-window"),
+		BuildTimeout:  c.Duration("build-timeout"),
 		WebhookRetry:  c.Duration("webhook-retry"),
 
 		WebhookAllowPrivate: c.Bool("webhook-allow-private"),
@@ -123,6 +125,9 @@ func runAgent(c *ucli.Context) error {
 	}
 	if cfg.ProcessLimit = c.Int("process-limit"); cfg.ProcessLimit < 16 {
 		return fmt.Errorf("--process-limit must be at least 16, got %d", cfg.ProcessLimit)
+	}
+	if cfg.BuildTimeout <= 0 {
+		return fmt.Errorf("--build-timeout must be positive (like 15m), got %s", cfg.BuildTimeout)
 	}
 	if s := c.String("uid-range"); s != "" { // empty: the default
 		if cfg.UIDs, err = agent.ParseUIDRange(s); err != nil {

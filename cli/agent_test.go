@@ -42,7 +42,7 @@ func TestAgentConfig(t *testing.T) {
 		DataDir: "/srv/pier", APIAddr: "127.0.0.1:7070", HTTPAddr: "127.0.0.1:9090", SSHAddr: ":2222", Domain: "apps.example.com",
 		ACMECA: "https://127.0.0.1:14000/dir", Scheduler: "nomad", NomadAddr: "http://127.0.0.1:4646", NomadDriver: "raw_exec",
 		AdminToken: "admin-secret", SecretKey: "a2V5", StandbyWindow: 5 * time.Minute, WatchWindow: 30 * time.Second, ReleaseTimeout: 10 * time.Minute,
-		WebhookRetry: 15 * time.Second, LogRetention: 7 * 24 * time.Hour,
+		BuildTimeout: 15 * time.Minute, WebhookRetry: 15 * time.Second, LogRetention: 7 * 24 * time.Hour,
 		MaxConns: agent.DefaultMaxConns, ProcessLimit: agent.DefaultProcessLimit, Version: version,
 		Backup: agent.BackupSchedule{Keep: agent.DefaultBackupKeep},
 	}
@@ -95,6 +95,7 @@ func TestAgentRefusesBadInput(t *testing.T) {
 		{[]string{"agent", "serve"}, "takes no arguments"},
 		{[]string{"agent", "--ssh-addr", "2222"}, "--ssh-addr must be HOST:PORT (like :2222) or off"},
 		{[]string{"agent", "--process-limit", "3"}, "--process-limit must be at least 16"},
+		{[]string{"agent", "--build-timeout", "0s"}, "--build-timeout must be positive (like 15m), got 0s"},
 		{[]string{"agent", "--uid-range", "1000-1999"}, "--uid-range: uid range 1000-1999 starts among the ids the host gives people"},
 		{[]string{"agent", "--uid-range", "80000"}, "a uid range is written FIRST-LAST, as in 70000-99999"},
 	} {

@@ -95,6 +95,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			tokensCommand(),
 			secretsCommand(),
 			backupCommand(),
+			infraCommand(),
 			auditCommand(),
 			eventsCommand(),
 			webhooksCommand(),

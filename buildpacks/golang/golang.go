@@ -57,6 +57,18 @@ func Build(ctx context.Context, r bpkit.Request) (map[string]string, error) {
 		return nil, err
 	}
 	env := goEnv(r, cfg, toolchain)
+	home := os.Getenv("HOME")
+	if home == "" {
+		home = filepath.Join(r.CacheDir, "home")
+	}
+	netrc, err := writeNetrc(r, cfg, home)
+	if err != nil {
+		return nil, err
+	}
+	if netrc != "" {
+		defer os.Remove(netrc)
+		env = append(env, "NETRC="+netrc, "HOME="+home)
+	}
 	if toolchain != "local" {
 		// The go command fetches the toolchain now, so a failure says so.
 		out, err := bpkit.Output(ctx, bpkit.Command{Dir: r.BuildDir, Env: env, Name: gobin, Args: []string{"version"}})
@@ -72,7 +84,7 @@ func Build(ctx context.Context, r bpkit.Request) (map[string]string, error) {
 	} else if mod.requires {
 		bpkit.Step(r.Log, "Installing dependencies")
 		if err := bpkit.Run(ctx, r.Log, bpkit.Command{Dir: r.BuildDir, Env: env, Name: gobin, Args: []string{"mod", "download", "-x"}}); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("%w: downloading the module's dependencies through GOPROXY=%s failed (the lines above say which host): check that the build host reaches it, or set the GOPROXY config var (GOPRIVATE and GONOSUMDB for private modules)", err, goproxy(cfg))
 		}
 	}
 

@@ -117,3 +117,44 @@ func TestCacheKeepsGoBuildCache(t *testing.T) {
 		t.Fatalf("GOCACHE is not under the build cache: %v", err)
 	}
 }
+
+// TestBadInput: each module fails its build with a message that names the
+// cause and what to do.
+func TestBadInput(t *testing.T) {
+	buildpacktest.Require(t, "go", "version")
+	bp := buildpacktest.Plugin(t, "go")
+	closed := "http://127.0.0.1:1" // nothing listens on port 1
+	for _, tc := range []struct {
+		name, dir string
+		files     map[string]string
+		env       map[string]string
+		wants     []string
+	}{
+		{"an unreachable Go proxy for the toolchain", "go-pinned-app", nil, map[string]string{"GOPROXY": closed},
+			[]string{"the Go module proxy 127.0.0.1:1 is unreachable", "set GOPROXY to a proxy it can reach"}},
+		{"an unreachable Go proxy for the dependencies", "go-app", map[string]string{
+			"go.mod": "module example.com/hello\n\ngo 1.22\n\nrequire example.com/greet v1.0.0\n",
+			"go.sum": "example.com/greet v1.0.0 h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\nexample.com/greet v1.0.0/go.mod h1:AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",
+		}, map[string]string{"GOPROXY": closed, "GONOSUMDB": "example.com"},
+			[]string{"running go mod download -x", "through GOPROXY=" + closed + " failed", "set the GOPROXY config var"}},
+		{"a Go release that does not exist", "go-pinned-app", map[string]string{"go.mod": "module example.com/pinned\n\ngo 1.21\n\ntoolchain go1.99.1\n"}, nil,
+			[]string{"go.mod's toolchain line asks for go1.99.1", "not a Go release the module proxy serves (newest: go1."}},
+		{"go.mod without a module line", "go-app", map[string]string{"go.mod": "go 1.22\n"}, nil,
+			[]string{"go.mod has no module line: add one"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := buildpacktest.CopyDir(t, "../testdata/"+tc.dir)
+			for f, body := range tc.files {
+				if err := os.WriteFile(filepath.Join(dir, f), []byte(body), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			log, err := buildpacktest.BuildFails(t, bp, dir, tc.env)
+			for _, w := range tc.wants {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("err = %v\nwant it to hold %q; log:\n%s", err, w, log)
+				}
+			}
+		})
+	}
+}

@@ -67,15 +67,21 @@ func wantedGo(m goMod) (string, string) {
 	return "", ""
 }
 
+// goproxy is the build's GOPROXY: the app's config var, else the build
+// host's, else the go command's default.
+func goproxy(cfg map[string]string) string {
+	if v := strings.TrimSpace(cfg["GOPROXY"]); v != "" {
+		return v
+	}
+	if v := os.Getenv("GOPROXY"); v != "" {
+		return v
+	}
+	return "https://proxy.golang.org,direct"
+}
+
 // proxyURL is the first module proxy of GOPROXY.
 func proxyURL(cfg map[string]string) (string, error) {
-	v := cfg["GOPROXY"]
-	if v == "" {
-		v = os.Getenv("GOPROXY")
-	}
-	if v == "" {
-		v = "https://proxy.golang.org"
-	}
+	v := goproxy(cfg)
 	for _, p := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == '|' }) {
 		switch p = strings.TrimSpace(p); p {
 		case "direct", "off", "":

@@ -20,10 +20,10 @@ type build struct {
 	pm  manager
 	reg *registry
 
-	node      version // the node the app builds and runs with
-	npmMajor  int
-	toolMajor int  // of yarn or pnpm
-	ownPath   bool // node and the package manager live in the slug's .heroku/node/bin
+	node     version // the node the app builds and runs with
+	npmMajor int
+	tool     version // of yarn or pnpm, as it runs in the app
+	ownPath  bool    // node and the package manager live in the slug's .heroku/node/bin
 }
 
 // installTools installs the node engines.node asks for (or takes this
@@ -88,8 +88,34 @@ func (b *build) installTools(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("installing %s %q (%s): %w", b.pm.name, b.pm.want, b.pm.from, err)
 		}
-		b.toolMajor, b.ownPath = v[0], true
+		b.tool, b.ownPath = v, true
+		if err := b.followYarnPath(ctx); err != nil {
+			return err
+		}
 	}
+	return nil
+}
+
+// followYarnPath learns the version of yarn an app runs when its
+// .yarnrc.yml names a yarn release of its own (yarnPath), to which the
+// installed yarn hands every command, as on Heroku.
+func (b *build) followYarnPath(ctx context.Context) error {
+	if !b.pm.yarnPath {
+		return nil
+	}
+	out, err := bpkit.Output(ctx, bpkit.Command{Dir: b.r.BuildDir, Env: b.env(), Name: b.command("yarn"), Args: []string{"--version"}})
+	if err != nil {
+		return fmt.Errorf("running the yarn release .yarnrc.yml's yarnPath names: %w: commit that file, or remove yarnPath", err)
+	}
+	v, err := parseVersion(out)
+	if err != nil {
+		return fmt.Errorf("yarn --version (yarnPath): %w", err)
+	}
+	if v != b.tool {
+		bpkit.Info(b.r.Log, "Using yarn %s, the release .yarnrc.yml's yarnPath names", v)
+	}
+	b.tool = v
+	b.pm.berry = v[0] >= 2 // yarn 1 hands a yarnPath to the release too
 	return nil
 }
 
@@ -97,19 +123,32 @@ func (b *build) installTools(ctx context.Context) error {
 // and pruning its devDependencies, as Heroku does.
 func (b *build) dependencies(ctx context.Context) error {
 	r := b.r
+	fi, err := os.Lstat(filepath.Join(r.BuildDir, "node_modules"))
+	checkedIn := err == nil && fi.IsDir()
 	if err := b.script(ctx, "heroku-prebuild"); err != nil {
 		return err
 	}
 	if err := b.restoreCache(); err != nil {
 		return err
 	}
-	bpkit.Step(r.Log, "Installing dependencies")
+	if checkedIn && b.pm.name == "npm" {
+		// As Heroku: the app's own modules are kept, their native parts
+		// built for this node, and what package.json adds installed.
+		bpkit.Step(r.Log, "Prebuild detected (node_modules already exists)")
+		bpkit.Info(r.Log, "Rebuilding any native modules")
+		if err := b.pmRun(ctx, "rebuild"); err != nil {
+			return fmt.Errorf("rebuilding the checked-in node_modules: %w", err)
+		}
+		bpkit.Step(r.Log, "Installing any new modules (package.json)")
+	} else {
+		bpkit.Step(r.Log, "Installing dependencies")
+	}
 	if b.pm.name == "npm" && b.pm.lockfile == "" {
 		bpkit.Info(r.Log, "No package-lock.json: installing with npm install, so versions may differ from build to build.")
 		bpkit.Info(r.Log, "Commit the package-lock.json npm install writes to pin them.")
 	}
 	prodOnly := b.setting("NPM_CONFIG_PRODUCTION") == "true" || b.setting("YARN_PRODUCTION") == "true"
-	args := b.pm.installArgs(b.npmMajor, !prodOnly)
+	args := b.pm.installArgs(b.npmMajor, !prodOnly, checkedIn)
 	bpkit.Info(r.Log, "Running: %s %s", b.pm.name, strings.Join(args, " "))
 	if err := b.pmRun(ctx, args...); err != nil {
 		return b.installFailed(err)
@@ -158,9 +197,16 @@ func (b *build) prune(ctx context.Context, prodOnly bool) error {
 		bpkit.Info(r.Log, "Skipping because NPM_CONFIG_PRODUCTION or YARN_PRODUCTION is false")
 		return nil
 	}
-	args := b.pm.pruneArgs(b.npmMajor, b.toolMajor)
+	if s := b.lifecycleScript(); b.pm.name == "pnpm" && b.tool.cmp(version{8, 15, 6}) < 0 && s != "" {
+		// pnpm prune runs them, before 8.15.6, without the
+		// devDependencies they may need.
+		bpkit.Info(r.Log, "Pruning skipped due to presence of lifecycle scripts (%s): pnpm %s would run them; pnpm 8.15.6 and later do not", s, b.tool)
+		return nil
+	}
+	args := b.pm.pruneArgs(b.npmMajor, b.tool)
 	if args == nil {
-		bpkit.Info(r.Log, "Skipping: yarn %d cannot prune without its workspace-tools plugin", b.toolMajor)
+		bpkit.Info(r.Log, "Skipping because yarn %d prunes only with its workspace-tools plugin: devDependencies stay in the slug.", b.tool[0])
+		bpkit.Info(r.Log, "To prune them, run yarn plugin import workspace-tools and commit .yarnrc.yml and .yarn/plugins.")
 		return nil
 	}
 	if err := b.pmRun(ctx, args...); err != nil {
@@ -169,12 +215,28 @@ func (b *build) prune(ctx context.Context, prodOnly bool) error {
 	return nil
 }
 
+// lifecycleScript names an install lifecycle script of the app, "" when
+// it has none.
+func (b *build) lifecycleScript() string {
+	for _, s := range []string{"pnpm:devPreinstall", "preinstall", "install", "postinstall"} {
+		if _, ok := b.pkg.Scripts[s]; ok {
+			return s
+		}
+	}
+	return ""
+}
+
 // script runs a package.json script if the app has it.
 func (b *build) script(ctx context.Context, name string) error {
-	if _, ok := b.pkg.Scripts[name]; !ok {
+	body, ok := b.pkg.Scripts[name]
+	if !ok {
 		return nil
 	}
 	bpkit.Step(b.r.Log, "Running %s", name)
+	if strings.TrimSpace(body) == "" {
+		bpkit.Info(b.r.Log, "Skipping: the %s script is empty", name)
+		return nil
+	}
 	if err := b.pmRun(ctx, "run", name); err != nil {
 		return fmt.Errorf("the %s script failed: %w", name, err)
 	}
@@ -232,15 +294,22 @@ func (b *build) env() []string {
 		"npm_config_loglevel=warn",
 		"YARN_CACHE_FOLDER=" + filepath.Join(cache, "yarn"),
 		"YARN_GLOBAL_FOLDER=" + filepath.Join(cache, "yarn-berry"),
-		"YARN_ENABLE_TELEMETRY=0",
 		"YARN_ENABLE_GLOBAL_CACHE=1",
 		"COREPACK_ENABLE_STRICT=0",
 	}
 	if ca := caFile(); ca != "" {
 		env = append(env, "NODE_EXTRA_CA_CERTS="+ca)
+		if b.node != (version{}) && b.node[0] < 8 {
+			// Before 7.3 node read no NODE_EXTRA_CA_CERTS: npm is told.
+			env = append(env, "npm_config_cafile="+ca)
+		}
+	}
+	if !(b.pm.berry && b.tool[0] == 2) { // yarn 2 refuses a setting it lacks
+		env = append(env, "YARN_ENABLE_TELEMETRY=0")
 	}
 	if b.pm.name == "pnpm" {
-		env = append(env, "npm_config_store_dir="+filepath.Join(cache, "pnpm-store"))
+		store := filepath.Join(cache, "pnpm-store")
+		env = append(env, "npm_config_store_dir="+store, "pnpm_config_store_dir="+store) // pnpm 11 reads the second
 	}
 	var keys []string
 	for k := range b.cfg {

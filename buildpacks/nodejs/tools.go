@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"strings"
 
@@ -66,11 +67,15 @@ func installNode(ctx context.Context, r bpkit.Request, reg *registry, rng string
 	if err != nil {
 		return version{}, err
 	}
+	node, err := nodeBinary(dir)
+	if err != nil {
+		return version{}, fmt.Errorf("installing node %s: %w", v.Version, err)
+	}
 	bin := filepath.Join(r.BuildDir, toolsDir, "node", "bin")
 	if err := os.MkdirAll(bin, 0o755); err != nil {
 		return version{}, err
 	}
-	if err := linkOrCopy(filepath.Join(dir, "bin", "node"), filepath.Join(bin, "node")); err != nil {
+	if err := linkOrCopy(node, filepath.Join(bin, "node")); err != nil {
 		return version{}, fmt.Errorf("installing node: %w", err)
 	}
 	if err := exposeCommand(r.BuildDir, "node"); err != nil {
@@ -79,9 +84,66 @@ func installNode(ctx context.Context, r bpkit.Request, reg *registry, rng string
 	return parseVersion(v.Version)
 }
 
+// oldNodeBin is where the node-linux-<arch> packages of Node.js before 4
+// have their node: in a tarball inside the package, which its preinstall
+// script unpacks.
+var oldNodeBin = regexp.MustCompile(`^(node-v[0-9.]+-linux-[a-z0-9]+)/bin/node$`)
+
+// nodeBinary is the node executable of an unpacked node-linux-<arch>
+// package: bin/node, or that of an old package's tarball, unpacked here
+// once (no package script runs).
+func nodeBinary(dir string) (string, error) {
+	if p := filepath.Join(dir, "bin", "node"); bpkit.IsFile(p) {
+		return p, nil
+	}
+	b, err := os.ReadFile(filepath.Join(dir, "package.json"))
+	if err != nil {
+		return "", err
+	}
+	var pkg struct {
+		Bin map[string]string `json:"bin"`
+	}
+	if err := json.Unmarshal(b, &pkg); err != nil {
+		return "", fmt.Errorf("reading the package's bin: %w", err)
+	}
+	m := oldNodeBin.FindStringSubmatch(pkg.Bin["node"])
+	if m == nil {
+		return "", fmt.Errorf("the package has no bin/node, nor a node tarball (its bin: %q)", pkg.Bin["node"])
+	}
+	p := filepath.Join(dir, filepath.FromSlash(m[0]))
+	if bpkit.IsFile(p) {
+		return p, nil
+	}
+	f, err := os.Open(filepath.Join(dir, m[1]+".tar.gz"))
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	tmp, err := os.MkdirTemp(dir, ".unpack-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	if err := untar(f, tmp); err != nil {
+		return "", fmt.Errorf("unpacking %s.tar.gz: %w", m[1], err)
+	}
+	if err := os.Rename(tmp, filepath.Join(dir, m[1])); err != nil {
+		return "", err
+	}
+	return p, nil
+}
+
 // bundledNpm is the npm major that Node.js releases of a major ship with.
 func bundledNpm(nodeMajor int) string {
 	switch {
+	case nodeMajor <= 4: // 0.10, 0.12 and 4
+		return "2.x"
+	case nodeMajor <= 6:
+		return "3.x"
+	case nodeMajor == 7:
+		return "4.x"
+	case nodeMajor <= 9:
+		return "5.x"
 	case nodeMajor <= 14:
 		return "6.x"
 	case nodeMajor == 15:
@@ -146,7 +208,7 @@ func installPackageTool(ctx context.Context, r bpkit.Request, reg *registry, lab
 // binEntries reads a package's commands: its "bin" as a map or, for a
 // single string, named after the package.
 func binEntries(raw json.RawMessage, pkgFile string) (map[string]string, error) {
-	if len(raw) == 0 {
+	if s := ""; len(raw) == 0 || json.Unmarshal(raw, &s) == nil {
 		b, err := os.ReadFile(pkgFile)
 		if err != nil {
 			return nil, err
@@ -158,7 +220,9 @@ func binEntries(raw json.RawMessage, pkgFile string) (map[string]string, error) 
 		if err := json.Unmarshal(b, &p); err != nil {
 			return nil, err
 		}
-		raw = p.Bin
+		if len(raw) == 0 {
+			raw = p.Bin
+		}
 		if s := ""; json.Unmarshal(raw, &s) == nil {
 			return map[string]string{filepath.Base(p.Name): s}, nil
 		}

@@ -24,8 +24,9 @@ var pierImports = map[string][]string{
 	"cmd/pier": {"cli"},
 	// cli starts the agent, and runs the hidden subcommands: the git hook
 	// (agent/gitserver), built-in buildpacks and static sites (agentAPI);
-	// it writes the systemd unit of ops for `pier install`.
-	"cli":         {"api", "agent", "agent/backuptarget", "agent/gitserver", "proxy", "ops"},
+	// it writes the systemd unit of ops for `pier install`, and runs
+	// terraform for `pier infra` through package terraform.
+	"cli":         {"api", "agent", "agent/backuptarget", "agent/gitserver", "proxy", "ops", "terraform"},
 	"api":         {},
 	"agent":       {"api", "agent/store", "agent/backuptarget", "agent/gitserver", "scheduler", "scheduler/local", "scheduler/nomad", "buildpacks", "buildpacks/static", "proxy", "proxy/certs", "procfile", "sandbox", "internal/untar", "addons"},
 	"agent/store": {"api"},
@@ -81,7 +82,7 @@ var thirdParty = map[string][]string{
 	"buildpacks/classic":       {},
 	"buildpacks/golang":        {},
 	"buildpacks/nodejs":        {},
-	"buildpacks/python":        {},
+	"buildpacks/python":        {"github.com/BurntSushi/toml"}, // poetry.lock and uv.lock
 	"buildpacks/static":        {},
 	"buildpacks/internal":      {},
 	"buildpacks/buildpacktest": {},
@@ -93,7 +94,7 @@ var thirdParty = map[string][]string{
 	"addons":                   {"github.com/google/renameio/v2"},
 	"internal/debpkg":          {"github.com/goreleaser/nfpm/v2", "github.com/google/renameio/v2"},
 	"procfile":                 {},
-	"terraform":                {"github.com/hashicorp/terraform-exec", "github.com/hashicorp/hc-install"},
+	"terraform":                {"github.com/hashicorp/terraform-exec", "github.com/hashicorp/hc-install", "github.com/google/renameio/v2"},
 	"ops":                      {},
 }
 

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -61,7 +62,29 @@ type Config struct {
 	// DisableHTTPChallenge and DisableTLSALPNChallenge turn off one of the
 	// two challenge types (both are on by default).
 	DisableHTTPChallenge, DisableTLSALPNChallenge bool
+
+	// DNS, when set, obtains wildcard names ("*.apps.example.com": one
+	// certificate for every app) by the DNS-01 challenge, setting the TXT
+	// records through this libdns provider. Other names keep HTTP-01 and
+	// TLS-ALPN-01. Without it a wildcard name cannot be had.
+	DNS certmagic.DNSProvider
+	// DNSResolvers are the DNS servers ("host:port") asked for the zone of
+	// a name and for the records' propagation; empty uses the system's.
+	DNSResolvers []string
+	// DNSPropagationTimeout bounds the wait for a TXT record to be visible
+	// at the zone's name servers before the CA is asked to look (0:
+	// certmagic's default, 2 minutes; negative: do not wait).
+	DNSPropagationTimeout time.Duration
 }
+
+// ChallengeDNS01 and ChallengeHTTP name how a host's certificate is had.
+const (
+	ChallengeDNS01 = "dns-01"
+	ChallengeHTTP  = "http-01"
+)
+
+// IsWildcard reports whether host is a wildcard name (*.example.com).
+func IsWildcard(host string) bool { return strings.HasPrefix(host, "*.") }
 
 // Status is what pier knows about one host's certificate.
 type Status struct {
@@ -69,7 +92,10 @@ type Status struct {
 	// Status is "valid" (a certificate is being served), "pending" (being
 	// obtained), "failing" (the last attempt failed; see LastError and
 	// NextRetry) or "none" (the host is not managed).
-	Status    string    `json:"status"`
+	Status string `json:"status"`
+	// Challenge is how the certificate is had: ChallengeDNS01 for a
+	// wildcard name, ChallengeHTTP (HTTP-01 or TLS-ALPN-01) otherwise.
+	Challenge string    `json:"challenge,omitempty"`
 	Issuer    string    `json:"issuer,omitempty"`
 	NotAfter  time.Time `json:"not_after,omitzero"`
 	LastError string    `json:"last_error,omitempty"`
@@ -90,6 +116,9 @@ type Manager struct {
 	cache  *certmagic.Cache
 	magic  *certmagic.Config
 	issuer *certmagic.ACMEIssuer
+	// dnsMagic obtains wildcard names by DNS-01 (nil without Config.DNS);
+	// it shares the cache and the storage with magic.
+	dnsMagic *certmagic.Config
 
 	ctx    context.Context // canceled by Close; parent of every host's context
 	cancel context.CancelFunc
@@ -133,7 +162,7 @@ func New(cfg Config) (*Manager, error) {
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	logger := newZapLogger(cfg.Logf)
 	m.cache = certmagic.NewCache(certmagic.CacheOptions{
-		GetConfigForCert:   func(certmagic.Certificate) (*certmagic.Config, error) { return m.magic, nil },
+		GetConfigForCert:   m.configForCert,
 		RenewCheckInterval: renewCheckInterval,
 		Logger:             logger,
 	})
@@ -155,8 +184,52 @@ func New(cfg Config) (*Manager, error) {
 		Logger:                  logger,
 	})
 	m.magic.Issuers = []certmagic.Issuer{m.issuer}
+	if cfg.DNS != nil {
+		m.dnsMagic = certmagic.New(m.cache, certmagic.Config{
+			Storage:        storage,
+			OnEvent:        m.onEvent,
+			ShouldEmitFunc: isTrackedEvent,
+			Logger:         logger,
+		})
+		m.dnsMagic.Issuers = []certmagic.Issuer{certmagic.NewACMEIssuer(m.dnsMagic, certmagic.ACMEIssuer{
+			CA:           cfg.CA,
+			Email:        cfg.Email,
+			Agreed:       true,
+			TrustedRoots: roots,
+			DNS01Solver: &certmagic.DNS01Solver{DNSManager: certmagic.DNSManager{
+				DNSProvider:        cfg.DNS,
+				Resolvers:          cfg.DNSResolvers,
+				PropagationTimeout: cfg.DNSPropagationTimeout,
+				Logger:             logger,
+			}},
+			Logger: logger,
+		})}
+	}
 	return m, nil
 }
+
+// configFor is the certmagic config that obtains host: DNS-01 for a
+// wildcard name, or nil when there is none for it.
+func (m *Manager) configFor(host string) *certmagic.Config {
+	if IsWildcard(host) {
+		return m.dnsMagic
+	}
+	return m.magic
+}
+
+// configForCert is the cache's way back from a certificate to the config
+// that renews it.
+func (m *Manager) configForCert(c certmagic.Certificate) (*certmagic.Config, error) {
+	for _, name := range c.Names {
+		if IsWildcard(name) && m.dnsMagic != nil {
+			return m.dnsMagic, nil
+		}
+	}
+	return m.magic, nil
+}
+
+// errNoDNS says why a wildcard name cannot be had.
+var errNoDNS = errors.New("a wildcard certificate needs the DNS-01 challenge: configure a DNS provider for the zone")
 
 // loadRoots returns the system roots plus the PEM certificates in file, or
 // nil (the system roots) when file is "".

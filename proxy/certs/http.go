@@ -14,7 +14,7 @@ import (
 func (m *Manager) HTTPHandler(next http.Handler) http.Handler {
 	return m.issuer.HTTPChallengeHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		host := normalizeHost(hostOnly(r.Host))
-		if host != "" && m.serves(host) && m.cachedCert(host) != nil {
+		if host != "" && m.redirects(host) {
 			http.Redirect(w, r, m.httpsURL(host, r), http.StatusPermanentRedirect)
 			return
 		}
@@ -30,7 +30,14 @@ func (m *Manager) Passes(host, path string) bool {
 		return false
 	}
 	h := normalizeHost(hostOnly(host))
-	return h == "" || !m.serves(h) || m.cachedCert(h) == nil
+	return h == "" || !m.redirects(h)
+}
+
+// redirects reports whether plain HTTP for host goes to HTTPS: a
+// certificate covering it is being served.
+func (m *Manager) redirects(host string) bool {
+	ok, _ := m.serves(host)
+	return ok && m.cachedCert(host) != nil
 }
 
 // httpsURL is r's URL on the HTTPS listener.

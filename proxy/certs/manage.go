@@ -65,7 +65,12 @@ func (m *Manager) manage(ctx context.Context, host string, explicit bool) {
 	stop := context.AfterFunc(m.ctx, cancel)
 	m.hosts[host] = &hostState{cancel: func() { stop(); cancel() }}
 	m.mu.Unlock()
-	if err := m.magic.ManageAsync(hctx, []string{host}); err != nil {
+	magic := m.configFor(host)
+	if magic == nil {
+		m.failed(host, errNoDNS)
+		return
+	}
+	if err := magic.ManageAsync(hctx, []string{host}); err != nil {
 		m.failed(host, err)
 	}
 }
@@ -100,7 +105,10 @@ func (m *Manager) Status(hosts ...string) []Status {
 		h = normalizeHost(h)
 		s := Status{Host: h, Status: StatusNone}
 		if st := m.hosts[h]; st != nil {
-			s.Status = StatusPending
+			s.Status, s.Challenge = StatusPending, ChallengeHTTP
+			if IsWildcard(h) {
+				s.Challenge = ChallengeDNS01
+			}
 			if st.lastError != "" {
 				s.Status = StatusFailing
 				s.LastError, s.NextRetry = st.lastError, st.nextRetry

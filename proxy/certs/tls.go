@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/mholt/acmez/v3"
@@ -52,11 +53,15 @@ func (m *Manager) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 	if host == "" {
 		return nil, errNoSNI
 	}
-	if !m.serves(host) {
+	ok, onDemand := m.serves(host)
+	if !ok {
 		return nil, fmt.Errorf("no certificate for %q: pier does not know this host", host)
 	}
 	if c := m.cachedCert(host); c != nil {
 		return c, nil
+	}
+	if !onDemand {
+		return nil, fmt.Errorf("no certificate for %q yet: its wildcard is being obtained, see `pier certs`", host)
 	}
 	// Not in memory: an earlier run or another edge may have stored one.
 	ctx, cancel := context.WithTimeout(hello.Context(), storageLoadTimeout)
@@ -69,16 +74,25 @@ func (m *Manager) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 }
 
 // serves reports whether host may get a certificate in a handshake: it is
-// managed, or the store knows it, and it was not forgotten since.
-func (m *Manager) serves(host string) bool {
+// managed, or the store knows it, and it was not forgotten since; or a
+// managed wildcard covers it. onDemand says whether the handshake may
+// start obtaining one for host itself: not when only a wildcard covers it.
+func (m *Manager) serves(host string) (ok, onDemand bool) {
 	m.mu.Lock()
 	if m.closed || m.forgotten[host] {
 		m.mu.Unlock()
-		return false
+		return false, false
 	}
 	managed := m.hosts[host] != nil
+	wildcard := false
+	if _, parent, found := strings.Cut(host, "."); found {
+		wildcard = m.hosts["*."+parent] != nil // a wildcard covers one label
+	}
 	m.mu.Unlock()
-	return managed || (m.conf.Allowed != nil && m.conf.Allowed(host))
+	if managed || (m.conf.Allowed != nil && m.conf.Allowed(host)) {
+		return true, true
+	}
+	return wildcard, false
 }
 
 // cachedCert returns the unexpired certificate in memory that covers host.

@@ -153,6 +153,14 @@ type Server struct {
 // installed, and fails it when PIER_REQUIRE names pebble.
 func Start(t testing.TB, httpPort, tlsPort int, validity time.Duration) *Server {
 	t.Helper()
+	requireBinary(t, "pebble")
+	return StartWithDNS(t, httpPort, tlsPort, validity, startDNS(t))
+}
+
+// StartWithDNS is Start with Pebble resolving names (and looking up DNS-01
+// TXT records) at dnsServer, e.g. a ChallTestSrv's DNSAddr.
+func StartWithDNS(t testing.TB, httpPort, tlsPort int, validity time.Duration, dnsServer string) *Server {
+	t.Helper()
 	bin := requireBinary(t, "pebble")
 	dir := t.TempDir()
 	certFile, keyFile := writeSelfSigned(t, dir)
@@ -181,7 +189,7 @@ func Start(t testing.TB, httpPort, tlsPort int, validity time.Duration) *Server 
 		done:         make(chan struct{}),
 		log:          &syncBuffer{},
 	}
-	p.cmd = exec.Command(bin, "-config", confFile, "-dnsserver", startDNS(t))
+	p.cmd = exec.Command(bin, "-config", confFile, "-dnsserver", dnsServer)
 	p.cmd.Env = append(os.Environ(), "PEBBLE_VA_NOSLEEP=1", "PEBBLE_WFE_NONCEREJECT=0", "PEBBLE_AUTHZREUSE=0")
 	p.cmd.Stdout, p.cmd.Stderr = p.log, p.log
 	if err := p.cmd.Start(); err != nil {
