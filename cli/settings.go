@@ -15,6 +15,11 @@ import (
 // settingKeys are the settings every app has, in the order they are listed.
 var settingKeys = []string{"rate-limit", "rate-burst", "standby-window", "watch-window"}
 
+// canarySettingKeys are the canary's settings (docs/canaries.md), listed
+// only when set.
+var canarySettingKeys = []string{"canary", "canary.steps", "canary.interval", "canary.min-requests",
+	"canary.max-error-pct", "canary.max-latency-ratio", "canary.max-failures", "canary.max-failures-in-row"}
+
 func settingsCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "settings",
@@ -166,10 +171,10 @@ func runSettingsUnset(c *ucli.Context) error {
 // checkSettingKey catches a mistyped key before anything is sent; the
 // agent checks the values.
 func checkSettingKey(k string) error {
-	if slices.Contains(settingKeys, k) || strings.HasPrefix(k, "header.") && len(k) > len("header.") {
+	if slices.Contains(settingKeys, k) || slices.Contains(canarySettingKeys, k) || strings.HasPrefix(k, "header.") && len(k) > len("header.") {
 		return nil
 	}
-	return fmt.Errorf("unknown setting %q: use %s or header.NAME", k, strings.Join(settingKeys, ", "))
+	return fmt.Errorf("unknown setting %q: use %s, %s or header.NAME", k, strings.Join(settingKeys, ", "), strings.Join(canarySettingKeys, ", "))
 }
 
 func updateSettings(c *ucli.Context, changes map[string]*string) error {
