@@ -113,20 +113,10 @@ func (dp *deployer) startCanary(ctx context.Context, name string, req api.Canary
 	if err != nil {
 		return api.CanaryStatus{}, err
 	}
-	rel, err := dp.store.CreateRelease(api.Release{
-		App:         name,
-		Description: fmt.Sprintf("Canary of v%d", target.Version),
-		Status:      api.StatusPending,
-		Commit:      target.Commit,
-		SlugID:      target.SlugID,
-		Buildpack:   target.Buildpack,
-		Processes:   target.Processes,
-		CreatedBy:   user,
-	}, vars)
+	rel, err := dp.releaseOfBuild(target, fmt.Sprintf("Canary of v%d", target.Version), user, vars)
 	if err != nil {
 		return api.CanaryStatus{}, err
 	}
-	dp.releaseCreated(rel)
 	return dp.launchCanary(ctx, app, rel, vars, steps, interval, out)
 }
 

@@ -58,13 +58,7 @@ func numbersBetween(release int, was, now trafficCounts) api.ReleaseNumbers {
 	if n.Requests > 0 {
 		n.Success = 100 * (n.Requests - n.Errors) / n.Requests
 	}
-	d := make([]float64, len(now.buckets))
-	for i := range d {
-		d[i] = now.buckets[i]
-		if i < len(was.buckets) {
-			d[i] -= was.buckets[i]
-		}
-	}
+	d := now.bucketsSince(&was)
 	n.P95, n.P99 = quantile(0.95, now.bounds, d), quantile(0.99, now.bounds, d)
 	return n
 }

@@ -23,27 +23,7 @@ const (
 // runCanary starts the runner of app's canary of release, unless one runs.
 func (dp *deployer) runCanary(app string, release int) {
 	ctx, cancel := context.WithCancel(dp.ctx)
-	w := &watch{cancel: cancel, done: make(chan struct{})}
-	dp.mu.Lock()
-	if dp.canaries[app] != nil {
-		dp.mu.Unlock()
-		cancel()
-		return
-	}
-	dp.canaries[app] = w
-	dp.mu.Unlock()
-	dp.wg.Add(1)
-	go func() {
-		defer dp.wg.Done()
-		defer close(w.done)
-		defer cancel()
-		dp.canaryLoop(ctx, app, release)
-		dp.mu.Lock()
-		if dp.canaries[app] == w {
-			delete(dp.canaries, app)
-		}
-		dp.mu.Unlock()
-	}()
+	dp.track(dp.canaries, app, ctx, cancel, func(ctx context.Context) { dp.canaryLoop(ctx, app, release) })
 }
 
 // canaryWindow is the runner's view of the current step's window.
@@ -287,15 +267,7 @@ func (dp *deployer) canaryAction(ctx context.Context, app string, how canaryEnd,
 }
 
 // stopCanaryRunner ends app's runner, if any, and waits for it.
-func (dp *deployer) stopCanaryRunner(app string) {
-	dp.mu.Lock()
-	w := dp.canaries[app]
-	dp.mu.Unlock()
-	if w != nil {
-		w.cancel()
-		<-w.done
-	}
-}
+func (dp *deployer) stopCanaryRunner(app string) { dp.stopTracked(dp.canaries, app) }
 
 func orSomeone(user string) string {
 	if user == "" {
