@@ -19,7 +19,7 @@ import (
 // continuous load a good release goes through its steps, each step's
 // share of answers near its weight, and is promoted; a release failing one
 // request in ten is aborted at its first step, no request failing after
-// the abort; an agent killed with SIGKILL mid-canary resumes the split and
+// the abort, and so is a release whose p95 is 300 ms; an agent killed with SIGKILL mid-canary resumes the split and
 // the step.
 func TestCanary(t *testing.T) {
 	needE2E(t)
@@ -131,6 +131,21 @@ func TestCanary(t *testing.T) {
 		}
 		if _, body, _ := a.get(app, "/"); !strings.HasPrefix(body, "hello from canary v4") {
 			t.Errorf("after the abort GET / = %q, want the live release", body)
+		}
+	})
+
+	t.Run("a slow release is aborted at its first step", func(t *testing.T) {
+		ld.reset()
+		repo.rebuildWith("slow", "-X main.delay=300ms")
+		mustPush(t, repo, "started")
+		canary := lastRelease(t, a, app).Version
+		waitFor(t, 30*time.Second, "the slow canary to end", func() bool { return status().Canary == nil })
+		r := releaseOf(t, a, app, canary)
+		if r.Status != api.StatusFailed || !strings.Contains(r.Reason, "canary failed at 10%") || !strings.Contains(r.Reason, "p95 latency") {
+			t.Errorf("v%d is %s (%q), want failed at 10%% on its p95", canary, r.Status, r.Reason)
+		}
+		if fails := ld.failures(); len(fails) > 0 {
+			t.Errorf("%d requests failed during a slow canary, first: %s", len(fails), fails[0])
 		}
 	})
 

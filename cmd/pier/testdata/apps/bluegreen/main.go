@@ -31,6 +31,9 @@ var failEvery = ""
 
 var served atomic.Int64
 
+// delay, when set at build time (-X main.delay=300ms), makes / that slow.
+var delay = ""
+
 func main() {
 	port := os.Getenv("PORT")
 	if port == "" {
@@ -38,7 +41,9 @@ func main() {
 	}
 	mux := http.NewServeMux()
 	every, _ := strconv.Atoi(failEvery)
+	pause, _ := time.ParseDuration(delay)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(pause)
 		if every > 0 && served.Add(1)%int64(every) == 0 {
 			http.Error(w, "failing one in "+failEvery+" on purpose", http.StatusInternalServerError)
 			return
