@@ -37,6 +37,12 @@ func canaryPlan(req api.CanaryRequest) ([]int, time.Duration, error) {
 	if len(steps) == 0 {
 		steps = api.DefaultCanarySteps
 	}
+	if req.Split {
+		if len(req.Steps) != 1 || req.Steps[0] < 1 || req.Steps[0] > 99 {
+			return nil, 0, invalidf("an A/B split takes one share from 1 to 99 percent, like --percent 10")
+		}
+		return slices.Clone(req.Steps), time.Duration(api.DefaultCanaryInterval), nil
+	}
 	if len(steps) > maxCanarySteps {
 		return nil, 0, invalidf("%d steps: at most %d", len(steps), maxCanarySteps)
 	}
@@ -113,11 +119,22 @@ func (dp *deployer) startCanary(ctx context.Context, name string, req api.Canary
 	if err != nil {
 		return api.CanaryStatus{}, err
 	}
-	rel, err := dp.releaseOfBuild(target, fmt.Sprintf("Canary of v%d", target.Version), user, vars)
+	desc := fmt.Sprintf("Canary of v%d", target.Version)
+	if req.Split {
+		desc = fmt.Sprintf("A/B split of v%d", target.Version)
+	}
+	rel, err := dp.releaseOfBuild(target, desc, user, vars)
 	if err != nil {
 		return api.CanaryStatus{}, err
 	}
-	return dp.launchCanary(ctx, app, rel, vars, steps, interval, out)
+	return dp.launchCanary(ctx, app, rel, vars, canaryRun{steps, interval, req.Split}, out)
+}
+
+// canaryRun is how a canary goes: its steps and interval, or a held split.
+type canaryRun struct {
+	steps    []int
+	interval time.Duration
+	split    bool
 }
 
 // pushCanary starts a pushed release as a canary with the app's plan (the
@@ -128,7 +145,7 @@ func (dp *deployer) pushCanary(ctx context.Context, app api.App, rel api.Release
 		dp.markFailed(rel.App, rel.Version, err.Error())
 		return err
 	}
-	_, err = dp.launchCanary(ctx, app, rel, vars, steps, interval, out)
+	_, err = dp.launchCanary(ctx, app, rel, vars, canaryRun{steps, interval, false}, out)
 	return err
 }
 
@@ -168,7 +185,8 @@ func (dp *deployer) canaryTarget(app api.App, version int) (api.Release, error) 
 // launchCanary starts rel in the idle slot behind its health gate, then
 // gives it the first step's share and starts its analysis. The app's lock
 // is held.
-func (dp *deployer) launchCanary(ctx context.Context, app api.App, rel api.Release, vars map[string]string, steps []int, interval time.Duration, out io.Writer) (api.CanaryStatus, error) {
+func (dp *deployer) launchCanary(ctx context.Context, app api.App, rel api.Release, vars map[string]string, run canaryRun, out io.Writer) (api.CanaryStatus, error) {
+	steps, interval := run.steps, run.interval
 	slot, _, err := dp.startIdle(ctx, app, rel, vars, out)
 	if err != nil {
 		return api.CanaryStatus{}, err
@@ -176,6 +194,9 @@ func (dp *deployer) launchCanary(ctx context.Context, app api.App, rel api.Relea
 	now := time.Now()
 	c := &api.Canary{Release: rel.Version, Slot: slot, Steps: steps, Interval: api.Duration(interval),
 		State: api.CanaryRunning, StartedAt: now, StartedBy: rel.CreatedBy, StepSince: now}
+	if run.split {
+		c.State = api.CanarySplit
+	}
 	updated, err := dp.store.UpdateApp(rel.App, func(x *api.App) error {
 		if x.Canary != nil {
 			return conflictf("a canary of v%d started meanwhile", x.Canary.Release)
@@ -190,10 +211,14 @@ func (dp *deployer) launchCanary(ctx context.Context, app api.App, rel api.Relea
 	}
 	dp.setStatus(rel.App, rel.Version, api.StatusCanary, "")
 	dp.routes.refreshRoutes()
-	fmt.Fprintf(out, "-----> Canary v%d started in the %s slot: %d%% of traffic, steps %s every %s\n", rel.Version, slot, c.Weight(), stepsString(steps), interval)
+	plan := fmt.Sprintf("steps %s every %s", stepsString(steps), interval)
+	if run.split {
+		plan = "held as an A/B split, with no analysis"
+	}
+	fmt.Fprintf(out, "-----> Canary v%d started in the %s slot: %d%% of traffic, %s\n", rel.Version, slot, c.Weight(), plan)
 	dp.events.addData(rel.App, api.EventCanaryStarted, rel.CreatedBy, api.EventData{
 		"release": releaseName(rel.Version), "steps": stepsString(steps), "interval": interval.String(), "live": releaseName(app.LiveRelease),
-	}, "Canary v%d started: %d%% of traffic, steps %s every %s", rel.Version, c.Weight(), stepsString(steps), interval)
+	}, "Canary v%d started: %d%% of traffic, %s", rel.Version, c.Weight(), plan)
 	dp.runCanary(rel.App, rel.Version)
 	return api.CanaryStatus{App: rel.App, Canary: updated.Canary, Live: updated.LiveRelease}, nil
 }
@@ -217,6 +242,9 @@ func (dp *deployer) pauseCanary(name string, pause bool) (api.CanaryStatus, erro
 	app, err := dp.store.UpdateApp(name, func(x *api.App) error {
 		if x.Canary == nil {
 			return conflictf("no canary is running on %s", name)
+		}
+		if x.Canary.State == api.CanarySplit {
+			return conflictf("v%d is an A/B split: it has no checks to pause or resume; promote or abort it", x.Canary.Release)
 		}
 		if pause {
 			x.Canary.State = api.CanaryPaused

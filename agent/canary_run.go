@@ -60,7 +60,7 @@ func (dp *deployer) canaryLoop(ctx context.Context, app string, release int) {
 				return
 			}
 		}
-		if c.State == api.CanaryPaused {
+		if c.State == api.CanaryPaused || c.State == api.CanarySplit {
 			continue
 		}
 		now := time.Now()
@@ -220,7 +220,11 @@ func (dp *deployer) endCanaryLocked(app string, release int, how canaryEnd, why 
 	if how == canaryAbort {
 		typ, reason = api.EventCanaryAborted, "canary aborted at "+fmt.Sprint(c.Weight())+"%: "+why
 	}
-	dp.setStatus(app, release, api.StatusFailed, reason)
+	status := api.StatusFailed
+	if how == canaryAbort && c.State == api.CanarySplit {
+		status, reason = api.StatusSuperseded, "A/B split at "+fmt.Sprint(c.Weight())+"% ended: "+why
+	}
+	dp.setStatus(app, release, status, reason)
 	d := checkData(check, release)
 	d["reason"] = reason
 	dp.events.addData(app, typ, "", d, "v%d %s; all traffic is back on v%d", release, reason, a.LiveRelease)

@@ -14,6 +14,7 @@ const StatusCanary = "canary"
 const (
 	CanaryRunning = "running"
 	CanaryPaused  = "paused" // holds its share; no checks until resumed
+	CanarySplit   = "split"  // an A/B split: holds its share, never checked
 )
 
 // Canary verdicts of one check.
@@ -103,7 +104,10 @@ type CanarySettings struct {
 // CanaryRequest starts a canary (POST /v1/apps/{app}/canary). Release 0
 // means the app's newest release that is not live.
 type CanaryRequest struct {
-	Release  int      `json:"release,omitempty"`
+	Release int `json:"release,omitempty"`
+	// Split makes an A/B split (`pier split`): one step under 100, held
+	// with no analysis until promoted or aborted.
+	Split    bool     `json:"split,omitempty"`
 	Steps    []int    `json:"steps,omitempty"`
 	Interval Duration `json:"interval,omitempty"`
 }

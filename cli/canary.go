@@ -121,6 +121,11 @@ func printCanary(c *ucli.Context, st api.CanaryStatus) error {
 	if k == nil {
 		return nil
 	}
+	if k.State == api.CanarySplit {
+		fmt.Fprintf(w, "A/B split of %s: %s gets %d%% of visitors (sticky by cookie), live %s the rest; no analysis\n",
+			st.App, versionName(k.Release), k.Weight(), versionName(st.Live))
+		return nil
+	}
 	fmt.Fprintf(w, "Canary %s of %s: %s, step %d of %d at %d%% (steps %s, every %s), live %s\n",
 		versionName(k.Release), st.App, k.State, k.Step+1, len(k.Steps), k.Weight(), joinInts(k.Steps), time.Duration(k.Interval), versionName(st.Live))
 	fmt.Fprintf(w, "Checks: %d, failed %d (%d in a row)\n", k.Checks, k.Failures, k.FailuresInRow)

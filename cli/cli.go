@@ -73,6 +73,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			releasesCommand(),
 			rollbackCommand(),
 			canaryCommand(),
+			splitCommand(),
 			pipelinesCommand(),
 			promoteCommand(),
 			reviewAppsCommand(),

@@ -77,7 +77,6 @@ func TestCanary(t *testing.T) {
 		if fails := ld.failures(); len(fails) > 0 {
 			t.Errorf("%d requests failed during a good canary, first: %s", len(fails), fails[0])
 		}
-		live = canary
 	})
 
 	t.Run("no traffic waits as inconclusive", func(t *testing.T) {
@@ -146,6 +145,55 @@ func TestCanary(t *testing.T) {
 		}
 		if fails := ld.failures(); len(fails) > 0 {
 			t.Errorf("%d requests failed during a slow canary, first: %s", len(fails), fails[0])
+		}
+	})
+
+	t.Run("an A/B split holds its share, sticky, with no analysis", func(t *testing.T) {
+		ld.reset()
+		if r := a.pier("split", "-a", app, "--to", "v2", "--percent", "100"); r.code == 0 {
+			t.Errorf("a split of 100%% was taken:\n%s", r.stdout)
+		}
+		out := a.mustPier("split", "-a", app, "--to", "v2", "--percent", "30", "--cookie")
+		split := lastRelease(t, a, app)
+		if !strings.Contains(out, fmt.Sprintf("v%d gets 30%% of visitors", split.Version)) || split.Description != "A/B split of v2" {
+			t.Fatalf("pier split said %q and made v%d %q", out, split.Version, split.Description)
+		}
+		time.Sleep(300 * time.Millisecond)
+		ld.setWeight(30)
+		time.Sleep(4 * time.Second) // past an interval: no check moves it
+		ld.setWeight(-1)
+		n, on := ld.share(30)
+		t.Logf("split at 30%%: v%d answered %d of %d", split.Version, on, n)
+		if n < 100 || on*100/n < 24 || on*100/n > 36 {
+			t.Errorf("the split's release answered %d of %d requests, want about 30%%", on, n)
+		}
+		st := status()
+		if st.Canary == nil || st.Canary.State != api.CanarySplit || st.Canary.Weight() != 30 || st.Canary.Checks != 0 {
+			t.Errorf("the split is %+v, want held at 30%% with no checks", st.Canary)
+		}
+		for bucket, want := range map[string]int{"5": split.Version, "95": st.Live} {
+			for i := 0; i < 1000; i++ {
+				req, _ := http.NewRequest(http.MethodGet, "http://"+a.httpAddr+"/", nil)
+				req.Host = app + ".localhost"
+				req.AddCookie(&http.Cookie{Name: "pier_canary", Value: fmt.Sprintf("%d.%s", split.Version, bucket)})
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					t.Fatal(err)
+				}
+				b, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				if f := strings.Fields(string(b)); len(f) < 4 || releaseNum(f[3]) != want {
+					t.Fatalf("request %d with bucket %s answered %q, want v%d", i, bucket, b, want)
+				}
+				if resp.Header.Get("Set-Cookie") != "" {
+					t.Fatalf("a client with its cookie got Set-Cookie %q", resp.Header.Get("Set-Cookie"))
+				}
+			}
+		}
+		a.mustPier("split", "-a", app, "--off")
+		wantStatuses(t, a, app, map[int]string{split.Version: api.StatusSuperseded})
+		if fails := ld.failures(); len(fails) > 0 {
+			t.Errorf("%d requests failed during the split, first: %s", len(fails), fails[0])
 		}
 	})
 
