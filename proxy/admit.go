@@ -39,7 +39,7 @@ type arrival struct {
 	fwdProto string     // the first X-Forwarded-Proto value
 	fwdHost  string     // the first X-Forwarded-Host value
 	inID     string     // the first X-Request-Id value
-	split    string     // the value of the split cookie (split.go)
+	split    string     // the split cookie's value, or the split key (split.go)
 }
 
 // readForwarding fills the forwarding fields of a from one header field;
@@ -64,6 +64,10 @@ func (a *arrival) readForwarding(key, value string) {
 		if a.split == "" {
 			a.split = splitCookieValue(value)
 		}
+	case SplitKeyHeader:
+		if value != "" {
+			a.split = splitKeyPrefix + value // over a cookie
+		}
 	}
 }
 
@@ -81,6 +85,9 @@ func arrivalOf(r *http.Request) arrival {
 		if a.split == "" {
 			a.split = splitCookieValue(c)
 		}
+	}
+	if k := firstValue(r.Header[SplitKeyHeader]); k != "" {
+		a.split = splitKeyPrefix + k
 	}
 	return a
 }

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"hash/fnv"
 	"math/rand/v2"
 	"strconv"
 	"strings"
@@ -21,15 +22,29 @@ type Split struct {
 // SplitCookie is the cookie that keeps a client on one side of a split.
 const SplitCookie = "pier_canary"
 
+// SplitKeyHeader lets a client that keeps no cookies (an API client) stay
+// on one side: the same key, a user's id for example, always draws the
+// same bucket.
+const SplitKeyHeader = "Pier-Split-Key"
+
+// splitKeyPrefix marks a bucket drawn from SplitKeyHeader in arrival.split.
+const splitKeyPrefix = "\x00key:"
+
 // splitCookieAge is how long a client keeps its bucket: a day.
 const splitCookieAge = "86400"
 
 func (s Split) active() bool { return s.Slot != "" && s.Weight > 0 }
 
 // side decides whether a client goes to the split's slot. cookie is the
-// value of the client's SplitCookie ("" without one); set is the value to
-// send back when the client has none that fits this split.
+// value of the client's SplitCookie ("" without one), or its
+// SplitKeyHeader after splitKeyPrefix; set is the cookie value to send back
+// when the client has neither that fits this split.
 func (s Split) side(cookie string) (toSplit bool, set string) {
+	if key, ok := strings.CutPrefix(cookie, splitKeyPrefix); ok {
+		h := fnv.New32a()
+		h.Write([]byte(strconv.Itoa(s.Release) + "." + key))
+		return int(h.Sum32()%100) < s.Weight, ""
+	}
 	bucket, ok := s.bucketOf(cookie)
 	if !ok {
 		bucket = rand.IntN(100) // #nosec G404 -- a traffic share, not a secret

@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -110,4 +111,33 @@ func TestSplitFallsBackToTheOtherSide(t *testing.T) {
 			t.Fatalf("answer %q, want live", body)
 		}
 	}
+}
+
+// A client that keeps no cookie stays on one side by its split key, and
+// the keys share the traffic by the weight.
+func TestSplitKeyHeaderIsSticky(t *testing.T) {
+	bothEngines(t, func(t *testing.T, f *front) {
+		live, canary := newUpstream(t, "live"), newUpstream(t, "canary")
+		f.SetRoutes([]Route{splitRoute(live, canary, 30)})
+		onCanary := 0
+		for u := 0; u < 200; u++ {
+			key := fmt.Sprintf("user-%d", u)
+			_, first := f.do(t, "GET", "shop.localhost", "/", SplitKeyHeader, key)
+			for i := 0; i < 5; i++ {
+				resp, body := f.do(t, "GET", "shop.localhost", "/", SplitKeyHeader, key)
+				if body != first {
+					t.Fatalf("%s went to %q, then to %q", key, first, body)
+				}
+				if c := resp.Header.Get("Set-Cookie"); c != "" {
+					t.Fatalf("a client with a split key got Set-Cookie %q", c)
+				}
+			}
+			if first == "canary" {
+				onCanary++
+			}
+		}
+		if onCanary < 40 || onCanary > 80 {
+			t.Fatalf("%d of 200 keys went to the canary, want about 60", onCanary)
+		}
+	})
 }
