@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 
 	"github.com/pierhq/pier/buildpacks/internal/bpkit"
@@ -14,11 +15,12 @@ import (
 
 // build is one Node.js build in progress.
 type build struct {
-	r   bpkit.Request
-	cfg map[string]string
-	pkg packageJSON
-	pm  manager
-	reg *registry
+	r    bpkit.Request
+	cfg  map[string]string
+	pkg  packageJSON
+	pm   manager
+	reg  *registry
+	dist *nodeDist
 
 	node     version // the node the app builds and runs with
 	npmMajor int
@@ -38,23 +40,8 @@ func (b *build) installTools(ctx context.Context) error {
 	if b.pm.name != "npm" {
 		bpkit.Info(r.Log, "%s: %s (%s)", b.pm.name, b.pm.want, b.pm.from)
 	}
-	if want == "" {
-		if node, ver, err := pickNode(ctx, ""); err == nil {
-			bpkit.Info(r.Log, "Using this machine's node v%s (set engines.node to choose a version)", ver)
-			if err := linkNode(r.BuildDir, node); err != nil {
-				return err
-			}
-			b.node, _ = parseVersion(ver)
-		} else {
-			want = defaultNode
-		}
-	}
-	if want != "" {
-		v, err := installNode(ctx, r, b.reg, want)
-		if err != nil {
-			return fmt.Errorf("installing node (engines.node %q): %w", want, err)
-		}
-		b.node, b.ownPath = v, true
+	if err := b.chooseNode(ctx, want); err != nil {
+		return err
 	}
 
 	npmWant := strings.TrimSpace(b.pkg.Engines["npm"])
@@ -94,6 +81,68 @@ func (b *build) installTools(ctx context.Context) error {
 		}
 	}
 	return nil
+}
+
+// chooseNode installs the node engines.node (want) asks for. Without one
+// it takes this machine's node, unless the package manager's own
+// engines.node needs another (pnpm 11 needs >=22.13): then the newest node
+// of the default line that meets it, or else the newest that does.
+func (b *build) chooseNode(ctx context.Context, want string) error {
+	r := b.r
+	if want != "" {
+		return b.installNode(ctx, want, nil, "engines.node "+strconv.Quote(want))
+	}
+	need, who := b.managerNeedsNode(ctx)
+	if node, ver, err := pickNode(ctx, need); err == nil {
+		bpkit.Info(r.Log, "Using this machine's node v%s (set engines.node to choose a version)", ver)
+		if err := linkNode(r.BuildDir, node); err != nil {
+			return err
+		}
+		b.node, _ = parseVersion(ver)
+		return nil
+	}
+	if need == "" {
+		return b.installNode(ctx, defaultNode, nil, "the default, "+defaultNode)
+	}
+	bpkit.Info(r.Log, "%s needs node %q (its engines.node), which this machine's node does not meet: installing one that does (set engines.node to choose)", who, need)
+	fits := func(v version) bool { ok, err := satisfies(v, need); return err == nil && ok }
+	err := b.installNode(ctx, defaultNode, fits, fmt.Sprintf("the default, %s, for %s's %q", defaultNode, who, need))
+	if err != nil && strings.Contains(err.Error(), "no version") {
+		err = b.installNode(ctx, need, nil, who+"'s engines.node "+strconv.Quote(need))
+	}
+	return err
+}
+
+func (b *build) installNode(ctx context.Context, rng string, fits func(version) bool, why string) error {
+	v, err := installNode(ctx, b.r, b.reg, b.dist, rng, fits)
+	if err != nil {
+		return fmt.Errorf("installing node (%s): %w", why, err)
+	}
+	b.node, b.ownPath = v, true
+	return nil
+}
+
+// managerNeedsNode is the node range the release of yarn or pnpm (or of
+// npm, when packageManager names one) the app asks for declares in its
+// engines.node, and that release ("pnpm 11.0.0"); "" when it declares
+// none or the registry cannot say (installing it then fails saying why).
+func (b *build) managerNeedsNode(ctx context.Context) (string, string) {
+	if b.pm.want == "" {
+		return "", ""
+	}
+	meta, err := b.reg.metadata(ctx, b.pm.tool())
+	if err != nil {
+		return "", ""
+	}
+	pv, err := meta.resolve(b.pm.want, nil)
+	if err != nil {
+		return "", ""
+	}
+	need := strings.TrimSpace(pv.Engines["node"])
+	if _, err := satisfies(version{}, need); err != nil {
+		return "", "" // a range this buildpack cannot read: npm only warns
+	}
+	return need, b.pm.name + " " + pv.Version
 }
 
 // followYarnPath learns the version of yarn an app runs when its

@@ -67,8 +67,8 @@ func Build(ctx context.Context, r bpkit.Request) (map[string]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	reg := newRegistry(registryURL(cfg))
-	b := &build{r: r, cfg: cfg, pkg: pkg, pm: pm, reg: reg}
+	reg := newRegistry(configURL(cfg, DefaultRegistry, "NPM_CONFIG_REGISTRY", "npm_config_registry"))
+	b := &build{r: r, cfg: cfg, pkg: pkg, pm: pm, reg: reg, dist: newNodeDist(configURL(cfg, DefaultNodeDist, "NODEJS_ORG_MIRROR"))}
 	if err := b.installTools(ctx); err != nil {
 		return nil, err
 	}
@@ -87,8 +87,10 @@ func Build(ctx context.Context, r bpkit.Request) (map[string]string, error) {
 	return nil, nil
 }
 
-func registryURL(cfg map[string]string) string {
-	for _, k := range []string{"NPM_CONFIG_REGISTRY", "npm_config_registry"} {
+// configURL is the first of the config vars (else environment variables)
+// keys that is set, or def.
+func configURL(cfg map[string]string, def string, keys ...string) string {
+	for _, k := range keys {
 		if v := strings.TrimSpace(cfg[k]); v != "" {
 			return v
 		}
@@ -96,7 +98,7 @@ func registryURL(cfg map[string]string) string {
 			return v
 		}
 	}
-	return DefaultRegistry
+	return def
 }
 
 func readPackage(dir string) (packageJSON, error) {

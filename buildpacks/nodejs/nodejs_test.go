@@ -261,3 +261,23 @@ func readFile(t *testing.T, p string) string {
 	}
 	return string(b)
 }
+
+// TestPnpm11WithoutEnginesNode: Heroku's pnpm-11 fixture names no
+// engines.node, and pnpm 11 needs node >=22.13, newer than this machine's
+// 20: the build installs a node 24 that meets it and the app runs on it.
+func TestPnpm11WithoutEnginesNode(t *testing.T) {
+	buildpacktest.Require(t, "node", "--version")
+	buildpacktest.Require(t, "npm", "--version")
+	buildpacktest.RequireNPMRegistry(t)
+	bp := buildpacktest.Plugin(t, "nodejs")
+	dir := buildpacktest.CopyDir(t, "../testdata/node-pnpm-app")
+	pkg := strings.Replace(readFile(t, filepath.Join(dir, "package.json")), `"pnpm@9.15.0"`, `"pnpm@11.0.0"`, 1)
+	if err := os.WriteFile(filepath.Join(dir, "package.json"), []byte(pkg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cache := t.TempDir()
+	buildpacktest.ShareNodeDist(t, cache)
+	res, log := buildpacktest.Build(t, bp, dir, cache, nil)
+	serves("npm start", "node v24.", "ms 1m dev pruned built by build", `pnpm 11.0.0 needs node ">=22.13" (its engines.node)`,
+		"-----> Installing node 24.", "-----> Installing pnpm 11.0.0")(t, dir, res, log)
+}

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -32,25 +33,36 @@ const DefaultRegistry = "https://registry.npmjs.org/"
 type registry struct {
 	base   string // ends in "/"
 	client *http.Client
+
+	mu    sync.Mutex
+	known map[string]*packument // metadata read in this build, by package
 }
 
 func newRegistry(base string) *registry {
+	return &registry{base: baseURL(base, DefaultRegistry), client: &http.Client{Timeout: 5 * time.Minute}}
+}
+
+// baseURL is base (def when empty) ending in "/".
+func baseURL(base, def string) string {
 	if base == "" {
-		base = DefaultRegistry
+		base = def
 	}
 	if !strings.HasSuffix(base, "/") {
 		base += "/"
 	}
-	return &registry{base: base, client: &http.Client{Timeout: 5 * time.Minute}}
+	return base
+}
+
+// hostOf names the server of base in messages.
+func hostOf(base string) string {
+	if u, err := url.Parse(base); err == nil && u.Host != "" {
+		return u.Host
+	}
+	return base
 }
 
 // host names the registry in messages.
-func (r *registry) host() string {
-	if u, err := url.Parse(r.base); err == nil && u.Host != "" {
-		return u.Host
-	}
-	return r.base
-}
+func (r *registry) host() string { return hostOf(r.base) }
 
 // packument is the part of a package's metadata the buildpack reads.
 type packument struct {
@@ -91,8 +103,28 @@ func (e *engines) UnmarshalJSON(b []byte) error {
 // errNoPackage is a package the registry does not have.
 var errNoPackage = errors.New("no such package")
 
-// metadata fetches a package's metadata.
+// metadata fetches a package's metadata, once a build.
 func (r *registry) metadata(ctx context.Context, name string) (*packument, error) {
+	r.mu.Lock()
+	p, ok := r.known[name]
+	r.mu.Unlock()
+	if ok {
+		return p, nil
+	}
+	p, err := r.fetchMetadata(ctx, name)
+	if err != nil {
+		return nil, err
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.known == nil {
+		r.known = map[string]*packument{}
+	}
+	r.known[name] = p
+	return p, nil
+}
+
+func (r *registry) fetchMetadata(ctx context.Context, name string) (*packument, error) {
 	u := r.base + strings.Replace(url.PathEscape(name), "%40", "@", 1)
 	req, err := http.NewRequestWithContext(ctx, "GET", u, nil)
 	if err != nil {
@@ -183,6 +215,13 @@ func (p *packument) newest() string {
 // dir was already there. The tarball is checked against the registry's
 // integrity hash before anything is unpacked.
 func (r *registry) install(ctx context.Context, name string, v pkgVersion, dir string) (cached bool, err error) {
+	return installOnce(dir, func(tmp string) error { return r.download(ctx, name, v, tmp) })
+}
+
+// installOnce fills dir (through fill, on a temporary directory beside it
+// renamed into place when complete) unless an earlier build did, and
+// reports whether it was there.
+func installOnce(dir string, fill func(tmp string) error) (cached bool, err error) {
 	if _, err := os.Stat(filepath.Join(dir, ".pier-complete")); err == nil {
 		return true, nil
 	}
@@ -194,7 +233,7 @@ func (r *registry) install(ctx context.Context, name string, v pkgVersion, dir s
 		return false, err
 	}
 	defer os.RemoveAll(tmp)
-	if err := r.download(ctx, name, v, tmp); err != nil {
+	if err := fill(tmp); err != nil {
 		return false, err
 	}
 	if err := os.WriteFile(filepath.Join(tmp, ".pier-complete"), nil, 0o644); err != nil {
@@ -202,7 +241,7 @@ func (r *registry) install(ctx context.Context, name string, v pkgVersion, dir s
 	}
 	os.RemoveAll(dir) // an incomplete one from a build that was stopped
 	if err := os.Rename(tmp, dir); err != nil {
-		return false, fmt.Errorf("installing %s@%s: %w", name, v.Version, err)
+		return false, fmt.Errorf("installing %s: %w", filepath.Base(dir), err)
 	}
 	return false, nil
 }

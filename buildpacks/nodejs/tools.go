@@ -16,7 +16,8 @@ import (
 )
 
 // Node.js, npm, yarn and pnpm come from the npm registry (Node.js as the
-// node-linux-<arch> packages), are unpacked once into the app's build
+// node-linux-<arch> packages, or from nodejs.org's dist: nodesource.go),
+// are unpacked once into the app's build
 // cache, <cache>/dist/<package>/<version>, and copied (hard-linked where
 // the file system allows) into the slug's .heroku/ directory, whose
 // commands bin/ links to, so that the app runs with the node it was built
@@ -60,16 +61,16 @@ func fetchTool(ctx context.Context, r bpkit.Request, reg *registry, label, name,
 	return dir, v, nil
 }
 
-// installNode puts Node.js version rng into the slug and returns its
-// version.
-func installNode(ctx context.Context, r bpkit.Request, reg *registry, rng string) (version, error) {
-	dir, v, err := fetchTool(ctx, r, reg, "node", nodePackage(), rng, nil)
+// installNode puts the newest Node.js release that satisfies rng and fits
+// (nil accepts all) into the slug and returns its version.
+func installNode(ctx context.Context, r bpkit.Request, reg *registry, dist *nodeDist, rng string, fits func(version) bool) (version, error) {
+	dir, v, err := fetchNode(ctx, r, reg, dist, rng, fits)
 	if err != nil {
 		return version{}, err
 	}
 	node, err := nodeBinary(dir)
 	if err != nil {
-		return version{}, fmt.Errorf("installing node %s: %w", v.Version, err)
+		return version{}, fmt.Errorf("installing node %s: %w", v, err)
 	}
 	bin := filepath.Join(r.BuildDir, toolsDir, "node", "bin")
 	if err := os.MkdirAll(bin, 0o755); err != nil {
@@ -81,7 +82,7 @@ func installNode(ctx context.Context, r bpkit.Request, reg *registry, rng string
 	if err := exposeCommand(r.BuildDir, "node"); err != nil {
 		return version{}, err
 	}
-	return parseVersion(v.Version)
+	return v, nil
 }
 
 // oldNodeBin is where the node-linux-<arch> packages of Node.js before 4
