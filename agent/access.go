@@ -50,6 +50,9 @@ var apiRoutes = []apiRoute{
 	{"DELETE /v1/apps/{app}", needAdmin, (*Agent).destroyApp},
 	{"GET /v1/apps/{app}/releases", needRead, (*Agent).listReleases},
 	{"POST /v1/apps/{app}/rollback", needDeploy, (*Agent).postRollback},
+	{"GET /v1/apps/{app}/canary", needRead, (*Agent).getCanary},
+	{"POST /v1/apps/{app}/canary", needDeploy, (*Agent).postCanary},
+	{"POST /v1/apps/{app}/canary/{action}", needDeploy, (*Agent).postCanaryAction}, // promote, abort, pause, resume
 	{"GET /v1/apps/{app}/ps", needRead, (*Agent).listInstances},
 	{"POST /v1/apps/{app}/scale", needDeploy, (*Agent).postScale},
 	{"POST /v1/apps/{app}/restart", needDeploy, (*Agent).postRestart},

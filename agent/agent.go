@@ -252,7 +252,8 @@ func (a *Agent) openParts() error {
 		routes: a.table, health: a.edge, traffic: a.edge.Proxy(), certs: a.certs, events: a.events, logs: a.logs, logf: a.logf,
 		identities: a.identities, slugURL: a.slugURL, metrics: platform,
 		ctx: a.ctx, wg: &a.wg,
-		locks: map[string]chan struct{}{}, watches: map[string]*watch{},
+		locks: map[string]chan struct{}{}, watches: map[string]*watch{}, canaries: map[string]*watch{},
+		counts: a.traffic.read,
 	}
 	return a.openAddons()
 }

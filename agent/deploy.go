@@ -95,6 +95,13 @@ func (dp *deployer) pushDeploy(ctx context.Context, p gitserver.Push, out io.Wri
 		return err
 	}
 	dp.releaseCreated(rel)
+	if app.CanarySettings.OnPush {
+		if err := dp.pushCanary(ctx, app, rel, vars, out); err != nil {
+			return err
+		}
+		deployed = true
+		return nil
+	}
 	if err := dp.deployRelease(ctx, app, rel, vars, out); err != nil {
 		return err
 	}
@@ -147,11 +154,27 @@ func (dp *deployer) chosenBuildpacks(src string, vars map[string]string) []strin
 // waits until its web processes are healthy, switches traffic to it and
 // watches it. On failure the live release keeps serving.
 func (dp *deployer) deployRelease(ctx context.Context, app api.App, rel api.Release, vars map[string]string, out io.Writer) error {
+	slot, formation, err := dp.startIdle(ctx, app, rel, vars, out)
+	if err != nil {
+		return err
+	}
+	dp.switchTo(rel, slot, formation, out)
+	return nil
+}
+
+// startIdle starts rel in the idle slot, runs its release command and
+// waits until its web processes are healthy; it returns the slot and the
+// formation. On failure rel is marked failed and the live release keeps
+// serving. A canary running (canary.go) refuses it: it holds the idle slot.
+func (dp *deployer) startIdle(ctx context.Context, app api.App, rel api.Release, vars map[string]string, out io.Writer) (string, scheduler.Formation, error) {
 	cause := "other"
-	fail := func(err error) error {
+	fail := func(err error) (string, scheduler.Formation, error) {
 		dp.markFailed(rel.App, rel.Version, err.Error())
 		dp.metrics.deployEnded(rel.App, deployFailed, cause)
-		return err
+		return "", nil, err
+	}
+	if err := dp.refuseDuringCanary(rel.App); err != nil {
+		return fail(err)
 	}
 	dp.events.addData(rel.App, api.EventDeployStarted, rel.CreatedBy, releaseData(rel, ""), "Deploy of v%d started (%s)", rel.Version, rel.Description)
 	aj := readAppJSON(dp.dirs.slugPath(rel.SlugID))
@@ -201,8 +224,7 @@ func (dp *deployer) deployRelease(ctx context.Context, app api.App, rel api.Rele
 		cause = "health_check"
 		return fail(&deployError{err})
 	}
-	dp.switchTo(rel, slot, formation, out)
-	return nil
+	return slot, formation, nil
 }
 
 // startFailed is the error of a release whose processes could not be
@@ -292,6 +314,7 @@ func (dp *deployer) switchTo(rel api.Release, slot string, f scheduler.Formation
 		x.LiveSlot, x.LiveRelease = slot, rel.Version
 		x.Processes, x.Buildpack = withoutRelease(rel.Processes), rel.Buildpack
 		x.Formation = f
+		x.Canary = nil // a promoted canary ends in the same step
 		if old.LiveRelease != 0 && old.LiveSlot != slot {
 			x.StandbyRelease = old.LiveRelease
 			x.StandbyUntil = now.Add(dp.standbyWindow(old))

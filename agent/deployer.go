@@ -45,13 +45,17 @@ type deployer struct {
 	// slugURL is where a remote scheduler's hosts fetch a slug, or "".
 	slugURL func(slugID string) string
 	metrics *platformMetrics // nil counts nothing
+	// counts reads the proxy's cumulative counters per app and release:
+	// a canary's analysis compares two readings.
+	counts func() map[trafficKey]*trafficCounts
 
 	ctx context.Context // the agent's lifetime
 	wg  *sync.WaitGroup // the agent's goroutines, waited for at close
 
-	mu      sync.Mutex
-	locks   map[string]chan struct{}
-	watches map[string]*watch
+	mu       sync.Mutex
+	locks    map[string]chan struct{}
+	watches  map[string]*watch
+	canaries map[string]*watch // the runners of running canaries (canary_run.go)
 }
 
 // routePublisher is what the deployer needs of the route table: publish it

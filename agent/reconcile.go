@@ -35,7 +35,7 @@ func (dp *deployer) reconcile() {
 		}
 		// Instances of the other slot that are neither live nor standby are
 		// leftovers of an interrupted deploy.
-		if app.StandbyRelease == 0 {
+		if app.StandbyRelease == 0 && app.Canary == nil {
 			dp.stopLeftovers(ctx, app)
 		}
 		if len(insts) == 0 {
@@ -58,6 +58,15 @@ func (dp *deployer) reconcile() {
 	}
 	wg.Wait()
 	dp.routes.refreshRoutes()
+	for _, app := range apps {
+		if app.Canary != nil {
+			dp.wg.Add(1)
+			go func(app api.App) {
+				defer dp.wg.Done()
+				dp.resumeCanary(dp.ctx, app)
+			}(app)
+		}
+	}
 	for _, app := range restart {
 		dp.wg.Add(1)
 		go func(app api.App) {

@@ -26,6 +26,13 @@ func (dp *deployer) rollback(ctx context.Context, name string, version int, user
 	if app.LiveRelease == 0 {
 		return api.Release{}, conflictf("%s has no live release to roll back from: deploy it first", name)
 	}
+	if app.Canary != nil { // the rollback wins: the canary ends first
+		fmt.Fprintf(out, "-----> Aborting canary v%d first\n", app.Canary.Release)
+		dp.endCanaryLocked(name, app.Canary.Release, canaryAbort, "a rollback began", app.Canary.Last)
+		if app, err = dp.store.GetApp(name); err != nil {
+			return api.Release{}, err
+		}
+	}
 	target, err := dp.rollbackTarget(app, version)
 	if err != nil {
 		return api.Release{}, err
@@ -37,20 +44,10 @@ func (dp *deployer) rollback(ctx context.Context, name string, version int, user
 	if err != nil {
 		return api.Release{}, err
 	}
-	rel, err := dp.store.CreateRelease(api.Release{
-		App:         name,
-		Description: fmt.Sprintf("Rollback to v%d", target.Version),
-		Status:      api.StatusPending,
-		Commit:      target.Commit,
-		SlugID:      target.SlugID,
-		Buildpack:   target.Buildpack,
-		Processes:   target.Processes,
-		CreatedBy:   user,
-	}, vars)
+	rel, err := dp.releaseOfBuild(target, fmt.Sprintf("Rollback to v%d", target.Version), user, vars)
 	if err != nil {
 		return api.Release{}, err
 	}
-	dp.releaseCreated(rel)
 	switched := false
 	if app.StandbyRelease == target.Version {
 		err := dp.switchToStandby(ctx, app, rel)
@@ -73,6 +70,26 @@ func (dp *deployer) rollback(ctx context.Context, name string, version int, user
 		return api.Release{}, fmt.Errorf("restoring the config of v%d: %w", target.Version, err)
 	}
 	return dp.store.GetRelease(name, rel.Version)
+}
+
+// releaseOfBuild makes a new pending release of target's build (slug,
+// commit, processes) with vars: a rollback's, a canary's.
+func (dp *deployer) releaseOfBuild(target api.Release, description, user string, vars map[string]string) (api.Release, error) {
+	rel, err := dp.store.CreateRelease(api.Release{
+		App:         target.App,
+		Description: description,
+		Status:      api.StatusPending,
+		Commit:      target.Commit,
+		SlugID:      target.SlugID,
+		Buildpack:   target.Buildpack,
+		Processes:   target.Processes,
+		CreatedBy:   user,
+	}, vars)
+	if err != nil {
+		return api.Release{}, err
+	}
+	dp.releaseCreated(rel)
+	return rel, nil
 }
 
 func (dp *deployer) rollbackTarget(app api.App, version int) (api.Release, error) {

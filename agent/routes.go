@@ -127,6 +127,9 @@ func (rt *routeTable) build(ctx context.Context) ([]proxy.DesiredRoute, error) {
 			},
 			LiveSlot: app.LiveSlot,
 		}
+		if c := app.Canary; c != nil {
+			d.Split = proxy.Split{Slot: c.Slot, Release: c.Release, Weight: c.Weight()}
+		}
 		if app.LiveRelease != 0 {
 			d.Health, _ = webCheck(readAppJSON(liveSlug(rt.store, rt.dirs, app)))
 			d.Instances = rt.candidates(ctx, app.Name)

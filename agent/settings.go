@@ -136,9 +136,12 @@ func settingChange(app *api.App, key string, v *string) (func(), error) {
 		}
 		return func() { app.WatchWindow = api.Duration(d) }, err
 	}
+	if key == "canary" || strings.HasPrefix(key, settingCanaryPrefix) {
+		return canarySettingChange(app, key, v)
+	}
 	name, ok := strings.CutPrefix(key, settingHeaderPrefix)
 	if !ok {
-		return nil, invalidf("unknown setting %q: use rate-limit, rate-burst, standby-window, watch-window or header.NAME", key)
+		return nil, invalidf("unknown setting %q: use rate-limit, rate-burst, standby-window, watch-window, canary.* or header.NAME", key)
 	}
 	name, err := checkHeaderSetting(name, v)
 	if err != nil {

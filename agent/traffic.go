@@ -149,13 +149,7 @@ func (s *trafficSampler) appMetrics(app string, now time.Time) api.AppMetrics {
 		if out.Window > 0 {
 			r.Rate = r.Requests / out.Window
 		}
-		d := make([]float64, len(c.buckets))
-		for i := range d {
-			d[i] = c.buckets[i]
-			if i < len(was.buckets) {
-				d[i] -= was.buckets[i]
-			}
-		}
+		d := c.bucketsSince(was)
 		r.P50, r.P95 = quantile(0.5, c.bounds, d), quantile(0.95, c.bounds, d)
 		out.Releases = append(out.Releases, r)
 	}
@@ -163,6 +157,19 @@ func (s *trafficSampler) appMetrics(app string, now time.Time) api.AppMetrics {
 		return releaseNumber(out.Releases[i].Release) > releaseNumber(out.Releases[j].Release)
 	})
 	return out
+}
+
+// bucketsSince is the latency histogram of the requests counted since was,
+// an earlier reading of the same counters.
+func (c *trafficCounts) bucketsSince(was *trafficCounts) []float64 {
+	d := make([]float64, len(c.buckets))
+	for i := range d {
+		d[i] = c.buckets[i]
+		if i < len(was.buckets) {
+			d[i] -= was.buckets[i]
+		}
+	}
+	return d
 }
 
 // quantile estimates the q-quantile of a histogram's cumulative counts

@@ -33,35 +33,52 @@ func (dp *deployer) startWatch(app api.App, rel api.Release, slot string) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(dp.ctx, window)
+	dp.track(dp.watches, app.Name, ctx, cancel, func(ctx context.Context) { dp.watchRelease(ctx, rel, slot) })
+}
+
+// track runs fn on one of the agent's goroutines, registered in reg (the
+// watches, the canaries' runners) under app until it returns; cancel ends
+// its ctx, and stopTracked ends and waits for it. It reports false, and
+// runs nothing, when app has one registered already.
+func (dp *deployer) track(reg map[string]*watch, app string, ctx context.Context, cancel context.CancelFunc, fn func(context.Context)) bool {
 	w := &watch{cancel: cancel, done: make(chan struct{})}
 	dp.mu.Lock()
-	dp.watches[app.Name] = w
+	if reg[app] != nil {
+		dp.mu.Unlock()
+		cancel()
+		return false
+	}
+	reg[app] = w
 	dp.mu.Unlock()
 	dp.wg.Add(1)
 	go func() {
 		defer dp.wg.Done()
 		defer close(w.done)
 		defer cancel()
-		dp.watchRelease(ctx, rel, slot)
+		fn(ctx)
 		dp.mu.Lock()
-		if dp.watches[app.Name] == w {
-			delete(dp.watches, app.Name)
+		if reg[app] == w {
+			delete(reg, app)
 		}
 		dp.mu.Unlock()
 	}()
+	return true
 }
 
-// stopWatch ends the watch of app, if any, and waits for it: the operation
-// that stops it takes the release as good.
-func (dp *deployer) stopWatch(app string) {
+// stopTracked ends app's goroutine in reg, if any, and waits for it.
+func (dp *deployer) stopTracked(reg map[string]*watch, app string) {
 	dp.mu.Lock()
-	w := dp.watches[app]
+	w := reg[app]
 	dp.mu.Unlock()
 	if w != nil {
 		w.cancel()
 		<-w.done
 	}
 }
+
+// stopWatch ends the watch of app, if any, and waits for it: the operation
+// that stops it takes the release as good.
+func (dp *deployer) stopWatch(app string) { dp.stopTracked(dp.watches, app) }
 
 func (dp *deployer) watchRelease(ctx context.Context, rel api.Release, slot string) {
 	base := dp.traffic.Stats(rel.App)[slot]

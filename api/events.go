@@ -71,6 +71,11 @@ const (
 	EventBackupFailed      = "backup.failed"
 	EventDrainDropped      = "drain.dropped"
 	EventWebhookTest       = "webhook.test"
+	EventCanaryStarted     = "canary.started"
+	EventCanaryStep        = "canary.step" // a step passed and the canary's share grew
+	EventCanaryPromoted    = "canary.promoted"
+	EventCanaryFailed      = "canary.failed"  // its analysis failed, or it crashed: aborted
+	EventCanaryAborted     = "canary.aborted" // by hand, a rollback or a restart
 )
 
 // EventTypes are every event type, in the order docs/notifications.md
@@ -81,6 +86,7 @@ var EventTypes = []string{
 	EventReleaseCreated,
 	EventDeployStarted, EventDeploySucceeded, EventDeployFailed,
 	EventRollbackManual, EventRollbackAutomatic, EventStandbyStopped,
+	EventCanaryStarted, EventCanaryStep, EventCanaryPromoted, EventCanaryFailed, EventCanaryAborted,
 	EventInstanceCrashed, EventInstanceOOMKilled, EventInstanceRestarted, EventRunStarted,
 	EventScale, EventConfigChanged, EventSettingsChanged,
 	EventDomainAdded, EventDomainRemoved,

@@ -64,6 +64,11 @@ type App struct {
 	RateLimitBurst int               `json:"rate_limit_burst,omitempty"` // 0: one second's worth
 	Headers        map[string]string `json:"headers,omitempty"`          // response header overrides; "" deletes
 
+	// Canary is the release under canary analysis, nil when none runs;
+	// CanarySettings say how it runs and is judged (`pier settings`, canary.*).
+	Canary         *Canary        `json:"canary,omitempty"`
+	CanarySettings CanarySettings `json:"canary_settings,omitzero"`
+
 	// UID is the user id the app's processes run as on the agent's host
 	// (its builds run as UID+1); 0 until the agent first gives it one.
 	UID int `json:"uid,omitempty"`

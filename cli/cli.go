@@ -72,6 +72,8 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			appsCommand(),
 			releasesCommand(),
 			rollbackCommand(),
+			canaryCommand(),
+			splitCommand(),
 			pipelinesCommand(),
 			promoteCommand(),
 			reviewAppsCommand(),

@@ -15,13 +15,21 @@ import (
 // settingKeys are the settings every app has, in the order they are listed.
 var settingKeys = []string{"rate-limit", "rate-burst", "standby-window", "watch-window"}
 
+// canarySettingKeys are the canary's settings (docs/canaries.md), listed
+// only when set.
+var canarySettingKeys = []string{"canary", "canary.steps", "canary.interval", "canary.min-requests",
+	"canary.max-error-pct", "canary.max-latency-ratio", "canary.max-failures", "canary.max-failures-in-row"}
+
 func settingsCommand() *ucli.Command {
 	return &ucli.Command{
 		Name:  "settings",
 		Usage: "an app's proxy and deploy settings (rate limit, windows, response headers)",
 		Description: "Keys: rate-limit (requests per second per client IP, 0 = off), rate-burst,\n" +
 			"standby-window and watch-window (durations like 15m), header.NAME (a response\n" +
-			"header; an empty value removes a default header). Settings make no release.",
+			"header; an empty value removes a default header), canary (on: a push deploys\n" +
+			"as a canary), canary.steps, canary.interval, canary.min-requests,\n" +
+			"canary.max-error-pct, canary.max-latency-ratio, canary.max-failures and\n" +
+			"canary.max-failures-in-row (see docs/canaries.md). Settings make no release.",
 		Flags:  appFlags(),
 		Action: runSettings,
 		Subcommands: []*ucli.Command{
@@ -64,6 +72,22 @@ func appSettings(a api.App) map[string]string {
 	}
 	if a.WatchWindow != 0 {
 		m["watch-window"] = time.Duration(a.WatchWindow).String()
+	}
+	t := a.CanarySettings
+	if t.OnPush {
+		m["canary"] = "on"
+	}
+	if len(t.Steps) > 0 {
+		m["canary.steps"] = joinInts(t.Steps)
+	}
+	if t.Interval != 0 {
+		m["canary.interval"] = time.Duration(t.Interval).String()
+	}
+	for k, v := range map[string]float64{"min-requests": float64(t.MinRequests), "max-error-pct": t.MaxErrorPct,
+		"max-latency-ratio": t.MaxLatency, "max-failures": float64(t.MaxFailures), "max-failures-in-row": float64(t.MaxFailuresRow)} {
+		if v != 0 {
+			m["canary."+k] = strconv.FormatFloat(v, 'f', -1, 64)
+		}
 	}
 	for k, v := range a.Headers {
 		m["header."+k] = v
@@ -147,10 +171,10 @@ func runSettingsUnset(c *ucli.Context) error {
 // checkSettingKey catches a mistyped key before anything is sent; the
 // agent checks the values.
 func checkSettingKey(k string) error {
-	if slices.Contains(settingKeys, k) || strings.HasPrefix(k, "header.") && len(k) > len("header.") {
+	if slices.Contains(settingKeys, k) || slices.Contains(canarySettingKeys, k) || strings.HasPrefix(k, "header.") && len(k) > len("header.") {
 		return nil
 	}
-	return fmt.Errorf("unknown setting %q: use %s or header.NAME", k, strings.Join(settingKeys, ", "))
+	return fmt.Errorf("unknown setting %q: use %s, %s or header.NAME", k, strings.Join(settingKeys, ", "), strings.Join(canarySettingKeys, ", "))
 }
 
 func updateSettings(c *ucli.Context, changes map[string]*string) error {

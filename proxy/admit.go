@@ -39,6 +39,7 @@ type arrival struct {
 	fwdProto string     // the first X-Forwarded-Proto value
 	fwdHost  string     // the first X-Forwarded-Host value
 	inID     string     // the first X-Request-Id value
+	split    string     // the split cookie's value, or the split key (split.go)
 }
 
 // readForwarding fills the forwarding fields of a from one header field;
@@ -59,6 +60,14 @@ func (a *arrival) readForwarding(key, value string) {
 		if a.fwdHost == "" {
 			a.fwdHost = value
 		}
+	case "Cookie":
+		if a.split == "" {
+			a.split = splitCookieValue(value)
+		}
+	case SplitKeyHeader:
+		if value != "" {
+			a.split = splitKeyPrefix + value // over a cookie
+		}
 	}
 }
 
@@ -72,6 +81,14 @@ func arrivalOf(r *http.Request) arrival {
 	a.fwdProto = firstValue(r.Header["X-Forwarded-Proto"])
 	a.fwdHost = firstValue(r.Header["X-Forwarded-Host"])
 	a.inID = firstValue(r.Header["X-Request-Id"])
+	for _, c := range r.Header["Cookie"] {
+		if a.split == "" {
+			a.split = splitCookieValue(c)
+		}
+	}
+	if k := firstValue(r.Header[SplitKeyHeader]); k != "" {
+		a.split = splitKeyPrefix + k
+	}
 	return a
 }
 
@@ -115,7 +132,8 @@ func (p *Proxy) admit(st *reqState, a *arrival) verdict {
 	case a.bodyLen > p.cfg.MaxBodyBytes:
 		return bodyTooLarge
 	}
-	b := rt.pick()
+	st.chooseSide(rt, a.split)
+	b := rt.pick(st.toSplit)
 	if b == nil {
 		return noInstance
 	}

@@ -198,7 +198,7 @@ func (e *Edge) apply(set RouteSet) {
 	served := make(map[string][]Candidate, len(set.Routes))
 	for _, d := range set.Routes {
 		r := d.Route
-		var live []Candidate
+		var live, split []Candidate
 		r.Releases = nil
 		for _, c := range d.Instances {
 			if !slices.Contains(r.Releases, c.Release) {
@@ -210,15 +210,17 @@ func (e *Edge) apply(set RouteSet) {
 				e.vetLater(c, r.Health)
 			case c.Slot == d.LiveSlot:
 				live = append(live, c)
+			case r.Split.active() && c.Slot == r.Split.Slot:
+				split = append(split, c)
 			}
 		}
 		if len(live) == 0 {
 			live = e.holdOver(d)
 		}
 		served[r.App] = live
-		r.Upstreams = make([]Upstream, len(live))
-		for i, c := range live {
-			r.Upstreams[i] = c.Upstream
+		r.Upstreams = make([]Upstream, 0, len(live)+len(split))
+		for _, c := range append(live, split...) {
+			r.Upstreams = append(r.Upstreams, c.Upstream)
 		}
 		routes = append(routes, r)
 	}

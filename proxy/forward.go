@@ -342,7 +342,7 @@ func (p *Proxy) roundTrip(st *reqState, req *http.Request) (*http.Response, erro
 		p.eject(st.backend, err)
 		var next *backend
 		if tries < len(st.route.backends) && replayable(req) {
-			next = st.route.pick()
+			next = st.route.pick(st.toSplit)
 		}
 		st.backend.connectFailed(next != nil)
 		if next == nil {

@@ -46,8 +46,9 @@ func proxysAnswerField(rt *route, k string) bool {
 // addAnswerFields calls add with the fields the proxy adds to an answer of
 // rt: the security headers the answer lacks (has says which it has), HSTS
 // on TLS requests only, unless the route sets or deletes them; the route's
-// own values; the request ID.
-func addAnswerFields(rt *route, tls bool, id []string, has func(k string) bool, add func(k string, vv []string)) {
+// own values; the request ID; the split cookie a client needs (cookie, ""
+// for none), besides the instance's own cookies.
+func addAnswerFields(rt *route, tls bool, id []string, cookie string, has func(k string) bool, add func(k string, vv []string)) {
 	for _, d := range defaultSecurityHeaders {
 		if !has(d.key) && (rt == nil || !rt.overrides(d.key)) {
 			add(d.key, d.val)
@@ -62,6 +63,9 @@ func addAnswerFields(rt *route, tls bool, id []string, has func(k string) bool, 
 		}
 	}
 	add("X-Request-Id", id)
+	if cookie != "" {
+		add("Set-Cookie", []string{setCookieField(cookie, tls)})
+	}
 }
 
 // setAnswerHeader applies the answer rules to h, the header of an answer
@@ -78,10 +82,16 @@ func (st *reqState) setAnswerHeader(h http.Header) {
 // addAnswerFields adds the proxy's fields to h, an answer's header that
 // holds only the fields passAnswerField passes.
 func (st *reqState) addAnswerFields(h http.Header) {
-	addAnswerFields(st.route, st.tls, st.fwd[3:4:4], func(k string) bool {
+	addAnswerFields(st.route, st.tls, st.fwd[3:4:4], st.setCookie, func(k string) bool {
 		_, ok := h[k]
 		return ok
-	}, func(k string, vv []string) { h[k] = vv })
+	}, func(k string, vv []string) {
+		if k == "Set-Cookie" {
+			h[k] = append(h[k], vv...)
+			return
+		}
+		h[k] = vv
+	})
 }
 
 // overrides reports whether the route sets or deletes header k itself.

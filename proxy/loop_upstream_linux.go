@@ -90,7 +90,7 @@ func (l *evLoop) cannotConnect(c *evConn, x *exchange, b *backend, err error) {
 	x.tries++
 	var next *backend
 	if x.tries < len(x.route.backends) && x.idempotent {
-		next = x.route.pick()
+		next = x.route.pick(x.st.toSplit)
 	}
 	b.connectFailed(next != nil)
 	if next == nil {

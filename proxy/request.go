@@ -32,6 +32,8 @@ type reqState struct {
 	failed         bool             // the proxy answered itself (fail)
 	connectFailed  bool             // ... because no instance could be reached
 	inFlight       prometheus.Gauge // counted in flight since begin, until end
+	toSplit        bool             // the client is on the split's side (split.go)
+	setCookie      string           // the split cookie's value to send, "" for none
 
 	// The request to the instance, kept here to save allocations.
 	url    url.URL

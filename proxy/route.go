@@ -45,6 +45,9 @@ type Route struct {
 	// of the app's other running instances (the standby slot). The series
 	// of any other release are deleted when the routes change.
 	Releases []int
+	// Split sends a share of the app's clients to a second slot: a canary
+	// or an A/B test (split.go). The zero value sends everyone live.
+	Split Split
 }
 
 // RequestLog is one finished request, for the router log line.

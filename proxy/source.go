@@ -28,7 +28,8 @@ type RouteSet struct {
 // settings (Route, whose Upstreams the Edge fills), the slot that is live,
 // and every instance that could serve it. An Edge sends requests to an
 // instance of the live slot only once the instance has passed its health
-// check (Route.Health) in the proxy, and not while it drains.
+// check (Route.Health) in the proxy, and not while it drains. With a
+// Route.Split, the instances of the split's slot that passed serve too.
 type DesiredRoute struct {
 	Route
 	LiveSlot  string

@@ -22,22 +22,7 @@ type route struct {
 	setHdr   []headerValue // Route.Headers with a value, canonical keys
 	delHdr   []string      // Route.Headers set to ""
 	metrics  *series       // its refused requests
-}
-
-// pick returns the next healthy backend in round-robin order, or nil.
-func (rt *route) pick() *backend {
-	n := uint64(len(rt.backends))
-	if n == 0 {
-		return nil
-	}
-	start := rt.rr.Add(1)
-	for i := uint64(0); i < n; i++ {
-		b := rt.backends[(start+i)%n]
-		if b.healthy.Load() {
-			return b
-		}
-	}
-	return nil
+	hasSplit bool          // some backend serves Split's slot
 }
 
 // backendKey identifies an instance across route tables. A new release on a
@@ -130,6 +115,7 @@ func (p *Proxy) buildRoute(r Route, keep map[backendKey]bool) *route {
 			p.backends[k] = b
 		}
 		rt.backends = append(rt.backends, b)
+		rt.hasSplit = rt.hasSplit || rt.onSplit(b)
 	}
 	if r.RateLimit.RPS > 0 {
 		l := p.limiters[r.App]

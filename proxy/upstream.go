@@ -207,7 +207,7 @@ func (p *Proxy) fastRoundTrip(st *reqState, r *http.Request) (*http.Response, er
 			tries++
 			var next *backend
 			if tries < len(st.route.backends) && idempotent {
-				next = st.route.pick()
+				next = st.route.pick(st.toSplit)
 			}
 			st.backend.connectFailed(next != nil)
 			if next == nil {

@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -23,13 +25,29 @@ var greeting = "hello"
 // process of the build crash that long after it starts, as CRASH_AFTER does.
 var crashAfter = ""
 
+// failEvery, when set at build time (-X main.failEvery=10), makes every
+// Nth answer of / a 500: a release that fails a share of its requests.
+var failEvery = ""
+
+var served atomic.Int64
+
+// delay, when set at build time (-X main.delay=300ms), makes / that slow.
+var delay = ""
+
 func main() {
 	port := os.Getenv("PORT")
 	if port == "" {
 		port = "5000"
 	}
 	mux := http.NewServeMux()
+	every, _ := strconv.Atoi(failEvery)
+	pause, _ := time.ParseDuration(delay)
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		time.Sleep(pause)
+		if every > 0 && served.Add(1)%int64(every) == 0 {
+			http.Error(w, "failing one in "+failEvery+" on purpose", http.StatusInternalServerError)
+			return
+		}
 		if os.Getenv("FAIL_REQUESTS") != "" {
 			http.Error(w, "failing on purpose", http.StatusInternalServerError)
 			return
