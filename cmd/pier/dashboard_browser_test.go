@@ -33,7 +33,7 @@ func TestDashboardBrowser(t *testing.T) {
 	mustPush(t, repo, "Released v3")
 	v1, v3 := releaseOf(t, a, "shop", 1), releaseOf(t, a, "shop", 3)
 
-	load := startLoad(t, a, "shop")
+	load := startSteadyLoad(t, a, "shop")
 	defer load.stop()
 
 	b := newBrowser(t, chromium)
@@ -262,8 +262,9 @@ func (b *browser) screenshot(name string) {
 	}
 }
 
-// load keeps requesting an app through the proxy and counts what fails.
-type load struct {
+// steadyLoad keeps requesting an app through the proxy, one request at a
+// time, and counts what fails.
+type steadyLoad struct {
 	n      atomic.Int64
 	mu     sync.Mutex
 	failed []string
@@ -272,9 +273,9 @@ type load struct {
 	once   sync.Once
 }
 
-func startLoad(t *testing.T, a *agentProc, app string) *load {
+func startSteadyLoad(t *testing.T, a *agentProc, app string) *steadyLoad {
 	ctx, cancel := context.WithCancel(context.Background())
-	l := &load{cancel: cancel, done: make(chan struct{})}
+	l := &steadyLoad{cancel: cancel, done: make(chan struct{})}
 	client := &http.Client{Timeout: 10 * time.Second}
 	go func() {
 		defer close(l.done)
@@ -301,7 +302,7 @@ func startLoad(t *testing.T, a *agentProc, app string) *load {
 	return l
 }
 
-func (l *load) fail(what string) {
+func (l *steadyLoad) fail(what string) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if len(l.failed) < 20 {
@@ -309,15 +310,15 @@ func (l *load) fail(what string) {
 	}
 }
 
-func (l *load) count() int64 { return l.n.Load() }
+func (l *steadyLoad) count() int64 { return l.n.Load() }
 
-func (l *load) failures() []string {
+func (l *steadyLoad) failures() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]string(nil), l.failed...)
 }
 
-func (l *load) stop() {
+func (l *steadyLoad) stop() {
 	l.once.Do(func() {
 		l.cancel()
 		<-l.done
