@@ -224,3 +224,32 @@ func TestBadConfigExitsWithMessage(t *testing.T) {
 		}
 	}
 }
+
+// The web binary reads its feature flags from the environment: a good
+// percent is in force, a bad one is logged once and leaves the flag off,
+// and the process serves either way.
+func TestWebProcessFlags(t *testing.T) {
+	bin := build(t)
+	client := &http.Client{Timeout: 10 * time.Second}
+	for _, c := range []struct{ value, variant, log string }{
+		{"100", "centroid", "web: feature flags NEW_SUMMARY=100%"},
+		{"often", "textrank", `flags: FLAG_NEW_SUMMARY="often" is not a whole number from 0 to 100: the flag is off`},
+	} {
+		p := start(t, filepath.Join(bin, "web"), "PORT=0", "RATE_LIMIT_RPS=0", "FLAG_NEW_SUMMARY="+c.value)
+		port := p.waitFor(t, `listening on \[::\]:(\d+)`)[1]
+		resp, err := client.Get("http://127.0.0.1:" + port + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Text-Lens-Variant"); resp.StatusCode != 200 || got != c.variant {
+			t.Errorf("FLAG_NEW_SUMMARY=%s: %d, variant %q, want %q", c.value, resp.StatusCode, got, c.variant)
+		}
+		if err := p.stop(t); err != nil {
+			t.Errorf("FLAG_NEW_SUMMARY=%s: web exited with %v:\n%s", c.value, err, p.out)
+		}
+		if !strings.Contains(p.out.String(), c.log) {
+			t.Errorf("FLAG_NEW_SUMMARY=%s: log lacks %q:\n%s", c.value, c.log, p.out)
+		}
+	}
+}

@@ -34,6 +34,7 @@ type Result struct {
 	Sentiment Prediction `json:"sentiment"`
 	Topic     Prediction `json:"topic"`
 	Summary   []string   `json:"summary"`
+	Method    string     `json:"summary_method"` // TextRank or Centroid
 	Keywords  []string   `json:"keywords"`
 }
 
@@ -92,13 +93,23 @@ func (a *Analyzer) Evaluate(examples []Example) (sentiment, topic float64) {
 	return float64(s) / n, float64(t) / n
 }
 
-// Analyze classifies text and summarises it in at most sentences sentences.
+// Analyze classifies text and summarises it in at most sentences sentences
+// with TextRank.
 func (a *Analyzer) Analyze(text string, sentences int) Result {
+	return a.AnalyzeWith(text, sentences, TextRank)
+}
+
+// AnalyzeWith is Analyze with the summary method (TextRank or Centroid).
+func (a *Analyzer) AnalyzeWith(text string, sentences int, method string) Result {
+	if method != Centroid {
+		method = TextRank
+	}
 	tokens := Tokens(text)
 	return Result{
 		Sentiment: a.sentiment.Predict(withLexicon(tokens)),
 		Topic:     a.topic.Predict(tokens),
-		Summary:   Summarize(text, sentences),
+		Summary:   SummarizeWith(method, text, sentences),
+		Method:    method,
 		Keywords:  a.keywords(text, 5),
 	}
 }

@@ -99,6 +99,13 @@ func TestSentences(t *testing.T) {
 }
 
 func TestSummarize(t *testing.T) {
+	for _, method := range []string{TextRank, Centroid} {
+		t.Run(method, func(t *testing.T) { testSummarize(t, method) })
+	}
+}
+
+func testSummarize(t *testing.T, method string) {
+	Summarize := func(text string, n int) []string { return SummarizeWith(method, text, n) }
 	text := "The city council approved the new budget for schools. " +
 		"My cat sleeps all day. " +
 		"The budget gives schools more money for teachers and books. " +
@@ -121,6 +128,21 @@ func TestSummarize(t *testing.T) {
 	}
 	if got := Summarize("", 3); len(got) != 0 {
 		t.Errorf("empty text: got %q, want nothing", got)
+	}
+}
+
+// The two methods are different summaries: on this text TextRank picks the
+// sentences most like the others, the centroid the ones covering the most
+// of the text's words.
+func TestSummaryMethodsDiffer(t *testing.T) {
+	text := "Rain fell. The market rose on strong bank earnings and rising interest in tech shares. " +
+		"Bank shares rose. Tech shares rose too. Investors were calm."
+	tr, ce := Summarize(text, 1), SummarizeCentroid(text, 1)
+	if want := []string{"Bank shares rose."}; !reflect.DeepEqual(tr, want) {
+		t.Errorf("textrank picked %q, want %q", tr, want)
+	}
+	if want := []string{"The market rose on strong bank earnings and rising interest in tech shares."}; !reflect.DeepEqual(ce, want) {
+		t.Errorf("centroid picked %q, want %q", ce, want)
 	}
 }
 

@@ -31,9 +31,39 @@ func Sentences(text string) []string {
 	return out
 }
 
+// Summary methods: how a summary picks its sentences.
+const (
+	TextRank = "textrank" // the default
+	Centroid = "centroid" // the new method behind the NEW_SUMMARY flag
+)
+
 // Summarize picks the n most central sentences of text with TextRank over
 // TF-IDF sentence vectors and returns them in their original order.
 func Summarize(text string, n int) []string {
+	return summarize(text, n, textRank)
+}
+
+// SummarizeCentroid picks the n sentences of text that cover most of the
+// text's TF-IDF centroid (the mean of its sentence vectors: the sum of the
+// centroid's weights of the words a sentence holds) and returns them in
+// their original order. It favours sentences that hold many of the text's
+// words, where TextRank favours sentences like many others.
+func SummarizeCentroid(text string, n int) []string {
+	return summarize(text, n, centroidScores)
+}
+
+// SummarizeWith summarises by method (TextRank or Centroid; anything else
+// is TextRank).
+func SummarizeWith(method, text string, n int) []string {
+	if method == Centroid {
+		return SummarizeCentroid(text, n)
+	}
+	return Summarize(text, n)
+}
+
+// summarize returns the n sentences of text that score highest, in their
+// original order.
+func summarize(text string, n int, score func([]map[string]float64) []float64) []string {
 	sents := Sentences(text)
 	if n <= 0 {
 		return []string{}
@@ -41,8 +71,7 @@ func Summarize(text string, n int) []string {
 	if len(sents) <= n {
 		return sents
 	}
-	vecs := tfidf(sents)
-	rank := textRank(vecs)
+	rank := score(tfidf(sents))
 	idx := make([]int, len(sents))
 	for i := range idx {
 		idx[i] = i
@@ -53,6 +82,24 @@ func Summarize(text string, n int) []string {
 	out := make([]string, n)
 	for i, j := range idx {
 		out[i] = sents[j]
+	}
+	return out
+}
+
+// centroidScores is, for each vector, the sum of the vectors' mean over the
+// words the vector holds.
+func centroidScores(vecs []map[string]float64) []float64 {
+	mean := map[string]float64{}
+	for _, v := range vecs {
+		for w, x := range v {
+			mean[w] += x / float64(len(vecs))
+		}
+	}
+	out := make([]float64, len(vecs))
+	for i, v := range vecs {
+		for w := range v {
+			out[i] += mean[w]
+		}
 	}
 	return out
 }

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"net/http"
 
+	"github.com/pierhq/pier/sample-app/flags"
 	"github.com/pierhq/pier/sample-app/nlp"
 )
 
@@ -26,10 +27,13 @@ type pageData struct {
 	Stats     nlp.Stats
 	MaxBytes  int
 	Sentences int
+	Summary   string // the visitor's summary method: nlp.TextRank or nlp.Centroid
+	NewShare  int    // the percent of visitors in the NEW_SUMMARY flag
 }
 
 func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 	var buf bytes.Buffer
+	method := s.summaryMethod(w, r)
 	err := pageTemplate.Execute(&buf, pageData{
 		Title:     Title,
 		Release:   s.cfg.ReleaseLabel(),
@@ -38,6 +42,8 @@ func (s *Server) page(w http.ResponseWriter, r *http.Request) {
 		Stats:     s.analyzer.Stats,
 		MaxBytes:  s.cfg.MaxTextBytes,
 		Sentences: s.cfg.SummarySentences,
+		Summary:   method,
+		NewShare:  s.Flags.Percent(flags.NewSummary),
 	})
 	if err != nil {
 		http.Error(w, "rendering the page failed", http.StatusInternalServerError)

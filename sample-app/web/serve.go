@@ -63,8 +63,9 @@ func (r *statusRecorder) Write(b []byte) (int, error) {
 }
 
 // logRequests logs one line per request: method, path (never the query,
-// which may hold tokens), status, duration, client and request id. Bodies and
-// headers are never logged.
+// which may hold tokens), status, duration, client, request id and, for
+// the page and the API's analyses, the variant (VariantHeader) that
+// answered. Bodies and the request's headers are never logged.
 func (s *Server) logRequests(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := s.now()
@@ -79,8 +80,12 @@ func (s *Server) logRequests(next http.Handler) http.Handler {
 		if rec.status == 0 {
 			rec.status = http.StatusOK
 		}
-		s.log.Printf("web: method=%s path=%q status=%d duration=%s client=%s request_id=%q",
-			r.Method, r.URL.Path, rec.status, s.now().Sub(start).Round(time.Microsecond), clientIP(r), r.Header.Get("X-Request-ID"))
+		variant := ""
+		if v := w.Header().Get(VariantHeader); v != "" {
+			variant = " variant=" + v
+		}
+		s.log.Printf("web: method=%s path=%q status=%d duration=%s client=%s request_id=%q%s",
+			r.Method, r.URL.Path, rec.status, s.now().Sub(start).Round(time.Microsecond), clientIP(r), r.Header.Get("X-Request-ID"), variant)
 	})
 }
 

@@ -14,6 +14,7 @@ import (
 
 	"github.com/pierhq/pier/sample-app/config"
 	"github.com/pierhq/pier/sample-app/errtrack"
+	"github.com/pierhq/pier/sample-app/flags"
 	"github.com/pierhq/pier/sample-app/nlp"
 )
 
@@ -33,6 +34,9 @@ type Server struct {
 	// Errors, when set, gets the errors a request could not recover from
 	// (a failed page, a panic), with the release pier runs.
 	Errors *errtrack.Reporter
+	// Flags are the feature flags in force (FLAG_<NAME> config vars); the
+	// zero Set has every flag off.
+	Flags flags.Set
 }
 
 // New returns the app's server; logger receives one line per request.
@@ -112,7 +116,7 @@ func (s *Server) analyze(w http.ResponseWriter, r *http.Request) {
 		n = s.cfg.SummarySentences
 	}
 	res := analyzeResponse{
-		Result:  s.analyzer.Analyze(req.Text, n),
+		Result:  s.analyzer.AnalyzeWith(req.Text, n, s.summaryMethod(w, r)),
 		Model:   s.analyzer.Model,
 		Release: s.cfg.ReleaseLabel(),
 	}

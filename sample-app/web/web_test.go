@@ -18,6 +18,7 @@ import (
 
 	"github.com/pierhq/pier/sample-app/config"
 	"github.com/pierhq/pier/sample-app/data"
+	"github.com/pierhq/pier/sample-app/flags"
 	"github.com/pierhq/pier/sample-app/nlp"
 )
 
@@ -57,7 +58,14 @@ func newServer(t *testing.T, env map[string]string) (*httptest.Server, *syncBuff
 		t.Fatal(err)
 	}
 	logs := &syncBuffer{}
-	ts := httptest.NewServer(New(cfg, analyzer, log.New(logs, "", 0)).Handler())
+	logger := log.New(logs, "", 0)
+	srv := New(cfg, analyzer, logger)
+	var environ []string
+	for k, v := range env {
+		environ = append(environ, k+"="+v)
+	}
+	srv.Flags = flags.Load(environ, logger.Printf) // as cmd/web does
+	ts := httptest.NewServer(srv.Handler())
 	t.Cleanup(ts.Close)
 	return ts, logs
 }

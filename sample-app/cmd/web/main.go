@@ -16,6 +16,7 @@ import (
 	"github.com/pierhq/pier/sample-app/config"
 	"github.com/pierhq/pier/sample-app/data"
 	"github.com/pierhq/pier/sample-app/errtrack"
+	"github.com/pierhq/pier/sample-app/flags"
 	"github.com/pierhq/pier/sample-app/nlp"
 	"github.com/pierhq/pier/sample-app/web"
 )
@@ -52,6 +53,8 @@ func run(ctx context.Context) error {
 	}
 	logger.Printf("web: listening on %s", ln.Addr())
 	srv := web.New(cfg, a, logger)
+	srv.Flags = flags.Load(os.Environ(), logger.Printf)
+	logger.Printf("web: feature flags %s", srv.Flags)
 	if srv.Errors, err = errtrack.New(os.Getenv); err != nil {
 		return err
 	}

@@ -55,7 +55,7 @@
       return span;
     }));
     document.getElementById("elapsed").textContent =
-      "Analyzed in " + data.elapsed_ms.toFixed(2) + " ms by the " + data.model + " model · " + data.release;
+      "Analyzed in " + data.elapsed_ms.toFixed(2) + " ms by the " + data.model + " model, " + data.summary_method + " summary · " + data.release;
     result.hidden = false;
   }
 
