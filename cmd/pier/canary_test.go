@@ -148,6 +148,35 @@ func TestCanary(t *testing.T) {
 		}
 	})
 
+	t.Run("a release that crashes at its first step is aborted", func(t *testing.T) {
+		ld.reset()
+		repo.rebuildWith("crash", "-X main.crashAfter=3s")
+		mustPush(t, repo, "started")
+		canary := lastRelease(t, a, app).Version
+		var ended time.Time
+		waitFor(t, 30*time.Second, "the crashing canary to end", func() bool {
+			if st := status(); st.Canary == nil {
+				ended = time.Now()
+				return true
+			}
+			return false
+		})
+		r := releaseOf(t, a, app, canary)
+		if r.Status != api.StatusFailed || !strings.Contains(r.Reason, "canary") {
+			t.Errorf("v%d is %s (%q), want a failed canary", canary, r.Status, r.Reason)
+		}
+		t.Logf("v%d: %s", canary, r.Reason)
+		time.Sleep(2 * time.Second)
+		before, after := ld.failedAround(ended)
+		t.Logf("%d requests failed before the abort, %d after", before, after)
+		if after > 0 {
+			t.Errorf("%d requests failed after the abort", after)
+		}
+		if _, body, _ := a.get(app, "/"); !strings.HasPrefix(body, "hello from canary v4") {
+			t.Errorf("after the abort GET / = %q, want the live release", body)
+		}
+	})
+
 	t.Run("an A/B split holds its share, sticky, with no analysis", func(t *testing.T) {
 		ld.reset()
 		if r := a.pier("split", "-a", app, "--to", "v2", "--percent", "100"); r.code == 0 {
