@@ -72,6 +72,10 @@ type Spec struct {
 	Password string           // the clients' password
 	Port     int              // the port to listen on when it is free; 0 (or taken): a free one
 	Limits   Limits
+	// Seed is a snapshot the server starts with: for Redis an RDB file
+	// (what `redis-cli --rdb` writes). PostgreSQL add-ons are loaded
+	// from a dump once up instead, and take none.
+	Seed string
 
 	superPassword string // PostgreSQL's superuser's, made and forgotten by Create
 }
@@ -223,6 +227,9 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (Server, error) {
 	}
 	if spec.Limits == (Limits{}) {
 		spec.Limits = DefaultLimits
+	}
+	if spec.Seed != "" && spec.Type != Redis {
+		return Server{}, fmt.Errorf("a %s server starts empty: load a dump into it once it runs", spec.Type)
 	}
 	spec.superPassword = randomPassword()
 	k, version, err := m.kind(spec.Type, spec.Version)

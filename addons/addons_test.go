@@ -234,3 +234,58 @@ func TestPortTakenWhileDown(t *testing.T) {
 	l.Close()
 	waitFor(t, func() bool { x, _ := m.Get("cache"); return x.State == StateUp && x.Port == s.Port })
 }
+
+// TestRedisServerFromSnapshot: a snapshot taken with `redis-cli --rdb`
+// from a running server seeds a new one, which starts with its keys and
+// keeps what is written after across a crash; a file that is no snapshot
+// is refused and leaves nothing.
+func TestRedisServerFromSnapshot(t *testing.T) {
+	b := binaries(t, Redis)
+	dir := reachable(t)
+	m := newManager(t, dir, b)
+	defer m.Close()
+	ctx := context.Background()
+	pw := randomPassword()
+	cli := func(s Server, args ...string) string {
+		var out bytes.Buffer
+		m.Client(ctx, s, ConnOf(s, pw), "redis-cli", append([]string{"-h", "127.0.0.1", "-p", strconv.Itoa(s.Port)}, args...), nil, &out)
+		return strings.TrimSpace(out.String())
+	}
+	src, err := m.Create(ctx, Spec{Name: "old", Type: Redis, User: testUser(t, 3), Password: pw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Destroy(ctx, "old")
+	cli(src, "SET", "greeting", "hello")
+	rdb := filepath.Join(t.TempDir(), "snap.rdb")
+	start := time.Now()
+	if out := cli(src, "--rdb", rdb); !strings.Contains(out, "Transfer finished with success") {
+		t.Fatalf("redis-cli --rdb: %s", out)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("the snapshot took %s: the server waits for replicas (repl-diskless-sync-delay)", d)
+	}
+	s, err := m.Create(ctx, Spec{Name: "new", Type: Redis, User: testUser(t, 4), Password: pw, Seed: rdb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Destroy(ctx, "new")
+	if got := cli(s, "GET", "greeting"); got != "hello" {
+		t.Fatalf("the seeded server's GET greeting = %q", got)
+	}
+	cli(s, "SET", "after", "kept")
+	syscall.Kill(s.PID, syscall.SIGKILL)
+	waitFor(t, func() bool { x, _ := m.Get("new"); return x.PID != s.PID && x.State == StateUp })
+	if got := cli(s, "MGET", "greeting", "after"); got != "hello\nkept" {
+		t.Fatalf("after a crash MGET = %q", got)
+	}
+
+	junk := filepath.Join(t.TempDir(), "junk.rdb")
+	os.WriteFile(junk, []byte("not a snapshot"), 0o600)
+	if _, err := m.Create(ctx, Spec{Name: "junk", Type: Redis, Password: pw, Seed: junk}); err == nil || !strings.Contains(err.Error(), "not an RDB file") {
+		t.Fatalf("a seed that is no snapshot: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "junk")); !os.IsNotExist(err) {
+		t.Errorf("a refused seed left its directory: %v", err)
+	}
+}

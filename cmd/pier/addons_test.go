@@ -434,9 +434,11 @@ func (a *agentProc) pierWithInput(input string, args ...string) cliResult {
 }
 
 // TestAddonInPierBackup: pier backup create takes a fresh pg_dump of a
-// PostgreSQL add-on; the VM is lost; an agent started on the restored data
-// dir makes the add-on's server again, with its password and port, loads
-// the dump, and the app reads its rows through the same DATABASE_URL.
+// PostgreSQL add-on and a snapshot of a Redis one; the Redis data is
+// flushed and the VM is lost; an agent started on the restored data dir
+// makes the add-ons' servers again, with their passwords and ports, loads
+// the dump and the snapshot, and the app reads its row through the same
+// DATABASE_URL and its key through the same REDIS_URL.
 func TestAddonInPierBackup(t *testing.T) {
 	needE2E(t)
 	requireAddonServers(t)
@@ -444,16 +446,25 @@ func TestAddonInPierBackup(t *testing.T) {
 	const app = "ledger"
 	a.mustPier("apps", "create", app)
 	a.mustPier("addons", "create", "postgres", "-a", app)
+	a.mustPier("addons", "create", "redis", "-a", app)
 	repo := newDBAppRepo(t)
 	repo.remote(a, app, a.token)
 	mustPush(t, repo, "Released v1")
 	if code, body := a.send("POST", app, "/items?v=before-the-backup"); code != 200 {
 		t.Fatalf("POST /items = %d %s", code, body)
 	}
+	if code, body := a.send("POST", app, "/kv/greeting?v=kept-in-redis"); code != 200 {
+		t.Fatalf("POST /kv = %d %s", code, body)
+	}
 	url := strings.TrimSpace(a.mustPier("config", "get", "-a", app, "DATABASE_URL"))
+	redisURL := strings.TrimSpace(a.mustPier("config", "get", "-a", app, "REDIS_URL"))
 	backups := t.TempDir()
 	if r := a.pier("backup", "create", "--to", backups); r.code != 0 {
 		t.Fatalf("pier backup create: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	a.mustPier("redis", "cli", "-a", app, "--", "FLUSHALL")
+	if code, body := a.send("GET", app, "/kv/greeting"); code == 200 && body == "kept-in-redis" {
+		t.Fatalf("after FLUSHALL GET /kv/greeting = %d %q", code, body)
 	}
 	files, _ := filepath.Glob(filepath.Join(backups, "pier-backup-*.tar.gz"))
 	if len(files) != 1 {
@@ -482,10 +493,19 @@ func TestAddonInPierBackup(t *testing.T) {
 		code, body := b.send("GET", app, "/items")
 		return code == 200 && body == "before-the-backup"
 	})
+	waitFor(t, 60*time.Second, "the app reading its Redis key again", func() bool {
+		code, body := b.send("GET", app, "/kv/greeting")
+		return code == 200 && body == "kept-in-redis"
+	})
 	if got := strings.TrimSpace(b.mustPier("config", "get", "-a", app, "DATABASE_URL")); got != url {
 		t.Errorf("DATABASE_URL after the restore = %q, want %q", got, url)
 	}
-	if ad := addonOf(t, b, app, "ledger-postgres"); ad.State != "up" {
-		t.Errorf("the add-on after the restore: %+v", ad)
+	if got := strings.TrimSpace(b.mustPier("config", "get", "-a", app, "REDIS_URL")); got != redisURL {
+		t.Errorf("REDIS_URL after the restore = %q, want %q", got, redisURL)
+	}
+	for _, name := range []string{"ledger-postgres", "ledger-redis"} {
+		if ad := addonOf(t, b, app, name); ad.State != "up" {
+			t.Errorf("the add-on after the restore: %+v", ad)
+		}
 	}
 }
