@@ -27,7 +27,9 @@ import (
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/pierhq/pier/internal/proc"
@@ -253,7 +255,7 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (Server, error) {
 		m.mu.Unlock()
 		stopProcess(pid, start)
 		os.RemoveAll(dir)
-		return Server{}, err
+		return Server{}, m.diskHint(err)
 	}
 	if _, err := os.Stat(dir); err == nil {
 		m.mu.Lock()
@@ -321,6 +323,15 @@ func (m *Manager) Destroy(ctx context.Context, name string) error {
 	delete(m.servers, name)
 	err := m.saveLocked()
 	m.mu.Unlock()
+	return err
+}
+
+// diskHint adds what to do to an error that a full disk caused (initdb
+// or the server quotes it; a write of ours returns ENOSPC).
+func (m *Manager) diskHint(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || strings.Contains(err.Error(), "No space left on device") {
+		return fmt.Errorf("%w; free space on the disk of %s (df -h %s), then try again", err, m.dir, m.dir)
+	}
 	return err
 }
 

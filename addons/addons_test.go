@@ -289,3 +289,37 @@ func TestRedisServerFromSnapshot(t *testing.T) {
 		t.Errorf("a refused seed left its directory: %v", err)
 	}
 }
+
+// TestCreateOnAFullDisk: a server whose files do not fit on the disk is an
+// error that says so and what to do, and leaves nothing behind. The disk
+// is a small tmpfs, which needs root; the test skips without it.
+func TestCreateOnAFullDisk(t *testing.T) {
+	b := binaries(t, Postgres)
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small tmpfs needs root")
+	}
+	parent := t.TempDir()
+	os.Chmod(parent, 0o711)
+	os.Chmod(filepath.Dir(parent), 0o711)
+	disk := filepath.Join(parent, "disk")
+	if err := os.Mkdir(disk, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", disk, "tmpfs", 0, "size=4m,mode=0711"); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v", err)
+	}
+	defer syscall.Unmount(disk, syscall.MNT_DETACH)
+	dir := filepath.Join(disk, "addons")
+	m := newManager(t, dir, b)
+	defer m.Close()
+	_, err := m.Create(context.Background(), Spec{Name: "big", Type: Postgres, User: testUser(t, 5), Password: randomPassword()})
+	if err == nil || !strings.Contains(err.Error(), "No space left on device") || !strings.Contains(err.Error(), "free space on the disk of "+dir) {
+		t.Fatalf("Create on a full disk: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "big")); !os.IsNotExist(err) {
+		t.Errorf("its directory is left: %v", err)
+	}
+	if len(m.List()) != 0 {
+		t.Errorf("servers: %+v", m.List())
+	}
+}

@@ -67,7 +67,7 @@ func (k postgresKind) init(ctx context.Context, s Server, spec Spec) error {
 	cmd.Dir = s.Dir
 	cmd.SysProcAttr = sysProcAttr(maker)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("initdb failed: %w: %s", err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("initdb failed: %w: %s", err, lastLines(string(out), 4))
 	}
 	conf := fmt.Sprintf(`
 # Set by pier: the add-on listens on 127.0.0.1 only, with passwords.
@@ -180,4 +180,14 @@ func randomPassword() string {
 		panic(err)
 	}
 	return hex.EncodeToString(b)
+}
+
+// lastLines is the last n lines of a program's output, for an error
+// message: the cause is at the end.
+func lastLines(out string, n int) string {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }

@@ -78,6 +78,9 @@ func (as *addonService) create(ctx context.Context, app string, req api.AddonCre
 	if err := as.available(); err != nil {
 		return api.AddonChange{}, err
 	}
+	if typ, plan, ok := strings.Cut(req.Type, ":"); ok {
+		return api.AddonChange{}, invalidf("unknown plan %q: pier's add-ons have no plans, each runs with the limits docs/addons.md lists; create %s, with --version V to choose its version", plan, typ)
+	}
 	if req.Type != api.AddonPostgres && req.Type != api.AddonRedis {
 		return api.AddonChange{}, invalidf("unknown add-on type %q: use postgres or redis", req.Type)
 	}

@@ -216,6 +216,23 @@ func TestAddonPostgres(t *testing.T) {
 		t.Errorf("the restore of a damaged dump: exit %d %s", r.code, r.stderr)
 	}
 	os.Remove(bad)
+	// A dump from a newer server (its header says so: PostgreSQL 17's
+	// pg_dump writes archive version 1.16): refused with what to do.
+	good, err := os.ReadFile(filepath.Join(a.dataDir, "addon-backups", "shop-postgres", "b001.dump"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer := append([]byte(nil), good...)
+	newer[6] = 16
+	if err := os.WriteFile(bad, newer, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := a.pier("pg", "backups", "restore", "-a", app, "b999", "--confirm", app); r.code == 0 ||
+		!strings.Contains(r.stderr, "the database is as it was") || !strings.Contains(r.stderr, "unsupported version (1.16)") ||
+		!strings.Contains(r.stderr, "made by a newer PostgreSQL") || !strings.Contains(r.stderr, "--version") {
+		t.Errorf("the restore of a newer server's dump: exit %d %s", r.code, r.stderr)
+	}
+	os.Remove(bad)
 	if code, body := a.send("GET", app, "/items"); code != 200 || body != "kept" {
 		t.Fatalf("after a failed restore GET /items = %d %q, want kept", code, body)
 	}
@@ -296,6 +313,7 @@ func TestAddonPostgres(t *testing.T) {
 		want string
 	}{
 		{[]string{"addons", "create", "mysql", "-a", app}, "unknown add-on type"},
+		{[]string{"addons", "create", "postgres:standard-0", "-a", app}, `unknown plan "standard-0"`},
 		{[]string{"addons", "create", "postgres", "-a", app, "--version", "99"}, "PostgreSQL 99 is not installed"},
 		{[]string{"addons", "create", "postgres", "-a", app, "--name", "shop-postgres"}, "already exists"},
 		{[]string{"addons", "create", "postgres", "-a", app, "--as", "DATABASE"}, "already has DATABASE_URL"},
