@@ -3,8 +3,10 @@ package addons
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -321,5 +323,102 @@ func TestCreateOnAFullDisk(t *testing.T) {
 	}
 	if len(m.List()) != 0 {
 		t.Errorf("servers: %+v", m.List())
+	}
+}
+
+// hostAddress is an address of this host's beyond loopback, for a server
+// asked to listen there; the test skips on a host with none.
+func hostAddress(t *testing.T) string {
+	t.Helper()
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() {
+			return n.IP.String()
+		}
+	}
+	t.Skip("this host has no address beyond loopback")
+	return ""
+}
+
+// TestTLSBeyondLoopback: a server asked to listen beyond loopback serves
+// TLS only there and on 127.0.0.1: a plain client is refused, one that
+// verifies the server with the authority pier gives gets in; the URL
+// says so (sslmode=require, rediss://).
+func TestTLSBeyondLoopback(t *testing.T) {
+	pgBins := binaries(t, Postgres)
+	redisBins := binaries(t, Redis)
+	b := pgBins
+	b.RedisServer, b.RedisCLI, b.RedisVersion = redisBins.RedisServer, redisBins.RedisCLI, redisBins.RedisVersion
+	ip := hostAddress(t)
+	dir := reachable(t)
+	m := newManager(t, dir, b)
+	defer m.Close()
+	ctx := context.Background()
+	pw := randomPassword()
+	ca := filepath.Join(t.TempDir(), "ca.crt")
+
+	pg, err := m.Create(ctx, Spec{Name: "pgtls", Type: Postgres, User: testUser(t, 6), Password: pw, Listen: ip})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Destroy(ctx, "pgtls")
+	if err := os.WriteFile(ca, []byte(pg.CACert()), 0o600); err != nil || !strings.Contains(pg.CACert(), "BEGIN CERTIFICATE") {
+		t.Fatalf("the authority: %q %v", pg.CACert(), err)
+	}
+	if want := "postgres://pgtls:" + pw + "@" + ip + ":" + strconv.Itoa(pg.Port) + "/pgtls?sslmode=require"; URL(pg, pw) != want {
+		t.Errorf("URL = %s, want %s", URL(pg, pw), want)
+	}
+	psql, _ := b.PostgresTool(pg.Version, "psql")
+	for _, host := range []string{ip, "127.0.0.1"} {
+		q := func(sslmode string) (string, error) {
+			cmd := exec.Command(psql, "-X", "-A", "-t", "-c", "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+				fmt.Sprintf("host=%s port=%d user=pgtls dbname=pgtls sslmode=%s sslrootcert=%s", host, pg.Port, sslmode, ca))
+			cmd.Env = append(serverEnv(), "PGPASSWORD="+pw)
+			out, err := cmd.CombinedOutput()
+			return strings.TrimSpace(string(out)), err
+		}
+		if out, err := q("disable"); err == nil || !strings.Contains(out, "no encryption") {
+			t.Errorf("a plain connection to %s: %v %s", host, err, out)
+		}
+		if out, err := q("verify-full"); err != nil || out != "t" {
+			t.Errorf("a verified TLS connection to %s: %v %s", host, err, out)
+		}
+	}
+	if rows, err := m.Query(ctx, pg, ConnOf(pg, pw), "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"); err != nil || rows[0][0] != "t" {
+		t.Errorf("the agent's own client: %v %v", rows, err)
+	}
+
+	rd, err := m.Create(ctx, Spec{Name: "redistls", Type: Redis, User: testUser(t, 7), Password: pw, Listen: ip})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Destroy(ctx, "redistls")
+	if want := "rediss://default:" + pw + "@" + ip + ":" + strconv.Itoa(rd.Port); URL(rd, pw) != want {
+		t.Errorf("URL = %s, want %s", URL(rd, pw), want)
+	}
+	os.WriteFile(ca, []byte(rd.CACert()), 0o600)
+	for _, host := range []string{ip, "127.0.0.1"} {
+		cli := func(args ...string) string {
+			cmd := exec.Command(b.RedisCLI, append([]string{"-h", host, "-p", strconv.Itoa(rd.Port)}, args...)...)
+			cmd.Env = append(serverEnv(), "REDISCLI_AUTH="+pw)
+			out, _ := cmd.CombinedOutput()
+			return strings.TrimSpace(string(out))
+		}
+		if out := cli("PING"); out == "PONG" {
+			t.Errorf("a plain PING to %s answered", host)
+		}
+		if out := cli("--tls", "--cacert", ca, "PING"); out != "PONG" {
+			t.Errorf("a verified TLS PING to %s: %q", host, out)
+		}
+	}
+	var out bytes.Buffer
+	if _, err := m.Client(ctx, rd, ConnOf(rd, pw), "redis-cli", append(RedisArgs(rd), "PING"), nil, &out); err != nil || strings.TrimSpace(out.String()) != "PONG" {
+		t.Errorf("the agent's own client: %v %q", err, out.String())
+	}
+
+	for _, bad := range []string{"0.0.0.0", "127.0.0.1", "203.0.113.99", "db.example"} {
+		if _, err := m.Create(ctx, Spec{Name: "bad", Type: Redis, Password: pw, Listen: bad}); err == nil || !strings.Contains(err.Error(), "--listen") {
+			t.Errorf("Listen %s: %v", bad, err)
+		}
 	}
 }

@@ -4,11 +4,13 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -51,6 +53,20 @@ logfile ""
 # A snapshot for a backup (redis-cli --rdb) starts at once.
 repl-diskless-sync-delay 0
 `, s.Port, spec.Password, s.dataDir(), spec.Limits.MemoryMB, spec.Limits.MaxConnections)
+	if s.TLS {
+		// The plain port is off (port 0); TLS on the add-on's port, on
+		// both addresses.
+		conf += fmt.Sprintf(`# Set by pier: beyond loopback, TLS only.
+bind 127.0.0.1 %s
+port 0
+tls-port %d
+tls-cert-file "%s"
+tls-key-file "%s"
+tls-ca-cert-file "%s"
+tls-auth-clients no
+tls-protocols "TLSv1.2 TLSv1.3"
+`, s.Listen, s.Port, s.certPath(), s.keyPath(), s.caPath())
+	}
 	p := k.confPath(s)
 	if err := os.WriteFile(p, []byte(conf), 0o600); err != nil {
 		return err
@@ -106,8 +122,17 @@ func (k redisKind) command(s Server) (string, []string) {
 // ready sends PING: a server that answers, even that it wants the
 // password first, is up.
 func (k redisKind) ready(ctx context.Context, s Server) error {
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "tcp", s.Addr())
+	var c net.Conn
+	var err error
+	if s.TLS {
+		cfg, cerr := s.clientTLS()
+		if cerr != nil {
+			return cerr
+		}
+		c, err = (&tls.Dialer{Config: cfg}).DialContext(ctx, "tcp", s.Addr())
+	} else {
+		c, err = (&net.Dialer{}).DialContext(ctx, "tcp", s.Addr())
+	}
 	if err != nil {
 		return err
 	}
@@ -127,3 +152,13 @@ func (k redisKind) ready(ctx context.Context, s Server) error {
 }
 
 func (k redisKind) bootstrap(ctx context.Context, s Server, spec Spec) error { return nil }
+
+// RedisArgs are redis-cli's arguments that reach s: its address, and with
+// TLS its authority to verify it with.
+func RedisArgs(s Server) []string {
+	args := []string{"-h", "127.0.0.1", "-p", strconv.Itoa(s.Port)}
+	if s.TLS {
+		args = append(args, "--tls", "--cacert", s.caPath())
+	}
+	return args
+}

@@ -87,6 +87,11 @@ func (as *addonService) create(ctx context.Context, app string, req api.AddonCre
 	if _, err := as.store.GetApp(app); err != nil {
 		return api.AddonChange{}, err
 	}
+	if req.Listen != "" {
+		if err := addons.CheckListen(req.Listen); err != nil {
+			return api.AddonChange{}, invalidf("%v", err)
+		}
+	}
 	name, err := as.newName(app, req)
 	if err != nil {
 		return api.AddonChange{}, err
@@ -104,14 +109,14 @@ func (as *addonService) create(ctx context.Context, app string, req api.AddonCre
 	if as.iso.on {
 		pick = func(used map[int]bool) (int, error) { return lowestFreeUID(as.uids, used) }
 	}
-	rec, err := as.store.CreateAddon(api.Addon{Name: name, Type: req.Type, App: app, CreatedBy: user,
+	rec, err := as.store.CreateAddon(api.Addon{Name: name, Type: req.Type, App: app, CreatedBy: user, Listen: req.Listen, TLS: req.Listen != "",
 		Attachments: []api.Attachment{{App: app, Var: v}}}, password, pick)
 	if err != nil {
 		return api.AddonChange{}, err
 	}
 	fmt.Fprintf(out, "-----> Creating %s (%s) for %s\n", name, req.Type, app)
 	srv, err := as.mgr.Create(ctx, addons.Spec{Name: name, Type: req.Type, Version: req.Version,
-		User: identityOf(rec.UID), Password: password})
+		User: identityOf(rec.UID), Password: password, Listen: req.Listen})
 	if err != nil {
 		as.forget(name)
 		if strings.Contains(err.Error(), "not installed") || strings.Contains(err.Error(), "not a valid add-on name") {
@@ -357,6 +362,7 @@ func (as *addonService) present(rec api.Addon) api.Addon {
 	}
 	if srv, err := as.mgr.Get(rec.Name); err == nil {
 		rec.State, rec.Restarts, rec.Port = srv.State, srv.Restarts, srv.Port
+		rec.TLS, rec.CACert = srv.TLS, srv.CACert()
 	} else {
 		rec.State = "missing"
 	}

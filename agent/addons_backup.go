@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"time"
 
@@ -121,7 +120,7 @@ func (a *Agent) restoreAddon(ctx context.Context, rec api.Addon) error {
 		seed, msg = p, "made again from the snapshot of the last pier backup"
 	}
 	srv, err := a.addons.mgr.Create(ctx, addons.Spec{Name: rec.Name, Type: rec.Type, Version: rec.Version,
-		User: identityOf(rec.UID), Password: pw, Port: rec.Port, Seed: seed})
+		User: identityOf(rec.UID), Password: pw, Port: rec.Port, Seed: seed, Listen: rec.Listen})
 	if err != nil {
 		return err
 	}
@@ -174,7 +173,7 @@ func (a *Agent) snapshotRedis(ctx context.Context, rec api.Addon) (string, error
 	defer cancel()
 	var out strings.Builder
 	code, err := a.addons.mgr.Client(ctx, srv, addons.ConnOf(srv, pw), "redis-cli",
-		[]string{"-h", "127.0.0.1", "-p", strconv.Itoa(srv.Port), "--rdb", f.Name()}, nil, &out)
+		append(addons.RedisArgs(srv), "--rdb", f.Name()), nil, &out)
 	if err == nil && code != 0 {
 		err = fmt.Errorf("redis-cli --rdb exited with status %d: %s", code, strings.TrimSpace(out.String()))
 	}

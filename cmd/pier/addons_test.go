@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -420,12 +422,56 @@ func TestAddonRedis(t *testing.T) {
 	if code, _ := a.send("GET", app, "/kv/greeting"); code != 503 {
 		t.Errorf("after destroy GET /kv = %d, want 503", code)
 	}
+	// Beyond loopback: TLS only, a rediss:// URL, the authority in info,
+	// and pier's own redis-cli still gets in; a bad address makes nothing.
+	if r := a.pier("addons", "create", "redis", "-a", app, "--name", "cache-bad", "--listen", "0.0.0.0"); r.code == 0 || !strings.Contains(r.stderr, "would listen everywhere") {
+		t.Errorf("--listen 0.0.0.0: exit %d %s", r.code, r.stderr)
+	}
+	if ip := hostAddress(); ip != "" {
+		a.mustPier("addons", "create", "redis", "-a", app, "--name", "cache-tls", "--as", "CACHE_TLS", "--listen", ip)
+		tlsURL := strings.TrimSpace(a.mustPier("config", "get", "-a", app, "CACHE_TLS_URL"))
+		if !strings.HasPrefix(tlsURL, "rediss://default:") || !strings.Contains(tlsURL, "@"+ip+":") {
+			t.Errorf("CACHE_TLS_URL = %q", tlsURL)
+		}
+		ad := addonOf(t, a, app, "cache-tls")
+		if !ad.TLS || ad.Listen != ip || !strings.Contains(ad.CACert, "BEGIN CERTIFICATE") {
+			t.Errorf("addons info of cache-tls: %+v", ad)
+		}
+		if out := a.mustPier("addons", "info", "-a", app, "cache-tls"); !strings.Contains(out, "TLS only") {
+			t.Errorf("addons info:\n%s", out)
+		}
+		if r := a.pier("redis", "cli", "-a", app, "--addon", "cache-tls", "--", "PING"); r.code != 0 || strings.TrimSpace(r.stdout) != "PONG" {
+			t.Errorf("redis cli on the TLS add-on: exit %d %q %s", r.code, r.stdout, r.stderr)
+		}
+		if c, err := net.DialTimeout("tcp", net.JoinHostPort(ip, fmt.Sprint(ad.Port)), 5*time.Second); err == nil {
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			c.Write([]byte("PING\r\n"))
+			line, _ := bufio.NewReader(c).ReadString('\n')
+			c.Close()
+			if strings.Contains(line, "PONG") || strings.Contains(line, "NOAUTH") {
+				t.Errorf("a plain client beyond loopback got %q", line)
+			}
+		}
+	}
+
 	// Destroying the app destroys the add-ons it owns.
 	a.mustPier("addons", "create", "redis", "-a", app, "--name", "cache-sessions")
 	a.mustPier("apps", "destroy", "-a", app, "--confirm", app)
 	if _, err := os.Stat(filepath.Join(a.dataDir, "addons", "cache-sessions")); !os.IsNotExist(err) {
 		t.Errorf("the add-on of a destroyed app is still there: %v", err)
 	}
+}
+
+// hostAddress is an IPv4 address of this host's beyond loopback, "" when
+// it has none.
+func hostAddress() string {
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() {
+			return n.IP.String()
+		}
+	}
+	return ""
 }
 
 func addonOf(t *testing.T, a *agentProc, app, name string) api.Addon {
