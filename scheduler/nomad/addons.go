@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/nomad/api"
+
+	"github.com/pierhq/pier/scheduler"
 )
 
 // Add-ons on Nomad: CreateAddon registers the job AddonJobSpec renders,
@@ -54,11 +56,11 @@ func (s *Scheduler) CreateAddon(ctx context.Context, a AddonJob, password string
 		s.removeAddon(id)
 		return "", fmt.Errorf("%w; add-on %s was removed", err, a.Name)
 	}
-	return AddonURL(a, password, addr), nil
+	return addonURLAt(a, password, addr), nil
 }
 
-// AddonURL is the URL of the add-on a at addr (HOST:PORT).
-func AddonURL(a AddonJob, password, addr string) string {
+// addonURLAt is the URL of the add-on a at addr (HOST:PORT).
+func addonURLAt(a AddonJob, password, addr string) string {
 	if a.Type == "redis" {
 		u := url.URL{Scheme: "redis", User: url.UserPassword("default", password), Host: addr}
 		return u.String()
@@ -128,4 +130,30 @@ func (s *Scheduler) removeAddon(id string) {
 	if err := s.writeConfig(ctx, id, nil); err != nil {
 		s.logf("nomad scheduler: removing add-on job %s: %v", id, err)
 	}
+}
+
+var _ scheduler.AddonRunner = (*Scheduler)(nil)
+
+// addonJob is the job description of a scheduler's add-on.
+func addonJob(a scheduler.Addon) AddonJob {
+	return AddonJob{Name: a.Name, Type: a.Type, Version: a.Version, Node: a.Node, Volume: a.Volume}
+}
+
+// RunAddon is CreateAddon for the agent.
+func (s *Scheduler) RunAddon(ctx context.Context, a scheduler.Addon, password string) (string, error) {
+	return s.CreateAddon(ctx, addonJob(a), password)
+}
+
+// AddonURL finds the add-on in the catalog again.
+func (s *Scheduler) AddonURL(ctx context.Context, a scheduler.Addon, password string) (string, error) {
+	addr, err := s.AddonAddr(ctx, a.Name)
+	if err != nil {
+		return "", err
+	}
+	return addonURLAt(addonJob(a), password, addr), nil
+}
+
+// StopAddon is DestroyAddon for the agent.
+func (s *Scheduler) StopAddon(ctx context.Context, name string) error {
+	return s.DestroyAddon(ctx, name)
 }

@@ -6,116 +6,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
-	"net/http"
-	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/hashicorp/nomad/api"
+	"github.com/pierhq/pier/internal/nomadstub"
 )
-
-// standIn is a stand-in for Nomad's HTTP API, for the calls an add-on's
-// create and destroy make. Nomad cannot run here (no binary, and an
-// add-on's job needs the docker driver), so the test drives the real
-// nomad/api client against it and checks what reaches Nomad;
-// TestAddonOnDevAgent runs the same path against a real agent when one
-// is installed. Every job it is given runs at once on a node at
-// 10.0.0.7, and its service is at port 23456, unless the job is pinned
-// to node "broken", whose driver fails.
-type standIn struct {
-	mu   sync.Mutex
-	jobs map[string]*api.Job
-	vars map[string]map[string]string
-	log  []string // METHOD PATH of every request
-}
-
-func newStandIn(t *testing.T) (*standIn, *httptest.Server) {
-	n := &standIn{jobs: map[string]*api.Job{}, vars: map[string]map[string]string{}}
-	srv := httptest.NewServer(http.HandlerFunc(n.serve))
-	t.Cleanup(srv.Close)
-	return n, srv
-}
-
-func (n *standIn) serve(w http.ResponseWriter, r *http.Request) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	n.log = append(n.log, r.Method+" "+r.URL.Path)
-	w.Header().Set("X-Nomad-Index", "7")
-	reply := func(v any) { json.NewEncoder(w).Encode(v) }
-	p := r.URL.Path
-	switch {
-	case p == "/v1/status/leader":
-		reply("127.0.0.1:4647")
-	case p == "/v1/jobs" && r.Method == http.MethodGet:
-		reply([]any{})
-	case p == "/v1/jobs":
-		var req api.JobRegisterRequest
-		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
-			http.Error(w, err.Error(), 400)
-			return
-		}
-		req.Job.Version = ptr(uint64(0))
-		n.jobs[*req.Job.ID] = req.Job
-		reply(api.JobRegisterResponse{EvalID: "eval-" + *req.Job.ID})
-	case strings.HasPrefix(p, "/v1/evaluation/"):
-		reply(api.Evaluation{ID: strings.TrimPrefix(p, "/v1/evaluation/"), Status: "complete"})
-	case strings.HasPrefix(p, "/v1/var/"):
-		path := strings.TrimPrefix(p, "/v1/var/")
-		switch r.Method {
-		case http.MethodDelete:
-			delete(n.vars, path)
-			w.WriteHeader(http.StatusNoContent)
-		case http.MethodGet:
-			if v, ok := n.vars[path]; ok {
-				reply(api.Variable{Path: path, Items: v})
-				return
-			}
-			http.Error(w, "variable not found", 404)
-		default:
-			var v api.Variable
-			json.NewDecoder(r.Body).Decode(&v)
-			n.vars[path] = v.Items
-			reply(v)
-		}
-	case strings.HasPrefix(p, "/v1/job/") && strings.HasSuffix(p, "/allocations"):
-		id := strings.TrimSuffix(strings.TrimPrefix(p, "/v1/job/"), "/allocations")
-		job, ok := n.jobs[id]
-		if !ok {
-			reply([]any{})
-			return
-		}
-		ts := &api.TaskState{State: "running", StartedAt: time.Now()}
-		status := api.AllocClientStatusRunning
-		if job.Constraints[0].RTarget == "broken" {
-			ts = &api.TaskState{State: "dead", Events: []*api.TaskEvent{{Type: api.TaskDriverFailure, DisplayMessage: "Failed to pull `postgres:15`: no such image"}}}
-			status = api.AllocClientStatusFailed
-		}
-		reply([]*api.AllocationListStub{{ID: "alloc-1", Name: id + ".db[0]", TaskGroup: "db", JobVersion: 0,
-			DesiredStatus: api.AllocDesiredStatusRun, ClientStatus: status, TaskStates: map[string]*api.TaskState{"db": ts}}})
-	case strings.HasPrefix(p, "/v1/job/") && r.Method == http.MethodDelete:
-		delete(n.jobs, strings.TrimPrefix(p, "/v1/job/"))
-		reply(api.JobDeregisterResponse{EvalID: "eval-stop"})
-	case strings.HasPrefix(p, "/v1/job/"):
-		if job, ok := n.jobs[strings.TrimPrefix(p, "/v1/job/")]; ok {
-			reply(job)
-			return
-		}
-		http.Error(w, "job not found", 404)
-	case strings.HasPrefix(p, "/v1/service/"):
-		name := strings.TrimPrefix(p, "/v1/service/")
-		for id := range n.jobs {
-			if AddonServiceName(strings.TrimPrefix(id, "pier-addon-")) == name {
-				reply([]*api.ServiceRegistration{{ServiceName: name, JobID: id, Address: "10.0.0.7", Port: 23456}})
-				return
-			}
-		}
-		reply([]any{})
-	default:
-		http.Error(w, "the stand-in does not know "+r.Method+" "+p, 404)
-	}
-}
 
 // TestAddonOnNomadStandIn: creating an add-on registers its job (pinned
 // to its node, its host volume mounted, its service in Nomad's catalog,
@@ -124,8 +20,10 @@ func (n *standIn) serve(w http.ResponseWriter, r *http.Request) {
 // start is removed, job and Variable; destroy deregisters and deletes
 // the Variable.
 func TestAddonOnNomadStandIn(t *testing.T) {
-	n, srv := newStandIn(t)
-	s, err := New(Options{Address: srv.URL})
+	// Nomad cannot run here: a stand-in for its API (internal/nomadstub),
+	// driven by the real nomad/api client.
+	n := nomadstub.Start(t)
+	s, err := New(Options{Address: n.URL})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,10 +39,8 @@ func TestAddonOnNomadStandIn(t *testing.T) {
 	if want := "postgres://shop_postgres:" + pw + "@10.0.0.7:23456/shop_postgres"; url != want {
 		t.Errorf("URL = %s, want %s", url, want)
 	}
-	n.mu.Lock()
-	job := n.jobs["pier-addon-shop-postgres"]
-	vars := n.vars["nomad/jobs/pier-addon-shop-postgres"]
-	n.mu.Unlock()
+	job := n.Job("pier-addon-shop-postgres")
+	vars := n.Variable("nomad/jobs/pier-addon-shop-postgres")
 	if job == nil {
 		t.Fatal("no job registered")
 	}
@@ -178,27 +74,21 @@ func TestAddonOnNomadStandIn(t *testing.T) {
 	if _, err := s.CreateAddon(ctx, bad, pw); err == nil || !strings.Contains(err.Error(), "no such image") || !strings.Contains(err.Error(), "it was removed") {
 		t.Errorf("an add-on that cannot start: %v", err)
 	}
-	n.mu.Lock()
-	_, jobLeft := n.jobs["pier-addon-broken-db"]
-	_, varLeft := n.vars["nomad/jobs/pier-addon-broken-db"]
-	n.mu.Unlock()
-	if jobLeft || varLeft {
-		t.Errorf("after a failed create: job left %v, Variable left %v", jobLeft, varLeft)
+	if j, v := n.Job("pier-addon-broken-db"), n.Variable("nomad/jobs/pier-addon-broken-db"); j != nil || v != nil {
+		t.Errorf("after a failed create: job %v, Variable %v", j != nil, v)
 	}
 
 	if err := s.DestroyAddon(ctx, "shop-postgres"); err != nil {
 		t.Fatal(err)
 	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if len(n.jobs) != 0 || len(n.vars) != 0 {
-		t.Errorf("after destroy: jobs %v, variables %v", n.jobs, n.vars)
+	if jobs, vars := n.Counts(); jobs != 0 || vars != 0 {
+		t.Errorf("after destroy: %d jobs, %d variables", jobs, vars)
 	}
-	if !strings.Contains(strings.Join(n.log, "\n"), "DELETE /v1/job/pier-addon-shop-postgres") {
-		t.Errorf("destroy did not deregister the job:\n%s", strings.Join(n.log, "\n"))
+	if log := strings.Join(n.Requests(), "\n"); !strings.Contains(log, "DELETE /v1/job/pier-addon-shop-postgres") {
+		t.Errorf("destroy did not deregister the job:\n%s", log)
 	}
 
-	if got := AddonURL(AddonJob{Name: "cache", Type: "redis"}, pw, "10.0.0.8:1234"); got != "redis://default:"+pw+"@10.0.0.8:1234" {
+	if got := addonURLAt(AddonJob{Name: "cache", Type: "redis"}, pw, "10.0.0.8:1234"); got != "redis://default:"+pw+"@10.0.0.8:1234" {
 		t.Errorf("redis URL %s", got)
 	}
 }
