@@ -33,15 +33,15 @@ const snapshotTimeout = 10 * time.Minute
 // backupAddons captures a backup of every add-on and adds the kept
 // backups of every add-on to the archive.
 func (a *Agent) backupAddons(ctx context.Context, tw *tar.Writer, add func(src, name string) error) error {
-	if a.addons.mgr == nil {
-		return nil // on Nomad pier does not reach the servers: their data stays in their volumes
-	}
 	recs, err := a.store.ListAddons()
 	if err != nil {
 		return err
 	}
 	if err := addDir(tw, "addon-backups"); err != nil {
 		return err
+	}
+	if a.addons != nil && a.addons.mgr == nil {
+		return nil // on Nomad pier does not reach the servers: their data stays in their volumes
 	}
 	for _, rec := range recs {
 		if rec.Type == api.AddonRedis {
