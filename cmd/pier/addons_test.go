@@ -102,7 +102,10 @@ func (a *agentProc) send(method, app, path string) (int, string) {
 func TestAddonPostgres(t *testing.T) {
 	needE2E(t)
 	requireAddonServers(t)
-	a := startAgent(t, agentOpts{})
+	// No watch window: the test breaks the app on purpose (a dropped
+	// table answers 500), which the watch of a release just live would
+	// rightly roll back to the standby, without the add-on's DATABASE_URL.
+	a := startAgent(t, agentOpts{extra: []string{"PIER_WATCH_WINDOW=0s"}})
 	const app = "shop"
 	a.mustPier("apps", "create", app)
 	repo := newDBAppRepo(t)
@@ -568,8 +571,6 @@ func TestAddonInPierBackup(t *testing.T) {
 		t.Errorf("REDIS_URL after the restore = %q, want %q", got, redisURL)
 	}
 	for _, name := range []string{"ledger-postgres", "ledger-redis"} {
-		if ad := addonOf(t, b, app, name); ad.State != "up" {
-			t.Errorf("the add-on after the restore: %+v", ad)
-		}
+		waitFor(t, 30*time.Second, name+" up after the restore", func() bool { return addonOf(t, b, app, name).State == "up" })
 	}
 }
