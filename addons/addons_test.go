@@ -123,11 +123,7 @@ func TestRedisServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Destroy(ctx, "cache")
-	cli := func(conn Conn, args ...string) string {
-		var out bytes.Buffer
-		m.Client(ctx, s, conn, "redis-cli", append([]string{"-h", "127.0.0.1", "-p", strconv.Itoa(s.Port)}, args...), nil, &out)
-		return strings.TrimSpace(out.String())
-	}
+	cli := func(conn Conn, args ...string) string { return redisCLI(m, s, conn, args...) }
 	conn := ConnOf(s, pw)
 	if got := cli(conn, "SET", "k", "v"); got != "OK" {
 		t.Fatalf("SET: %q", got)
@@ -171,6 +167,13 @@ func TestCreateRefusesAndLeavesNothing(t *testing.T) {
 	if len(m.List()) != 0 {
 		t.Errorf("servers: %v", m.List())
 	}
+}
+
+// redisCLI runs redis-cli on s as conn and returns its output.
+func redisCLI(m *Manager, s Server, conn Conn, args ...string) string {
+	var out bytes.Buffer
+	m.Client(context.Background(), s, conn, "redis-cli", append(RedisArgs(s), args...), nil, &out)
+	return strings.TrimSpace(out.String())
 }
 
 func waitFor(t *testing.T, cond func() bool) {
@@ -248,11 +251,7 @@ func TestRedisServerFromSnapshot(t *testing.T) {
 	defer m.Close()
 	ctx := context.Background()
 	pw := randomPassword()
-	cli := func(s Server, args ...string) string {
-		var out bytes.Buffer
-		m.Client(ctx, s, ConnOf(s, pw), "redis-cli", append([]string{"-h", "127.0.0.1", "-p", strconv.Itoa(s.Port)}, args...), nil, &out)
-		return strings.TrimSpace(out.String())
-	}
+	cli := func(s Server, args ...string) string { return redisCLI(m, s, ConnOf(s, pw), args...) }
 	src, err := m.Create(ctx, Spec{Name: "old", Type: Redis, User: testUser(t, 3), Password: pw})
 	if err != nil {
 		t.Fatal(err)
