@@ -88,6 +88,7 @@ func (d *Dashboard) routes() *http.ServeMux {
 	mux.HandleFunc("GET "+Prefix+"/login", d.getLogin)
 	mux.HandleFunc("POST "+Prefix+"/login", d.postLogin)
 	mux.HandleFunc("GET "+Prefix+"/link/{code}", d.getLink)
+	mux.HandleFunc("POST "+Prefix+"/link/{code}", d.postLink)
 	mux.HandleFunc("POST "+Prefix+"/logout", d.signedIn(d.postLogout))
 	mux.HandleFunc("GET "+Prefix+"/{$}", d.signedIn(d.getApps))
 	mux.HandleFunc("GET "+Prefix+"/apps/{app}", d.signedIn(d.getApp))

@@ -15,7 +15,7 @@ import (
 // pageNames are the templates/NAME.html pages; each is rendered inside
 // templates/layout.html. html/template escapes every value by where it
 // goes, so a commit message or a config key is text, never markup.
-var pageNames = []string{"login", "error", "apps", "app", "rollback", "logs"}
+var pageNames = []string{"login", "link", "error", "apps", "app", "rollback", "logs"}
 
 var funcs = template.FuncMap{
 	"ago": func(t time.Time) string {
