@@ -221,8 +221,13 @@ func (a *Agent) openParts() error {
 	if a.backups, err = newBackupScheduler(a, a.cfg.Backup, reg); err != nil {
 		return err
 	}
-	a.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
-	a.traffic = &trafficSampler{gather: reg}
+	// The edge's series have a registry of their own: the traffic sampler
+	// reads them often (every sample, every `pier metrics` and dashboard
+	// page) and must not gather the rest, whose collectors ask the
+	// scheduler about every app.
+	edgeReg := prometheus.NewRegistry()
+	a.metrics = promhttp.HandlerFor(prometheus.Gatherers{reg, edgeReg}, promhttp.HandlerOpts{})
+	a.traffic = &trafficSampler{gather: edgeReg, states: a.appStates, hist: newTrafficHistory()}
 	if a.drains, err = newDrainManager(a); err != nil {
 		return err
 	}
@@ -244,7 +249,7 @@ func (a *Agent) openParts() error {
 			return fmt.Errorf("setting up HTTPS: %w", err)
 		}
 	}
-	if a.edge, err = a.newEdge(reg); err != nil {
+	if a.edge, err = a.newEdge(edgeReg); err != nil {
 		return err
 	}
 	a.deploy = &deployer{

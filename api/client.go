@@ -190,6 +190,21 @@ func (c *Client) Metrics(ctx context.Context, app string) (AppMetrics, error) {
 	return m, err
 }
 
+// MetricsHistory returns app's traffic and instances of the last hours.
+func (c *Client) MetricsHistory(ctx context.Context, app string) (MetricsHistory, error) {
+	var m MetricsHistory
+	err := c.do(ctx, http.MethodGet, appPath(app, "metrics/history"), nil, &m)
+	return m, err
+}
+
+// Overview returns a row for every app the token may read (the
+// dashboard's apps page) in one call.
+func (c *Client) Overview(ctx context.Context) ([]AppOverview, error) {
+	var o []AppOverview
+	err := c.do(ctx, http.MethodGet, "/v1/overview", nil, &o)
+	return o, err
+}
+
 // Rollback rolls back to version, or to the release before the live one
 // when version is 0. It returns the new release.
 func (c *Client) Rollback(ctx context.Context, app string, version int) (Release, error) {

@@ -292,3 +292,38 @@ type ReleaseMetrics struct {
 	P95      float64 `json:"p95"`    // seconds
 	Total    float64 `json:"total"`  // requests since the agent started
 }
+
+// MetricsHistory is an app's recent traffic and instances as points a
+// step apart, oldest first, from the agent's memory (the dashboard's
+// graphs): up to six hours, fewer after the agent started. The last point
+// may be shorter than a step: it runs from the last sample to now.
+type MetricsHistory struct {
+	App    string         `json:"app"`
+	Step   float64        `json:"step_seconds"`
+	Points []MetricsPoint `json:"points"`
+}
+
+// MetricsPoint is what an app served in Seconds up to At, per release, and
+// what ran of it at At.
+type MetricsPoint struct {
+	At       time.Time        `json:"at"`
+	Seconds  float64          `json:"seconds"`
+	Releases []ReleaseMetrics `json:"releases"` // Total is left out
+	Up       int              `json:"up"`       // instances up, any slot and process type
+	Running  int              `json:"running"`  // instances starting, up or crashed
+	Memory   int64            `json:"memory_bytes"`
+	// MemoryKnown is false when no instance's memory was measured (the
+	// local scheduler measures instances with a memory limit).
+	MemoryKnown bool `json:"memory_known"`
+}
+
+// AppOverview is one app's row of the overview (the dashboard's apps
+// page), all of it in one answer: what runs, the traffic of the last
+// minutes, certificates, and the history of the last half hour.
+type AppOverview struct {
+	App       App            `json:"app"`
+	Instances []Instance     `json:"instances"`
+	Metrics   AppMetrics     `json:"metrics"`
+	Certs     []Cert         `json:"certs"`
+	Recent    []MetricsPoint `json:"recent"`
+}

@@ -40,6 +40,7 @@ type appPage struct {
 	Certs      []api.Cert
 	Formation  []formationRow
 	Events     []api.Event
+	Charts     []chart
 	CanDeploy  bool
 }
 
@@ -64,6 +65,9 @@ func (d *Dashboard) getApp(w http.ResponseWriter, r *http.Request, s *session) {
 	if err != nil {
 		d.apiError(w, r, s, err)
 		return
+	}
+	if h, err := c.MetricsHistory(ctx, name); err == nil {
+		p.Charts = appCharts(h, rels)
 	}
 	p.pageReleases(rels, r.URL.Query().Get("page"))
 	if p.CanDeploy {
