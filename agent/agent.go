@@ -73,6 +73,7 @@ type Agent struct {
 	api     http.Handler
 	metrics http.Handler
 	traffic *trafficSampler // pier metrics: the proxy's series, sampled
+	feeds   *deployFeeds    // each app's push output, for the live deploy view
 	// handoversFailed counts SIGHUP handovers after which this agent went
 	// on (upgrade.go): `pier upgrade` watches it to roll back at once.
 	handoversFailed prometheus.Counter
@@ -182,13 +183,21 @@ func (a *Agent) openParts() error {
 	}
 	a.builder = &buildpacks.Builder{SlugDir: a.dirs.slugs, CacheDir: a.dirs.cache, WorkDir: a.dirs.tmp, PluginDir: a.dirs.buildpacks, Executable: exe, Timeout: a.cfg.BuildTimeout, Logf: a.logf}
 	appExists := func(app string) bool { _, err := a.store.GetApp(app); return err == nil }
+	a.feeds = newDeployFeeds()
 	a.hook = &gitserver.Hook{
 		Executable: exe,
 		URL:        func() string { return a.apiURL },
 		Token:      randomHex(32),
 		AppExists:  appExists,
 		Push: func(ctx context.Context, p gitserver.Push, out io.Writer) error {
-			return a.deploy.pushDeploy(ctx, p, out)
+			feed := a.feeds.begin(p.App)
+			err := a.deploy.pushDeploy(ctx, p, io.MultiWriter(out, feed))
+			live := 0
+			if app, gerr := a.store.GetApp(p.App); gerr == nil {
+				live = app.LiveRelease
+			}
+			feed.done(live, err)
+			return err
 		},
 	}
 	a.git = &gitserver.Server{

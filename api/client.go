@@ -401,6 +401,34 @@ func (c *Client) Logs(ctx context.Context, app string, o LogOptions, w io.Writer
 	return err
 }
 
+// FollowDeploy calls each with the lines of app's push running now (or of
+// the last one, or, with none since the agent started, of the next), as
+// they come, until the one whose Done is set; no timeout but ctx's.
+func (c *Client) FollowDeploy(ctx context.Context, app string, each func(DeployLine) error) error {
+	req, err := c.newRequest(ctx, http.MethodGet, appPath(app, "deploys", "live"), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Transport: c.HTTP.Transport}).Do(req)
+	if err != nil {
+		return fmt.Errorf("reaching the pier agent at %s: %w", c.BaseURL, err)
+	}
+	defer resp.Body.Close()
+	if err := checkStatus(resp); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var d DeployLine
+		if err := dec.Decode(&d); err != nil {
+			return fmt.Errorf("reading the deploy's lines: %w", err)
+		}
+		if err := each(d); err != nil || d.Done {
+			return err
+		}
+	}
+}
+
 // stream copies the body of an answer of unbounded length (logs, a backup)
 // to w, with no timeout but ctx's.
 func (c *Client) stream(ctx context.Context, method, path string, body any, w io.Writer) error {

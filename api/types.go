@@ -327,3 +327,14 @@ type AppOverview struct {
 	Certs     []Cert         `json:"certs"`
 	Recent    []MetricsPoint `json:"recent"`
 }
+
+// DeployLine is one line of a push's output as `git push` shows it, in
+// the live deploy view (GET /v1/apps/{app}/deploys/live, JSON lines). The
+// last has Done set: Live is the release live after the push, Error why
+// it failed.
+type DeployLine struct {
+	Line  string `json:"line,omitempty"`
+	Done  bool   `json:"done,omitempty"`
+	Live  int    `json:"live,omitempty"`
+	Error string `json:"error,omitempty"`
+}

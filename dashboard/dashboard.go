@@ -93,6 +93,7 @@ func (d *Dashboard) routes() *http.ServeMux {
 	mux.HandleFunc("GET "+Prefix+"/{$}", d.signedIn(d.getApps))
 	mux.HandleFunc("GET "+Prefix+"/apps/{app}", d.signedIn(d.getApp))
 	mux.HandleFunc("GET "+Prefix+"/apps/{app}/logs", d.signedIn(d.getLogs))
+	mux.HandleFunc("GET "+Prefix+"/apps/{app}/deploy", d.signedIn(d.getDeploy))
 	mux.HandleFunc("GET "+Prefix+"/apps/{app}/rollback/{version}", d.signedIn(d.getRollback))
 	mux.HandleFunc("POST "+Prefix+"/apps/{app}/rollback/{version}", d.signedIn(d.postRollback))
 	mux.HandleFunc("POST "+Prefix+"/apps/{app}/config", d.signedIn(d.postConfig))

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -13,6 +14,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/pierhq/pier/api"
 )
 
 // TestDashboardBrowser is a person at the dashboard in the real Chromium:
@@ -209,6 +212,38 @@ func TestDashboardBrowser(t *testing.T) {
 		}
 	}
 	b.screenshot("7-phone")
+
+	// Follow a push live: the view opens while the push runs (its release
+	// command sleeps), shows the build's lines, then that it is live.
+	a.mustPier("config", "set", "-a", "shop", "RELEASE_SLEEP=3") // v6
+	repo.rebuild("three")
+	pushed := make(chan string, 1)
+	go func() {
+		out, err := repo.push("main")
+		pushed <- fmt.Sprintf("%s (%v)", out, err)
+	}()
+	waitFor(t, 2*time.Minute, "the push to make v7", func() bool {
+		var rels []api.Release
+		a.pierJSON(&rels, "releases", "-a", "shop")
+		return len(rels) > 0 && rels[0].Version == 7
+	})
+	b.run("follow the deploy",
+		chromedp.EmulateViewport(1200, 1000),
+		chromedp.Navigate(base+"/dashboard/apps/shop/deploy"),
+		chromedp.WaitVisible(chromedp.CSS(`#deploy-result`)),
+	)
+	b.screenshot("8-deploy")
+	text = b.text(chromedp.CSS(`#deploy-log`))
+	building, released := strings.Index(text, "-----> Building shop"), strings.Index(text, "-----> Released v7")
+	if building < 0 || released < building || !strings.Contains(text, "Running release command") {
+		t.Errorf("the live deploy view shows:\n%s", text)
+	}
+	if got := b.text(chromedp.CSS(`#deploy-result`)); got != "v7 is live" {
+		t.Errorf("the live deploy view ends with %q, want v7 is live", got)
+	}
+	if out := <-pushed; !strings.Contains(out, "Released v7") {
+		t.Errorf("git push: %s", out)
+	}
 }
 
 // browser is a headless Chromium driven by chromedp.
