@@ -83,6 +83,7 @@ var apiRoutes = []apiRoute{
 	{"GET /v1/apps/{app}/certs", needRead, (*Agent).getCerts},
 	{"GET /v1/apps/{app}/metrics", needRead, (*Agent).getAppMetrics},
 	{"GET /v1/apps/{app}/metrics/history", needRead, (*Agent).getMetricsHistory},
+	{"GET /v1/apps/{app}/usage", needRead, (*Agent).getUsage},
 	{"PUT /v1/apps/{app}/maintenance", needDeploy, (*Agent).putMaintenance},
 	{"PATCH /v1/apps/{app}/settings", needAdmin, (*Agent).patchSettings},
 	{"POST /v1/apps/{app}/purge-cache", needDeploy, (*Agent).purgeCache},

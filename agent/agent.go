@@ -74,6 +74,7 @@ type Agent struct {
 	metrics http.Handler
 	traffic *trafficSampler // pier metrics: the proxy's series, sampled
 	feeds   *deployFeeds    // each app's push output, for the live deploy view
+	usage   *usageCounter   // pier usage: requests, visitors, codes, bytes per app and day
 	// handoversFailed counts SIGHUP handovers after which this agent went
 	// on (upgrade.go): `pier upgrade` watches it to roll back at once.
 	handoversFailed prometheus.Counter
@@ -184,6 +185,7 @@ func (a *Agent) openParts() error {
 	a.builder = &buildpacks.Builder{SlugDir: a.dirs.slugs, CacheDir: a.dirs.cache, WorkDir: a.dirs.tmp, PluginDir: a.dirs.buildpacks, Executable: exe, Timeout: a.cfg.BuildTimeout, Logf: a.logf}
 	appExists := func(app string) bool { _, err := a.store.GetApp(app); return err == nil }
 	a.feeds = newDeployFeeds()
+	a.usage = newUsageCounter(a.store, a.logf)
 	a.hook = &gitserver.Hook{
 		Executable: exe,
 		URL:        func() string { return a.apiURL },
@@ -281,9 +283,12 @@ func (a *Agent) newEdge(reg prometheus.Registerer) (*proxy.Edge, error) {
 			Domain:      a.cfg.Domain,
 			ControlHost: a.cfg.controlHost(),
 			Control:     a.api,
-			OnRequest:   func(rl proxy.RequestLog) { a.logs.add(rl.App, "router", routerLine(rl)) },
-			Logf:        a.logf,
-			Registerer:  reg,
+			OnRequest: func(rl proxy.RequestLog) {
+				a.logs.add(rl.App, "router", routerLine(rl))
+				a.usage.observe(rl)
+			},
+			Logf:       a.logf,
+			Registerer: reg,
 
 			TrustedProxies: a.cfg.TrustedProxies,
 		},
@@ -345,6 +350,8 @@ func (a *Agent) serve(ctx context.Context) error {
 	go func() { defer a.wg.Done(); a.table.run() }()
 	a.wg.Add(1)
 	go func() { defer a.wg.Done(); a.traffic.run(a.ctx) }()
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); a.usage.run(a.ctx) }()
 	a.deploy.reconcile()
 	a.wg.Add(1)
 	go func() { defer a.wg.Done(); a.restoreAddons(a.ctx) }()

@@ -205,6 +205,18 @@ func (c *Client) Overview(ctx context.Context) ([]AppOverview, error) {
 	return o, err
 }
 
+// Usage returns app's usage of its last days days (0: the agent's
+// default), newest first.
+func (c *Client) Usage(ctx context.Context, app string, days int) (AppUsage, error) {
+	var u AppUsage
+	path := appPath(app, "usage")
+	if days > 0 {
+		path += "?days=" + strconv.Itoa(days)
+	}
+	err := c.do(ctx, http.MethodGet, path, nil, &u)
+	return u, err
+}
+
 // Rollback rolls back to version, or to the release before the live one
 // when version is 0. It returns the new release.
 func (c *Client) Rollback(ctx context.Context, app string, version int) (Release, error) {

@@ -338,3 +338,27 @@ type DeployLine struct {
 	Live  int    `json:"live,omitempty"`
 	Error string `json:"error,omitempty"`
 }
+
+// AppUsage is an app's usage per day (UTC), newest first (`pier usage`).
+type AppUsage struct {
+	App  string     `json:"app"`
+	Days []UsageDay `json:"days"`
+}
+
+// UsageDay is one day of an app's usage: requests answered, response
+// bytes sent, unique visitors (an estimate: a HyperLogLog sketch of salted
+// hashes of client addresses, the salt replaced daily and never stored)
+// and the most frequent status codes.
+type UsageDay struct {
+	Day      string        `json:"day"` // 2006-01-02
+	Requests uint64        `json:"requests"`
+	Visitors uint64        `json:"visitors"`
+	Bytes    uint64        `json:"bytes"`
+	Statuses []StatusCount `json:"top_statuses"`
+}
+
+// StatusCount is how many answers had a status code.
+type StatusCount struct {
+	Code  int    `json:"code"`
+	Count uint64 `json:"count"`
+}

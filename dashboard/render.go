@@ -33,6 +33,7 @@ var funcs = template.FuncMap{
 	"percent": func(f float64) string { return fmt.Sprintf("%.1f%%", f*100) },
 	"rate":    func(f float64) string { return fmt.Sprintf("%.2f/s", f) },
 	"join":    strings.Join,
+	"bytes":   func(n uint64) string { return bytesLabel(float64(n)) },
 }
 
 func parsePages() (map[string]*template.Template, error) {
