@@ -36,8 +36,10 @@ type deployFeeds struct {
 // deployFeed is one push's output.
 type deployFeed struct {
 	fs      *deployFeeds
-	lines   []string // the last maxFeedLines; fs.mu guards the fields
-	partial []byte   // the line being written
+	app     string
+	next    *deployFeed // a push that began while this one ran: shown after it
+	lines   []string    // the last maxFeedLines; fs.mu guards the fields
+	partial []byte      // the line being written
 	end     *api.DeployLine
 	subs    map[chan api.DeployLine]struct{}
 }
@@ -47,19 +49,30 @@ func newDeployFeeds() *deployFeeds {
 }
 
 // begin starts app's feed for a push; its Write takes the push's output.
+// A push that begins while another runs (and waits for it) is shown once
+// that one ended.
 func (fs *deployFeeds) begin(app string) *deployFeed {
-	f := &deployFeed{fs: fs, subs: map[chan api.DeployLine]struct{}{}}
+	f := &deployFeed{fs: fs, app: app, subs: map[chan api.DeployLine]struct{}{}}
 	fs.mu.Lock()
 	defer fs.mu.Unlock()
-	if old := fs.byApp[app]; old != nil && old.end == nil {
-		old.finish(api.DeployLine{Done: true, Error: "another push began"})
+	if cur := fs.byApp[app]; cur != nil && cur.end == nil {
+		for cur.next != nil {
+			cur = cur.next
+		}
+		cur.next = f
+		return f
 	}
-	fs.byApp[app] = f
-	if w := fs.waiting[app]; w != nil {
-		close(w)
-		delete(fs.waiting, app)
-	}
+	fs.show(f)
 	return f
+}
+
+// show makes f its app's feed; fs.mu is held.
+func (fs *deployFeeds) show(f *deployFeed) {
+	fs.byApp[f.app] = f
+	if w := fs.waiting[f.app]; w != nil {
+		close(w)
+		delete(fs.waiting, f.app)
+	}
 }
 
 // Write takes output; lines end at \n or \r (git's progress lines).
@@ -129,6 +142,9 @@ func (f *deployFeed) done(live int, err error) {
 	defer f.fs.mu.Unlock()
 	if f.end == nil {
 		f.finish(d)
+	}
+	if f.next != nil && f.fs.byApp[f.app] == f {
+		f.fs.show(f.next)
 	}
 }
 

@@ -78,6 +78,35 @@ func TestDeployFeedFollowsAPush(t *testing.T) {
 	}
 }
 
+// TestDeployFeedQueuesAPushThatWaits: a push that begins while another
+// runs is shown once that one ended, with what it wrote meanwhile.
+func TestDeployFeedQueuesAPushThatWaits(t *testing.T) {
+	fs := newDeployFeeds()
+	first := fs.begin("shop")
+	fmt.Fprintln(first, "-----> Building shop from commit aaa")
+	second := fs.begin("shop")
+	fmt.Fprintln(second, "-----> Waiting for another deploy of shop")
+	var seen []string
+	ch := collect(t, fs, "shop")
+	seen = append(seen, next(t, ch).Line)
+	first.done(1, nil)
+	if d := next(t, ch); !d.Done || d.Live != 1 {
+		t.Fatalf("the first push's end: %+v", d)
+	}
+	for d := range collect(t, fs, "shop") {
+		if d.Line != "" {
+			seen = append(seen, d.Line)
+		}
+		if len(seen) == 2 {
+			break
+		}
+	}
+	if strings.Join(seen, " | ") != "-----> Building shop from commit aaa | -----> Waiting for another deploy of shop" {
+		t.Errorf("followers saw %q", seen)
+	}
+	second.done(2, nil)
+}
+
 // TestDeployFeedBounds: a feed keeps its last lines, cut to a length; a
 // follower that falls behind is let go with a word, not waited for.
 func TestDeployFeedBounds(t *testing.T) {
