@@ -149,7 +149,13 @@ func (u *usageCounter) flush() {
 	}
 	u.mu.Unlock()
 	for app, rec := range recs {
-		if err := u.store.SaveUsage(app, rec, usageKeep); err != nil && !errors.Is(err, store.ErrAppNotFound) {
+		err := u.store.SaveUsage(app, rec, usageKeep)
+		switch {
+		case errors.Is(err, store.ErrAppNotFound): // destroyed: its counts go too
+			u.mu.Lock()
+			delete(u.apps, app)
+			u.mu.Unlock()
+		case err != nil:
 			u.logf("saving the usage of %s: %v", app, err)
 		}
 	}

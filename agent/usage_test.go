@@ -92,6 +92,16 @@ func TestUsageCountsVisitorsWithoutAddresses(t *testing.T) {
 		t.Errorf("two days: %+v", got.Days)
 	}
 
+	// A destroyed app's counts go with it.
+	if err := st.DeleteApp("shop"); err != nil {
+		t.Fatal(err)
+	}
+	u2.observe(proxy.RequestLog{App: "shop", ClientIP: ips[1], Status: 200})
+	u2.flush()
+	if _, ok := u2.apps["shop"]; ok {
+		t.Error("a destroyed app's counts are kept")
+	}
+
 	st.Close()
 	db, err := os.ReadFile(path)
 	if err != nil {
