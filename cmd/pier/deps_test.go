@@ -78,7 +78,7 @@ var thirdParty = map[string][]string{
 	"internal/s3stub":          {"github.com/johannesboyne/gofakes3"},
 	"internal/nomadstub":       {"github.com/hashicorp/nomad/api"},
 	"internal/gcsstub":         {"github.com/fsouza/fake-gcs-server"},
-	"agent":                    {"filippo.io/age", "github.com/getsentry/sentry-go", "github.com/robfig/cron/v3", "github.com/cloudflare/tableflip", "github.com/google/renameio/v2", "github.com/prometheus/client_golang", "github.com/prometheus/client_model", "golang.org/x/crypto", "golang.org/x/sys"},
+	"agent":                    {"filippo.io/age", "github.com/axiomhq/hyperloglog", "github.com/getsentry/sentry-go", "github.com/robfig/cron/v3", "github.com/cloudflare/tableflip", "github.com/google/renameio/v2", "github.com/prometheus/client_golang", "github.com/prometheus/client_model", "golang.org/x/crypto", "golang.org/x/sys"},
 	"agent/store":              {"go.etcd.io/bbolt", "github.com/google/renameio/v2", "golang.org/x/crypto"},
 	"agent/gitserver":          {"github.com/google/renameio/v2", "golang.org/x/crypto"},
 	"scheduler":                {},
