@@ -145,7 +145,7 @@ func (as *addonService) create(ctx context.Context, app string, req api.AddonCre
 		as.destroyServer(name)
 		return api.AddonChange{}, fmt.Errorf("setting %s on %s: %w; %s was removed", v, app, err, name)
 	}
-	as.events.add(app, "addon", user, "Created add-on %s (%s %s) as %s", name, req.Type, srv.Version, v)
+	as.events.add(app, api.EventAddonCreated, user, "Created add-on %s (%s %s) as %s", name, req.Type, srv.Version, v)
 	return api.AddonChange{Addon: as.present(rec), Releases: releases(rel)}, nil
 }
 
@@ -212,7 +212,7 @@ func (as *addonService) attach(ctx context.Context, app, name, asName, user stri
 	if err != nil {
 		return api.AddonChange{}, err
 	}
-	as.events.add(app, "addon", user, "Attached add-on %s as %s", name, v)
+	as.events.add(app, api.EventAddonAttached, user, "Attached add-on %s as %s", name, v)
 	return api.AddonChange{Addon: as.present(rec), Releases: releases(rel)}, nil
 }
 
@@ -241,7 +241,7 @@ func (as *addonService) detach(ctx context.Context, app, name, user string, out 
 	if err != nil {
 		return api.AddonChange{}, err
 	}
-	as.events.add(app, "addon", user, "Detached add-on %s (%s)", name, at.Var)
+	as.events.add(app, api.EventAddonDetached, user, "Detached add-on %s (%s)", name, at.Var)
 	return api.AddonChange{Addon: as.present(rec), Releases: releases(rel)}, nil
 }
 
@@ -276,7 +276,7 @@ func (as *addonService) destroy(ctx context.Context, app, name, confirm, user st
 	if err := as.destroyServer(name); err != nil {
 		return api.AddonChange{}, err
 	}
-	as.events.add(app, "addon", user, "Destroyed add-on %s", name)
+	as.events.add(app, api.EventAddonDestroyed, user, "Destroyed add-on %s", name)
 	return api.AddonChange{Addon: rec, Releases: rels}, nil
 }
 
@@ -432,7 +432,7 @@ func (a *Agent) openAddons() error {
 		Logf: a.logf,
 		OnEvent: func(name, msg string) {
 			if rec, err := a.store.GetAddon(name); err == nil {
-				a.events.add(rec.App, "addon", "", "%s: %s", name, msg)
+				a.events.add(rec.App, api.EventAddonServer, "", "%s: %s", name, msg)
 				return
 			}
 			a.logf("add-on %s: %s", name, msg)

@@ -31,8 +31,11 @@ const redisSnapshot = "redis.rdb"
 const snapshotTimeout = 10 * time.Minute
 
 // backupAddons captures a backup of every add-on and adds the kept
-// backups of every add-on to the archive.
-func (a *Agent) backupAddons(ctx context.Context, tw *tar.Writer, add func(src, name string) error) error {
+// backups of every add-on to the archive. An add-on that cannot be backed
+// up now (its server down, its password changed) does not fail pier's
+// backup, which holds every app's state: what the add-on's earlier
+// backups left goes in instead, and warn says so, naming it.
+func (a *Agent) backupAddons(ctx context.Context, tw *tar.Writer, add func(src, name string) error, warn func(string)) error {
 	recs, err := a.store.ListAddons()
 	if err != nil {
 		return err
@@ -44,10 +47,23 @@ func (a *Agent) backupAddons(ctx context.Context, tw *tar.Writer, add func(src, 
 		return nil // on Nomad pier does not reach the servers: their data stays in their volumes
 	}
 	for _, rec := range recs {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		warn := func(w string) {
+			warn(w)
+			a.events.add(rec.App, api.EventAddonBackupStale, "", "pier backup: %s", w)
+		}
 		if rec.Type == api.AddonRedis {
 			p, err := a.snapshotRedis(ctx, rec)
 			if err != nil {
-				return fmt.Errorf("backing up add-on %s: %w", rec.Name, err)
+				p = filepath.Join(a.dirs.addonBackups(rec.Name), redisSnapshot)
+				if !isRegular(p) {
+					warn(fmt.Sprintf("add-on %s is not in this backup: no snapshot could be taken (%v), and no earlier one is kept", rec.Name, err))
+					continue
+				}
+				fi, _ := os.Stat(p)
+				warn(fmt.Sprintf("add-on %s: no snapshot could be taken (%v); the one of %s went in instead", rec.Name, err, fi.ModTime().UTC().Format(time.RFC3339)))
 			}
 			if err := addDir(tw, "addon-backups/"+rec.Name); err != nil {
 				return err
@@ -57,12 +73,17 @@ func (a *Agent) backupAddons(ctx context.Context, tw *tar.Writer, add func(src, 
 			}
 			continue
 		}
-		if _, err := a.capture(ctx, rec, "pier backup"); err != nil {
-			return fmt.Errorf("backing up add-on %s: %w", rec.Name, err)
-		}
+		captureErr := func() error { _, err := a.capture(ctx, rec, "pier backup"); return err }()
 		bs, err := a.pgBackups(rec.Name)
 		if err != nil {
 			return err
+		}
+		if captureErr != nil {
+			if len(bs) == 0 {
+				warn(fmt.Sprintf("add-on %s is not in this backup: no dump could be taken (%v), and no earlier one is kept", rec.Name, captureErr))
+				continue
+			}
+			warn(fmt.Sprintf("add-on %s: no dump could be taken (%v); its backup %s of %s went in instead", rec.Name, captureErr, bs[len(bs)-1].ID, bs[len(bs)-1].CreatedAt.UTC().Format(time.RFC3339)))
 		}
 		if err := addDir(tw, "addon-backups/"+rec.Name); err != nil {
 			return err
@@ -103,7 +124,7 @@ func (a *Agent) restoreAddons(ctx context.Context) {
 			continue
 		}
 		if err := a.restoreAddon(ctx, rec); err != nil {
-			a.events.add(rec.App, "addon", "", "Add-on %s has no server on this host and could not be made again: %v", rec.Name, err)
+			a.events.add(rec.App, api.EventAddonServer, "", "Add-on %s has no server on this host and could not be made again: %v", rec.Name, err)
 		}
 	}
 }
@@ -137,7 +158,7 @@ func (a *Agent) restoreAddon(ctx context.Context, rec api.Addon) error {
 			msg = "made again from backup " + newest.ID
 		}
 	}
-	a.events.add(rec.App, "addon", "", "Add-on %s: %s", rec.Name, msg)
+	a.events.add(rec.App, api.EventAddonServer, "", "Add-on %s: %s", rec.Name, msg)
 	if srv.Port == rec.Port {
 		return nil
 	}

@@ -70,7 +70,7 @@ func (as *addonService) createRemote(ctx context.Context, app string, rec api.Ad
 		as.destroyServer(rec.Name)
 		return api.AddonChange{}, fmt.Errorf("setting %s on %s: %w; %s was removed", v, app, err, rec.Name)
 	}
-	as.events.add(app, "addon", user, "Created add-on %s (%s %s) on Nomad node %s as %s", rec.Name, rec.Type, version, as.remote.node, v)
+	as.events.add(app, api.EventAddonCreated, user, "Created add-on %s (%s %s) on Nomad node %s as %s", rec.Name, rec.Type, version, as.remote.node, v)
 	return api.AddonChange{Addon: as.present(rec), Releases: releases(rel)}, nil
 }
 

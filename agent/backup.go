@@ -201,7 +201,11 @@ func (a *Agent) writeBackup(ctx context.Context, snap string, includeKey bool, w
 			return fmt.Errorf("backing up the repository of %s: %w", app.Name, err)
 		}
 	}
-	if err := a.backupAddons(ctx, tw, add); err != nil {
+	warn := func(w string) {
+		m.Warnings = append(m.Warnings, w)
+		a.logf("backup: %s", w)
+	}
+	if err := a.backupAddons(ctx, tw, add, warn); err != nil {
 		return err
 	}
 	b, err := json.MarshalIndent(m, "", "  ")

@@ -73,7 +73,7 @@ func (a *Agent) session(w http.ResponseWriter, r *http.Request, typ, program str
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	out := newStreamWriter(w)
-	a.events.add(app.Name, "addon", userOf(r), "Started a %s session on %s", program, rec.Name)
+	a.events.add(app.Name, api.EventAddonSession, userOf(r), "Started a %s session on %s", program, rec.Name)
 	ctx, cancel := context.WithTimeout(r.Context(), runTimeout)
 	defer cancel()
 	code, err := a.addons.mgr.Client(ctx, srv, addons.ConnOf(srv, pw), program, args(srv), r.Body, out)
