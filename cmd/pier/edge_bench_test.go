@@ -94,14 +94,7 @@ func TestBenchEdgeServe(t *testing.T) {
 func benchEdgeAgent(t *testing.T, env *strings.Builder, prefix, bin string) {
 	httpAddr, httpsAddr := freeAddr(t), freeAddr(t)
 	p := startPebble(t, portOfAddr(httpAddr), portOfAddr(httpsAddr))
-	a := startAgent(t, agentOpts{bin: bin, extra: []string{
-		"PIER_HTTP_ADDR=" + httpAddr,
-		"PIER_HTTPS_ADDR=" + httpsAddr,
-		"PIER_DOMAIN=" + edgeDomain,
-		"PIER_ACME_CA=" + p.DirectoryURL,
-		"PIER_ACME_CA_ROOT=" + p.CARoot,
-		"PIER_ACME_EMAIL=ops@" + edgeDomain,
-	}})
+	a := startAgent(t, agentOpts{bin: bin, extra: edgeEnv(p, httpAddr, httpsAddr)})
 	a.httpAddr = httpAddr
 	e := &edgeAgent{agentProc: a, httpsAddr: httpsAddr, pebble: p}
 	const app = "bench"
