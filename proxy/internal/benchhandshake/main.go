@@ -7,7 +7,7 @@
 // server port still waiting). With -resume every worker keeps a session
 // cache, so after its first connection the handshakes resume a session
 // (a ticket) instead of a full handshake with the certificate's signature.
-// It prints "CONNS_PER_S RESUMED_FRACTION CONNECTIONS". The certificate
+// It prints "CONNS_PER_S RESUMED_FRACTION CONNECTIONS FAILED". The certificate
 // is not verified: the server's cost is measured, not the client's.
 package main
 
@@ -80,7 +80,7 @@ func main() {
 	if n > 0 {
 		frac = float64(resumed.Load()) / float64(n)
 	}
-	fmt.Printf("%.0f %.3f %d\n", float64(n)/secs, frac, n)
+	fmt.Printf("%.0f %.3f %d %d\n", float64(n)/secs, frac, n, failed.Load())
 }
 
 // connect makes one connection, one request and reads its answer.
