@@ -97,7 +97,7 @@ func (a *Agent) postPsql(w http.ResponseWriter, r *http.Request) error {
 
 func (a *Agent) postRedisCLI(w http.ResponseWriter, r *http.Request) error {
 	return a.session(w, r, api.AddonRedis, "redis-cli", func(s addons.Server) []string {
-		return append([]string{"-h", "127.0.0.1", "-p", strconv.Itoa(s.Port)}, r.URL.Query()["arg"]...)
+		return append(addons.RedisArgs(s), r.URL.Query()["arg"]...)
 	})
 }
 

@@ -243,7 +243,11 @@ func (a *Agent) pgRestore(ctx context.Context, srv addons.Server, pw, path strin
 	var out strings.Builder
 	code, err := a.addons.mgr.Client(ctx, srv, conn, "pg_restore", args, nil, &out)
 	if err == nil && code != 0 {
-		err = errors.New(strings.TrimSpace(out.String()))
+		msg := strings.TrimSpace(out.String())
+		if strings.Contains(msg, "unsupported version") {
+			msg += fmt.Sprintf(" (the dump was made by a newer PostgreSQL than this add-on's %s: restore it into an add-on of that version, made with `pier addons create postgres --version N`)", srv.Version)
+		}
+		err = errors.New(msg)
 	}
 	return err
 }
