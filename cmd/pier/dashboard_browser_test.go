@@ -276,6 +276,18 @@ func TestDashboardBrowser(t *testing.T) {
 	if out := <-pushed; !strings.Contains(out, "Released v7") {
 		t.Errorf("git push: %s", out)
 	}
+
+	// A var whose value alone changed shows in the diff by its name, never
+	// its value: the agent compares the values.
+	a.mustPier("config", "set", "-a", "shop", "ROTATED=first-value-zq")  // v8
+	a.mustPier("config", "set", "-a", "shop", "ROTATED=second-value-zq") // v9
+	b.run("open the diff of a changed value",
+		chromedp.Navigate(base+"/dashboard/apps/shop/rollback/v8"),
+		chromedp.WaitVisible(chromedp.CSS(`#keys`)),
+	)
+	if text = b.text(chromedp.CSS(`#keys`)); !strings.Contains(text, "ROTATED (another value)") || strings.Contains(text, "value-zq") {
+		t.Errorf("the diff's config vars of v8 against v9 = %q, want ROTATED changed, no value", text)
+	}
 }
 
 // browser is a headless Chromium driven by chromedp.
