@@ -1,0 +1,145 @@
+package dnsprovider
+
+import (
+	"context"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/libdns/libdns"
+
+	"github.com/pierhq/pier/proxy/certs/pebbletest"
+)
+
+// route53Env gives the AWS SDK's default chain static credentials, as the
+// instance profile would on EC2.
+func route53Env(t *testing.T) {
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDPIERTEST")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "secret-pier-test")
+	t.Setenv("AWS_REGION", "")
+	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+}
+
+func txt(name, value string) []libdns.Record {
+	return []libdns.Record{libdns.RR{Type: "TXT", Name: name, Data: value}}
+}
+
+// TestRoute53Records: against a stand-in of Route 53's API (the real one
+// cannot be reached here), reached by the real SDK client: the zone is
+// found by name (the public one, not the private one of the same name),
+// two challenges at one name both stay until each is deleted, every
+// change is waited for until INSYNC, and requests are signed with the
+// default chain's credentials.
+func TestRoute53Records(t *testing.T) {
+	route53Env(t)
+	r53 := pebbletest.StartRoute53(t, "pier.test", nil)
+	ctx := context.Background()
+	p, err := New(ctx, Config{Provider: Route53, Zone: "pier.test", Endpoint: r53.URL})
+	if err != nil {
+		t.Fatal(err)
+	}
+	const name = "_acme-challenge.apps.pier.test."
+	if _, err := p.AppendRecords(ctx, "pier.test.", txt("_acme-challenge.apps", "one")); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := p.AppendRecords(ctx, "pier.test.", txt("_acme-challenge.apps", "two")); err != nil {
+		t.Fatal(err)
+	}
+	if got := r53.TXT(name); !slices.Equal(got, []string{"one", "two"}) {
+		t.Errorf("after two appends: %q", got)
+	}
+	if _, err := p.DeleteRecords(ctx, "pier.test.", txt("_acme-challenge.apps", "one")); err != nil {
+		t.Fatal(err)
+	}
+	if got := r53.TXT(name); !slices.Equal(got, []string{"two"}) {
+		t.Errorf("after deleting one: %q", got)
+	}
+	if _, err := p.DeleteRecords(ctx, "pier.test.", txt("_acme-challenge.apps", "two")); err != nil {
+		t.Fatal(err)
+	}
+	if got := r53.TXT(name); len(got) != 0 {
+		t.Errorf("after deleting both: %q", got)
+	}
+	calls := r53.Calls()
+	if calls[0] != "ListHostedZonesByName" || count(calls, "ListHostedZonesByName") != 1 {
+		t.Errorf("the zone was not looked up once, first: %v", calls)
+	}
+	// Every change was waited for: PENDING first, then INSYNC.
+	if changes, gets := count(calls, "ChangeResourceRecordSets"), count(calls, "GetChange"); changes != 4 || gets != 8 {
+		t.Errorf("%d changes and %d GetChange calls, want 4 and 8: %v", changes, gets, calls)
+	}
+	if keys := r53.AccessKeys(); !slices.Equal(keys, []string{"AKIDPIERTEST"}) {
+		t.Errorf("requests signed by %v", keys)
+	}
+}
+
+func count(s []string, v string) int {
+	n := 0
+	for _, x := range s {
+		if x == v {
+			n++
+		}
+	}
+	return n
+}
+
+// TestRoute53Errors: a zone id that does not exist, a zone name with no
+// public zone, and a refused change come back as errors that say so.
+func TestRoute53Errors(t *testing.T) {
+	route53Env(t)
+	r53 := pebbletest.StartRoute53(t, "pier.test", nil)
+	ctx := context.Background()
+	for _, tc := range []struct{ zone, want string }{
+		{"ZNOSUCHZONE", "NoSuchHostedZone"},
+		{"other.test", "no public Route 53 hosted zone is named other.test."},
+	} {
+		p, err := New(ctx, Config{Provider: Route53, Zone: tc.zone, Endpoint: r53.URL})
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = p.AppendRecords(ctx, "pier.test.", txt("_acme-challenge", "x"))
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("zone %s: %v, want %q", tc.zone, err, tc.want)
+		}
+	}
+	p, err := New(ctx, Config{Provider: Route53, Zone: r53.ZoneID, Endpoint: r53.URL, ChangeTimeout: time.Minute})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r53.FailChanges("AccessDenied")
+	if _, err := p.AppendRecords(ctx, "pier.test.", txt("_acme-challenge", "x")); err == nil || !strings.Contains(err.Error(), "AccessDenied") {
+		t.Errorf("a refused change: %v", err)
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	for _, tc := range []struct {
+		c    Config
+		want string
+	}{
+		{Config{Provider: "cloudflare", Zone: "x"}, `unknown DNS provider "cloudflare": choose one of route53, gcloud`},
+		{Config{Provider: Route53}, "no zone"},
+		{Config{Provider: GCloud, Zone: "example-com"}, "no project"},
+		{Config{Provider: GCloud, Zone: "example-com", Project: "p"}, ""},
+	} {
+		err := tc.c.Check()
+		if (tc.want == "") != (err == nil) || (err != nil && !strings.Contains(err.Error(), tc.want)) {
+			t.Errorf("%+v: %v, want %q", tc.c, err, tc.want)
+		}
+	}
+}
+
+func TestQuoteTXT(t *testing.T) {
+	long := strings.Repeat("a", 300)
+	for _, v := range []string{"abc", `with "quotes" and \`, long} {
+		if got := unquoteTXT(quoteTXT(v)); got != v {
+			t.Errorf("%q came back as %q", v, got)
+		}
+	}
+	if q := quoteTXT(long); !strings.HasPrefix(q, `"`+strings.Repeat("a", 255)+`" "`) {
+		t.Errorf("a long value is not split in strings of 255: %.40q", q)
+	}
+}
