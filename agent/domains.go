@@ -130,7 +130,8 @@ func (a *Agent) getCerts(w http.ResponseWriter, r *http.Request) error {
 		return nil
 	}
 	for _, s := range a.certs.Status(hosts...) {
-		out = append(out, api.Cert{Host: s.Host, Status: s.Status, Issuer: s.Issuer, NotAfter: s.NotAfter, LastError: s.LastError, NextRetry: s.NextRetry})
+		out = append(out, api.Cert{Host: s.Host, Status: s.Status, Challenge: s.Challenge, Wildcard: s.Wildcard,
+			Issuer: s.Issuer, NotAfter: s.NotAfter, LastError: s.LastError, NextRetry: s.NextRetry})
 	}
 	writeJSON(w, 200, out)
 	return nil

@@ -1,0 +1,115 @@
+package main
+
+import (
+	"crypto/tls"
+	"net"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pierhq/pier/proxy/certs/pebbletest"
+)
+
+// TestEdgeDNS01Route53 is a wildcard certificate end to end: a real agent
+// with --acme-dns route53 obtains *.apps.pier.test from Pebble by DNS-01,
+// and serves it for two apps and the control host. Route 53 is a
+// stand-in (pebbletest.Route53: its REST-XML API on 127.0.0.1, since the
+// cloud cannot be reached from here) that the agent's real aws-sdk-go-v2
+// client reaches through --acme-dns-endpoint with credentials from the
+// SDK's default chain; it relays the TXT records into
+// pebble-challtestsrv, where Pebble looks them up.
+func TestEdgeDNS01Route53(t *testing.T) {
+	needE2E(t)
+	const zone, domain, wildcard = "pier.test", "apps.pier.test", "*.apps.pier.test"
+	cts := pebbletest.StartChallTestSrv(t)
+	r53 := pebbletest.StartRoute53(t, zone, cts)
+	httpAddr, httpsAddr := freeAddr(t), freeAddr(t)
+	p := startPebbleWithDNS(t, portOfAddr(httpAddr), portOfAddr(httpsAddr), cts.DNSAddr)
+	a := startAgent(t, agentOpts{extra: []string{
+		"PIER_HTTP_ADDR=" + httpAddr,
+		"PIER_HTTPS_ADDR=" + httpsAddr,
+		"PIER_DOMAIN=" + domain,
+		"PIER_ACME_CA=" + p.DirectoryURL,
+		"PIER_ACME_CA_ROOT=" + p.CARoot,
+		"PIER_ACME_DNS=route53",
+		"PIER_ACME_DNS_ZONE=" + zone, // found by name: the stand-in also has a private zone of that name
+		"PIER_ACME_DNS_ENDPOINT=" + r53.URL,
+		"PIER_ACME_DNS_RESOLVERS=" + pebbletest.ZoneFront(t, zone, cts.DNSAddr),
+		"PIER_ACME_DNS_PROPAGATION_TIMEOUT=-1s", // challtestsrv has no name servers of the zone to ask
+		// The SDK's default chain: the environment here, the instance
+		// profile on EC2.
+		"AWS_ACCESS_KEY_ID=AKIDPIEREDGE",
+		"AWS_SECRET_ACCESS_KEY=not-a-real-secret",
+		"AWS_CONFIG_FILE=/nonexistent",
+		"AWS_SHARED_CREDENTIALS_FILE=/nonexistent",
+		"AWS_EC2_METADATA_DISABLED=true",
+	}})
+	a.httpAddr = httpAddr
+	e := &edgeAgent{agentProc: a, httpsAddr: httpsAddr, pebble: p}
+	apps := []string{"shop", "blog"}
+	t.Cleanup(func() {
+		for _, app := range apps {
+			e.pier("apps", "destroy", "-a", app, "--confirm", app)
+		}
+	})
+	repo := newRepo(t, "hello")
+	for _, app := range apps {
+		e.mustPier("apps", "create", app)
+		shareGoBuildCache(t, e.agentProc, app)
+		repo.remote(e.agentProc, app, e.token)
+		if out, err := repo.push("main"); err != nil {
+			t.Fatalf("git push to %s: %v\n%s", app, err, out)
+		}
+	}
+
+	https := e.httpsClient() // trusts Pebble's root only, checks the name
+	for _, app := range apps {
+		host := app + "." + domain
+		c := e.waitCert(t, app, host, "valid")
+		if c.Challenge != "dns-01" || c.Wildcard != wildcard || !strings.Contains(c.Issuer, "Pebble") || time.Until(c.NotAfter) < 24*time.Hour {
+			t.Errorf("pier certs for %s: %+v, want the wildcard's valid certificate from Pebble by dns-01", host, c)
+		}
+		ans, err := fetch(https, e.httpsURL(host, "/"))
+		if err != nil || ans.code != 200 || !strings.Contains(ans.body, "hello from "+app+" v1") {
+			t.Errorf("HTTPS GET %s = %d %q (%v), want the app over a verified connection", host, ans.code, ans.body, err)
+		}
+		names, err := e.verifiedNames(host)
+		if err != nil || !slices.Equal(names, []string{wildcard}) {
+			t.Errorf("%s was served a certificate for %v (%v), want one for %s alone", host, names, err, wildcard)
+		}
+	}
+	if out := e.mustPier("certs", "-a", "shop"); !strings.Contains(out, "dns-01 "+wildcard) || !strings.Contains(out, "valid") {
+		t.Errorf("pier certs table:\n%s", out)
+	}
+	// The control host is under the wildcard too.
+	if names, err := e.verifiedNames("pier." + domain); err != nil || !slices.Equal(names, []string{wildcard}) {
+		t.Errorf("the control host was served %v (%v)", names, err)
+	}
+	// Through Route 53's API, signed with the default chain's key; the
+	// challenge record is gone once the certificate is had.
+	calls := r53.Calls()
+	for _, op := range []string{"ListHostedZonesByName", "ChangeResourceRecordSets", "GetChange"} {
+		if !slices.Contains(calls, op) {
+			t.Errorf("the agent never called %s: %v", op, calls)
+		}
+	}
+	if keys := r53.AccessKeys(); !slices.Equal(keys, []string{"AKIDPIEREDGE"}) {
+		t.Errorf("Route 53 requests were signed by %v", keys)
+	}
+	waitFor(t, 30*time.Second, "the challenge record removed", func() bool { return len(r53.TXT("_acme-challenge."+domain)) == 0 })
+	if strings.Contains(e.logs(), "not-a-real-secret") {
+		t.Error("the agent logged the AWS secret key")
+	}
+}
+
+// verifiedNames opens a TLS connection for host, verified against Pebble's
+// root, and returns the names on the certificate.
+func (e *edgeAgent) verifiedNames(host string) ([]string, error) {
+	conn, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", e.httpsAddr, &tls.Config{ServerName: host, RootCAs: e.pebble.Roots})
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	return conn.ConnectionState().PeerCertificates[0].DNSNames, nil
+}
