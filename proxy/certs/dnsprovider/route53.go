@@ -32,6 +32,9 @@ func newRoute53(ctx context.Context, c Config) (*route53Zone, error) {
 	if err != nil {
 		return nil, fmt.Errorf("loading AWS configuration: %w", err)
 	}
+	// AWS_ENDPOINT_URL is for the S3 of the backups (Cloud Storage, a
+	// MinIO): Route 53 takes only its own, AWS_ENDPOINT_URL_ROUTE_53.
+	cfg.BaseEndpoint = nil
 	if cfg.Region == "" {
 		cfg.Region = "us-east-1" // Route 53 is global; the SDK wants a region
 	}

@@ -76,6 +76,34 @@ func TestRoute53Records(t *testing.T) {
 	}
 }
 
+// TestRoute53Endpoint: the backups' AWS_ENDPOINT_URL (an S3 elsewhere)
+// is not Route 53's; AWS_ENDPOINT_URL_ROUTE_53 and Config.Endpoint are.
+func TestRoute53Endpoint(t *testing.T) {
+	route53Env(t)
+	t.Setenv("AWS_ENDPOINT_URL", "https://storage.googleapis.com")
+	endpoint := func(c Config) string {
+		t.Helper()
+		z, err := newRoute53(context.Background(), c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if e := z.client.Options().BaseEndpoint; e != nil {
+			return *e
+		}
+		return ""
+	}
+	if got := endpoint(Config{Zone: "Z1"}); got != "" {
+		t.Errorf("with AWS_ENDPOINT_URL alone Route 53 goes to %q, want its own", got)
+	}
+	if got := endpoint(Config{Zone: "Z1", Endpoint: "https://r53.internal"}); got != "https://r53.internal" {
+		t.Errorf("with an endpoint given Route 53 goes to %q", got)
+	}
+	t.Setenv("AWS_ENDPOINT_URL_ROUTE_53", "https://route53.vpce.internal")
+	if got := endpoint(Config{Zone: "Z1"}); got != "https://route53.vpce.internal" {
+		t.Errorf("with AWS_ENDPOINT_URL_ROUTE_53 Route 53 goes to %q", got)
+	}
+}
+
 func count(s []string, v string) int {
 	n := 0
 	for _, x := range s {
