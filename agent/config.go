@@ -79,9 +79,12 @@ type Config struct {
 	// WebhookRetry is how long a failed webhook delivery waits before its
 	// first retry; each retry waits twice as long as the last (15s).
 	WebhookRetry time.Duration
-	// WebhookAllowPrivate lets every webhook reach link-local addresses
-	// (cloud metadata services): for a receiver on such a network.
-	WebhookAllowPrivate bool
+	// AllowPrivateTargets lets webhooks, log drains and Sentry releases
+	// reach loopback, private and link-local addresses (this host's
+	// services, the network behind it, cloud metadata services): for
+	// receivers there. Off, anyone who may add a webhook could make the
+	// agent send requests to them.
+	AllowPrivateTargets bool
 	// DrainCAFile is a PEM file of roots that TLS log drains (syslog+tls,
 	// https) may also be signed by, besides the system's.
 	DrainCAFile string

@@ -61,7 +61,7 @@ func agentCommand() *ucli.Command {
 			&ucli.IntFlag{Name: "max-conns", Value: agent.DefaultMaxConns, Usage: "open connections each proxy listener accepts at most", EnvVars: []string{envName("max-conns")}},
 			str("uid-range", agent.DefaultUIDRange, "`FIRST-LAST` user ids for isolated apps and builds; agents sharing a host each need their own"),
 			dur("webhook-retry", 15*time.Second, "how long a failed webhook delivery waits before its first retry (each next one twice as long, for 24h)"),
-			&ucli.BoolFlag{Name: "webhook-allow-private", Usage: "let every webhook reach link-local addresses (cloud metadata services)", EnvVars: []string{envName("webhook-allow-private")}},
+			&ucli.BoolFlag{Name: "allow-private-targets", Aliases: []string{"webhook-allow-private"}, Usage: "let webhooks, log drains and Sentry releases reach loopback, private and link-local addresses (this host's services, the network behind it, cloud metadata)", EnvVars: []string{envName("allow-private-targets"), envName("webhook-allow-private")}},
 			dur("log-retention", 7*24*time.Hour, "how far back pier logs serves lines; rotated log files older than this are deleted"),
 			str("sentry-dsn", "", "send the agent's own panics and unexpected errors to this Sentry `DSN`"),
 			str("drain-ca-file", "", "PEM `FILE` of CA certificates to trust for TLS log drains, besides the system's"),
@@ -115,7 +115,7 @@ func runAgent(c *ucli.Context) error {
 		BuildTimeout:  c.Duration("build-timeout"),
 		WebhookRetry:  c.Duration("webhook-retry"),
 
-		WebhookAllowPrivate: c.Bool("webhook-allow-private"),
+		AllowPrivateTargets: c.Bool("allow-private-targets"),
 		DrainCAFile:         c.String("drain-ca-file"),
 		SentryDSN:           c.String("sentry-dsn"),
 		LogRetention:        c.Duration("log-retention"),

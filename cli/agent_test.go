@@ -170,3 +170,29 @@ func TestAgentACMEDNS(t *testing.T) {
 		t.Errorf("the agent started with bad input: %+v", *got)
 	}
 }
+
+// TestAgentAllowPrivateTargets: off by default; on by the flag, its old
+// name, or PIER_ALLOW_PRIVATE_TARGETS.
+func TestAgentAllowPrivateTargets(t *testing.T) {
+	got := captureAgent(t)
+	for _, k := range []string{"PIER_DATA_DIR", "PIER_SCHEDULER", "PIER_UID_RANGE", "PIER_ALLOW_PRIVATE_TARGETS", "PIER_WEBHOOK_ALLOW_PRIVATE"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	mustPier(t, "agent")
+	if got.AllowPrivateTargets {
+		t.Error("private targets allowed by default")
+	}
+	for _, args := range [][]string{{"--allow-private-targets"}, {"--webhook-allow-private"}} {
+		*got = agent.Config{}
+		mustPier(t, append([]string{"agent"}, args...)...)
+		if !got.AllowPrivateTargets {
+			t.Errorf("%v did not allow private targets", args)
+		}
+	}
+	t.Setenv("PIER_ALLOW_PRIVATE_TARGETS", "true")
+	*got = agent.Config{}
+	if mustPier(t, "agent"); !got.AllowPrivateTargets {
+		t.Error("PIER_ALLOW_PRIVATE_TARGETS=true did not allow private targets")
+	}
+}
