@@ -95,11 +95,7 @@ func writeServiceAccount(t testing.TB, project, tokenURI string) string {
 func (c *CloudDNS) TXT(fqdn string) []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var out []string
-	for _, v := range c.txt[dns.Fqdn(strings.ToLower(fqdn))] {
-		out = append(out, strings.Trim(v, `"`))
-	}
-	return out
+	return unquoted(c.txt, fqdn)
 }
 
 // Calls are the operations asked for, in order.
@@ -236,7 +232,7 @@ func (c *CloudDNS) create(w http.ResponseWriter, r *http.Request) {
 	}
 	if c.relay != nil {
 		for name := range touched {
-			if err := c.relayTXT(name); err != nil {
+			if err := c.relay.ReplaceTXT(name, c.txt[name]); err != nil {
 				cdnsError(w, http.StatusInternalServerError, err.Error())
 				return
 			}
@@ -246,18 +242,6 @@ func (c *CloudDNS) create(w http.ResponseWriter, r *http.Request) {
 	ch.ID, ch.Status = fmt.Sprint(c.nextID), "pending"
 	c.changes[ch.ID] = 0
 	writeJSON(w, ch)
-}
-
-func (c *CloudDNS) relayTXT(name string) error {
-	if err := c.relay.ClearTXT(name); err != nil {
-		return err
-	}
-	for _, v := range c.txt[name] {
-		if err := c.relay.SetTXT(name, strings.Trim(v, `"`)); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // token answers the service account's token request (a JWT bearer grant).

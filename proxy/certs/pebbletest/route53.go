@@ -57,11 +57,7 @@ func StartRoute53(t testing.TB, zone string, relay *ChallTestSrv) *Route53 {
 func (r *Route53) TXT(fqdn string) []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	var out []string
-	for _, v := range r.txt[dns.Fqdn(strings.ToLower(fqdn))] {
-		out = append(out, strings.Trim(v, `"`))
-	}
-	return out
+	return unquoted(r.txt, fqdn)
 }
 
 // AccessKeys are the access key ids that signed requests.
@@ -226,7 +222,7 @@ func (r *Route53) change(w http.ResponseWriter, req *http.Request) {
 			return
 		}
 		if r.relay != nil {
-			if err := r.relayTXT(name); err != nil {
+			if err := r.relay.ReplaceTXT(name, r.txt[name]); err != nil {
 				r53Error(w, http.StatusInternalServerError, "InternalFailure", err.Error())
 				return
 			}
@@ -236,19 +232,6 @@ func (r *Route53) change(w http.ResponseWriter, req *http.Request) {
 	id := fmt.Sprintf("C%06d", r.nextID)
 	r.changes[id] = 0
 	r.writeChange(w, "ChangeResourceRecordSetsResponse", id, "PENDING")
-}
-
-// relayTXT makes the DNS that Pebble asks answer what the zone holds.
-func (r *Route53) relayTXT(name string) error {
-	if err := r.relay.ClearTXT(name); err != nil {
-		return err
-	}
-	for _, v := range r.txt[name] {
-		if err := r.relay.SetTXT(name, strings.Trim(v, `"`)); err != nil {
-			return err
-		}
-	}
-	return nil
 }
 
 // getChange reports a change PENDING the first time it is asked about,
