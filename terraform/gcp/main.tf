@@ -34,6 +34,11 @@ locals {
       PIER_ACME_DNS         = "gcloud"
       PIER_ACME_DNS_ZONE    = var.dns_zone
       PIER_ACME_DNS_PROJECT = var.project
+      # Scheduled backups to the bucket, as the VM's service account
+      # (Application Default Credentials): no key to make or keep.
+      PIER_BACKUP_TO       = local.backup_url
+      PIER_BACKUP_SCHEDULE = var.backup_schedule
+      PIER_BACKUP_KEEP     = tostring(var.backup_keep)
     }
   })
 }
