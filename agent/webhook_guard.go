@@ -46,16 +46,17 @@ var ipv4Broadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
 // awsMetadataV6 is EC2's metadata service over IPv6.
 var awsMetadataV6 = netip.MustParseAddr("fd00:ec2::254")
 
-// checkURL validates a webhook URL as added: scheme, host, and where the
-// host's name resolves now.
-func (g webhookGuard) checkURL(ctx context.Context, raw string, allowPrivate bool) (*url.URL, error) {
+// checkURL validates a webhook's (or an HTTPS drain's) URL as added:
+// scheme, host, and where the host's name resolves now. what names it in
+// errors: "webhook", "log drain".
+func (g webhookGuard) checkURL(ctx context.Context, what, raw string, allowPrivate bool) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, invalidf("webhook URL must be an http:// or https:// URL with a host, such as https://example.com/hooks/pier")
+		return nil, invalidf("%s URL must be an http:// or https:// URL with a host, such as https://example.com/hooks/pier", what)
 	}
 	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
 	if host == g.controlHost || strings.HasSuffix(host, "."+g.controlHost) {
-		return nil, invalidf("webhook URL points at pier's own API (%s): give a receiver elsewhere", host)
+		return nil, invalidf("%s URL points at pier's own API (%s): give a receiver elsewhere", what, host)
 	}
 	port := u.Port()
 	if port == "" {
@@ -69,17 +70,17 @@ func (g webhookGuard) checkURL(ctx context.Context, raw string, allowPrivate boo
 		defer cancel()
 		ips, err := net.DefaultResolver.LookupNetIP(rctx, "ip", host)
 		if err != nil || len(ips) == 0 {
-			return nil, invalidf("webhook host %s does not resolve: check the URL", host)
+			return nil, invalidf("%s host %s does not resolve: check the URL", what, host)
 		}
 		addrs = ips
 	}
 	for _, ip := range addrs {
 		ap, err := netip.ParseAddrPort(net.JoinHostPort(ip.Unmap().String(), port))
 		if err != nil {
-			return nil, invalidf("webhook URL has a bad port %q", port)
+			return nil, invalidf("%s URL has a bad port %q", what, port)
 		}
 		if err := g.checkAddr(ap, allowPrivate); err != nil {
-			return nil, invalidf("webhook URL: %v", err)
+			return nil, invalidf("%s URL: %v", what, err)
 		}
 	}
 	return u, nil

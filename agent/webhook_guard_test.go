@@ -42,7 +42,7 @@ func TestWebhookGuardRefusesOwnAPIAndMetadata(t *testing.T) {
 		{url: "https://[2001:db8::1]/hook", allow: "a public address"},
 	}
 	for _, tt := range tests {
-		_, err := g.checkURL(context.Background(), tt.url, tt.private)
+		_, err := g.checkURL(context.Background(), "webhook", tt.url, tt.private)
 		switch {
 		case tt.refuse != "" && (err == nil || !strings.Contains(err.Error(), tt.refuse)):
 			t.Errorf("%s: %v, want an error saying %q", tt.url, err, tt.refuse)
@@ -60,11 +60,11 @@ func TestWebhookGuardRefusesOwnAPIAndMetadata(t *testing.T) {
 func TestGuardAllowPrivateTargets(t *testing.T) {
 	g := webhookGuard{controlHost: "pier.example.com", api: netip.MustParseAddrPort("127.0.0.1:7070"), allowPrivate: true}
 	for _, url := range []string{"http://127.0.0.1:7071/hook", "http://10.0.0.5/", "http://169.254.169.254/"} {
-		if _, err := g.checkURL(context.Background(), url, false); err != nil {
+		if _, err := g.checkURL(context.Background(), "webhook", url, false); err != nil {
 			t.Errorf("%s: %v", url, err)
 		}
 	}
-	if _, err := g.checkURL(context.Background(), "http://127.0.0.1:7070/v1/tokens", false); err == nil || !strings.Contains(err.Error(), "own API") {
+	if _, err := g.checkURL(context.Background(), "webhook", "http://127.0.0.1:7070/v1/tokens", false); err == nil || !strings.Contains(err.Error(), "own API") {
 		t.Errorf("the agent's own API: %v", err)
 	}
 }
