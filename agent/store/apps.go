@@ -107,7 +107,7 @@ func (s *Store) UpdateApp(name string, fn func(*api.App) error) (api.App, error)
 
 // DeleteApp removes the app and everything that belongs to it: releases,
 // config, release configs, domains (free for other apps after), events,
-// webhooks, drains and its place in a pipeline.
+// webhooks, drains, usage and its place in a pipeline.
 func (s *Store) DeleteApp(name string) error {
 	return s.update(func(tx *bolt.Tx) error {
 		if err := requireApp(tx, name); err != nil {
@@ -132,6 +132,9 @@ func (s *Store) DeleteApp(name string) error {
 			return err
 		}
 		if err := deleteDrainsOf(tx, name); err != nil {
+			return err
+		}
+		if err := deleteUsageOf(tx, name); err != nil {
 			return err
 		}
 		if err := leavePipeline(tx, name); err != nil {
