@@ -1,8 +1,8 @@
 // Package dnsprovider sets the TXT records of the ACME DNS-01 challenge in
 // a cloud's DNS: Amazon Route 53 or Google Cloud DNS. Each provider is a
-// libdns RecordAppender and RecordDeleter over the cloud's official SDK,
-// which is what certmagic's DNS-01 solver needs to obtain a wildcard
-// certificate such as *.apps.example.com.
+// libdns RecordAppender and RecordDeleter, what certmagic's DNS-01 solver
+// needs to obtain a wildcard certificate such as *.apps.example.com: over
+// AWS's SDK, or over Cloud DNS's JSON API with Google's OAuth credentials.
 //
 // Credentials come from the cloud's default chain: on a VM, the instance
 // profile (AWS) or the service account (GCP) that terraform/aws and
