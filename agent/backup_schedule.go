@@ -20,7 +20,7 @@ type BackupSchedule struct {
 	// Every is an interval ("6h") or a cron expression ("0 3 * * *",
 	// "@daily"), in the agent's local time zone.
 	Every string
-	// To is a directory or s3://bucket/prefix.
+	// To is a directory, s3://bucket/prefix or gs://bucket/prefix.
 	To string
 	// Keep is how many of the newest backups stay; older ones go.
 	Keep int
@@ -77,7 +77,7 @@ func newBackupScheduler(a *Agent, cfg BackupSchedule, reg prometheus.Registerer)
 		return nil, err
 	}
 	if cfg.To == "" {
-		return nil, errors.New("--backup-schedule needs --backup-to DIR or s3://bucket/prefix")
+		return nil, errors.New("--backup-schedule needs --backup-to DIR, s3://bucket/prefix or gs://bucket/prefix")
 	}
 	if cfg.Keep == 0 {
 		cfg.Keep = DefaultBackupKeep

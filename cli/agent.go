@@ -60,7 +60,7 @@ func agentCommand() *ucli.Command {
 			str("drain-ca-file", "", "PEM `FILE` of CA certificates to trust for TLS log drains, besides the system's"),
 			&ucli.IntFlag{Name: "process-limit", Value: agent.DefaultProcessLimit, Usage: "processes and threads each app's user (and each build's) may run at once", EnvVars: []string{envName("process-limit")}},
 			str("backup-schedule", "", "make a backup every `INTERVAL` (6h) or at the times of a cron expression (\"0 3 * * *\", @daily)"),
-			str("backup-to", "", "where scheduled backups go: a `DIR`, or s3://bucket/prefix"),
+			str("backup-to", "", "where scheduled backups go: a `DIR`, s3://bucket/prefix or gs://bucket/prefix"),
 			&ucli.IntFlag{Name: "backup-keep", Value: agent.DefaultBackupKeep, Usage: "scheduled backups to keep; the oldest beyond go", EnvVars: []string{envName("backup-keep")}},
 			&ucli.BoolFlag{Name: "backup-include-key", Usage: "put the secret key into scheduled backups, encrypted with the passphrase", EnvVars: []string{envName("backup-include-key")}},
 			str("backup-passphrase-file", "", "`FILE` whose first line encrypts scheduled backups (else "+agent.PassphraseEnv+")"),

@@ -13,7 +13,7 @@ import (
 
 // backupCommand is `pier backup create|list|verify|restore`.
 func backupCommand() *ucli.Command {
-	to := &ucli.StringFlag{Name: "to", Value: ".", Usage: "where the backups are: a `DIR`, or s3://bucket/prefix (AWS_* environment variables: endpoint, region, credentials)"}
+	to := &ucli.StringFlag{Name: "to", Value: ".", Usage: "where the backups are: a `DIR`, s3://bucket/prefix (AWS_* environment variables: endpoint, region, credentials) or gs://bucket/prefix (Google's default credentials)"}
 	pass := &ucli.StringFlag{Name: "passphrase-file", Usage: "`FILE` whose first line is the passphrase of encrypted backups (else " + agent.PassphraseEnv + ")"}
 	return &ucli.Command{
 		Name:  "backup",
@@ -23,7 +23,7 @@ func backupCommand() *ucli.Command {
 				&ucli.BoolFlag{Name: "include-key", Usage: "put the secret key into the backup too, encrypted with the passphrase"},
 			), Action: runBackupCreate},
 			{Name: "list", Usage: "the backups in --to, newest first", Flags: clientFlags(to), Action: runBackupList},
-			{Name: "verify", Usage: "re-hash every file of a backup (a path, or s3://bucket/prefix/NAME) against its manifest", ArgsUsage: "FILE", Flags: clientFlags(pass), Action: runBackupVerify},
+			{Name: "verify", Usage: "re-hash every file of a backup (a path, or s3:// or gs://bucket/prefix/NAME) against its manifest", ArgsUsage: "FILE", Flags: clientFlags(pass), Action: runBackupVerify},
 			{Name: "restore", Usage: "restore a backup into a data dir no agent uses (run on the machine itself)", ArgsUsage: "FILE",
 				Flags: clientFlags(pass,
 					&ucli.StringFlag{Name: "data-dir", Required: true, Usage: "the data dir to restore into: empty or absent"},

@@ -29,7 +29,7 @@ func upgradeCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "data-dir", Value: defaultDataDir(), EnvVars: []string{"PIER_DATA_DIR"}, Usage: "the running agent's data dir"},
 			&ucli.DurationFlag{Name: "timeout", Value: time.Minute, Usage: "how long the new agent may take to become ready"},
 			&ucli.StringFlag{Name: "previous", Usage: "where to keep the running binary to go back to (default: its path + .previous); when --binary is already in place, the copy made before"},
-			&ucli.StringFlag{Name: "backup-to", Usage: "where the backup taken first goes: a `DIR` or s3://bucket/prefix, as for pier backup create --to (default: DATA-DIR/backups)"},
+			&ucli.StringFlag{Name: "backup-to", Usage: "where the backup taken first goes: a `DIR`, s3:// or gs://bucket/prefix, as for pier backup create --to (default: DATA-DIR/backups)"},
 			&ucli.BoolFlag{Name: "no-backup", Usage: "do not take a backup first"},
 		},
 		Action: runUpgrade,

@@ -521,14 +521,15 @@ func TestVariablesValidated(t *testing.T) {
 }
 
 // TestBootScriptIsShared: both modules render the same cloud-init with the
-// same boot script, which checks the binary's SHA-256.
+// same boot script, which checks the binary's SHA-256, and both have the
+// agent back up to their bucket on a schedule.
 func TestBootScriptIsShared(t *testing.T) {
 	for _, dir := range modules {
 		src, err := os.ReadFile(filepath.Join(dir, "main.tf"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, want := range []string{`"${path.module}/../boot/cloud-init.yaml.tftpl"`, `"${path.module}/../boot/pier-boot.sh"`, "PIER_BOOT_SHA256"} {
+		for _, want := range []string{`"${path.module}/../boot/cloud-init.yaml.tftpl"`, `"${path.module}/../boot/pier-boot.sh"`, "PIER_BOOT_SHA256", "PIER_BACKUP_TO", "PIER_BACKUP_SCHEDULE"} {
 			if !strings.Contains(string(src), want) {
 				t.Errorf("%s/main.tf does not use %s", dir, want)
 			}

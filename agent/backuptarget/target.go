@@ -1,5 +1,5 @@
-// Package backuptarget is where backups live: a directory or an
-// S3-compatible bucket. Both show a backup whole or not at all: a backup is
+// Package backuptarget is where backups live: a directory, an
+// S3-compatible bucket or a Cloud Storage bucket. Both show a backup whole or not at all: a backup is
 // written aside (a hidden temp file, or a local file not yet uploaded) and
 // appears under its name only once it is complete and verified, so a
 // failure midway (a full disk, a lost connection) leaves nothing that List
@@ -60,7 +60,7 @@ func ParseName(name string) (t time.Time, encrypted, ok bool) {
 // Backup is one complete backup in a target.
 type Backup struct {
 	Name      string    `json:"name"`
-	Location  string    `json:"location"` // a path, or s3://bucket/key
+	Location  string    `json:"location"` // a path, s3://bucket/key or gs://bucket/key
 	Size      int64     `json:"size"`
 	Time      time.Time `json:"time"` // when it was made, from its name
 	Encrypted bool      `json:"encrypted"`
@@ -109,35 +109,44 @@ type Options struct {
 // which the caller's context bounds.
 const DefaultTimeout = 30 * time.Second
 
-// Open returns the target at loc: a directory, or s3://bucket[/prefix].
-// An S3 target is checked (the endpoint answers, takes the credentials,
-// has the bucket) before Open returns.
+// Open returns the target at loc: a directory, s3://bucket[/prefix] or
+// gs://bucket[/prefix]. A bucket is checked (the endpoint answers, takes
+// the credentials, has the bucket) before Open returns.
 func Open(ctx context.Context, loc string, o Options) (Target, error) {
-	if strings.HasPrefix(loc, "s3://") {
+	switch scheme(loc) {
+	case "":
+		return openDir(loc)
+	case "s3":
 		return openS3(ctx, loc, o)
+	case "gs":
+		return openGCS(ctx, loc, o)
 	}
-	if strings.Contains(loc, "://") {
-		u, _ := url.Parse(loc)
-		scheme := loc[:strings.Index(loc, "://")]
-		if u != nil {
-			scheme = u.Scheme
-		}
-		return nil, fmt.Errorf("%s: backups go to a directory or to s3://bucket/prefix, not to %s://", redact(loc), scheme)
-	}
-	return openDir(loc)
+	return nil, fmt.Errorf("%s: backups go to a directory, s3://bucket/prefix or gs://bucket/prefix, not to %s://", redact(loc), scheme(loc))
 }
 
-// Split splits the location of one backup (a path, or s3://bucket/prefix/name)
-// into its target and its name.
+// scheme is the URL scheme of a location, "" for a path.
+func scheme(loc string) string {
+	i := strings.Index(loc, "://")
+	if i < 0 {
+		return ""
+	}
+	if u, err := url.Parse(loc); err == nil && u.Scheme != "" {
+		return u.Scheme
+	}
+	return loc[:i]
+}
+
+// Split splits the location of one backup (a path, or
+// s3://bucket/prefix/name, or gs://...) into its target and its name.
 func Split(loc string) (target, name string, err error) {
-	if strings.HasPrefix(loc, "s3://") {
+	if s := scheme(loc); s == "s3" || s == "gs" {
 		u, err := url.Parse(loc)
 		if err != nil {
-			return "", "", fmt.Errorf("%s is not an s3:// URL: %w", redact(loc), err)
+			return "", "", fmt.Errorf("%s is not an %s:// URL: %w", redact(loc), s, err)
 		}
 		i := strings.LastIndex(u.Path, "/")
 		if i < 0 || i == len(u.Path)-1 {
-			return "", "", fmt.Errorf("%s names no backup: give s3://bucket/prefix/%s...", redact(loc), Prefix)
+			return "", "", fmt.Errorf("%s names no backup: give %s://bucket/prefix/%s...", redact(loc), s, Prefix)
 		}
 		name = u.Path[i+1:]
 		u.Path = u.Path[:i]
@@ -181,11 +190,11 @@ func redact(loc string) string {
 	return u.Redacted()
 }
 
-// Fetch makes the backup at loc (a path, or s3://bucket/prefix/name) a
-// local file: a path is itself; an S3 object is downloaded into a 0600
-// temp file in o.TempDir, which done removes.
+// Fetch makes the backup at loc (a path, or s3:// or gs://bucket/prefix/name)
+// a local file: a path is itself; an object is downloaded into a 0600 temp
+// file in o.TempDir, which done removes.
 func Fetch(ctx context.Context, loc string, o Options) (file string, done func(), err error) {
-	if !strings.HasPrefix(loc, "s3://") {
+	if scheme(loc) == "" {
 		return loc, func() {}, nil
 	}
 	tloc, name, err := Split(loc)

@@ -6,18 +6,22 @@ import (
 	"crypto/sha256"
 	"io"
 	"net"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/pierhq/pier/internal/gcsstub"
 	"github.com/pierhq/pier/internal/s3stub"
 )
 
 // eachTarget runs the same suite over a directory and over a bucket of a
 // local S3 stand-in (internal/s3stub: no cloud is reachable in tests),
-// through the client a user's AWS bucket gets.
+// through the client a user's AWS bucket gets, and over a bucket of a local
+// Cloud Storage stand-in (internal/gcsstub) through Google's client.
 func eachTarget(t *testing.T, fn func(t *testing.T, tg Target)) {
 	t.Run("dir", func(t *testing.T) {
 		tg, err := Open(t.Context(), filepath.Join(t.TempDir(), "backups"), Options{})
@@ -29,6 +33,14 @@ func eachTarget(t *testing.T, fn func(t *testing.T, tg Target)) {
 	t.Run("s3", func(t *testing.T) {
 		s := s3stub.Start(t, "pier-backups")
 		tg, err := Open(t.Context(), "s3://pier-backups/vm1/daily", Options{Getenv: s.Getenv, TempDir: t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		fn(t, tg)
+	})
+	t.Run("gcs", func(t *testing.T) {
+		s := gcsstub.Start(t, "pier-backups")
+		tg, err := Open(t.Context(), "gs://pier-backups/vm1/daily", Options{Getenv: s.Getenv, TempDir: t.TempDir()})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -189,7 +201,7 @@ func TestS3BadInput(t *testing.T) {
 		{"no bucket", "s3://nope/x", env(), []string{`bucket "nope" does not exist`}},
 		{"credentials in the URL", "s3://AKIA:topsecret@bkt/x", env(), []string{"credentials do not go in the URL"}},
 		{"bad endpoint", "s3://bkt", env("AWS_ENDPOINT_URL", "not a url"), []string{"is not a URL"}},
-		{"other scheme", "gs://b/x", env(), []string{"not to gs://"}},
+		{"other scheme", "ftp://b/x", env(), []string{"not to ftp://"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
@@ -349,5 +361,47 @@ func TestS3LargeBackup(t *testing.T) {
 	n, err := io.Copy(back, r)
 	if err != nil || n != 40<<20 || !bytes.Equal(back.Sum(nil), sum.Sum(nil)) {
 		t.Errorf("read back %d bytes (%v), same: %v", n, err, bytes.Equal(back.Sum(nil), sum.Sum(nil)))
+	}
+}
+
+// TestGCSBadInput: a missing bucket, an unreachable endpoint, a missing key
+// file and parameters in the URL each fail at Open with what to do.
+func TestGCSBadInput(t *testing.T) {
+	s := gcsstub.Start(t, "bkt")
+	// Cloud Storage's answer to a service account without a role on the bucket.
+	refusing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusForbidden)
+		io.WriteString(w, `{"error":{"code":403,"message":"pier-host@acme.iam.gserviceaccount.com does not have storage.objects.list access to the Google Cloud Storage bucket."}}`)
+	}))
+	defer refusing.Close()
+	env := func(kv ...string) func(string) string {
+		return func(k string) string {
+			for i := 0; i+1 < len(kv); i += 2 {
+				if kv[i] == k {
+					return kv[i+1]
+				}
+			}
+			return ""
+		}
+	}
+	for _, c := range []struct {
+		name, loc string
+		getenv    func(string) string
+		want      string
+	}{
+		{"no bucket", "gs://nope/x", s.Getenv, `bucket "nope" does not exist`},
+		{"unreachable", "gs://bkt", env("STORAGE_EMULATOR_HOST", "127.0.0.1:1"), "cannot reach Cloud Storage"},
+		{"no key file", "gs://bkt", env("GOOGLE_APPLICATION_CREDENTIALS", filepath.Join(t.TempDir(), "missing.json")), "GOOGLE_APPLICATION_CREDENTIALS"},
+		{"parameters", "gs://bkt/x?endpoint=http://127.0.0.1:1", s.Getenv, "write gs://bucket/prefix alone"},
+		{"refused", "gs://bkt", env("STORAGE_EMULATOR_HOST", refusing.Listener.Addr().String()), "give the service account roles/storage.objectAdmin"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			_, err := Open(t.Context(), c.loc, Options{Getenv: c.getenv, Timeout: 3 * time.Second})
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("Open(%s) = %v, want an error saying %q", c.loc, err, c.want)
+			}
+			t.Log(err)
+		})
 	}
 }

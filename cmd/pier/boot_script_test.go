@@ -185,3 +185,49 @@ func TestBootScriptRestoresOntoEmptyVolume(t *testing.T) {
 		t.Errorf("second boot: %v\n%s", err, out)
 	}
 }
+
+// TestBootScriptKeepsANewerVolume: a VM whose data volume holds a store of
+// a newer schema (left by a newer pier) is never downgraded: the boot
+// script keeps the volume as it is, and the installed agent refuses to
+// start on it, saying to upgrade, with the store unchanged.
+func TestBootScriptKeepsANewerVolume(t *testing.T) {
+	needE2E(t)
+	future, err := os.ReadFile("../../agent/store/testdata/future.db")
+	if err != nil {
+		t.Fatal(err)
+	}
+	root := reachableTempDir(t)
+	data := filepath.Join(root, "var/lib/pier/data")
+	if err := os.MkdirAll(data, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(data, "pier.db")
+	if err := os.WriteFile(db, future, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	backups := t.TempDir() // a backup there must not be restored over it
+	out, err := runBoot(t, root, "PIER_BOOT_BACKUPS="+backups)
+	if err != nil || !strings.Contains(out, "the data volume holds a store: keeping it") {
+		t.Fatalf("boot: %v\n%s", err, out)
+	}
+	env := envFile(t, filepath.Join(root, "etc/pier/pier.env"))
+	cmd := exec.Command(filepath.Join(root, "usr/local/bin/pier"), "agent", "--data-dir", data,
+		"--http-addr", "127.0.0.1:0", "--https-addr", "", "--api-addr", "127.0.0.1:0", "--ssh-addr", "")
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "PIER_DOMAIN=" + env["PIER_DOMAIN"]}
+	done := make(chan struct{})
+	var agentOut []byte
+	go func() { agentOut, err = cmd.CombinedOutput(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(30 * time.Second):
+		cmd.Process.Kill()
+		<-done
+		t.Fatalf("the agent started on a store of a newer schema:\n%s", agentOut)
+	}
+	if err == nil || !strings.Contains(string(agentOut), "has schema v999, newer than this pier knows") || !strings.Contains(string(agentOut), "upgrade pier") {
+		t.Errorf("the agent on a newer store: %v\n%s", err, agentOut)
+	}
+	if now, _ := os.ReadFile(db); string(now) != string(future) {
+		t.Error("the newer store was changed")
+	}
+}

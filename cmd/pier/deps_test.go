@@ -32,7 +32,7 @@ var pierImports = map[string][]string{
 	// dashboard serves the web pages over the agent's own API handler.
 	"dashboard":   {"api"},
 	"agent/store": {"api"},
-	// backuptarget is where backups live: a directory or an S3 bucket.
+	// backuptarget is where backups live: a directory, an S3 or a Cloud Storage bucket.
 	"agent/backuptarget": {},
 	"agent/gitserver":    {"api"}, // the exit trailer of a streamed push
 	"scheduler":          {"procfile", "sandbox"},
@@ -57,6 +57,7 @@ var pierImports = map[string][]string{
 	"internal/untar":            {},
 	"internal/proc":             {},
 	"internal/s3stub":           {}, // tests' S3 stand-in
+	"internal/gcsstub":          {}, // tests' Cloud Storage stand-in
 	"internal/debpkg":           {}, // runs the pier binary it packages
 	// addons runs the add-on servers (PostgreSQL, Redis) on this host.
 	"addons":    {"sandbox", "internal/proc"},
@@ -72,8 +73,9 @@ var thirdParty = map[string][]string{
 	"cmd/pier":                 {},
 	"cli":                      {"github.com/urfave/cli/v2", "github.com/google/renameio/v2", "github.com/google/go-github/v74"}, // go-github: pier ci deploy reports GitHub Deployments
 	"api":                      {},
-	"agent/backuptarget":       {"github.com/minio/minio-go/v7", "github.com/google/renameio/v2"},
+	"agent/backuptarget":       {"github.com/minio/minio-go/v7", "golang.org/x/oauth2", "github.com/google/renameio/v2"},
 	"internal/s3stub":          {"github.com/johannesboyne/gofakes3"},
+	"internal/gcsstub":         {"github.com/fsouza/fake-gcs-server"},
 	"agent":                    {"filippo.io/age", "github.com/getsentry/sentry-go", "github.com/robfig/cron/v3", "github.com/cloudflare/tableflip", "github.com/google/renameio/v2", "github.com/prometheus/client_golang", "github.com/prometheus/client_model", "golang.org/x/crypto", "golang.org/x/sys"},
 	"agent/store":              {"go.etcd.io/bbolt", "github.com/google/renameio/v2", "golang.org/x/crypto"},
 	"agent/gitserver":          {"github.com/google/renameio/v2", "golang.org/x/crypto"},

@@ -30,6 +30,11 @@ locals {
       PIER_API_ADDR    = length(var.api_cidrs) > 0 ? "0.0.0.0:7070" : "127.0.0.1:7070"
       PIER_DOMAIN      = var.domain
       PIER_ACME_EMAIL  = var.acme_email
+      # Scheduled backups to the bucket, as the VM's service account
+      # (Application Default Credentials): no key to make or keep.
+      PIER_BACKUP_TO       = local.backup_url
+      PIER_BACKUP_SCHEDULE = var.backup_schedule
+      PIER_BACKUP_KEEP     = tostring(var.backup_keep)
     }
   })
 }

@@ -173,6 +173,26 @@ variable "pier_sha256" {
   }
 }
 
+variable "backup_schedule" {
+  type        = string
+  description = "When the agent backs up to the bucket: an interval (6h) or a cron expression (\"0 3 * * *\", @daily)."
+  default     = "@daily"
+  validation {
+    condition     = length(trimspace(var.backup_schedule)) > 0
+    error_message = "backup_schedule must be an interval such as 6h or a cron expression such as @daily: the replacement of a lost volume restores the newest backup."
+  }
+}
+
+variable "backup_keep" {
+  type        = number
+  description = "Scheduled backups the agent keeps in the bucket; older ones are deleted (and expire from versioning after backup_retention_days)."
+  default     = 14
+  validation {
+    condition     = var.backup_keep >= 1 && floor(var.backup_keep) == var.backup_keep
+    error_message = "backup_keep must be a whole number of 1 or more."
+  }
+}
+
 variable "backup_retention_days" {
   type        = number
   description = "Days the backup bucket keeps old (noncurrent) backup versions."
