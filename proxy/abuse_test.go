@@ -5,7 +5,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"io"
-	"log"
 	"net"
 	"net/http"
 	"runtime"
@@ -17,8 +16,6 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
-
-	"github.com/pierhq/pier/proxy/internal/benchcert"
 )
 
 // Abuse of the HTTPS listener, over HTTP/2 and HTTP/1.1: each attack runs
@@ -51,32 +48,15 @@ func newAbuseTarget(t *testing.T) *abuseTarget {
 	p := New(Config{Domain: "localhost"})
 	t.Cleanup(func() { p.Close() })
 	p.SetRoutes([]Route{appRoute("app", u)})
-	cfg, err := benchcert.TLSConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fr := NewFront(p, l.Addr().String())
-	fr.TLSConfig = cfg
-	fr.ErrorLog = discardLog
-	served := make(chan error, 1)
-	go func() { served <- fr.ServeTLS(l) }()
-	at := &abuseTarget{addr: l.Addr().String(), front: fr, stop: make(chan struct{})}
+	fr, addr := serveTLSFront(t, p)
+	at := &abuseTarget{addr: addr, front: fr, stop: make(chan struct{})}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)
 	at.heap0 = ms.HeapAlloc
 	at.wg.Add(2)
 	go at.ask(t)
 	go at.watchHeap()
-	t.Cleanup(func() {
-		close(at.stop)
-		at.wg.Wait()
-		fr.Close()
-		<-served
-	})
+	t.Cleanup(func() { close(at.stop); at.wg.Wait() }) // before the front closes
 	return at
 }
 
@@ -148,8 +128,6 @@ func (at *abuseTarget) check(t *testing.T) {
 	}
 	t.Logf("heap peak +%d KB; well-behaved client: %d answers", (int64(at.heapMax.Load())-int64(at.heap0))>>10, at.good.Load())
 }
-
-var discardLog = log.New(io.Discard, "", 0)
 
 // h2Attacker is a raw HTTP/2 client connection.
 type h2Attacker struct {
@@ -240,72 +218,58 @@ func (a *h2Attacker) readAll() <-chan error {
 
 const abuseBound = 10 * time.Second
 
-func TestHTTP2RapidResetIsCutOff(t *testing.T) {
-	t.Parallel()
-	at := newAbuseTarget(t)
-	a := dialH2(t, at.addr)
-	read := a.readAll()
+// TestHTTP2FloodsAreCutOff: rapid reset, CONTINUATION, SETTINGS and PING
+// floods. The SETTINGS and PING floods do not read the server's
+// acknowledgements, as an attacker filling the server's queue would not.
+func TestHTTP2FloodsAreCutOff(t *testing.T) {
 	block := headerBlock()
-	took, rounds, cut := flood(abuseBound, func(i int) error {
-		id := uint32(2*i + 1)
-		if err := a.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block, EndStream: true, EndHeaders: true}); err != nil {
-			return err
-		}
-		return a.fr.WriteRSTStream(id, http2.ErrCodeCancel)
-	})
-	if !cut {
-		t.Fatalf("HEADERS+RST_STREAM for %s: the connection is still open", abuseBound)
-	}
-	<-read
-	t.Logf("rapid reset cut after %d streams, %s", rounds, took.Round(time.Millisecond))
-	at.check(t)
-}
-
-func TestHTTP2ContinuationFloodIsCutOff(t *testing.T) {
-	t.Parallel()
-	at := newAbuseTarget(t)
-	a := dialH2(t, at.addr)
-	read := a.readAll()
-	if err := a.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: headerBlock(), EndStream: true}); err != nil {
-		t.Fatal(err)
-	}
 	// Each CONTINUATION adds a literal header of 16 KB, never ending.
 	var buf bytes.Buffer
 	hpack.NewEncoder(&buf).WriteField(hpack.HeaderField{Name: "x-flood", Value: strings.Repeat("a", 16<<10)})
 	frag := buf.Bytes()
-	took, rounds, cut := flood(abuseBound, func(int) error { return a.fr.WriteContinuation(1, false, frag) })
-	if !cut {
-		t.Fatalf("CONTINUATION frames for %s: the connection is still open", abuseBound)
+	for _, tc := range []struct {
+		name  string
+		read  bool
+		start func(fr *http2.Framer) error
+		write func(fr *http2.Framer, i int) error
+	}{
+		{"rapid reset: HEADERS and RST_STREAM", true, nil, func(fr *http2.Framer, i int) error {
+			id := uint32(2*i + 1)
+			if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block, EndStream: true, EndHeaders: true}); err != nil {
+				return err
+			}
+			return fr.WriteRSTStream(id, http2.ErrCodeCancel)
+		}},
+		{"CONTINUATION without END_HEADERS", true, func(fr *http2.Framer) error {
+			return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block, EndStream: true})
+		}, func(fr *http2.Framer, _ int) error { return fr.WriteContinuation(1, false, frag) }},
+		{"SETTINGS", false, nil, func(fr *http2.Framer, _ int) error { return fr.WriteSettings() }},
+		{"PING", false, nil, func(fr *http2.Framer, i int) error { return fr.WritePing(false, [8]byte{byte(i)}) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			at := newAbuseTarget(t)
+			a := dialH2(t, at.addr)
+			var read <-chan error
+			if tc.read {
+				read = a.readAll()
+			}
+			if tc.start != nil {
+				if err := tc.start(a.fr); err != nil {
+					t.Fatal(err)
+				}
+			}
+			took, rounds, cut := flood(abuseBound, func(i int) error { return tc.write(a.fr, i) })
+			if !cut {
+				t.Fatalf("a flood for %s: the connection is still open", abuseBound)
+			}
+			if read != nil {
+				<-read
+			}
+			t.Logf("cut after %d rounds, %s", rounds, took.Round(time.Millisecond))
+			at.check(t)
+		})
 	}
-	<-read
-	t.Logf("CONTINUATION flood cut after %d frames (%d KB), %s", rounds, rounds*len(frag)>>10, took.Round(time.Millisecond))
-	at.check(t)
-}
-
-// A client that floods SETTINGS or PING and does not read the server's
-// acknowledgements is cut off once they pile up.
-func TestHTTP2SettingsFloodIsCutOff(t *testing.T) {
-	t.Parallel()
-	at := newAbuseTarget(t)
-	a := dialH2(t, at.addr)
-	took, rounds, cut := flood(abuseBound, func(int) error { return a.fr.WriteSettings() })
-	if !cut {
-		t.Fatalf("SETTINGS frames for %s: the connection is still open", abuseBound)
-	}
-	t.Logf("SETTINGS flood cut after %d frames, %s", rounds, took.Round(time.Millisecond))
-	at.check(t)
-}
-
-func TestHTTP2PingFloodIsCutOff(t *testing.T) {
-	t.Parallel()
-	at := newAbuseTarget(t)
-	a := dialH2(t, at.addr)
-	took, rounds, cut := flood(abuseBound, func(i int) error { return a.fr.WritePing(false, [8]byte{byte(i)}) })
-	if !cut {
-		t.Fatalf("PING frames for %s: the connection is still open", abuseBound)
-	}
-	t.Logf("PING flood cut after %d frames, %s", rounds, took.Round(time.Millisecond))
-	at.check(t)
 }
 
 // A request whose header block trickles in, one small CONTINUATION a
