@@ -26,7 +26,7 @@ func TestBenchAgentMemory(t *testing.T) {
 	n := benchEnvInt(t, "BENCH_APPS", 50)
 	a := startAgent(t, agentOpts{})
 	time.Sleep(2 * time.Second) // let start-up settle
-	base := vmRSS(t, a.pid())
+	base := procStatus(t, a.pid(), "VmRSS")
 	baseHeap := a.metric("go_memstats_heap_inuse_bytes")
 
 	repo := newRepo(t, "static")
@@ -55,31 +55,34 @@ func TestBenchAgentMemory(t *testing.T) {
 		}
 	}
 	time.Sleep(5 * time.Second)
-	rss := vmRSS(t, a.pid())
+	rss := procStatus(t, a.pid(), "VmRSS")
+	anon, file := procStatus(t, a.pid(), "RssAnon"), procStatus(t, a.pid(), "RssFile")
 	heap := a.metric("go_memstats_heap_inuse_bytes")
 	goroutines := a.metric("go_goroutines")
 	fmt.Printf("\nagent memory with %d static apps, each live with a standby (%s to deploy them):\n", n, deployed.Round(time.Second))
 	fmt.Printf("  VmRSS: %.1f MB (at start %.1f MB; goal: at most 50 MB with 50 apps)\n", rss/(1<<20), base/(1<<20))
+	fmt.Printf("    of which %.1f MB anonymous (heap, stacks, runtime) and %.1f MB of files (the binary's pages, pier.db's map)\n", anon/(1<<20), file/(1<<20))
 	fmt.Printf("  per app: %.0f KB of VmRSS, %.0f KB of Go heap in use\n", (rss-base)/float64(n)/1024, (heap-baseHeap)/float64(n)/1024)
 	fmt.Printf("  Go heap in use: %.1f MB (at start %.1f MB); goroutines: %.0f\n", heap/(1<<20), baseHeap/(1<<20), goroutines)
 }
 
-// vmRSS reads the resident memory of process pid, in bytes.
-func vmRSS(t *testing.T, pid int) float64 {
+// procStatus reads a memory line of /proc/PID/status (VmRSS, RssAnon...),
+// in bytes.
+func procStatus(t *testing.T, pid int, field string) float64 {
 	t.Helper()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+		if v, ok := strings.CutPrefix(line, field+":"); ok {
 			kb, err := strconv.Atoi(strings.TrimSuffix(strings.TrimSpace(v), " kB"))
 			if err != nil {
-				t.Fatalf("VmRSS line %q", line)
+				t.Fatalf("%s line %q", field, line)
 			}
 			return float64(kb) * 1024
 		}
 	}
-	t.Fatalf("no VmRSS in /proc/%d/status", pid)
+	t.Fatalf("no %s in /proc/%d/status", field, pid)
 	return 0
 }
