@@ -448,3 +448,35 @@ func TestSmallBodyIsSentAgainWhenAnInstanceCannotBeReached(t *testing.T) {
 		}
 	}
 }
+
+// An idle HTTP/2 connection gets a GOAWAY at Shutdown and ends, so the
+// front's Shutdown returns at once; a request under way finishes first.
+func TestFrontShutdownEndsHTTP2Connections(t *testing.T) {
+	u := newUpstream(t, "web.1")
+	p := New(Config{Domain: "localhost"})
+	t.Cleanup(func() { p.Close() })
+	p.SetRoutes([]Route{appRoute("app", u)})
+	fr, addr := serveTLSFront(t, p)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	req, _ := http.NewRequest("GET", "https://"+addr+"/", nil)
+	req.Host = "app.localhost"
+	resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("served over %s, want HTTP/2", resp.Proto)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := fr.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown with an idle HTTP/2 connection: %v", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("Shutdown took %s with an idle HTTP/2 connection", took)
+	}
+}
