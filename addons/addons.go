@@ -1,6 +1,7 @@
 // Package addons runs the add-on servers of one host: a PostgreSQL
 // cluster or a Redis server per add-on, each in a directory of its own,
-// as a user of its own, listening on 127.0.0.1 with a password. Its
+// as a user of its own, listening on 127.0.0.1 with a password (and on
+// one more address with TLS when asked, tls.go). Its
 // Manager supervises them as the local scheduler supervises apps: each
 // server leads a session of its own, so it keeps running when the agent
 // stops or is killed; a server that ends is started again after a backoff
@@ -23,11 +24,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"regexp"
 	"sort"
+	"strconv"
+	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/pierhq/pier/internal/proc"
@@ -71,7 +76,15 @@ type Spec struct {
 	User     sandbox.Identity // the user it runs as; zero: the agent's
 	Password string           // the clients' password
 	Port     int              // the port to listen on when it is free; 0 (or taken): a free one
-	Limits   Limits
+	// Listen is an address of this host's to listen on beside
+	// 127.0.0.1, for clients on other hosts: the server then serves TLS
+	// only. "": loopback only, plain TCP.
+	Listen string
+	Limits Limits
+	// Seed is a snapshot the server starts with: for Redis an RDB file
+	// (what `redis-cli --rdb` writes). PostgreSQL add-ons are loaded
+	// from a dump once up instead, and take none.
+	Seed string
 
 	superPassword string // PostgreSQL's superuser's, made and forgotten by Create
 }
@@ -92,6 +105,8 @@ type Server struct {
 	Version   string           `json:"version"`
 	Dir       string           `json:"dir"`
 	Port      int              `json:"port"`
+	Listen    string           `json:"listen,omitempty"` // Spec.Listen
+	TLS       bool             `json:"tls,omitempty"`    // serves TLS only
 	User      sandbox.Identity `json:"user,omitzero"`
 	Database  string           `json:"database,omitempty"` // PostgreSQL: the database and the role of the clients
 	PID       int              `json:"pid"`
@@ -101,8 +116,17 @@ type Server struct {
 	StartedAt time.Time        `json:"started_at"`
 }
 
-// Addr is where clients reach the server.
+// Addr is where clients on this host reach the server.
 func (s Server) Addr() string { return fmt.Sprintf("127.0.0.1:%d", s.Port) }
+
+// PublicAddr is where the apps reach the server: Addr, or the address it
+// was asked to listen on beyond loopback.
+func (s Server) PublicAddr() string {
+	if s.Listen == "" {
+		return s.Addr()
+	}
+	return net.JoinHostPort(s.Listen, strconv.Itoa(s.Port))
+}
 
 // dataDir is the server's own directory.
 func (s Server) dataDir() string { return filepath.Join(s.Dir, "data") }
@@ -224,6 +248,14 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (Server, error) {
 	if spec.Limits == (Limits{}) {
 		spec.Limits = DefaultLimits
 	}
+	if spec.Seed != "" && spec.Type != Redis {
+		return Server{}, fmt.Errorf("a %s server starts empty: load a dump into it once it runs", spec.Type)
+	}
+	if spec.Listen != "" {
+		if err := CheckListen(spec.Listen); err != nil {
+			return Server{}, err
+		}
+	}
 	spec.superPassword = randomPassword()
 	k, version, err := m.kind(spec.Type, spec.Version)
 	if err != nil {
@@ -236,7 +268,8 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (Server, error) {
 		return Server{}, fmt.Errorf("an add-on server called %s already runs here", spec.Name)
 	}
 	// Reserve the name while the server is made.
-	s := &server{Server: Server{Name: spec.Name, Type: spec.Type, Version: version, Dir: dir, User: spec.User, State: StateStarting}, making: true}
+	s := &server{Server: Server{Name: spec.Name, Type: spec.Type, Version: version, Dir: dir, User: spec.User,
+		Listen: spec.Listen, TLS: spec.Listen != "", State: StateStarting}, making: true}
 	m.servers[spec.Name] = s
 	m.mu.Unlock()
 	fail := func(err error) (Server, error) {
@@ -246,7 +279,7 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (Server, error) {
 		m.mu.Unlock()
 		stopProcess(pid, start)
 		os.RemoveAll(dir)
-		return Server{}, err
+		return Server{}, m.diskHint(err)
 	}
 	if _, err := os.Stat(dir); err == nil {
 		m.mu.Lock()
@@ -266,6 +299,12 @@ func (m *Manager) Create(ctx context.Context, spec Spec) (Server, error) {
 	}
 	if err := k.init(ctx, s.Server, spec); err != nil {
 		return fail(err)
+	}
+	// After init: initdb wants an empty data dir.
+	if s.TLS {
+		if err := makeCerts(s.Server); err != nil {
+			return fail(fmt.Errorf("making the certificates of %s: %w", spec.Name, err))
+		}
 	}
 	m.mu.Lock()
 	err = m.startLocked(s)
@@ -314,6 +353,15 @@ func (m *Manager) Destroy(ctx context.Context, name string) error {
 	delete(m.servers, name)
 	err := m.saveLocked()
 	m.mu.Unlock()
+	return err
+}
+
+// diskHint adds what to do to an error that a full disk caused (initdb
+// or the server quotes it; a write of ours returns ENOSPC).
+func (m *Manager) diskHint(err error) error {
+	if errors.Is(err, syscall.ENOSPC) || strings.Contains(err.Error(), "No space left on device") {
+		return fmt.Errorf("%w; free space on the disk of %s (df -h %s), then try again", err, m.dir, m.dir)
+	}
 	return err
 }
 

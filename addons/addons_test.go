@@ -3,8 +3,10 @@ package addons
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -121,11 +123,7 @@ func TestRedisServer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Destroy(ctx, "cache")
-	cli := func(conn Conn, args ...string) string {
-		var out bytes.Buffer
-		m.Client(ctx, s, conn, "redis-cli", append([]string{"-h", "127.0.0.1", "-p", strconv.Itoa(s.Port)}, args...), nil, &out)
-		return strings.TrimSpace(out.String())
-	}
+	cli := func(conn Conn, args ...string) string { return redisCLI(m, s, conn, args...) }
 	conn := ConnOf(s, pw)
 	if got := cli(conn, "SET", "k", "v"); got != "OK" {
 		t.Fatalf("SET: %q", got)
@@ -169,6 +167,13 @@ func TestCreateRefusesAndLeavesNothing(t *testing.T) {
 	if len(m.List()) != 0 {
 		t.Errorf("servers: %v", m.List())
 	}
+}
+
+// redisCLI runs redis-cli on s as conn and returns its output.
+func redisCLI(m *Manager, s Server, conn Conn, args ...string) string {
+	var out bytes.Buffer
+	m.Client(context.Background(), s, conn, "redis-cli", append(RedisArgs(s), args...), nil, &out)
+	return strings.TrimSpace(out.String())
 }
 
 func waitFor(t *testing.T, cond func() bool) {
@@ -233,4 +238,189 @@ func TestPortTakenWhileDown(t *testing.T) {
 	}
 	l.Close()
 	waitFor(t, func() bool { x, _ := m.Get("cache"); return x.State == StateUp && x.Port == s.Port })
+}
+
+// TestRedisServerFromSnapshot: a snapshot taken with `redis-cli --rdb`
+// from a running server seeds a new one, which starts with its keys and
+// keeps what is written after across a crash; a file that is no snapshot
+// is refused and leaves nothing.
+func TestRedisServerFromSnapshot(t *testing.T) {
+	b := binaries(t, Redis)
+	dir := reachable(t)
+	m := newManager(t, dir, b)
+	defer m.Close()
+	ctx := context.Background()
+	pw := randomPassword()
+	cli := func(s Server, args ...string) string { return redisCLI(m, s, ConnOf(s, pw), args...) }
+	src, err := m.Create(ctx, Spec{Name: "old", Type: Redis, User: testUser(t, 3), Password: pw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Destroy(ctx, "old")
+	cli(src, "SET", "greeting", "hello")
+	rdb := filepath.Join(t.TempDir(), "snap.rdb")
+	start := time.Now()
+	if out := cli(src, "--rdb", rdb); !strings.Contains(out, "Transfer finished with success") {
+		t.Fatalf("redis-cli --rdb: %s", out)
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("the snapshot took %s: the server waits for replicas (repl-diskless-sync-delay)", d)
+	}
+	s, err := m.Create(ctx, Spec{Name: "new", Type: Redis, User: testUser(t, 4), Password: pw, Seed: rdb})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Destroy(ctx, "new")
+	if got := cli(s, "GET", "greeting"); got != "hello" {
+		t.Fatalf("the seeded server's GET greeting = %q", got)
+	}
+	cli(s, "SET", "after", "kept")
+	syscall.Kill(s.PID, syscall.SIGKILL)
+	waitFor(t, func() bool { x, _ := m.Get("new"); return x.PID != s.PID && x.State == StateUp })
+	if got := cli(s, "MGET", "greeting", "after"); got != "hello\nkept" {
+		t.Fatalf("after a crash MGET = %q", got)
+	}
+
+	junk := filepath.Join(t.TempDir(), "junk.rdb")
+	os.WriteFile(junk, []byte("not a snapshot"), 0o600)
+	if _, err := m.Create(ctx, Spec{Name: "junk", Type: Redis, Password: pw, Seed: junk}); err == nil || !strings.Contains(err.Error(), "not an RDB file") {
+		t.Fatalf("a seed that is no snapshot: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "junk")); !os.IsNotExist(err) {
+		t.Errorf("a refused seed left its directory: %v", err)
+	}
+}
+
+// TestCreateOnAFullDisk: a server whose files do not fit on the disk is an
+// error that says so and what to do, and leaves nothing behind. The disk
+// is a small tmpfs, which needs root; the test skips without it.
+func TestCreateOnAFullDisk(t *testing.T) {
+	b := binaries(t, Postgres)
+	if os.Geteuid() != 0 {
+		t.Skip("mounting a small tmpfs needs root")
+	}
+	parent := t.TempDir()
+	os.Chmod(parent, 0o711)
+	os.Chmod(filepath.Dir(parent), 0o711)
+	disk := filepath.Join(parent, "disk")
+	if err := os.Mkdir(disk, 0o711); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mount("tmpfs", disk, "tmpfs", 0, "size=4m,mode=0711"); err != nil {
+		t.Skipf("cannot mount a tmpfs here: %v", err)
+	}
+	defer syscall.Unmount(disk, syscall.MNT_DETACH)
+	dir := filepath.Join(disk, "addons")
+	m := newManager(t, dir, b)
+	defer m.Close()
+	_, err := m.Create(context.Background(), Spec{Name: "big", Type: Postgres, User: testUser(t, 5), Password: randomPassword()})
+	if err == nil || !strings.Contains(err.Error(), "No space left on device") || !strings.Contains(err.Error(), "free space on the disk of "+dir) {
+		t.Fatalf("Create on a full disk: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "big")); !os.IsNotExist(err) {
+		t.Errorf("its directory is left: %v", err)
+	}
+	if len(m.List()) != 0 {
+		t.Errorf("servers: %+v", m.List())
+	}
+}
+
+// hostAddress is an address of this host's beyond loopback, for a server
+// asked to listen there; the test skips on a host with none.
+func hostAddress(t *testing.T) string {
+	t.Helper()
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() {
+			return n.IP.String()
+		}
+	}
+	t.Skip("this host has no address beyond loopback")
+	return ""
+}
+
+// TestTLSBeyondLoopback: a server asked to listen beyond loopback serves
+// TLS only there and on 127.0.0.1: a plain client is refused, one that
+// verifies the server with the authority pier gives gets in; the URL
+// says so (sslmode=require, rediss://).
+func TestTLSBeyondLoopback(t *testing.T) {
+	pgBins := binaries(t, Postgres)
+	redisBins := binaries(t, Redis)
+	b := pgBins
+	b.RedisServer, b.RedisCLI, b.RedisVersion = redisBins.RedisServer, redisBins.RedisCLI, redisBins.RedisVersion
+	ip := hostAddress(t)
+	dir := reachable(t)
+	m := newManager(t, dir, b)
+	defer m.Close()
+	ctx := context.Background()
+	pw := randomPassword()
+	ca := filepath.Join(t.TempDir(), "ca.crt")
+
+	pg, err := m.Create(ctx, Spec{Name: "pgtls", Type: Postgres, User: testUser(t, 6), Password: pw, Listen: ip})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Destroy(ctx, "pgtls")
+	if err := os.WriteFile(ca, []byte(pg.CACert()), 0o600); err != nil || !strings.Contains(pg.CACert(), "BEGIN CERTIFICATE") {
+		t.Fatalf("the authority: %q %v", pg.CACert(), err)
+	}
+	if want := "postgres://pgtls:" + pw + "@" + ip + ":" + strconv.Itoa(pg.Port) + "/pgtls?sslmode=require"; URL(pg, pw) != want {
+		t.Errorf("URL = %s, want %s", URL(pg, pw), want)
+	}
+	psql, _ := b.PostgresTool(pg.Version, "psql")
+	for _, host := range []string{ip, "127.0.0.1"} {
+		q := func(sslmode string) (string, error) {
+			cmd := exec.Command(psql, "-X", "-A", "-t", "-c", "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()",
+				fmt.Sprintf("host=%s port=%d user=pgtls dbname=pgtls sslmode=%s sslrootcert=%s", host, pg.Port, sslmode, ca))
+			cmd.Env = append(serverEnv(), "PGPASSWORD="+pw)
+			out, err := cmd.CombinedOutput()
+			return strings.TrimSpace(string(out)), err
+		}
+		if out, err := q("disable"); err == nil || !strings.Contains(out, "no encryption") {
+			t.Errorf("a plain connection to %s: %v %s", host, err, out)
+		}
+		if out, err := q("verify-full"); err != nil || out != "t" {
+			t.Errorf("a verified TLS connection to %s: %v %s", host, err, out)
+		}
+	}
+	if rows, err := m.Query(ctx, pg, ConnOf(pg, pw), "SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()"); err != nil || rows[0][0] != "t" {
+		t.Errorf("the agent's own client: %v %v", rows, err)
+	}
+
+	rd, err := m.Create(ctx, Spec{Name: "redistls", Type: Redis, User: testUser(t, 7), Password: pw, Listen: ip})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Destroy(ctx, "redistls")
+	if want := "rediss://default:" + pw + "@" + ip + ":" + strconv.Itoa(rd.Port); URL(rd, pw) != want {
+		t.Errorf("URL = %s, want %s", URL(rd, pw), want)
+	}
+	os.WriteFile(ca, []byte(rd.CACert()), 0o600)
+	for _, host := range []string{ip, "127.0.0.1"} {
+		cli := func(args ...string) string {
+			cmd := exec.Command(b.RedisCLI, append([]string{"-h", host, "-p", strconv.Itoa(rd.Port)}, args...)...)
+			cmd.Env = append(serverEnv(), "REDISCLI_AUTH="+pw)
+			out, _ := cmd.CombinedOutput()
+			return strings.TrimSpace(string(out))
+		}
+		if out := cli("PING"); out == "PONG" {
+			t.Errorf("a plain PING to %s answered", host)
+		}
+		if out := cli("--tls", "--cacert", ca, "PING"); out != "PONG" {
+			t.Errorf("a verified TLS PING to %s: %q", host, out)
+		}
+	}
+	if out := redisCLI(m, rd, ConnOf(rd, pw), "PING"); out != "PONG" {
+		t.Errorf("the agent's own client: %q", out)
+	}
+	// A snapshot for pier backup goes over TLS too.
+	if out := redisCLI(m, rd, ConnOf(rd, pw), "--rdb", filepath.Join(t.TempDir(), "snap.rdb")); !strings.Contains(out, "Transfer finished with success") {
+		t.Errorf("a snapshot over TLS: %s", out)
+	}
+
+	for _, bad := range []string{"0.0.0.0", "127.0.0.1", "203.0.113.99", "db.example"} {
+		if _, err := m.Create(ctx, Spec{Name: "bad", Type: Redis, Password: pw, Listen: bad}); err == nil || !strings.Contains(err.Error(), "--listen") {
+			t.Errorf("Listen %s: %v", bad, err)
+		}
+	}
 }

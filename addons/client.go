@@ -18,11 +18,15 @@ type Conn struct {
 	User     string
 	Password string
 	Database string
+	CA       string // with TLS: the file of the authority to verify the server with
 }
 
 // ConnOf is the clients' connection to s with password.
 func ConnOf(s Server, password string) Conn {
 	c := Conn{Addr: s.Addr(), Port: s.Port, Password: password}
+	if s.TLS {
+		c.CA = s.caPath()
+	}
 	if s.Type == Postgres {
 		c.User, c.Database = dbName(s.Name), dbName(s.Name)
 	} else {
@@ -32,13 +36,22 @@ func ConnOf(s Server, password string) Conn {
 }
 
 // URL is the URL apps get: DATABASE_URL's postgres://USER:PASS@HOST:PORT/DB
-// or REDIS_URL's redis://default:PASS@HOST:PORT.
+// or REDIS_URL's redis://default:PASS@HOST:PORT. A server with TLS is
+// reached on its public address, with sslmode=require (encrypted; a
+// client verifies the server only with its authority, CACert), or as
+// rediss://.
 func URL(s Server, password string) string {
 	c := ConnOf(s, password)
-	if s.Type == Postgres {
-		return fmt.Sprintf("postgres://%s:%s@%s/%s", c.User, c.Password, c.Addr, c.Database)
+	addr := s.PublicAddr()
+	switch {
+	case s.Type == Postgres && s.TLS:
+		return fmt.Sprintf("postgres://%s:%s@%s/%s?sslmode=require", c.User, c.Password, addr, c.Database)
+	case s.Type == Postgres:
+		return fmt.Sprintf("postgres://%s:%s@%s/%s", c.User, c.Password, addr, c.Database)
+	case s.TLS:
+		return fmt.Sprintf("rediss://default:%s@%s", c.Password, addr)
 	}
-	return fmt.Sprintf("redis://default:%s@%s", c.Password, c.Addr)
+	return fmt.Sprintf("redis://default:%s@%s", c.Password, addr)
 }
 
 // env is a client's environment: the password goes here, never on its
@@ -48,8 +61,12 @@ func (c Conn) env(redis bool) []string {
 	if redis {
 		return append(env, "REDISCLI_AUTH="+c.Password)
 	}
-	return append(env, "PGPASSWORD="+c.Password, "PGHOST=127.0.0.1", "PGPORT="+strconv.Itoa(c.Port),
+	env = append(env, "PGPASSWORD="+c.Password, "PGHOST=127.0.0.1", "PGPORT="+strconv.Itoa(c.Port),
 		"PGUSER="+c.User, "PGDATABASE="+c.Database, "PGCONNECT_TIMEOUT=10")
+	if c.CA != "" {
+		env = append(env, "PGSSLMODE=verify-full", "PGSSLROOTCERT="+c.CA)
+	}
+	return env
 }
 
 // Client runs a client program of s's type (psql, pg_dump, pg_restore,

@@ -67,11 +67,11 @@ func (k postgresKind) init(ctx context.Context, s Server, spec Spec) error {
 	cmd.Dir = s.Dir
 	cmd.SysProcAttr = sysProcAttr(maker)
 	if out, err := cmd.CombinedOutput(); err != nil {
-		return fmt.Errorf("initdb failed: %w: %s", err, strings.TrimSpace(string(out)))
+		return fmt.Errorf("initdb failed: %w: %s", err, lastLines(string(out), 4))
 	}
 	conf := fmt.Sprintf(`
 # Set by pier: the add-on listens on 127.0.0.1 only, with passwords.
-listen_addresses = '127.0.0.1'
+listen_addresses = '%s'
 port = %d
 unix_socket_directories = '%s'
 password_encryption = 'scram-sha-256'
@@ -79,13 +79,27 @@ max_connections = %d
 shared_buffers = '%dMB'
 work_mem = '4MB'
 logging_collector = off
-`, s.Port, s.runDir(), spec.Limits.MaxConnections, max(spec.Limits.MemoryMB/4, 16))
+`, listenAddresses(s), s.Port, s.runDir(), spec.Limits.MaxConnections, max(spec.Limits.MemoryMB/4, 16))
+	if s.TLS {
+		conf += fmt.Sprintf(`# Set by pier: beyond loopback, TLS only (pg_hba.conf has hostssl lines alone).
+ssl = on
+ssl_cert_file = '%s'
+ssl_key_file = '%s'
+ssl_min_protocol_version = 'TLSv1.2'
+`, s.certPath(), s.keyPath())
+	}
 	if err := appendFile(filepath.Join(s.dataDir(), "postgresql.conf"), conf); err != nil {
 		return err
 	}
 	hba := "# Set by pier: every client gives its password.\n" +
 		"local all all scram-sha-256\n" +
 		"host  all all 127.0.0.1/32 scram-sha-256\n"
+	if s.TLS {
+		hba = "# Set by pier: every client gives its password, over TLS (the socket is this host's alone).\n" +
+			"local   all all scram-sha-256\n" +
+			"hostssl all all 0.0.0.0/0 scram-sha-256\n" +
+			"hostssl all all ::/0 scram-sha-256\n"
+	}
 	if err := os.WriteFile(filepath.Join(s.dataDir(), "pg_hba.conf"), []byte(hba), 0o600); err != nil {
 		return err
 	}
@@ -126,7 +140,8 @@ CREATE DATABASE %[1]s OWNER %[1]s;
 REVOKE ALL ON DATABASE %[1]s FROM PUBLIC;
 REVOKE CONNECT ON DATABASE postgres FROM PUBLIC;
 `, quoteIdent(db), spec.Password)
-	conn := Conn{Addr: s.Addr(), Port: s.Port, User: "postgres", Password: spec.superPassword, Database: "postgres"}
+	conn := ConnOf(s, spec.superPassword)
+	conn.User, conn.Database = "postgres", "postgres"
 	out, code, err := runPsql(ctx, k.bins, s, conn, strings.NewReader(sql), "-q")
 	if err != nil {
 		return err
@@ -135,6 +150,14 @@ REVOKE CONNECT ON DATABASE postgres FROM PUBLIC;
 		return fmt.Errorf("creating the database %s: psql exited with status %d: %s", db, code, strings.TrimSpace(out))
 	}
 	return nil
+}
+
+// listenAddresses is postgresql.conf's listen_addresses of s.
+func listenAddresses(s Server) string {
+	if s.Listen == "" {
+		return "127.0.0.1"
+	}
+	return "127.0.0.1, " + s.Listen
 }
 
 // dbName is the database and role of an add-on: its name with '_' for '-'.
@@ -180,4 +203,14 @@ func randomPassword() string {
 		panic(err)
 	}
 	return hex.EncodeToString(b)
+}
+
+// lastLines is the last n lines of a program's output, for an error
+// message: the cause is at the end.
+func lastLines(out string, n int) string {
+	lines := strings.Split(strings.TrimSpace(out), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
 }

@@ -43,12 +43,14 @@ var apiRoutes = []apiRoute{
 	{"GET /v1/version", needToken, (*Agent).getVersion},
 	{"POST /v1/dashboard/links", needToken, (*Agent).postDashboardLink}, // a login link for the token that asks
 	{"GET /metrics", needReadAll, (*Agent).getMetrics},
-	{"GET /v1/routes", needReadAll, (*Agent).getRoutes}, // what an edge (pier proxy) follows
-	{"GET /v1/apps", needToken, (*Agent).listApps},      // lists the apps the token may read
+	{"GET /v1/routes", needReadAll, (*Agent).getRoutes},   // what an edge (pier proxy) follows
+	{"GET /v1/apps", needToken, (*Agent).listApps},        // lists the apps the token may read
+	{"GET /v1/overview", needToken, (*Agent).getOverview}, // a row for each app the token may read
 	{"POST /v1/apps", needAdmin, (*Agent).createApp},
 	{"GET /v1/apps/{app}", needRead, (*Agent).getApp},
 	{"DELETE /v1/apps/{app}", needAdmin, (*Agent).destroyApp},
 	{"GET /v1/apps/{app}/releases", needRead, (*Agent).listReleases},
+	{"GET /v1/apps/{app}/deploys/live", needRead, (*Agent).getDeployLive}, // the push's output, as git push shows it
 	{"POST /v1/apps/{app}/rollback", needDeploy, (*Agent).postRollback},
 	{"GET /v1/apps/{app}/canary", needRead, (*Agent).getCanary},
 	{"POST /v1/apps/{app}/canary", needDeploy, (*Agent).postCanary},
@@ -80,6 +82,8 @@ var apiRoutes = []apiRoute{
 	{"DELETE /v1/apps/{app}/domains/{host}", needDeploy, (*Agent).removeDomain},
 	{"GET /v1/apps/{app}/certs", needRead, (*Agent).getCerts},
 	{"GET /v1/apps/{app}/metrics", needRead, (*Agent).getAppMetrics},
+	{"GET /v1/apps/{app}/metrics/history", needRead, (*Agent).getMetricsHistory},
+	{"GET /v1/apps/{app}/usage", needRead, (*Agent).getUsage},
 	{"PUT /v1/apps/{app}/maintenance", needDeploy, (*Agent).putMaintenance},
 	{"PATCH /v1/apps/{app}/settings", needAdmin, (*Agent).patchSettings},
 	{"POST /v1/apps/{app}/purge-cache", needDeploy, (*Agent).purgeCache},

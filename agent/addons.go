@@ -23,7 +23,8 @@ import (
 type addonService struct {
 	store  *store.Store
 	mgr    *addons.Manager // nil when add-ons do not run here (the Nomad scheduler)
-	why    string          // when mgr is nil: why, and what to do instead
+	remote remoteAddons    // with the Nomad scheduler and --addon-node: runs them there
+	why    string          // when neither: why, and what to do instead
 	deploy *deployer
 	events *eventLog
 	iso    isolation
@@ -66,7 +67,7 @@ func chooseVar(vars map[string]string, typ, addon, as string) (string, error) {
 }
 
 func (as *addonService) available() error {
-	if as.mgr == nil {
+	if as.mgr == nil && as.remote.run == nil {
 		return conflictf("add-ons do not run here: %s", as.why)
 	}
 	return nil
@@ -78,11 +79,22 @@ func (as *addonService) create(ctx context.Context, app string, req api.AddonCre
 	if err := as.available(); err != nil {
 		return api.AddonChange{}, err
 	}
+	if typ, plan, ok := strings.Cut(req.Type, ":"); ok {
+		return api.AddonChange{}, invalidf("unknown plan %q: pier's add-ons have no plans, each runs with the limits docs/addons.md lists; create %s, with --version V to choose its version", plan, typ)
+	}
 	if req.Type != api.AddonPostgres && req.Type != api.AddonRedis {
 		return api.AddonChange{}, invalidf("unknown add-on type %q: use postgres or redis", req.Type)
 	}
 	if _, err := as.store.GetApp(app); err != nil {
 		return api.AddonChange{}, err
+	}
+	if req.Listen != "" && as.mgr == nil {
+		return api.AddonChange{}, invalidf("--listen is for add-ons on the agent's host; on Nomad an add-on is reached through the service catalog")
+	}
+	if req.Listen != "" {
+		if err := addons.CheckListen(req.Listen); err != nil {
+			return api.AddonChange{}, invalidf("%v", err)
+		}
 	}
 	name, err := as.newName(app, req)
 	if err != nil {
@@ -101,14 +113,17 @@ func (as *addonService) create(ctx context.Context, app string, req api.AddonCre
 	if as.iso.on {
 		pick = func(used map[int]bool) (int, error) { return lowestFreeUID(as.uids, used) }
 	}
-	rec, err := as.store.CreateAddon(api.Addon{Name: name, Type: req.Type, App: app, CreatedBy: user,
+	rec, err := as.store.CreateAddon(api.Addon{Name: name, Type: req.Type, App: app, CreatedBy: user, Listen: req.Listen, TLS: req.Listen != "",
 		Attachments: []api.Attachment{{App: app, Var: v}}}, password, pick)
 	if err != nil {
 		return api.AddonChange{}, err
 	}
 	fmt.Fprintf(out, "-----> Creating %s (%s) for %s\n", name, req.Type, app)
+	if as.mgr == nil {
+		return as.createRemote(ctx, app, rec, req.Version, v, password, user, out)
+	}
 	srv, err := as.mgr.Create(ctx, addons.Spec{Name: name, Type: req.Type, Version: req.Version,
-		User: identityOf(rec.UID), Password: password})
+		User: identityOf(rec.UID), Password: password, Listen: req.Listen})
 	if err != nil {
 		as.forget(name)
 		if strings.Contains(err.Error(), "not installed") || strings.Contains(err.Error(), "not a valid add-on name") {
@@ -130,7 +145,7 @@ func (as *addonService) create(ctx context.Context, app string, req api.AddonCre
 		as.destroyServer(name)
 		return api.AddonChange{}, fmt.Errorf("setting %s on %s: %w; %s was removed", v, app, err, name)
 	}
-	as.events.add(app, "addon", user, "Created add-on %s (%s %s) as %s", name, req.Type, srv.Version, v)
+	as.events.add(app, api.EventAddonCreated, user, "Created add-on %s (%s %s) as %s", name, req.Type, srv.Version, v)
 	return api.AddonChange{Addon: as.present(rec), Releases: releases(rel)}, nil
 }
 
@@ -182,7 +197,7 @@ func (as *addonService) attach(ctx context.Context, app, name, asName, user stri
 	if err != nil {
 		return api.AddonChange{}, err
 	}
-	url, err := as.url(rec)
+	url, err := as.url(ctx, rec)
 	if err != nil {
 		return api.AddonChange{}, err
 	}
@@ -197,7 +212,7 @@ func (as *addonService) attach(ctx context.Context, app, name, asName, user stri
 	if err != nil {
 		return api.AddonChange{}, err
 	}
-	as.events.add(app, "addon", user, "Attached add-on %s as %s", name, v)
+	as.events.add(app, api.EventAddonAttached, user, "Attached add-on %s as %s", name, v)
 	return api.AddonChange{Addon: as.present(rec), Releases: releases(rel)}, nil
 }
 
@@ -226,7 +241,7 @@ func (as *addonService) detach(ctx context.Context, app, name, user string, out 
 	if err != nil {
 		return api.AddonChange{}, err
 	}
-	as.events.add(app, "addon", user, "Detached add-on %s (%s)", name, at.Var)
+	as.events.add(app, api.EventAddonDetached, user, "Detached add-on %s (%s)", name, at.Var)
 	return api.AddonChange{Addon: as.present(rec), Releases: releases(rel)}, nil
 }
 
@@ -261,7 +276,7 @@ func (as *addonService) destroy(ctx context.Context, app, name, confirm, user st
 	if err := as.destroyServer(name); err != nil {
 		return api.AddonChange{}, err
 	}
-	as.events.add(app, "addon", user, "Destroyed add-on %s", name)
+	as.events.add(app, api.EventAddonDestroyed, user, "Destroyed add-on %s", name)
 	return api.AddonChange{Addon: rec, Releases: rels}, nil
 }
 
@@ -311,6 +326,13 @@ func (as *addonService) destroyServer(name string) error {
 			return fmt.Errorf("stopping the server of %s: %w", name, err)
 		}
 	}
+	if as.remote.run != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		if err := as.remote.run.StopAddon(ctx, name); err != nil {
+			return fmt.Errorf("stopping the job of %s on Nomad: %w", name, err)
+		}
+	}
 	if err := os.RemoveAll(as.deploy.dirs.addonBackups(name)); err != nil {
 		return fmt.Errorf("removing the backups of %s: %w", name, err)
 	}
@@ -325,7 +347,10 @@ func (as *addonService) forget(name string) error {
 }
 
 // url is the URL an app gets of the add-on.
-func (as *addonService) url(rec api.Addon) (string, error) {
+func (as *addonService) url(ctx context.Context, rec api.Addon) (string, error) {
+	if as.mgr == nil && as.remote.run != nil {
+		return as.remoteURL(ctx, rec)
+	}
 	srv, pw, err := as.server(rec)
 	if err != nil {
 		return "", err
@@ -338,6 +363,9 @@ func (as *addonService) server(rec api.Addon) (addons.Server, string, error) {
 	if err := as.available(); err != nil {
 		return addons.Server{}, "", err
 	}
+	if as.mgr == nil {
+		return addons.Server{}, "", conflictf("%s runs on Nomad, where pier does not reach its server: use psql or redis-cli with its URL (pier config get -a %s %s) from a host that reaches it", rec.Name, rec.App, defaultVar(rec.Type))
+	}
 	srv, err := as.mgr.Get(rec.Name)
 	if err != nil {
 		return addons.Server{}, "", fmt.Errorf("the server of %s is not known to this agent: %w", rec.Name, err)
@@ -348,12 +376,17 @@ func (as *addonService) server(rec api.Addon) (addons.Server, string, error) {
 
 // present adds what the server's supervisor knows to the record.
 func (as *addonService) present(rec api.Addon) api.Addon {
+	if as.mgr == nil && as.remote.run != nil {
+		rec.State = "on Nomad node " + as.remote.node
+		return rec
+	}
 	if as.mgr == nil {
 		rec.State = "not running here"
 		return rec
 	}
 	if srv, err := as.mgr.Get(rec.Name); err == nil {
 		rec.State, rec.Restarts, rec.Port = srv.State, srv.Restarts, srv.Port
+		rec.TLS, rec.CACert = srv.TLS, srv.CACert()
 	} else {
 		rec.State = "missing"
 	}
@@ -385,7 +418,12 @@ func releases(rel api.Release) []api.Release {
 func (a *Agent) openAddons() error {
 	a.addons = &addonService{store: a.store, deploy: a.deploy, events: a.events, iso: a.iso, uids: a.cfg.UIDs, logf: a.logf}
 	if a.cfg.Scheduler != "local" {
-		a.addons.why = "with the Nomad scheduler pier does not run databases; point DATABASE_URL at a managed database (pier config set DATABASE_URL=...), see docs/addons.md"
+		run := addonRunnerOf(a.sched)
+		if run == nil || a.cfg.AddonNode == "" {
+			a.addons.why = "with the Nomad scheduler pier runs add-ons only on the node --addon-node names (docs/addons.md); or point DATABASE_URL at a managed database (pier config set DATABASE_URL=...)"
+			return nil
+		}
+		a.addons.remote = remoteAddons{run: run, node: a.cfg.AddonNode}
 		return nil
 	}
 	mgr, err := addons.New(addons.Options{
@@ -394,7 +432,7 @@ func (a *Agent) openAddons() error {
 		Logf: a.logf,
 		OnEvent: func(name, msg string) {
 			if rec, err := a.store.GetAddon(name); err == nil {
-				a.events.add(rec.App, "addon", "", "%s: %s", name, msg)
+				a.events.add(rec.App, api.EventAddonServer, "", "%s: %s", name, msg)
 				return
 			}
 			a.logf("add-on %s: %s", name, msg)

@@ -73,6 +73,8 @@ type Agent struct {
 	api     http.Handler
 	metrics http.Handler
 	traffic *trafficSampler // pier metrics: the proxy's series, sampled
+	feeds   *deployFeeds    // each app's push output, for the live deploy view
+	usage   *usageCounter   // pier usage: requests, visitors, codes, bytes per app and day
 	// handoversFailed counts SIGHUP handovers after which this agent went
 	// on (upgrade.go): `pier upgrade` watches it to roll back at once.
 	handoversFailed prometheus.Counter
@@ -182,13 +184,22 @@ func (a *Agent) openParts() error {
 	}
 	a.builder = &buildpacks.Builder{SlugDir: a.dirs.slugs, CacheDir: a.dirs.cache, WorkDir: a.dirs.tmp, PluginDir: a.dirs.buildpacks, Executable: exe, Timeout: a.cfg.BuildTimeout, Logf: a.logf}
 	appExists := func(app string) bool { _, err := a.store.GetApp(app); return err == nil }
+	a.feeds = newDeployFeeds()
+	a.usage = newUsageCounter(a.store, a.logf)
 	a.hook = &gitserver.Hook{
 		Executable: exe,
 		URL:        func() string { return a.apiURL },
 		Token:      randomHex(32),
 		AppExists:  appExists,
 		Push: func(ctx context.Context, p gitserver.Push, out io.Writer) error {
-			return a.deploy.pushDeploy(ctx, p, out)
+			feed := a.feeds.begin(p.App)
+			err := a.deploy.pushDeploy(ctx, p, io.MultiWriter(out, feed))
+			live := 0
+			if app, gerr := a.store.GetApp(p.App); gerr == nil {
+				live = app.LiveRelease
+			}
+			feed.done(live, err)
+			return err
 		},
 	}
 	a.git = &gitserver.Server{
@@ -222,8 +233,13 @@ func (a *Agent) openParts() error {
 	if a.backups, err = newBackupScheduler(a, a.cfg.Backup, reg); err != nil {
 		return err
 	}
-	a.metrics = promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
-	a.traffic = &trafficSampler{gather: reg}
+	// The edge's series have a registry of their own: the traffic sampler
+	// reads them often (every sample, every `pier metrics` and dashboard
+	// page) and must not gather the rest, whose collectors ask the
+	// scheduler about every app.
+	edgeReg := prometheus.NewRegistry()
+	a.metrics = promhttp.HandlerFor(prometheus.Gatherers{reg, edgeReg}, promhttp.HandlerOpts{})
+	a.traffic = &trafficSampler{gather: edgeReg, states: a.appStates, hist: newTrafficHistory()}
 	if a.drains, err = newDrainManager(a); err != nil {
 		return err
 	}
@@ -246,7 +262,7 @@ func (a *Agent) openParts() error {
 			return fmt.Errorf("setting up HTTPS: %w", err)
 		}
 	}
-	if a.edge, err = a.newEdge(reg); err != nil {
+	if a.edge, err = a.newEdge(edgeReg); err != nil {
 		return err
 	}
 	a.deploy = &deployer{
@@ -269,9 +285,12 @@ func (a *Agent) newEdge(reg prometheus.Registerer) (*proxy.Edge, error) {
 			Domain:      a.cfg.Domain,
 			ControlHost: a.cfg.controlHost(),
 			Control:     a.api,
-			OnRequest:   func(rl proxy.RequestLog) { a.logs.add(rl.App, "router", routerLine(rl)) },
-			Logf:        a.logf,
-			Registerer:  reg,
+			OnRequest: func(rl proxy.RequestLog) {
+				a.logs.add(rl.App, "router", routerLine(rl))
+				a.usage.observe(rl)
+			},
+			Logf:       a.logf,
+			Registerer: reg,
 
 			TrustedProxies: a.cfg.TrustedProxies,
 		},
@@ -333,6 +352,8 @@ func (a *Agent) serve(ctx context.Context) error {
 	go func() { defer a.wg.Done(); a.table.run() }()
 	a.wg.Add(1)
 	go func() { defer a.wg.Done(); a.traffic.run(a.ctx) }()
+	a.wg.Add(1)
+	go func() { defer a.wg.Done(); a.usage.run(a.ctx) }()
 	a.deploy.reconcile()
 	a.wg.Add(1)
 	go func() { defer a.wg.Done(); a.restoreAddons(a.ctx) }()

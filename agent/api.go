@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,6 +14,7 @@ import (
 	"github.com/pierhq/pier/agent/store"
 	"github.com/pierhq/pier/api"
 	"github.com/pierhq/pier/dashboard"
+	"github.com/pierhq/pier/scheduler"
 )
 
 var appNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{1,29}$`)
@@ -209,10 +211,25 @@ func (a *Agent) listInstances(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	insts, err := a.sched.Instances(r.Context(), app.Name)
+	out, err := a.instancesOf(r.Context(), app.Name)
 	if err != nil {
 		return err
 	}
+	writeJSON(w, 200, out)
+	return nil
+}
+
+// instancesOf is what runs of app, as `pier ps` shows it.
+func (a *Agent) instancesOf(ctx context.Context, app string) ([]api.Instance, error) {
+	insts, err := a.sched.Instances(ctx, app)
+	if err != nil {
+		return nil, err
+	}
+	return presentInstances(insts), nil
+}
+
+// presentInstances is insts as the API shows them.
+func presentInstances(insts []scheduler.Instance) []api.Instance {
 	out := make([]api.Instance, 0, len(insts))
 	for _, in := range insts {
 		addr := in.Addr
@@ -225,8 +242,7 @@ func (a *Agent) listInstances(w http.ResponseWriter, r *http.Request) error {
 			Restarts: in.Restarts, StartedAt: in.StartedAt,
 		})
 	}
-	writeJSON(w, 200, out)
-	return nil
+	return out
 }
 
 func (a *Agent) postScale(w http.ResponseWriter, r *http.Request) error {

@@ -40,7 +40,7 @@ var backupExcluded = []string{
 	"certs/ (certificates are issued again)",
 	"tls-ticket-keys (new keys are made: clients make one full TLS handshake again)",
 	"logs/, tmp/, local/ (what ran; a restored agent starts the live releases)",
-	"addons/ (the add-on servers' files: each PostgreSQL add-on's data travels as a pg_dump under addon-backups/, which a restored agent loads into a new server; Redis add-ons' data is not kept)",
+	"addons/ (the add-on servers' files: each PostgreSQL add-on's data travels as a pg_dump, each Redis add-on's as an RDB snapshot, under addon-backups/, which a restored agent loads into a new server)",
 	"buildpacks/ (third-party buildpacks and plugins: install them again)",
 }
 
@@ -202,7 +202,11 @@ func (a *Agent) writeBackup(ctx context.Context, snap string, includeKey bool, w
 			return fmt.Errorf("backing up the repository of %s: %w", app.Name, err)
 		}
 	}
-	if err := a.backupAddons(ctx, tw, add); err != nil {
+	warn := func(w string) {
+		m.Warnings = append(m.Warnings, w)
+		a.logf("backup: %s", w)
+	}
+	if err := a.backupAddons(ctx, tw, add, warn); err != nil {
 		return err
 	}
 	b, err := json.MarshalIndent(m, "", "  ")

@@ -48,6 +48,10 @@ type Config struct {
 	PostgresBin string
 	// RedisServer is the redis-server for add-ons; default: PATH's.
 	RedisServer string
+	// AddonNode is the Nomad node (its name) that keeps the add-ons' data
+	// with the Nomad scheduler, each in the host volume pier-addon-NAME of
+	// its client configuration. "": add-ons do not run on Nomad.
+	AddonNode string
 
 	// AdminToken, when set, is the admin API token instead of a generated one.
 	AdminToken string

@@ -28,7 +28,7 @@ func (a *Agent) newDashboard(apiHandler http.Handler) (*dashboard.Dashboard, err
 // one-time login link for the token that asks.
 func (a *Agent) postDashboardLink(w http.ResponseWriter, r *http.Request) error {
 	secret, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	path, err := a.dash.NewLoginLink(secret)
+	path, err := a.dash.NewLoginLink(secret, principalOf(r).name)
 	if err != nil {
 		return conflictf("%s", err.Error())
 	}

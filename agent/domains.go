@@ -120,20 +120,24 @@ func (a *Agent) getCerts(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	hosts := appHosts(a.store, a.cfg, app.Name)
+	writeJSON(w, 200, a.certsOf(app.Name))
+	return nil
+}
+
+// certsOf is the state of the certificate of every host of app.
+func (a *Agent) certsOf(app string) []api.Cert {
+	hosts := appHosts(a.store, a.cfg, app)
 	out := make([]api.Cert, 0, len(hosts))
 	if a.certs == nil {
 		for _, h := range hosts {
 			out = append(out, api.Cert{Host: h, Status: "off", LastError: "HTTPS is off: start the agent with --https-addr"})
 		}
-		writeJSON(w, 200, out)
-		return nil
+		return out
 	}
 	for _, s := range a.certs.Status(hosts...) {
 		out = append(out, api.Cert{Host: s.Host, Status: s.Status, Issuer: s.Issuer, NotAfter: s.NotAfter, LastError: s.LastError, NextRetry: s.NextRetry})
 	}
-	writeJSON(w, 200, out)
-	return nil
+	return out
 }
 
 // manageCerts starts obtaining certificates for every host of app.

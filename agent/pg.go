@@ -73,7 +73,7 @@ func (a *Agent) session(w http.ResponseWriter, r *http.Request, typ, program str
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	out := newStreamWriter(w)
-	a.events.add(app.Name, "addon", userOf(r), "Started a %s session on %s", program, rec.Name)
+	a.events.add(app.Name, api.EventAddonSession, userOf(r), "Started a %s session on %s", program, rec.Name)
 	ctx, cancel := context.WithTimeout(r.Context(), runTimeout)
 	defer cancel()
 	code, err := a.addons.mgr.Client(ctx, srv, addons.ConnOf(srv, pw), program, args(srv), r.Body, out)
@@ -97,7 +97,7 @@ func (a *Agent) postPsql(w http.ResponseWriter, r *http.Request) error {
 
 func (a *Agent) postRedisCLI(w http.ResponseWriter, r *http.Request) error {
 	return a.session(w, r, api.AddonRedis, "redis-cli", func(s addons.Server) []string {
-		return append([]string{"-h", "127.0.0.1", "-p", strconv.Itoa(s.Port)}, r.URL.Query()["arg"]...)
+		return append(addons.RedisArgs(s), r.URL.Query()["arg"]...)
 	})
 }
 

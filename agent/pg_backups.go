@@ -81,7 +81,7 @@ func (a *Agent) capturePgBackup(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	a.events.add(app.Name, "addon", userOf(r), "Captured backup %s of %s (%s)", b.ID, rec.Name, humanBytes(b.SizeBytes))
+	a.events.add(app.Name, api.EventAddonBackup, userOf(r), "Captured backup %s of %s (%s)", b.ID, rec.Name, humanBytes(b.SizeBytes))
 	writeJSON(w, http.StatusCreated, b)
 	return nil
 }
@@ -224,7 +224,7 @@ func (a *Agent) restorePgBackup(w http.ResponseWriter, r *http.Request) error {
 	if err := a.pgRestore(r.Context(), srv, pw, p, true); err != nil {
 		return invalidf("restoring %s into %s failed, and the database is as it was: %v", r.PathValue("backup"), target.Name, err)
 	}
-	a.events.add(app.Name, "addon", userOf(r), "Restored backup %s of %s into %s", r.PathValue("backup"), from, target.Name)
+	a.events.add(app.Name, api.EventAddonBackup, userOf(r), "Restored backup %s of %s into %s", r.PathValue("backup"), from, target.Name)
 	writeJSON(w, 200, map[string]string{"restored": r.PathValue("backup"), "into": target.Name})
 	return nil
 }
@@ -243,7 +243,11 @@ func (a *Agent) pgRestore(ctx context.Context, srv addons.Server, pw, path strin
 	var out strings.Builder
 	code, err := a.addons.mgr.Client(ctx, srv, conn, "pg_restore", args, nil, &out)
 	if err == nil && code != 0 {
-		err = errors.New(strings.TrimSpace(out.String()))
+		msg := strings.TrimSpace(out.String())
+		if strings.Contains(msg, "unsupported version") {
+			msg += fmt.Sprintf(" (the dump was made by a newer PostgreSQL than this add-on's %s: restore it into an add-on of that version, made with `pier addons create postgres --version N`)", srv.Version)
+		}
+		err = errors.New(msg)
 	}
 	return err
 }

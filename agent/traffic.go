@@ -38,9 +38,12 @@ type trafficSample struct {
 	counts map[trafficKey]*trafficCounts
 }
 
-// trafficSampler keeps the samples of the last trafficWindow.
+// trafficSampler keeps the samples of the last trafficWindow, and the
+// history (traffic_history.go) when it has states to read.
 type trafficSampler struct {
 	gather prometheus.Gatherer
+	states func() map[string]appState // nil: no history
+	hist   *trafficHistory
 	mu     sync.Mutex
 	ring   []trafficSample // oldest first
 }
@@ -60,12 +63,19 @@ func (s *trafficSampler) run(ctx context.Context) {
 }
 
 func (s *trafficSampler) sample(now time.Time) {
-	c := s.read()
+	cur := trafficSample{at: now, counts: s.read()}
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.ring = append(s.ring, trafficSample{at: now, counts: c})
+	var prev trafficSample
+	if len(s.ring) > 0 {
+		prev = s.ring[len(s.ring)-1]
+	}
+	s.ring = append(s.ring, cur)
 	for len(s.ring) > 1 && now.Sub(s.ring[1].at) >= trafficWindow {
 		s.ring = s.ring[1:]
+	}
+	s.mu.Unlock()
+	if s.states != nil && !prev.at.IsZero() {
+		s.hist.add(prev, cur, s.states())
 	}
 }
 
@@ -125,36 +135,50 @@ func (s *trafficSampler) read() map[trafficKey]*trafficCounts {
 
 // appMetrics is app's traffic between the oldest sample and now.
 func (s *trafficSampler) appMetrics(app string, now time.Time) api.AppMetrics {
-	cur := s.read()
+	return s.appMetricsOf(app, now, s.read())
+}
+
+// appMetricsOf is appMetrics with cur, a reading of the counters now.
+func (s *trafficSampler) appMetricsOf(app string, now time.Time, cur map[trafficKey]*trafficCounts) api.AppMetrics {
 	s.mu.Lock()
 	var base trafficSample
 	if len(s.ring) > 0 {
 		base = s.ring[0]
 	}
 	s.mu.Unlock()
-	out := api.AppMetrics{App: app, Releases: []api.ReleaseMetrics{}}
+	out := api.AppMetrics{App: app}
 	if !base.at.IsZero() {
 		out.Window = now.Sub(base.at).Seconds()
 	}
+	out.Releases = releasesBetween(app, base.counts, cur, out.Window)
+	for i := range out.Releases {
+		out.Releases[i].Total = cur[trafficKey{app, out.Releases[i].Release}].requests
+	}
+	return out
+}
+
+// releasesBetween is app's traffic per release, newest first, between two
+// readings of the counters seconds apart (was may be nil: from the start).
+func releasesBetween(app string, was, cur map[trafficKey]*trafficCounts, seconds float64) []api.ReleaseMetrics {
+	out := []api.ReleaseMetrics{}
 	for k, c := range cur {
 		if k.app != app || c.requests == 0 {
 			continue // another app's, or series that never counted
 		}
-		was := base.counts[k]
-		if was == nil {
-			was = &trafficCounts{}
+		w := was[k]
+		if w == nil {
+			w = &trafficCounts{}
 		}
-		r := api.ReleaseMetrics{Release: k.release, Total: c.requests,
-			Requests: c.requests - was.requests, Errors: c.errors - was.errors}
-		if out.Window > 0 {
-			r.Rate = r.Requests / out.Window
+		r := api.ReleaseMetrics{Release: k.release, Requests: c.requests - w.requests, Errors: c.errors - w.errors}
+		if seconds > 0 {
+			r.Rate = r.Requests / seconds
 		}
-		d := c.bucketsSince(was)
+		d := c.bucketsSince(w)
 		r.P50, r.P95 = quantile(0.5, c.bounds, d), quantile(0.95, c.bounds, d)
-		out.Releases = append(out.Releases, r)
+		out = append(out, r)
 	}
-	sort.Slice(out.Releases, func(i, j int) bool {
-		return releaseNumber(out.Releases[i].Release) > releaseNumber(out.Releases[j].Release)
+	sort.Slice(out, func(i, j int) bool {
+		return releaseNumber(out[i].Release) > releaseNumber(out[j].Release)
 	})
 	return out
 }

@@ -13,9 +13,9 @@ import (
 	"github.com/pierhq/pier/proxy"
 )
 
-// TestTrafficPerRelease: pier metrics' figures are the proxy's own
-// counters over the window: requests, 5xx and latency per release.
-func TestTrafficPerRelease(t *testing.T) {
+// shopBehindProxy is a proxy counting on reg, routing shop.localhost to
+// release of an app that answers /fail with 500; get requests a path.
+func shopBehindProxy(t *testing.T, release int) (*prometheus.Registry, func(path string)) {
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/fail" {
 			http.Error(w, "boom", 500)
@@ -28,11 +28,16 @@ func TestTrafficPerRelease(t *testing.T) {
 	p := proxy.New(proxy.Config{Domain: "localhost", Registerer: reg})
 	t.Cleanup(func() { p.Close() })
 	p.SetRoutes([]proxy.Route{{App: "shop", Hosts: []string{"shop.localhost"},
-		Upstreams: []proxy.Upstream{{Addr: up.Listener.Addr().String(), Name: "web.1", Slot: "blue", Release: 4}}}})
-	get := func(path string) {
-		req := httptest.NewRequest("GET", "http://shop.localhost"+path, nil)
-		p.ServeHTTP(httptest.NewRecorder(), req)
+		Upstreams: []proxy.Upstream{{Addr: up.Listener.Addr().String(), Name: "web.1", Slot: "blue", Release: release}}}})
+	return reg, func(path string) {
+		p.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "http://shop.localhost"+path, nil))
 	}
+}
+
+// TestTrafficPerRelease: pier metrics' figures are the proxy's own
+// counters over the window: requests, 5xx and latency per release.
+func TestTrafficPerRelease(t *testing.T) {
+	reg, get := shopBehindProxy(t, 4)
 	get("/") // before the window
 	s := &trafficSampler{gather: reg}
 	t0 := time.Now()

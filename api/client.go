@@ -190,6 +190,33 @@ func (c *Client) Metrics(ctx context.Context, app string) (AppMetrics, error) {
 	return m, err
 }
 
+// MetricsHistory returns app's traffic and instances of the last hours.
+func (c *Client) MetricsHistory(ctx context.Context, app string) (MetricsHistory, error) {
+	var m MetricsHistory
+	err := c.do(ctx, http.MethodGet, appPath(app, "metrics/history"), nil, &m)
+	return m, err
+}
+
+// Overview returns a row for every app the token may read (the
+// dashboard's apps page) in one call.
+func (c *Client) Overview(ctx context.Context) ([]AppOverview, error) {
+	var o []AppOverview
+	err := c.do(ctx, http.MethodGet, "/v1/overview", nil, &o)
+	return o, err
+}
+
+// Usage returns app's usage of its last days days (0: the agent's
+// default), newest first.
+func (c *Client) Usage(ctx context.Context, app string, days int) (AppUsage, error) {
+	var u AppUsage
+	path := appPath(app, "usage")
+	if days > 0 {
+		path += "?days=" + strconv.Itoa(days)
+	}
+	err := c.do(ctx, http.MethodGet, path, nil, &u)
+	return u, err
+}
+
 // Rollback rolls back to version, or to the release before the live one
 // when version is 0. It returns the new release.
 func (c *Client) Rollback(ctx context.Context, app string, version int) (Release, error) {
@@ -384,6 +411,34 @@ func (c *Client) Logs(ctx context.Context, app string, o LogOptions, w io.Writer
 		return nil
 	}
 	return err
+}
+
+// FollowDeploy calls each with the lines of app's push running now (or of
+// the last one, or, with none since the agent started, of the next), as
+// they come, until the one whose Done is set; no timeout but ctx's.
+func (c *Client) FollowDeploy(ctx context.Context, app string, each func(DeployLine) error) error {
+	req, err := c.newRequest(ctx, http.MethodGet, appPath(app, "deploys", "live"), nil)
+	if err != nil {
+		return err
+	}
+	resp, err := (&http.Client{Transport: c.HTTP.Transport}).Do(req)
+	if err != nil {
+		return fmt.Errorf("reaching the pier agent at %s: %w", c.BaseURL, err)
+	}
+	defer resp.Body.Close()
+	if err := checkStatus(resp); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(resp.Body)
+	for {
+		var d DeployLine
+		if err := dec.Decode(&d); err != nil {
+			return fmt.Errorf("reading the deploy's lines: %w", err)
+		}
+		if err := each(d); err != nil || d.Done {
+			return err
+		}
+	}
 }
 
 // stream copies the body of an answer of unbounded length (logs, a backup)

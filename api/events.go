@@ -76,6 +76,14 @@ const (
 	EventCanaryPromoted    = "canary.promoted"
 	EventCanaryFailed      = "canary.failed"  // its analysis failed, or it crashed: aborted
 	EventCanaryAborted     = "canary.aborted" // by hand, a rollback or a restart
+	EventAddonCreated      = "addon.created"
+	EventAddonAttached     = "addon.attached"
+	EventAddonDetached     = "addon.detached"
+	EventAddonDestroyed    = "addon.destroyed"
+	EventAddonServer       = "addon.server"       // its server crashed, came back, or was made again
+	EventAddonSession      = "addon.session"      // pier pg psql, pier redis cli
+	EventAddonBackup       = "addon.backup"       // pier pg backups capture or restore
+	EventAddonBackupStale  = "addon.backup_stale" // pier backup could not back it up now
 )
 
 // EventTypes are every event type, in the order docs/notifications.md
@@ -94,6 +102,8 @@ var EventTypes = []string{
 	EventMaintenanceOn, EventMaintenanceOff,
 	EventAgentStarted, EventAgentUpgraded,
 	EventBackupSucceeded, EventBackupFailed,
+	EventAddonCreated, EventAddonAttached, EventAddonDetached, EventAddonDestroyed,
+	EventAddonServer, EventAddonSession, EventAddonBackup, EventAddonBackupStale,
 	EventDrainDropped, EventWebhookTest,
 }
 

@@ -292,3 +292,73 @@ type ReleaseMetrics struct {
 	P95      float64 `json:"p95"`    // seconds
 	Total    float64 `json:"total"`  // requests since the agent started
 }
+
+// MetricsHistory is an app's recent traffic and instances as points a
+// step apart, oldest first, from the agent's memory (the dashboard's
+// graphs): up to six hours, fewer after the agent started. The last point
+// may be shorter than a step: it runs from the last sample to now.
+type MetricsHistory struct {
+	App    string         `json:"app"`
+	Step   float64        `json:"step_seconds"`
+	Points []MetricsPoint `json:"points"`
+}
+
+// MetricsPoint is what an app served in Seconds up to At, per release, and
+// what ran of it at At.
+type MetricsPoint struct {
+	At       time.Time        `json:"at"`
+	Seconds  float64          `json:"seconds"`
+	Releases []ReleaseMetrics `json:"releases"` // Total is left out
+	Up       int              `json:"up"`       // instances up, any slot and process type
+	Running  int              `json:"running"`  // instances starting, up or crashed
+	Memory   int64            `json:"memory_bytes"`
+	// MemoryKnown is false when no instance's memory was measured (the
+	// local scheduler measures instances with a memory limit).
+	MemoryKnown bool `json:"memory_known"`
+}
+
+// AppOverview is one app's row of the overview (the dashboard's apps
+// page), all of it in one answer: what runs, the traffic of the last
+// minutes, certificates, and the history of the last half hour.
+type AppOverview struct {
+	App       App            `json:"app"`
+	Instances []Instance     `json:"instances"`
+	Metrics   AppMetrics     `json:"metrics"`
+	Certs     []Cert         `json:"certs"`
+	Recent    []MetricsPoint `json:"recent"`
+}
+
+// DeployLine is one line of a push's output as `git push` shows it, in
+// the live deploy view (GET /v1/apps/{app}/deploys/live, JSON lines). The
+// last has Done set: Live is the release live after the push, Error why
+// it failed.
+type DeployLine struct {
+	Line  string `json:"line,omitempty"`
+	Done  bool   `json:"done,omitempty"`
+	Live  int    `json:"live,omitempty"`
+	Error string `json:"error,omitempty"`
+}
+
+// AppUsage is an app's usage per day (UTC), newest first (`pier usage`).
+type AppUsage struct {
+	App  string     `json:"app"`
+	Days []UsageDay `json:"days"`
+}
+
+// UsageDay is one day of an app's usage: requests answered, response
+// bytes sent, unique visitors (an estimate: a HyperLogLog sketch of salted
+// hashes of client addresses, the salt replaced daily and never stored)
+// and the most frequent status codes.
+type UsageDay struct {
+	Day      string        `json:"day"` // 2006-01-02
+	Requests uint64        `json:"requests"`
+	Visitors uint64        `json:"visitors"`
+	Bytes    uint64        `json:"bytes"`
+	Statuses []StatusCount `json:"top_statuses"`
+}
+
+// StatusCount is how many answers had a status code.
+type StatusCount struct {
+	Code  int    `json:"code"`
+	Count uint64 `json:"count"`
+}

@@ -18,7 +18,10 @@ type Addon struct {
 	App         string       `json:"app"`
 	Attachments []Attachment `json:"attachments"`
 	Port        int          `json:"port,omitempty"`
-	UID         int          `json:"uid,omitempty"` // the server's user; 0: the agent's
+	Listen      string       `json:"listen,omitempty"`  // an address beyond loopback it listens on too, TLS only
+	TLS         bool         `json:"tls,omitempty"`     // it serves TLS only
+	CACert      string       `json:"ca_cert,omitempty"` // with TLS: the PEM of the authority that signed its certificate
+	UID         int          `json:"uid,omitempty"`     // the server's user; 0: the agent's
 	State       string       `json:"state,omitempty"`
 	Restarts    int          `json:"restarts,omitempty"`
 	CreatedAt   time.Time    `json:"created_at"`
@@ -48,6 +51,9 @@ type AddonCreateRequest struct {
 	Name    string `json:"name,omitempty"`    // the add-on's name; default APP-TYPE
 	As      string `json:"as,omitempty"`      // the config var is AS_URL; default DATABASE_URL, REDIS_URL
 	Version string `json:"version,omitempty"` // a major version installed on the agent's host
+	// Listen is an address of the agent's host to listen on beside
+	// 127.0.0.1, for apps elsewhere: the server then serves TLS only.
+	Listen string `json:"listen,omitempty"`
 }
 
 // AttachRequest is the body of POST /v1/apps/{app}/addons/{addon}/attach.

@@ -21,6 +21,10 @@ type BackupManifest struct {
 	// restore without the key reports it cannot decrypt. Absent from the
 	// backups of a pier before it.
 	Config map[string][]string `json:"config"`
+	// Warnings name what the backup holds less fresh than asked: an
+	// add-on that could not be backed up now, and which earlier backup of
+	// it went in instead, if any.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // BackupRequest asks the agent for a backup (POST /v1/backups).

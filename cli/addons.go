@@ -2,6 +2,8 @@ package cli
 
 import (
 	"fmt"
+	"net"
+	"strconv"
 	"strings"
 
 	ucli "github.com/urfave/cli/v2"
@@ -111,7 +113,14 @@ func runAddonsInfo(c *ucli.Context) error {
 	}
 	fmt.Fprintln(w)
 	if a.Port != 0 {
-		fmt.Fprintf(w, "Listens on:  127.0.0.1:%d\n", a.Port)
+		fmt.Fprintf(w, "Listens on:  127.0.0.1:%d", a.Port)
+		if a.Listen != "" {
+			fmt.Fprintf(w, " and %s", net.JoinHostPort(a.Listen, strconv.Itoa(a.Port)))
+		}
+		if a.TLS {
+			fmt.Fprint(w, ", TLS only (its authority: pier addons info --json, .ca_cert)")
+		}
+		fmt.Fprintln(w)
 	}
 	fmt.Fprintf(w, "Owner:       %s\n", a.App)
 	for _, at := range a.Attachments {

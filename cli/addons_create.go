@@ -20,6 +20,7 @@ func addonsCreateCommand() *ucli.Command {
 			&ucli.StringFlag{Name: "as", Usage: "the config var is `AS`_URL"},
 			&ucli.StringFlag{Name: "name", Usage: "the add-on's `NAME` (default APP-TYPE)"},
 			&ucli.StringFlag{Name: "version", Usage: "the server's major `VERSION` (default: the newest installed)"},
+			&ucli.StringFlag{Name: "listen", Usage: "an `IP` of the agent's host to listen on beside 127.0.0.1, for apps on other hosts; the server then serves TLS only"},
 		),
 		Action: runAddonsCreate,
 	}
@@ -45,7 +46,7 @@ func runAddonsCreate(c *ucli.Context) error {
 		return err
 	}
 	progress(c, "Creating %s for %s... ", typ, app)
-	ch, err := cl.CreateAddon(c.Context, app, api.AddonCreateRequest{Type: typ, Name: c.String("name"), As: c.String("as"), Version: c.String("version")})
+	ch, err := cl.CreateAddon(c.Context, app, api.AddonCreateRequest{Type: typ, Name: c.String("name"), As: c.String("as"), Version: c.String("version"), Listen: c.String("listen")})
 	if err != nil {
 		progress(c, "failed\n")
 		return fmt.Errorf("creating a %s add-on for %s: %w", typ, app, err)

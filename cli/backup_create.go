@@ -49,6 +49,9 @@ func runBackupCreate(c *ucli.Context) error {
 		return printJSON(c, backupJSON{File: loc, Manifest: m})
 	}
 	fmt.Fprintf(c.App.Writer, "%s\t%d apps, %d slugs, %d files\n", loc, len(m.Apps), m.Slugs, len(m.Files))
+	for _, w := range m.Warnings {
+		fmt.Fprintf(c.App.ErrWriter, "Warning: %s\n", w)
+	}
 	switch {
 	case m.KeyIncluded:
 		fmt.Fprintln(c.App.ErrWriter, "The secret key is in the backup, encrypted with the passphrase with the rest: keep the passphrase apart from it.")

@@ -88,6 +88,7 @@ func newApp(stdout, stderr io.Writer) *ucli.App {
 			redisCommand(),
 			certsCommand(),
 			metricsCommand(),
+			usageCommand(),
 			restartCommand(),
 			dashboardCommand(),
 			runCommand(),

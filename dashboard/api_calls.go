@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pierhq/pier/api"
@@ -29,6 +30,13 @@ type clientIPKey struct{}
 type inProcess struct{ h http.Handler }
 
 func (t inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
+	rec := httptest.NewRecorder()
+	t.h.ServeHTTP(rec, serverRequest(req))
+	return rec.Result(), nil
+}
+
+// serverRequest is req as the API handler gets it.
+func serverRequest(req *http.Request) *http.Request {
 	in := req.Clone(req.Context())
 	in.RequestURI = req.URL.RequestURI()
 	in.RemoteAddr = "127.0.0.1:0"
@@ -38,16 +46,73 @@ func (t inProcess) RoundTrip(req *http.Request) (*http.Response, error) {
 	if in.Body == nil {
 		in.Body = http.NoBody
 	}
-	rec := httptest.NewRecorder()
-	t.h.ServeHTTP(rec, in)
-	return rec.Result(), nil
+	return in
 }
+
+// inProcessStream is inProcess for answers read as they are written (the
+// live deploy view): the handler writes into a pipe from a goroutine of
+// its own, which ends when the handler returns. The handler returns when
+// the request's context ends or when its writes fail because the answer's
+// body was closed.
+type inProcessStream struct{ h http.Handler }
+
+func (t inProcessStream) RoundTrip(req *http.Request) (*http.Response, error) {
+	pr, pw := io.Pipe()
+	w := &pipeWriter{header: http.Header{}, pw: pw, ready: make(chan struct{})}
+	go func() {
+		t.h.ServeHTTP(w, serverRequest(req))
+		w.WriteHeader(http.StatusOK)
+		pw.Close()
+	}()
+	select {
+	case <-w.ready:
+	case <-req.Context().Done():
+		pr.Close()
+		return nil, req.Context().Err()
+	}
+	return &http.Response{Status: http.StatusText(w.code), StatusCode: w.code, Header: w.sent, Body: pr,
+		Request: req, Proto: "HTTP/1.1", ProtoMajor: 1, ProtoMinor: 1, ContentLength: -1}, nil
+}
+
+// pipeWriter is the ResponseWriter of an inProcessStream call.
+type pipeWriter struct {
+	header http.Header
+	sent   http.Header // the header as it was when the answer began
+	code   int
+	once   sync.Once
+	ready  chan struct{} // closed when the answer began
+	pw     *io.PipeWriter
+}
+
+func (p *pipeWriter) Header() http.Header { return p.header }
+
+func (p *pipeWriter) WriteHeader(code int) {
+	p.once.Do(func() {
+		p.code, p.sent = code, p.header.Clone()
+		close(p.ready)
+	})
+}
+
+func (p *pipeWriter) Write(b []byte) (int, error) {
+	p.WriteHeader(http.StatusOK)
+	return p.pw.Write(b)
+}
+
+// Flush does nothing: every write reaches the reader at once.
+func (p *pipeWriter) Flush() {}
 
 // client is the API client of a session: its token, through the API
 // handler in-process.
 func (d *Dashboard) client(s *session) *api.Client {
 	c := api.NewClient("http://pier.internal", s.token)
 	c.HTTP = &http.Client{Transport: inProcess{d.opts.API}, Timeout: apiTimeout}
+	return c
+}
+
+// streamClient is client for calls whose answers are read as they come.
+func (d *Dashboard) streamClient(s *session) *api.Client {
+	c := api.NewClient("http://pier.internal", s.token)
+	c.HTTP = &http.Client{Transport: inProcessStream{d.opts.API}} // FollowDeploy: no timeout but its context's
 	return c
 }
 

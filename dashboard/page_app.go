@@ -8,6 +8,9 @@ import (
 	"github.com/pierhq/pier/api"
 )
 
+// usageDays is how many days of usage the app page shows.
+const usageDays = 7
+
 // releasesPerPage is how many releases one page of an app's history shows;
 // every release is reachable through the pages.
 const releasesPerPage = 20
@@ -40,6 +43,8 @@ type appPage struct {
 	Certs      []api.Cert
 	Formation  []formationRow
 	Events     []api.Event
+	Charts     []chart
+	Usage      []api.UsageDay // the last days, newest first
 	CanDeploy  bool
 }
 
@@ -64,6 +69,12 @@ func (d *Dashboard) getApp(w http.ResponseWriter, r *http.Request, s *session) {
 	if err != nil {
 		d.apiError(w, r, s, err)
 		return
+	}
+	if h, err := c.MetricsHistory(ctx, name); err == nil {
+		p.Charts = appCharts(h, rels)
+	}
+	if u, err := c.Usage(ctx, name, usageDays); err == nil {
+		p.Usage = u.Days
 	}
 	p.pageReleases(rels, r.URL.Query().Get("page"))
 	if p.CanDeploy {

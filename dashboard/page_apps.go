@@ -1,9 +1,7 @@
 package dashboard
 
 import (
-	"context"
 	"net/http"
-	"sync"
 
 	"github.com/pierhq/pier/api"
 )
@@ -16,6 +14,8 @@ type appSummary struct {
 	Up, Total   int
 	Rate        float64 // requests per second over the metrics window
 	ErrorRatio  float64
+	RateSpark   *chart // the last half hour
+	ErrorSpark  *chart
 	Certs       string // "valid", "pending 1 of 2", "failing: ..."
 	WebURL      string
 }
@@ -24,46 +24,28 @@ type appsPage struct{ Apps []appSummary }
 
 func (appsPage) title() string { return "Apps" }
 
-// getApps is the overview: every app the token may read.
+// getApps is the overview: every app the token may read, in one call.
 func (d *Dashboard) getApps(w http.ResponseWriter, r *http.Request, s *session) {
-	c := d.client(s)
-	apps, err := c.ListApps(r.Context())
+	rows, err := d.client(s).Overview(r.Context())
 	if err != nil {
 		d.apiError(w, r, s, err)
 		return
 	}
-	page := appsPage{Apps: make([]appSummary, len(apps))}
-	// Each row takes three calls; a few rows are read at a time, and the
-	// page waits for all of them.
-	sem := make(chan struct{}, summaryWorkers)
-	var wg sync.WaitGroup
-	for i, app := range apps {
-		sem <- struct{}{}
-		wg.Add(1)
-		go func() {
-			defer func() { <-sem; wg.Done() }()
-			page.Apps[i] = summarize(r.Context(), c, app)
-		}()
+	page := appsPage{Apps: make([]appSummary, len(rows))}
+	for i, row := range rows {
+		page.Apps[i] = summarize(row)
 	}
-	wg.Wait()
 	d.render(w, r, http.StatusOK, "apps", s, page)
 }
 
-// summaryWorkers is how many rows of the apps page are read at once.
-const summaryWorkers = 8
-
-// summarize reads one app's row of the overview.
-func summarize(ctx context.Context, c *api.Client, app api.App) appSummary {
+// summarize is one app's row of the overview.
+func summarize(o api.AppOverview) appSummary {
+	app := o.App
 	sum := appSummary{Name: app.Name, LiveRelease: app.LiveRelease, WebURL: app.WebURL}
-	if insts, err := c.Instances(ctx, app.Name); err == nil {
-		sum.Up, sum.Total = countUp(insts, app.LiveSlot)
-	}
-	if m, err := c.Metrics(ctx, app.Name); err == nil {
-		sum.Rate, sum.ErrorRatio = traffic(m)
-	}
-	if certs, err := c.Certs(ctx, app.Name); err == nil {
-		sum.Certs = certSummary(certs)
-	}
+	sum.Up, sum.Total = countUp(o.Instances, app.LiveSlot)
+	sum.Rate, sum.ErrorRatio = traffic(o.Metrics)
+	sum.RateSpark, sum.ErrorSpark = sparklines(o.Recent)
+	sum.Certs = certSummary(o.Certs)
 	sum.Status = appStatus(app, sum.Up, sum.Total)
 	return sum
 }

@@ -15,7 +15,7 @@ import (
 // pageNames are the templates/NAME.html pages; each is rendered inside
 // templates/layout.html. html/template escapes every value by where it
 // goes, so a commit message or a config key is text, never markup.
-var pageNames = []string{"login", "error", "apps", "app", "rollback", "logs"}
+var pageNames = []string{"login", "link", "error", "apps", "app", "rollback", "logs", "deploy"}
 
 var funcs = template.FuncMap{
 	"ago": func(t time.Time) string {
@@ -33,12 +33,13 @@ var funcs = template.FuncMap{
 	"percent": func(f float64) string { return fmt.Sprintf("%.1f%%", f*100) },
 	"rate":    func(f float64) string { return fmt.Sprintf("%.2f/s", f) },
 	"join":    strings.Join,
+	"bytes":   func(n uint64) string { return bytesLabel(float64(n)) },
 }
 
 func parsePages() (map[string]*template.Template, error) {
 	pages := map[string]*template.Template{}
 	for _, name := range pageNames {
-		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/"+name+".html")
+		t, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/chart.html", "templates/"+name+".html")
 		if err != nil {
 			return nil, fmt.Errorf("parsing the dashboard's %s page: %w", name, err)
 		}
@@ -58,14 +59,23 @@ type view struct {
 	Page  any
 }
 
-// render writes page name with data; s is nil before sign-in.
-func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, code int, name string, s *session, data any) {
-	v := view{Title: name, Page: data}
+// view is what a page of session s (nil before sign-in) gets with data.
+func (d *Dashboard) view(s *session, data any) view {
+	v := view{Page: data}
 	if s != nil {
 		v.User, v.Role, v.CSRF, v.Apps = s.name, s.grant.Role, s.csrf, strings.Join(s.grant.Apps, ", ")
 	}
 	if t, ok := data.(interface{ title() string }); ok {
 		v.Title = t.title()
+	}
+	return v
+}
+
+// render writes page name with data; s is nil before sign-in.
+func (d *Dashboard) render(w http.ResponseWriter, r *http.Request, code int, name string, s *session, data any) {
+	v := d.view(s, data)
+	if v.Title == "" {
+		v.Title = name
 	}
 	var buf bytes.Buffer
 	if err := d.pages[name].Execute(&buf, v); err != nil {

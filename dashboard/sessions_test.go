@@ -41,24 +41,30 @@ func TestSessionsExpire(t *testing.T) {
 func TestLoginLinksAreOneTimeAndShortLived(t *testing.T) {
 	c := &clock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	ls := newLoginLinks(LoginLinkTTL, c.now)
-	code, err := ls.add("secret")
+	code, err := ls.add("secret", "ci")
 	if err != nil || code == "secret" {
 		t.Fatalf("add: %q, %v", code, err)
+	}
+	if name, ok := ls.peek(code); !ok || name != "ci" {
+		t.Fatalf("peek: %q, %v", name, ok)
 	}
 	if ls.take(code) != "secret" || ls.take(code) != "" {
 		t.Fatal("a link signs in other than once")
 	}
-	late, _ := ls.add("secret")
+	if _, ok := ls.peek(code); ok {
+		t.Fatal("a used link still shows its page")
+	}
+	late, _ := ls.add("secret", "ci")
 	c.t = c.t.Add(LoginLinkTTL)
-	if ls.take(late) != "" {
+	if _, ok := ls.peek(late); ok || ls.take(late) != "" {
 		t.Fatal("an expired link signed in")
 	}
 	for range maxLinks {
-		if _, err := ls.add("x"); err != nil {
+		if _, err := ls.add("x", "x"); err != nil {
 			t.Fatalf("add within the bound: %v", err)
 		}
 	}
-	if _, err := ls.add("x"); err == nil {
+	if _, err := ls.add("x", "x"); err == nil {
 		t.Fatal("the links outgrew their bound")
 	}
 }

@@ -67,15 +67,46 @@ func (d *Dashboard) postLogin(w http.ResponseWriter, r *http.Request) {
 	http.Redirect(w, r, Prefix+"/", http.StatusSeeOther)
 }
 
-// getLink signs in with a one-time link from `pier dashboard`.
+type linkPage struct {
+	CSRF string
+	Code string
+	Name string // the token's name
+}
+
+func (linkPage) title() string { return "Sign in" }
+
+// getLink shows a login link's page: whose token it signs in with, and
+// the button that does. Opening the link changes nothing.
 func (d *Dashboard) getLink(w http.ResponseWriter, r *http.Request) {
-	token := d.links.take(r.PathValue("code"))
-	if token == "" || !d.signIn(w, r, token) {
-		d.showLogin(w, r, http.StatusUnauthorized, "That login link was used already or expired: run `pier dashboard` again, or paste a token.")
+	code := r.PathValue("code")
+	name, ok := d.links.peek(code)
+	if !ok {
+		d.showLogin(w, r, http.StatusUnauthorized, linkGone)
 		return
 	}
+	csrf := randomID()
+	d.setCookie(w, r, loginCookie, csrf, int(LoginLinkTTL.Seconds()))
+	d.render(w, r, http.StatusOK, "link", nil, linkPage{CSRF: csrf, Code: code, Name: name})
+}
+
+// postLink signs in with a one-time link from `pier dashboard`, when its
+// page's button was pressed on this dashboard.
+func (d *Dashboard) postLink(w http.ResponseWriter, r *http.Request) {
+	c, err := r.Cookie(loginCookie)
+	if err != nil || !sameOrigin(r) || !equalSecret(c.Value, r.PostFormValue("csrf")) {
+		d.showLogin(w, r, http.StatusForbidden, "That sign-in did not come from the login link's own page: open the link from `pier dashboard` again. Nobody was signed in.")
+		return
+	}
+	token := d.links.take(r.PathValue("code"))
+	if token == "" || !d.signIn(w, r, token) {
+		d.showLogin(w, r, http.StatusUnauthorized, linkGone)
+		return
+	}
+	d.setCookie(w, r, loginCookie, "", -1)
 	http.Redirect(w, r, Prefix+"/", http.StatusSeeOther)
 }
+
+const linkGone = "That login link was used already or expired: run `pier dashboard` again, or paste a token."
 
 // signIn verifies token and starts a session for it.
 func (d *Dashboard) signIn(w http.ResponseWriter, r *http.Request, token string) bool {

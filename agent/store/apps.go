@@ -113,7 +113,7 @@ func updateApp(tx *bolt.Tx, name string, fn func(*api.App) error) (api.App, erro
 
 // DeleteApp removes the app and everything that belongs to it: releases,
 // config, release configs, domains (free for other apps after), events,
-// webhooks, drains and its place in a pipeline.
+// webhooks, drains, usage and its place in a pipeline.
 func (s *Store) DeleteApp(name string) error {
 	return s.update(func(tx *bolt.Tx) error {
 		if err := requireApp(tx, name); err != nil {
@@ -138,6 +138,9 @@ func (s *Store) DeleteApp(name string) error {
 			return err
 		}
 		if err := deleteDrainsOf(tx, name); err != nil {
+			return err
+		}
+		if err := deleteUsageOf(tx, name); err != nil {
 			return err
 		}
 		if err := leavePipeline(tx, name); err != nil {

@@ -1,9 +1,11 @@
 package main
 
 import (
+	"bufio"
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -100,7 +102,10 @@ func (a *agentProc) send(method, app, path string) (int, string) {
 func TestAddonPostgres(t *testing.T) {
 	needE2E(t)
 	requireAddonServers(t)
-	a := startAgent(t, agentOpts{})
+	// No watch window: the test breaks the app on purpose (a dropped
+	// table answers 500), which the watch of a release just live would
+	// rightly roll back to the standby, without the add-on's DATABASE_URL.
+	a := startAgent(t, agentOpts{extra: []string{"PIER_WATCH_WINDOW=0s"}})
 	const app = "shop"
 	a.mustPier("apps", "create", app)
 	repo := newDBAppRepo(t)
@@ -216,6 +221,23 @@ func TestAddonPostgres(t *testing.T) {
 		t.Errorf("the restore of a damaged dump: exit %d %s", r.code, r.stderr)
 	}
 	os.Remove(bad)
+	// A dump from a newer server (its header says so: PostgreSQL 17's
+	// pg_dump writes archive version 1.16): refused with what to do.
+	good, err := os.ReadFile(filepath.Join(a.dataDir, "addon-backups", "shop-postgres", "b001.dump"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer := append([]byte(nil), good...)
+	newer[6] = 16
+	if err := os.WriteFile(bad, newer, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if r := a.pier("pg", "backups", "restore", "-a", app, "b999", "--confirm", app); r.code == 0 ||
+		!strings.Contains(r.stderr, "the database is as it was") || !strings.Contains(r.stderr, "unsupported version (1.16)") ||
+		!strings.Contains(r.stderr, "made by a newer PostgreSQL") || !strings.Contains(r.stderr, "--version") {
+		t.Errorf("the restore of a newer server's dump: exit %d %s", r.code, r.stderr)
+	}
+	os.Remove(bad)
 	if code, body := a.send("GET", app, "/items"); code != 200 || body != "kept" {
 		t.Fatalf("after a failed restore GET /items = %d %q, want kept", code, body)
 	}
@@ -296,6 +318,7 @@ func TestAddonPostgres(t *testing.T) {
 		want string
 	}{
 		{[]string{"addons", "create", "mysql", "-a", app}, "unknown add-on type"},
+		{[]string{"addons", "create", "postgres:standard-0", "-a", app}, `unknown plan "standard-0"`},
 		{[]string{"addons", "create", "postgres", "-a", app, "--version", "99"}, "PostgreSQL 99 is not installed"},
 		{[]string{"addons", "create", "postgres", "-a", app, "--name", "shop-postgres"}, "already exists"},
 		{[]string{"addons", "create", "postgres", "-a", app, "--as", "DATABASE"}, "already has DATABASE_URL"},
@@ -402,12 +425,56 @@ func TestAddonRedis(t *testing.T) {
 	if code, _ := a.send("GET", app, "/kv/greeting"); code != 503 {
 		t.Errorf("after destroy GET /kv = %d, want 503", code)
 	}
+	// Beyond loopback: TLS only, a rediss:// URL, the authority in info,
+	// and pier's own redis-cli still gets in; a bad address makes nothing.
+	if r := a.pier("addons", "create", "redis", "-a", app, "--name", "cache-bad", "--listen", "0.0.0.0"); r.code == 0 || !strings.Contains(r.stderr, "would listen everywhere") {
+		t.Errorf("--listen 0.0.0.0: exit %d %s", r.code, r.stderr)
+	}
+	if ip := hostAddress(); ip != "" {
+		a.mustPier("addons", "create", "redis", "-a", app, "--name", "cache-tls", "--as", "CACHE_TLS", "--listen", ip)
+		tlsURL := strings.TrimSpace(a.mustPier("config", "get", "-a", app, "CACHE_TLS_URL"))
+		if !strings.HasPrefix(tlsURL, "rediss://default:") || !strings.Contains(tlsURL, "@"+ip+":") {
+			t.Errorf("CACHE_TLS_URL = %q", tlsURL)
+		}
+		ad := addonOf(t, a, app, "cache-tls")
+		if !ad.TLS || ad.Listen != ip || !strings.Contains(ad.CACert, "BEGIN CERTIFICATE") {
+			t.Errorf("addons info of cache-tls: %+v", ad)
+		}
+		if out := a.mustPier("addons", "info", "-a", app, "cache-tls"); !strings.Contains(out, "TLS only") {
+			t.Errorf("addons info:\n%s", out)
+		}
+		if r := a.pier("redis", "cli", "-a", app, "--addon", "cache-tls", "--", "PING"); r.code != 0 || strings.TrimSpace(r.stdout) != "PONG" {
+			t.Errorf("redis cli on the TLS add-on: exit %d %q %s", r.code, r.stdout, r.stderr)
+		}
+		if c, err := net.DialTimeout("tcp", net.JoinHostPort(ip, fmt.Sprint(ad.Port)), 5*time.Second); err == nil {
+			c.SetDeadline(time.Now().Add(5 * time.Second))
+			c.Write([]byte("PING\r\n"))
+			line, _ := bufio.NewReader(c).ReadString('\n')
+			c.Close()
+			if strings.Contains(line, "PONG") || strings.Contains(line, "NOAUTH") {
+				t.Errorf("a plain client beyond loopback got %q", line)
+			}
+		}
+	}
+
 	// Destroying the app destroys the add-ons it owns.
 	a.mustPier("addons", "create", "redis", "-a", app, "--name", "cache-sessions")
 	a.mustPier("apps", "destroy", "-a", app, "--confirm", app)
 	if _, err := os.Stat(filepath.Join(a.dataDir, "addons", "cache-sessions")); !os.IsNotExist(err) {
 		t.Errorf("the add-on of a destroyed app is still there: %v", err)
 	}
+}
+
+// hostAddress is an IPv4 address of this host's beyond loopback, "" when
+// it has none.
+func hostAddress() string {
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLoopback() {
+			return n.IP.String()
+		}
+	}
+	return ""
 }
 
 func addonOf(t *testing.T, a *agentProc, app, name string) api.Addon {
@@ -434,9 +501,11 @@ func (a *agentProc) pierWithInput(input string, args ...string) cliResult {
 }
 
 // TestAddonInPierBackup: pier backup create takes a fresh pg_dump of a
-// PostgreSQL add-on; the VM is lost; an agent started on the restored data
-// dir makes the add-on's server again, with its password and port, loads
-// the dump, and the app reads its rows through the same DATABASE_URL.
+// PostgreSQL add-on and a snapshot of a Redis one; the Redis data is
+// flushed and the VM is lost; an agent started on the restored data dir
+// makes the add-ons' servers again, with their passwords and ports, loads
+// the dump and the snapshot, and the app reads its row through the same
+// DATABASE_URL and its key through the same REDIS_URL.
 func TestAddonInPierBackup(t *testing.T) {
 	needE2E(t)
 	requireAddonServers(t)
@@ -444,16 +513,25 @@ func TestAddonInPierBackup(t *testing.T) {
 	const app = "ledger"
 	a.mustPier("apps", "create", app)
 	a.mustPier("addons", "create", "postgres", "-a", app)
+	a.mustPier("addons", "create", "redis", "-a", app)
 	repo := newDBAppRepo(t)
 	repo.remote(a, app, a.token)
 	mustPush(t, repo, "Released v1")
 	if code, body := a.send("POST", app, "/items?v=before-the-backup"); code != 200 {
 		t.Fatalf("POST /items = %d %s", code, body)
 	}
+	if code, body := a.send("POST", app, "/kv/greeting?v=kept-in-redis"); code != 200 {
+		t.Fatalf("POST /kv = %d %s", code, body)
+	}
 	url := strings.TrimSpace(a.mustPier("config", "get", "-a", app, "DATABASE_URL"))
+	redisURL := strings.TrimSpace(a.mustPier("config", "get", "-a", app, "REDIS_URL"))
 	backups := t.TempDir()
 	if r := a.pier("backup", "create", "--to", backups); r.code != 0 {
 		t.Fatalf("pier backup create: exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	a.mustPier("redis", "cli", "-a", app, "--", "FLUSHALL")
+	if code, body := a.send("GET", app, "/kv/greeting"); code == 200 && body == "kept-in-redis" {
+		t.Fatalf("after FLUSHALL GET /kv/greeting = %d %q", code, body)
 	}
 	files, _ := filepath.Glob(filepath.Join(backups, "pier-backup-*.tar.gz"))
 	if len(files) != 1 {
@@ -482,10 +560,17 @@ func TestAddonInPierBackup(t *testing.T) {
 		code, body := b.send("GET", app, "/items")
 		return code == 200 && body == "before-the-backup"
 	})
+	waitFor(t, 60*time.Second, "the app reading its Redis key again", func() bool {
+		code, body := b.send("GET", app, "/kv/greeting")
+		return code == 200 && body == "kept-in-redis"
+	})
 	if got := strings.TrimSpace(b.mustPier("config", "get", "-a", app, "DATABASE_URL")); got != url {
 		t.Errorf("DATABASE_URL after the restore = %q, want %q", got, url)
 	}
-	if ad := addonOf(t, b, app, "ledger-postgres"); ad.State != "up" {
-		t.Errorf("the add-on after the restore: %+v", ad)
+	if got := strings.TrimSpace(b.mustPier("config", "get", "-a", app, "REDIS_URL")); got != redisURL {
+		t.Errorf("REDIS_URL after the restore = %q, want %q", got, redisURL)
+	}
+	for _, name := range []string{"ledger-postgres", "ledger-redis"} {
+		waitFor(t, 30*time.Second, name+" up after the restore", func() bool { return addonOf(t, b, app, name).State == "up" })
 	}
 }

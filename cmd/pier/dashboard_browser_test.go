@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -12,6 +14,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/pierhq/pier/api"
 )
 
 // TestDashboardBrowser is a person at the dashboard in the real Chromium:
@@ -113,6 +117,31 @@ func TestDashboardBrowser(t *testing.T) {
 		t.Errorf("the revealed value = %q", text)
 	}
 
+	// The load client's requests show in the graphs at once, with a
+	// deploy marker for the release the config change made (v5), and in
+	// the apps page's sparkline.
+	b.run("see the graphs",
+		chromedp.Navigate(base+"/dashboard/apps/shop"),
+		chromedp.WaitVisible(chromedp.CSS(`#chart-requests svg`)),
+	)
+	b.screenshot("5-graphs")
+	if top := b.attr(`#chart-requests`, "data-max"); !nonZeroLabel(top) || b.attr(`#chart-requests`, "data-points") == "0" {
+		t.Errorf("the requests graph's top is %q over %s points, want traffic", top, b.attr(`#chart-requests`, "data-points"))
+	}
+	if text = b.text(chromedp.CSS(`#chart-requests .markers`)); !strings.Contains(text, "v5") {
+		t.Errorf("the requests graph's deploy markers = %q, want v5", text)
+	}
+	if top := b.attr(`#chart-latency`, "data-max"); !nonZeroLabel(top) {
+		t.Errorf("the latency graph's top is %q", top)
+	}
+	b.run("see the sparklines",
+		chromedp.Navigate(base+"/dashboard/"),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-app="shop"] td.rate svg.spark`)),
+	)
+	if top := b.attr(`tr[data-app="shop"] td.rate svg.spark`, "data-max"); !nonZeroLabel(top) {
+		t.Errorf("shop's request rate sparkline tops at %q", top)
+	}
+
 	load.stop()
 	if n, failed := load.count(), load.failures(); n-before < 5 || len(failed) > 0 {
 		t.Errorf("the load client: %d requests after the rollback began, %d failed: %v", n-before, len(failed), failed)
@@ -144,7 +173,7 @@ func TestDashboardBrowser(t *testing.T) {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	b.screenshot("5-logs")
+	b.screenshot("6-logs")
 	if !strings.Contains(text, "from-the-browser-test") || !strings.Contains(text, "app[router]") || strings.Contains(text, "\n") {
 		t.Errorf("the logs searched for the request show:\n%s", text)
 	}
@@ -182,7 +211,39 @@ func TestDashboardBrowser(t *testing.T) {
 			t.Errorf("%s at 390 px wide is %d px too wide (%v)", page, over, err)
 		}
 	}
-	b.screenshot("6-phone")
+	b.screenshot("7-phone")
+
+	// Follow a push live: the view opens while the push runs (its release
+	// command sleeps), shows the build's lines, then that it is live.
+	a.mustPier("config", "set", "-a", "shop", "RELEASE_SLEEP=3") // v6
+	repo.rebuild("three")
+	pushed := make(chan string, 1)
+	go func() {
+		out, err := repo.push("main")
+		pushed <- fmt.Sprintf("%s (%v)", out, err)
+	}()
+	waitFor(t, 2*time.Minute, "the push to make v7", func() bool {
+		var rels []api.Release
+		a.pierJSON(&rels, "releases", "-a", "shop")
+		return len(rels) > 0 && rels[0].Version == 7
+	})
+	b.run("follow the deploy",
+		chromedp.EmulateViewport(1200, 1000),
+		chromedp.Navigate(base+"/dashboard/apps/shop/deploy"),
+		chromedp.WaitVisible(chromedp.CSS(`#deploy-result`)),
+	)
+	b.screenshot("8-deploy")
+	text = b.text(chromedp.CSS(`#deploy-log`))
+	building, released := strings.Index(text, "-----> Building shop"), strings.Index(text, "-----> Released v7")
+	if building < 0 || released < building || !strings.Contains(text, "Running release command") {
+		t.Errorf("the live deploy view shows:\n%s", text)
+	}
+	if got := b.text(chromedp.CSS(`#deploy-result`)); got != "v7 is live" {
+		t.Errorf("the live deploy view ends with %q, want v7 is live", got)
+	}
+	if out := <-pushed; !strings.Contains(out, "Released v7") {
+		t.Errorf("git push: %s", out)
+	}
 }
 
 // browser is a headless Chromium driven by chromedp.
@@ -245,6 +306,26 @@ func (b *browser) text(sel chromedp.CSS) string {
 		b.t.Fatalf("reading %s: %v", sel, err)
 	}
 	return strings.TrimSpace(s)
+}
+
+// attr is the attribute name of the element sel.
+func (b *browser) attr(sel chromedp.CSS, name string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.AttributeValue(sel, name))
+	if err != nil || !v.Exists {
+		b.t.Fatalf("reading %s's %s: %v", sel, name, err)
+	}
+	return v.Value
+}
+
+// nonZeroLabel reports whether a graph's label ("12.5/s", "3 ms") starts
+// with a number above zero.
+func nonZeroLabel(label string) bool {
+	num, _, _ := strings.Cut(label, " ")
+	f, err := strconv.ParseFloat(strings.TrimRight(num, "/s%"), 64)
+	return err == nil && f > 0
 }
 
 // screenshot saves the whole page as NAME.png among the artifacts.

@@ -193,7 +193,9 @@ func TestDashboardSecurity(t *testing.T) {
 		t.Errorf("a change with an ended session: %d, want 401", code)
 	}
 
-	// A login link from `pier dashboard` signs in once.
+	// A login link from `pier dashboard` signs in once, and only by its
+	// page's button: opening the link (a GET another site can make a
+	// browser do) signs nobody in, nor does a post from another site.
 	var link struct {
 		URL string `json:"url"`
 	}
@@ -203,8 +205,22 @@ func TestDashboardSecurity(t *testing.T) {
 	}
 	lc := newDashClient(t, a)
 	path := strings.TrimPrefix(link.URL, c.base)
-	if code, _, h := lc.get(path); code != http.StatusSeeOther || h.Get("Location") != "/dashboard/" {
-		t.Errorf("the login link: %d to %q", code, h.Get("Location"))
+	code, body, h = lc.get(path)
+	if code != http.StatusOK || strings.Contains(strings.Join(h.Values("Set-Cookie"), " "), "pier_session=") ||
+		!strings.Contains(body, `id="signin-link"`) || !strings.Contains(body, "with the token <b>admin</b>") {
+		t.Errorf("the login link's page: %d, cookies %q\n%s", code, h.Values("Set-Cookie"), body)
+	}
+	if code, _, h := lc.get("/dashboard/"); code != http.StatusSeeOther || h.Get("Location") != "/dashboard/login" {
+		t.Errorf("the apps page after only opening the login link: %d to %q, want the sign-in page", code, h.Get("Location"))
+	}
+	if code, _, h := lc.post(path, "http://evil.example", url.Values{"csrf": {lc.csrf}}); code != http.StatusForbidden || strings.Contains(strings.Join(h.Values("Set-Cookie"), " "), "pier_session=") {
+		t.Errorf("the login link posted from another site: %d, cookies %q, want 403 and no session", code, h.Values("Set-Cookie"))
+	}
+	if code, _, _ := newDashClient(t, a).post(path, "", url.Values{"csrf": {lc.csrf}}); code != http.StatusForbidden {
+		t.Errorf("the login link posted without its page's cookie: %d, want 403", code)
+	}
+	if code, _, h := lc.post(path, "", url.Values{"csrf": {lc.csrf}}); code != http.StatusSeeOther || h.Get("Location") != "/dashboard/" {
+		t.Errorf("the login link's button: %d to %q", code, h.Get("Location"))
 	}
 	if code, body, _ := lc.get("/dashboard/"); code != http.StatusOK || !strings.Contains(body, `data-app="shop"`) {
 		t.Errorf("the apps page after the login link: %d\n%s", code, body)

@@ -57,6 +57,7 @@ var pierImports = map[string][]string{
 	"internal/untar":            {},
 	"internal/proc":             {},
 	"internal/s3stub":           {}, // tests' S3 stand-in
+	"internal/nomadstub":        {}, // tests' stand-in for Nomad's API
 	"internal/gcsstub":          {}, // tests' Cloud Storage stand-in
 	"internal/debpkg":           {}, // runs the pier binary it packages
 	// addons runs the add-on servers (PostgreSQL, Redis) on this host.
@@ -75,8 +76,9 @@ var thirdParty = map[string][]string{
 	"api":                      {},
 	"agent/backuptarget":       {"github.com/minio/minio-go/v7", "golang.org/x/oauth2", "github.com/google/renameio/v2"},
 	"internal/s3stub":          {"github.com/johannesboyne/gofakes3"},
+	"internal/nomadstub":       {"github.com/hashicorp/nomad/api"},
 	"internal/gcsstub":         {"github.com/fsouza/fake-gcs-server"},
-	"agent":                    {"filippo.io/age", "github.com/getsentry/sentry-go", "github.com/robfig/cron/v3", "github.com/cloudflare/tableflip", "github.com/google/renameio/v2", "github.com/prometheus/client_golang", "github.com/prometheus/client_model", "golang.org/x/crypto", "golang.org/x/sys"},
+	"agent":                    {"filippo.io/age", "github.com/axiomhq/hyperloglog", "github.com/getsentry/sentry-go", "github.com/robfig/cron/v3", "github.com/cloudflare/tableflip", "github.com/google/renameio/v2", "github.com/prometheus/client_golang", "github.com/prometheus/client_model", "golang.org/x/crypto", "golang.org/x/sys"},
 	"agent/store":              {"go.etcd.io/bbolt", "github.com/google/renameio/v2", "golang.org/x/crypto"},
 	"agent/gitserver":          {"github.com/google/renameio/v2", "golang.org/x/crypto"},
 	"scheduler":                {},

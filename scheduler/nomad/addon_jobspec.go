@@ -90,7 +90,9 @@ func AddonJobSpec(a AddonJob, o Options) (*api.Job, error) {
 		Tags:      []string{"pier", "addon-" + a.Type},
 		Checks:    []api.ServiceCheck{{Name: "listening", Type: "tcp", Interval: 5 * time.Second, Timeout: 2 * time.Second}},
 	}}
-	task := api.NewTask("server", "docker")
+	// The task is named for its group, as the apps' are: waitStarted
+	// reads its state under that name.
+	task := api.NewTask("db", "docker")
 	task.Config = map[string]any{"image": image, "ports": []string{addonPortLabel}}
 	if args != nil {
 		task.Config["command"], task.Config["args"] = args[0], args[1:]

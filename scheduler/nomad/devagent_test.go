@@ -18,6 +18,10 @@ import (
 	"github.com/pierhq/pier/scheduler/schedulertest"
 )
 
+// devAddonVolume is the host volume the dev agent's client offers to the
+// add-on tests.
+const devAddonVolume = "pier-test-addon"
+
 // devAgent is a `nomad agent -dev` of a test, with ACLs on.
 type devAgent struct {
 	Addr  string // http://127.0.0.1:PORT
@@ -77,7 +81,16 @@ plugin "raw_exec" {
     enabled = true
   }
 }
-`, filepath.Join(dir, "data"), ports[0], ports[1], ports[2])
+client {
+  host_volume %q {
+    path      = %q
+    read_only = false
+  }
+}
+`, filepath.Join(dir, "data"), ports[0], ports[1], ports[2], devAddonVolume, filepath.Join(dir, "addon-volume"))
+	if err := os.MkdirAll(filepath.Join(dir, "addon-volume"), 0o777); err != nil {
+		return nil, err
+	}
 	confPath := filepath.Join(dir, "agent.hcl")
 	if err := os.WriteFile(confPath, []byte(conf), 0o600); err != nil {
 		return nil, err
