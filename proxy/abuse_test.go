@@ -350,11 +350,7 @@ func TestHTTP2HugeHeadersAreRefused(t *testing.T) {
 func TestHTTPSSlowlorisIsCutOff(t *testing.T) {
 	t.Parallel()
 	at := newAbuseTarget(t)
-	c, err := tls.Dial("tcp", at.addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialHTTPS1(t, at.addr)
 	io.WriteString(c, "GET / HTTP/1.1\r\nHost: app.localhost\r\n")
 	start := time.Now()
 	closed := make(chan error, 1)
@@ -381,11 +377,7 @@ func TestHTTPSSlowlorisIsCutOff(t *testing.T) {
 func TestHTTPSHugeHeadersAreRefused(t *testing.T) {
 	t.Parallel()
 	at := newAbuseTarget(t)
-	c, err := tls.Dial("tcp", at.addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
+	c := dialHTTPS1(t, at.addr)
 	c.SetDeadline(time.Now().Add(abuseBound))
 	go io.WriteString(c, "GET / HTTP/1.1\r\nHost: app.localhost\r\nX-Big: "+strings.Repeat("a", 1<<20)+"\r\n\r\n")
 	b, _ := io.ReadAll(c)
@@ -393,6 +385,18 @@ func TestHTTPSHugeHeadersAreRefused(t *testing.T) {
 		t.Errorf("1 MB of headers got %q, want 431", firstLine(b))
 	}
 	at.check(t)
+}
+
+// dialHTTPS1 opens a TLS connection that speaks HTTP/1.1, closed when the
+// test ends.
+func dialHTTPS1(t *testing.T, addr string) *tls.Conn {
+	t.Helper()
+	c, err := tls.Dial("tcp", addr, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
 }
 
 func firstLine(b []byte) string {
