@@ -2,9 +2,12 @@ package agent
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pierhq/pier/proxy"
 )
 
 func TestEscapeControl(t *testing.T) {
@@ -41,5 +44,82 @@ func TestLogbookWritesOneLinePerAdd(t *testing.T) {
 	lines := l.tail("hello", 10)
 	if len(lines) != 1 || !strings.Contains(lines[0], `by ci\n2026-01-01`) {
 		t.Fatalf("lines = %q, want one line with the newline escaped", lines)
+	}
+}
+
+// Lines queued at once (a burst of requests) are written in batches: each
+// app's file gets its own lines, every one, in order, and its followers
+// get them too.
+func TestLogbookWritesQueuedLinesInOrder(t *testing.T) {
+	l, err := newLogbook(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	follow, stop := l.follow("a")
+	defer stop()
+	const n = 300 // more than one batch; fewer lines of "a" than a follower holds
+	for i := range n {
+		app := "a"
+		if i%3 == 2 {
+			app = "b"
+		}
+		l.add(app, "router", fmt.Sprintf("line %d", i))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go l.run(ctx)
+	var followed []string
+	for len(followed) < n-n/3 {
+		select {
+		case s := <-follow:
+			followed = append(followed, s)
+		case <-time.After(5 * time.Second):
+			t.Fatalf("the follower got %d lines, want %d", len(followed), n-n/3)
+		}
+	}
+	cancel()
+	<-l.done
+	want := map[string][]string{}
+	for i := range n {
+		app := "a"
+		if i%3 == 2 {
+			app = "b"
+		}
+		want[app] = append(want[app], fmt.Sprintf("line %d", i))
+	}
+	for app, lines := range want {
+		got := l.tail(app, n)
+		if len(got) != len(lines) {
+			t.Fatalf("%s: %d lines, want %d", app, len(got), len(lines))
+		}
+		for i := range lines {
+			if !strings.HasSuffix(got[i], "app[router]: "+lines[i]) {
+				t.Fatalf("%s line %d = %q, want it to end in %q", app, i, got[i], lines[i])
+			}
+		}
+	}
+	for i, s := range followed {
+		if !strings.HasSuffix(s, "app[router]: "+want["a"][i]) {
+			t.Fatalf("followed line %d = %q, want %q", i, s, want["a"][i])
+		}
+	}
+}
+
+// The router line reads as Heroku's router lines do, quoting what a client
+// chose (path, forwarded address, error) so it stays one line of fields.
+func TestRouterLine(t *testing.T) {
+	for _, tc := range []struct {
+		in   proxy.RequestLog
+		want string
+	}{{
+		in: proxy.RequestLog{Method: "GET", Path: "/a b\"\n", Host: "shop.example.com", RequestID: "r1", ClientIP: "10.0.0.1",
+			Upstream: "web.1", Slot: "blue", Release: 7, Duration: 1500 * time.Microsecond, Status: 200, Bytes: 12},
+		want: `at=info method=GET path="/a b\"\n" host=shop.example.com request_id=r1 fwd="10.0.0.1" dyno=web.1 slot=blue release=v7 service=1ms status=200 bytes=12`,
+	}, {
+		in:   proxy.RequestLog{Method: "POST", Path: "/", Host: "h", RequestID: "r2", ClientIP: "::1", Duration: 2 * time.Second, Status: 502, Error: "upstream \"gone\""},
+		want: `at=error method=POST path="/" host=h request_id=r2 fwd="::1" service=2000ms status=502 bytes=0 desc="upstream \"gone\""`,
+	}} {
+		if got := routerLine(tc.in); got != tc.want {
+			t.Errorf("routerLine(%+v) =\n%s\nwant\n%s", tc.in, got, tc.want)
+		}
 	}
 }

@@ -3,11 +3,8 @@ package agent
 import (
 	"cmp"
 	"context"
-	"crypto/hmac"
-	"crypto/rand"
-	"crypto/sha256"
-	"encoding/binary"
 	"errors"
+	"hash/maphash"
 	"net/http"
 	"slices"
 	"strconv"
@@ -24,11 +21,13 @@ import (
 // Usage analytics per app, with no script in the app's pages: the proxy
 // tells the counter each request it answered, and the counter keeps, per
 // app and day (UTC), the requests, the bytes sent, the status codes and
-// the unique visitors. Visitors are an estimate: each client address goes
-// through HMAC-SHA256 with the day's salt into a HyperLogLog sketch. The
-// salt is random, lives in memory only and is replaced when the day
-// changes, so neither the store nor the memory of a later day holds an
-// address or anything an address could be tested against. The day's
+// the unique visitors. Visitors are an estimate: each client address is
+// hashed with the day's salt (a random hash/maphash seed: a keyed hash that
+// costs a few nanoseconds on the proxy's path, where HMAC-SHA256 cost 5%
+// of the agent's CPU) into a HyperLogLog sketch. The salt lives in memory
+// only and is replaced when the day changes, so neither the store nor the
+// memory of a later day holds an address or anything an address could be
+// tested against. The day's
 // figures are saved every usageFlushEvery and at the day's end; usageKeep
 // days are kept.
 
@@ -54,7 +53,7 @@ type usageCounter struct {
 
 	mu   sync.Mutex
 	day  string
-	salt []byte
+	salt maphash.Seed
 	apps map[string]*usageToday // the apps that had requests today
 }
 
@@ -69,8 +68,7 @@ func newUsageCounter(st *store.Store, logf func(string, ...any)) *usageCounter {
 // startDay forgets the day before and its salt; u.mu is held.
 func (u *usageCounter) startDay(now time.Time) {
 	u.day = now.UTC().Format(time.DateOnly)
-	u.salt = make([]byte, 32)
-	_, _ = rand.Read(u.salt) // crypto/rand.Read never fails (it panics)
+	u.salt = maphash.MakeSeed()
 	u.apps = map[string]*usageToday{}
 }
 
@@ -90,9 +88,7 @@ func (u *usageCounter) observe(rl proxy.RequestLog) {
 		t.rec.Statuses[rl.Status]++
 	}
 	if rl.ClientIP != "" {
-		m := hmac.New(sha256.New, u.salt)
-		m.Write([]byte(rl.ClientIP))
-		t.sketch.InsertHash(binary.BigEndian.Uint64(m.Sum(nil)))
+		t.sketch.InsertHash(maphash.String(u.salt, rl.ClientIP))
 	}
 	t.dirty = true
 }

@@ -296,7 +296,7 @@ type ReleaseMetrics struct {
 // MetricsHistory is an app's recent traffic and instances as points a
 // step apart, oldest first, from the agent's memory (the dashboard's
 // graphs): up to six hours, fewer after the agent started. The last point
-// may be shorter than a step: it runs from the last sample to now.
+// may be shorter than a step: it runs from the last point to now.
 type MetricsHistory struct {
 	App    string         `json:"app"`
 	Step   float64        `json:"step_seconds"`

@@ -38,19 +38,26 @@ func startEdgeAgent(t *testing.T) *edgeAgent {
 func startEdgeAgentOn(t *testing.T, httpAddr, httpsAddr, pebbleHTTPPort string) *edgeAgent {
 	t.Helper()
 	p := startPebble(t, pebbleHTTPPort, portOfAddr(httpsAddr))
-	a := startAgent(t, agentOpts{extra: []string{
+	a := startAgent(t, agentOpts{extra: append(edgeEnv(p, httpAddr, httpsAddr),
+		// Daily backups, so /metrics has the backup series the rules name.
+		"PIER_BACKUP_SCHEDULE=24h",
+		"PIER_BACKUP_TO="+t.TempDir(),
+	)})
+	a.httpAddr = httpAddr
+	return &edgeAgent{agentProc: a, httpsAddr: httpsAddr, pebble: p}
+}
+
+// edgeEnv is the environment of an agent serving HTTPS on httpsAddr with
+// certificates from Pebble p.
+func edgeEnv(p *pebbletest.Server, httpAddr, httpsAddr string) []string {
+	return []string{
 		"PIER_HTTP_ADDR=" + httpAddr,
 		"PIER_HTTPS_ADDR=" + httpsAddr,
 		"PIER_DOMAIN=" + edgeDomain,
 		"PIER_ACME_CA=" + p.DirectoryURL,
 		"PIER_ACME_CA_ROOT=" + p.CARoot,
 		"PIER_ACME_EMAIL=ops@" + edgeDomain,
-		// Daily backups, so /metrics has the backup series the rules name.
-		"PIER_BACKUP_SCHEDULE=24h",
-		"PIER_BACKUP_TO=" + t.TempDir(),
-	}})
-	a.httpAddr = httpAddr
-	return &edgeAgent{agentProc: a, httpsAddr: httpsAddr, pebble: p}
+	}
 }
 
 // run runs a subtest whose CLI calls fail the subtest, not the parent.
