@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"path/filepath"
 
 	"github.com/pierhq/pier/proxy/certs"
 	"github.com/pierhq/pier/proxy/certs/dnsprovider"
@@ -12,15 +13,16 @@ import (
 // every app host by DNS-01 in the cloud's DNS.
 func (a *Agent) newCertManager() (*certs.Manager, error) {
 	conf := certs.Config{
-		StorageDir: a.dirs.certs,
-		CA:         a.cfg.ACMECA,
-		CARoot:     a.cfg.ACMECARoot,
-		Email:      a.cfg.ACMEEmail,
-		Allowed:    a.allowedHost,
-		HTTPPort:   portOf(a.cfg.HTTPAddr),
-		HTTPSPort:  portOf(a.cfg.HTTPSAddr),
-		OnEvent:    a.certEvent,
-		Logf:       a.logf,
+		StorageDir:    a.dirs.certs,
+		TicketKeyFile: filepath.Join(a.dirs.root, "tls-ticket-keys"),
+		CA:            a.cfg.ACMECA,
+		CARoot:        a.cfg.ACMECARoot,
+		Email:         a.cfg.ACMEEmail,
+		Allowed:       a.allowedHost,
+		HTTPPort:      portOf(a.cfg.HTTPAddr),
+		HTTPSPort:     portOf(a.cfg.HTTPSAddr),
+		OnEvent:       a.certEvent,
+		Logf:          a.logf,
 	}
 	if a.cfg.ACMEDNS != "" {
 		p, err := dnsprovider.New(a.ctx, dnsprovider.Config{

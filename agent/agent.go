@@ -224,6 +224,7 @@ func (a *Agent) openParts() error {
 	platform := newPlatformMetrics()
 	reg.MustRegister(platform.collectors()...)
 	reg.MustRegister(newStateCollector(a))
+	reg.MustRegister(a.table.switches)
 	a.handoversFailed = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "pier_agent_handovers_failed_total",
 		Help: "Handovers to a new agent (SIGHUP) that failed, after which this agent went on.",
