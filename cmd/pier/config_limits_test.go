@@ -100,6 +100,7 @@ func TestConfigLimits(t *testing.T) {
 			t.Fatal(err)
 		}
 		a.start()
+		t.Cleanup(a.stop) // a is this subtest's copy: the test's own stop does not see this agent
 
 		code, msg := a.patchConfig(app, map[string]*string{"KEEP": nil})
 		next := live + 1

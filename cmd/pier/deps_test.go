@@ -95,7 +95,7 @@ var thirdParty = map[string][]string{
 	"buildpacks/internal":      {},
 	"buildpacks/buildpacktest": {},
 	"proxy":                    {"github.com/prometheus/client_golang", "golang.org/x/net", "golang.org/x/sys", "golang.org/x/time"},
-	"proxy/certs":              {"github.com/caddyserver/certmagic", "github.com/mholt/acmez/v3", "go.uber.org/zap", "github.com/miekg/dns"},
+	"proxy/certs":              {"github.com/caddyserver/certmagic", "github.com/mholt/acmez/v3", "go.uber.org/zap", "github.com/miekg/dns", "github.com/google/renameio/v2"},
 	// The clouds' own SDKs: Route 53 and Cloud DNS.
 	"proxy/certs/dnsprovider": {"github.com/libdns/libdns", "github.com/aws/aws-sdk-go-v2", "github.com/minio/minio-go/v7", "golang.org/x/oauth2"}, // AWS's Signature V4 signer; minio-go's AWS credentials chain
 	"sandbox":                 {"golang.org/x/sys"},
