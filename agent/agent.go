@@ -224,6 +224,7 @@ func (a *Agent) openParts() error {
 	platform := newPlatformMetrics()
 	reg.MustRegister(platform.collectors()...)
 	reg.MustRegister(newStateCollector(a))
+	reg.MustRegister(a.table.switches)
 	a.handoversFailed = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "pier_agent_handovers_failed_total",
 		Help: "Handovers to a new agent (SIGHUP) that failed, after which this agent went on.",
@@ -246,15 +247,16 @@ func (a *Agent) openParts() error {
 	reg.MustRegister(a.webhooks.collectors()...)
 	if a.cfg.HTTPSAddr != "" {
 		a.certs, err = certs.New(certs.Config{
-			StorageDir: a.dirs.certs,
-			CA:         a.cfg.ACMECA,
-			CARoot:     a.cfg.ACMECARoot,
-			Email:      a.cfg.ACMEEmail,
-			Allowed:    a.allowedHost,
-			HTTPPort:   portOf(a.cfg.HTTPAddr),
-			HTTPSPort:  portOf(a.cfg.HTTPSAddr),
-			OnEvent:    a.certEvent,
-			Logf:       a.logf,
+			StorageDir:    a.dirs.certs,
+			TicketKeyFile: filepath.Join(a.dirs.root, "tls-ticket-keys"),
+			CA:            a.cfg.ACMECA,
+			CARoot:        a.cfg.ACMECARoot,
+			Email:         a.cfg.ACMEEmail,
+			Allowed:       a.allowedHost,
+			HTTPPort:      portOf(a.cfg.HTTPAddr),
+			HTTPSPort:     portOf(a.cfg.HTTPSAddr),
+			OnEvent:       a.certEvent,
+			Logf:          a.logf,
 		})
 		if err != nil {
 			return fmt.Errorf("setting up HTTPS: %w", err)

@@ -38,6 +38,7 @@ var backupExcluded = []string{
 	"admin.token (the store keeps the hashes of every token, so they still authenticate)",
 	"cache/ (build caches refill on the next build)",
 	"certs/ (certificates are issued again)",
+	"tls-ticket-keys (new keys are made: clients make one full TLS handshake again)",
 	"logs/, tmp/, local/ (what ran; a restored agent starts the live releases)",
 	"addons/ (the add-on servers' files: each PostgreSQL add-on's data travels as a pg_dump, each Redis add-on's as an RDB snapshot, under addon-backups/, which a restored agent loads into a new server)",
 	"buildpacks/ (third-party buildpacks and plugins: install them again)",

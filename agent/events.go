@@ -42,18 +42,32 @@ func (e *eventLog) addData(app, typ, actor string, data api.EventData, format st
 	if e == nil {
 		return // a part used without an agent around it (a test's)
 	}
-	if !slices.Contains(api.EventTypes, typ) {
-		e.logf("an event of %s has type %q, which is not in api.EventTypes", app, typ)
-	}
-	msg := fmt.Sprintf(format, args...)
-	if len(data) == 0 {
-		data = nil
-	}
-	ev := api.Event{Time: time.Now().UTC(), App: app, Type: typ, Message: msg, Actor: actor, Data: data}
+	ev := e.event(app, typ, actor, data, format, args...)
 	if recorded, err := e.store.RecordEvent(ev); err != nil {
 		e.logf("recording an event of %s: %v", app, err)
 	} else {
 		ev = recorded
+	}
+	e.recorded(ev)
+}
+
+// event makes an event for addData, or for a transaction of the store
+// that records it with other changes (then pass it to recorded).
+func (e *eventLog) event(app, typ, actor string, data api.EventData, format string, args ...any) api.Event {
+	if e != nil && !slices.Contains(api.EventTypes, typ) {
+		e.logf("an event of %s has type %q, which is not in api.EventTypes", app, typ)
+	}
+	if len(data) == 0 {
+		data = nil
+	}
+	return api.Event{Time: time.Now().UTC(), App: app, Type: typ, Message: fmt.Sprintf(format, args...), Actor: actor, Data: data}
+}
+
+// recorded tells the event's followers of events the store has recorded:
+// the long polls, the webhook sender, Sentry, and the app's log.
+func (e *eventLog) recorded(evs ...api.Event) {
+	if e == nil || len(evs) == 0 {
+		return
 	}
 	e.mu.Lock()
 	if e.changed != nil {
@@ -65,17 +79,20 @@ func (e *eventLog) addData(app, typ, actor string, data api.EventData, format st
 	if notify != nil {
 		notify()
 	}
-	if observe != nil {
-		observe(ev)
+	for _, ev := range evs {
+		if observe != nil {
+			observe(ev)
+		}
+		msg := ev.Message
+		if ev.Actor != "" {
+			msg += " by " + ev.Actor
+		}
+		if ev.App == "" {
+			e.logf("%s", msg)
+			continue
+		}
+		e.logs.add(ev.App, "pier", msg)
 	}
-	if actor != "" {
-		msg += " by " + actor
-	}
-	if app == "" {
-		e.logf("%s", msg)
-		return
-	}
-	e.logs.add(app, "pier", msg)
 }
 
 // wait returns a channel closed when the next event is recorded.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/pierhq/pier/agent/store"
 	"github.com/pierhq/pier/api"
 )
 
@@ -44,32 +45,32 @@ func (dp *deployer) rollback(ctx context.Context, name string, version int, user
 	if err != nil {
 		return api.Release{}, err
 	}
-	rel, err := dp.releaseOfBuild(target, fmt.Sprintf("Rollback to v%d", target.Version), user, vars)
+	desc := fmt.Sprintf("Rollback to v%d", target.Version)
+	if app.StandbyRelease == target.Version {
+		rel, err := dp.switchToStandby(ctx, app, target, desc, user, vars)
+		if err == nil {
+			return rel, nil
+		}
+		fmt.Fprintf(out, "-----> The standby could not take over (%v); starting v%d from its slug\n", err, target.Version)
+	}
+	rel, err := dp.releaseOfBuild(target, desc, user, vars)
 	if err != nil {
 		return api.Release{}, err
 	}
-	switched := false
-	if app.StandbyRelease == target.Version {
-		err := dp.switchToStandby(ctx, app, rel)
-		if err != nil {
-			fmt.Fprintf(out, "-----> The standby could not take over (%v); starting v%d from its slug\n", err, target.Version)
-		}
-		switched = err == nil
-	}
-	if !switched {
-		if err := dp.deployRelease(ctx, app, rel, vars, out); err != nil {
-			return api.Release{}, err
-		}
+	if err := dp.deployRelease(ctx, app, rel, vars, out); err != nil {
+		return api.Release{}, err
 	}
 	dp.metrics.deployEnded(name, deploySucceeded, "rollback")
-	dp.events.addData(name, api.EventRollbackManual, user, api.EventData{
-		"release": releaseName(rel.Version), "to": releaseName(target.Version), "from": releaseName(app.LiveRelease), "commit": rel.Commit,
-	}, "Rolled back from v%d to v%d (as v%d)", app.LiveRelease, target.Version, rel.Version)
+	dp.events.addData(name, api.EventRollbackManual, user, rollbackData(rel, target, app), "Rolled back from v%d to v%d (as v%d)", app.LiveRelease, target.Version, rel.Version)
 	// The app's config is the live release's: `pier config` shows what runs.
 	if err := dp.store.SetConfig(name, vars); err != nil {
 		return api.Release{}, fmt.Errorf("restoring the config of v%d: %w", target.Version, err)
 	}
 	return dp.store.GetRelease(name, rel.Version)
+}
+
+func rollbackData(rel, target api.Release, app api.App) api.EventData {
+	return api.EventData{"release": releaseName(rel.Version), "to": releaseName(target.Version), "from": releaseName(app.LiveRelease), "commit": rel.Commit}
 }
 
 // releaseOfBuild makes a new pending release of target's build (slug,
@@ -121,38 +122,49 @@ func (dp *deployer) rollbackTarget(app api.App, version int) (api.Release, error
 	return api.Release{}, conflictf("%s has no earlier release that worked to roll back to", app.Name)
 }
 
-// switchToStandby makes the standby slot live again under the new release
-// rel: nothing builds and nothing starts but its stopped other processes.
-func (dp *deployer) switchToStandby(ctx context.Context, app api.App, rel api.Release) error {
+// switchToStandby makes the standby slot live again under a new release
+// of target's build: nothing builds and nothing starts but its stopped
+// other processes. Once the standby's web processes pass their check, the
+// release, the app, the statuses, its config and the events are written in
+// one transaction (one sync to disk), then the proxy switches.
+func (dp *deployer) switchToStandby(ctx context.Context, app api.App, target api.Release, desc, user string, vars map[string]string) (api.Release, error) {
 	slot := api.OtherSlot(app.LiveSlot)
 	if err := dp.restoreSlot(ctx, app, slot, app.StandbyRelease); err != nil {
-		return err
-	}
-	if _, err := dp.store.UpdateRelease(app.Name, rel.Version, func(r *api.Release) error {
-		r.Slot = slot
-		return nil
-	}); err != nil {
-		return err
+		return api.Release{}, err
 	}
 	old := app.LiveRelease
-	_, err := dp.store.UpdateApp(app.Name, func(x *api.App) error {
-		x.LiveSlot, x.LiveRelease = slot, rel.Version
-		x.Processes, x.Buildpack = withoutRelease(rel.Processes), rel.Buildpack
-		x.StandbyRelease = old
-		x.StandbyUntil = time.Now().Add(dp.standbyWindow(app))
-		return nil
+	rel := api.Release{
+		App: app.Name, Description: desc, Status: api.StatusLive, Slot: slot,
+		Commit: target.Commit, SlugID: target.SlugID, Buildpack: target.Buildpack, Processes: target.Processes,
+		CreatedBy: user,
+	}
+	rel, events, err := dp.store.ApplySwitch(store.Switch{
+		Release: rel,
+		Vars:    vars,
+		App: func(x *api.App, version int) error {
+			x.LiveSlot, x.LiveRelease = slot, version
+			x.Processes, x.Buildpack = withoutRelease(rel.Processes), rel.Buildpack
+			x.StandbyRelease = old
+			x.StandbyUntil = time.Now().Add(dp.standbyWindow(app))
+			return nil
+		},
+		Statuses: map[int]string{target.Version: api.StatusSuperseded, old: api.StatusStandby},
+		Events: func(version int) []api.Event {
+			r := rel
+			r.Version = version
+			return []api.Event{
+				dp.events.event(app.Name, api.EventReleaseCreated, user, releaseData(r, ""), "Release v%d created (%s)", version, desc),
+				dp.events.event(app.Name, api.EventDeploySucceeded, user, releaseData(r, slot), "Release v%d is live (%s): switched to the %s slot", version, desc, slot),
+				dp.events.event(app.Name, api.EventRollbackManual, user, rollbackData(r, target, app), "Rolled back from v%d to v%d (as v%d)", old, target.Version, version),
+			}
+		},
 	})
 	if err != nil {
-		return err
+		return api.Release{}, err
 	}
 	dp.routes.refreshRoutes()
-	dp.setStatus(app.Name, app.StandbyRelease, api.StatusSuperseded, "")
-	dp.setStatus(app.Name, rel.Version, api.StatusLive, "")
-	dp.setStatus(app.Name, old, api.StatusStandby, "")
+	dp.events.recorded(events...)
 	dp.trimStandby(app.Name, app.LiveSlot, app.Formation)
-	dp.events.addData(app.Name, api.EventDeploySucceeded, rel.CreatedBy, releaseData(rel, slot), "Release v%d is live (%s): switched to the %s slot", rel.Version, rel.Description, slot)
-	return nil
+	dp.metrics.deployEnded(app.Name, deploySucceeded, "rollback")
+	return rel, nil
 }
-
-// updateConfig sets and unsets config vars; a change deploys a new release
-// the blue/green way, and the vars are stored only once it is live. Vars

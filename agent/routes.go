@@ -7,6 +7,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/pierhq/pier/agent/store"
 	"github.com/pierhq/pier/api"
 	"github.com/pierhq/pier/proxy"
@@ -31,6 +33,9 @@ type routeTable struct {
 
 	mu   sync.Mutex // serializes refreshes
 	kick chan struct{}
+	// switches times each refresh: building every app's routes until the
+	// edge serves them (a rollback's switch of slots is one).
+	switches prometheus.Histogram
 
 	drainMu  sync.Mutex
 	draining map[string]bool // IDs of instances being stopped
@@ -49,7 +54,12 @@ func newRouteTable(a *Agent) *routeTable {
 		instances: func(ctx context.Context, app string) ([]scheduler.Instance, error) {
 			return a.sched.Instances(ctx, app)
 		},
-		board:    proxy.NewRouteBoard(),
+		board: proxy.NewRouteBoard(),
+		switches: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name:    "pier_route_switch_seconds",
+			Help:    "Time to build every app's routes and have the proxy serve them, at each change (a deploy's or rollback's switch of slots is one).",
+			Buckets: []float64{.0001, .00025, .0005, .001, .0025, .005, .01, .025, .1, 1},
+		}),
 		kick:     make(chan struct{}, 1),
 		draining: map[string]bool{},
 	}
@@ -92,6 +102,8 @@ func (rt *routeTable) isDraining(id string) bool {
 func (rt *routeTable) refreshRoutes() {
 	rt.mu.Lock()
 	defer rt.mu.Unlock()
+	start := time.Now()
+	defer func() { rt.switches.Observe(time.Since(start).Seconds()) }()
 	ctx, cancel := context.WithTimeout(rt.ctx, 10*time.Second)
 	defer cancel()
 	routes, err := rt.build(ctx)

@@ -387,10 +387,11 @@ func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 const statusClientClosed = 499
 
 // isDialError reports whether no connection could be made, so the request
-// never reached the instance.
+// never reached the instance. A dial cancelled because the client left
+// says nothing of the instance.
 func isDialError(err error) bool {
 	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "dial"
+	return errors.As(err, &op) && op.Op == "dial" && !errors.Is(err, context.Canceled)
 }
 
 // The replay rule, for both engines: a request may be sent again when no

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"golang.org/x/net/http2"
 )
 
 // Front is the proxy's server. It answers plain HTTP/1.1 requests without a
@@ -44,6 +45,7 @@ type Front struct {
 	MaxConns int
 
 	std     *http.Server
+	h2      *http2.Server // HTTP/2 over TLS (front_h2.go)
 	handoff *handoffListener
 	stdOnce sync.Once
 
@@ -100,6 +102,7 @@ func NewFront(h http.Handler, addr string) *Front {
 	}
 	f.std = NewServer(http.HandlerFunc(f.serveStd), addr)
 	f.std.ConnContext = handedOffContext
+	f.h2 = newH2Server(f.std)
 	f.handoff = newHandoffListener()
 	return f
 }
@@ -133,6 +136,9 @@ func (f *Front) serve(l net.Listener, cfg *tls.Config) error {
 	}
 	defer f.trackListener(&l, false)
 	f.stdOnce.Do(func() {
+		if f.ErrorLog != nil {
+			f.std.ErrorLog = f.ErrorLog
+		}
 		if f.MaxConns > 0 {
 			f.sem = make(chan struct{}, f.MaxConns)
 		}

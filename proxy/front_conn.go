@@ -76,9 +76,15 @@ func (fc *frontConn) serve(cfg *tls.Config) {
 		}
 		fc.c.SetDeadline(time.Time{})
 		cs := tc.ConnectionState()
-		if p := cs.NegotiatedProtocol; p != "" && p != "http/1.1" {
+		switch p := cs.NegotiatedProtocol; p {
+		case "", "http/1.1":
+		case "h2":
+			fc.c = tc
+			f.serveH2(fc, tc)
+			return
+		default:
 			handedOff = true
-			f.handOff(tc, nil, nil) // HTTP/2, or an ACME TLS-ALPN check
+			f.handOff(tc, nil, nil) // an ACME TLS-ALPN check
 			return
 		}
 		fc.c, fc.tls, fc.tlsState = tc, tc, &cs

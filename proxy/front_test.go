@@ -15,8 +15,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/pierhq/pier/proxy/internal/benchcert"
 )
 
 // rawConn is a client connection that writes requests by hand and reads
@@ -223,19 +221,7 @@ func TestFrontOverTLS(t *testing.T) {
 	p := New(Config{Domain: "localhost"})
 	t.Cleanup(func() { p.Close() })
 	p.SetRoutes([]Route{appRoute("app", u)})
-	cfg, err := benchcert.TLSConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fr := NewFront(p, l.Addr().String())
-	fr.TLSConfig = cfg
-	served := make(chan error, 1)
-	go func() { served <- fr.ServeTLS(l) }()
-	t.Cleanup(func() { fr.Close(); <-served })
+	fr, addr := serveTLSFront(t, p)
 
 	client := func(h2 bool) *http.Client {
 		tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: h2}
@@ -247,7 +233,7 @@ func TestFrontOverTLS(t *testing.T) {
 	}
 	get := func(c *http.Client, method, body string) *http.Response {
 		t.Helper()
-		req, _ := http.NewRequest(method, "https://"+l.Addr().String()+"/body", strings.NewReader(body))
+		req, _ := http.NewRequest(method, "https://"+addr+"/body", strings.NewReader(body))
 		if body == "" {
 			req.Body = http.NoBody
 		}
@@ -285,7 +271,7 @@ func TestFrontOverTLS(t *testing.T) {
 		t.Errorf("lean %d, handed over %d: want 2 and 2", lean, handed)
 	}
 	// Plain HTTP to the TLS port gets net/http's answer.
-	rc := dialRaw(t, l.Addr().String())
+	rc := dialRaw(t, addr)
 	rc.send("GET / HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
 	if resp, _ := rc.read("GET"); resp.StatusCode != 400 {
 		t.Errorf("plain HTTP on the TLS port: %d", resp.StatusCode)
@@ -460,5 +446,37 @@ func TestSmallBodyIsSentAgainWhenAnInstanceCannotBeReached(t *testing.T) {
 		if resp, body := rc.read("PUT"); resp.StatusCode != 200 || body != "3" {
 			t.Fatalf("PUT %d: %d %q", i, resp.StatusCode, body)
 		}
+	}
+}
+
+// An idle HTTP/2 connection gets a GOAWAY at Shutdown and ends, so the
+// front's Shutdown returns at once; a request under way finishes first.
+func TestFrontShutdownEndsHTTP2Connections(t *testing.T) {
+	u := newUpstream(t, "web.1")
+	p := New(Config{Domain: "localhost"})
+	t.Cleanup(func() { p.Close() })
+	p.SetRoutes([]Route{appRoute("app", u)})
+	fr, addr := serveTLSFront(t, p)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}
+	t.Cleanup(tr.CloseIdleConnections)
+	req, _ := http.NewRequest("GET", "https://"+addr+"/", nil)
+	req.Host = "app.localhost"
+	resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("served over %s, want HTTP/2", resp.Proto)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	start := time.Now()
+	if err := fr.Shutdown(ctx); err != nil {
+		t.Errorf("Shutdown with an idle HTTP/2 connection: %v", err)
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Errorf("Shutdown took %s with an idle HTTP/2 connection", took)
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pierhq/pier/proxy/internal/benchcert"
 )
 
 // upstream is a real instance on 127.0.0.1 that names itself in its answers
@@ -251,4 +253,25 @@ func (f *front) logOf(t testing.TB, resp *http.Response) RequestLog {
 		return false
 	})
 	return found
+}
+
+// serveTLSFront serves p with a Front over TLS (a fresh self-signed
+// certificate) on 127.0.0.1 until the test ends.
+func serveTLSFront(t *testing.T, p *Proxy) (*Front, string) {
+	t.Helper()
+	cfg, err := benchcert.TLSConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := NewFront(p, l.Addr().String())
+	fr.TLSConfig = cfg
+	fr.ErrorLog = log.New(io.Discard, "", 0)
+	served := make(chan error, 1)
+	go func() { served <- fr.ServeTLS(l) }()
+	t.Cleanup(func() { fr.Close(); <-served })
+	return fr, l.Addr().String()
 }

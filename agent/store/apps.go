@@ -86,23 +86,29 @@ func (s *Store) UpdateApp(name string, fn func(*api.App) error) (api.App, error)
 	var a api.App
 	err := s.update(func(tx *bolt.Tx) error {
 		var err error
-		if a, err = getApp(tx, name); err != nil {
-			return err
-		}
-		domains := a.Domains
-		if err := fn(&a); err != nil {
-			return err
-		}
-		if a.Name != name {
-			return invalid("app %s cannot be renamed to %s", name, a.Name)
-		}
-		a.Domains = domains
-		return putJSON(tx.Bucket(bucketApps), []byte(name), a)
+		a, err = updateApp(tx, name, fn)
+		return err
 	})
 	if err != nil {
 		return api.App{}, err
 	}
 	return a, nil
+}
+
+func updateApp(tx *bolt.Tx, name string, fn func(*api.App) error) (api.App, error) {
+	a, err := getApp(tx, name)
+	if err != nil {
+		return a, err
+	}
+	domains := a.Domains
+	if err := fn(&a); err != nil {
+		return a, err
+	}
+	if a.Name != name {
+		return a, invalid("app %s cannot be renamed to %s", name, a.Name)
+	}
+	a.Domains = domains
+	return a, putJSON(tx.Bucket(bucketApps), []byte(name), a)
 }
 
 // DeleteApp removes the app and everything that belongs to it: releases,

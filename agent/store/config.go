@@ -31,16 +31,18 @@ func (s *Store) SetConfig(app string, vars map[string]string) error {
 	if err := validVars(vars); err != nil {
 		return err
 	}
-	return s.update(func(tx *bolt.Tx) error {
-		if err := requireApp(tx, app); err != nil {
-			return err
-		}
-		sealed, err := s.sealVars(vars, configAt(app))
-		if err != nil {
-			return fmt.Errorf("setting config of %s: %w", app, err)
-		}
-		return tx.Bucket(bucketConfig).Put([]byte(app), sealed)
-	})
+	return s.update(func(tx *bolt.Tx) error { return s.setConfig(tx, app, vars) })
+}
+
+func (s *Store) setConfig(tx *bolt.Tx, app string, vars map[string]string) error {
+	if err := requireApp(tx, app); err != nil {
+		return err
+	}
+	sealed, err := s.sealVars(vars, configAt(app))
+	if err != nil {
+		return fmt.Errorf("setting config of %s: %w", app, err)
+	}
+	return tx.Bucket(bucketConfig).Put([]byte(app), sealed)
 }
 
 // configAt is the additional data binding an app's sealed config to its place.

@@ -31,33 +31,36 @@ func (s *Store) AppendEvent(e api.Event) error {
 // an event is never recorded without its deliveries. It returns the event
 // as stored.
 func (s *Store) RecordEvent(e api.Event) (api.Event, error) {
+	err := s.update(func(tx *bolt.Tx) error { return s.recordEvent(tx, &e) })
+	return e, err
+}
+
+// recordEvent is RecordEvent in tx.
+func (s *Store) recordEvent(tx *bolt.Tx, e *api.Event) error {
 	if e.Time.IsZero() {
 		e.Time = now()
 	}
-	err := s.update(func(tx *bolt.Tx) error {
-		key := platformEvents
-		if e.App != "" {
-			if err := requireApp(tx, e.App); err != nil {
-				return err
-			}
-			key = []byte(e.App)
-		}
-		b, err := tx.Bucket(bucketEvents).CreateBucketIfNotExists(key)
-		if err != nil {
-			return fmt.Errorf("creating events of %s: %w", e.App, err)
-		}
-		if e.ID, err = b.NextSequence(); err != nil {
+	key := platformEvents
+	if e.App != "" {
+		if err := requireApp(tx, e.App); err != nil {
 			return err
 		}
-		if err := putJSON(b, u64(e.ID), e); err != nil {
-			return fmt.Errorf("recording an event of %s: %w", e.App, err)
-		}
-		if err := pruneEvents(b, e.ID, s.maxEvents); err != nil {
-			return err
-		}
-		return enqueueDeliveries(tx, e)
-	})
-	return e, err
+		key = []byte(e.App)
+	}
+	b, err := tx.Bucket(bucketEvents).CreateBucketIfNotExists(key)
+	if err != nil {
+		return fmt.Errorf("creating events of %s: %w", e.App, err)
+	}
+	if e.ID, err = b.NextSequence(); err != nil {
+		return err
+	}
+	if err := putJSON(b, u64(e.ID), *e); err != nil {
+		return fmt.Errorf("recording an event of %s: %w", e.App, err)
+	}
+	if err := pruneEvents(b, e.ID, s.maxEvents); err != nil {
+		return err
+	}
+	return enqueueDeliveries(tx, *e)
 }
 
 // appendBounded stores v under the bucket's next sequence number and

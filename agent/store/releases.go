@@ -25,37 +25,40 @@ func (s *Store) CreateRelease(r api.Release, vars map[string]string) (api.Releas
 		r.Status = api.StatusPending
 	}
 	r.ConfigKeys = sortedKeys(vars)
-	err := s.update(func(tx *bolt.Tx) error {
-		if err := requireApp(tx, r.App); err != nil {
-			return err
-		}
-		rels, err := tx.Bucket(bucketReleases).CreateBucketIfNotExists([]byte(r.App))
-		if err != nil {
-			return fmt.Errorf("creating releases of %s: %w", r.App, err)
-		}
-		seq, err := rels.NextSequence()
-		if err != nil {
-			return fmt.Errorf("numbering release of %s: %w", r.App, err)
-		}
-		r.Version = int(seq)
-		key := u64(seq)
-		if err := putJSON(rels, key, r); err != nil {
-			return err
-		}
-		cfgs, err := tx.Bucket(bucketReleaseConfig).CreateBucketIfNotExists([]byte(r.App))
-		if err != nil {
-			return fmt.Errorf("creating release configs of %s: %w", r.App, err)
-		}
-		sealed, err := s.sealVars(vars, releaseConfigAt(r.App, r.Version))
-		if err != nil {
-			return err
-		}
-		return cfgs.Put(key, sealed)
-	})
+	err := s.update(func(tx *bolt.Tx) error { return s.createRelease(tx, &r, vars) })
 	if err != nil {
 		return api.Release{}, fmt.Errorf("creating release of %s: %w", r.App, err)
 	}
 	return r, nil
+}
+
+// createRelease stores r, numbering it, with its sealed vars.
+func (s *Store) createRelease(tx *bolt.Tx, r *api.Release, vars map[string]string) error {
+	if err := requireApp(tx, r.App); err != nil {
+		return err
+	}
+	rels, err := tx.Bucket(bucketReleases).CreateBucketIfNotExists([]byte(r.App))
+	if err != nil {
+		return fmt.Errorf("creating releases of %s: %w", r.App, err)
+	}
+	seq, err := rels.NextSequence()
+	if err != nil {
+		return fmt.Errorf("numbering release of %s: %w", r.App, err)
+	}
+	r.Version = int(seq)
+	key := u64(seq)
+	if err := putJSON(rels, key, *r); err != nil {
+		return err
+	}
+	cfgs, err := tx.Bucket(bucketReleaseConfig).CreateBucketIfNotExists([]byte(r.App))
+	if err != nil {
+		return fmt.Errorf("creating release configs of %s: %w", r.App, err)
+	}
+	sealed, err := s.sealVars(vars, releaseConfigAt(r.App, r.Version))
+	if err != nil {
+		return err
+	}
+	return cfgs.Put(key, sealed)
 }
 
 // GetRelease returns version of app; ErrReleaseNotFound if there is none.
@@ -122,20 +125,26 @@ func (s *Store) UpdateRelease(app string, version int, fn func(*api.Release) err
 	var r api.Release
 	err := s.update(func(tx *bolt.Tx) error {
 		var err error
-		if r, err = getRelease(tx, app, version); err != nil {
-			return err
-		}
-		keys := r.ConfigKeys
-		if err := fn(&r); err != nil {
-			return err
-		}
-		r.App, r.Version, r.ConfigKeys = app, version, keys
-		return putJSON(tx.Bucket(bucketReleases).Bucket([]byte(app)), u64(uint64(version)), r)
+		r, err = updateRelease(tx, app, version, fn)
+		return err
 	})
 	if err != nil {
 		return api.Release{}, err
 	}
 	return r, nil
+}
+
+func updateRelease(tx *bolt.Tx, app string, version int, fn func(*api.Release) error) (api.Release, error) {
+	r, err := getRelease(tx, app, version)
+	if err != nil {
+		return r, err
+	}
+	keys := r.ConfigKeys
+	if err := fn(&r); err != nil {
+		return r, err
+	}
+	r.App, r.Version, r.ConfigKeys = app, version, keys
+	return r, putJSON(tx.Bucket(bucketReleases).Bucket([]byte(app)), u64(uint64(version)), r)
 }
 
 // ReleaseConfig returns the config vars the release was made with.

@@ -32,6 +32,11 @@ type Config struct {
 	// certificates and locks between several edge proxies.
 	Storage certmagic.Storage
 
+	// TicketKeyFile keeps the TLS session ticket keys (tickets.go), so
+	// that sessions resume across a restart or an upgrade of the agent;
+	// "" leaves them to Go, in memory.
+	TicketKeyFile string
+
 	// CA is the ACME directory URL; "" means Let's Encrypt production.
 	CA string
 	// CARoot is a PEM file with the root that signs the ACME server's own
@@ -119,6 +124,7 @@ type Manager struct {
 	// dnsMagic obtains wildcard names by DNS-01 (nil without Config.DNS);
 	// it shares the cache and the storage with magic.
 	dnsMagic *certmagic.Config
+	tickets  *ticketKeys // nil: Go's own session ticket keys
 
 	ctx    context.Context // canceled by Close; parent of every host's context
 	cancel context.CancelFunc
@@ -158,6 +164,11 @@ func New(cfg Config) (*Manager, error) {
 		conf:      cfg,
 		hosts:     make(map[string]*hostState),
 		forgotten: make(map[string]bool),
+	}
+	if cfg.TicketKeyFile != "" {
+		if m.tickets, err = loadTicketKeys(cfg.TicketKeyFile, time.Now); err != nil {
+			return nil, err
+		}
 	}
 	m.ctx, m.cancel = context.WithCancel(context.Background())
 	logger := newZapLogger(cfg.Logf)

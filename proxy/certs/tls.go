@@ -33,14 +33,19 @@ const storageLoadTimeout = 10 * time.Second
 // HTTP/2, the TLS-ALPN-01 challenge, and for every other handshake the
 // certificate of the requested host, if it is managed or Allowed and has
 // one. Anything else fails the handshake with a TLS alert: no host ever
-// gets another host's certificate.
+// gets another host's certificate. Session tickets are on, with the keys of
+// Config.TicketKeyFile when set.
 func (m *Manager) TLSConfig() *tls.Config {
-	return &tls.Config{
+	cfg := &tls.Config{
 		MinVersion:     tls.VersionTLS12,
 		CipherSuites:   slices.Clone(modernCipherSuites),
 		NextProtos:     []string{"h2", "http/1.1", acmez.ACMETLS1Protocol},
 		GetCertificate: m.getCertificate,
 	}
+	if m.tickets != nil {
+		cfg.WrapSession, cfg.UnwrapSession = m.tickets.wrap, m.tickets.unwrap
+	}
+	return cfg
 }
 
 func (m *Manager) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
