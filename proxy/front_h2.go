@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"crypto/tls"
 	"net/http"
 
@@ -33,5 +34,5 @@ func (f *Front) serveH2(fc *frontConn, tc *tls.Conn) {
 	fc.state.Store(connActive)
 	c := newH2Coalescer(newH2Guard(tc, f.logf))
 	defer c.Close()
-	f.h2.ServeConn(c, &http2.ServeConnOpts{BaseConfig: f.std, Handler: http.HandlerFunc(f.serveStd)})
+	f.h2.ServeConn(c, &http2.ServeConnOpts{Context: c.context(context.Background()), BaseConfig: f.std, Handler: http.HandlerFunc(f.serveStd)})
 }

@@ -1,9 +1,11 @@
 package proxy
 
 import (
+	"context"
 	"crypto/tls"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -12,15 +14,26 @@ import (
 // (it does not own the header map), then writes and flushes the DATA that
 // follows: two TLS records and two write system calls for every small
 // answer, a quarter of the CPU of serving it. h2Coalescer sits under the
-// server and holds back a write that ends in a header block which does not
-// end its stream, for at most h2HoldHeaders or until the server's next
-// write, and sends both as one. A stream whose body comes later (an event
-// stream, a slow app) gets its headers h2HoldHeaders late at most.
+// server: when a handler says its answer's body is ready to follow its
+// headers (h2BodyFollows), the write that ends in that header block is held
+// back until the server's next write, the body's, and both go out as one.
+// Other answers' headers (an event stream's, before its first event) go out
+// at once, as before.
+//
+// A time-bound hold without the handler's word did not pay: under load the
+// handler's goroutine often ran more than a millisecond after its headers
+// were written, the hold's timer fired first, and the agent spent as much
+// CPU per answer as without it.
 
-// h2HoldHeaders bounds how long an answer's headers wait for its body.
-// The body of a ready answer follows within microseconds; a streamed one
-// only loses this long.
-const h2HoldHeaders = time.Millisecond
+// h2HoldHeaders bounds how long held headers wait for their body, should
+// it not come (its client went away): the hold costs a ready answer no
+// time, since its client could not use the headers without the body.
+const h2HoldHeaders = 10 * time.Millisecond
+
+// h2HandlerBuffer is the size of the buffer x/net/http2 gives a handler's
+// answer: a longer body, written without a flush, sends the headers as it
+// fills the buffer.
+const h2HandlerBuffer = 4 << 10
 
 // h2HoldMax bounds the bytes held back: one TLS record's worth.
 const h2HoldMax = 16 << 10
@@ -38,7 +51,8 @@ type h2TLSConn interface {
 // h2Coalescer is the connection the HTTP/2 server writes to.
 type h2Coalescer struct {
 	h2TLSConn
-	out h2OutScanner // only in Write, which the server calls from one goroutine at a time
+	out    h2OutScanner // only in Write, which the server calls from one goroutine at a time
+	bodies atomic.Int32 // answers whose body follows their headers at once (h2BodyFollows)
 
 	mu    sync.Mutex
 	held  []byte
@@ -50,10 +64,41 @@ func newH2Coalescer(c h2TLSConn) *h2Coalescer {
 	return &h2Coalescer{h2TLSConn: c}
 }
 
-// Write writes p, or holds it back when it ends in an answer's header
-// block that its body should follow.
+type h2CoalescerKey struct{}
+
+// context returns ctx for the connection's requests, so that their
+// handlers can reach c.
+func (c *h2Coalescer) context(ctx context.Context) context.Context {
+	return context.WithValue(ctx, h2CoalescerKey{}, c)
+}
+
+// h2BodyFollows tells the HTTP/2 connection of a request (ctx is its
+// context) that its answer's headers, not written yet, are followed by its
+// body as soon as the server takes it: the whole answer is written when
+// the handler returns. Nothing happens for other requests.
+func h2BodyFollows(ctx context.Context) {
+	if c, ok := ctx.Value(h2CoalescerKey{}).(*h2Coalescer); ok {
+		c.bodies.Add(1)
+	}
+}
+
+// takeBody takes one answer that h2BodyFollows announced.
+func (c *h2Coalescer) takeBody() bool {
+	for {
+		n := c.bodies.Load()
+		if n <= 0 {
+			return false
+		}
+		if c.bodies.CompareAndSwap(n, n-1) {
+			return true
+		}
+	}
+}
+
+// Write writes p, or holds it back when it ends in the header block of an
+// answer whose body follows.
 func (c *h2Coalescer) Write(p []byte) (int, error) {
-	hold := c.out.scan(p)
+	hold := c.out.scan(p) && c.takeBody()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.err != nil {

@@ -2,6 +2,7 @@ package proxy
 
 import (
 	"bytes"
+	"context"
 	"crypto/tls"
 	"errors"
 	"io"
@@ -123,7 +124,7 @@ func serveH2Recorded(t *testing.T, h http.Handler) (*http.Client, string, func()
 		rec <- rc
 		co := newH2Coalescer(rc)
 		defer co.Close()
-		(&http2.Server{}).ServeConn(co, &http2.ServeConnOpts{Handler: h})
+		(&http2.Server{}).ServeConn(co, &http2.ServeConnOpts{Context: co.context(context.Background()), Handler: h})
 	}()
 	tr := &http2.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
 	t.Cleanup(func() { tr.CloseIdleConnections(); l.Close(); wg.Wait() })
@@ -152,24 +153,12 @@ func frameTypesOf(t *testing.T, w []byte) []http2.FrameType {
 	}
 }
 
-func TestHTTP2AnswerGoesOutInOneWrite(t *testing.T) {
-	client, url, writes := serveH2Recorded(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		io.WriteString(w, "hello")
-	}))
-	for i := range 3 {
-		resp, err := client.Get(url)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if string(body) != "hello" {
-			t.Fatalf("request %d: body %q", i, body)
-		}
-	}
+// countAnswers checks the server's writes: each answer's HEADERS goes out
+// with its DATA, in one write (one TLS record, one system call).
+func countAnswers(t *testing.T, writes [][]byte) int {
+	t.Helper()
 	answers := 0
-	for _, w := range writes() {
+	for _, w := range writes {
 		types := frameTypesOf(t, w)
 		for j, typ := range types {
 			if typ != http2.FrameHeaders {
@@ -181,33 +170,92 @@ func TestHTTP2AnswerGoesOutInOneWrite(t *testing.T) {
 			}
 		}
 	}
-	if answers != 3 {
-		t.Errorf("saw %d answers' HEADERS in the server's writes, want 3", answers)
-	}
+	return answers
 }
 
-func TestHTTP2HeadersOfAStreamAreHeldBriefly(t *testing.T) {
-	release := make(chan struct{})
-	client, url, _ := serveH2Recorded(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/event-stream")
-		w.WriteHeader(http.StatusOK)
-		w.(http.Flusher).Flush()
-		<-release
-		io.WriteString(w, "data: 1\n\n")
-	}))
-	defer close(release)
-	start := time.Now()
-	resp, err := client.Get(url)
+func getBody(t *testing.T, client *http.Client, url, host string) string {
+	t.Helper()
+	req, _ := http.NewRequest("GET", url, nil)
+	req.Host = host
+	resp, err := client.Do(req)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer resp.Body.Close()
-	// The body is still held by the handler: the headers came on their own,
-	// once the hold's deadline passed.
-	if took := time.Since(start); took > time.Second {
-		t.Errorf("the stream's headers took %v", took)
+	body, _ := io.ReadAll(resp.Body)
+	return string(body)
+}
+
+func TestHTTP2AnswerGoesOutInOneWrite(t *testing.T) {
+	client, url, writes := serveH2Recorded(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/plain")
+		io.WriteString(w, "hello")
+		h2BodyFollows(r.Context())
+	}))
+	for i := range 3 {
+		if body := getBody(t, client, url, ""); body != "hello" {
+			t.Fatalf("request %d: body %q", i, body)
+		}
 	}
-	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
-		t.Errorf("Content-Type %q", ct)
+	if n := countAnswers(t, writes()); n != 3 {
+		t.Errorf("saw %d answers' HEADERS in the server's writes, want 3", n)
+	}
+}
+
+// The proxy says when an answer's body follows its headers at once: a
+// small answer of an instance goes out in one write.
+func TestHTTP2ProxiedAnswerGoesOutInOneWrite(t *testing.T) {
+	u := newUpstream(t, "web.1")
+	p := New(Config{Domain: "localhost"})
+	t.Cleanup(func() { p.Close() })
+	p.SetRoutes([]Route{appRoute("app", u)})
+	client, url, writes := serveH2Recorded(t, p)
+	for i := range 3 {
+		if body := getBody(t, client, url, "app.localhost"); body != "web.1" {
+			t.Fatalf("request %d: body %q", i, body)
+		}
+	}
+	if n := countAnswers(t, writes()); n != 3 {
+		t.Errorf("saw %d answers' HEADERS in the server's writes, want 3", n)
+	}
+}
+
+// An event stream's headers go out at once, before its first event; and
+// headers held for a body that does not come go out after h2HoldHeaders.
+func TestHTTP2HeadersWithoutTheirBodyGoOut(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		announce bool
+	}{
+		{"an event stream", false},
+		{"a body announced that does not come", true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			release := make(chan struct{})
+			client, url, _ := serveH2Recorded(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if tc.announce {
+					h2BodyFollows(r.Context())
+				}
+				w.Header().Set("Content-Type", "text/event-stream")
+				w.WriteHeader(http.StatusOK)
+				w.(http.Flusher).Flush()
+				<-release
+				io.WriteString(w, "data: 1\n\n")
+			}))
+			defer close(release)
+			start := time.Now()
+			resp, err := client.Get(url)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			// The handler still holds the body: the headers came on their own.
+			if took := time.Since(start); took > time.Second {
+				t.Errorf("the stream's headers took %v", took)
+			}
+			if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+				t.Errorf("Content-Type %q", ct)
+			}
+		})
 	}
 }
