@@ -55,7 +55,7 @@ type h2Coalescer struct {
 	bodies atomic.Int32 // answers whose body follows their headers at once (h2BodyFollows)
 
 	mu    sync.Mutex
-	held  []byte
+	held  *[]byte     // the bytes held back, nil when none are
 	timer *time.Timer // sends held when h2HoldHeaders have passed
 	err   error       // of a write the timer made
 }
@@ -104,24 +104,49 @@ func (c *h2Coalescer) Write(p []byte) (int, error) {
 	if c.err != nil {
 		return 0, c.err
 	}
-	if hold && len(c.held)+len(p) <= h2HoldMax {
-		if len(c.held) == 0 {
-			c.arm()
+	if c.held == nil {
+		if !hold || len(p) > h2HoldMax {
+			return c.h2TLSConn.Write(p)
 		}
-		c.held = append(c.held, p...)
+		c.held = h2HeldBuffers.Get().(*[]byte)
+		*c.held = append((*c.held)[:0], p...)
+		c.arm()
 		return len(p), nil
 	}
-	if len(c.held) == 0 {
+	c.timer.Stop()
+	if len(*c.held)+len(p) > h2HoldMax {
+		if err := c.sendHeldLocked(); err != nil {
+			return 0, err
+		}
 		return c.h2TLSConn.Write(p)
 	}
-	c.timer.Stop()
-	c.held = append(c.held, p...)
-	_, err := c.h2TLSConn.Write(c.held)
-	c.held = c.held[:0]
-	if err != nil {
+	*c.held = append(*c.held, p...)
+	if err := c.sendHeldLocked(); err != nil {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// h2HeldBuffers holds the bytes held back, only while they are: an idle
+// connection keeps no buffer.
+var h2HeldBuffers = sync.Pool{New: func() any {
+	b := make([]byte, 0, h2HandlerBuffer+1<<10)
+	return &b
+}}
+
+// sendHeldLocked writes the held bytes and gives their buffer back; c.mu
+// is held.
+func (c *h2Coalescer) sendHeldLocked() error {
+	_, err := c.h2TLSConn.Write(*c.held)
+	c.dropHeldLocked()
+	return err
+}
+
+func (c *h2Coalescer) dropHeldLocked() {
+	if cap(*c.held) <= h2HoldMax {
+		h2HeldBuffers.Put(c.held)
+	}
+	c.held = nil
 }
 
 // arm starts the hold's deadline; c.mu is held.
@@ -138,12 +163,10 @@ func (c *h2Coalescer) arm() {
 func (c *h2Coalescer) sendHeld() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if len(c.held) == 0 || c.err != nil {
+	if c.held == nil || c.err != nil {
 		return
 	}
-	_, err := c.h2TLSConn.Write(c.held)
-	c.held = c.held[:0]
-	if err != nil {
+	if err := c.sendHeldLocked(); err != nil {
 		c.err = err
 		c.h2TLSConn.Close()
 	}
@@ -156,7 +179,9 @@ func (c *h2Coalescer) Close() error {
 	if c.timer != nil {
 		c.timer.Stop()
 	}
-	c.held = nil
+	if c.held != nil {
+		c.dropHeldLocked()
+	}
 	if c.err == nil {
 		c.err = net.ErrClosed
 	}
