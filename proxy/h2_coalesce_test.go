@@ -186,37 +186,35 @@ func getBody(t *testing.T, client *http.Client, url, host string) string {
 	return string(body)
 }
 
+// A small answer goes out in one write: a handler's that says its body
+// follows, and the proxy's, which says so for an answer written whole.
 func TestHTTP2AnswerGoesOutInOneWrite(t *testing.T) {
-	client, url, writes := serveH2Recorded(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		io.WriteString(w, "hello")
-		h2BodyFollows(r.Context())
-	}))
-	for i := range 3 {
-		if body := getBody(t, client, url, ""); body != "hello" {
-			t.Fatalf("request %d: body %q", i, body)
-		}
-	}
-	if n := countAnswers(t, writes()); n != 3 {
-		t.Errorf("saw %d answers' HEADERS in the server's writes, want 3", n)
-	}
-}
-
-// The proxy says when an answer's body follows its headers at once: a
-// small answer of an instance goes out in one write.
-func TestHTTP2ProxiedAnswerGoesOutInOneWrite(t *testing.T) {
 	u := newUpstream(t, "web.1")
 	p := New(Config{Domain: "localhost"})
 	t.Cleanup(func() { p.Close() })
 	p.SetRoutes([]Route{appRoute("app", u)})
-	client, url, writes := serveH2Recorded(t, p)
-	for i := range 3 {
-		if body := getBody(t, client, url, "app.localhost"); body != "web.1" {
-			t.Fatalf("request %d: body %q", i, body)
-		}
-	}
-	if n := countAnswers(t, writes()); n != 3 {
-		t.Errorf("saw %d answers' HEADERS in the server's writes, want 3", n)
+	for _, tc := range []struct {
+		name, host, body string
+		h                http.Handler
+	}{
+		{"a handler", "", "hello", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Content-Type", "text/plain")
+			io.WriteString(w, "hello")
+			h2BodyFollows(r.Context())
+		})},
+		{"the proxy", "app.localhost", "web.1", p},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			client, url, writes := serveH2Recorded(t, tc.h)
+			for i := range 3 {
+				if body := getBody(t, client, url, tc.host); body != tc.body {
+					t.Fatalf("request %d: body %q, want %q", i, body, tc.body)
+				}
+			}
+			if n := countAnswers(t, writes()); n != 3 {
+				t.Errorf("saw %d answers' HEADERS in the server's writes, want 3", n)
+			}
+		})
 	}
 }
 
