@@ -50,7 +50,8 @@ var apiRoutes = []apiRoute{
 	{"GET /v1/apps/{app}", needRead, (*Agent).getApp},
 	{"DELETE /v1/apps/{app}", needAdmin, (*Agent).destroyApp},
 	{"GET /v1/apps/{app}/releases", needRead, (*Agent).listReleases},
-	{"GET /v1/apps/{app}/deploys/live", needRead, (*Agent).getDeployLive}, // the push's output, as git push shows it
+	{"GET /v1/apps/{app}/releases/{version}/config-changes", needRead, (*Agent).getConfigChanges}, // names only, against ?from=N
+	{"GET /v1/apps/{app}/deploys/live", needRead, (*Agent).getDeployLive},                         // the push's output, as git push shows it
 	{"POST /v1/apps/{app}/rollback", needDeploy, (*Agent).postRollback},
 	{"GET /v1/apps/{app}/canary", needRead, (*Agent).getCanary},
 	{"POST /v1/apps/{app}/canary", needDeploy, (*Agent).postCanary},

@@ -246,19 +246,7 @@ func (a *Agent) openParts() error {
 	reg.MustRegister(a.drains.collectors()...)
 	reg.MustRegister(a.webhooks.collectors()...)
 	if a.cfg.HTTPSAddr != "" {
-		a.certs, err = certs.New(certs.Config{
-			StorageDir:    a.dirs.certs,
-			TicketKeyFile: filepath.Join(a.dirs.root, "tls-ticket-keys"),
-			CA:            a.cfg.ACMECA,
-			CARoot:        a.cfg.ACMECARoot,
-			Email:         a.cfg.ACMEEmail,
-			Allowed:       a.allowedHost,
-			HTTPPort:      portOf(a.cfg.HTTPAddr),
-			HTTPSPort:     portOf(a.cfg.HTTPSAddr),
-			OnEvent:       a.certEvent,
-			Logf:          a.logf,
-		})
-		if err != nil {
+		if a.certs, err = a.newCertManager(); err != nil {
 			return fmt.Errorf("setting up HTTPS: %w", err)
 		}
 	}
@@ -496,7 +484,11 @@ func (a *Agent) hostApp(host string) string {
 }
 
 func (a *Agent) manageAllCerts() {
-	hosts := []string{a.cfg.controlHost()}
+	var hosts []string
+	if w := a.cfg.wildcardHost(); w != "" {
+		hosts = append(hosts, w) // first: the hosts it covers get no certificate of their own
+	}
+	hosts = append(hosts, a.cfg.controlHost())
 	apps, _ := a.store.ListApps()
 	for _, app := range apps {
 		hosts = append(hosts, appHosts(a.store, a.cfg, app.Name)...)

@@ -185,6 +185,41 @@ func (a *Agent) listReleases(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// getConfigChanges names the config vars that differ between release
+// ?from= and the release of the path: added, removed, and those whose
+// value changed. Values never leave the agent.
+func (a *Agent) getConfigChanges(w http.ResponseWriter, r *http.Request) error {
+	app, err := a.appOf(r)
+	if err != nil {
+		return err
+	}
+	version := func(s string) (int, error) {
+		v, err := strconv.Atoi(strings.TrimPrefix(s, "v"))
+		if err != nil || v < 1 {
+			return 0, invalidf("%q is not a release: write v1, v2, ... (or 1, 2, ...)", s)
+		}
+		return v, nil
+	}
+	to, err := version(r.PathValue("version"))
+	if err != nil {
+		return err
+	}
+	from, err := version(r.URL.Query().Get("from"))
+	if err != nil {
+		return err
+	}
+	was, err := a.store.ReleaseConfig(app.Name, from)
+	if err != nil {
+		return err
+	}
+	now, err := a.store.ReleaseConfig(app.Name, to)
+	if err != nil {
+		return err
+	}
+	writeJSON(w, http.StatusOK, api.DiffConfig(was, now))
+	return nil
+}
+
 func (a *Agent) postRollback(w http.ResponseWriter, r *http.Request) error {
 	app, err := a.appOf(r)
 	if err != nil {

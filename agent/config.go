@@ -23,8 +23,21 @@ type Config struct {
 	ACMEEmail  string
 	ACMECA     string // ACME directory URL
 	ACMECARoot string // PEM file to trust for the ACME server
-	Scheduler  string // local | nomad
-	NomadAddr  string
+	// ACMEDNS, when set (route53 or gcloud), obtains one wildcard
+	// certificate for every app, *.<Domain>, by the DNS-01 challenge in
+	// that cloud's DNS; custom domains keep HTTP-01 and TLS-ALPN-01.
+	ACMEDNS         string
+	ACMEDNSZone     string // the zone's id or DNS name
+	ACMEDNSProject  string // the zone's Google Cloud project (gcloud)
+	ACMEDNSEndpoint string // the DNS API's URL, when not the cloud's own
+	// ACMEDNSResolvers ("host:port") are asked for the zone of the
+	// wildcard and for its records' propagation; empty: the system's.
+	ACMEDNSResolvers []string
+	// ACMEDNSPropagationTimeout bounds the wait for the TXT record to be
+	// seen at the zone's name servers (0: 2 minutes; negative: no check).
+	ACMEDNSPropagationTimeout time.Duration
+	Scheduler                 string // local | nomad
+	NomadAddr                 string
 	// NomadDriver runs the apps' tasks: raw_exec (default) or exec.
 	NomadDriver string
 	// AdvertiseAddr is the host:port at which Nomad clients on other hosts
@@ -70,9 +83,12 @@ type Config struct {
 	// WebhookRetry is how long a failed webhook delivery waits before its
 	// first retry; each retry waits twice as long as the last (15s).
 	WebhookRetry time.Duration
-	// WebhookAllowPrivate lets every webhook reach link-local addresses
-	// (cloud metadata services): for a receiver on such a network.
-	WebhookAllowPrivate bool
+	// AllowPrivateTargets lets webhooks, log drains and Sentry releases
+	// reach loopback, private and link-local addresses (this host's
+	// services, the network behind it, cloud metadata services): for
+	// receivers there. Off, anyone who may add a webhook could make the
+	// agent send requests to them.
+	AllowPrivateTargets bool
 	// DrainCAFile is a PEM file of roots that TLS log drains (syslog+tls,
 	// https) may also be signed by, besides the system's.
 	DrainCAFile string
@@ -149,6 +165,15 @@ func (c Config) appHost(app string) string { return app + "." + c.Domain }
 
 // controlHost is the host name that reaches the API through the proxy.
 func (c Config) controlHost() string { return "pier." + c.Domain }
+
+// wildcardHost is the name of the one certificate every app host shares,
+// *.<Domain>, when it is obtained by DNS-01; "" otherwise.
+func (c Config) wildcardHost() string {
+	if c.ACMEDNS == "" {
+		return ""
+	}
+	return "*." + c.Domain
+}
 
 // webURL is the URL at which app is served.
 func (c Config) webURL(app string) string {

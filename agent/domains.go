@@ -135,7 +135,8 @@ func (a *Agent) certsOf(app string) []api.Cert {
 		return out
 	}
 	for _, s := range a.certs.Status(hosts...) {
-		out = append(out, api.Cert{Host: s.Host, Status: s.Status, Issuer: s.Issuer, NotAfter: s.NotAfter, LastError: s.LastError, NextRetry: s.NextRetry})
+		out = append(out, api.Cert{Host: s.Host, Status: s.Status, Challenge: s.Challenge, Wildcard: s.Wildcard,
+			Issuer: s.Issuer, NotAfter: s.NotAfter, LastError: s.LastError, NextRetry: s.NextRetry})
 	}
 	return out
 }

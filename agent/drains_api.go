@@ -75,7 +75,7 @@ func (a *Agent) checkDrainURL(r *http.Request, raw string) (*url.URL, error) {
 			return nil, invalidf("log drain %q: a syslog drain is a host and a port, nothing else: %s", raw, how)
 		}
 	case "https":
-		if _, err := a.drains.guard.checkURL(r.Context(), raw, false); err != nil {
+		if _, err := a.drains.guard.checkURL(r.Context(), "log drain", raw, false); err != nil {
 			return nil, err
 		}
 		return u, nil

@@ -53,7 +53,7 @@ func (a *Agent) recordStart() {
 // newWebhookGuard is where this agent's webhooks may deliver: not to its
 // own API.
 func (a *Agent) newWebhookGuard() webhookGuard {
-	g := webhookGuard{controlHost: a.cfg.controlHost(), allowPrivate: a.cfg.WebhookAllowPrivate}
+	g := webhookGuard{controlHost: a.cfg.controlHost(), allowPrivate: a.cfg.AllowPrivateTargets}
 	if ap, err := netip.ParseAddrPort(a.cfg.APIAddr); err == nil {
 		g.api = ap
 	} else if host, port, err := net.SplitHostPort(a.cfg.APIAddr); err == nil {

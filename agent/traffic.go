@@ -46,6 +46,9 @@ type trafficSampler struct {
 	hist   *trafficHistory
 	mu     sync.Mutex
 	ring   []trafficSample // oldest first
+	// histAt is the sample of the history's last point: the next point
+	// counts from it, once historyStep has passed.
+	histAt trafficSample
 }
 
 // run samples until ctx ends.
@@ -73,9 +76,14 @@ func (s *trafficSampler) sample(now time.Time) {
 	for len(s.ring) > 1 && now.Sub(s.ring[1].at) >= trafficWindow {
 		s.ring = s.ring[1:]
 	}
+	from := s.histAt
+	addPoint := s.states != nil && !prev.at.IsZero() && now.Sub(from.at) >= historyStep-sampleEvery/2
+	if from.at.IsZero() || addPoint {
+		s.histAt = cur
+	}
 	s.mu.Unlock()
-	if s.states != nil && !prev.at.IsZero() {
-		s.hist.add(prev, cur, s.states())
+	if addPoint {
+		s.hist.add(from, cur, s.states())
 	}
 }
 

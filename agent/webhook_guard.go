@@ -17,10 +17,16 @@ import (
 // that pointed at a public address when it was added must not reach the
 // cloud's metadata service at delivery time).
 //
+// The same rules hold for log drains and for the Sentry API an app names.
+//
 // Never: the agent's own API (by its control host name, or its address and
-// port). Only with --allow-private (the webhook's) or
-// --webhook-allow-private (the agent's): link-local addresses, which hold
-// the cloud metadata services (169.254.169.254, fe80::/10, fd00:ec2::254).
+// port). Only when the agent runs with --allow-private-targets (or for a
+// webhook an admin added with --allow-private): this host's own services
+// (loopback), the network behind it (private addresses: RFC 1918, fc00::/7,
+// 100.64.0.0/10) and link-local addresses, which hold the cloud metadata
+// services (169.254.169.254, fe80::/10, fd00:ec2::254). Else a deploy
+// token could make the agent send requests to a database's HTTP port, a
+// cloud's metadata service or an internal admin page.
 
 // webhookDialTimeout bounds a delivery's connect; webhookTimeout the whole
 // delivery, answer included.
@@ -32,22 +38,25 @@ const (
 type webhookGuard struct {
 	controlHost  string
 	api          netip.AddrPort // the API's listening address; 0.0.0.0 or :: when it listens on all
-	allowPrivate bool           // the agent allows link-local targets for every webhook
+	allowPrivate bool           // --allow-private-targets: loopback, private and link-local targets too
 }
+
+var ipv4Broadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
 
 // awsMetadataV6 is EC2's metadata service over IPv6.
 var awsMetadataV6 = netip.MustParseAddr("fd00:ec2::254")
 
-// checkURL validates a webhook URL as added: scheme, host, and where the
-// host's name resolves now.
-func (g webhookGuard) checkURL(ctx context.Context, raw string, allowPrivate bool) (*url.URL, error) {
+// checkURL validates a webhook's (or an HTTPS drain's) URL as added:
+// scheme, host, and where the host's name resolves now. what names it in
+// errors: "webhook", "log drain".
+func (g webhookGuard) checkURL(ctx context.Context, what, raw string, allowPrivate bool) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
-		return nil, invalidf("webhook URL must be an http:// or https:// URL with a host, such as https://example.com/hooks/pier")
+		return nil, invalidf("%s URL must be an http:// or https:// URL with a host, such as https://example.com/hooks/pier", what)
 	}
 	host := strings.TrimSuffix(strings.ToLower(u.Hostname()), ".")
 	if host == g.controlHost || strings.HasSuffix(host, "."+g.controlHost) {
-		return nil, invalidf("webhook URL points at pier's own API (%s): give a receiver elsewhere", host)
+		return nil, invalidf("%s URL points at pier's own API (%s): give a receiver elsewhere", what, host)
 	}
 	port := u.Port()
 	if port == "" {
@@ -61,17 +70,17 @@ func (g webhookGuard) checkURL(ctx context.Context, raw string, allowPrivate boo
 		defer cancel()
 		ips, err := net.DefaultResolver.LookupNetIP(rctx, "ip", host)
 		if err != nil || len(ips) == 0 {
-			return nil, invalidf("webhook host %s does not resolve: check the URL", host)
+			return nil, invalidf("%s host %s does not resolve: check the URL", what, host)
 		}
 		addrs = ips
 	}
 	for _, ip := range addrs {
 		ap, err := netip.ParseAddrPort(net.JoinHostPort(ip.Unmap().String(), port))
 		if err != nil {
-			return nil, invalidf("webhook URL has a bad port %q", port)
+			return nil, invalidf("%s URL has a bad port %q", what, port)
 		}
 		if err := g.checkAddr(ap, allowPrivate); err != nil {
-			return nil, invalidf("webhook URL: %v", err)
+			return nil, invalidf("%s URL: %v", what, err)
 		}
 	}
 	return u, nil
@@ -80,16 +89,37 @@ func (g webhookGuard) checkURL(ctx context.Context, raw string, allowPrivate boo
 // checkAddr tells whether a delivery may connect to ap.
 func (g webhookGuard) checkAddr(ap netip.AddrPort, allowPrivate bool) error {
 	ip := ap.Addr().Unmap()
-	if ip.IsUnspecified() || ip.IsMulticast() {
+	if ip.IsUnspecified() || ip.IsMulticast() || (ip.Is4() && (ip.As4()[0] == 0 || ip == ipv4Broadcast)) {
 		return fmt.Errorf("%s is not an address a receiver can have", ip)
 	}
 	if g.isAPI(ip, ap.Port()) {
 		return fmt.Errorf("%s is pier's own API: give a receiver elsewhere", ap)
 	}
-	if (ip.IsLinkLocalUnicast() || ip == awsMetadataV6) && !allowPrivate && !g.allowPrivate {
-		return fmt.Errorf("%s is a link-local address, where cloud metadata services answer: refused unless the webhook is added with --allow-private", ip)
+	if allowPrivate || g.allowPrivate {
+		return nil
+	}
+	if kind := privateKind(ip); kind != "" {
+		return fmt.Errorf("%s is %s: refused unless the agent runs with --allow-private-targets", ip, kind)
 	}
 	return nil
+}
+
+// sharedAddressSpace is carrier-grade NAT's (RFC 6598): private in all but
+// name.
+var sharedAddressSpace = netip.MustParsePrefix("100.64.0.0/10")
+
+// privateKind says what kind of address ip is when it is not on the public
+// internet, "" when it is.
+func privateKind(ip netip.Addr) string {
+	switch {
+	case ip.IsLoopback():
+		return "a loopback address, this host's own services"
+	case ip.IsLinkLocalUnicast() || ip == awsMetadataV6:
+		return "a link-local address, where cloud metadata services answer"
+	case ip.IsPrivate() || sharedAddressSpace.Contains(ip):
+		return "a private address, on the network behind this host"
+	}
+	return ""
 }
 
 // isAPI reports whether ip:port reaches the agent's API.

@@ -77,7 +77,7 @@ func TestWebhookSenderRetriesInOrderAndSigns(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	g := webhookGuard{api: netip.MustParseAddrPort("127.0.0.1:1")}
+	g := webhookGuard{api: netip.MustParseAddrPort("127.0.0.1:1"), allowPrivate: true /* receivers on 127.0.0.1 */}
 	s := newWebhookSender(st, g, 50*time.Millisecond, nil, t.Logf)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
@@ -139,7 +139,7 @@ func TestWebhookReceiverThatHangsOrFailsIsRetried(t *testing.T) {
 	if _, err := st.RecordEvent(api.Event{App: "blog", Type: api.EventDeployFailed}); err != nil {
 		t.Fatal(err)
 	}
-	s := newWebhookSender(st, webhookGuard{api: netip.MustParseAddrPort("127.0.0.1:1")}, time.Hour, nil, t.Logf)
+	s := newWebhookSender(st, webhookGuard{api: netip.MustParseAddrPort("127.0.0.1:1"), allowPrivate: true /* receivers on 127.0.0.1 */}, time.Hour, nil, t.Logf)
 	s.timeout = 300 * time.Millisecond
 	due, _, err := st.DueDeliveries(time.Now())
 	if err != nil || len(due) != 2 {

@@ -51,7 +51,10 @@ func (a *Agent) addWebhook(w http.ResponseWriter, r *http.Request) error {
 	if err := decode(r, &req); err != nil {
 		return err
 	}
-	u, err := a.webhookGuard().checkURL(r.Context(), req.URL, req.AllowPrivate)
+	if p := principalOf(r); req.AllowPrivate && (p == nil || p.Role != api.RoleAdmin) {
+		return forbiddenf("--allow-private lets a webhook reach this host's services and the private network: it needs an admin token (or an agent run with --allow-private-targets)")
+	}
+	u, err := a.webhookGuard().checkURL(r.Context(), "webhook", req.URL, req.AllowPrivate)
 	if err != nil {
 		return err
 	}

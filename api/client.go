@@ -183,6 +183,14 @@ func (c *Client) Releases(ctx context.Context, app string) ([]Release, error) {
 	return rs, err
 }
 
+// ConfigChanges names the config vars that differ from release from to
+// release to of app (never their values).
+func (c *Client) ConfigChanges(ctx context.Context, app string, from, to int) (ConfigChanges, error) {
+	var ch ConfigChanges
+	err := c.do(ctx, http.MethodGet, appPath(app, "releases", "v"+strconv.Itoa(to), "config-changes")+"?from="+strconv.Itoa(from), nil, &ch)
+	return ch, err
+}
+
 // Metrics returns app's traffic per release over the last minutes.
 func (c *Client) Metrics(ctx context.Context, app string) (AppMetrics, error) {
 	var m AppMetrics

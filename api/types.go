@@ -128,8 +128,14 @@ type Domain struct {
 
 // Cert is the certificate state of one host.
 type Cert struct {
-	Host      string    `json:"host"`
-	Status    string    `json:"status"` // valid, pending, failing
+	Host   string `json:"host"`
+	Status string `json:"status"` // valid, pending, failing
+	// Challenge is how the certificate is had: http-01 (or TLS-ALPN-01),
+	// or dns-01 for a wildcard.
+	Challenge string `json:"challenge,omitempty"`
+	// Wildcard is the wildcard certificate that serves Host
+	// (*.apps.example.com), whose status this is; "" for a host's own.
+	Wildcard  string    `json:"wildcard,omitempty"`
 	Issuer    string    `json:"issuer,omitempty"`
 	NotAfter  time.Time `json:"not_after,omitempty"`
 	LastError string    `json:"last_error,omitempty"`
@@ -296,7 +302,7 @@ type ReleaseMetrics struct {
 // MetricsHistory is an app's recent traffic and instances as points a
 // step apart, oldest first, from the agent's memory (the dashboard's
 // graphs): up to six hours, fewer after the agent started. The last point
-// may be shorter than a step: it runs from the last sample to now.
+// may be shorter than a step: it runs from the last point to now.
 type MetricsHistory struct {
 	App    string         `json:"app"`
 	Step   float64        `json:"step_seconds"`

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -41,6 +42,12 @@ func agentCommand() *ucli.Command {
 			str("acme-email", "", "email for the ACME account"),
 			str("acme-ca", "", "ACME directory `URL` (default: Let's Encrypt)"),
 			str("acme-ca-root", "", "PEM `FILE` of the ACME server's root to trust"),
+			str("acme-dns", "", "obtain one wildcard certificate, *.DOMAIN, for every app by DNS-01 in this `PROVIDER`'s DNS: route53 or gcloud"),
+			str("acme-dns-zone", "", "the DNS `ZONE` of --acme-dns: its id (Route 53 Z0123..., Cloud DNS zone name) or its DNS name (example.com)"),
+			str("acme-dns-project", "", "the Google Cloud `PROJECT` of the --acme-dns gcloud zone"),
+			str("acme-dns-endpoint", "", "the `URL` of the DNS provider's API, when not the cloud's own (a private endpoint)"),
+			str("acme-dns-resolvers", "", "`HOST:PORT,...` of DNS servers asked for the zone and the challenge record (default: the system's)"),
+			dur("acme-dns-propagation-timeout", 0, "how long to wait for the challenge record at the zone's name servers (0: 2m; negative: do not check)"),
 			str("scheduler", "local", "where apps run: local or nomad"),
 			str("nomad-addr", "", "Nomad API `URL` (with --scheduler nomad)"),
 			str("nomad-driver", "raw_exec", "Nomad task driver: raw_exec or exec"),
@@ -55,7 +62,7 @@ func agentCommand() *ucli.Command {
 			&ucli.IntFlag{Name: "max-conns", Value: agent.DefaultMaxConns, Usage: "open connections each proxy listener accepts at most", EnvVars: []string{envName("max-conns")}},
 			str("uid-range", agent.DefaultUIDRange, "`FIRST-LAST` user ids for isolated apps and builds; agents sharing a host each need their own"),
 			dur("webhook-retry", 15*time.Second, "how long a failed webhook delivery waits before its first retry (each next one twice as long, for 24h)"),
-			&ucli.BoolFlag{Name: "webhook-allow-private", Usage: "let every webhook reach link-local addresses (cloud metadata services)", EnvVars: []string{envName("webhook-allow-private")}},
+			&ucli.BoolFlag{Name: "allow-private-targets", Aliases: []string{"webhook-allow-private"}, Usage: "let webhooks, log drains and Sentry releases reach loopback, private and link-local addresses (this host's services, the network behind it, cloud metadata)", EnvVars: []string{envName("allow-private-targets"), envName("webhook-allow-private")}},
 			dur("log-retention", 7*24*time.Hour, "how far back pier logs serves lines; rotated log files older than this are deleted"),
 			str("sentry-dsn", "", "send the agent's own panics and unexpected errors to this Sentry `DSN`"),
 			str("drain-ca-file", "", "PEM `FILE` of CA certificates to trust for TLS log drains, besides the system's"),
@@ -110,7 +117,7 @@ func runAgent(c *ucli.Context) error {
 		BuildTimeout:  c.Duration("build-timeout"),
 		WebhookRetry:  c.Duration("webhook-retry"),
 
-		WebhookAllowPrivate: c.Bool("webhook-allow-private"),
+		AllowPrivateTargets: c.Bool("allow-private-targets"),
 		DrainCAFile:         c.String("drain-ca-file"),
 		SentryDSN:           c.String("sentry-dsn"),
 		LogRetention:        c.Duration("log-retention"),
@@ -161,8 +168,61 @@ func runAgent(c *ucli.Context) error {
 	if cfg.Backup, err = backupSchedule(c); err != nil {
 		return err
 	}
+	if err := acmeDNS(c, &cfg); err != nil {
+		return err
+	}
 	cfg.Defaults()
 	return startAgent(c.Context, cfg)
+}
+
+// acmeDNS reads the --acme-dns-* flags into cfg and checks them.
+func acmeDNS(c *ucli.Context, cfg *agent.Config) error {
+	cfg.ACMEDNS = strings.TrimSpace(c.String("acme-dns"))
+	cfg.ACMEDNSZone = strings.TrimSpace(c.String("acme-dns-zone"))
+	cfg.ACMEDNSProject = strings.TrimSpace(c.String("acme-dns-project"))
+	cfg.ACMEDNSEndpoint = strings.TrimSpace(c.String("acme-dns-endpoint"))
+	cfg.ACMEDNSPropagationTimeout = c.Duration("acme-dns-propagation-timeout")
+	for _, r := range strings.Split(c.String("acme-dns-resolvers"), ",") {
+		if r = strings.TrimSpace(r); r == "" {
+			continue
+		}
+		if _, _, err := net.SplitHostPort(r); err != nil {
+			return fmt.Errorf("--acme-dns-resolvers: %q is not HOST:PORT (like 1.1.1.1:53)", r)
+		}
+		cfg.ACMEDNSResolvers = append(cfg.ACMEDNSResolvers, r)
+	}
+	switch cfg.ACMEDNS {
+	case "":
+		if cfg.ACMEDNSZone != "" || cfg.ACMEDNSProject != "" {
+			return errors.New("--acme-dns-zone and --acme-dns-project need --acme-dns route53 or --acme-dns gcloud")
+		}
+		return nil
+	case "route53", "gcloud":
+	default:
+		return fmt.Errorf("unknown --acme-dns provider %q: use --acme-dns route53 (Amazon Route 53) or --acme-dns gcloud (Google Cloud DNS)", cfg.ACMEDNS)
+	}
+	if cfg.HTTPSAddr == "" {
+		return fmt.Errorf("--acme-dns %s obtains certificates for the HTTPS proxy: set --https-addr too (like :443)", cfg.ACMEDNS)
+	}
+	if cfg.ACMEDNSZone == "" {
+		return fmt.Errorf("--acme-dns %s needs --acme-dns-zone: the zone that holds %s, by id or by DNS name", cfg.ACMEDNS, cfg.Domain)
+	}
+	if cfg.ACMEDNS == "gcloud" && cfg.ACMEDNSProject == "" {
+		return errors.New("--acme-dns gcloud needs --acme-dns-project: the Google Cloud project of the zone")
+	}
+	if cfg.ACMEDNS == "route53" && cfg.ACMEDNSProject != "" {
+		return errors.New("--acme-dns-project is for --acme-dns gcloud; Route 53 zones have no project")
+	}
+	if cfg.Domain == "" || cfg.Domain == "localhost" || !strings.Contains(cfg.Domain, ".") {
+		return fmt.Errorf("--acme-dns obtains *.DOMAIN from a public CA: set --domain to a name in your zone (like apps.example.com), not %q", cfg.Domain)
+	}
+	if strings.Contains(cfg.ACMEDNSZone, ".") {
+		zone := strings.ToLower(strings.TrimSuffix(cfg.ACMEDNSZone, "."))
+		if d := strings.ToLower(cfg.Domain); d != zone && !strings.HasSuffix(d, "."+zone) {
+			return fmt.Errorf("--domain %s is not in --acme-dns-zone %s: the wildcard *.%s needs its records in the zone that holds it", cfg.Domain, zone, cfg.Domain)
+		}
+	}
+	return nil
 }
 
 // backupSchedule reads the --backup-* flags; the agent checks them.

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -117,5 +118,81 @@ func TestAgentRefusesBadInput(t *testing.T) {
 	}
 	if _, _, err := pier(t, "agent"); err == nil {
 		t.Error("an agent that failed to start returned no error")
+	}
+}
+
+// TestAgentACMEDNS: --acme-dns and its settings reach the agent, read from
+// flags or PIER_ variables; what is wrong or missing is refused at start,
+// naming the flag.
+func TestAgentACMEDNS(t *testing.T) {
+	got := captureAgent(t)
+	for _, k := range []string{"PIER_DATA_DIR", "PIER_SCHEDULER", "PIER_UID_RANGE", "PIER_DOMAIN", "PIER_HTTPS_ADDR", "PIER_ACME_DNS", "PIER_ACME_DNS_ZONE", "PIER_ACME_DNS_PROJECT", "PIER_ACME_DNS_RESOLVERS"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	mustPier(t, "agent", "--https-addr", ":443", "--domain", "apps.example.com", "--acme-dns", "route53", "--acme-dns-zone", "example.com",
+		"--acme-dns-resolvers", "10.0.0.2:53, 1.1.1.1:53", "--acme-dns-propagation-timeout", "-1s")
+	if got.ACMEDNS != "route53" || got.ACMEDNSZone != "example.com" || !reflect.DeepEqual(got.ACMEDNSResolvers, []string{"10.0.0.2:53", "1.1.1.1:53"}) || got.ACMEDNSPropagationTimeout != -time.Second {
+		t.Errorf("route53: %+v", *got)
+	}
+	t.Setenv("PIER_ACME_DNS", "gcloud")
+	t.Setenv("PIER_ACME_DNS_ZONE", "example-com")
+	t.Setenv("PIER_ACME_DNS_PROJECT", "acme-prod")
+	mustPier(t, "agent", "--https-addr", ":443", "--domain", "apps.example.com")
+	if got.ACMEDNS != "gcloud" || got.ACMEDNSZone != "example-com" || got.ACMEDNSProject != "acme-prod" {
+		t.Errorf("gcloud from the environment: %+v", *got)
+	}
+	for _, k := range []string{"PIER_ACME_DNS", "PIER_ACME_DNS_ZONE", "PIER_ACME_DNS_PROJECT"} {
+		os.Unsetenv(k)
+	}
+	*got = agent.Config{}
+	base := []string{"agent", "--https-addr", ":443", "--domain", "apps.example.com"}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"--acme-dns", "cloudflare", "--acme-dns-zone", "example.com"}, `unknown --acme-dns provider "cloudflare": use --acme-dns route53 (Amazon Route 53) or --acme-dns gcloud`},
+		{[]string{"--acme-dns", "route53"}, "--acme-dns route53 needs --acme-dns-zone"},
+		{[]string{"--acme-dns", "gcloud", "--acme-dns-zone", "example-com"}, "--acme-dns gcloud needs --acme-dns-project"},
+		{[]string{"--acme-dns", "route53", "--acme-dns-zone", "Z1", "--acme-dns-project", "p"}, "--acme-dns-project is for --acme-dns gcloud"},
+		{[]string{"--acme-dns-zone", "example.com"}, "--acme-dns-zone and --acme-dns-project need --acme-dns route53 or --acme-dns gcloud"},
+		{[]string{"--acme-dns", "route53", "--acme-dns-zone", "other.org"}, "--domain apps.example.com is not in --acme-dns-zone other.org"},
+		{[]string{"--acme-dns", "route53", "--acme-dns-zone", "Z1", "--acme-dns-resolvers", "10.0.0.2"}, `--acme-dns-resolvers: "10.0.0.2" is not HOST:PORT`},
+		{[]string{"--acme-dns", "route53", "--acme-dns-zone", "Z1", "--domain", "localhost"}, "set --domain to a name in your zone"},
+		{[]string{"--acme-dns", "route53", "--acme-dns-zone", "Z1", "--https-addr", ""}, "set --https-addr too"},
+	} {
+		_, _, err := pier(t, append(slices.Clone(base), c.args...)...)
+		if err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("pier agent %v: error %v, want one saying %q", c.args, err, c.want)
+		}
+	}
+	if !reflect.DeepEqual(*got, agent.Config{}) {
+		t.Errorf("the agent started with bad input: %+v", *got)
+	}
+}
+
+// TestAgentAllowPrivateTargets: off by default; on by the flag, its old
+// name, or PIER_ALLOW_PRIVATE_TARGETS.
+func TestAgentAllowPrivateTargets(t *testing.T) {
+	got := captureAgent(t)
+	for _, k := range []string{"PIER_DATA_DIR", "PIER_SCHEDULER", "PIER_UID_RANGE", "PIER_ALLOW_PRIVATE_TARGETS", "PIER_WEBHOOK_ALLOW_PRIVATE"} {
+		t.Setenv(k, "")
+		os.Unsetenv(k)
+	}
+	mustPier(t, "agent")
+	if got.AllowPrivateTargets {
+		t.Error("private targets allowed by default")
+	}
+	for _, args := range [][]string{{"--allow-private-targets"}, {"--webhook-allow-private"}} {
+		*got = agent.Config{}
+		mustPier(t, append([]string{"agent"}, args...)...)
+		if !got.AllowPrivateTargets {
+			t.Errorf("%v did not allow private targets", args)
+		}
+	}
+	t.Setenv("PIER_ALLOW_PRIVATE_TARGETS", "true")
+	*got = agent.Config{}
+	if mustPier(t, "agent"); !got.AllowPrivateTargets {
+		t.Error("PIER_ALLOW_PRIVATE_TARGETS=true did not allow private targets")
 	}
 }

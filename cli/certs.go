@@ -37,9 +37,13 @@ func runCerts(c *ucli.Context) error {
 	if wantJSON(c) {
 		return printJSON(c, cs)
 	}
-	t := newTable(c.App.Writer, "HOST", "STATUS", "ISSUER", "EXPIRES", "LAST ERROR", "NEXT RETRY")
+	t := newTable(c.App.Writer, "HOST", "STATUS", "CHALLENGE", "ISSUER", "EXPIRES", "LAST ERROR", "NEXT RETRY")
 	for _, ct := range cs {
-		t.row(ct.Host, ct.Status, ct.Issuer, day(ct.NotAfter), ct.LastError, clock(ct.NextRetry))
+		challenge := ct.Challenge
+		if ct.Wildcard != "" {
+			challenge += " " + ct.Wildcard // the wildcard's certificate serves it
+		}
+		t.row(ct.Host, ct.Status, challenge, ct.Issuer, day(ct.NotAfter), ct.LastError, clock(ct.NextRetry))
 	}
 	return t.flush()
 }

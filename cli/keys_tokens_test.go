@@ -117,8 +117,8 @@ func TestDomainsAndCerts(t *testing.T) {
 	fa.handle("POST /v1/apps/hello/domains", api.Domain{Host: "www.example.com", App: "hello"})
 	fa.handle("DELETE /v1/apps/hello/domains/www.example.com", nil)
 	fa.handle("GET /v1/apps/hello/certs", []api.Cert{
-		{Host: "www.example.com", Status: "failing", LastError: "DNS points elsewhere", NextRetry: time.Date(2030, 1, 2, 3, 4, 0, 0, time.Local)},
-		{Host: "hello.example.com", Status: "valid", Issuer: "Let's Encrypt", NotAfter: time.Date(2030, 3, 1, 0, 0, 0, 0, time.Local)},
+		{Host: "www.example.com", Status: "failing", Challenge: "http-01", LastError: "DNS points elsewhere", NextRetry: time.Date(2030, 1, 2, 3, 4, 0, 0, time.Local)},
+		{Host: "hello.example.com", Status: "valid", Challenge: "dns-01", Wildcard: "*.example.com", Issuer: "Let's Encrypt", NotAfter: time.Date(2030, 3, 1, 0, 0, 0, 0, time.Local)},
 	})
 	mustPier(t, "domains", "add", "-a", "hello", "WWW.Example.com.")
 	var body api.DomainRequest
@@ -131,9 +131,9 @@ func TestDomainsAndCerts(t *testing.T) {
 	mustPier(t, "domains", "-a", "hello", "remove", "www.example.com")
 	out, _ := mustPier(t, "certs", "-a", "hello")
 	want := "" +
-		"HOST                STATUS    ISSUER          EXPIRES      LAST ERROR             NEXT RETRY\n" +
-		"hello.example.com   valid     Let's Encrypt   2030-03-01   -                      -\n" +
-		"www.example.com     failing   -               -            DNS points elsewhere   2030-01-02 03:04\n"
+		"HOST                STATUS    CHALLENGE              ISSUER          EXPIRES      LAST ERROR             NEXT RETRY\n" +
+		"hello.example.com   valid     dns-01 *.example.com   Let's Encrypt   2030-03-01   -                      -\n" +
+		"www.example.com     failing   http-01                -               -            DNS points elsewhere   2030-01-02 03:04\n"
 	if out != want {
 		t.Errorf("certs printed\n%s\nwant\n%s", out, want)
 	}

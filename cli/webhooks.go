@@ -25,7 +25,7 @@ func webhooksCommand() *ucli.Command {
 				&ucli.StringFlag{Name: "events", Usage: "event types or subjects, comma-separated: `deploy,rollback,build.failed` (default: all)"},
 				&ucli.StringFlag{Name: "secret", Usage: "the signing `SECRET`, 16 characters or more (default: generated)"},
 				&ucli.StringFlag{Name: "format", Value: api.FormatGeneric, Usage: "the body: generic, slack or discord"},
-				&ucli.BoolFlag{Name: "allow-private", Usage: "let it reach link-local addresses (cloud metadata services)"},
+				&ucli.BoolFlag{Name: "allow-private", Usage: "let it reach loopback, private and link-local addresses (this host's services, cloud metadata); admin only"},
 			), Action: runWebhooksAdd},
 			{Name: "list", Usage: "list the webhooks", Flags: scope(), Action: runWebhooksList},
 			{Name: "remove", Usage: "remove a webhook and what it has yet to deliver", ArgsUsage: "ID", Flags: scope(), Action: runWebhooksRemove},

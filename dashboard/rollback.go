@@ -19,6 +19,7 @@ type releaseDiff struct {
 	CommitTo         string
 	KeysAdded        []string // in the target, not live
 	KeysRemoved      []string // live, not in the target
+	KeysChanged      []string // in both, with another value in the target
 	ProcessesChanged []string // "web: A → B", "worker: added"
 	BuildpackChanged bool
 	CanDeploy        bool
@@ -101,6 +102,15 @@ func (d *Dashboard) targetOf(w http.ResponseWriter, r *http.Request, s *session)
 	}
 	diff := diffReleases(live, *target)
 	diff.App = app
+	if live.Version > 0 && !diff.AlreadyLive {
+		// The agent compares the values; the names come back, never a value.
+		ch, err := c.ConfigChanges(r.Context(), app, live.Version, target.Version)
+		if err != nil {
+			d.apiError(w, r, s, err)
+			return releaseDiff{}, false
+		}
+		diff.KeysAdded, diff.KeysRemoved, diff.KeysChanged = ch.Added, ch.Removed, ch.Changed
+	}
 	diff.CanDeploy = s.may(api.RoleDeploy, app)
 	return diff, true
 }

@@ -26,6 +26,13 @@ var (
 	h2PingBudget     = budgetSpec{burst: 50, perSecond: 10}
 )
 
+// h2MaxHeaderBlock caps the bytes of one header block (HEADERS and its
+// CONTINUATIONs, compressed). x/net/http2 answers 431 once the decoded
+// headers pass ServerMaxHeaderBytes, but reads and decodes what follows;
+// the compressed block of any header list it accepts is smaller, so past
+// four times that the client is flooding (CVE-2024-27316's class).
+const h2MaxHeaderBlock = 4 * ServerMaxHeaderBytes
+
 // h2HeaderTimeout is how long a request's header block may take to arrive,
 // from its HEADERS frame to the frame that ends it, as ServerReadHeaderTimeout
 // is for HTTP/1.
@@ -38,6 +45,7 @@ var (
 	errH2Pings        = errors.New("too many PING frames")
 	errH2SlowHeaders  = errors.New("a header block took longer than the header timeout")
 	errH2FrameTooLong = errors.New("a frame longer than any the server accepts")
+	errH2HeaderBlock  = errors.New("a header block over the cap (CONTINUATION flood)")
 )
 
 // HTTP/2 frame types and flags the guard reads (RFC 9113 section 6).
@@ -87,6 +95,7 @@ type h2Scanner struct {
 	left    uint32 // payload bytes of the current frame still to come
 	inBlock bool   // a header block has begun and not ended
 	endsIn  bool   // the current frame ends the header block
+	block   uint32 // bytes of the header block so far
 
 	resets, settings, pings budget
 	now                     func() time.Time
@@ -144,6 +153,12 @@ func (s *h2Scanner) frame() error {
 	s.left = length
 	switch typ {
 	case h2FrameHeaders, h2FrameContinuation:
+		if typ == h2FrameHeaders || !s.inBlock {
+			s.block = 0
+		}
+		if s.block += length; s.block > h2MaxHeaderBlock {
+			return errH2HeaderBlock
+		}
 		s.inBlock = true
 		s.endsIn = flags&h2FlagEndHeaders != 0
 		if s.endsIn && length == 0 {

@@ -41,6 +41,20 @@ func TestH2ScannerBudgetsAndHeaderBlocks(t *testing.T) {
 			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block})
 			fr.WriteContinuation(1, true, block)
 		}, nil, false},
+		{"a header block of 64 KB", func(fr *http2.Framer) {
+			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block})
+			for range 4 {
+				fr.WriteContinuation(1, false, make([]byte, 16<<10))
+			}
+			fr.WriteContinuation(1, true, block)
+			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: make([]byte, 16<<10), EndHeaders: true})
+		}, nil, false},
+		{"CONTINUATION flood", func(fr *http2.Framer) {
+			fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block})
+			for range 100 {
+				fr.WriteContinuation(1, false, make([]byte, 16<<10))
+			}
+		}, errH2HeaderBlock, false},
 		{"a navigation's resets", func(fr *http2.Framer) {
 			for i := range 100 {
 				fr.WriteRSTStream(uint32(2*i+1), http2.ErrCodeCancel)
@@ -120,7 +134,7 @@ func FuzzH2Scanner(f *testing.F) {
 		if serr == nil {
 			serr = split.scan(b[c:])
 		}
-		if !errors.Is(serr, werr) || (werr == nil && (whole.inBlock != split.inBlock || whole.left != split.left || whole.hn != split.hn)) {
+		if !errors.Is(serr, werr) || (werr == nil && (whole.inBlock != split.inBlock || whole.left != split.left || whole.hn != split.hn || whole.block != split.block)) {
 			t.Fatalf("cut at %d: %v / %+v, whole: %v / %+v", c, serr, split, werr, whole)
 		}
 	})

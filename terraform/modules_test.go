@@ -545,3 +545,25 @@ func TestBootScriptIsShared(t *testing.T) {
 		}
 	}
 }
+
+// TestWildcardByDNS01: each module tells the agent to obtain the apps'
+// wildcard by DNS-01 in the zone its identity may change, by the zone's id
+// or name (the instance profile may not list zones), and on GCP with the
+// project.
+func TestWildcardByDNS01(t *testing.T) {
+	want := map[string][]string{
+		"aws": {`PIER_ACME_DNS          = "route53"`, `PIER_ACME_DNS_ZONE     = var.zone_id`},
+		"gcp": {`PIER_ACME_DNS         = "gcloud"`, `PIER_ACME_DNS_ZONE    = var.dns_zone`, `PIER_ACME_DNS_PROJECT = var.project`},
+	}
+	for dir, lines := range want {
+		src, err := os.ReadFile(filepath.Join(dir, "main.tf"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range lines {
+			if !strings.Contains(string(src), l) {
+				t.Errorf("%s/main.tf does not set %s", dir, l)
+			}
+		}
+	}
+}

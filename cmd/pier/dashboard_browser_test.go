@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/pierhq/pier/api"
 )
@@ -213,6 +214,37 @@ func TestDashboardBrowser(t *testing.T) {
 	}
 	b.screenshot("7-phone")
 
+	// With the keyboard alone: the first Tab reaches the skip link, Tabs
+	// go on to a rollback button, each focus drawn with a ring, and Enter
+	// opens the diff.
+	b.run("open the app page for the keyboard",
+		chromedp.EmulateViewport(1200, 1000),
+		chromedp.Navigate(base+"/dashboard/apps/shop"),
+		chromedp.WaitVisible(chromedp.CSS(`main`)),
+		chromedp.KeyEvent(kb.Tab),
+	)
+	if got := b.eval(`document.activeElement.textContent`); got != "Skip to content" {
+		t.Errorf("the first Tab focuses %q, want the skip link", got)
+	}
+	reached := false
+	for range 60 {
+		b.run("press Tab", chromedp.KeyEvent(kb.Tab))
+		if b.eval(`document.activeElement.matches("a.rollback") ? "yes" : ""`) == "yes" {
+			reached = true
+			break
+		}
+	}
+	if !reached {
+		t.Fatal("60 Tabs from the top of the app page never reached a rollback button")
+	}
+	if ring := b.eval(`getComputedStyle(document.activeElement).outlineStyle`); ring == "none" || ring == "" {
+		t.Errorf("the focused rollback button has no focus ring (outline-style %q)", ring)
+	}
+	b.run("open the diff with Enter",
+		chromedp.KeyEvent(kb.Enter),
+		chromedp.WaitVisible(chromedp.CSS(`#diff`)),
+	)
+
 	// Follow a push live: the view opens while the push runs (its release
 	// command sleeps), shows the build's lines, then that it is live.
 	a.mustPier("config", "set", "-a", "shop", "RELEASE_SLEEP=3") // v6
@@ -243,6 +275,18 @@ func TestDashboardBrowser(t *testing.T) {
 	}
 	if out := <-pushed; !strings.Contains(out, "Released v7") {
 		t.Errorf("git push: %s", out)
+	}
+
+	// A var whose value alone changed shows in the diff by its name, never
+	// its value: the agent compares the values.
+	a.mustPier("config", "set", "-a", "shop", "ROTATED=first-value-zq")  // v8
+	a.mustPier("config", "set", "-a", "shop", "ROTATED=second-value-zq") // v9
+	b.run("open the diff of a changed value",
+		chromedp.Navigate(base+"/dashboard/apps/shop/rollback/v8"),
+		chromedp.WaitVisible(chromedp.CSS(`#keys`)),
+	)
+	if text = b.text(chromedp.CSS(`#keys`)); !strings.Contains(text, "ROTATED (another value)") || strings.Contains(text, "value-zq") {
+		t.Errorf("the diff's config vars of v8 against v9 = %q, want ROTATED changed, no value", text)
 	}
 }
 
@@ -306,6 +350,18 @@ func (b *browser) text(sel chromedp.CSS) string {
 		b.t.Fatalf("reading %s: %v", sel, err)
 	}
 	return strings.TrimSpace(s)
+}
+
+// eval is the string a script evaluates to in the page.
+func (b *browser) eval(script string) string {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, 20*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](script))
+	if err != nil {
+		b.t.Fatalf("evaluating %s: %v", script, err)
+	}
+	return s
 }
 
 // attr is the attribute name of the element sel.

@@ -28,7 +28,7 @@ var pierImports = map[string][]string{
 	// terraform for `pier infra` through package terraform.
 	"cli":   {"api", "agent", "agent/backuptarget", "agent/gitserver", "proxy", "ops", "terraform"},
 	"api":   {},
-	"agent": {"api", "agent/store", "agent/backuptarget", "agent/gitserver", "scheduler", "scheduler/local", "scheduler/nomad", "buildpacks", "buildpacks/static", "proxy", "proxy/certs", "procfile", "sandbox", "internal/untar", "addons", "dashboard"},
+	"agent": {"api", "agent/store", "agent/backuptarget", "agent/gitserver", "scheduler", "scheduler/local", "scheduler/nomad", "buildpacks", "buildpacks/static", "proxy", "proxy/certs", "proxy/certs/dnsprovider", "procfile", "sandbox", "internal/untar", "addons", "dashboard"},
 	// dashboard serves the web pages over the agent's own API handler.
 	"dashboard":   {"api"},
 	"agent/store": {"api"},
@@ -50,8 +50,10 @@ var pierImports = map[string][]string{
 	"buildpacks/internal/bpkit": {"procfile"},
 	"buildpacks/buildpacktest":  {"buildpacks", "buildpacks/static", "procfile"},
 	// The proxy imports nothing of agent; its tree keeps its internals.
-	"proxy":                     {"proxy/internal/..."},
-	"proxy/certs":               {"proxy/certs/..."},
+	"proxy":       {"proxy/internal/..."},
+	"proxy/certs": {"proxy/certs/..."},
+	// dnsprovider sets DNS-01 records in a cloud's DNS; a leaf.
+	"proxy/certs/dnsprovider":   {},
 	"proxy/internal/benchproxy": {"proxy", "proxy/internal/..."},
 	"sandbox":                   {},
 	"internal/untar":            {},
@@ -94,15 +96,17 @@ var thirdParty = map[string][]string{
 	"buildpacks/buildpacktest": {},
 	"proxy":                    {"github.com/prometheus/client_golang", "golang.org/x/net", "golang.org/x/sys", "golang.org/x/time"},
 	"proxy/certs":              {"github.com/caddyserver/certmagic", "github.com/mholt/acmez/v3", "go.uber.org/zap", "github.com/miekg/dns"},
-	"sandbox":                  {"golang.org/x/sys"},
-	"internal/untar":           {},
-	"internal/proc":            {},
-	"addons":                   {"github.com/google/renameio/v2"},
-	"internal/debpkg":          {"github.com/goreleaser/nfpm/v2", "github.com/google/renameio/v2"},
-	"procfile":                 {},
-	"terraform":                {"github.com/hashicorp/terraform-exec", "github.com/hashicorp/hc-install", "github.com/google/renameio/v2"},
-	"ops":                      {},
-	"dashboard":                {},
+	// The clouds' own SDKs: Route 53 and Cloud DNS.
+	"proxy/certs/dnsprovider": {"github.com/libdns/libdns", "github.com/aws/aws-sdk-go-v2", "github.com/minio/minio-go/v7", "golang.org/x/oauth2"}, // AWS's Signature V4 signer; minio-go's AWS credentials chain
+	"sandbox":                 {"golang.org/x/sys"},
+	"internal/untar":          {},
+	"internal/proc":           {},
+	"addons":                  {"github.com/google/renameio/v2"},
+	"internal/debpkg":         {"github.com/goreleaser/nfpm/v2", "github.com/google/renameio/v2"},
+	"procfile":                {},
+	"terraform":               {"github.com/hashicorp/terraform-exec", "github.com/hashicorp/hc-install", "github.com/google/renameio/v2"},
+	"ops":                     {},
+	"dashboard":               {},
 }
 
 // agentAPI is what cli may use of package agent: starting it, and the

@@ -100,7 +100,11 @@ type Status struct {
 	Status string `json:"status"`
 	// Challenge is how the certificate is had: ChallengeDNS01 for a
 	// wildcard name, ChallengeHTTP (HTTP-01 or TLS-ALPN-01) otherwise.
-	Challenge string    `json:"challenge,omitempty"`
+	Challenge string `json:"challenge,omitempty"`
+	// Wildcard is the managed wildcard name whose certificate serves Host
+	// ("*.apps.example.com" for "shop.apps.example.com"); the status is
+	// that certificate's.
+	Wildcard  string    `json:"wildcard,omitempty"`
 	Issuer    string    `json:"issuer,omitempty"`
 	NotAfter  time.Time `json:"not_after,omitzero"`
 	LastError string    `json:"last_error,omitempty"`
@@ -198,6 +202,10 @@ func New(cfg Config) (*Manager, error) {
 	})
 	m.magic.Issuers = []certmagic.Issuer{m.issuer}
 	if cfg.DNS != nil {
+		propagation := cfg.DNSPropagationTimeout
+		if propagation < 0 {
+			propagation = -1 // certmagic's "do not check"
+		}
 		m.dnsMagic = certmagic.New(m.cache, certmagic.Config{
 			Storage:        storage,
 			OnEvent:        m.onEvent,
@@ -212,7 +220,7 @@ func New(cfg Config) (*Manager, error) {
 			DNS01Solver: &certmagic.DNS01Solver{DNSManager: certmagic.DNSManager{
 				DNSProvider:        cfg.DNS,
 				Resolvers:          cfg.DNSResolvers,
-				PropagationTimeout: cfg.DNSPropagationTimeout,
+				PropagationTimeout: propagation,
 				Logger:             logger,
 			}},
 			Logger: logger,

@@ -79,6 +79,24 @@ func TestDNS01Wildcard(t *testing.T) {
 	}
 	// A wildcard covers one label only.
 	wantAlert(t, e, "deep.shop.apps.pier.test")
+	// A host under it reports the wildcard's certificate, and managing it
+	// obtains nothing of its own; forgotten, it is not served.
+	m.Manage(context.Background(), []string{"shop.apps.pier.test"})
+	if st := m.Status("shop.apps.pier.test")[0]; st.Status != StatusValid || st.Wildcard != wildcard || st.Challenge != ChallengeDNS01 {
+		t.Errorf("a host under the wildcard: %+v", st)
+	}
+	if all := m.Status(); len(all) != 1 || all[0].Host != wildcard {
+		t.Errorf("managing a host under the wildcard made it managed itself: %+v", all)
+	}
+	m.Forget("blog.apps.pier.test")
+	wantAlert(t, e, "blog.apps.pier.test")
+	if st := m.Status("blog.apps.pier.test")[0]; st.Status != StatusNone {
+		t.Errorf("a forgotten host under the wildcard: %+v", st)
+	}
+	m.Manage(context.Background(), []string{"blog.apps.pier.test"}) // an app of that name again
+	if st := m.Status("blog.apps.pier.test")[0]; st.Status != StatusValid {
+		t.Errorf("a host under the wildcard managed again: %+v", st)
+	}
 	if !ev.has(wildcard, "certificate obtained") {
 		t.Errorf("no event for the wildcard:\n%s", ev)
 	}

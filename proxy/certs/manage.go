@@ -57,7 +57,9 @@ func (m *Manager) manage(ctx context.Context, host string, explicit bool) {
 	if explicit {
 		delete(m.forgotten, host)
 	}
-	if m.closed || m.forgotten[host] || m.hosts[host] != nil {
+	// A host a managed wildcard covers is served by the wildcard's
+	// certificate: it gets none of its own.
+	if m.closed || m.forgotten[host] || m.hosts[host] != nil || m.coveringLocked(host) != "" {
 		m.mu.Unlock()
 		return
 	}
@@ -106,9 +108,15 @@ func (m *Manager) Status(hosts ...string) []Status {
 	for _, h := range hosts {
 		h = normalizeHost(h)
 		s := Status{Host: h, Status: StatusNone}
-		if st := m.hosts[h]; st != nil {
+		st := m.hosts[h]
+		if st == nil && !m.forgotten[h] {
+			if s.Wildcard = m.coveringLocked(h); s.Wildcard != "" {
+				st = m.hosts[s.Wildcard]
+			}
+		}
+		if st != nil {
 			s.Status, s.Challenge = StatusPending, ChallengeHTTP
-			if IsWildcard(h) {
+			if IsWildcard(h) || s.Wildcard != "" {
 				s.Challenge = ChallengeDNS01
 			}
 			if st.lastError != "" {
@@ -130,6 +138,19 @@ func (m *Manager) Status(hosts ...string) []Status {
 		}
 	}
 	return out
+}
+
+// coveringLocked is the managed wildcard that covers host ("*.b.c" covers
+// "a.b.c", one label only), or "" when there is none or host is managed
+// itself. m.mu is held.
+func (m *Manager) coveringLocked(host string) string {
+	if IsWildcard(host) || m.hosts[host] != nil {
+		return ""
+	}
+	if _, parent, found := strings.Cut(host, "."); found && m.hosts["*."+parent] != nil {
+		return "*." + parent
+	}
+	return ""
 }
 
 // cachedLeaf returns the unexpired certificate being served for host.

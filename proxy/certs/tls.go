@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/mholt/acmez/v3"
@@ -79,9 +78,9 @@ func (m *Manager) getCertificate(hello *tls.ClientHelloInfo) (*tls.Certificate, 
 }
 
 // serves reports whether host may get a certificate in a handshake: it is
-// managed, or the store knows it, and it was not forgotten since; or a
-// managed wildcard covers it. onDemand says whether the handshake may
-// start obtaining one for host itself: not when only a wildcard covers it.
+// managed, or a managed wildcard covers it, or the store knows it, and it
+// was not forgotten since. onDemand says whether the handshake may start
+// obtaining one for host itself: not when a wildcard covers it.
 func (m *Manager) serves(host string) (ok, onDemand bool) {
 	m.mu.Lock()
 	if m.closed || m.forgotten[host] {
@@ -89,15 +88,15 @@ func (m *Manager) serves(host string) (ok, onDemand bool) {
 		return false, false
 	}
 	managed := m.hosts[host] != nil
-	wildcard := false
-	if _, parent, found := strings.Cut(host, "."); found {
-		wildcard = m.hosts["*."+parent] != nil // a wildcard covers one label
-	}
+	wildcard := m.coveringLocked(host) != ""
 	m.mu.Unlock()
-	if managed || (m.conf.Allowed != nil && m.conf.Allowed(host)) {
+	switch {
+	case managed:
 		return true, true
+	case wildcard: // never a certificate of its own, even while the wildcard's is pending
+		return true, false
 	}
-	return wildcard, false
+	return m.conf.Allowed != nil && m.conf.Allowed(host), true
 }
 
 // cachedCert returns the unexpired certificate in memory that covers host.

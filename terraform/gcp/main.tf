@@ -30,6 +30,10 @@ locals {
       PIER_API_ADDR    = length(var.api_cidrs) > 0 ? "0.0.0.0:7070" : "127.0.0.1:7070"
       PIER_DOMAIN      = var.domain
       PIER_ACME_EMAIL  = var.acme_email
+      # One wildcard certificate for every app, by DNS-01 in the zone.
+      PIER_ACME_DNS         = "gcloud"
+      PIER_ACME_DNS_ZONE    = var.dns_zone
+      PIER_ACME_DNS_PROJECT = var.project
       # Scheduled backups to the bucket, as the VM's service account
       # (Application Default Credentials): no key to make or keep.
       PIER_BACKUP_TO       = local.backup_url

@@ -73,6 +73,31 @@ func (c *ChallTestSrv) ClearTXT(host string) error {
 	return c.post("/clear-txt", map[string]string{"host": dns.Fqdn(host)})
 }
 
+// ReplaceTXT makes host's TXT records the values given, quoted as a DNS
+// API takes them ("abc") or not: what a stand-in of a cloud's DNS API
+// relays so that Pebble finds what the zone holds.
+func (c *ChallTestSrv) ReplaceTXT(host string, values []string) error {
+	if err := c.ClearTXT(host); err != nil {
+		return err
+	}
+	for _, v := range values {
+		if err := c.SetTXT(host, strings.Trim(v, `"`)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// unquoted returns the values at fqdn of a stand-in's zone, without the
+// quotes the APIs put around TXT data.
+func unquoted(zone map[string][]string, fqdn string) []string {
+	var out []string
+	for _, v := range zone[dns.Fqdn(strings.ToLower(fqdn))] {
+		out = append(out, strings.Trim(v, `"`))
+	}
+	return out
+}
+
 func (c *ChallTestSrv) post(path string, body any) error {
 	b, _ := json.Marshal(body)
 	resp, err := c.client.Post("http://"+c.mgmt+path, "application/json", bytes.NewReader(b))
