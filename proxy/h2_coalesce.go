@@ -75,7 +75,10 @@ func (c *h2Coalescer) context(ctx context.Context) context.Context {
 // h2BodyFollows tells the HTTP/2 connection of a request (ctx is its
 // context) that its answer's headers, not written yet, are followed by its
 // body as soon as the server takes it: the whole answer is written when
-// the handler returns. Nothing happens for other requests.
+// the handler returns. Nothing happens for other requests. Should that
+// answer never be written (its client reset the stream), the word goes to
+// the connection's next answer whose body does not follow: its headers are
+// then h2HoldHeaders late, once.
 func h2BodyFollows(ctx context.Context) {
 	if c, ok := ctx.Value(h2CoalescerKey{}).(*h2Coalescer); ok {
 		c.bodies.Add(1)
