@@ -274,7 +274,7 @@ func (a *Agent) newEdge(reg prometheus.Registerer) (*proxy.Edge, error) {
 			ControlHost: a.cfg.controlHost(),
 			Control:     a.api,
 			OnRequest: func(rl proxy.RequestLog) {
-				a.logs.add(rl.App, "router", routerLine(rl))
+				a.logs.addRouter(rl)
 				a.usage.observe(rl)
 			},
 			Logf:       a.logf,

@@ -120,7 +120,34 @@ func (l *logbook) drain(batch []logLine) []logLine {
 // Control characters in source and text are escaped, so that nothing a
 // name, a message or a request holds can start a line of its own.
 func (l *logbook) add(app, source, text string) {
-	line := time.Now().Format(logTimeFormat) + " app[" + escapeControl(source) + "]: " + escapeControl(text)
+	b := make([]byte, 0, len(logTimeFormat)+len(source)+len(text)+8)
+	b = appendLineHead(b, time.Now(), source)
+	l.queue(app, string(append(b, escapeControl(text)...)))
+}
+
+// addRouter queues the router line of a request. It runs for every request
+// the proxy answers: the line is made in one buffer and copied once.
+func (l *logbook) addRouter(r proxy.RequestLog) {
+	var arr [384]byte
+	b := appendLineHead(arr[:0], time.Now(), "router")
+	text := len(b)
+	b = appendRouterLine(b, r)
+	if !isPlainASCII(b[text:]) {
+		b = append(b[:text], escapeControl(string(b[text:]))...)
+	}
+	l.queue(r.App, string(b))
+}
+
+// appendLineHead appends "TIME app[SOURCE]: ".
+func appendLineHead(b []byte, now time.Time, source string) []byte {
+	b = now.AppendFormat(b, logTimeFormat)
+	b = append(b, " app["...)
+	b = append(b, escapeControl(source)...)
+	return append(b, "]: "...)
+}
+
+// queue sends a line to the writer, or drops it when the queue is full.
+func (l *logbook) queue(app, line string) {
 	select {
 	case l.lines <- logLine{app, line}:
 	default:
@@ -131,6 +158,9 @@ func (l *logbook) add(app, source, text string) {
 // that are not UTF-8 as Go escapes (\n, \x1b, \u2028), so that s stays on
 // one line and cannot steer a terminal.
 func escapeControl(s string) string {
+	if isPlainASCII(s) {
+		return s
+	}
 	clean := true
 	for _, r := range s {
 		if r == utf8.RuneError || unicode.IsControl(r) || r == '\u2028' || r == '\u2029' {
@@ -156,6 +186,18 @@ func escapeControl(s string) string {
 		i += n
 	}
 	return b.String()
+}
+
+// isPlainASCII reports whether b holds printable ASCII only, which
+// escapeControl leaves as it is: the common case, checked without decoding
+// runes.
+func isPlainASCII[T string | []byte](b T) bool {
+	for i := 0; i < len(b); i++ {
+		if c := b[i]; c < 0x20 || c >= 0x7f {
+			return false
+		}
+	}
+	return true
 }
 
 // write appends lines to their apps' files in order, each run of lines of
@@ -282,11 +324,10 @@ func lastLines(path string, n int) []string {
 	return lines
 }
 
-// routerLine formats a request as a router log line, after Heroku's.
-func routerLine(r proxy.RequestLog) string {
+// appendRouterLine appends a request's router log line, after Heroku's.
+func appendRouterLine(b []byte, r proxy.RequestLog) []byte {
 	// Appended rather than formatted with fmt: one line per request, on the
 	// request's goroutine (strconv.AppendQuote is what %q does).
-	b := make([]byte, 0, 256)
 	at := "info"
 	if r.Error != "" || r.Status >= 500 {
 		at = "error"
@@ -308,7 +349,7 @@ func routerLine(r proxy.RequestLog) string {
 	if r.Error != "" {
 		b = strconv.AppendQuote(append(b, " desc="...), r.Error)
 	}
-	return string(b)
+	return b
 }
 
 // mergeTail merges two sets of log lines by their leading timestamps and

@@ -118,8 +118,57 @@ func TestRouterLine(t *testing.T) {
 		in:   proxy.RequestLog{Method: "POST", Path: "/", Host: "h", RequestID: "r2", ClientIP: "::1", Duration: 2 * time.Second, Status: 502, Error: "upstream \"gone\""},
 		want: `at=error method=POST path="/" host=h request_id=r2 fwd="::1" service=2000ms status=502 bytes=0 desc="upstream \"gone\""`,
 	}} {
-		if got := routerLine(tc.in); got != tc.want {
+		if got := string(appendRouterLine(nil, tc.in)); got != tc.want {
 			t.Errorf("routerLine(%+v) =\n%s\nwant\n%s", tc.in, got, tc.want)
 		}
+	}
+}
+
+// A request's router line goes to its app's file whole, in one line, with
+// what the client chose escaped.
+func TestLogbookRouterLine(t *testing.T) {
+	l, err := newLogbook(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.addRouter(proxy.RequestLog{App: "shop", Method: "GET", Path: "/é", Host: "shop.example.com", RequestID: "r1", ClientIP: "10.0.0.1",
+		Upstream: "web.1", Slot: "blue", Release: 7, Duration: 3 * time.Millisecond, Status: 200, Bytes: 5})
+	l.addRouter(proxy.RequestLog{App: "shop", Method: "GET", Path: "/", Host: "shop\x1b[2J\n2026 app[pier]: forged", RequestID: "r2", ClientIP: "::1", Status: 404})
+	ctx, cancel := context.WithCancel(context.Background())
+	go l.run(ctx)
+	cancel()
+	<-l.done
+	lines := l.tail("shop", 10)
+	want := []string{
+		` app[router]: at=info method=GET path="/é" host=shop.example.com request_id=r1 fwd="10.0.0.1" dyno=web.1 slot=blue release=v7 service=3ms status=200 bytes=5`,
+		` app[router]: at=info method=GET path="/" host=shop\x1b[2J\n2026 app[pier]: forged request_id=r2 fwd="::1" service=0ms status=404 bytes=0`,
+	}
+	if len(lines) != len(want) {
+		t.Fatalf("lines = %q, want %d", lines, len(want))
+	}
+	for i, line := range lines {
+		at, rest, _ := strings.Cut(line, " ")
+		if _, err := time.Parse(logTimeFormat, at); err != nil {
+			t.Errorf("line %d: time %q: %v", i, at, err)
+		}
+		if " "+rest != want[i] {
+			t.Errorf("line %d =\n%s\nwant\n%s", i, " "+rest, want[i])
+		}
+	}
+}
+
+// BenchmarkRouterLog is the agent's router log work per request, on the
+// request's goroutine.
+func BenchmarkRouterLog(b *testing.B) {
+	l, err := newLogbook(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	rl := proxy.RequestLog{App: "shop", Method: "GET", Path: "/products/42", Host: "shop.example.com", RequestID: "0b5a4c1e-8f43-4c1b-9f7e-2d4b6a8c0e1f",
+		ClientIP: "203.0.113.7", Upstream: "web.1", Slot: "blue", Release: 7, Duration: 3 * time.Millisecond, Status: 200, Bytes: 512}
+	b.ReportAllocs()
+	for b.Loop() {
+		l.addRouter(rl)
+		<-l.lines
 	}
 }

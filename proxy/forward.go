@@ -91,7 +91,8 @@ func (p *Proxy) forward(st *reqState, r *http.Request) {
 		h.Add("Trailer", strings.Join(keys, ", "))
 	}
 	st.WriteHeader(resp.StatusCode)
-	if err := p.copyBody(st, resp); err != nil {
+	flushed, err := p.copyBody(st, resp)
+	if err != nil {
 		if r.Context().Value(http.ServerContextKey) != nil {
 			panic(http.ErrAbortHandler) // cut the answer short: the client sees it failed
 		}
@@ -99,6 +100,9 @@ func (p *Proxy) forward(st *reqState, r *http.Request) {
 	}
 	resp.Body.Close() // now, to fill resp.Trailer
 	copyTrailers(st, resp)
+	if r.ProtoMajor == 2 && !flushed && st.bytes > 0 && st.bytes < h2HandlerBuffer && len(resp.Trailer) == 0 {
+		h2BodyFollows(r.Context()) // headers and body go out as the handler returns
+	}
 }
 
 // outRequest builds the request to the instance from r: r's fields and
@@ -175,8 +179,9 @@ var (
 )
 
 // copyBody streams the answer's body to the client, flushing after every
-// write so that server-sent events and long pushes arrive as written.
-func (p *Proxy) copyBody(st *reqState, resp *http.Response) error {
+// write so that server-sent events and long pushes arrive as written; it
+// reports whether it flushed (the last write is not).
+func (p *Proxy) copyBody(st *reqState, resp *http.Response) (flushed bool, err error) {
 	bp := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(bp)
 	buf := *bp
@@ -189,20 +194,21 @@ func (p *Proxy) copyBody(st *reqState, resp *http.Response) error {
 				werr = io.ErrShortWrite
 			}
 			if werr != nil {
-				return werr
+				return flushed, werr
 			}
 			if flusher != nil && (resp.ContentLength < 0 || st.bytes < resp.ContentLength) {
 				flusher.Flush() // the last write is flushed when the handler returns
+				flushed = true
 			}
 		}
 		if rerr == io.EOF {
-			return nil
+			return flushed, nil
 		}
 		if rerr != nil {
 			if rerr != context.Canceled {
 				p.cfg.Logf("proxy: %s %s: reading the answer: %v", st.route.App, st.backend.up.Name, rerr)
 			}
-			return rerr
+			return flushed, rerr
 		}
 	}
 }

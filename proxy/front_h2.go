@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"context"
 	"crypto/tls"
 	"net/http"
 
@@ -9,10 +10,12 @@ import (
 
 // HTTP/2 on the front: a TLS connection that negotiated h2 is served by
 // x/net/http2 in the front's connection goroutine, with its frames read
-// through an h2Guard (h2_guard.go), which net/http's bundled copy would not
-// allow (it serves only a bare *tls.Conn). The server is the one
-// configured on the front's net/http server, so its Shutdown sends GOAWAY
-// to these connections as well.
+// through an h2Guard (h2_guard.go) and its answers written through an
+// h2Coalescer (h2_coalesce.go, so an answer's HEADERS and DATA go out
+// together), which net/http's bundled copy would not allow (it serves only
+// a bare *tls.Conn). The server is the one configured on the front's
+// net/http server, so its Shutdown sends GOAWAY to these connections as
+// well.
 
 // newH2Server configures HTTP/2 on std and returns its server.
 func newH2Server(std *http.Server) *http2.Server {
@@ -29,7 +32,7 @@ func newH2Server(std *http.Server) *http2.Server {
 func (f *Front) serveH2(fc *frontConn, tc *tls.Conn) {
 	f.handedOff.Add(1)
 	fc.state.Store(connActive)
-	g := newH2Guard(tc, f.logf)
-	defer g.Close()
-	f.h2.ServeConn(g, &http2.ServeConnOpts{BaseConfig: f.std, Handler: http.HandlerFunc(f.serveStd)})
+	c := newH2Coalescer(newH2Guard(tc, f.logf))
+	defer c.Close()
+	f.h2.ServeConn(c, &http2.ServeConnOpts{Context: c.context(context.Background()), BaseConfig: f.std, Handler: http.HandlerFunc(f.serveStd)})
 }

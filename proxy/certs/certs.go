@@ -133,6 +133,8 @@ type Manager struct {
 	ctx    context.Context // canceled by Close; parent of every host's context
 	cancel context.CancelFunc
 
+	redirectMemo redirectMemo
+
 	mu        sync.Mutex
 	hosts     map[string]*hostState
 	forgotten map[string]bool // removed with Forget and not managed again since

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // HTTPHandler wraps the plain-HTTP handler: it answers HTTP-01 challenges,
@@ -34,10 +35,18 @@ func (m *Manager) Passes(host, path string) bool {
 }
 
 // redirects reports whether plain HTTP for host goes to HTTPS: a
-// certificate covering it is being served.
+// certificate covering it is being served (remembered a short while:
+// redirect_memo.go).
 func (m *Manager) redirects(host string) bool {
-	ok, _ := m.serves(host)
-	return ok && m.cachedCert(host) != nil
+	now := time.Now()
+	redirect, ok, gen := m.redirectMemo.get(host, now)
+	if ok {
+		return redirect
+	}
+	served, _ := m.serves(host)
+	redirect = served && m.cachedCert(host) != nil
+	m.redirectMemo.put(host, redirect, gen, now)
+	return redirect
 }
 
 // httpsURL is r's URL on the HTTPS listener.
@@ -49,6 +58,9 @@ func (m *Manager) httpsURL(host string, r *http.Request) string {
 }
 
 func hostOnly(hostport string) string {
+	if !strings.Contains(hostport, ":") {
+		return hostport // SplitHostPort's error would be made for nothing
+	}
 	if h, _, err := net.SplitHostPort(hostport); err == nil {
 		return h
 	}

@@ -67,6 +67,7 @@ func (m *Manager) manage(ctx context.Context, host string, explicit bool) {
 	stop := context.AfterFunc(m.ctx, cancel)
 	m.hosts[host] = &hostState{cancel: func() { stop(); cancel() }}
 	m.mu.Unlock()
+	m.redirectMemo.clear()
 	magic := m.configFor(host)
 	if magic == nil {
 		m.failed(host, errNoDNS)
@@ -90,6 +91,7 @@ func (m *Manager) Forget(host string) {
 		st.cancel()
 	}
 	m.cache.RemoveManaged([]certmagic.SubjectIssuer{{Subject: host}})
+	m.redirectMemo.clear()
 }
 
 // Status reports on the given hosts, or on every managed host (sorted)
@@ -190,6 +192,7 @@ func isTrackedEvent(event string) bool {
 // onEvent is certmagic's event hook: it records what happened to a host
 // and passes a one-line message on to Config.OnEvent.
 func (m *Manager) onEvent(_ context.Context, event string, data map[string]any) error {
+	m.redirectMemo.clear() // a certificate may have come or gone
 	host, _ := data["identifier"].(string)
 	if host == "" {
 		return nil
