@@ -20,6 +20,10 @@ const (
 	canaryLatencySlack   = 0.05 // seconds added to live's latency before comparing
 	canaryMaxFailures    = 1
 	canaryMaxFailuresRow = 1
+	// canaryP99Requests is the fewest requests whose p99 is compared: the
+	// p99 of fewer is their slowest one or two, and one request slowed by
+	// a busy host (a pause, a page fault) would abort a good canary.
+	canaryP99Requests = 100
 )
 
 // thresholds fills t's zero fields with the defaults.
@@ -86,10 +90,14 @@ func judge(t api.CanarySettings, canary, live api.ReleaseNumbers, baseline *api.
 	if ref == nil {
 		return api.CheckPassed, ""
 	}
-	for _, q := range []struct {
+	quantiles := []struct {
 		name      string
 		can, live float64
-	}{{"p95", canary.P95, ref.P95}, {"p99", canary.P99, ref.P99}} {
+	}{{"p95", canary.P95, ref.P95}, {"p99", canary.P99, ref.P99}}
+	if canary.Requests < canaryP99Requests {
+		quantiles = quantiles[:1]
+	}
+	for _, q := range quantiles {
 		if limit := q.live*t.MaxLatency + canaryLatencySlack; q.can > limit {
 			return api.CheckFailed, fmt.Sprintf("%s's %s latency %s is over %s (live's %s × %g + 50 ms)",
 				canary.Release, q.name, ms(q.can), ms(limit), ms(q.live), t.MaxLatency)

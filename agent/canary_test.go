@@ -56,6 +56,16 @@ func TestJudgeCanary(t *testing.T) {
 			t.Errorf("%s: %s (%s), want %s with %q", c.name, v, why, c.want, c.reason)
 		}
 	}
+	// A p99 of fewer than 100 requests is their slowest: one slow request
+	// does not fail a check; of 100 or more, it does.
+	outlier := api.ReleaseNumbers{Release: "v2", Requests: 40, Success: 100, P95: 0.005, P99: 0.3}
+	if v, why := judge(th, outlier, live, nil); v != api.CheckPassed {
+		t.Errorf("one slow request in 40: %s (%s), want passed", v, why)
+	}
+	outlier.Requests = 400
+	if v, why := judge(th, outlier, live, nil); v != api.CheckFailed || !strings.Contains(why, "p99 latency 300 ms") {
+		t.Errorf("a slow p99 of 400 requests: %s (%s), want failed on p99", v, why)
+	}
 	// At 100% live has no requests: the baseline of an earlier check counts.
 	idle := api.ReleaseNumbers{Release: "v1"}
 	if v, why := judge(th, slow, idle, &live); v != api.CheckFailed {
