@@ -187,49 +187,22 @@ func (t *gcsTarget) explain(err error, doing string) error {
 }
 
 func (t *gcsTarget) Create(_ context.Context, name string) (Pending, error) {
-	f, err := os.CreateTemp(t.o.TempDir, ".upload-"+name+"-*")
-	if err != nil {
-		return nil, fmt.Errorf("creating a local file to upload from: %w", err)
-	}
-	return &gcsPending{t: t, f: f, name: name}, nil
+	return newUploadPending(t.o.TempDir, name, t.upload)
 }
 
-type gcsPending struct {
-	t    *gcsTarget
-	f    *os.File
-	name string
-}
-
-func (p *gcsPending) Write(b []byte) (int, error) { return p.f.Write(b) }
-func (p *gcsPending) Path() string                { return p.f.Name() }
-
-func (p *gcsPending) Cleanup() {
-	p.f.Close()
-	os.Remove(p.f.Name())
-}
-
-// Commit uploads the file in one request; the object exists only once
-// the request has completed.
-func (p *gcsPending) Commit(ctx context.Context) error {
-	defer p.Cleanup()
-	fi, err := p.f.Stat()
+// upload sends the backup in one request; the object exists only once the
+// request has completed.
+func (t *gcsTarget) upload(ctx context.Context, name string, r io.Reader, size int64) error {
+	u := t.base + "/upload/storage/v1/b/" + url.PathEscape(t.bucket) + "/o?uploadType=media&name=" + url.QueryEscape(t.key(name))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, io.NopCloser(r))
 	if err != nil {
 		return err
 	}
-	if _, err := p.f.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
-	t := p.t
-	u := t.base + "/upload/storage/v1/b/" + url.PathEscape(t.bucket) + "/o?uploadType=media&name=" + url.QueryEscape(t.key(p.name))
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, u, io.NopCloser(p.f))
-	if err != nil {
-		return err
-	}
-	req.ContentLength = fi.Size()
+	req.ContentLength = size
 	req.Header.Set("Content-Type", "application/octet-stream")
 	resp, err := t.do(req)
 	if err != nil {
-		return t.explain(err, "upload "+p.name)
+		return t.explain(err, "upload "+name)
 	}
 	resp.Body.Close()
 	return nil

@@ -182,42 +182,16 @@ func (t *s3Target) explain(err error, doing string) error {
 }
 
 func (t *s3Target) Create(_ context.Context, name string) (Pending, error) {
-	f, err := os.CreateTemp(t.o.TempDir, ".upload-"+name+"-*")
-	if err != nil {
-		return nil, fmt.Errorf("creating a local file to upload from: %w", err)
-	}
-	return &s3Pending{t: t, f: f, name: name}, nil
+	return newUploadPending(t.o.TempDir, name, t.upload)
 }
 
-type s3Pending struct {
-	t    *s3Target
-	f    *os.File
-	name string
-}
-
-func (p *s3Pending) Write(b []byte) (int, error) { return p.f.Write(b) }
-func (p *s3Pending) Path() string                { return p.f.Name() }
-
-func (p *s3Pending) Cleanup() {
-	p.f.Close()
-	os.Remove(p.f.Name())
-}
-
-// Commit uploads the file. S3 shows the object only once the upload
+// upload puts the backup. S3 shows the object only once the upload
 // completes; a multipart upload that fails is aborted.
-func (p *s3Pending) Commit(ctx context.Context) error {
-	defer p.Cleanup()
-	fi, err := p.f.Stat()
-	if err != nil {
-		return err
-	}
-	if _, err := p.f.Seek(0, io.SeekStart); err != nil {
-		return err
-	}
-	_, err = p.t.client.PutObject(ctx, p.t.bucket, p.t.key(p.name), p.f, fi.Size(),
+func (t *s3Target) upload(ctx context.Context, name string, r io.Reader, size int64) error {
+	_, err := t.client.PutObject(ctx, t.bucket, t.key(name), r, size,
 		minio.PutObjectOptions{ContentType: "application/octet-stream"})
 	if err != nil {
-		return p.t.explain(err, "upload "+p.name)
+		return t.explain(err, "upload "+name)
 	}
 	return nil
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -47,13 +46,7 @@ func newGCloud(ctx context.Context, c Config) (*gcloudZone, error) {
 	if c.Endpoint != "" {
 		root = strings.TrimSuffix(c.Endpoint, "/") + "/"
 	}
-	tr := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: callTimeout,
-		IdleConnTimeout:       90 * time.Second,
-	}
+	tr := newTransport()
 	// The token source uses the same bounded transport for its own calls.
 	tctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: tr, Timeout: callTimeout})
 	z := &gcloudZone{
@@ -91,25 +84,20 @@ func (z *gcloudZone) call(ctx context.Context, method, path string, query url.Va
 	if in != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
-	resp, err := z.client.Do(req)
+	status, b, err := exchange(z.client, req, "Cloud DNS")
 	if err != nil {
-		return fmt.Errorf("Cloud DNS: %w", err)
+		return err
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return fmt.Errorf("Cloud DNS: reading its answer: %w", err)
-	}
-	if resp.StatusCode/100 != 2 {
+	if status/100 != 2 {
 		var e struct {
 			Error struct {
 				Message string `json:"message"`
 			} `json:"error"`
 		}
 		if json.Unmarshal(b, &e) != nil || e.Error.Message == "" {
-			e.Error.Message = http.StatusText(resp.StatusCode)
+			e.Error.Message = http.StatusText(status)
 		}
-		return fmt.Errorf("Cloud DNS answered %d: %s", resp.StatusCode, e.Error.Message)
+		return fmt.Errorf("Cloud DNS answered %d: %s", status, e.Error.Message)
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {

@@ -8,8 +8,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
-	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -66,14 +64,7 @@ func newRoute53(_ context.Context, c Config) (*route53Zone, error) {
 		&credentials.FileAWSCredentials{},
 		&credentials.IAM{Client: &http.Client{Timeout: 10 * time.Second}},
 	})
-	tr := &http.Transport{
-		Proxy:                 http.ProxyFromEnvironment,
-		DialContext:           (&net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}).DialContext,
-		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: callTimeout,
-		IdleConnTimeout:       90 * time.Second,
-	}
-	z := &route53Zone{client: &http.Client{Transport: tr}, endpoint: strings.TrimSuffix(endpoint, "/"),
+	z := &route53Zone{client: &http.Client{Transport: newTransport()}, endpoint: strings.TrimSuffix(endpoint, "/"),
 		creds: creds, signer: v4.NewSigner(), conf: c, timeout: c.ChangeTimeout}
 	if c.ZoneName() == "" {
 		z.id = strings.TrimPrefix(c.Zone, "/hostedzone/")
@@ -124,19 +115,14 @@ func (z *route53Zone) call(ctx context.Context, method, path string, query url.V
 	if err := z.signer.SignHTTP(ctx, cr, req, hex.EncodeToString(sum[:]), "route53", "us-east-1", time.Now()); err != nil {
 		return err
 	}
-	resp, err := z.client.Do(req)
+	status, b, err := exchange(z.client, req, "Route 53")
 	if err != nil {
-		return fmt.Errorf("Route 53: %w", err)
+		return err
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(io.LimitReader(resp.Body, 8<<20))
-	if err != nil {
-		return fmt.Errorf("Route 53: reading its answer: %w", err)
-	}
-	if resp.StatusCode/100 != 2 {
-		e := &route53Error{Status: resp.StatusCode}
+	if status/100 != 2 {
+		e := &route53Error{Status: status}
 		if xml.Unmarshal(b, e) != nil || e.Code == "" {
-			e.Code, e.Message = http.StatusText(resp.StatusCode), strings.TrimSpace(string(b))
+			e.Code, e.Message = http.StatusText(status), strings.TrimSpace(string(b))
 		}
 		return e
 	}
