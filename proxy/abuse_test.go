@@ -245,6 +245,13 @@ func TestHTTP2FloodsAreCutOff(t *testing.T) {
 		}, func(fr *http2.Framer, _ int) error { return fr.WriteContinuation(1, false, frag) }},
 		{"SETTINGS", false, nil, func(fr *http2.Framer, _ int) error { return fr.WriteSettings() }},
 		{"PING", false, nil, func(fr *http2.Framer, i int) error { return fr.WritePing(false, [8]byte{byte(i)}) }},
+		{"WINDOW_UPDATE", false, nil, func(fr *http2.Framer, _ int) error { return fr.WriteWindowUpdate(0, 1) }},
+		{"PRIORITY", false, nil, func(fr *http2.Framer, i int) error {
+			return fr.WritePriority(uint32(2*i+1), http2.PriorityParam{Weight: 15})
+		}},
+		{"empty DATA", true, func(fr *http2.Framer) error {
+			return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block, EndHeaders: true})
+		}, func(fr *http2.Framer, _ int) error { return fr.WriteData(1, false, nil) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()

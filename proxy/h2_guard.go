@@ -24,6 +24,12 @@ var (
 	h2ResetBudget    = budgetSpec{burst: 200, perSecond: 100}
 	h2SettingsBudget = budgetSpec{burst: 20, perSecond: 5}
 	h2PingBudget     = budgetSpec{burst: 50, perSecond: 10}
+	// Frames that ask nothing of the server but to read them: WINDOW_UPDATE,
+	// PRIORITY, and DATA with no byte that does not end its stream (the
+	// "empty frames" and "resource loop" floods). A browser sends a
+	// WINDOW_UPDATE per half window it reads (megabytes), so this is far
+	// above any download's.
+	h2IdleFrameBudget = budgetSpec{burst: 5000, perSecond: 2500}
 )
 
 // h2MaxHeaderBlock caps the bytes of one header block (HEADERS and its
@@ -43,6 +49,7 @@ var (
 	errH2Resets       = errors.New("too many RST_STREAM frames (rapid reset)")
 	errH2Settings     = errors.New("too many SETTINGS frames")
 	errH2Pings        = errors.New("too many PING frames")
+	errH2IdleFrames   = errors.New("too many WINDOW_UPDATE, PRIORITY or empty DATA frames")
 	errH2SlowHeaders  = errors.New("a header block took longer than the header timeout")
 	errH2FrameTooLong = errors.New("a frame longer than any the server accepts")
 	errH2HeaderBlock  = errors.New("a header block over the cap (CONTINUATION flood)")
@@ -50,10 +57,13 @@ var (
 
 // HTTP/2 frame types and flags the guard reads (RFC 9113 section 6).
 const (
+	h2FrameData         = 0x0
 	h2FrameHeaders      = 0x1
+	h2FramePriority     = 0x2
 	h2FrameRSTStream    = 0x3
 	h2FrameSettings     = 0x4
 	h2FramePing         = 0x6
+	h2FrameWindowUpdate = 0x8
 	h2FrameContinuation = 0x9
 	h2FlagAck           = 0x1
 	h2FlagEndHeaders    = 0x4
@@ -97,8 +107,8 @@ type h2Scanner struct {
 	endsIn  bool   // the current frame ends the header block
 	block   uint32 // bytes of the header block so far
 
-	resets, settings, pings budget
-	now                     func() time.Time
+	resets, settings, pings, idle budget
+	now                           func() time.Time
 }
 
 func newH2Scanner(now func() time.Time) *h2Scanner {
@@ -107,6 +117,7 @@ func newH2Scanner(now func() time.Time) *h2Scanner {
 		resets:   budget{spec: h2ResetBudget},
 		settings: budget{spec: h2SettingsBudget},
 		pings:    budget{spec: h2PingBudget},
+		idle:     budget{spec: h2IdleFrameBudget},
 		now:      now,
 	}
 }
@@ -175,6 +186,14 @@ func (s *h2Scanner) frame() error {
 	case h2FramePing:
 		if flags&h2FlagAck == 0 && !s.pings.take(s.now()) {
 			return errH2Pings
+		}
+	case h2FrameWindowUpdate, h2FramePriority:
+		if !s.idle.take(s.now()) {
+			return errH2IdleFrames
+		}
+	case h2FrameData:
+		if length == 0 && flags&h2FlagEndStream == 0 && !s.idle.take(s.now()) {
+			return errH2IdleFrames
 		}
 	}
 	return nil
