@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pierhq/pier/proxy/internal/benchcert"
 	"golang.org/x/net/http2"
 )
 
@@ -220,5 +222,68 @@ func TestLoopCutsOffBadTLSClients(t *testing.T) {
 	}
 	if looped, _ := fr.LoopCounts(); looped < 2 {
 		t.Errorf("looped %d", looped)
+	}
+}
+
+// The HTTPS listener's --max-conns cap holds for connections in the loops
+// and for those they hand over, and each frees its place when it closes.
+func TestFrontCapsHTTPSConnections(t *testing.T) {
+	u := newUpstream(t, "web.1")
+	p := appProxy(t, u)
+	cfg, err := benchcert.TLSConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := NewFront(p, l.Addr().String())
+	fr.TLSConfig, fr.MaxConns, fr.Loop = cfg, 2, &LoopConfig{Proxy: p}
+	fr.ErrorLog = log.New(io.Discard, "", 0)
+	served := make(chan error, 1)
+	go func() { served <- fr.ServeTLS(l) }()
+	t.Cleanup(func() { fr.Close(); <-served })
+	addr := l.Addr().String()
+
+	get := "GET / HTTP/1.1\r\nHost: app.localhost\r\n\r\n"
+	post := "POST /body HTTP/1.1\r\nHost: app.localhost\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n"
+	a, b := dialTLSRaw(t, addr), dialTLSRaw(t, addr)
+	a.send(get)
+	a.read("GET")
+	b.send(post) // handed to a goroutine
+	b.read("POST")
+	if looped, handed := fr.LoopCounts(); looped != 1 || handed != 1 {
+		t.Fatalf("looped %d, handed over %d", looped, handed)
+	}
+	// A third connection waits in the backlog: its handshake is not answered.
+	raw, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	c := tls.Client(raw, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	handshook := make(chan error, 1)
+	go func() { handshook <- c.Handshake() }()
+	select {
+	case err := <-handshook:
+		t.Fatalf("a third connection was served with MaxConns 2 (%v)", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	b.c.Close() // the handed-over one frees its place
+	if err := <-handshook; err != nil {
+		t.Fatalf("the third connection, once one closed: %v", err)
+	}
+	rc := &rawConn{t: t, c: c, br: bufio.NewReader(c)}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	rc.send(get)
+	if resp, body := rc.read("GET"); resp.StatusCode != 200 || body != "web.1" {
+		t.Fatalf("the third connection: %d %q", resp.StatusCode, body)
+	}
+	a.c.Close() // the looped one frees its place
+	d := dialTLSRaw(t, addr)
+	d.send(get)
+	if resp, _ := d.read("GET"); resp.StatusCode != 200 {
+		t.Fatalf("a fourth connection, once another closed: %d", resp.StatusCode)
 	}
 }
