@@ -271,8 +271,13 @@ func TestFrontCapsHTTPSConnections(t *testing.T) {
 	case <-time.After(300 * time.Millisecond):
 	}
 	b.c.Close() // the handed-over one frees its place
-	if err := <-handshook; err != nil {
-		t.Fatalf("the third connection, once one closed: %v", err)
+	select {
+	case err := <-handshook:
+		if err != nil {
+			t.Fatalf("the third connection, once one closed: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("the third connection still waits after one closed")
 	}
 	rc := &rawConn{t: t, c: c, br: bufio.NewReader(c)}
 	c.SetDeadline(time.Now().Add(5 * time.Second))
