@@ -28,7 +28,8 @@ import (
 // attack. The tests run in parallel, so it covers them all at once.
 const abuseHeapBound = 32 << 20
 
-// abuseTarget is an HTTPS Front with one app, a well-behaved client asking
+// abuseTarget is an HTTPS Front with one app (its HTTP/1.1 connections in
+// event loops, as in the agent), a well-behaved client asking
 // it every 20 ms, and a watch on the heap.
 type abuseTarget struct {
 	addr    string
@@ -48,7 +49,7 @@ func newAbuseTarget(t *testing.T) *abuseTarget {
 	p := New(Config{Domain: "localhost"})
 	t.Cleanup(func() { p.Close() })
 	p.SetRoutes([]Route{appRoute("app", u)})
-	fr, addr := serveTLSFront(t, p)
+	fr, addr := serveTLSLoops(t, p, LoopConfig{}) // as the agent serves HTTPS
 	at := &abuseTarget{addr: addr, front: fr, stop: make(chan struct{})}
 	var ms runtime.MemStats
 	runtime.ReadMemStats(&ms)

@@ -92,6 +92,10 @@ func NewEdge(cfg EdgeConfig) (*Edge, error) {
 		e.tls = NewFront(p, "")
 		e.tls.Lean = p.Lean
 		e.tls.TLSConfig = cfg.Certs.TLSConfig()
+		e.tls.MaxConns = cfg.MaxConns
+		if cfg.Loops >= 0 {
+			e.tls.Loop = &LoopConfig{Proxy: p, Loops: cfg.Loops}
+		}
 	}
 	e.wg.Add(1)
 	go e.follow()
@@ -116,9 +120,6 @@ func (e *Edge) Serve(plain, secure net.Listener) error {
 		go func() { errs <- e.plain.Serve(plain) }()
 	}
 	if secure != nil {
-		if e.cfg.MaxConns > 0 {
-			secure = LimitListener(secure, e.cfg.MaxConns)
-		}
 		go func() { errs <- e.tls.ServeTLS(secure) }()
 	}
 	return <-errs

@@ -145,10 +145,12 @@ func (f *Front) serve(l net.Listener, cfg *tls.Config) error {
 		go f.std.Serve(f.handoff) // returns once Shutdown or Close closes it
 		go f.watchSlowRequests()  // returns once the front closes
 	})
-	var loops *loopGroup
-	if cfg == nil && f.Loop != nil {
+	var loops *loopGroup // for plain connections; TLS ones go there after their handshake
+	if f.Loop != nil {
 		f.loopOnce.Do(f.startLoops)
-		loops = f.loops.Load()
+		if cfg == nil {
+			loops = f.loops.Load()
+		}
 	}
 	var delay time.Duration
 	for {
@@ -186,16 +188,17 @@ func (f *Front) serve(l net.Listener, cfg *tls.Config) error {
 		if f.sem != nil {
 			c = &releaseConn{Conn: c, release: release}
 		}
-		if !f.startConn(c, cfg) {
+		if !f.startConn(c, cfg, nil) {
 			return http.ErrServerClosed
 		}
 	}
 }
 
-// startConn serves c in a goroutine of its own; false once the front is
-// closing (c is then closed).
-func (f *Front) startConn(c net.Conn, cfg *tls.Config) bool {
-	fc := &frontConn{f: f, c: c}
+// startConn serves c in a goroutine of its own, with a TLS handshake by
+// cfg unless nil; tc, unless nil, is the TLS connection under c, whose
+// handshake is done. False once the front is closing (c is then closed).
+func (f *Front) startConn(c net.Conn, cfg *tls.Config, tc *tls.Conn) bool {
+	fc := &frontConn{f: f, c: c, tls: tc}
 	if !f.trackConn(fc, true) {
 		c.Close()
 		return false

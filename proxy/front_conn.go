@@ -62,8 +62,18 @@ func (fc *frontConn) serve(cfg *tls.Config) {
 		}
 		f.trackConn(fc, false)
 	}()
-	if cfg != nil {
-		tc := tls.Server(fc.c, cfg)
+	switch {
+	case cfg != nil:
+		// A pipe under the TLS connection lets it move to an event loop
+		// after the handshake (loop_tls_linux.go).
+		var pipe *tlsPipe
+		conn := fc.c
+		loops := f.loops.Load()
+		if loops != nil {
+			pipe = &tlsPipe{Conn: fc.c}
+			conn = pipe
+		}
+		tc := tls.Server(conn, cfg)
 		fc.c.SetDeadline(time.Now().Add(ServerReadHeaderTimeout))
 		if err := tc.Handshake(); err != nil {
 			var re tls.RecordHeaderError
@@ -78,6 +88,10 @@ func (fc *frontConn) serve(cfg *tls.Config) {
 		cs := tc.ConnectionState()
 		switch p := cs.NegotiatedProtocol; p {
 		case "", "http/1.1":
+			if loops != nil && loops.addTLS(tc, pipe) {
+				handedOff = true
+				return
+			}
 		case "h2":
 			fc.c = tc
 			f.serveH2(fc, tc)
@@ -88,6 +102,9 @@ func (fc *frontConn) serve(cfg *tls.Config) {
 			return
 		}
 		fc.c, fc.tls, fc.tlsState = tc, tc, &cs
+	case fc.tls != nil: // handed back by an event loop
+		cs := fc.tls.ConnectionState()
+		fc.tlsState = &cs
 	}
 	fc.remoteAddr = fc.c.RemoteAddr().String()
 	ctx := context.WithValue(context.Background(), http.ServerContextKey, f.std)

@@ -172,7 +172,7 @@ func (l *evLoop) writeAnswerHead(c *evConn, x *exchange, head []byte) (code int,
 		}
 		return false
 	}
-	addAnswerFields(rt, false, x.st.fwd[3:4:4], x.st.setCookie, has, func(k string, vv []string) {
+	addAnswerFields(rt, c.tls != nil, x.st.fwd[3:4:4], x.st.setCookie, has, func(k string, vv []string) {
 		for _, v := range vv {
 			out = appendField(out, k, v)
 		}

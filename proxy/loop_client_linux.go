@@ -4,6 +4,7 @@ package proxy
 
 import (
 	"bytes"
+	"crypto/tls"
 	"net"
 	"net/netip"
 	"os"
@@ -20,11 +21,11 @@ import (
 
 var clientBufs = sync.Pool{New: func() any { return make([]byte, 0, frontBufSize) }}
 
-func (l *evLoop) addClient(fd int, remote netip.AddrPort, release func()) {
+func (l *evLoop) addClient(fd int, remote netip.AddrPort, release func()) *evConn {
 	if l.closing {
 		unix.Close(fd)
 		release()
-		return
+		return nil
 	}
 	c := &evConn{fd: fd, remote: remote, release: release, in: clientBufs.Get().([]byte)}
 	c.remoteStr = remote.String()
@@ -32,9 +33,10 @@ func (l *evLoop) addClient(fd int, remote netip.AddrPort, release func()) {
 	if !l.register(c, evRead) {
 		unix.Close(fd)
 		release()
-		return
+		return nil
 	}
 	l.clients++
+	return c
 }
 
 // gone handles a connection that failed or closed.
@@ -66,9 +68,14 @@ func (l *evLoop) readClient(c *evConn, ev uint32) {
 		}
 		return
 	}
-	n, err := sysRead(c.fd, c.in[len(c.in):cap(c.in)])
-	if n > 0 {
+	var n int
+	var err error
+	if c.tls != nil {
+		n, err = l.readTLS(c)
+	} else if n, err = sysRead(c.fd, c.in[len(c.in):cap(c.in)]); n > 0 {
 		c.in = c.in[:len(c.in)+n]
+	}
+	if n > 0 {
 		if c.x == nil {
 			l.serveClient(c)
 		} else if len(c.in) == cap(c.in) {
@@ -86,6 +93,14 @@ func (l *evLoop) readClient(c *evConn, ev uint32) {
 func (l *evLoop) serveClient(c *evConn) {
 	if c.closed || c.x != nil {
 		return
+	}
+	if c.tls != nil && len(c.in) < cap(c.in) {
+		// What crypto/tls decrypted or holds beyond what c.in took
+		// before: no event will say it is there.
+		if err := l.pullTLS(c); err != nil {
+			l.gone(c)
+			return
+		}
 	}
 	if len(c.in) == 0 {
 		if l.closing {
@@ -179,7 +194,7 @@ func (l *evLoop) start(c *evConn, head []byte) int {
 	if g.direct != nil && !g.direct(lr.host, path) {
 		return startNo
 	}
-	ar := arrival{host: lr.host, peer: c.remote.Addr().Unmap(), remote: c.remoteStr, bodyLen: int64(lr.bodyLen)}
+	ar := arrival{host: lr.host, peer: c.remote.Addr().Unmap(), remote: c.remoteStr, tls: c.tls != nil, bodyLen: int64(lr.bodyLen)}
 	for _, f := range fields {
 		ar.readForwarding(f.key, f.value)
 	}
@@ -236,6 +251,7 @@ func (l *evLoop) handOverClient(c *evConn) {
 	pending := append([]byte(nil), c.in...)
 	release := c.release
 	c.release = nil
+	t := c.tls
 	fd, err := unix.FcntlInt(uintptr(c.fd), unix.F_DUPFD_CLOEXEC, 0)
 	l.close(c)
 	if err != nil {
@@ -250,9 +266,14 @@ func (l *evLoop) handOverClient(c *evConn) {
 		return
 	}
 	var conn net.Conn = &releaseConn{Conn: nc, release: release}
+	var tc *tls.Conn
+	if t != nil {
+		tc = t.handBack(conn)
+		conn = tc
+	}
 	if len(pending) > 0 {
 		conn = &handedOffConn{Conn: conn, pending: pending}
 	}
 	l.g.f.loopHandedOff.Add(1)
-	l.g.f.startConn(conn, nil)
+	l.g.f.startConn(conn, nil, tc)
 }

@@ -102,6 +102,7 @@ type evConn struct {
 	partial   bool      // a head has begun
 	closeOut  bool      // close once out is written
 	handOver  bool      // hand to Front's goroutines once out is written
+	tls       *loopTLS  // an HTTPS connection's (loop_tls_linux.go); out holds records up to tls.sealed, then plain bytes
 
 	// An instance's.
 	be        *backend
@@ -305,12 +306,19 @@ func (l *evLoop) handle(c *evConn, ev uint32) {
 
 // flush writes c.out; false when c is gone.
 func (l *evLoop) flush(c *evConn) bool {
+	if c.tls != nil && c.tls.seal(c) != nil {
+		l.gone(c)
+		return false
+	}
 	rest, err := writeSome(c.fd, c.out)
 	if err != nil {
 		l.gone(c)
 		return false
 	}
 	c.out = c.out[:copy(c.out, rest)]
+	if c.tls != nil {
+		c.tls.sealed = len(c.out)
+	}
 	if len(c.out) == 0 && cap(c.out) > loopLowWater {
 		c.out = nil // a large answer's buffer is not kept for the connection's life
 	}
@@ -342,6 +350,10 @@ func (l *evLoop) flush(c *evConn) bool {
 // send writes b to c, keeping what the socket does not take; false when
 // c is gone.
 func (l *evLoop) send(c *evConn, b []byte) bool {
+	if c.tls != nil {
+		c.out = append(c.out, b...)
+		return l.flush(c) // sealed there
+	}
 	if len(c.out) == 0 {
 		rest, err := writeSome(c.fd, b)
 		if err != nil {

@@ -3,6 +3,7 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"errors"
 	"net"
 )
@@ -16,6 +17,7 @@ func newLoopGroup(*Front, *LoopConfig) (*loopGroup, error) {
 	return nil, errors.New("event loops run on Linux only")
 }
 
-func (*loopGroup) add(*net.TCPConn, func()) bool { return false }
-func (*loopGroup) shutdown()                     {}
-func (*loopGroup) closeAll()                     {}
+func (*loopGroup) add(*net.TCPConn, func()) bool   { return false }
+func (*loopGroup) addTLS(*tls.Conn, *tlsPipe) bool { return false }
+func (*loopGroup) shutdown()                       {}
+func (*loopGroup) closeAll()                       {}

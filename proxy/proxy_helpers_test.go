@@ -275,3 +275,27 @@ func serveTLSFront(t *testing.T, p *Proxy) (*Front, string) {
 	t.Cleanup(func() { fr.Close(); <-served })
 	return fr, l.Addr().String()
 }
+
+// serveTLSLoops serves p with a Front over TLS (a fresh self-signed
+// certificate) whose HTTP/1.1 connections go to event loops after their
+// handshake; lc may shorten the loops' limits.
+func serveTLSLoops(t *testing.T, p *Proxy, lc LoopConfig) (*Front, string) {
+	t.Helper()
+	cfg, err := benchcert.TLSConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := NewFront(p, l.Addr().String())
+	fr.TLSConfig = cfg
+	fr.ErrorLog = log.New(io.Discard, "", 0)
+	lc.Proxy = p
+	fr.Loop = &lc
+	served := make(chan error, 1)
+	go func() { served <- fr.ServeTLS(l) }()
+	t.Cleanup(func() { fr.Close(); <-served })
+	return fr, l.Addr().String()
+}

@@ -1,11 +1,8 @@
 package proxy
 
 import (
-	"net"
 	"net/http"
 	"time"
-
-	"golang.org/x/net/netutil"
 )
 
 // Server limits against slow or greedy clients.
@@ -28,10 +25,4 @@ func NewServer(h http.Handler, addr string) *http.Server {
 		IdleTimeout:       ServerIdleTimeout,
 		MaxHeaderBytes:    ServerMaxHeaderBytes,
 	}
-}
-
-// LimitListener accepts at most n connections at once from l; more wait
-// in the kernel's backlog until one closes.
-func LimitListener(l net.Listener, n int) net.Listener {
-	return netutil.LimitListener(l, n)
 }

@@ -37,7 +37,8 @@ func main() {
 	if *addr == "" || *sni == "" {
 		log.Fatal("benchhandshake: give -addr HOST:PORT and -sni NAME")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), *dur)
+	end := time.Now().Add(*dur)
+	ctx, cancel := context.WithDeadline(context.Background(), end)
 	defer cancel()
 	var done, resumed, failed atomic.Int64
 	var firstErr atomic.Value
@@ -57,7 +58,9 @@ func main() {
 			for ctx.Err() == nil {
 				didResume, err := connect(ctx, *addr, *sni, cfg)
 				if err != nil {
-					if ctx.Err() == nil {
+					// A dial the run's end cut short is no failure: its
+					// deadline passes a moment before ctx says so.
+					if ctx.Err() == nil && time.Until(end) > 10*time.Millisecond {
 						failed.Add(1)
 						firstErr.CompareAndSwap(nil, err)
 					}

@@ -1,0 +1,289 @@
+//go:build linux
+
+package proxy
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/pierhq/pier/proxy/internal/benchcert"
+	"golang.org/x/net/http2"
+)
+
+// dialTLSRaw opens an HTTPS/1.1 connection to addr for raw requests.
+func dialTLSRaw(t *testing.T, addr string) *rawConn {
+	t.Helper()
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 5 * time.Second}, "tcp", addr,
+		&tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.SetDeadline(time.Now().Add(10 * time.Second))
+	t.Cleanup(func() { c.Close() })
+	return &rawConn{t: t, c: c, br: bufio.NewReader(c)}
+}
+
+func TestLoopServesHTTPS(t *testing.T) {
+	u := newUpstream(t, "web.1")
+	p := appProxy(t, u)
+	fr, addr := serveTLSLoops(t, p, LoopConfig{})
+	rc := dialTLSRaw(t, addr)
+
+	rc.send("GET /a HTTP/1.1\r\nHost: app.localhost\r\nX-Forwarded-Proto: http\r\n\r\n")
+	resp, body := rc.read("GET")
+	if resp.StatusCode != 200 || body != "web.1" {
+		t.Fatalf("answer %d %q", resp.StatusCode, body)
+	}
+	for k, want := range map[string]string{
+		"Echo-X-Forwarded-Proto":    "https",
+		"Echo-X-Forwarded-For":      "127.0.0.1",
+		"Strict-Transport-Security": "max-age=31536000",
+		"X-Content-Type-Options":    "nosniff",
+	} {
+		if got := resp.Header.Get(k); got != want {
+			t.Errorf("%s: %q, want %q", k, got, want)
+		}
+	}
+	// Forty requests in one write: more than the connection's buffer
+	// holds, in more than one record.
+	var reqs strings.Builder
+	for i := range 40 {
+		fmt.Fprintf(&reqs, "GET /p%d HTTP/1.1\r\nHost: app.localhost\r\nX-Padding: %s\r\n\r\n", i, strings.Repeat("x", 100))
+	}
+	if reqs.Len() <= frontBufSize {
+		t.Fatalf("the pipelined requests are %d bytes, want more than %d", reqs.Len(), frontBufSize)
+	}
+	rc.send(reqs.String())
+	for i := range 40 {
+		resp, body := rc.read("GET")
+		if resp.StatusCode != 200 || body != "web.1" {
+			t.Fatalf("pipelined request %d: %d %q", i, resp.StatusCode, body)
+		}
+	}
+	if looped, handed := fr.LoopCounts(); looped != 41 || handed != 0 {
+		t.Fatalf("looped %d, handed over %d: want 41 requests in the loop", looped, handed)
+	}
+
+	// A body larger than the loop takes: the connection goes on, on a
+	// goroutine, still HTTPS to the app.
+	big := strings.Repeat("b", 10<<10)
+	rc.send(fmt.Sprintf("POST /body HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: %d\r\n\r\n%s", len(big), big))
+	resp, body = rc.read("POST")
+	if resp.StatusCode != 200 || body != fmt.Sprint(len(big)) || resp.Header.Get("Echo-X-Forwarded-Proto") != "https" ||
+		resp.Header.Get("Strict-Transport-Security") == "" {
+		t.Fatalf("large POST: %d %q, X-Forwarded-Proto %q", resp.StatusCode, body, resp.Header.Get("Echo-X-Forwarded-Proto"))
+	}
+	rc.send("GET /after HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
+	resp, body = rc.read("GET")
+	if resp.StatusCode != 200 || body != "web.1" || resp.Header.Get("Echo-X-Forwarded-Proto") != "https" {
+		t.Fatalf("after the hand-over: %d %q", resp.StatusCode, body)
+	}
+	if looped, handed := fr.LoopCounts(); looped != 41 || handed != 1 {
+		t.Fatalf("looped %d, handed over %d: want the connection handed over once", looped, handed)
+	}
+
+	// HTTP/2 stays with x/net/http2.
+	tr := &http2.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
+	defer tr.CloseIdleConnections()
+	req, _ := http.NewRequest("GET", "https://"+addr+"/h2", nil)
+	req.Host = "app.localhost"
+	resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.ProtoMajor != 2 {
+		t.Fatalf("HTTP/2: %d over %s", resp.StatusCode, resp.Proto)
+	}
+	if looped, _ := fr.LoopCounts(); looped != 41 {
+		t.Fatalf("an HTTP/2 request went to a loop (%d)", looped)
+	}
+}
+
+func TestLoopServesHTTPSUnderConcurrentTraffic(t *testing.T) {
+	payload := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	sum := sha256.Sum256(payload)
+	big := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/big" {
+			w.Write(payload)
+			return
+		}
+		io.WriteString(w, r.URL.Path)
+	}))
+	defer big.Close()
+	p := New(Config{Domain: "localhost"})
+	defer p.Close()
+	p.SetRoutes([]Route{{App: "app", Hosts: []string{"app.localhost"},
+		Upstreams: []Upstream{{Name: "web.1", Addr: big.Listener.Addr().String(), Slot: "blue"}}}})
+	fr, addr := serveTLSLoops(t, p, LoopConfig{})
+
+	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, MaxIdleConnsPerHost: 16}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr, Timeout: 20 * time.Second}
+	get := func(path string) ([]byte, error) {
+		req, _ := http.NewRequest("GET", "https://"+addr+path, nil)
+		req.Host = "app.localhost"
+		resp, err := client.Do(req)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != 200 || resp.ProtoMajor != 1 {
+			return nil, fmt.Errorf("%s over %s", resp.Status, resp.Proto)
+		}
+		return io.ReadAll(resp.Body)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan error, 400)
+	for w := range 16 {
+		wg.Go(func() {
+			for i := range 25 {
+				path := fmt.Sprintf("/w%d/%d", w, i)
+				if i%10 == 9 {
+					path = "/big"
+				}
+				b, err := get(path)
+				switch {
+				case err != nil:
+					errs <- err
+				case path == "/big" && sha256.Sum256(b) != sum:
+					errs <- fmt.Errorf("/big: %d bytes, not the payload", len(b))
+				case path != "/big" && string(b) != path:
+					errs <- fmt.Errorf("%s answered %q", path, b)
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	if looped, handed := fr.LoopCounts(); looped != 400 || handed != 0 {
+		t.Errorf("looped %d, handed over %d: want all 400 in the loops", looped, handed)
+	}
+}
+
+func TestLoopCutsOffBadTLSClients(t *testing.T) {
+	u := newUpstream(t, "web.1")
+	p := appProxy(t, u)
+	fr, addr := serveTLSLoops(t, p, LoopConfig{headerTimeout: 300 * time.Millisecond, idleTimeout: 30 * time.Second})
+
+	// A head that never ends.
+	slow := dialTLSRaw(t, addr)
+	slow.send("GET / HTTP/1.1\r\nHost: app.localhost\r\n")
+	start := time.Now()
+	if _, err := slow.br.ReadByte(); err == nil {
+		t.Fatal("a head that never ended was answered")
+	}
+	if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("the slow head was cut after %v", d)
+	}
+
+	// Bytes that are no TLS record, after the handshake.
+	raw, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	tc := tls.Client(raw, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(tc, "GET /ok HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
+	br := bufio.NewReader(tc)
+	tc.SetDeadline(time.Now().Add(5 * time.Second))
+	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("before the garbage: %v", err)
+	}
+	raw.Write([]byte("\x17\x03\x03\x00\x20" + strings.Repeat("\xff", 32))) // an application record no key made
+	raw.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := io.ReadAll(raw); err != nil { // what the proxy sends, its alert included, up to its close
+		t.Errorf("the connection stayed open after a forged record: %v", err)
+	}
+
+	// The loop serves others as before.
+	rc := dialTLSRaw(t, addr)
+	rc.send("GET / HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
+	if resp, body := rc.read("GET"); resp.StatusCode != 200 || body != "web.1" {
+		t.Fatalf("after the bad clients: %d %q", resp.StatusCode, body)
+	}
+	if looped, _ := fr.LoopCounts(); looped < 2 {
+		t.Errorf("looped %d", looped)
+	}
+}
+
+// The HTTPS listener's --max-conns cap holds for connections in the loops
+// and for those they hand over, and each frees its place when it closes.
+func TestFrontCapsHTTPSConnections(t *testing.T) {
+	u := newUpstream(t, "web.1")
+	p := appProxy(t, u)
+	cfg, err := benchcert.TLSConfig()
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fr := NewFront(p, l.Addr().String())
+	fr.TLSConfig, fr.MaxConns, fr.Loop = cfg, 2, &LoopConfig{Proxy: p}
+	fr.ErrorLog = log.New(io.Discard, "", 0)
+	served := make(chan error, 1)
+	go func() { served <- fr.ServeTLS(l) }()
+	t.Cleanup(func() { fr.Close(); <-served })
+	addr := l.Addr().String()
+
+	get := "GET / HTTP/1.1\r\nHost: app.localhost\r\n\r\n"
+	post := "POST /body HTTP/1.1\r\nHost: app.localhost\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n"
+	a, b := dialTLSRaw(t, addr), dialTLSRaw(t, addr)
+	a.send(get)
+	a.read("GET")
+	b.send(post) // handed to a goroutine
+	b.read("POST")
+	if looped, handed := fr.LoopCounts(); looped != 1 || handed != 1 {
+		t.Fatalf("looped %d, handed over %d", looped, handed)
+	}
+	// A third connection waits in the backlog: its handshake is not answered.
+	raw, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	c := tls.Client(raw, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	handshook := make(chan error, 1)
+	go func() { handshook <- c.Handshake() }()
+	select {
+	case err := <-handshook:
+		t.Fatalf("a third connection was served with MaxConns 2 (%v)", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	b.c.Close() // the handed-over one frees its place
+	if err := <-handshook; err != nil {
+		t.Fatalf("the third connection, once one closed: %v", err)
+	}
+	rc := &rawConn{t: t, c: c, br: bufio.NewReader(c)}
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	rc.send(get)
+	if resp, body := rc.read("GET"); resp.StatusCode != 200 || body != "web.1" {
+		t.Fatalf("the third connection: %d %q", resp.StatusCode, body)
+	}
+	a.c.Close() // the looped one frees its place
+	d := dialTLSRaw(t, addr)
+	d.send(get)
+	if resp, _ := d.read("GET"); resp.StatusCode != 200 {
+		t.Fatalf("a fourth connection, once another closed: %d", resp.StatusCode)
+	}
+}
