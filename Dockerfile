@@ -20,7 +20,7 @@ COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
 ARG VERSION=dev
-RUN CGO_ENABLED=0 go build -trimpath -buildvcs=false \
+RUN CGO_ENABLED=0 go build -trimpath -buildvcs=false -tags urfave_cli_no_docs \
 	-ldflags "-s -w -X github.com/pierhq/pier/cli.version=${VERSION}" \
 	-o /out/pier ./cmd/pier
 

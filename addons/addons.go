@@ -171,11 +171,11 @@ type server struct {
 	stopping  bool // being destroyed: not supervised
 }
 
-var nameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`) })
 
 // CheckName refuses a name that is not a valid add-on name.
 func CheckName(name string) error {
-	if !nameRE.MatchString(name) {
+	if !nameRE().MatchString(name) {
 		return fmt.Errorf("%q is not a valid add-on name: use lower-case letters, digits and '-', starting with a letter, at most 63", name)
 	}
 	return nil

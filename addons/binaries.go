@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -61,16 +62,16 @@ func FindBinaries(pgBin, redisServer string) Binaries {
 }
 
 var (
-	pgVersionRE    = regexp.MustCompile(`\(PostgreSQL\) (\d+)`)
-	redisVersionRE = regexp.MustCompile(`v=(\d+)\.`)
+	pgVersionRE    = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\(PostgreSQL\) (\d+)`) })
+	redisVersionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`v=(\d+)\.`) })
 )
 
 func postgresMajor(prog string) string {
-	return versionOf(prog, pgVersionRE)
+	return versionOf(prog, pgVersionRE())
 }
 
 func redisMajor(prog string) string {
-	return versionOf(prog, redisVersionRE)
+	return versionOf(prog, redisVersionRE())
 }
 
 func versionOf(prog string, re *regexp.Regexp) string {

@@ -8,6 +8,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pierhq/pier/addons"
@@ -32,7 +33,7 @@ type addonService struct {
 	logf   func(format string, args ...any)
 }
 
-var addonVarRE = regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,58}$`)
+var addonVarRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Z][A-Z0-9_]{0,58}$`) })
 
 // defaultVar is the config var of a type's first add-on on an app.
 func defaultVar(typ string) string {
@@ -48,7 +49,7 @@ func defaultVar(typ string) string {
 func chooseVar(vars map[string]string, typ, addon, as string) (string, error) {
 	if as != "" {
 		v := strings.ToUpper(strings.TrimSuffix(strings.ToUpper(as), "_URL")) + "_URL"
-		if !addonVarRE.MatchString(v) {
+		if !addonVarRE().MatchString(v) {
 			return "", invalidf("--as %q: use letters, digits and _, starting with a letter (the config var is AS_URL)", as)
 		}
 		if _, taken := vars[v]; taken {

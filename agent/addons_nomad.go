@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"regexp"
+	"sync"
 
 	"github.com/pierhq/pier/api"
 	"github.com/pierhq/pier/scheduler"
@@ -27,7 +28,7 @@ type remoteAddons struct {
 // --version is not given.
 var defaultImageVersion = map[string]string{api.AddonPostgres: "16", api.AddonRedis: "7"}
 
-var imageVersionRE = regexp.MustCompile(`^[0-9]{1,3}(\.[0-9]{1,3})?$`)
+var imageVersionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]{1,3}(\.[0-9]{1,3})?$`) })
 
 // addonRunnerOf returns the add-on runner of s, or nil when s has none.
 func addonRunnerOf(s scheduler.Scheduler) scheduler.AddonRunner {
@@ -51,7 +52,7 @@ func (as *addonService) createRemote(ctx context.Context, app string, rec api.Ad
 	if version == "" {
 		version = defaultImageVersion[rec.Type]
 	}
-	if !imageVersionRE.MatchString(version) {
+	if !imageVersionRE().MatchString(version) {
 		as.forget(rec.Name)
 		return api.AddonChange{}, invalidf("--version %q: give the image's major version, as 16 (postgres) or 7 (redis)", version)
 	}

@@ -476,7 +476,7 @@ func (a *Agent) certEvent(host, msg string) {
 
 // hostApp returns the app a host routes to, or "".
 func (a *Agent) hostApp(host string) string {
-	if app, ok := strings.CutSuffix(host, "."+a.cfg.Domain); ok && appNameRE.MatchString(app) {
+	if app, ok := strings.CutSuffix(host, "."+a.cfg.Domain); ok && appNameRE().MatchString(app) {
 		return app
 	}
 	app, _ := a.store.DomainApp(host)

@@ -9,6 +9,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pierhq/pier/agent/store"
@@ -17,7 +18,7 @@ import (
 	"github.com/pierhq/pier/scheduler"
 )
 
-var appNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{1,29}$`)
+var appNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9-]{1,29}$`) })
 
 // reservedNames cannot be app names: pier.<domain> is the control host.
 var reservedNames = map[string]bool{"pier": true, "www": true, "git": true}
@@ -53,7 +54,7 @@ func decode(r *http.Request, v any) error { return decodeBody(r.Body, v) }
 // appOf loads the app named in the path.
 func (a *Agent) appOf(r *http.Request) (api.App, error) {
 	name := r.PathValue("app")
-	if !appNameRE.MatchString(name) {
+	if !appNameRE().MatchString(name) {
 		return api.App{}, notFoundf("app %q not found", name)
 	}
 	app, err := a.store.GetApp(name)
@@ -115,7 +116,7 @@ func (a *Agent) createApp(w http.ResponseWriter, r *http.Request) error {
 
 // newApp makes an app: its record, its git repository and its user.
 func (a *Agent) newApp(name, user string) (api.App, error) {
-	if !appNameRE.MatchString(name) {
+	if !appNameRE().MatchString(name) {
 		return api.App{}, invalidf("%q is not a valid app name: use 2 to 30 lower-case letters, digits and dashes, starting with a letter", name)
 	}
 	if reservedNames[name] {

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/pierhq/pier/api"
 )
@@ -22,7 +23,7 @@ const (
 	maxConfigTotal = 32 << 10
 )
 
-var configKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var configKeyRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 
 // reservedVars are set by pier for every process and cannot be configured.
 var reservedVars = map[string]bool{"PORT": true, "DYNO": true, "PIER_APP": true, "PIER_RELEASE": true, "PIER_SLOT": true,
@@ -35,7 +36,7 @@ func checkConfigChanges(changes map[string]*string) error {
 		return invalidf("no config vars given: use `pier config set KEY=VALUE`")
 	}
 	for _, k := range sortedKeys(changes) {
-		if !configKeyRE.MatchString(k) {
+		if !configKeyRE().MatchString(k) {
 			return invalidf("%s is not a valid config var name: use letters, digits and _, not starting with a digit", quoteName(k))
 		}
 		if reservedVars[k] {

@@ -6,12 +6,13 @@ import (
 	"net/http"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/pierhq/pier/agent/store"
 	"github.com/pierhq/pier/api"
 )
 
-var labelRE = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+var labelRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`) })
 
 // checkHost validates a custom domain for app.
 func (a *Agent) checkHost(host string) (string, error) {
@@ -31,7 +32,7 @@ func (a *Agent) checkHost(host string) (string, error) {
 		return "", invalidf("%s is under pier's own domain %s, where every app already has APP.%s", h, a.cfg.Domain, a.cfg.Domain)
 	}
 	for _, l := range strings.Split(h, ".") {
-		if !labelRE.MatchString(l) {
+		if !labelRE().MatchString(l) {
 			return "", invalidf("%q is not a valid domain name: %q may hold only letters, digits and inner dashes", host, l)
 		}
 	}
@@ -154,7 +155,7 @@ func (a *Agent) allowedHost(host string) bool {
 	if host == a.cfg.controlHost() {
 		return true
 	}
-	if app, ok := strings.CutSuffix(host, "."+a.cfg.Domain); ok && appNameRE.MatchString(app) {
+	if app, ok := strings.CutSuffix(host, "."+a.cfg.Domain); ok && appNameRE().MatchString(app) {
 		_, err := a.store.GetApp(app)
 		return err == nil
 	}

@@ -12,6 +12,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pierhq/pier/addons"
@@ -26,7 +27,7 @@ import (
 // it removes the oldest.
 const maxPgBackups = 10
 
-var backupIDRE = regexp.MustCompile(`^b[0-9]{3,6}$`)
+var backupIDRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^b[0-9]{3,6}$`) })
 
 func (d dirs) addonBackups(addon string) string { return filepath.Join(d.addonBackupsRoot, addon) }
 
@@ -42,7 +43,7 @@ func (a *Agent) pgBackups(addon string) ([]api.PgBackup, error) {
 	var out []api.PgBackup
 	for _, e := range ents {
 		id, ok := strings.CutSuffix(e.Name(), ".dump")
-		if !ok || !backupIDRE.MatchString(id) {
+		if !ok || !backupIDRE().MatchString(id) {
 			continue
 		}
 		fi, err := e.Info()
@@ -158,7 +159,7 @@ func (a *Agent) backupFile(r *http.Request, app string) (api.Addon, string, erro
 	if err != nil {
 		return rec, "", err
 	}
-	if !backupIDRE.MatchString(id) {
+	if !backupIDRE().MatchString(id) {
 		return rec, "", notFoundf("backup %q not found: see `pier pg backups list -a %s`", id, app)
 	}
 	p := filepath.Join(a.dirs.addonBackups(rec.Name), id+".dump")

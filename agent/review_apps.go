@@ -28,7 +28,7 @@ func (a *Agent) patchReview(w http.ResponseWriter, r *http.Request) error {
 		return invalidf("--expire-idle must be positive, or 0 to keep review apps until they are destroyed")
 	}
 	for _, k := range req.NoCopy {
-		if !configKeyRE.MatchString(k) {
+		if !configKeyRE().MatchString(k) {
 			return invalidf("%s is not a config var name", quoteName(k))
 		}
 	}

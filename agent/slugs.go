@@ -114,7 +114,7 @@ func (dp *deployer) pruneSlugs() {
 
 // removeCache deletes the build cache of app.
 func (d dirs) removeCache(app string) error {
-	if !appNameRE.MatchString(app) {
+	if !appNameRE().MatchString(app) {
 		return nil
 	}
 	return os.RemoveAll(filepath.Join(d.cache, app))

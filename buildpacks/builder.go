@@ -10,6 +10,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pierhq/pier/buildpacks/internal/bpkit"
@@ -53,12 +54,12 @@ type Builder struct {
 	MaxBuildpackBytes int64
 }
 
-var appNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$`)
+var appNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$`) })
 
 // Build builds o.SourceDir in place and writes its slug. Build output goes
 // to out line by line as it happens, in Heroku's style.
 func (b *Builder) Build(ctx context.Context, o Options, out io.Writer) (Result, error) {
-	if !appNameRE.MatchString(o.App) || strings.Contains(o.App, "..") {
+	if !appNameRE().MatchString(o.App) || strings.Contains(o.App, "..") {
 		return Result{}, fmt.Errorf("building: invalid app name %q", o.App)
 	}
 	if fi, err := os.Stat(o.SourceDir); err != nil || !fi.IsDir() {

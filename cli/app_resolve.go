@@ -9,6 +9,7 @@ import (
 	"path"
 	"regexp"
 	"strings"
+	"sync"
 	"time"
 
 	ucli "github.com/urfave/cli/v2"
@@ -82,8 +83,8 @@ func deployRemote(ctx context.Context) (string, error) {
 }
 
 var (
-	appNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`)
-	scpLikeRE = regexp.MustCompile(`^(?:[^@/]+@)?[^:/]+:(.+)$`)
+	appNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]*$`) })
+	scpLikeRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(?:[^@/]+@)?[^:/]+:(.+)$`) })
 )
 
 // appFromRemote reads the app name from a pier git remote URL:
@@ -97,13 +98,13 @@ func appFromRemote(remote string) (string, error) {
 			return "", fmt.Errorf("bad remote URL: %w", err)
 		}
 		p = u.Path
-	} else if m := scpLikeRE.FindStringSubmatch(remote); m != nil {
+	} else if m := scpLikeRE().FindStringSubmatch(remote); m != nil {
 		p = m[1]
 	} else {
 		return "", fmt.Errorf("%q is not a pier git remote", redactRemote(remote))
 	}
 	name := strings.TrimSuffix(path.Base(strings.TrimRight(p, "/")), ".git")
-	if !appNameRE.MatchString(name) {
+	if !appNameRE().MatchString(name) {
 		return "", fmt.Errorf("%q does not end in /APP.git", redactRemote(remote))
 	}
 	return name, nil

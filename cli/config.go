@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -86,10 +87,10 @@ func shellQuote(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
-var configKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var configKeyRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 
 func checkConfigKey(k string) error {
-	if !configKeyRE.MatchString(k) {
+	if !configKeyRE().MatchString(k) {
 		return fmt.Errorf("%q is not a config var name: use letters, digits and _, not starting with a digit", k)
 	}
 	return nil

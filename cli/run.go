@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	ucli "github.com/urfave/cli/v2"
 )
@@ -40,7 +41,7 @@ func runRun(c *ucli.Context) error {
 	return nil
 }
 
-var shellSafeRE = regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`)
+var shellSafeRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_@%+=:,./-]+$`) })
 
 // commandLine is the shell command line of a one-off command: one argument
 // as written, several quoted where needed.
@@ -50,7 +51,7 @@ func commandLine(as []string) string {
 	}
 	parts := make([]string, len(as))
 	for i, a := range as {
-		if shellSafeRE.MatchString(a) {
+		if shellSafeRE().MatchString(a) {
 			parts[i] = a
 		} else {
 			parts[i] = shellQuote(a)

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 
 	ucli "github.com/urfave/cli/v2"
 
@@ -62,8 +63,8 @@ func runScale(c *ucli.Context) error {
 }
 
 var (
-	processTypeRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
-	memoryRE      = regexp.MustCompile(`^[0-9]+[KMGkmg]?[Bb]?$`)
+	processTypeRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`) })
+	memoryRE      = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]+[KMGkmg]?[Bb]?$`) })
 )
 
 // memoryMB turns a size like 512M, 1G or 262144K into MiB (a bare number
@@ -97,7 +98,7 @@ func parseFormation(as []string) (map[string]int, []string, error) {
 	var mem []string
 	for _, a := range as {
 		typ, val, ok := strings.Cut(a, "=")
-		if !ok || !processTypeRE.MatchString(typ) {
+		if !ok || !processTypeRE().MatchString(typ) {
 			return nil, nil, fmt.Errorf("%q is not TYPE=N: write it like web=2", a)
 		}
 		count, size, hasSize := strings.Cut(val, ":")
@@ -106,7 +107,7 @@ func parseFormation(as []string) (map[string]int, []string, error) {
 			return nil, nil, fmt.Errorf("%q: the count must be a whole number, 0 or more (like %s=2)", a, typ)
 		}
 		if hasSize {
-			if !memoryRE.MatchString(size) {
+			if !memoryRE().MatchString(size) {
 				return nil, nil, fmt.Errorf("%q: memory must be a size like 512M or 1G", a)
 			}
 			mem = append(mem, typ+"="+size)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
+	"sync"
 	"text/template"
 )
 
@@ -13,7 +14,10 @@ import (
 //go:embed systemd/pier.service
 var unitText string
 
-var unitTemplate = template.Must(template.New("pier.service").Option("missingkey=error").Parse(unitText))
+// unitTemplate is parsed on first use, not at every start of the binary.
+var unitTemplate = sync.OnceValue(func() *template.Template {
+	return template.Must(template.New("pier.service").Option("missingkey=error").Parse(unitText))
+})
 
 // Unit is where the service's files are on the machine it runs on.
 type Unit struct {
@@ -31,7 +35,7 @@ func (u Unit) Render() (string, error) {
 		}
 	}
 	var b strings.Builder
-	if err := unitTemplate.Execute(&b, u); err != nil {
+	if err := unitTemplate().Execute(&b, u); err != nil {
 		return "", err
 	}
 	return b.String(), nil

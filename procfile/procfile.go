@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Process is one line of a Procfile: a process type and its command.
@@ -19,11 +20,11 @@ type Process struct {
 // Procfile is the ordered list of an app's process types.
 type Procfile []Process
 
-var typeRE = regexp.MustCompile(`^[A-Za-z0-9_-]{1,63}$`)
+var typeRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9_-]{1,63}$`) })
 
 // ValidType reports whether t may name a process type: 1 to 63 letters,
 // digits, - and _.
-func ValidType(t string) bool { return typeRE.MatchString(t) }
+func ValidType(t string) bool { return typeRE().MatchString(t) }
 
 // Parse reads a Procfile. Blank lines and lines starting with # are skipped;
 // every other line must read "type: command". Errors name the line.
@@ -44,7 +45,7 @@ func Parse(r io.Reader) (Procfile, error) {
 		switch {
 		case !ok:
 			return nil, fmt.Errorf("Procfile line %d: %q is not of the form \"type: command\"", n, line)
-		case !typeRE.MatchString(typ):
+		case !typeRE().MatchString(typ):
 			return nil, fmt.Errorf("Procfile line %d: process type %q may only hold letters, digits, - and _", n, typ)
 		case cmd == "":
 			return nil, fmt.Errorf("Procfile line %d: process type %q has no command", n, typ)

@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 // HookScript is the pre-receive hook installed in every repository. The
@@ -26,7 +27,7 @@ const HookScript = `#!/bin/sh
 exec "$PIER_BIN" hook pre-receive
 `
 
-var pathRE = regexp.MustCompile(`^/git/([a-z][a-z0-9-]{1,29})\.git(/.*)?$`)
+var pathRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^/git/([a-z][a-z0-9-]{1,29})\.git(/.*)?$`) })
 
 // Server serves /git/APP.git/... for the repositories under Root.
 type Server struct {
@@ -49,7 +50,7 @@ type Server struct {
 
 // ServeHTTP implements the smart HTTP protocol for one app's repository.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	m := pathRE.FindStringSubmatch(r.URL.Path)
+	m := pathRE().FindStringSubmatch(r.URL.Path)
 	if m == nil {
 		http.Error(w, "not a pier git repository: use /git/APP.git", http.StatusNotFound)
 		return
@@ -250,9 +251,9 @@ func (s *Server) RemoveRepo(app string) error {
 
 // ValidApp reports whether name is a valid app name, and so a safe
 // repository path.
-func ValidApp(name string) bool { return appRE.MatchString(name) }
+func ValidApp(name string) bool { return appRE().MatchString(name) }
 
-var appRE = regexp.MustCompile(`^[a-z][a-z0-9-]{1,29}$`)
+var appRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9-]{1,29}$`) })
 
 // Rev returns the commit ref points to in app's repository, or "" when the
 // ref does not exist.

@@ -22,7 +22,7 @@ const onlyGit = "pier only accepts git push over SSH: git remote add deploy ssh:
 const maxSessions = 4
 
 // gitProtocolRE is the GIT_PROTOCOL a client may pass (protocol v2).
-var gitProtocolRE = regexp.MustCompile(`^[a-z0-9=:.]{1,64}$`)
+var gitProtocolRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9=:.]{1,64}$`) })
 
 // serveChannels serves the session channels of one connection; every other
 // channel type (port forwarding, agent forwarding) is refused.
@@ -70,7 +70,7 @@ func (s *SSHServer) serveSession(ctx context.Context, conn *idleConn, ch ssh.Cha
 			_ = req.Reply(true, nil)
 		case "env":
 			var kv struct{ Name, Value string }
-			ok := ssh.Unmarshal(req.Payload, &kv) == nil && kv.Name == "GIT_PROTOCOL" && gitProtocolRE.MatchString(kv.Value)
+			ok := ssh.Unmarshal(req.Payload, &kv) == nil && kv.Name == "GIT_PROTOCOL" && gitProtocolRE().MatchString(kv.Value)
 			if ok {
 				gitProtocol = kv.Value
 			}

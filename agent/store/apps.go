@@ -3,6 +3,7 @@ package store
 import (
 	"fmt"
 	"regexp"
+	"sync"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -10,11 +11,11 @@ import (
 )
 
 // appName is a DNS label, since an app is served at APP.<domain>.
-var appName = regexp.MustCompile(`^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`)
+var appName = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z]([a-z0-9-]{0,61}[a-z0-9])?$`) })
 
 // ValidAppName reports why name cannot name an app, or nil.
 func ValidAppName(name string) error {
-	if !appName.MatchString(name) {
+	if !appName().MatchString(name) {
 		return invalid("invalid app name %q: use lower-case letters, digits and dashes, start with a letter, at most 63 characters", name)
 	}
 	return nil

@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -12,7 +13,7 @@ import (
 )
 
 // hostLabel is one label of a DNS name.
-var hostLabel = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+var hostLabel = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`) })
 
 // NormalizeHost lower-cases host, drops a trailing dot, and checks that it
 // is a DNS name with at least two labels (no scheme, port or path).
@@ -23,7 +24,7 @@ func NormalizeHost(host string) (string, error) {
 		return "", invalid("invalid domain %q: give a host name such as www.example.com", host)
 	}
 	for _, l := range labels {
-		if !hostLabel.MatchString(l) {
+		if !hostLabel().MatchString(l) {
 			return "", invalid("invalid domain %q: give a host name such as www.example.com, without scheme, port or path", host)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/pierhq/pier/buildpacks/internal/bpkit"
 )
@@ -125,7 +126,7 @@ func processes(dir, module string, bins []string) map[string]string {
 	procs := map[string]string{}
 	ents, _ := os.ReadDir(filepath.Join(dir, "cmd"))
 	for _, e := range ents {
-		if e.IsDir() && installed[e.Name()] && procNameRE.MatchString(e.Name()) {
+		if e.IsDir() && installed[e.Name()] && procNameRE().MatchString(e.Name()) {
 			procs[e.Name()] = "bin/" + e.Name()
 		}
 	}
@@ -135,7 +136,7 @@ func processes(dir, module string, bins []string) map[string]string {
 	return procs
 }
 
-var procNameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
+var procNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`) })
 
 // goEnv is the go command's environment: caches under the app's build
 // cache, binaries into bin/, and the app's Go settings.

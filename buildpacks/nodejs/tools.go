@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"runtime"
 	"strings"
+	"sync"
 
 	"github.com/pierhq/pier/buildpacks/internal/bpkit"
 )
@@ -88,7 +89,7 @@ func installNode(ctx context.Context, r bpkit.Request, reg *registry, dist *node
 // oldNodeBin is where the node-linux-<arch> packages of Node.js before 4
 // have their node: in a tarball inside the package, which its preinstall
 // script unpacks.
-var oldNodeBin = regexp.MustCompile(`^(node-v[0-9.]+-linux-[a-z0-9]+)/bin/node$`)
+var oldNodeBin = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(node-v[0-9.]+-linux-[a-z0-9]+)/bin/node$`) })
 
 // nodeBinary is the node executable of an unpacked node-linux-<arch>
 // package: bin/node, or that of an old package's tarball, unpacked here
@@ -107,7 +108,7 @@ func nodeBinary(dir string) (string, error) {
 	if err := json.Unmarshal(b, &pkg); err != nil {
 		return "", fmt.Errorf("reading the package's bin: %w", err)
 	}
-	m := oldNodeBin.FindStringSubmatch(pkg.Bin["node"])
+	m := oldNodeBin().FindStringSubmatch(pkg.Bin["node"])
 	if m == nil {
 		return "", fmt.Errorf("the package has no bin/node, nor a node tarball (its bin: %q)", pkg.Bin["node"])
 	}

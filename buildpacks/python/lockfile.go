@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/BurntSushi/toml"
 
@@ -108,12 +109,12 @@ func exportLock(dir string, m manager) ([]string, error) {
 
 // normalize is a package name as PEP 503 compares them.
 func normalize(name string) string {
-	return strings.ToLower(nameSepRE.ReplaceAllString(strings.TrimSpace(name), "-"))
+	return strings.ToLower(nameSepRE().ReplaceAllString(strings.TrimSpace(name), "-"))
 }
 
 var (
-	nameSepRE = regexp.MustCompile(`[-_.]+`)
-	pep508RE  = regexp.MustCompile(`^\s*([A-Za-z0-9][A-Za-z0-9._-]*)`)
+	nameSepRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`[-_.]+`) })
+	pep508RE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\s*([A-Za-z0-9][A-Za-z0-9._-]*)`) })
 )
 
 // pipenvRequirements reads Pipfile.lock's "default" packages.
@@ -326,7 +327,7 @@ func poetryRequirements(dir string) ([]requirement, error) {
 		}
 	}
 	for _, d := range pyproject.Project.Dependencies {
-		if m := pep508RE.FindStringSubmatch(d); m != nil {
+		if m := pep508RE().FindStringSubmatch(d); m != nil {
 			_, marker, _ := strings.Cut(d, ";")
 			g.roots = append(g.roots, edge{m[1], strings.TrimSpace(marker)})
 		}

@@ -11,6 +11,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/pierhq/pier/buildpacks/internal/bpkit"
 )
@@ -40,14 +41,14 @@ func (v pyVersion) less(w pyVersion) bool {
 }
 
 var (
-	pyVersionRE = regexp.MustCompile(`^(\d+)\.(\d+)(?:\.(\d+))?$`)
-	minorNameRE = regexp.MustCompile(`^python3\.\d+$`)
+	pyVersionRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(\d+)\.(\d+)(?:\.(\d+))?$`) })
+	minorNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^python3\.\d+$`) })
 )
 
 // parsePy reads "3.12" or "3.12.1": the release and whether it named the
 // patch release.
 func parsePy(s string) (pyVersion, bool, error) {
-	m := pyVersionRE.FindStringSubmatch(strings.TrimSpace(s))
+	m := pyVersionRE().FindStringSubmatch(strings.TrimSpace(s))
 	if m == nil {
 		return pyVersion{}, false, fmt.Errorf("%q is not a Python version (3.12 or 3.12.1)", s)
 	}
@@ -124,7 +125,7 @@ func findInterpreters(ctx context.Context) []interpreter {
 	var out []interpreter
 	for _, c := range cands {
 		base := filepath.Base(c)
-		if base != "python3" && !minorNameRE.MatchString(base) {
+		if base != "python3" && !minorNameRE().MatchString(base) {
 			continue // python3-config, python3.11-config
 		}
 		real, err := filepath.EvalSymlinks(c)

@@ -288,11 +288,11 @@ func (s *Scheduler) appLock(app string) func() {
 	return mu.Unlock
 }
 
-var nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
+var nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`) })
 
 // checkName refuses names that are empty or unsafe in a path.
 func checkName(what, name string) error {
-	if !nameRE.MatchString(name) {
+	if !nameRE().MatchString(name) {
 		return fmt.Errorf("invalid %s name %q: use letters, digits, '-', '_' and '.', starting with a letter or digit", what, name)
 	}
 	return nil

@@ -3,6 +3,7 @@ package nomad
 import (
 	"fmt"
 	"regexp"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/nomad/api"
@@ -29,7 +30,7 @@ type AddonJob struct {
 
 const addonPortLabel = "db"
 
-var addonNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+var addonNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`) })
 
 // AddonJobID is the job of the add-on name.
 func AddonJobID(name string) string { return jobPrefix + "addon-" + name }
@@ -45,7 +46,7 @@ func AddonJobSpec(a AddonJob, o Options) (*api.Job, error) {
 	if err != nil {
 		return nil, err
 	}
-	if !addonNameRE.MatchString(a.Name) {
+	if !addonNameRE().MatchString(a.Name) {
 		return nil, fmt.Errorf("invalid add-on name %q", a.Name)
 	}
 	if a.Node == "" || a.Volume == "" {

@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/nomad/api"
@@ -25,7 +26,7 @@ const (
 )
 
 // allocNameRE reads the index out of an allocation's name, job.group[N].
-var allocNameRE = regexp.MustCompile(`\[(\d+)\]$`)
+var allocNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\[(\d+)\]$`) })
 
 // slotJob is one slot's job and its wanted allocations.
 type slotJob struct {
@@ -173,7 +174,7 @@ func (s *Scheduler) releases(ctx context.Context, sj *slotJob) (map[uint64]int, 
 }
 
 func allocIndex(name string) int {
-	m := allocNameRE.FindStringSubmatch(name)
+	m := allocNameRE().FindStringSubmatch(name)
 	if m == nil {
 		return 0
 	}

@@ -7,6 +7,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/nomad/api"
@@ -33,7 +34,7 @@ const (
 	metaSlug    = "pier_slug_sha256"
 )
 
-var envKeyRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+var envKeyRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
 
 // reservedEnv are set by pier; config vars of the same names are dropped.
 var reservedEnv = map[string]bool{"PORT": true, "DYNO": true, "PIER_APP": true, "PIER_RELEASE": true, "PIER_SLOT": true, "HOME": true}
@@ -108,7 +109,7 @@ func checkDeployment(d scheduler.Deployment) error {
 		return err
 	}
 	for k := range d.Env {
-		if !envKeyRE.MatchString(k) {
+		if !envKeyRE().MatchString(k) {
 			return fmt.Errorf("config var name %q: use letters, digits and '_', not starting with a digit", k)
 		}
 	}

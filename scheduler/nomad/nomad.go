@@ -232,13 +232,13 @@ func isNotFound(err error) bool {
 const jobPrefix = "pier-"
 
 var (
-	nameRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`)
-	runRE  = regexp.MustCompile(`^(.+)-run-(\d+)$`)
+	nameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$`) })
+	runRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(.+)-run-(\d+)$`) })
 	slots  = []string{"blue", "green"}
 )
 
 func checkName(what, name string) error {
-	if !nameRE.MatchString(name) {
+	if !nameRE().MatchString(name) {
 		return fmt.Errorf("invalid %s name %q: use letters, digits, '-', '_' and '.', starting with a letter or digit", what, name)
 	}
 	return nil
@@ -255,7 +255,7 @@ func parseJobID(id string) (app, slot string, ok bool) {
 	if !ok {
 		return "", "", false
 	}
-	if m := runRE.FindStringSubmatch(rest); m != nil {
+	if m := runRE().FindStringSubmatch(rest); m != nil {
 		return m[1], "run", true
 	}
 	for _, sl := range slots {

@@ -110,7 +110,7 @@ func (s *Scheduler) nextRun(ctx context.Context, app string) int {
 	q.Prefix = jobPrefix + app + "-run-"
 	if jobs, _, err := s.c.Jobs().List(q); err == nil {
 		for _, j := range jobs {
-			if m := runRE.FindStringSubmatch(strings.TrimPrefix(j.ID, jobPrefix)); m != nil && m[1] == app {
+			if m := runRE().FindStringSubmatch(strings.TrimPrefix(j.ID, jobPrefix)); m != nil && m[1] == app {
 				k, _ := strconv.Atoi(m[2])
 				n = max(n, k)
 			}

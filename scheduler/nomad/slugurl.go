@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pierhq/pier/scheduler"
@@ -63,7 +64,7 @@ func (s *Scheduler) VerifySlugURL(r *http.Request) (string, error) {
 	return SlugSigner{Key: s.opts.SlugKey}.VerifySlugURL(r)
 }
 
-var slugIDRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`)
+var slugIDRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$`) })
 
 // SignSlugURL returns the URL Nomad fetches a slug from: the agent's
 // advertised base URL, "/slugs/ID.tar.gz", and a query with the expiry
@@ -86,7 +87,7 @@ func VerifySlugURL(r *http.Request, key []byte) (string, error) {
 	}
 	dir, file := path.Split(r.URL.Path)
 	id, ok := strings.CutSuffix(file, ".tar.gz")
-	if !ok || !strings.HasSuffix(dir, "/slugs/") || !slugIDRE.MatchString(id) {
+	if !ok || !strings.HasSuffix(dir, "/slugs/") || !slugIDRE().MatchString(id) {
 		return "", fmt.Errorf("slug URL: %q is not /slugs/ID.tar.gz", r.URL.Path)
 	}
 	q := r.URL.Query()

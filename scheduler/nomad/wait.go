@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/hashicorp/nomad/api"
@@ -133,12 +134,12 @@ func startFailure(a *api.AllocationListStub) error {
 }
 
 // sigRE finds the signature of a slug URL, which is not to be shown.
-var sigRE = regexp.MustCompile(`sig=[0-9a-fA-F]+`)
+var sigRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`sig=[0-9a-fA-F]+`) })
 
 func eventMessage(e *api.TaskEvent) string {
 	for _, m := range []string{e.DisplayMessage, e.Message, e.DownloadError, e.DriverError, e.SetupError, e.ValidationError} {
 		if m != "" {
-			return sigRE.ReplaceAllString(m, "sig=REDACTED")
+			return sigRE().ReplaceAllString(m, "sig=REDACTED")
 		}
 	}
 	return "no reason given"
