@@ -140,7 +140,7 @@ func (l *logbook) addRouter(r proxy.RequestLog) {
 
 // appendLineHead appends "TIME app[SOURCE]: ".
 func appendLineHead(b []byte, now time.Time, source string) []byte {
-	b = now.AppendFormat(b, logTimeFormat)
+	b = logClock.append(b, now)
 	b = append(b, " app["...)
 	b = append(b, escapeControl(source)...)
 	return append(b, "]: "...)
