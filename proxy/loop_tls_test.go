@@ -5,9 +5,15 @@ package proxy
 import (
 	"bufio"
 	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
 	"crypto/sha256"
+	"crypto/sha512"
 	"crypto/tls"
+	"encoding/hex"
 	"fmt"
+	"hash"
 	"io"
 	"log"
 	"net"
@@ -290,5 +296,229 @@ func TestFrontCapsHTTPSConnections(t *testing.T) {
 	d.send(get)
 	if resp, _ := d.read("GET"); resp.StatusCode != 200 {
 		t.Fatalf("a fourth connection, once another closed: %d", resp.StatusCode)
+	}
+}
+
+// Review tests: a client that never reads, and TLS 1.3 KeyUpdate requests
+// written by hand (the client's traffic secret comes from KeyLogWriter).
+
+// loopUnsent sums the bytes fr's loops hold for their clients.
+func loopUnsent(fr *Front) int {
+	g := fr.loops.Load()
+	if g == nil {
+		return 0
+	}
+	total := 0
+	for _, l := range g.loops {
+		done := make(chan int, 1)
+		if !l.post(func() {
+			n := 0
+			for _, c := range l.conns {
+				if !c.up {
+					n += len(c.out)
+					if c.tls != nil {
+						n += len(c.tls.pipe.out)
+					}
+				}
+			}
+			done <- n
+		}) {
+			continue
+		}
+		select {
+		case n := <-done:
+			total += n
+		case <-time.After(5 * time.Second):
+		}
+	}
+	return total
+}
+
+// tls13Sender writes a TLS 1.3 client's application records itself.
+type tls13Sender struct {
+	hash   func() hash.Hash
+	keyLen int
+	secret []byte
+	aead   cipher.AEAD
+	iv     []byte
+	seq    uint64
+}
+
+func expandLabel(h func() hash.Hash, secret []byte, label string, length int) []byte {
+	info := []byte{byte(length >> 8), byte(length), byte(len("tls13 ") + len(label))}
+	info = append(info, "tls13 "+label...)
+	info = append(info, 0)
+	out, err := hkdf.Expand(h, secret, string(info), length)
+	if err != nil {
+		panic(err)
+	}
+	return out
+}
+
+func (s *tls13Sender) setSecret(secret []byte) {
+	s.secret = secret
+	block, err := aes.NewCipher(expandLabel(s.hash, secret, "key", s.keyLen))
+	if err != nil {
+		panic(err)
+	}
+	s.aead, _ = cipher.NewGCM(block)
+	s.iv = expandLabel(s.hash, secret, "iv", 12)
+	s.seq = 0
+}
+
+func (s *tls13Sender) record(typ byte, data []byte) []byte {
+	inner := append(append([]byte(nil), data...), typ)
+	n := len(inner) + 16
+	hdr := []byte{23, 3, 3, byte(n >> 8), byte(n)}
+	nonce := append([]byte(nil), s.iv...)
+	for i := 0; i < 8; i++ {
+		nonce[4+i] ^= byte(s.seq >> (56 - 8*i))
+	}
+	s.seq++
+	out := append(make([]byte, 0, 5+n), hdr...)
+	return s.aead.Seal(out, nonce, inner, hdr)
+}
+
+func (s *tls13Sender) data(b string) []byte { return s.record(23, []byte(b)) }
+
+// keyUpdate is a KeyUpdate asking for the server's, after which the
+// client's records use the next secret.
+func (s *tls13Sender) keyUpdate() []byte {
+	r := s.record(22, []byte{24, 0, 0, 1, 1})
+	s.setSecret(expandLabel(s.hash, s.secret, "traffic upd", len(s.secret)))
+	return r
+}
+
+// dialTLS13Hand makes a TLS 1.3 handshake with addr and returns the raw
+// socket, the tls.Conn to read answers with, and a sender for the
+// client's records (the tls.Conn must not write after it).
+func dialTLS13Hand(t *testing.T, addr string, rcvbuf int) (*net.TCPConn, *tls.Conn, *tls13Sender) {
+	t.Helper()
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw := nc.(*net.TCPConn)
+	if rcvbuf > 0 {
+		raw.SetReadBuffer(rcvbuf)
+	}
+	t.Cleanup(func() { raw.Close() })
+	var keys bytes.Buffer
+	tc := tls.Client(raw, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"},
+		MinVersion: tls.VersionTLS13, KeyLogWriter: &keys})
+	raw.SetDeadline(time.Now().Add(20 * time.Second))
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	s := &tls13Sender{}
+	switch cs := tc.ConnectionState().CipherSuite; cs {
+	case tls.TLS_AES_128_GCM_SHA256:
+		s.hash, s.keyLen = sha256.New, 16
+	case tls.TLS_AES_256_GCM_SHA384:
+		s.hash, s.keyLen = sha512.New384, 32
+	default:
+		t.Skipf("cipher suite %s", tls.CipherSuiteName(cs))
+	}
+	for _, line := range strings.Split(keys.String(), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "CLIENT_TRAFFIC_SECRET_0" {
+			secret, err := hex.DecodeString(f[2])
+			if err != nil {
+				t.Fatal(err)
+			}
+			s.setSecret(secret)
+		}
+	}
+	if s.aead == nil {
+		t.Fatal("no client traffic secret in the key log")
+	}
+	return raw, tc, s
+}
+
+// A KeyUpdate from the client, alone, with a request behind it, and in the
+// middle of a large answer: the server's own KeyUpdate comes between the
+// records sealed before and after it, so the client reads every answer.
+func TestHTTPSLoopKeyUpdateKeepsRecordsInOrder(t *testing.T) {
+	payload := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/big" {
+			w.Write(payload)
+			return
+		}
+		io.WriteString(w, r.URL.Path)
+	}))
+	defer up.Close()
+	p := New(Config{Domain: "localhost"})
+	defer p.Close()
+	p.SetRoutes([]Route{{App: "app", Hosts: []string{"app.localhost"},
+		Upstreams: []Upstream{{Name: "web.1", Addr: up.Listener.Addr().String(), Slot: "blue"}}}})
+	fr, addr := serveTLSLoops(t, p, LoopConfig{})
+	raw, tc, s := dialTLS13Hand(t, addr, 0)
+	br := bufio.NewReader(tc)
+	get := func(path string) string { return "GET " + path + " HTTP/1.1\r\nHost: app.localhost\r\n\r\n" }
+	read := func(what string, want []byte) {
+		t.Helper()
+		resp, err := http.ReadResponse(br, &http.Request{Method: "GET"})
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		if err != nil || resp.StatusCode != 200 || !bytes.Equal(body, want) {
+			t.Fatalf("%s: %d, %d bytes, %v", what, resp.StatusCode, len(body), err)
+		}
+	}
+	raw.Write(s.data(get("/a")))
+	read("before the KeyUpdate", []byte("/a"))
+	raw.Write(append(s.keyUpdate(), s.data(get("/b"))...))
+	read("after a KeyUpdate", []byte("/b"))
+	raw.Write(s.data(get("/big")))
+	time.Sleep(50 * time.Millisecond) // the answer is on its way, most of it unsent
+	raw.Write(s.keyUpdate())
+	raw.Write(append(s.keyUpdate(), s.data(get("/c"))...))
+	read("the large answer a KeyUpdate came in the middle of", payload)
+	read("after two more", []byte("/c"))
+	if looped, handed := fr.LoopCounts(); looped != 4 || handed != 0 {
+		t.Fatalf("looped %d, handed over %d", looped, handed)
+	}
+}
+
+// A client pipelining requests and never reading: the loop answers each
+// and keeps the answers, without bound (an instance is paused only in the
+// middle of an answer, and the next request starts whatever the client is
+// owed). On a goroutine, as HTTPS was served before, the write blocked.
+func TestHTTPSLoopBoundsAnswersForAClientThatDoesNotRead(t *testing.T) {
+	page := strings.Repeat("p", 2000)
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, page) // head and body in one write
+	}))
+	defer up.Close()
+	p := New(Config{Domain: "localhost"})
+	defer p.Close()
+	p.SetRoutes([]Route{{App: "app", Hosts: []string{"app.localhost"},
+		Upstreams: []Upstream{{Name: "web.1", Addr: up.Listener.Addr().String(), Slot: "blue"}}}})
+	fr, addr := serveTLSLoops(t, p, LoopConfig{})
+	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	tc := tls.Client(nc, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	tc.SetDeadline(time.Now().Add(30 * time.Second))
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	const n = 5000 // 195 KB of requests, 12 MB of answers
+	reqs := strings.Repeat("GET / HTTP/1.1\r\nHost: app.localhost\r\n\r\n", n)
+	sent := make(chan error, 1)
+	go func() { _, err := io.WriteString(tc, reqs); sent <- err }()
+	most := 0
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) && most <= 4*loopHighWater {
+		time.Sleep(100 * time.Millisecond)
+		most = max(most, loopUnsent(fr))
+	}
+	looped, _ := fr.LoopCounts()
+	t.Logf("%d requests answered; the loops held up to %d bytes for the client", looped, most)
+	if most > 4*loopHighWater {
+		t.Fatalf("the loops held %d bytes for a client that does not read, more than %d", most, 4*loopHighWater)
 	}
 }
