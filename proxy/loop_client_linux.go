@@ -94,6 +94,15 @@ func (l *evLoop) serveClient(c *evConn) {
 	if c.closed || c.x != nil {
 		return
 	}
+	if len(c.out) > loopHighWater {
+		// The client does not read what it asked for: its next request
+		// waits until most of that is written (flush), and it is not read
+		// meanwhile (wantEvents), so what the loop holds for it stays
+		// bounded however much it pipelines.
+		c.owed = true
+		l.wantEvents(c)
+		return
+	}
 	if c.tls != nil && len(c.in) < cap(c.in) {
 		// What crypto/tls decrypted or holds beyond what c.in took
 		// before: no event will say it is there.

@@ -102,6 +102,7 @@ type evConn struct {
 	partial   bool      // a head has begun
 	closeOut  bool      // close once out is written
 	handOver  bool      // hand to Front's goroutines once out is written
+	owed      bool      // its next request waits for out to drain
 	tls       *loopTLS  // an HTTPS connection's (loop_tls_linux.go); out holds records up to tls.sealed, then plain bytes
 
 	// An instance's.
@@ -256,7 +257,7 @@ func (l *evLoop) wantEvents(c *evConn) {
 	case c.paused:
 		// Nothing, not even the instance's close, which would be reported
 		// until its bytes were read; a reset still is (EPOLLERR).
-	case !c.up && (len(c.in) == cap(c.in) || c.handOver):
+	case !c.up && (len(c.in) == cap(c.in) || c.handOver || len(c.out) > loopHighWater):
 		ev = unix.EPOLLRDHUP // a client leaving while its requests wait
 	default:
 		ev = evRead
@@ -344,6 +345,11 @@ func (l *evLoop) flush(c *evConn) bool {
 		}
 	}
 	l.wantEvents(c)
+	if c.owed && len(c.out) <= loopLowWater {
+		c.owed = false
+		l.serveClient(c) // the request that waited for the client to read
+		return !c.closed
+	}
 	return true
 }
 

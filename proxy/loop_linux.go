@@ -57,6 +57,7 @@ type loopGroup struct {
 
 	headerTimeout, idleTimeout time.Duration // a request head's, an idle connection's
 	next                       atomic.Uint32
+	closing                    atomic.Bool // no new connection goes to a loop
 	ctx                        context.Context // ends dials once the front closes
 	cancel                     context.CancelFunc
 }
@@ -114,6 +115,7 @@ func (g *loopGroup) add(c *net.TCPConn, release func()) bool {
 // shutdown makes the loops close idle connections and, once their requests
 // are answered, the others; a loop returns once it has none.
 func (g *loopGroup) shutdown() {
+	g.closing.Store(true)
 	for _, l := range g.loops {
 		l.post(func() { l.closing = true; l.sweep() })
 	}
@@ -121,6 +123,7 @@ func (g *loopGroup) shutdown() {
 
 // closeAll closes every connection of the loops, which then return.
 func (g *loopGroup) closeAll() {
+	g.closing.Store(true)
 	g.cancel()
 	for _, l := range g.loops {
 		l.post(func() { l.closing, l.exit = true, true })

@@ -44,8 +44,8 @@ func (g *loopGroup) addTLS(tc *tls.Conn, pipe *tlsPipe) bool {
 		c, release = rc.Conn, func() { rc.once.Do(rc.release) }
 	}
 	tcp, ok := c.(*net.TCPConn)
-	if !ok {
-		return false
+	if !ok || g.closing.Load() {
+		return false // a closing front's goroutines answer its first request
 	}
 	remote, err := netip.ParseAddrPort(tcp.RemoteAddr().String())
 	if err != nil {
@@ -133,6 +133,7 @@ func (l *evLoop) pullTLS(c *evConn) error {
 			if errors.Is(err, errWouldBlock) {
 				break
 			}
+			t.sendAlert(c)
 			return err
 		}
 	}
@@ -143,6 +144,19 @@ func (l *evLoop) pullTLS(c *evConn) error {
 		l.wantEvents(c)
 	}
 	return nil
+}
+
+// sendAlert tries once to send the client the alert crypto/tls wrote as
+// the connection failed (a bad record, a refused renegotiation), after the
+// records c.out holds; the connection is closed after it either way.
+func (t *loopTLS) sendAlert(c *evConn) {
+	if len(t.pipe.out) == 0 {
+		return
+	}
+	c.out = append(c.out[:t.sealed], t.pipe.out...)
+	t.sealed = len(c.out)
+	t.pipe.out = t.pipe.out[:0]
+	writeSome(c.fd, c.out)
 }
 
 // seal turns the bytes of c.out past the records at its start into

@@ -211,12 +211,18 @@ func TestLoopCutsOffBadTLSClients(t *testing.T) {
 	io.WriteString(tc, "GET /ok HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
 	br := bufio.NewReader(tc)
 	tc.SetDeadline(time.Now().Add(5 * time.Second))
-	if resp, err := http.ReadResponse(br, nil); err != nil || resp.StatusCode != 200 {
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != 200 {
 		t.Fatalf("before the garbage: %v", err)
 	}
+	io.ReadAll(resp.Body)
 	raw.Write([]byte("\x17\x03\x03\x00\x20" + strings.Repeat("\xff", 32))) // an application record no key made
+	tc.SetDeadline(time.Now().Add(3 * time.Second))
+	if _, err := br.ReadByte(); err == nil || !strings.Contains(err.Error(), "bad record MAC") {
+		t.Errorf("after a forged record the client read %v, want crypto/tls's alert", err)
+	}
 	raw.SetDeadline(time.Now().Add(3 * time.Second))
-	if _, err := io.ReadAll(raw); err != nil { // what the proxy sends, its alert included, up to its close
+	if _, err := io.ReadAll(raw); err != nil { // up to the proxy's close
 		t.Errorf("the connection stayed open after a forged record: %v", err)
 	}
 
@@ -481,11 +487,12 @@ func TestHTTPSLoopKeyUpdateKeepsRecordsInOrder(t *testing.T) {
 	}
 }
 
-// A client pipelining requests and never reading: the loop answers each
-// and keeps the answers, without bound (an instance is paused only in the
-// middle of an answer, and the next request starts whatever the client is
-// owed). On a goroutine, as HTTPS was served before, the write blocked.
-func TestHTTPSLoopBoundsAnswersForAClientThatDoesNotRead(t *testing.T) {
+// A client pipelining requests and not reading its answers: the loop
+// stops taking its requests once it owes it loopHighWater bytes, over
+// HTTPS and plain HTTP alike (an instance was paused only in the middle of
+// an answer, and the next request started whatever the client was owed,
+// without bound), and goes on once the client reads.
+func TestLoopBoundsAnswersForAClientThatDoesNotRead(t *testing.T) {
 	page := strings.Repeat("p", 2000)
 	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, page) // head and body in one write
@@ -495,30 +502,68 @@ func TestHTTPSLoopBoundsAnswersForAClientThatDoesNotRead(t *testing.T) {
 	defer p.Close()
 	p.SetRoutes([]Route{{App: "app", Hosts: []string{"app.localhost"},
 		Upstreams: []Upstream{{Name: "web.1", Addr: up.Listener.Addr().String(), Slot: "blue"}}}})
+	for _, secure := range []bool{true, false} {
+		t.Run(map[bool]string{true: "https", false: "http"}[secure], func(t *testing.T) {
+			var fr *Front
+			var c net.Conn
+			if secure {
+				var addr string
+				fr, addr = serveTLSLoops(t, p, LoopConfig{})
+				c = dialTLSRaw(t, addr).c
+			} else {
+				var addr string
+				fr, addr = serveFrontAs(t, p, func(fr *Front) { fr.Loop = &LoopConfig{Proxy: p} })
+				c = dialRaw(t, addr).c
+			}
+			c.SetDeadline(time.Now().Add(30 * time.Second))
+			const n = 5000 // 195 KB of requests, 12 MB of answers
+			reqs := strings.Repeat("GET / HTTP/1.1\r\nHost: app.localhost\r\n\r\n", n)
+			sent := make(chan error, 1)
+			go func() { _, err := io.WriteString(c, reqs); sent <- err }()
+			most := 0
+			for end := time.Now().Add(3 * time.Second); time.Now().Before(end) && most <= 4*loopHighWater; {
+				time.Sleep(100 * time.Millisecond)
+				most = max(most, loopUnsent(fr))
+			}
+			looped, _ := fr.LoopCounts()
+			t.Logf("%d requests answered; the loops held up to %d bytes for the client", looped, most)
+			if most > 4*loopHighWater {
+				t.Fatalf("the loops held %d bytes for a client that does not read, more than %d", most, 4*loopHighWater)
+			}
+			br := bufio.NewReader(c)
+			for i := range n {
+				resp, err := http.ReadResponse(br, nil)
+				if err != nil {
+					t.Fatalf("answer %d of %d once the client reads: %v", i+1, n, err)
+				}
+				if b, err := io.ReadAll(resp.Body); err != nil || len(b) != len(page) {
+					t.Fatalf("answer %d: %d bytes, %v", i+1, len(b), err)
+				}
+			}
+			if err := <-sent; err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+// A handshake that ends while the front shuts down leaves its connection
+// on its goroutine, which answers the request the client sent: a closing
+// loop would drop it unanswered.
+func TestHTTPSHandshakeDuringShutdownIsAnswered(t *testing.T) {
+	u := newUpstream(t, "web.1")
+	p := appProxy(t, u)
 	fr, addr := serveTLSLoops(t, p, LoopConfig{})
-	nc, err := net.DialTimeout("tcp", addr, 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
+	rc := dialTLSRaw(t, addr) // the loops start with the first connection
+	rc.send("GET / HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
+	rc.read("GET")
+	fr.loops.Load().shutdown() // as Front.Shutdown begins
+	late := dialTLSRaw(t, addr)
+	late.send("GET /late HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
+	if resp, body := late.read("GET"); resp.StatusCode != 200 || body != "web.1" {
+		t.Fatalf("a connection made as the loops close: %d %q", resp.StatusCode, body)
 	}
-	defer nc.Close()
-	tc := tls.Client(nc, &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
-	tc.SetDeadline(time.Now().Add(30 * time.Second))
-	if err := tc.Handshake(); err != nil {
-		t.Fatal(err)
-	}
-	const n = 5000 // 195 KB of requests, 12 MB of answers
-	reqs := strings.Repeat("GET / HTTP/1.1\r\nHost: app.localhost\r\n\r\n", n)
-	sent := make(chan error, 1)
-	go func() { _, err := io.WriteString(tc, reqs); sent <- err }()
-	most := 0
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) && most <= 4*loopHighWater {
-		time.Sleep(100 * time.Millisecond)
-		most = max(most, loopUnsent(fr))
-	}
-	looped, _ := fr.LoopCounts()
-	t.Logf("%d requests answered; the loops held up to %d bytes for the client", looped, most)
-	if most > 4*loopHighWater {
-		t.Fatalf("the loops held %d bytes for a client that does not read, more than %d", most, 4*loopHighWater)
+	if looped, _ := fr.LoopCounts(); looped != 1 {
+		t.Errorf("looped %d, want the late request on a goroutine", looped)
 	}
 }
