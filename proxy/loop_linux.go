@@ -57,7 +57,7 @@ type loopGroup struct {
 
 	headerTimeout, idleTimeout time.Duration // a request head's, an idle connection's
 	next                       atomic.Uint32
-	closing                    atomic.Bool // no new connection goes to a loop
+	closing                    atomic.Bool     // no new connection goes to a loop
 	ctx                        context.Context // ends dials once the front closes
 	cancel                     context.CancelFunc
 }
