@@ -221,7 +221,7 @@ func TestFrontOverTLS(t *testing.T) {
 	p := New(Config{Domain: "localhost"})
 	t.Cleanup(func() { p.Close() })
 	p.SetRoutes([]Route{appRoute("app", u)})
-	fr, addr := serveTLSFront(t, p)
+	fr, addr := serveTLSFront(t, p, nil)
 
 	client := func(h2 bool) *http.Client {
 		tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: h2}
@@ -456,7 +456,7 @@ func TestFrontShutdownEndsHTTP2Connections(t *testing.T) {
 	p := New(Config{Domain: "localhost"})
 	t.Cleanup(func() { p.Close() })
 	p.SetRoutes([]Route{appRoute("app", u)})
-	fr, addr := serveTLSFront(t, p)
+	fr, addr := serveTLSFront(t, p, nil)
 	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, ForceAttemptHTTP2: true}
 	t.Cleanup(tr.CloseIdleConnections)
 	req, _ := http.NewRequest("GET", "https://"+addr+"/", nil)

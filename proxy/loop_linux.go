@@ -95,6 +95,12 @@ func newLoopGroup(f *Front, cfg *LoopConfig) (*loopGroup, error) {
 // add gives the accepted connection c to a loop; false leaves c to the
 // caller. release runs once the connection is closed.
 func (g *loopGroup) add(c *net.TCPConn, release func()) bool {
+	return g.give(c, release, func(l *evLoop, fd int, remote netip.AddrPort) { l.addClient(fd, remote, release) })
+}
+
+// give moves c's socket to a loop, where start serves it on the loop's
+// goroutine with a descriptor of its own; false leaves c to the caller.
+func (g *loopGroup) give(c *net.TCPConn, release func(), start func(l *evLoop, fd int, remote netip.AddrPort)) bool {
 	remote, err := netip.ParseAddrPort(c.RemoteAddr().String())
 	if err != nil {
 		return false
@@ -105,7 +111,7 @@ func (g *loopGroup) add(c *net.TCPConn, release func()) bool {
 	}
 	c.Close() // the loop has its own descriptor of the socket
 	l := g.loops[g.next.Add(1)%uint32(len(g.loops))]
-	if !l.post(func() { l.addClient(fd, remote, release) }) {
+	if !l.post(func() { start(l, fd, remote) }) {
 		unix.Close(fd)
 		release()
 	}

@@ -47,23 +47,10 @@ func (g *loopGroup) addTLS(tc *tls.Conn, pipe *tlsPipe) bool {
 	if !ok || g.closing.Load() {
 		return false // a closing front's goroutines answer its first request
 	}
-	remote, err := netip.ParseAddrPort(tcp.RemoteAddr().String())
-	if err != nil {
-		return false
-	}
-	fd, err := dupFD(tcp)
-	if err != nil {
-		return false
-	}
-	tcp.Close() // the loop has its own descriptor of the socket
-	pipe.inLoop = true
-	t := &loopTLS{conn: tc, pipe: pipe}
-	l := g.loops[g.next.Add(1)%uint32(len(g.loops))]
-	if !l.post(func() { l.addTLSClient(fd, remote, release, t) }) {
-		unix.Close(fd)
-		release()
-	}
-	return true
+	return g.give(tcp, release, func(l *evLoop, fd int, remote netip.AddrPort) {
+		pipe.inLoop = true
+		l.addTLSClient(fd, remote, release, &loopTLS{conn: tc, pipe: pipe})
+	})
 }
 
 func (l *evLoop) addTLSClient(fd int, remote netip.AddrPort, release func(), t *loopTLS) {

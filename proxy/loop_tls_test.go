@@ -15,7 +15,6 @@ import (
 	"fmt"
 	"hash"
 	"io"
-	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -24,7 +23,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pierhq/pier/proxy/internal/benchcert"
 	"golang.org/x/net/http2"
 )
 
@@ -121,18 +119,7 @@ func TestLoopServesHTTPS(t *testing.T) {
 func TestLoopServesHTTPSUnderConcurrentTraffic(t *testing.T) {
 	payload := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
 	sum := sha256.Sum256(payload)
-	big := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/big" {
-			w.Write(payload)
-			return
-		}
-		io.WriteString(w, r.URL.Path)
-	}))
-	defer big.Close()
-	p := New(Config{Domain: "localhost"})
-	defer p.Close()
-	p.SetRoutes([]Route{{App: "app", Hosts: []string{"app.localhost"},
-		Upstreams: []Upstream{{Name: "web.1", Addr: big.Listener.Addr().String(), Slot: "blue"}}}})
+	p := bigUpstream(t, payload)
 	fr, addr := serveTLSLoops(t, p, LoopConfig{})
 
 	tr := &http.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}, MaxIdleConnsPerHost: 16}
@@ -242,21 +229,7 @@ func TestLoopCutsOffBadTLSClients(t *testing.T) {
 func TestFrontCapsHTTPSConnections(t *testing.T) {
 	u := newUpstream(t, "web.1")
 	p := appProxy(t, u)
-	cfg, err := benchcert.TLSConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fr := NewFront(p, l.Addr().String())
-	fr.TLSConfig, fr.MaxConns, fr.Loop = cfg, 2, &LoopConfig{Proxy: p}
-	fr.ErrorLog = log.New(io.Discard, "", 0)
-	served := make(chan error, 1)
-	go func() { served <- fr.ServeTLS(l) }()
-	t.Cleanup(func() { fr.Close(); <-served })
-	addr := l.Addr().String()
+	fr, addr := serveTLSFront(t, p, func(fr *Front) { fr.MaxConns, fr.Loop = 2, &LoopConfig{Proxy: p} })
 
 	get := "GET / HTTP/1.1\r\nHost: app.localhost\r\n\r\n"
 	post := "POST /body HTTP/1.1\r\nHost: app.localhost\r\nTransfer-Encoding: chunked\r\n\r\n1\r\nx\r\n0\r\n\r\n"
@@ -445,18 +418,7 @@ func dialTLS13Hand(t *testing.T, addr string, rcvbuf int) (*net.TCPConn, *tls.Co
 // records sealed before and after it, so the client reads every answer.
 func TestHTTPSLoopKeyUpdateKeepsRecordsInOrder(t *testing.T) {
 	payload := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB
-	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/big" {
-			w.Write(payload)
-			return
-		}
-		io.WriteString(w, r.URL.Path)
-	}))
-	defer up.Close()
-	p := New(Config{Domain: "localhost"})
-	defer p.Close()
-	p.SetRoutes([]Route{{App: "app", Hosts: []string{"app.localhost"},
-		Upstreams: []Upstream{{Name: "web.1", Addr: up.Listener.Addr().String(), Slot: "blue"}}}})
+	p := bigUpstream(t, payload)
 	fr, addr := serveTLSLoops(t, p, LoopConfig{})
 	raw, tc, s := dialTLS13Hand(t, addr, 0)
 	br := bufio.NewReader(tc)

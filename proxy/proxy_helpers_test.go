@@ -256,8 +256,9 @@ func (f *front) logOf(t testing.TB, resp *http.Response) RequestLog {
 }
 
 // serveTLSFront serves p with a Front over TLS (a fresh self-signed
-// certificate) on 127.0.0.1 until the test ends.
-func serveTLSFront(t *testing.T, p *Proxy) (*Front, string) {
+// certificate) on 127.0.0.1 until the test ends; setup, unless nil,
+// configures the Front first.
+func serveTLSFront(t *testing.T, p *Proxy, setup func(*Front)) (*Front, string) {
 	t.Helper()
 	cfg, err := benchcert.TLSConfig()
 	if err != nil {
@@ -270,32 +271,38 @@ func serveTLSFront(t *testing.T, p *Proxy) (*Front, string) {
 	fr := NewFront(p, l.Addr().String())
 	fr.TLSConfig = cfg
 	fr.ErrorLog = log.New(io.Discard, "", 0)
+	if setup != nil {
+		setup(fr)
+	}
 	served := make(chan error, 1)
 	go func() { served <- fr.ServeTLS(l) }()
 	t.Cleanup(func() { fr.Close(); <-served })
 	return fr, l.Addr().String()
 }
 
-// serveTLSLoops serves p with a Front over TLS (a fresh self-signed
-// certificate) whose HTTP/1.1 connections go to event loops after their
-// handshake; lc may shorten the loops' limits.
+// serveTLSLoops is serveTLSFront with the HTTP/1.1 connections in event
+// loops after their handshake, as the agent serves HTTPS; lc may shorten
+// the loops' limits.
 func serveTLSLoops(t *testing.T, p *Proxy, lc LoopConfig) (*Front, string) {
 	t.Helper()
-	cfg, err := benchcert.TLSConfig()
-	if err != nil {
-		t.Fatal(err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	fr := NewFront(p, l.Addr().String())
-	fr.TLSConfig = cfg
-	fr.ErrorLog = log.New(io.Discard, "", 0)
-	lc.Proxy = p
-	fr.Loop = &lc
-	served := make(chan error, 1)
-	go func() { served <- fr.ServeTLS(l) }()
-	t.Cleanup(func() { fr.Close(); <-served })
-	return fr, l.Addr().String()
+	return serveTLSFront(t, p, func(fr *Front) { lc.Proxy = p; fr.Loop = &lc })
+}
+
+// bigUpstream is an instance answering /big with payload and any other
+// path with the path; it is routed as app.localhost by the proxy it returns.
+func bigUpstream(t *testing.T, payload []byte) *Proxy {
+	t.Helper()
+	up := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/big" {
+			w.Write(payload)
+			return
+		}
+		io.WriteString(w, r.URL.Path)
+	}))
+	t.Cleanup(up.Close)
+	p := New(Config{Domain: "localhost"})
+	t.Cleanup(func() { p.Close() })
+	p.SetRoutes([]Route{{App: "app", Hosts: []string{"app.localhost"},
+		Upstreams: []Upstream{{Name: "web.1", Addr: up.Listener.Addr().String(), Slot: "blue"}}}})
+	return p
 }
