@@ -104,6 +104,13 @@ func (l *evLoop) readTLS(c *evConn) (int, error) {
 	case rerr != nil:
 		return 0, rerr
 	}
+	if read && c.x == nil && !c.partial {
+		// A record's first bytes are a request's: the head's clock runs
+		// from them, as from a plain head's first bytes, so a record that
+		// trickles in is cut off as a slow head is.
+		c.partial = true
+		c.deadline = l.now.Add(l.g.headerTimeout)
+	}
 	return 0, unix.EAGAIN // a record is not whole yet
 }
 

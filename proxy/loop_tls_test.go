@@ -213,6 +213,21 @@ func TestLoopCutsOffBadTLSClients(t *testing.T) {
 		t.Errorf("the connection stayed open after a forged record: %v", err)
 	}
 
+	// A record that trickles in after a request: cut off as a slow head,
+	// not left to the idle timeout.
+	trickle := dialTLSRaw(t, addr)
+	trickle.send("GET / HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
+	trickle.read("GET")
+	under := trickle.c.(*tls.Conn).NetConn()
+	under.Write([]byte("\x17\x03\x03"))
+	start = time.Now()
+	under.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.ReadAll(under); err != nil {
+		t.Errorf("a trickling record was not cut off: %v", err)
+	} else if d := time.Since(start); d > 3*time.Second {
+		t.Errorf("a trickling record was cut after %v", d)
+	}
+
 	// The loop serves others as before.
 	rc := dialTLSRaw(t, addr)
 	rc.send("GET / HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
