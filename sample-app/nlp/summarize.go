@@ -72,6 +72,13 @@ func summarize(text string, n int, score func([]map[string]float64) []float64) [
 		return sents
 	}
 	rank := score(tfidf(sents))
+	for i, r := range rank {
+		// The sums behind a score run over maps, in an order that changes
+		// from run to run, so sentences that tie exactly (the same words
+		// but one, equally rare) differ in their last bits: rounded, they
+		// tie, and the earlier sentence wins every time.
+		rank[i] = math.Round(r*1e9) / 1e9
+	}
 	idx := make([]int, len(sents))
 	for i := range idx {
 		idx[i] = i
