@@ -207,6 +207,19 @@ func (f *Front) startConn(c net.Conn, cfg *tls.Config, tc *tls.Conn) bool {
 	return true
 }
 
+// startBridged serves c, an HTTP/2 stream's request that an event loop
+// passes on as HTTP/1.1 (loop_h2_bridge_linux.go), as a connection over
+// the TLS whose state is given. False once the front is closing.
+func (f *Front) startBridged(c net.Conn, state *tls.ConnectionState) bool {
+	fc := &frontConn{f: f, c: c, tlsState: state}
+	if !f.trackConn(fc, true) {
+		c.Close()
+		return false
+	}
+	go fc.serve(nil)
+	return true
+}
+
 // startLoops starts the event loops, where the platform has them.
 func (f *Front) startLoops() {
 	g, err := newLoopGroup(f, f.Loop)

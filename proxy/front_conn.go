@@ -93,12 +93,16 @@ func (fc *frontConn) serve(cfg *tls.Config) {
 				return
 			}
 		case "h2":
+			if loops != nil && loops.addH2(tc, pipe) {
+				handedOff = true
+				return
+			}
 			fc.c = tc
 			f.serveH2(fc, tc)
 			return
 		default:
 			handedOff = true
-			f.handOff(tc, nil, nil) // an ACME TLS-ALPN check
+			f.handOff(tc, nil, nil, nil) // an ACME TLS-ALPN check
 			return
 		}
 		fc.c, fc.tls, fc.tlsState = tc, tc, &cs
@@ -131,7 +135,7 @@ func (fc *frontConn) serve(cfg *tls.Config) {
 			continue
 		case handOver:
 			handedOff = true
-			f.handOff(fc.c, fc.br, fc.tls)
+			f.handOff(fc.c, fc.br, fc.tls, fc.tlsState)
 			// The reader's bytes were copied; the reader is not reused
 			// because net/http now owns the connection it wraps.
 		}

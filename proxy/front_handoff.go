@@ -14,18 +14,18 @@ import (
 // net/http server that serves it from then on.
 
 // handOff gives c to the net/http server, with the bytes of br it has not
-// consumed read first.
-func (f *Front) handOff(c net.Conn, br *bufio.Reader, tc *tls.Conn) {
+// consumed read first; tc or state, unless nil, is the TLS under c.
+func (f *Front) handOff(c net.Conn, br *bufio.Reader, tc *tls.Conn, state *tls.ConnectionState) {
 	f.handedOff.Add(1)
 	if br == nil || br.Buffered() == 0 {
 		if tc, ok := c.(*tls.Conn); ok {
 			c = tc // as it is, so that net/http sees its TLS state and protocol
 		} else {
-			c = &handedOffConn{Conn: c, tls: tc}
+			c = &handedOffConn{Conn: c, tls: tc, state: state}
 		}
 	} else {
 		b, _ := br.Peek(br.Buffered())
-		c = &handedOffConn{Conn: c, tls: tc, pending: append([]byte(nil), b...)}
+		c = &handedOffConn{Conn: c, tls: tc, state: state, pending: append([]byte(nil), b...)}
 	}
 	if !f.handoff.push(c) {
 		c.Close()
@@ -36,9 +36,11 @@ func (f *Front) handOff(c net.Conn, br *bufio.Reader, tc *tls.Conn) {
 // that the front wrapped, it puts back the TLS state net/http cannot see.
 func (f *Front) serveStd(w http.ResponseWriter, r *http.Request) {
 	if r.TLS == nil {
-		if hc, ok := r.Context().Value(handedOffKey{}).(*handedOffConn); ok && hc.tls != nil {
-			hc.stateOnce.Do(func() { cs := hc.tls.ConnectionState(); hc.state = &cs })
-			r.TLS = hc.state
+		if hc, ok := r.Context().Value(handedOffKey{}).(*handedOffConn); ok {
+			if hc.tls != nil {
+				hc.stateOnce.Do(func() { cs := hc.tls.ConnectionState(); hc.state = &cs })
+			}
+			r.TLS = hc.state // an HTTP/2 stream's from a loop is set from the start
 		}
 	}
 	f.Handler.ServeHTTP(w, r)

@@ -21,6 +21,11 @@ type chunkScanner struct {
 	// data, when set, collects the first sniffLen bytes of chunk data.
 	data    *[]byte
 	sniffed []byte
+
+	// out and trailer, when set, collect all of the chunk data and the
+	// trailer section's lines: the body without its framing, as HTTP/2
+	// sends it.
+	out, trailer *[]byte
 }
 
 const (
@@ -100,6 +105,9 @@ func (s *chunkScanner) scan(b []byte) (n int, done bool, err error) {
 			if k > s.size {
 				k = s.size
 			}
+			if s.out != nil {
+				*s.out = append(*s.out, b[n:n+int(k)]...)
+			}
 			if s.data != nil && len(*s.data) < sniffLen {
 				*s.data = append(*s.data, b[n:n+int(min(k, int64(sniffLen-len(*s.data))))]...)
 			}
@@ -121,6 +129,9 @@ func (s *chunkScanner) scan(b []byte) (n int, done bool, err error) {
 			}
 			s.state, s.digits, s.size, s.lineLen = csSize, 0, 0, 0
 		case csTrailer:
+			if s.trailer != nil && c != '\r' {
+				*s.trailer = append(*s.trailer, c)
+			}
 			switch {
 			case c == '\r':
 				s.state = csEndLF
@@ -130,6 +141,9 @@ func (s *chunkScanner) scan(b []byte) (n int, done bool, err error) {
 				return n, false, errChunked // a folded line, or no name
 			}
 		case csTrailerName, csTrailerValue:
+			if s.trailer != nil && c != '\r' {
+				*s.trailer = append(*s.trailer, c)
+			}
 			switch {
 			case s.lineLen >= maxTrailerLine:
 				return n, false, errChunked
@@ -146,6 +160,12 @@ func (s *chunkScanner) scan(b []byte) (n int, done bool, err error) {
 		case csTrailerLF:
 			if c != '\n' {
 				return n, false, errChunked
+			}
+			if s.trailer != nil {
+				if len(*s.trailer) > maxTrailerLine {
+					return n, false, errChunked
+				}
+				*s.trailer = append(*s.trailer, '\r', '\n')
 			}
 			s.state = csTrailer
 		case csEndLF:

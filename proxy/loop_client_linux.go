@@ -45,6 +45,9 @@ func (l *evLoop) gone(c *evConn) {
 		l.instanceGone(c)
 		return
 	}
+	if c.h2 != nil {
+		l.h2Gone(c)
+	}
 	if x := c.x; x != nil {
 		if u := c.peer; u != nil {
 			c.peer, u.peer = nil, nil
@@ -60,6 +63,17 @@ func (l *evLoop) gone(c *evConn) {
 }
 
 func (l *evLoop) readClient(c *evConn, ev uint32) {
+	if c.h2 != nil {
+		switch {
+		case len(c.in) < cap(c.in) && len(c.out) <= loopHighWater:
+			l.readH2(c)
+		case ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0:
+			l.gone(c)
+		default:
+			l.wantEvents(c)
+		}
+		return
+	}
 	if len(c.in) == cap(c.in) || c.handOver {
 		if ev&(unix.EPOLLRDHUP|unix.EPOLLHUP|unix.EPOLLERR) != 0 {
 			l.gone(c) // the client left while its requests wait
@@ -159,8 +173,6 @@ const (
 // A body must fit in the connection's buffer with its head, as on Front's
 // goroutines; larger ones are streamed there.
 func (l *evLoop) start(c *evConn, head []byte) int {
-	g := l.g
-	p := g.p
 	s := string(head)
 	line, rest, _ := strings.Cut(s, "\r\n")
 	var lr leanRequest
@@ -184,13 +196,30 @@ func (l *evLoop) start(c *evConn, head []byte) int {
 		return startWait
 	}
 	body := c.in[len(head) : len(head)+lr.bodyLen]
+	b := l.admitLean(x, &lr, fields, len(head)+lr.bodyLen, body, c.remote, c.remoteStr, c.tls != nil)
+	if b == nil {
+		return startNo // Front's goroutines answer
+	}
+	c.x = x
+	l.sendRequest(c, b)
+	return startOK
+}
+
+// admitLean makes x the exchange for the lean request lr with its kept
+// fields and whole body, from a client at remote, and returns the instance
+// Proxy.admit forwards it to; nil when the loop does not serve it (Front's
+// goroutines answer it). headLen is what the request takes of the
+// client's buffer.
+func (l *evLoop) admitLean(x *exchange, lr *leanRequest, fields []headerField, headLen int, body []byte, remote netip.AddrPort, remoteStr string, tls bool) *backend {
+	g := l.g
+	p := g.p
 	// The target the instance gets, as Front's goroutines send it: the
 	// URL's RequestURI, with the query cleaned.
 	path, query, hasQuery := strings.Cut(lr.target, "?")
 	if strings.IndexByte(lr.target, '%') >= 0 || strings.IndexByte(lr.target, '#') >= 0 || !escapedAsIs(path) {
 		u, ok := parseTarget(lr.target)
 		if !ok {
-			return startNo
+			return nil
 		}
 		path = u.Path
 		u.RawQuery = cleanQuery(u.RawQuery)
@@ -201,23 +230,22 @@ func (l *evLoop) start(c *evConn, head []byte) int {
 		}
 	}
 	if g.direct != nil && !g.direct(lr.host, path) {
-		return startNo
+		return nil
 	}
-	ar := arrival{host: lr.host, peer: c.remote.Addr().Unmap(), remote: c.remoteStr, tls: c.tls != nil, bodyLen: int64(lr.bodyLen)}
+	ar := arrival{host: lr.host, peer: remote.Addr().Unmap(), remote: remoteStr, tls: tls, bodyLen: int64(len(body))}
 	for _, f := range fields {
 		ar.readForwarding(f.key, f.value)
 	}
 	*x = exchange{start: l.now, method: lr.method, host: lr.host, path: path,
-		headLen: len(head) + lr.bodyLen, closeAfter: lr.closeAfter || l.closing, req: x.req[:0], fields: fields,
+		headLen: headLen, closeAfter: lr.closeAfter || l.closing, req: x.req[:0], fields: fields,
 		idempotent: replayableMethod(lr.method),
 		deadline:   l.now.Add(p.cfg.ResponseHeaderTimeout)}
 	st := &x.st
 	st.p, st.start = p, l.now
 	if p.admit(st, &ar) != forwardIt {
-		return startNo // Front's goroutines answer
+		return nil
 	}
 	x.route = st.route
-	b := st.backend
 	st.bytesIn = int64(len(body))
 	st.begin()
 	var conn []string
@@ -229,10 +257,8 @@ func (l *evLoop) start(c *evConn, head []byte) int {
 	o := outHead{method: lr.method, target: lr.target, host: lr.host, fields: fields, conn: conn, bodyLen: len(body)}
 	x.req = appendRequestHead(x.req, &o, &st.fwd)
 	x.req = append(x.req, body...)
-	c.x = x
 	g.f.looped.Add(1)
-	l.sendRequest(c, b)
-	return startOK
+	return st.backend
 }
 
 // escapedAsIs reports whether url.URL writes path back unchanged: it holds

@@ -43,7 +43,8 @@ type evLoop struct {
 	exit      bool // close everything and return
 	clients   int
 	date      dateCache
-	buf       []byte // what an instance connection is read into
+	lower     map[string]string // HTTP/2's lower-case field names (loop_h2_answer_linux.go)
+	buf       []byte            // what an instance connection is read into
 	events    []unix.EpollEvent
 }
 
@@ -78,7 +79,7 @@ func newEvLoop(g *loopGroup) (*evLoop, error) {
 		unix.Close(evfd)
 		return nil, err
 	}
-	return &evLoop{g: g, epfd: epfd, ep: ep, rc: rc, evfd: evfd, conns: map[int32]*evConn{}, pools: map[*backend][]*evConn{},
+	return &evLoop{g: g, epfd: epfd, ep: ep, rc: rc, evfd: evfd, conns: map[int32]*evConn{}, pools: map[*backend][]*evConn{}, lower: map[string]string{},
 		buf: make([]byte, loopReadSize), events: make([]unix.EpollEvent, 256)}, nil
 }
 
@@ -104,8 +105,10 @@ type evConn struct {
 	handOver  bool      // hand to Front's goroutines once out is written
 	owed      bool      // its next request waits for out to drain
 	tls       *loopTLS  // an HTTPS connection's (loop_tls_linux.go); out holds records up to tls.sealed, then plain bytes
+	h2        *h2Conn   // an HTTP/2 connection's (loop_h2_linux.go)
 
-	// An instance's.
+	// An instance's, or a socket pair's to Front's goroutines.
+	stream    *h2Stream // the HTTP/2 stream whose request it carries
 	be        *backend
 	reused    bool
 	got       bool // the answer has begun
@@ -280,8 +283,10 @@ func (l *evLoop) close(c *evConn) {
 	unix.Close(c.fd)
 	if !c.up {
 		l.clients--
-		//lint:ignore SA6002 a slice header per closed connection, not per request
-		clientBufs.Put(c.in[:0:cap(c.in)])
+		if cap(c.in) == frontBufSize {
+			//lint:ignore SA6002 a slice header per closed connection, not per request
+			clientBufs.Put(c.in[:0:cap(c.in)])
+		}
 		c.in = nil
 	}
 	if c.release != nil {
@@ -327,6 +332,9 @@ func (l *evLoop) flush(c *evConn) bool {
 		if len(c.out) == 0 && c.peer != nil && c.peer.x != nil {
 			c.peer.x.reqSent = true
 		}
+		if s := c.stream; s != nil {
+			l.h2UpDrained(s)
+		}
 		l.wantEvents(c)
 		return true
 	}
@@ -345,6 +353,10 @@ func (l *evLoop) flush(c *evConn) bool {
 		}
 	}
 	l.wantEvents(c)
+	if c.h2 != nil && len(c.out) <= loopLowWater {
+		l.h2Drained(c)
+		return !c.closed
+	}
 	if c.owed && len(c.out) <= loopLowWater {
 		c.owed = false
 		l.serveClient(c) // the request that waited for the client to read
@@ -406,9 +418,13 @@ func (l *evLoop) sweep() {
 			continue
 		}
 		if c.up {
-			if c.peer == nil && l.now.Sub(c.idleSince) > idleConnTimeout {
+			if c.peer == nil && c.stream == nil && l.now.Sub(c.idleSince) > idleConnTimeout {
 				l.close(c)
 			}
+			continue
+		}
+		if c.h2 != nil {
+			l.h2Sweep(c)
 			continue
 		}
 		x := c.x

@@ -27,7 +27,8 @@ import (
 // connection the loop hands to Front's goroutines takes its tls.Conn
 // along, the pipe reading from and writing to the socket again.
 //
-// HTTP/2 connections stay on goroutines: x/net/http2 serves them.
+// HTTP/2 connections move to the loops the same way; the loop is then
+// their HTTP/2 server (loop_h2_linux.go).
 
 // loopTLS is a client connection's TLS in a loop.
 type loopTLS struct {
@@ -39,6 +40,13 @@ type loopTLS struct {
 // addTLS gives a loop the TLS connection tc, whose handshake is done over
 // pipe; false leaves it to the caller, which goes on serving it.
 func (g *loopGroup) addTLS(tc *tls.Conn, pipe *tlsPipe) bool {
+	return g.addTLSWith(tc, pipe, func(l *evLoop, fd int, remote netip.AddrPort, release func(), t *loopTLS) {
+		l.addTLSClient(fd, remote, release, t)
+	})
+}
+
+// addTLSWith gives a loop the TLS connection tc, which start serves there.
+func (g *loopGroup) addTLSWith(tc *tls.Conn, pipe *tlsPipe, start func(l *evLoop, fd int, remote netip.AddrPort, release func(), t *loopTLS)) bool {
 	c, release := pipe.Conn, func() {}
 	if rc, ok := c.(*releaseConn); ok {
 		c, release = rc.Conn, func() { rc.once.Do(rc.release) }
@@ -49,7 +57,7 @@ func (g *loopGroup) addTLS(tc *tls.Conn, pipe *tlsPipe) bool {
 	}
 	return g.give(tcp, release, func(l *evLoop, fd int, remote netip.AddrPort) {
 		pipe.inLoop = true
-		l.addTLSClient(fd, remote, release, &loopTLS{conn: tc, pipe: pipe})
+		start(l, fd, remote, release, &loopTLS{conn: tc, pipe: pipe})
 	})
 }
 

@@ -18,16 +18,7 @@ import (
 
 // sendRequest sends c's request on an idle connection to b, or dials one.
 func (l *evLoop) sendRequest(c *evConn, b *backend) {
-	pool := l.pools[b]
-	for len(pool) > 0 {
-		u := pool[len(pool)-1]
-		pool[len(pool)-1] = nil
-		pool = pool[:len(pool)-1]
-		l.pools[b] = pool
-		if u.closed {
-			continue
-		}
-		u.reused = true
+	if u := l.idleConn(b); u != nil {
 		l.attach(c, u)
 		return
 	}
@@ -48,6 +39,22 @@ func (l *evLoop) sendRequest(c *evConn, b *backend) {
 			unix.Close(fd)
 		}
 	}()
+}
+
+// idleConn takes an idle connection to b from the pool, or nil.
+func (l *evLoop) idleConn(b *backend) *evConn {
+	pool := l.pools[b]
+	for len(pool) > 0 {
+		u := pool[len(pool)-1]
+		pool[len(pool)-1] = nil
+		pool = pool[:len(pool)-1]
+		l.pools[b] = pool
+		if !u.closed {
+			u.reused = true
+			return u
+		}
+	}
+	return nil
 }
 
 // dialed receives a new connection to b for c's exchange x.
@@ -122,7 +129,7 @@ func (l *evLoop) putIdle(u *evConn) {
 		l.close(u)
 		return
 	}
-	u.peer, u.paused, u.idleSince = nil, false, l.now
+	u.peer, u.stream, u.paused, u.idleSince = nil, nil, false, l.now
 	u.out = u.out[:0]
 	if cap(u.in) > 16<<10 {
 		u.in = nil // a large answer head's buffer
@@ -132,6 +139,10 @@ func (l *evLoop) putIdle(u *evConn) {
 }
 
 func (l *evLoop) readInstance(u *evConn) {
+	if u.stream != nil {
+		l.h2ReadUp(u)
+		return
+	}
 	c := u.peer
 	if c == nil {
 		l.close(u) // an idle connection the instance closed, or that sent what was not asked for
@@ -170,6 +181,10 @@ func (l *evLoop) readInstance(u *evConn) {
 
 // instanceGone handles an instance connection that closed or failed.
 func (l *evLoop) instanceGone(u *evConn) {
+	if u.stream != nil {
+		l.h2UpGone(u)
+		return
+	}
 	c := u.peer
 	if c == nil {
 		l.close(u)

@@ -1,0 +1,574 @@
+//go:build linux
+
+package proxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+	"golang.org/x/sys/unix"
+)
+
+// An HTTP/2 stream's answer in an event loop: the connection its request
+// goes on, the HTTP/1.1 answer read from it and turned into HEADERS and
+// DATA frames, the flow-control windows the DATA waits for, and what a
+// failing instance means for the stream.
+
+// h2SendUp sends a fast stream's request on an idle connection to b, or
+// dials one.
+func (l *evLoop) h2SendUp(s *h2Stream, b *backend) {
+	if u := l.idleConn(b); u != nil {
+		l.h2Attach(s, u)
+		return
+	}
+	x := &s.x
+	x.dialing = true
+	addr := b.up.Addr
+	ctx := l.g.ctx
+	go func() { // ends within dialTimeout, or when the front closes
+		ctx, cancel := context.WithTimeout(ctx, dialTimeout)
+		nc, err := (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext(ctx, "tcp", addr)
+		cancel()
+		fd := -1
+		if err == nil {
+			fd, err = dupFD(nc.(*net.TCPConn))
+			nc.Close()
+		}
+		if !l.post(func() { l.h2Dialed(s, b, fd, err) }) && fd >= 0 {
+			unix.Close(fd)
+		}
+	}()
+}
+
+// h2Dialed receives a new connection to b for s.
+func (l *evLoop) h2Dialed(s *h2Stream, b *backend, fd int, err error) {
+	var u *evConn
+	if fd >= 0 {
+		u = &evConn{fd: fd, up: true, be: b}
+		if !l.register(u, evRead) {
+			unix.Close(fd)
+			u, err = nil, errors.New("registering the connection failed")
+		}
+	}
+	x := &s.x
+	if s.done || s.h.c.closed || !x.dialing {
+		if u != nil {
+			l.putIdle(u)
+		}
+		return
+	}
+	x.dialing = false
+	if u != nil {
+		l.h2Attach(s, u)
+		l.flush(s.h.c)
+		return
+	}
+	switch {
+	case !isDialError(err) || l.g.ctx.Err() != nil:
+		x.st.end()
+		l.h2Bridge(s) // Front's goroutines try
+	default:
+		l.g.p.eject(b, err)
+		x.tries++
+		var next *backend
+		if x.tries < len(x.route.backends) && x.idempotent {
+			next = x.route.pick(x.st.toSplit)
+		}
+		b.connectFailed(next != nil)
+		if next != nil {
+			x.st.backend = next
+			l.h2SendUp(s, next)
+			return
+		}
+		x.st.connectFailed = true
+		l.h2FailPage(s, b, http.StatusBadGateway, err.Error())
+	}
+	l.flush(s.h.c)
+}
+
+func (l *evLoop) h2Attach(s *h2Stream, u *evConn) {
+	s.u, u.stream = u, s
+	u.in, u.got, u.paused = u.in[:0], false, false
+	l.send(u, s.x.req)
+	if !u.closed {
+		s.x.reqSent = len(u.out) == 0
+		l.wantEvents(u)
+	}
+}
+
+// h2ReadUp reads what came back on a stream's connection.
+func (l *evLoop) h2ReadUp(u *evConn) {
+	s := u.stream
+	x := &s.x
+	if !x.headDone && len(u.in) == cap(u.in) {
+		if cap(u.in) >= loopAnswerHeadMax {
+			l.h2FailAnswer(s, http.StatusBadGateway, "the answer's headers are too large")
+			return
+		}
+		u.in = append(u.in, make([]byte, max(4<<10, cap(u.in)))...)[:len(u.in)]
+	}
+	var n int
+	var err error
+	if x.headDone {
+		n, err = sysRead(u.fd, l.buf)
+	} else {
+		n, err = sysRead(u.fd, u.in[len(u.in):cap(u.in)])
+	}
+	if n <= 0 {
+		if err == unix.EAGAIN || err == unix.EINTR {
+			return
+		}
+		l.h2UpGone(u)
+		return
+	}
+	u.got = true
+	c := s.h.c
+	if x.headDone {
+		l.h2Relay(s, l.buf[:n])
+	} else {
+		u.in = u.in[:len(u.in)+n]
+		l.h2Answer(s)
+	}
+	if !c.closed {
+		l.flush(c)
+	}
+}
+
+// h2Answer reads the answer's head from u.in and starts the body.
+func (l *evLoop) h2Answer(s *h2Stream) {
+	x, u := &s.x, s.u
+	for !x.headDone {
+		i := bytes.Index(u.in, crlfcrlf)
+		if i < 0 {
+			if len(u.in) >= loopAnswerHeadMax {
+				l.h2FailAnswer(s, http.StatusBadGateway, "the answer's headers are too large")
+			}
+			return
+		}
+		code, ok := l.h2AnswerHead(s, u.in[:i+4])
+		if !ok {
+			l.h2FailAnswer(s, http.StatusBadGateway, "malformed answer from the instance")
+			return
+		}
+		u.in = u.in[:copy(u.in, u.in[i+4:])]
+		if code >= 200 {
+			x.headDone = true
+		}
+	}
+	if !x.sniff {
+		if x.mode == bodyNone || x.mode == bodyLength && x.remain == 0 {
+			if len(u.in) > 0 {
+				x.keepUp = false // more than the answer
+			}
+			if s.fast {
+				x.st.status = x.st.upstreamStatus
+				l.record(nil, x)
+			}
+			l.h2WriteHead(s, true)
+			l.h2Finish(s)
+			return
+		}
+		l.h2WriteHead(s, false)
+	}
+	body := u.in
+	u.in = u.in[:0]
+	l.h2Relay(s, body)
+}
+
+// h2AnswerHead reads an answer's head into s: its status, its fields
+// without HTTP/1.1's connection fields and, for an answer from an
+// instance, with the proxy's answer rules (headers.go) applied. An interim
+// answer other than 100 is sent on at once; a final one once its
+// Content-Type is sniffed, if it has none.
+func (l *evLoop) h2AnswerHead(s *h2Stream, head []byte) (code int, ok bool) {
+	x := &s.x
+	line, rest, _ := strings.Cut(string(head), "\r\n")
+	a := &x.answer
+	if !a.statusLine(line) || a.code == http.StatusSwitchingProtocols {
+		return 0, false
+	}
+	code = a.code
+	fields := x.fields[:0]
+	ok = scanFields(rest, func(key, value string) bool {
+		keep, ok := a.field(key, value)
+		if ok && keep {
+			fields = append(fields, headerField{key, value})
+		}
+		return ok
+	})
+	x.fields = fields[:0]
+	if !ok {
+		return 0, false
+	}
+	s.status = a.status[:3]
+	hdr := s.hdr[:0]
+	if code < 200 {
+		if code == http.StatusContinue {
+			return code, true
+		}
+		for _, f := range fields {
+			if !h2ConnField(f.key, a.conn) {
+				hdr = append(hdr, f)
+			}
+		}
+		s.hdr = hdr
+		l.h2WriteHead(s, false)
+		return code, true
+	}
+	noBody := s.rq.method == http.MethodHead || code == http.StatusNoContent || code == http.StatusNotModified
+	switch {
+	case noBody:
+		x.mode = bodyNone
+	case a.chunked:
+		x.mode = bodyChunked
+		x.chunks = chunkScanner{out: &s.pending, trailer: &s.trailer}
+	case a.hasCL:
+		x.mode, x.remain = bodyLength, a.cl
+	default:
+		x.mode = bodyToClose
+	}
+	x.keepUp = s.fast && !a.closeConn && (a.proto == "HTTP/1.1" || a.keepAlive) && x.mode != bodyToClose
+	x.sniff = s.fast && !a.hasType && x.mode != bodyNone && !(x.mode == bodyLength && a.cl == 0)
+	rt := x.route
+	for _, f := range fields {
+		switch {
+		case f.key == "Transfer-Encoding" || f.key == "Content-Length" || h2ConnField(f.key, a.conn):
+			continue
+		case f.key == "Trailer" && x.mode != bodyChunked:
+			continue
+		case s.fast && f.key != "Trailer" && !passAnswerField(rt, f.key, a.conn):
+			continue
+		}
+		hdr = append(hdr, f)
+	}
+	if s.fast {
+		x.st.upstreamStatus = code
+		has := func(k string) bool {
+			for _, f := range fields {
+				if f.key == k && !hopField(k, a.conn) {
+					return true
+				}
+			}
+			return false
+		}
+		addAnswerFields(rt, true, x.st.fwd[3:4:4], x.st.setCookie, has, func(k string, vv []string) {
+			for _, v := range vv {
+				hdr = append(hdr, headerField{k, v})
+			}
+		})
+		if !a.hasDate {
+			hdr = append(hdr, headerField{"Date", l.date.format(l.now)})
+		}
+	}
+	if a.hasCL && (x.mode == bodyLength || x.mode == bodyNone && code != http.StatusNoContent) {
+		hdr = append(hdr, headerField{"Content-Length", strconv.FormatInt(a.cl, 10)})
+	}
+	s.hdr = hdr
+	return code, true
+}
+
+// h2ConnField reports whether an HTTP/1.1 answer's field k is about its
+// connection, which HTTP/2 does not allow (RFC 9113, 8.2.2).
+func h2ConnField(k string, conn []string) bool {
+	switch k {
+	case "Connection", "Keep-Alive", "Proxy-Connection", "Transfer-Encoding", "Upgrade":
+		return true
+	}
+	return hopField(k, conn)
+}
+
+// h2WriteHead sends s's status and fields as a header block; end when no
+// body follows.
+func (l *evLoop) h2WriteHead(s *h2Stream, end bool) {
+	h := s.h
+	h.encBuf.Reset()
+	h.enc.WriteField(hpack.HeaderField{Name: ":status", Value: s.status})
+	for _, f := range s.hdr {
+		h.enc.WriteField(hpack.HeaderField{Name: l.lowerKey(f.key), Value: f.value})
+	}
+	s.hdr = s.hdr[:0]
+	l.h2WriteBlock(s, h.encBuf.Bytes(), end)
+	if s.status[0] != '1' {
+		s.headSent = true
+	}
+}
+
+// h2WriteBlock sends a header block in frames of the client's size.
+func (l *evLoop) h2WriteBlock(s *h2Stream, block []byte, end bool) {
+	h := s.h
+	n := min(len(block), int(h.maxSend))
+	h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: s.id, BlockFragment: block[:n], EndStream: end, EndHeaders: n == len(block)})
+	for block = block[n:]; len(block) > 0; block = block[n:] {
+		n = min(len(block), int(h.maxSend))
+		h.fr.WriteContinuation(s.id, n == len(block), block[:n])
+	}
+}
+
+// lowerKey returns a canonical field name in the lower case HTTP/2 wants,
+// remembering the names it has seen.
+func (l *evLoop) lowerKey(k string) string {
+	if v, ok := l.lower[k]; ok {
+		return v
+	}
+	v := strings.ToLower(k)
+	if len(l.lower) < 512 {
+		l.lower[k] = v
+	}
+	return v
+}
+
+// h2Relay takes the next bytes of the answer's body (for a chunked one,
+// its framing: the chunk scanner puts the data in s.pending) and sends
+// what the windows allow.
+func (l *evLoop) h2Relay(s *h2Stream, b []byte) {
+	x, u := &s.x, s.u
+	done := false
+	switch x.mode {
+	case bodyNone:
+		done = true
+		if len(b) > 0 {
+			x.keepUp = false
+		}
+		b = nil
+	case bodyLength:
+		if int64(len(b)) >= x.remain {
+			if int64(len(b)) > x.remain {
+				x.keepUp = false
+			}
+			b = b[:x.remain]
+			done = true
+		}
+		x.remain -= int64(len(b))
+	case bodyChunked:
+		before := x.chunks.dataLen
+		n, end, err := x.chunks.scan(b)
+		x.st.bytes += x.chunks.dataLen - before
+		if err != nil {
+			if s.fast {
+				x.st.errText = u.be.up.Name + ": " + err.Error()
+			}
+			l.h2Abort(s)
+			return
+		}
+		if n < len(b) {
+			x.keepUp = false
+		}
+		b, done = nil, end
+	}
+	if x.mode != bodyChunked {
+		x.st.bytes += int64(len(b))
+		s.pending = append(s.pending, b...)
+	}
+	if s.fast && x.st.status == 0 {
+		x.st.status = x.st.upstreamStatus
+	}
+	if x.sniff {
+		if !done && (len(s.pending) == 0 || x.mode == bodyLength && len(s.pending) < sniffLen) {
+			return // more of the body first
+		}
+		s.hdr = append(s.hdr, headerField{"Content-Type", http.DetectContentType(s.pending[:min(len(s.pending), sniffLen)])})
+		x.sniff = false
+		l.h2WriteHead(s, false)
+	}
+	if done {
+		if s.fast {
+			l.record(nil, x) // before the client can see the end
+		}
+		s.endPending = true
+	}
+	l.h2Send(s)
+	if !s.done && s.u != nil && !s.u.paused && (len(s.pending) > h2StreamHeld || len(s.h.c.out) > loopHighWater) {
+		s.u.paused = true
+		l.wantEvents(s.u)
+	}
+}
+
+// h2Send sends as much of s.pending as the windows allow, and the end of
+// the answer once all of it is sent.
+func (l *evLoop) h2Send(s *h2Stream) {
+	h := s.h
+	sent := 0
+	for sent < len(s.pending) {
+		n := min(int64(len(s.pending)-sent), s.sendWin, h.sendWin, int64(h.maxSend))
+		if n <= 0 {
+			break
+		}
+		end := s.endPending && s.trailer == nil && sent+int(n) == len(s.pending)
+		h.fr.WriteData(s.id, end, s.pending[sent:sent+int(n)])
+		sent += int(n)
+		s.sendWin -= n
+		h.sendWin -= n
+	}
+	s.pending = s.pending[:copy(s.pending, s.pending[sent:])]
+	if len(s.pending) > 0 {
+		if !s.blocked {
+			s.blocked = true
+			h.blocked = append(h.blocked, s)
+		}
+		return
+	}
+	if cap(s.pending) > 4*h2StreamHeld {
+		s.pending = nil
+	}
+	if !s.endPending || s.done {
+		return
+	}
+	switch {
+	case s.trailer != nil:
+		l.h2SendTrailers(s)
+	case sent == 0:
+		h.fr.WriteData(s.id, true, nil)
+	}
+	l.h2Finish(s)
+}
+
+// h2SendTrailers sends an answer's trailer section as the header block
+// that ends the stream.
+func (l *evLoop) h2SendTrailers(s *h2Stream) {
+	h := s.h
+	h.encBuf.Reset()
+	scanFields(string(s.trailer), func(key, value string) bool {
+		if !h2ConnField(key, nil) {
+			h.enc.WriteField(hpack.HeaderField{Name: l.lowerKey(key), Value: value})
+		}
+		return true
+	})
+	s.trailer = nil
+	l.h2WriteBlock(s, h.encBuf.Bytes(), true)
+}
+
+// h2Pump sends what the streams waiting for a window can send now.
+func (l *evLoop) h2Pump(h *h2Conn) {
+	if len(h.blocked) == 0 || h.sendWin <= 0 {
+		return
+	}
+	blocked := h.blocked
+	h.blocked = nil
+	for _, s := range blocked {
+		s.blocked = false
+		if s.done {
+			continue
+		}
+		l.h2Send(s)
+		if u := s.u; u != nil && u.paused && len(s.pending) < h2StreamHeld && len(h.c.out) <= loopHighWater {
+			u.paused = false
+			l.wantEvents(u)
+		}
+	}
+}
+
+// h2UpGone handles a stream's connection that closed or failed.
+func (l *evLoop) h2UpGone(u *evConn) {
+	s := u.stream
+	x := &s.x
+	switch {
+	case x.headDone && x.mode == bodyToClose:
+		x.keepUp = false
+		l.h2Relay(s, nil)
+		if x.sniff || !s.endPending {
+			s.endPending = true
+			if s.fast {
+				l.record(nil, x)
+			}
+			if x.sniff {
+				x.sniff = false
+				s.hdr = append(s.hdr, headerField{"Content-Type", http.DetectContentType(s.pending[:min(len(s.pending), sniffLen)])})
+				l.h2WriteHead(s, false)
+			}
+			l.h2Send(s)
+		}
+	case x.headDone && x.sniff && s.fast:
+		l.h2FailAnswer(s, http.StatusBadGateway, "the connection closed in the middle of the answer")
+	case x.headDone:
+		if s.fast {
+			x.st.errText = u.be.up.Name + ": the connection closed in the middle of the answer"
+		}
+		l.h2Abort(s)
+	case s.fast && !u.got && resendable(x.idempotent, x.reqSent):
+		// Nothing came back: Front's goroutines send it again, as for an
+		// HTTP/1.1 client.
+		s.u, u.stream = nil, nil
+		l.close(u)
+		u.be.resent()
+		x.st.end()
+		l.h2Bridge(s)
+	case s.fast:
+		l.h2FailAnswer(s, http.StatusBadGateway, "the connection closed before an answer")
+	default:
+		l.h2Abort(s)
+	}
+	if c := s.h.c; !c.closed {
+		l.flush(c)
+	}
+}
+
+// h2Abort cuts s short once part of its answer may have been sent: the
+// client sees the stream reset, as x/net/http2 resets a stream whose
+// handler failed.
+func (l *evLoop) h2Abort(s *h2Stream) {
+	if s.fast {
+		l.record(nil, &s.x)
+	}
+	l.h2Reset(s.h, s.id, http2.ErrCodeInternal)
+}
+
+// h2FailAnswer answers a fast stream with the proxy's error page for
+// status, unless its answer has begun.
+func (l *evLoop) h2FailAnswer(s *h2Stream, status int, why string) {
+	u := s.u
+	s.u = nil
+	if u != nil {
+		u.stream = nil
+		l.close(u)
+	}
+	if s.headSent || !s.fast {
+		if s.fast {
+			s.x.st.errText = u.be.up.Name + ": " + why
+		}
+		l.h2Abort(s)
+		return
+	}
+	l.h2FailPage(s, u.be, status, why)
+}
+
+// h2FailPage answers a fast stream with the proxy's error page for status,
+// as b failed for the reason why.
+func (l *evLoop) h2FailPage(s *h2Stream, b *backend, status int, why string) {
+	x := &s.x
+	x.headDone, x.sniff = true, false
+	rec := &pageRecorder{header: http.Header{}}
+	st := &x.st
+	st.ResponseWriter = rec
+	st.fail(status, b.up.Name+": "+why)
+	pg := badGatewayPage
+	if status == http.StatusGatewayTimeout {
+		pg = timeoutPage
+	}
+	writePage(st, status, pg, x.route.App)
+	st.ResponseWriter = nil
+	s.status = strconv.Itoa(status)
+	hdr := s.hdr[:0]
+	for k, vv := range rec.header {
+		for _, v := range vv {
+			hdr = append(hdr, headerField{k, v})
+		}
+	}
+	s.hdr = append(hdr, headerField{"Date", l.date.format(l.now)}, headerField{"Content-Length", strconv.Itoa(rec.body.Len())})
+	l.record(nil, x)
+	l.h2WriteHead(s, s.rq.method == http.MethodHead)
+	if s.rq.method == http.MethodHead {
+		l.h2Finish(s)
+	} else {
+		s.pending = append(s.pending[:0], rec.body.Bytes()...)
+		s.endPending = true
+		l.h2Send(s)
+	}
+}
