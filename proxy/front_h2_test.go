@@ -223,15 +223,16 @@ type h2Answer struct {
 }
 
 // dialH2Raw opens a raw HTTP/2 connection whose streams' initial window
-// is window; the connection's window is raised to match it.
-func dialH2Raw(t *testing.T, addr string, window uint32) *h2Raw {
+// is window, and raises the connection's window to conn if that is more
+// than its initial 64 KB.
+func dialH2Raw(t *testing.T, addr string, window, conn uint32) *h2Raw {
 	t.Helper()
 	h := &h2Raw{h2Attacker: dialH2(t, addr), streams: map[uint32]*h2Answer{}}
 	if err := h.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: window}); err != nil {
 		t.Fatal(err)
 	}
-	if window > 65535 {
-		if err := h.fr.WriteWindowUpdate(0, window-65535); err != nil {
+	if conn > 65535 {
+		if err := h.fr.WriteWindowUpdate(0, conn-65535); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -395,44 +396,127 @@ func TestH2FrontLargeAnswers(t *testing.T) {
 		t.Fatalf("8 MiB answer: %d, %d bytes, not the payload", resp.StatusCode, len(b))
 	}
 
-	const n, grant = 256 << 10, 4096
-	h := dialH2Raw(t, addr, 1024) // the connection's window stays 65535
-	h.send(1, h2Get(fmt.Sprintf("/big?n=%d", n)))
-	streamWin, connWin := int64(1024), int64(65535)
-	var got, grants int64
-	deadline := time.Now().Add(10 * time.Second)
-	h.c.SetReadDeadline(deadline)
-	for a := h.answer(1); !a.settled(); {
-		f, err := h.next()
+	// A slow client with 1 KB stream windows: it raises them to 8 KB by
+	// SETTINGS once the first is spent, then grants 4 KB at a time.
+	const n = 256 << 10
+	w := newH2Windows(dialH2Raw(t, addr, 1024, 0), 1024)
+	w.h.send(1, h2Get(fmt.Sprintf("/big?n=%d", n)))
+	raised := false
+	w.readUntil(t, func(id uint32) {
+		switch {
+		case !raised && w.stream[1] == 0:
+			w.setInitial(t, 8192)
+			raised = true
+		case raised && w.stream[1] < 1024:
+			time.Sleep(2 * time.Millisecond) // a slow reader
+			w.grant(t, 1, 4096)
+			w.grant(t, 0, 4096)
+		}
+	}, 1)
+	checkPayload(t, "through 1 KB windows", w.h.answer(1), app.payload[:n])
+
+	// Two streams with large windows, sharing a connection window of
+	// 64 KB that the client grants 16 KB at a time.
+	w = newH2Windows(dialH2Raw(t, addr, 1<<20, 0), 1<<20)
+	w.h.send(1, h2Get(fmt.Sprintf("/big?n=%d", n)))
+	w.h.send(3, h2Get(fmt.Sprintf("/big?n=%d", n/2)))
+	w.readUntil(t, func(uint32) {
+		if w.conn < 16<<10 {
+			time.Sleep(2 * time.Millisecond)
+			w.grant(t, 0, 16<<10)
+		}
+	}, 1, 3)
+	checkPayload(t, "two streams through a 64 KB connection window, stream 1", w.h.answer(1), app.payload[:n])
+	checkPayload(t, "two streams through a 64 KB connection window, stream 3", w.h.answer(3), app.payload[:n/2])
+}
+
+func checkPayload(t *testing.T, what string, a *h2Answer, want []byte) {
+	t.Helper()
+	if a.status != "200" || a.reset || a.body.Len() != len(want) || sha256.Sum256(a.body.Bytes()) != sha256.Sum256(want) {
+		t.Errorf("%s: status %q, reset %v (%v), %d bytes of %d, or not the payload", what, a.status, a.reset, a.code, a.body.Len(), len(want))
+	}
+}
+
+// h2Windows is a raw client's account of the server's send windows, as
+// RFC 9113 6.9 keeps them: every DATA frame must fit both its stream's
+// window and the connection's.
+type h2Windows struct {
+	h       *h2Raw
+	conn    int64
+	initial int64
+	stream  map[uint32]int64
+}
+
+func newH2Windows(h *h2Raw, initial int64) *h2Windows {
+	return &h2Windows{h: h, conn: 65535, initial: initial, stream: map[uint32]int64{}}
+}
+
+// readUntil reads frames until the streams are settled, checking each DATA
+// frame against the windows; after each, it calls then with its stream.
+func (w *h2Windows) readUntil(t *testing.T, then func(id uint32), ids ...uint32) {
+	t.Helper()
+	for _, id := range ids {
+		w.stream[id] = w.initial
+	}
+	w.h.c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	defer w.h.c.SetReadDeadline(time.Time{})
+	var got int64
+	for !w.settled(ids) {
+		f, err := w.h.next()
 		if err != nil {
 			t.Fatalf("after %d bytes: %v", got, err)
 		}
 		d, ok := f.(*http2.DataFrame)
-		if !ok || d.StreamID != 1 {
+		if !ok {
 			continue
 		}
 		size := int64(d.Header().Length)
-		if size > streamWin || size > connWin {
-			t.Fatalf("after %d bytes: a DATA frame of %d bytes, with the stream's window at %d and the connection's at %d",
-				got, size, streamWin, connWin)
+		if size > w.stream[d.StreamID] || size > w.conn {
+			t.Fatalf("after %d bytes: a DATA frame of %d bytes on stream %d, with its window at %d and the connection's at %d",
+				got, size, d.StreamID, w.stream[d.StreamID], w.conn)
 		}
-		streamWin, connWin, got = streamWin-size, connWin-size, got+size
-		if streamWin < 1024 && !a.ended {
-			time.Sleep(2 * time.Millisecond) // a slow reader
-			if err := h.fr.WriteWindowUpdate(1, grant); err != nil {
-				t.Fatal(err)
-			}
-			if err := h.fr.WriteWindowUpdate(0, grant); err != nil {
-				t.Fatal(err)
-			}
-			streamWin, connWin, grants = streamWin+grant, connWin+grant, grants+1
+		w.stream[d.StreamID] -= size
+		w.conn -= size
+		got += size
+		if !w.settled(ids) {
+			then(d.StreamID)
 		}
 	}
-	a := h.answer(1)
-	if a.status != "200" || a.reset || a.body.Len() != n || sha256.Sum256(a.body.Bytes()) != sha256.Sum256(app.payload[:n]) {
-		t.Fatalf("through a 1 KB window (%d grants): status %q, reset %v (%v), %d bytes of %d, or not the payload", grants, a.status, a.reset, a.code, a.body.Len(), n)
+}
+
+func (w *h2Windows) settled(ids []uint32) bool {
+	for _, id := range ids {
+		if !w.h.answer(id).settled() {
+			return false
+		}
 	}
-	t.Logf("through a 1 KB window: %d bytes after %d grants of %d", n, grants, grant)
+	return true
+}
+
+// grant sends a WINDOW_UPDATE for stream id (0: the connection).
+func (w *h2Windows) grant(t *testing.T, id uint32, n uint32) {
+	t.Helper()
+	if err := w.h.fr.WriteWindowUpdate(id, n); err != nil {
+		t.Fatal(err)
+	}
+	if id == 0 {
+		w.conn += int64(n)
+	} else {
+		w.stream[id] += int64(n)
+	}
+}
+
+// setInitial changes SETTINGS_INITIAL_WINDOW_SIZE: every stream's window
+// moves by the difference (RFC 9113 6.9.2), the connection's does not.
+func (w *h2Windows) setInitial(t *testing.T, n uint32) {
+	t.Helper()
+	if err := w.h.fr.WriteSettings(http2.Setting{ID: http2.SettingInitialWindowSize, Val: n}); err != nil {
+		t.Fatal(err)
+	}
+	for id := range w.stream {
+		w.stream[id] += int64(n) - w.initial
+	}
+	w.initial = int64(n)
 }
 
 // lengthless hides a reader's length, so that the client sends no
@@ -561,7 +645,7 @@ func TestH2FrontAnswerHeaders(t *testing.T) {
 
 	// A raw client: x/net/http2's Transport drops connection-specific
 	// fields from what it shows.
-	h := dialH2Raw(t, addr, 1<<20)
+	h := dialH2Raw(t, addr, 1<<20, 1<<20)
 	h.send(1, h2Get("/hop"))
 	if !h.until(5*time.Second, h.answer(1).settled) {
 		t.Fatalf("no answer: %v", h.err)
@@ -624,7 +708,7 @@ func TestH2FrontRequestHeaders(t *testing.T) {
 		}
 	}
 
-	h := dialH2Raw(t, addr, 1<<20)
+	h := dialH2Raw(t, addr, 1<<20, 1<<20)
 	h.send(1, h2Get("/cookies", "cookie", "a=1", "cookie", "b=2", "cookie", "c=3"))
 	if !h.until(5*time.Second, h.answer(1).settled) {
 		t.Fatalf("no answer: %v", h.err)
@@ -727,7 +811,7 @@ func checkPage(t *testing.T, resp *http.Response, b []byte) {
 func TestH2FrontGracefulShutdown(t *testing.T) {
 	app := newH2App(t)
 	fr, addr := app.front(t, Config{})
-	h := dialH2Raw(t, addr, 1<<20)
+	h := dialH2Raw(t, addr, 1<<20, 1<<20)
 	h.send(1, h2Get("/wait?slow"))
 	select {
 	case <-app.started:
@@ -826,7 +910,7 @@ func TestH2FrontRejectsMalformedRequests(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hits := app.hits.Load()
-			h := dialH2Raw(t, addr, 1<<20)
+			h := dialH2Raw(t, addr, 1<<20, 1<<20)
 			h.send(1, tc.block)
 			a := h.answer(1)
 			if !h.until(5*time.Second, func() bool { return a.settled() || h.goAway }) && isTimeout(h.err) {
