@@ -338,6 +338,8 @@ func TestH2FrontManyStreamsOnOneConnection(t *testing.T) {
 	_, addr := app.front(t, Config{})
 	c := newH2Client(t, addr)
 
+	app.payload = make([]byte, 1<<20)
+	rand.NewChaCha8([32]byte{2}).Read(app.payload)
 	sem := make(chan struct{}, 50)
 	errs := make(chan error, 200)
 	var wg sync.WaitGroup
@@ -345,24 +347,8 @@ func TestH2FrontManyStreamsOnOneConnection(t *testing.T) {
 		sem <- struct{}{}
 		wg.Go(func() {
 			defer func() { <-sem }()
-			pad := i * 97 % 20000
-			path := fmt.Sprintf("/r/%d", i)
-			resp, err := c.Do(c.request(t, "GET", fmt.Sprintf("%s?pad=%d", path, pad), nil, "X-Seq", strconv.Itoa(i)))
-			if err != nil {
+			if err := fetchNth(c, app.payload, i); err != nil {
 				errs <- err
-				return
-			}
-			defer resp.Body.Close()
-			b, err := io.ReadAll(resp.Body)
-			want := fmt.Sprintf("GET %s %d|%s", path, i, strings.Repeat("p", pad))
-			switch {
-			case err != nil:
-				errs <- fmt.Errorf("%s: reading: %v", path, err)
-			case resp.StatusCode != 200 || resp.ProtoMajor != 2:
-				errs <- fmt.Errorf("%s: %d over %s", path, resp.StatusCode, resp.Proto)
-			case string(b) != want || resp.Header.Get("Echo-X-Seq") != strconv.Itoa(i):
-				errs <- fmt.Errorf("%s: answered %.40q (%d bytes, X-Seq %q), want %.40q (%d bytes)",
-					path, b, len(b), resp.Header.Get("Echo-X-Seq"), want, len(want))
 			}
 		})
 	}
@@ -377,6 +363,39 @@ func TestH2FrontManyStreamsOnOneConnection(t *testing.T) {
 	if n := app.hits.Load(); n != 200 {
 		t.Errorf("the app got %d requests, want 200", n)
 	}
+}
+
+// fetchNth asks c for the i-th request of many: every 25th the app's 1 MiB
+// payload, the others an echo of the path and of an X-Seq header, padded to
+// a length of their own; and checks the answer is that request's.
+func fetchNth(c *h2Client, payload []byte, i int) error {
+	path, pad := fmt.Sprintf("/r/%d", i), i*97%20000
+	url, want := fmt.Sprintf("%s?pad=%d", path, pad), fmt.Sprintf("GET %s %d|%s", path, i, strings.Repeat("p", pad))
+	if i%25 == 24 {
+		url, want = "/big", string(payload)
+	}
+	req, err := http.NewRequest("GET", "https://"+c.addr+url, nil)
+	if err != nil {
+		return err
+	}
+	req.Host = "app.localhost"
+	req.Header.Set("X-Seq", strconv.Itoa(i))
+	resp, err := c.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s: reading: %v", url, err)
+	case resp.StatusCode != 200 || resp.ProtoMajor != 2:
+		return fmt.Errorf("%s: %d over %s", url, resp.StatusCode, resp.Proto)
+	case string(b) != want || url != "/big" && resp.Header.Get("Echo-X-Seq") != strconv.Itoa(i):
+		return fmt.Errorf("%s: answered %.40q (%d bytes, X-Seq %q), want %.40q (%d bytes)",
+			url, b, len(b), resp.Header.Get("Echo-X-Seq"), want, len(want))
+	}
+	return nil
 }
 
 // TestH2FrontLargeAnswers: an 8 MiB answer arrives whole; and to a client
@@ -907,6 +926,11 @@ func TestH2FrontRejectsMalformedRequests(t *testing.T) {
 		{"keep-alive header", h2Get("/bad", "keep-alive", "timeout=5")},
 		{"te other than trailers", h2Get("/bad", "te", "gzip")},
 		{"missing :path", h2Fields(":method", "GET", ":scheme", "https", ":authority", "app.localhost")},
+		{"unknown pseudo-header", h2Get("/bad", ":foo", "1")},
+		{"pseudo-header after a regular one", h2Fields(":method", "GET", ":scheme", "https", ":authority", "app.localhost", "x-a", "1", ":path", "/bad")},
+		{"space in a name", h2Get("/bad", "x a", "1")},
+		{"CR LF in a value", h2Get("/bad", "x-a", "b\r\nx-injected: 1")},
+		{"NUL in a value", h2Get("/bad", "x-a", "b\x00c")},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hits := app.hits.Load()
@@ -922,6 +946,12 @@ func TestH2FrontRejectsMalformedRequests(t *testing.T) {
 			}
 			if app.hits.Load() != hits {
 				t.Error("the request reached the app")
+			}
+			if !h.goAway && h.err == nil { // a stream error: the connection goes on
+				h.send(3, h2Get("/next"))
+				if h.until(5*time.Second, h.answer(3).settled); h.answer(3).status != "200" {
+					t.Errorf("the next stream on the connection: %q, %v", h.answer(3).status, h.err)
+				}
 			}
 			if resp, b := good.get(t, "/after"); resp.StatusCode != 200 || string(b) != "GET /after |" {
 				t.Errorf("another connection after it: %d %q", resp.StatusCode, b)
