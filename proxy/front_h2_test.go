@@ -841,8 +841,10 @@ func TestH2FrontGracefulShutdown(t *testing.T) {
 	defer cancel()
 	shut := make(chan error, 1)
 	go func() { shut <- fr.Shutdown(ctx) }()
-	if !h.until(3*time.Second, func() bool { return h.goAway }) {
-		t.Fatalf("no GOAWAY after Shutdown: %v", h.err)
+	// A server may first send a GOAWAY naming stream 2^31-1, then the
+	// real last stream (RFC 9113 6.8).
+	if !h.until(3*time.Second, func() bool { return h.goAway && h.lastID < 1<<31-1 }) {
+		t.Fatalf("no GOAWAY with a last stream after Shutdown: %v", h.err)
 	}
 	if h.lastID != 1 {
 		t.Errorf("GOAWAY's last stream %d, want 1", h.lastID)
@@ -960,5 +962,61 @@ func TestH2FrontRejectsMalformedRequests(t *testing.T) {
 	}
 	if n := good.dials.Load(); n != 1 {
 		t.Errorf("the well-behaved client opened %d connections, want 1", n)
+	}
+}
+
+// TestH2FrontAcceptsLegalFrameForms: requests framed in legal but less
+// common ways are served as any other: a header block split over HEADERS
+// and CONTINUATION frames, HEADERS with padding and a priority, a body in
+// padded DATA frames ending with an empty one. Gone wrong, a user whose
+// browser or client library frames so (large cookies do) would see
+// connection errors.
+func TestH2FrontAcceptsLegalFrameForms(t *testing.T) {
+	app := newH2App(t)
+	_, addr := app.front(t, Config{})
+	h := dialH2Raw(t, addr, 1<<20, 1<<20)
+
+	seq := strings.Repeat("s", 8<<10)
+	block := h2Get("/split", "x-seq", seq)
+	third := len(block) / 3
+	if err := h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block[:third], EndStream: true}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.fr.WriteContinuation(1, false, block[third:2*third]); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.fr.WriteContinuation(1, true, block[2*third:]); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: h2Get("/padded"), EndStream: true, EndHeaders: true,
+		PadLength: 17, Priority: http2.PriorityParam{StreamDep: 1, Weight: 200}}); err != nil {
+		t.Fatal(err)
+	}
+	body := bytes.Repeat([]byte("0123456789"), 3000)
+	post := h2Fields(":method", "POST", ":scheme", "https", ":authority", "app.localhost", ":path", "/post")
+	if err := h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 5, BlockFragment: post, EndHeaders: true}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < len(body); i += 10000 {
+		if err := h.fr.WriteDataPadded(5, false, body[i:i+10000], make([]byte, 100)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := h.fr.WriteData(5, true, nil); err != nil {
+		t.Fatal(err)
+	}
+
+	if !h.until(5*time.Second, func() bool { return h.answer(1).settled() && h.answer(3).settled() && h.answer(5).settled() }) {
+		t.Fatalf("not all answered: %v", h.err)
+	}
+	if a := h.answer(1); a.status != "200" || a.header.Get("Echo-X-Seq") != seq {
+		t.Errorf("a header block over CONTINUATION frames: %s, the app saw X-Seq of %d bytes", a.status, len(a.header.Get("Echo-X-Seq")))
+	}
+	if a := h.answer(3); a.status != "200" || a.body.String() != "GET /padded |" {
+		t.Errorf("padded HEADERS with a priority: %s %q", a.status, a.body.String())
+	}
+	want := fmt.Sprintf("%x %d", sha256.Sum256(body), len(body))
+	if a := h.answer(5); a.status != "200" || a.body.String() != want || a.header.Get("Echo-Content-Length") != "-1" && a.header.Get("Echo-Content-Length") != strconv.Itoa(len(body)) {
+		t.Errorf("a body in padded DATA frames: %s %q (Content-Length %s), want %q", a.status, a.body.String(), a.header.Get("Echo-Content-Length"), want)
 	}
 }
