@@ -62,7 +62,7 @@ func (a *h2App) releaseAll() { a.once.Do(func() { close(a.release) }) }
 
 func (a *h2App) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("User-Agent") == "pier-health-check" {
-		return
+		return // the proxy's, not a test's
 	}
 	a.hits.Add(1)
 	h := w.Header()
@@ -83,15 +83,7 @@ func (a *h2App) serve(w http.ResponseWriter, r *http.Request) {
 		h.Set("Echo-Content-Length", strconv.FormatInt(r.ContentLength, 10))
 		fmt.Fprintf(w, "%x %d", sum.Sum(nil), n)
 	case "/events":
-		h.Set("Content-Type", "text/event-stream")
-		io.WriteString(w, "data: one\n\n")
-		w.(http.Flusher).Flush()
-		select {
-		case <-a.next:
-			io.WriteString(w, "data: two\n\n")
-		case <-time.After(5 * time.Second):
-			io.WriteString(w, "data: late\n\n")
-		}
+		a.events(w)
 	case "/trailers":
 		h.Set("Trailer", "X-Sum")
 		io.WriteString(w, "part one;")
@@ -104,15 +96,7 @@ func (a *h2App) serve(w http.ResponseWriter, r *http.Request) {
 		h.Set("ETag", `"v1"`)
 		w.WriteHeader(http.StatusNotModified)
 	case "/wait":
-		a.started <- r.URL.RawQuery
-		select {
-		case <-r.Context().Done():
-			a.ended <- r.URL.RawQuery
-			return
-		case <-a.release:
-		case <-time.After(10 * time.Second):
-		}
-		w.Write(bytes.Repeat([]byte("w"), h2WaitBody))
+		a.wait(w, r)
 	default:
 		for _, k := range []string{"X-Forwarded-For", "X-Forwarded-Proto", "X-Request-Id", "Cookie", "X-Seq"} {
 			h.Set("Echo-"+k, strings.Join(r.Header.Values(k), "|"))
@@ -123,7 +107,35 @@ func (a *h2App) serve(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// route is the app's route, plus extra ones.
+// events sends a server-sent event, and the second only once the client
+// has the first (or 5 s on, a late one).
+func (a *h2App) events(w http.ResponseWriter) {
+	w.Header().Set("Content-Type", "text/event-stream")
+	io.WriteString(w, "data: one\n\n")
+	w.(http.Flusher).Flush()
+	select {
+	case <-a.next:
+		io.WriteString(w, "data: two\n\n")
+	case <-time.After(5 * time.Second):
+		io.WriteString(w, "data: late\n\n")
+	}
+}
+
+// wait answers once released, and reports when its request began and
+// whether its context ended first (the proxy gave up on it).
+func (a *h2App) wait(w http.ResponseWriter, r *http.Request) {
+	a.started <- r.URL.RawQuery
+	select {
+	case <-r.Context().Done():
+		a.ended <- r.URL.RawQuery
+		return
+	case <-a.release:
+	case <-time.After(10 * time.Second):
+	}
+	w.Write(bytes.Repeat([]byte("w"), h2WaitBody))
+}
+
+// front serves the app, and the extra routes, over HTTPS with event loops.
 func (a *h2App) front(t *testing.T, cfg Config, extra ...Route) (*Front, string) {
 	t.Helper()
 	return h2Front(t, cfg, append([]Route{{App: "app", Hosts: []string{"app.localhost"},
@@ -218,8 +230,8 @@ type h2Answer struct {
 	trailer http.Header
 	body    bytes.Buffer
 	ended   bool          // END_STREAM came
-	reset   bool          // RST_STREAM came, with code
-	code    http2.ErrCode //
+	reset   bool          // RST_STREAM came
+	code    http2.ErrCode // its error code
 }
 
 // dialH2Raw opens a raw HTTP/2 connection whose streams' initial window
@@ -292,7 +304,10 @@ func (h *h2Raw) next() (http2.Frame, error) {
 	case *http2.MetaHeadersFrame:
 		a := h.answer(f.StreamID)
 		dst := a.trailer
-		if st := f.PseudoValue("status"); st != "" && !strings.HasPrefix(st, "1") {
+		switch st := f.PseudoValue("status"); {
+		case strings.HasPrefix(st, "1"):
+			dst = http.Header{} // an interim answer
+		case st != "":
 			a.status, dst = st, a.header
 		}
 		for _, hf := range f.RegularFields() {
@@ -399,10 +414,11 @@ func fetchNth(c *h2Client, payload []byte, i int) error {
 }
 
 // TestH2FrontLargeAnswers: an 8 MiB answer arrives whole; and to a client
-// with a 1 KB stream window that grants more slowly, the server never
-// sends more than the window and still delivers every byte. Gone wrong, a
-// user would see downloads cut or corrupted, or a slow client (a phone)
-// overrun and the connection reset.
+// with a 1 KB stream window that grants more slowly, or with two streams
+// sharing a connection window, the server never sends more than the
+// windows allow and still delivers every byte. Gone wrong, a user would
+// see downloads cut or corrupted, or a slow client (a phone) overrun and
+// its connection reset.
 func TestH2FrontLargeAnswers(t *testing.T) {
 	app := newH2App(t)
 	app.payload = make([]byte, 8<<20)
@@ -749,9 +765,10 @@ func TestH2FrontCancelledStreamEndsUpstreamRequest(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
+	req := c.request(t, "GET", "/wait?cancel", nil).WithContext(ctx)
 	done := make(chan error, 1)
 	go func() {
-		resp, err := c.Do(c.request(t, "GET", "/wait?cancel", nil).WithContext(ctx))
+		resp, err := c.Do(req)
 		if err == nil {
 			resp.Body.Close()
 		}
