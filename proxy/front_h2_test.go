@@ -985,7 +985,8 @@ func TestH2FrontRejectsMalformedRequests(t *testing.T) {
 // TestH2FrontAcceptsLegalFrameForms: requests framed in legal but less
 // common ways are served as any other: a header block split over HEADERS
 // and CONTINUATION frames, HEADERS with padding and a priority, a body in
-// padded DATA frames ending with an empty one. Gone wrong, a user whose
+// padded DATA frames ending with an empty one, a Host field in place of
+// :authority (RFC 9113 8.3.1). Gone wrong, a user whose
 // browser or client library frames so (large cookies do) would see
 // connection errors.
 func TestH2FrontAcceptsLegalFrameForms(t *testing.T) {
@@ -1022,8 +1023,11 @@ func TestH2FrontAcceptsLegalFrameForms(t *testing.T) {
 	if err := h.fr.WriteData(5, true, nil); err != nil {
 		t.Fatal(err)
 	}
+	h.send(7, h2Fields(":method", "GET", ":scheme", "https", ":path", "/host", "host", "app.localhost"))
 
-	if !h.until(5*time.Second, func() bool { return h.answer(1).settled() && h.answer(3).settled() && h.answer(5).settled() }) {
+	if !h.until(5*time.Second, func() bool {
+		return h.answer(1).settled() && h.answer(3).settled() && h.answer(5).settled() && h.answer(7).settled()
+	}) {
 		t.Fatalf("not all answered: %v", h.err)
 	}
 	if a := h.answer(1); a.status != "200" || a.header.Get("Echo-X-Seq") != seq {
@@ -1035,5 +1039,8 @@ func TestH2FrontAcceptsLegalFrameForms(t *testing.T) {
 	want := fmt.Sprintf("%x %d", sha256.Sum256(body), len(body))
 	if a := h.answer(5); a.status != "200" || a.body.String() != want || a.header.Get("Echo-Content-Length") != "-1" && a.header.Get("Echo-Content-Length") != strconv.Itoa(len(body)) {
 		t.Errorf("a body in padded DATA frames: %s %q (Content-Length %s), want %q", a.status, a.body.String(), a.header.Get("Echo-Content-Length"), want)
+	}
+	if a := h.answer(7); a.status != "200" || a.header.Get("Echo-Host") != "app.localhost" {
+		t.Errorf("a Host field instead of :authority: %s, the app saw Host %q", a.status, a.header.Get("Echo-Host"))
 	}
 }
