@@ -213,6 +213,17 @@ func (c *h2Client) get(t *testing.T, path string, hdr ...string) (*http.Response
 	return c.do(t, c.request(t, "GET", path, nil, hdr...))
 }
 
+// stillServes checks that the client's one connection still answers.
+func (c *h2Client) stillServes(t *testing.T, when string) {
+	t.Helper()
+	if resp, b := c.get(t, "/after"); resp.StatusCode != 200 || string(b) != "GET /after |" {
+		t.Errorf("%s: %d %q", when, resp.StatusCode, b)
+	}
+	if n := c.dials.Load(); n != 1 {
+		t.Errorf("%s: the client opened %d connections, want 1", when, n)
+	}
+}
+
 // h2Raw is a raw HTTP/2 client connection that records what the server
 // sends, stream by stream; one goroutine uses it.
 type h2Raw struct {
@@ -656,12 +667,7 @@ func TestH2FrontAnswersWithoutBody(t *testing.T) {
 			t.Errorf("%s %s: %d with %d bytes of body, want %d and none", tc.method, tc.path, resp.StatusCode, len(b), tc.status)
 		}
 	}
-	if resp, b := c.get(t, "/after"); resp.StatusCode != 200 || string(b) != "GET /after |" {
-		t.Errorf("after them: %d %q", resp.StatusCode, b)
-	}
-	if n := c.dials.Load(); n != 1 {
-		t.Errorf("the client opened %d connections, want 1", n)
-	}
+	c.stillServes(t, "after them")
 }
 
 // TestH2FrontAnswerHeaders: what a user sees of an answer's head over
@@ -788,12 +794,7 @@ func TestH2FrontCancelledStreamEndsUpstreamRequest(t *testing.T) {
 	case <-time.After(3 * time.Second):
 		t.Fatal("3 s after the client cancelled, the app's request goes on")
 	}
-	if resp, b := c.get(t, "/after"); resp.StatusCode != 200 || string(b) != "GET /after |" {
-		t.Errorf("after the cancel: %d %q", resp.StatusCode, b)
-	}
-	if n := c.dials.Load(); n != 1 {
-		t.Errorf("the client opened %d connections, want 1", n)
-	}
+	c.stillServes(t, "after the cancel")
 }
 
 // TestH2FrontGatewayErrors: an instance that is down gives 502 and one
@@ -972,13 +973,8 @@ func TestH2FrontRejectsMalformedRequests(t *testing.T) {
 					t.Errorf("the next stream on the connection: %q, %v", h.answer(3).status, h.err)
 				}
 			}
-			if resp, b := good.get(t, "/after"); resp.StatusCode != 200 || string(b) != "GET /after |" {
-				t.Errorf("another connection after it: %d %q", resp.StatusCode, b)
-			}
+			good.stillServes(t, "another connection after it")
 		})
-	}
-	if n := good.dials.Load(); n != 1 {
-		t.Errorf("the well-behaved client opened %d connections, want 1", n)
 	}
 }
 
@@ -986,9 +982,8 @@ func TestH2FrontRejectsMalformedRequests(t *testing.T) {
 // common ways are served as any other: a header block split over HEADERS
 // and CONTINUATION frames, HEADERS with padding and a priority, a body in
 // padded DATA frames ending with an empty one, a Host field in place of
-// :authority (RFC 9113 8.3.1). Gone wrong, a user whose
-// browser or client library frames so (large cookies do) would see
-// connection errors.
+// :authority (RFC 9113 8.3.1). Gone wrong, a user whose browser or client
+// library frames so (large cookies do) would see connection errors.
 func TestH2FrontAcceptsLegalFrameForms(t *testing.T) {
 	app := newH2App(t)
 	_, addr := app.front(t, Config{})
