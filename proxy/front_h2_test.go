@@ -598,6 +598,31 @@ func TestH2FrontRequestBodies(t *testing.T) {
 	}
 }
 
+// TestH2FrontBodyLimit: a body over the proxy's limit gets 413 and the
+// proxy's page over HTTP/2, whether its length is declared or not, and the
+// connection goes on. Gone wrong, an app would get uploads past the limit
+// its operator set, or a user a reset instead of the reason.
+func TestH2FrontBodyLimit(t *testing.T) {
+	app := newH2App(t)
+	_, addr := app.front(t, Config{MaxBodyBytes: 1024})
+	c := newH2Client(t, addr)
+	at := bytes.Repeat([]byte("x"), 1024)
+	if resp, b := c.do(t, c.request(t, "POST", "/post", bytes.NewReader(at))); resp.StatusCode != 200 || !strings.HasSuffix(string(b), " 1024") {
+		t.Errorf("a body at the limit: %d %q", resp.StatusCode, b)
+	}
+	hits := app.hits.Load()
+	resp, b := c.do(t, c.request(t, "POST", "/post", bytes.NewReader(append(at, 'x'))))
+	if resp.StatusCode != 413 || !strings.Contains(string(b), "Request body too large for app") || app.hits.Load() != hits {
+		t.Errorf("a declared body over the limit: %d %q, the app asked %d times", resp.StatusCode, b, app.hits.Load()-hits)
+	}
+	checkPage(t, resp, b)
+	resp, b = c.do(t, c.request(t, "POST", "/post", lengthless{bytes.NewReader(bytes.Repeat(at, 4))}))
+	if resp.StatusCode != 413 || !strings.Contains(string(b), "Request body too large for app") {
+		t.Errorf("an undeclared body over the limit: %d %q", resp.StatusCode, b)
+	}
+	c.stillServes(t, "after the 413s")
+}
+
 // TestH2FrontStreamsAnswers: a server-sent events answer reaches the
 // client event by event: the app sends its second event only once the
 // client has the first. Gone wrong, a user's live page would stay blank
@@ -838,6 +863,41 @@ func checkPage(t *testing.T, resp *http.Response, b []byte) {
 	id := resp.Header.Get("X-Request-Id")
 	if ct := resp.Header.Get("Content-Type"); ct != "text/html; charset=utf-8" || id == "" || !bytes.Contains(b, []byte(id)) {
 		t.Errorf("not the proxy's page: Content-Type %q, request %q, %q", ct, id, b)
+	}
+}
+
+// TestH2FrontRouteAnswers: the answers a route's settings make the proxy
+// give itself reach HTTP/2 clients: 429 with Retry-After past a rate
+// limit, 503 with the maintenance page. Gone wrong, a user of a browser
+// speaking HTTP/2 would get through a limit or a maintenance window that
+// HTTP/1.1 users do not.
+func TestH2FrontRouteAnswers(t *testing.T) {
+	app := newH2App(t)
+	limited := Route{App: "app", Hosts: []string{"app.localhost"}, Upstreams: []Upstream{{Name: "web.1", Addr: app.addr, Slot: "blue"}},
+		RateLimit: RateLimit{RPS: 0.5, Burst: 2}}
+	closed := Route{App: "closed", Hosts: []string{"closed.localhost"}, Upstreams: limited.Upstreams, Maintenance: true}
+	_, addr := h2Front(t, Config{}, limited, closed)
+	c := newH2Client(t, addr)
+	for i := range 2 {
+		if resp, _ := c.get(t, "/in-burst"); resp.StatusCode != 200 {
+			t.Fatalf("request %d within the burst: %d", i, resp.StatusCode)
+		}
+	}
+	resp, b := c.get(t, "/past-burst")
+	if resp.StatusCode != 429 || resp.Header.Get("Retry-After") != "2" || !strings.Contains(string(b), "Too many requests to app") {
+		t.Errorf("past the burst: %d, Retry-After %q, %q", resp.StatusCode, resp.Header.Get("Retry-After"), b)
+	}
+	checkPage(t, resp, b)
+
+	req := c.request(t, "GET", "/", nil)
+	req.Host = "closed.localhost"
+	resp, b = c.do(t, req)
+	if resp.StatusCode != 503 || resp.Header.Get("Retry-After") != "60" || !strings.Contains(string(b), "closed is down for maintenance") {
+		t.Errorf("an app in maintenance: %d, Retry-After %q, %q", resp.StatusCode, resp.Header.Get("Retry-After"), b)
+	}
+	checkPage(t, resp, b)
+	if n := app.hits.Load(); n != 2 {
+		t.Errorf("the app got %d requests, want 2", n)
 	}
 }
 
