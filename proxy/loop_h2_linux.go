@@ -7,6 +7,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
+	"net/http"
 	"net/netip"
 	"time"
 
@@ -561,11 +562,13 @@ func (l *evLoop) h2Sweep(c *evConn) {
 	}
 	for _, s := range h.streams {
 		if x := &s.x; s.fast && s.u != nil && !x.headDone && !x.dialing && l.now.After(x.deadline) {
-			l.h2FailAnswer(s, 504, "did not answer in time")
+			l.h2FailAnswer(s, http.StatusGatewayTimeout, "did not answer in time")
 		}
 	}
-	if l.closing && !c.closed {
-		l.h2GoAway(c)
+	if l.closing {
+		l.h2GoAway(c) // and flushed
+	} else {
+		l.flush(c)
 	}
 }
 

@@ -17,8 +17,8 @@ import (
 	"golang.org/x/net/http2/hpack"
 )
 
-// h2Client is an HTTP/2 client of one connection to addr.
-func h2Client(t *testing.T, addr string) *http.Client {
+// loopH2Client is an HTTP/2 client of one connection to addr.
+func loopH2Client(t *testing.T, addr string) *http.Client {
 	t.Helper()
 	tr := &http2.Transport{TLSClientConfig: &tls.Config{InsecureSkipVerify: true}}
 	t.Cleanup(tr.CloseIdleConnections)
@@ -37,7 +37,7 @@ func (r rewriteTo) RoundTrip(req *http.Request) (*http.Response, error) {
 	return r.rt.RoundTrip(req)
 }
 
-func h2Get(t *testing.T, c *http.Client, method, url string, body io.Reader) (*http.Response, string) {
+func loopH2Do(t *testing.T, c *http.Client, method, url string, body io.Reader) (*http.Response, string) {
 	t.Helper()
 	req, err := http.NewRequest(method, url, body)
 	if err != nil {
@@ -65,9 +65,9 @@ func TestLoopServesHTTP2(t *testing.T) {
 	u := newUpstream(t, "web.1")
 	p := appProxy(t, u)
 	fr, addr := serveTLSLoops(t, p, LoopConfig{Direct: func(host, path string) bool { return path != "/goroutines" }})
-	c := h2Client(t, addr)
+	c := loopH2Client(t, addr)
 	for i := range 20 {
-		resp, body := h2Get(t, c, "GET", "https://app.localhost/a", nil)
+		resp, body := loopH2Do(t, c, "GET", "https://app.localhost/a", nil)
 		if resp.StatusCode != 200 || body != "web.1" {
 			t.Fatalf("GET %d: %d %q", i, resp.StatusCode, body)
 		}
@@ -91,15 +91,15 @@ func TestLoopServesHTTP2(t *testing.T) {
 		t.Fatalf("looped %d, handed over %d: want 20 requests in the loop", looped, handed)
 	}
 	// A body and a path the loop leaves to the goroutines.
-	resp, body := h2Get(t, c, "POST", "https://app.localhost/body", strings.NewReader(strings.Repeat("b", 300<<10)))
+	resp, body := loopH2Do(t, c, "POST", "https://app.localhost/body", strings.NewReader(strings.Repeat("b", 300<<10)))
 	if resp.StatusCode != 200 || body != "307200" {
 		t.Fatalf("POST: %d %q", resp.StatusCode, body)
 	}
-	resp, body = h2Get(t, c, "POST", "https://app.localhost/body", io.MultiReader(strings.NewReader("abc"))) // no length
+	resp, body = loopH2Do(t, c, "POST", "https://app.localhost/body", io.MultiReader(strings.NewReader("abc"))) // no length
 	if resp.StatusCode != 200 || body != "3" {
 		t.Fatalf("POST without a length: %d %q", resp.StatusCode, body)
 	}
-	resp, body = h2Get(t, c, "GET", "https://app.localhost/goroutines", nil)
+	resp, body = loopH2Do(t, c, "GET", "https://app.localhost/goroutines", nil)
 	if resp.StatusCode != 200 || body != "web.1" {
 		t.Fatalf("GET /goroutines: %d %q", resp.StatusCode, body)
 	}
@@ -126,7 +126,7 @@ func TestLoopServesHTTP2StreamsAtOnce(t *testing.T) {
 	u := newUpstream(t, "web.1")
 	p := appProxy(t, u)
 	_, addr := serveTLSLoops(t, p, LoopConfig{})
-	c := h2Client(t, addr)
+	c := loopH2Client(t, addr)
 	var wg sync.WaitGroup
 	errs := make(chan string, 200)
 	for i := range 200 {
@@ -253,10 +253,10 @@ func TestLoopHTTP2Shutdown(t *testing.T) {
 	})
 	p := appProxy(t, slow)
 	fr, addr := serveTLSLoops(t, p, LoopConfig{})
-	c := h2Client(t, addr)
+	c := loopH2Client(t, addr)
 	done := make(chan string, 1)
 	go func() {
-		_, body := h2Get(t, c, "GET", "https://app.localhost/", nil)
+		_, body := loopH2Do(t, c, "GET", "https://app.localhost/", nil)
 		done <- body
 	}()
 	time.Sleep(200 * time.Millisecond)
