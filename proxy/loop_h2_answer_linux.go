@@ -329,7 +329,7 @@ func (l *evLoop) lowerKey(k string) string {
 // its framing: the chunk scanner puts the data in s.pending) and sends
 // what the windows allow.
 func (l *evLoop) h2Relay(s *h2Stream, b []byte) {
-	x, u := &s.x, s.u
+	x := &s.x
 	done := false
 	switch x.mode {
 	case bodyNone:
@@ -353,7 +353,7 @@ func (l *evLoop) h2Relay(s *h2Stream, b []byte) {
 		x.st.bytes += x.chunks.dataLen - before
 		if err != nil {
 			if s.fast {
-				x.st.errText = u.be.up.Name + ": " + err.Error()
+				x.st.errText = x.st.backend.up.Name + ": " + err.Error()
 			}
 			l.h2Abort(s)
 			return
@@ -489,7 +489,7 @@ func (l *evLoop) h2UpGone(u *evConn) {
 		l.h2FailAnswer(s, http.StatusBadGateway, "the connection closed in the middle of the answer")
 	case x.headDone:
 		if s.fast {
-			x.st.errText = u.be.up.Name + ": the connection closed in the middle of the answer"
+			x.st.errText = x.st.backend.up.Name + ": the connection closed in the middle of the answer"
 		}
 		l.h2Abort(s)
 	case s.fast && !u.got && resendable(x.idempotent, x.reqSent):
@@ -529,14 +529,15 @@ func (l *evLoop) h2FailAnswer(s *h2Stream, status int, why string) {
 		u.stream = nil
 		l.close(u)
 	}
+	b := s.x.st.backend
 	if s.headSent || !s.fast {
 		if s.fast {
-			s.x.st.errText = u.be.up.Name + ": " + why
+			s.x.st.errText = b.up.Name + ": " + why
 		}
 		l.h2Abort(s)
 		return
 	}
-	l.h2FailPage(s, u.be, status, why)
+	l.h2FailPage(s, b, status, why)
 }
 
 // h2FailPage answers a fast stream with the proxy's error page for status,
