@@ -4,6 +4,7 @@ package proxy
 
 import (
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -153,6 +154,11 @@ func (rq *h2Request) parse(fields []hpack.HeaderField) bool {
 	for i := 0; i < len(rq.path); i++ {
 		if c := rq.path[i]; c <= ' ' || c == 0x7f {
 			return false
+		}
+	}
+	if strings.IndexByte(rq.path, '%') >= 0 {
+		if _, err := url.ParseRequestURI(rq.path); err != nil {
+			return false // a bad escape, refused as x/net/http2 refuses it
 		}
 	}
 	return true

@@ -258,7 +258,7 @@ func (f *front) logOf(t testing.TB, resp *http.Response) RequestLog {
 // serveTLSFront serves p with a Front over TLS (a fresh self-signed
 // certificate) on 127.0.0.1 until the test ends; setup, unless nil,
 // configures the Front first.
-func serveTLSFront(t *testing.T, p *Proxy, setup func(*Front)) (*Front, string) {
+func serveTLSFront(t testing.TB, p *Proxy, setup func(*Front)) (*Front, string) {
 	t.Helper()
 	cfg, err := benchcert.TLSConfig()
 	if err != nil {
@@ -283,7 +283,7 @@ func serveTLSFront(t *testing.T, p *Proxy, setup func(*Front)) (*Front, string) 
 // serveTLSLoops is serveTLSFront with the HTTP/1.1 connections in event
 // loops after their handshake, as the agent serves HTTPS; lc may shorten
 // the loops' limits.
-func serveTLSLoops(t *testing.T, p *Proxy, lc LoopConfig) (*Front, string) {
+func serveTLSLoops(t testing.TB, p *Proxy, lc LoopConfig) (*Front, string) {
 	t.Helper()
 	return serveTLSFront(t, p, func(fr *Front) { lc.Proxy = p; fr.Loop = &lc })
 }
