@@ -47,6 +47,9 @@ func (l *evLoop) h2Bridge(s *h2Stream) {
 		l.h2Reset(h, s.id, http2.ErrCodeRefusedStream)
 		return
 	}
+	// The kernel holds little of a request body the goroutines have not
+	// read yet: the rest waits in the client's window.
+	unix.SetsockoptInt(fds[0], unix.SOL_SOCKET, unix.SO_SNDBUF, h2BridgeBuf)
 	u := &evConn{fd: fds[0], up: true}
 	if !l.register(u, evRead) {
 		unix.Close(fds[0])

@@ -113,10 +113,10 @@ func TestLoopHTTP2InChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	var got struct {
-		Many                     bool
+		Many                      bool
 		Upload, Events, Protocols string
-		Big                      int
-		Aborted, After           string
+		Big                       int
+		Aborted, After            string
 	}
 	if err := json.Unmarshal([]byte(out), &got); err != nil {
 		t.Fatalf("the page reported %q: %v", out, err)

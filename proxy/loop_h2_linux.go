@@ -43,6 +43,7 @@ const (
 	h2InBuf          = 2*h2ReadFrameMax + h2HeaderLen
 	h2StreamHeld     = 16 << 10 // answer bytes a stream holds for its window before its instance is not read
 	h2CreditBatch    = 32 << 10 // request body bytes passed on before their window is given back
+	h2BridgeBuf      = 64 << 10 // the send buffer of a stream's socket pair to Front's goroutines
 	h2DefaultWindow  = 65535
 	h2DefaultMaxSend = 16 << 10
 )
@@ -586,7 +587,7 @@ func (l *evLoop) h2UpDrained(s *h2Stream) {
 	if len(u.out) == 0 && s.fast {
 		s.x.reqSent = true
 	}
-	if s.owed > 0 && len(u.out) <= loopLowWater && !s.h.c.closed {
+	if s.owed > 0 && len(u.out) == 0 && !s.h.c.closed {
 		n := s.owed
 		s.owed = 0
 		l.h2Credit(s.h, s, n)

@@ -230,8 +230,11 @@ func (l *evLoop) h2Body(s *h2Stream, data []byte, n int64, end bool) {
 	if !l.send(u, out) {
 		return
 	}
-	if len(u.out) > loopHighWater {
-		s.owed += n // given back once the connection takes it
+	// The window comes back once the socket took the bytes: what the
+	// loop holds for a connection's request bodies stays within its
+	// window, however many streams send.
+	if len(u.out) > 0 {
+		s.owed += n
 	} else {
 		l.h2Credit(h, s, n)
 	}
