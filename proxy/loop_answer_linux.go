@@ -37,6 +37,7 @@ type exchange struct {
 	recorded   bool // the log line is written
 	idempotent bool // the request may be sent again
 	tries      int  // connections that could not be made
+	interim    int  // 1xx answers read
 	reqSent    bool // the whole request is written to the instance
 	fields     []headerField
 	answer     answerHead
@@ -78,6 +79,10 @@ func (l *evLoop) answer(c *evConn, u *evConn) {
 		}
 		u.in = u.in[:copy(u.in, u.in[i+4:])]
 		if code < 200 {
+			if x.interim++; x.interim > loopMaxInterim {
+				l.failAnswer(c, u, http.StatusBadGateway, "too many 1xx answers")
+				return
+			}
 			continue
 		}
 		x.headDone = true

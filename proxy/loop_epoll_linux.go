@@ -317,7 +317,12 @@ func (l *evLoop) flush(c *evConn) bool {
 		return false
 	}
 	rest, err := writeSome(c.fd, c.out)
-	if err != nil {
+	if err != nil && c.stream != nil {
+		// A stream's request body no one reads any more: its answer may
+		// still be there to read (loop_h2_stream_linux.go).
+		c.stream.upShut = true
+		rest = nil
+	} else if err != nil {
 		l.gone(c)
 		return false
 	}

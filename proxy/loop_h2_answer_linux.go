@@ -161,6 +161,9 @@ func (l *evLoop) h2Answer(s *h2Stream) {
 		u.in = u.in[:copy(u.in, u.in[i+4:])]
 		if code >= 200 {
 			x.headDone = true
+		} else if x.interim++; x.interim > loopMaxInterim {
+			l.h2FailAnswer(s, http.StatusBadGateway, "too many 1xx answers")
+			return
 		}
 	}
 	if !x.sniff {
@@ -383,6 +386,7 @@ func (l *evLoop) h2Relay(s *h2Stream, b []byte) {
 			l.record(nil, x) // before the client can see the end
 		}
 		s.endPending = true
+		l.h2Release(s) // the answer is whole: its connection is not needed
 	}
 	l.h2Send(s)
 	if !s.done && s.u != nil && !s.u.paused && (len(s.pending) > h2StreamHeld || len(s.h.c.out) > loopHighWater) {
@@ -472,19 +476,17 @@ func (l *evLoop) h2UpGone(u *evConn) {
 	switch {
 	case x.headDone && x.mode == bodyToClose:
 		x.keepUp = false
-		l.h2Relay(s, nil)
-		if x.sniff || !s.endPending {
-			s.endPending = true
-			if s.fast {
-				l.record(nil, x)
-			}
-			if x.sniff {
-				x.sniff = false
-				s.hdr = append(s.hdr, headerField{"Content-Type", http.DetectContentType(s.pending[:min(len(s.pending), sniffLen)])})
-				l.h2WriteHead(s, false)
-			}
-			l.h2Send(s)
+		s.endPending = true
+		l.h2Release(s)
+		if s.fast {
+			l.record(nil, x)
 		}
+		if x.sniff {
+			x.sniff = false
+			s.hdr = append(s.hdr, headerField{"Content-Type", http.DetectContentType(s.pending[:min(len(s.pending), sniffLen)])})
+			l.h2WriteHead(s, false)
+		}
+		l.h2Send(s)
 	case x.headDone && x.sniff && s.fast:
 		l.h2FailAnswer(s, http.StatusBadGateway, "the connection closed in the middle of the answer")
 	case x.headDone:

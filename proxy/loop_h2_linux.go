@@ -79,6 +79,8 @@ type h2Conn struct {
 	blockES                       bool                 // its HEADERS ended the stream
 	closedBlock                   bool                 // it is for a stream the server ended
 	blockAt                       time.Time            // when it began, for the header timeout
+	idleSince                     time.Time            // when its last stream ended, or it began
+	abusive                       bool                 // it made the server reset too many streams
 	resets, settings, pings, idle budget
 }
 
@@ -124,7 +126,7 @@ func (l *evLoop) addH2Client(fd int, remote netip.AddrPort, release func(), t *l
 	h := &h2Conn{c: c, local: local, state: cs, streams: map[uint32]*h2Stream{},
 		maxSend: h2DefaultMaxSend, initWin: h2DefaultWindow, sendWin: h2DefaultWindow, recvWin: h2ConnWindow,
 		resets: budget{spec: h2ResetBudget}, settings: budget{spec: h2SettingsBudget},
-		pings: budget{spec: h2PingBudget}, idle: budget{spec: h2IdleFrameBudget}, blockAt: l.now}
+		pings: budget{spec: h2PingBudget}, idle: budget{spec: h2IdleFrameBudget}, blockAt: l.now, idleSince: l.now}
 	h.fr = http2.NewFramer(h2Out{c}, &h.src)
 	h.fr.SetMaxReadFrameSize(h2ReadFrameMax)
 	h.fr.SetReuseFrames()
@@ -240,13 +242,16 @@ func (h *h2Conn) frames(l *evLoop) (int, error) {
 		if err != nil {
 			var se http2.StreamError
 			if errors.As(err, &se) {
-				l.h2Reset(h, se.StreamID, se.Code)
+				l.h2Refuse(h, se.StreamID, se.Code)
 				continue
 			}
 			return used, err
 		}
 		if err := l.h2Frame(h, f); err != nil {
 			return used, err
+		}
+		if h.abusive {
+			return used, errH2Resets
 		}
 	}
 	return used, nil
@@ -366,9 +371,9 @@ func (l *evLoop) h2WindowUpdate(h *h2Conn, id uint32, inc int64) error {
 	}
 	switch s.sendWin += inc; {
 	case inc == 0:
-		l.h2Reset(h, id, http2.ErrCodeProtocol)
+		l.h2Refuse(h, id, http2.ErrCodeProtocol)
 	case s.sendWin > 1<<31-1:
-		l.h2Reset(h, id, http2.ErrCodeFlowControl)
+		l.h2Refuse(h, id, http2.ErrCodeFlowControl)
 	default:
 		l.h2Pump(h)
 	}
@@ -419,9 +424,9 @@ func (l *evLoop) h2Block(h *h2Conn) error {
 	if s := h.streams[id]; s != nil {
 		switch {
 		case s.remoteDone:
-			l.h2Reset(h, id, http2.ErrCodeStreamClosed)
+			l.h2Refuse(h, id, http2.ErrCodeStreamClosed)
 		case !h.blockES:
-			l.h2Reset(h, id, http2.ErrCodeProtocol) // trailers end the stream
+			l.h2Refuse(h, id, http2.ErrCodeProtocol) // trailers end the stream
 		default:
 			l.h2Trailers(s, h.fields)
 		}
@@ -429,9 +434,9 @@ func (l *evLoop) h2Block(h *h2Conn) error {
 	}
 	switch {
 	case h.goAway || h.peerEnd:
-		l.h2Reset(h, id, http2.ErrCodeRefusedStream)
+		l.h2Refuse(h, id, http2.ErrCodeRefusedStream)
 	case len(h.streams) >= h2MaxStreams:
-		l.h2Reset(h, id, http2.ErrCodeRefusedStream)
+		l.h2Refuse(h, id, http2.ErrCodeRefusedStream)
 	default:
 		l.h2Open(h, id, h.blockES)
 	}
@@ -455,12 +460,12 @@ func (l *evLoop) h2Data(h *h2Conn, f *http2.DataFrame) error {
 		}
 		l.h2Credit(h, nil, n) // a stream already closed: the connection's window comes back
 		if s != nil {
-			l.h2Reset(h, id, http2.ErrCodeStreamClosed)
+			l.h2Refuse(h, id, http2.ErrCodeStreamClosed)
 		}
 		return nil
 	}
 	if s.recvWin -= n; s.recvWin < 0 {
-		l.h2Reset(h, id, http2.ErrCodeFlowControl)
+		l.h2Refuse(h, id, http2.ErrCodeFlowControl)
 		return nil
 	}
 	l.h2Body(s, f.Data(), n, f.StreamEnded())
@@ -493,6 +498,16 @@ func (l *evLoop) h2Reset(h *h2Conn, id uint32, code http2.ErrCode) {
 		l.h2Cancel(s, "stream error: "+code.String())
 	}
 	h.fr.WriteRSTStream(id, code)
+}
+
+// h2Refuse ends stream id with RST_STREAM for the client's error. Such
+// resets count against the budget of the client's own (a rapid reset made
+// of stream errors), and the connection ends once it is spent.
+func (l *evLoop) h2Refuse(h *h2Conn, id uint32, code http2.ErrCode) {
+	if !h.resets.take(l.now) {
+		h.abusive = true
+	}
+	l.h2Reset(h, id, code)
 }
 
 // h2Fail ends the connection for err: a GOAWAY with its code, then close.
@@ -542,7 +557,7 @@ func (l *evLoop) h2Deadline(c *evConn) {
 	case h.blockID != 0 || !h.preface:
 		c.deadline = h.blockAt.Add(l.g.headerTimeout)
 	case len(h.streams) == 0:
-		c.deadline = l.now.Add(l.g.idleTimeout)
+		c.deadline = h.idleSince.Add(l.g.idleTimeout) // frames without a stream do not keep it
 	default:
 		c.deadline = time.Time{}
 	}

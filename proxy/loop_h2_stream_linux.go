@@ -39,6 +39,7 @@ type h2Stream struct {
 	headSent         bool
 	blocked          bool // in h.blocked
 	remoteDone       bool // the client ended its side
+	upShut           bool // the request's connection takes no more of its body (it answered early)
 	done             bool // the stream is over for the server
 }
 
@@ -58,7 +59,7 @@ func (l *evLoop) h2Open(h *h2Conn, id uint32, endStream bool) {
 		return
 	}
 	if !s.rq.parse(h.fields) || endStream && s.rq.cl > 0 {
-		h.fr.WriteRSTStream(id, http2.ErrCodeProtocol)
+		l.h2Refuse(h, id, http2.ErrCodeProtocol)
 		return
 	}
 	h.streams[id] = s
@@ -201,15 +202,15 @@ func (l *evLoop) h2Body(s *h2Stream, data []byte, n int64, end bool) {
 	u := s.u
 	s.bodyGot += int64(len(data))
 	if s.rq.cl >= 0 && (s.bodyGot > s.rq.cl || end && s.bodyGot != s.rq.cl) {
-		l.h2Reset(h, s.id, http2.ErrCodeProtocol)
+		l.h2Refuse(h, s.id, http2.ErrCodeProtocol)
 		l.h2Credit(h, nil, n)
 		return
 	}
 	if end {
 		s.remoteDone = true
 	}
-	if u == nil || s.fast {
-		l.h2Credit(h, nil, n) // the answer came already
+	if u == nil || s.fast || s.upShut {
+		l.h2Credit(h, nil, n) // the answer came already, or will without the rest
 		if end && s.done {
 			l.h2Forget(s)
 		}
@@ -227,7 +228,8 @@ func (l *evLoop) h2Body(s *h2Stream, data []byte, n int64, end bool) {
 	if end && s.rq.cl < 0 {
 		out = append(out, "0\r\n\r\n"...)
 	}
-	if !l.send(u, out) {
+	if !l.sendBody(u, out) {
+		l.h2Credit(h, nil, n)
 		return
 	}
 	// The window comes back once the socket took the bytes: what the
@@ -240,20 +242,40 @@ func (l *evLoop) h2Body(s *h2Stream, data []byte, n int64, end bool) {
 	}
 }
 
+// sendBody sends request body bytes on u, keeping what the socket does
+// not take; false once u takes no more: Front's goroutines answered without
+// reading the whole body and closed their end. The answer is still read.
+func (l *evLoop) sendBody(u *evConn, b []byte) bool {
+	s := u.stream
+	if len(u.out) == 0 {
+		rest, err := writeSome(u.fd, b)
+		if err != nil {
+			s.upShut = true
+			return false
+		}
+		b = rest
+	}
+	if len(b) > 0 {
+		u.out = append(u.out, b...)
+		l.wantEvents(u)
+	}
+	return true
+}
+
 // h2Trailers takes the trailers that end a request body.
 func (l *evLoop) h2Trailers(s *h2Stream, fields []hpack.HeaderField) {
 	h := s.h
 	var out []byte
 	for _, f := range fields {
 		if strings.HasPrefix(f.Name, ":") || !httpguts.ValidHeaderFieldName(f.Name) || !httpguts.ValidHeaderFieldValue(f.Value) {
-			l.h2Reset(h, s.id, http2.ErrCodeProtocol)
+			l.h2Refuse(h, s.id, http2.ErrCodeProtocol)
 			return
 		}
 		out = appendField(out, http.CanonicalHeaderKey(f.Name), f.Value)
 	}
 	s.remoteDone = true
 	if s.rq.cl >= 0 && s.bodyGot != s.rq.cl {
-		l.h2Reset(h, s.id, http2.ErrCodeProtocol)
+		l.h2Refuse(h, s.id, http2.ErrCodeProtocol)
 		return
 	}
 	if s.u == nil || s.fast {
@@ -262,9 +284,9 @@ func (l *evLoop) h2Trailers(s *h2Stream, fields []hpack.HeaderField) {
 		}
 		return
 	}
-	if s.rq.cl < 0 {
+	if s.rq.cl < 0 && !s.upShut {
 		out = append(append([]byte("0\r\n"), out...), "\r\n"...)
-		l.send(s.u, out)
+		l.sendBody(s.u, out)
 	}
 }
 
@@ -297,26 +319,50 @@ func (l *evLoop) h2Forget(s *h2Stream) {
 	if h.streams[s.id] == s {
 		delete(h.streams, s.id)
 	}
+	if s.blocked {
+		s.blocked = false
+		for i, b := range h.blocked {
+			if b == s {
+				h.blocked = append(h.blocked[:i], h.blocked[i+1:]...)
+				break
+			}
+		}
+	}
+	if s.owed > 0 {
+		// Body bytes the stream's connection never took: their window
+		// comes back to the connection.
+		l.h2Credit(h, nil, s.owed)
+		s.owed = 0
+	}
 	s.pending = nil
 	if len(h.streams) == 0 {
 		if h.goAway {
 			h.c.closeOut = true
 		}
+		h.idleSince = l.now
 		l.h2Deadline(h.c)
+	}
+}
+
+// h2Release gives back the connection s's request went on, once its
+// answer is all read: to the pool when it may serve again.
+func (l *evLoop) h2Release(s *h2Stream) {
+	u := s.u
+	if u == nil {
+		return
+	}
+	s.u, u.stream = nil, nil
+	if s.fast && s.x.keepUp {
+		l.putIdle(u)
+	} else {
+		l.close(u)
 	}
 }
 
 // h2Finish ends the answer of s, whose last frame is in c.out.
 func (l *evLoop) h2Finish(s *h2Stream) {
 	s.done = true
-	if u := s.u; u != nil {
-		s.u, u.stream = nil, nil
-		if s.fast && s.x.keepUp {
-			l.putIdle(u)
-		} else {
-			l.close(u)
-		}
-	}
+	l.h2Release(s)
 	if !s.remoteDone {
 		// The answer ended before the request (RFC 9113, 8.1): the rest
 		// of its body is not wanted.
