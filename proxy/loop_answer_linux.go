@@ -37,7 +37,7 @@ type exchange struct {
 	recorded   bool // the log line is written
 	idempotent bool // the request may be sent again
 	tries      int  // connections that could not be made
-	interim    int  // 1xx answers read
+	interim    int  // bytes of the 1xx answers passed on
 	reqSent    bool // the whole request is written to the instance
 	fields     []headerField
 	answer     answerHead
@@ -79,7 +79,11 @@ func (l *evLoop) answer(c *evConn, u *evConn) {
 		}
 		u.in = u.in[:copy(u.in, u.in[i+4:])]
 		if code < 200 {
-			if x.interim++; x.interim > loopMaxInterim {
+			// A client that does not read them would have them pile up.
+			if code != http.StatusContinue {
+				x.interim += i + 4
+			}
+			if x.interim > loopMaxInterim {
 				l.failAnswer(c, u, http.StatusBadGateway, "too many 1xx answers")
 				return
 			}

@@ -64,6 +64,7 @@ func (l *evLoop) gone(c *evConn) {
 
 func (l *evLoop) readClient(c *evConn, ev uint32) {
 	if c.h2 != nil {
+		h2Buffer(c)
 		switch {
 		case len(c.in) < cap(c.in) && len(c.out) <= loopHighWater:
 			l.readH2(c)

@@ -260,7 +260,9 @@ func (l *evLoop) wantEvents(c *evConn) {
 	case c.paused:
 		// Nothing, not even the instance's close, which would be reported
 		// until its bytes were read; a reset still is (EPOLLERR).
-	case !c.up && (len(c.in) == cap(c.in) || c.handOver || len(c.out) > loopHighWater):
+	case !c.up && (len(c.in) == cap(c.in) && c.h2 == nil || c.handOver || len(c.out) > loopHighWater):
+		// (An HTTP/2 connection's buffer is taken back while it is empty,
+		// and a full one is all frames, waiting for the client to read.)
 		ev = unix.EPOLLRDHUP // a client leaving while its requests wait
 	default:
 		ev = evRead
@@ -283,9 +285,13 @@ func (l *evLoop) close(c *evConn) {
 	unix.Close(c.fd)
 	if !c.up {
 		l.clients--
-		if cap(c.in) == frontBufSize {
+		switch cap(c.in) {
+		case frontBufSize:
 			//lint:ignore SA6002 a slice header per closed connection, not per request
 			clientBufs.Put(c.in[:0:cap(c.in)])
+		case h2InBuf:
+			//lint:ignore SA6002 a slice header per closed connection, not per request
+			h2Bufs.Put(c.in[:0])
 		}
 		c.in = nil
 	}

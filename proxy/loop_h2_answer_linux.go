@@ -154,6 +154,9 @@ func (l *evLoop) h2Answer(s *h2Stream) {
 			return
 		}
 		code, ok := l.h2AnswerHead(s, u.in[:i+4])
+		if code < 200 && code != http.StatusContinue {
+			x.interim += i + 4
+		}
 		if !ok {
 			l.h2FailAnswer(s, http.StatusBadGateway, "malformed answer from the instance")
 			return
@@ -161,7 +164,7 @@ func (l *evLoop) h2Answer(s *h2Stream) {
 		u.in = u.in[:copy(u.in, u.in[i+4:])]
 		if code >= 200 {
 			x.headDone = true
-		} else if x.interim++; x.interim > loopMaxInterim {
+		} else if x.interim > loopMaxInterim {
 			l.h2FailAnswer(s, http.StatusBadGateway, "too many 1xx answers")
 			return
 		}
@@ -507,7 +510,7 @@ func (l *evLoop) h2UpGone(u *evConn) {
 	default:
 		l.h2Abort(s)
 	}
-	if c := s.h.c; !c.closed {
+	if c := s.h.c; !c.closed && !s.h.serving {
 		l.flush(c)
 	}
 }

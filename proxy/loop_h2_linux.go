@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sync"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -50,6 +51,26 @@ const (
 
 var errH2Preface = errors.New("not an HTTP/2 client preface")
 
+// h2Bufs holds the buffers HTTP/2 connections read frames into; an idle
+// connection has none.
+var h2Bufs = sync.Pool{New: func() any { return make([]byte, 0, h2InBuf) }}
+
+// h2Buffer gives c a buffer to read into, if it has none.
+func h2Buffer(c *evConn) {
+	if cap(c.in) == 0 {
+		c.in = h2Bufs.Get().([]byte)
+	}
+}
+
+// h2Unbuffer takes an empty buffer back from c.
+func h2Unbuffer(c *evConn) {
+	if len(c.in) == 0 && cap(c.in) == h2InBuf {
+		//lint:ignore SA6002 a slice header per idle period, not per request
+		h2Bufs.Put(c.in[:0])
+		c.in = nil
+	}
+}
+
 // h2Conn is an HTTP/2 connection's state in a loop.
 type h2Conn struct {
 	c                             *evConn
@@ -77,10 +98,10 @@ type h2Conn struct {
 	block                         []byte               // the header block being read
 	blockID                       uint32               // its stream
 	blockES                       bool                 // its HEADERS ended the stream
-	closedBlock                   bool                 // it is for a stream the server ended
 	blockAt                       time.Time            // when it began, for the header timeout
 	idleSince                     time.Time            // when its last stream ended, or it began
 	abusive                       bool                 // it made the server reset too many streams
+	serving                       bool                 // serveH2 is reading its frames: c is neither flushed nor closed meanwhile
 	resets, settings, pings, idle budget
 }
 
@@ -119,8 +140,9 @@ func (l *evLoop) addH2Client(fd int, remote netip.AddrPort, release func(), t *l
 	if c == nil {
 		return
 	}
-	clientBufs.Put(c.in[:0]) //nolint:staticcheck // a whole frame needs a larger buffer
-	c.in = make([]byte, 0, h2InBuf)
+	//lint:ignore SA6002 a slice header per connection
+	clientBufs.Put(c.in[:0]) // a whole frame needs a larger buffer, h2InBuf
+	c.in = nil
 	c.tls = t
 	c.partial = true // the deadline is h2Deadline's
 	h := &h2Conn{c: c, local: local, state: cs, streams: map[uint32]*h2Stream{},
@@ -145,6 +167,7 @@ func (l *evLoop) addH2Client(fd int, remote netip.AddrPort, release func(), t *l
 		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: ServerMaxHeaderBytes},
 	)
 	h.fr.WriteWindowUpdate(0, h2ConnWindow-h2DefaultWindow)
+	h2Buffer(c)
 	if err := l.pullTLS(c); err != nil {
 		l.gone(c)
 		return
@@ -168,8 +191,13 @@ func (l *evLoop) readH2(c *evConn) {
 // serveH2 serves the whole frames in c.in, then sends what they caused.
 func (l *evLoop) serveH2(c *evConn) {
 	h := c.h2
+	h.serving = true
+	defer func() { h.serving = false }()
 	for !c.closed && !c.closeOut {
 		used, err := h.frames(l)
+		if c.closed {
+			return
+		}
 		if used > 0 {
 			c.in = c.in[:copy(c.in, c.in[used:])]
 		}
@@ -200,6 +228,7 @@ func (l *evLoop) serveH2(c *evConn) {
 	if c.closed {
 		return
 	}
+	h2Unbuffer(c)
 	l.h2Deadline(c)
 	if l.flush(c) {
 		l.wantEvents(c)
@@ -241,9 +270,14 @@ func (h *h2Conn) frames(l *evLoop) (int, error) {
 		used += h2HeaderLen + n
 		if err != nil {
 			var se http2.StreamError
-			if errors.As(err, &se) {
+			if errors.As(err, &se) && b[3] != h2FrameHeaders && b[3] != h2FrameContinuation {
 				l.h2Refuse(h, se.StreamID, se.Code)
 				continue
+			}
+			if se.Code != 0 {
+				// A header block that cannot be read leaves HPACK's state
+				// unknown: the connection cannot go on (RFC 9113, 6.2).
+				return used, http2.ConnectionError(http2.ErrCodeProtocol)
 			}
 			return used, err
 		}
@@ -304,6 +338,9 @@ func (l *evLoop) h2Frame(h *h2Conn, f http2.Frame) error {
 	case *http2.HeadersFrame:
 		return l.h2HeadersFrame(h, f)
 	case *http2.ContinuationFrame:
+		if h.blockID == 0 || id != h.blockID {
+			return http2.ConnectionError(http2.ErrCodeProtocol)
+		}
 		if len(h.block)+len(f.HeaderBlockFragment()) > h2MaxHeaderBlock {
 			return errH2HeaderBlock
 		}
@@ -390,7 +427,9 @@ func (l *evLoop) h2HeadersFrame(h *h2Conn, f *http2.HeadersFrame) error {
 	if id > h.lastID {
 		h.lastID = id
 	} else if h.streams[id] == nil {
-		h.closedBlock = true // a stream the server ended: its block is decoded, for HPACK's state, and dropped
+		// A stream that went down, or that the server ended: as
+		// x/net/http2 does, the connection ends.
+		return http2.ConnectionError(http2.ErrCodeProtocol)
 	}
 	if len(f.HeaderBlockFragment()) > h2MaxHeaderBlock {
 		return errH2HeaderBlock
@@ -413,13 +452,10 @@ func (l *evLoop) h2Block(h *h2Conn) error {
 	if err := h.dec.Close(); err != nil {
 		return http2.ConnectionError(http2.ErrCodeCompression)
 	}
-	id, closed := h.blockID, h.closedBlock
-	h.blockID, h.closedBlock = 0, false
+	id := h.blockID
+	h.blockID = 0
 	if cap(h.block) > 64<<10 {
 		h.block = nil
-	}
-	if closed {
-		return nil
 	}
 	if s := h.streams[id]; s != nil {
 		switch {
@@ -606,7 +642,9 @@ func (l *evLoop) h2UpDrained(s *h2Stream) {
 		n := s.owed
 		s.owed = 0
 		l.h2Credit(s.h, s, n)
-		l.flush(s.h.c)
+		if !s.h.serving {
+			l.flush(s.h.c)
+		}
 	}
 }
 
@@ -620,8 +658,9 @@ func (l *evLoop) h2Drained(c *evConn) {
 			l.wantEvents(u)
 		}
 	}
-	if h.stalled {
+	if h.stalled && !h.serving {
 		h.stalled = false
+		h2Buffer(c)
 		l.serveH2(c)
 	}
 }

@@ -42,7 +42,7 @@ import (
 // Event-loop limits.
 const (
 	loopAnswerHeadMax = 64 << 10  // an answer's head; a larger one is a 502
-	loopMaxInterim    = 10        // 1xx answers before the final one; more are a 502
+	loopMaxInterim    = 256 << 10 // the heads of the 1xx answers passed on before the final one; more is a 502
 	loopReadSize      = 32 << 10  // bytes read from an instance at once
 	loopHighWater     = 256 << 10 // a client's unsent bytes past which its instance is not read
 	loopLowWater      = 32 << 10  // and below which it is read again
