@@ -4,105 +4,19 @@ package proxy
 
 import (
 	"bytes"
-	"context"
-	"errors"
-	"net"
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 	"golang.org/x/sys/unix"
 )
 
-// An HTTP/2 stream's answer in an event loop: the connection its request
-// goes on, the HTTP/1.1 answer read from it and turned into HEADERS and
-// DATA frames, the flow-control windows the DATA waits for, and what a
-// failing instance means for the stream.
-
-// h2SendUp sends a fast stream's request on an idle connection to b, or
-// dials one.
-func (l *evLoop) h2SendUp(s *h2Stream, b *backend) {
-	if u := l.idleConn(b); u != nil {
-		l.h2Attach(s, u)
-		return
-	}
-	x := &s.x
-	x.dialing = true
-	addr := b.up.Addr
-	ctx := l.g.ctx
-	go func() { // ends within dialTimeout, or when the front closes
-		ctx, cancel := context.WithTimeout(ctx, dialTimeout)
-		nc, err := (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext(ctx, "tcp", addr)
-		cancel()
-		fd := -1
-		if err == nil {
-			fd, err = dupFD(nc.(*net.TCPConn))
-			nc.Close()
-		}
-		if !l.post(func() { l.h2Dialed(s, b, fd, err) }) && fd >= 0 {
-			unix.Close(fd)
-		}
-	}()
-}
-
-// h2Dialed receives a new connection to b for s.
-func (l *evLoop) h2Dialed(s *h2Stream, b *backend, fd int, err error) {
-	var u *evConn
-	if fd >= 0 {
-		u = &evConn{fd: fd, up: true, be: b}
-		if !l.register(u, evRead) {
-			unix.Close(fd)
-			u, err = nil, errors.New("registering the connection failed")
-		}
-	}
-	x := &s.x
-	if s.done || s.h.c.closed || !x.dialing {
-		if u != nil {
-			l.putIdle(u)
-		}
-		return
-	}
-	x.dialing = false
-	if u != nil {
-		l.h2Attach(s, u)
-		l.flush(s.h.c)
-		return
-	}
-	switch {
-	case !isDialError(err) || l.g.ctx.Err() != nil:
-		x.st.end()
-		l.h2Bridge(s) // Front's goroutines try
-	default:
-		l.g.p.eject(b, err)
-		x.tries++
-		var next *backend
-		if x.tries < len(x.route.backends) && x.idempotent {
-			next = x.route.pick(x.st.toSplit)
-		}
-		b.connectFailed(next != nil)
-		if next != nil {
-			x.st.backend = next
-			l.h2SendUp(s, next)
-			return
-		}
-		x.st.connectFailed = true
-		l.h2FailPage(s, b, http.StatusBadGateway, err.Error())
-	}
-	l.flush(s.h.c)
-}
-
-func (l *evLoop) h2Attach(s *h2Stream, u *evConn) {
-	s.u, u.stream = u, s
-	u.in, u.got, u.paused = u.in[:0], false, false
-	l.send(u, s.x.req)
-	if !u.closed {
-		s.x.reqSent = len(u.out) == 0
-		l.wantEvents(u)
-	}
-}
+// An HTTP/2 stream's answer in an event loop: the HTTP/1.1 answer read
+// from its connection (loop_h2_upstream_linux.go) and turned into HEADERS
+// and DATA frames, which the windows then let out (loop_h2_flow_linux.go),
+// and the proxy's own error pages.
 
 // h2ReadUp reads what came back on a stream's connection.
 func (l *evLoop) h2ReadUp(u *evConn) {
@@ -398,45 +312,6 @@ func (l *evLoop) h2Relay(s *h2Stream, b []byte) {
 	}
 }
 
-// h2Send sends as much of s.pending as the windows allow, and the end of
-// the answer once all of it is sent.
-func (l *evLoop) h2Send(s *h2Stream) {
-	h := s.h
-	sent := 0
-	for sent < len(s.pending) {
-		n := min(int64(len(s.pending)-sent), s.sendWin, h.sendWin, int64(h.maxSend))
-		if n <= 0 {
-			break
-		}
-		end := s.endPending && s.trailer == nil && sent+int(n) == len(s.pending)
-		h.fr.WriteData(s.id, end, s.pending[sent:sent+int(n)])
-		sent += int(n)
-		s.sendWin -= n
-		h.sendWin -= n
-	}
-	s.pending = s.pending[:copy(s.pending, s.pending[sent:])]
-	if len(s.pending) > 0 {
-		if !s.blocked {
-			s.blocked = true
-			h.blocked = append(h.blocked, s)
-		}
-		return
-	}
-	if cap(s.pending) > 4*h2StreamHeld {
-		s.pending = nil
-	}
-	if !s.endPending || s.done {
-		return
-	}
-	switch {
-	case s.trailer != nil:
-		l.h2SendTrailers(s)
-	case sent == 0:
-		h.fr.WriteData(s.id, true, nil)
-	}
-	l.h2Finish(s)
-}
-
 // h2SendTrailers sends an answer's trailer section as the header block
 // that ends the stream.
 func (l *evLoop) h2SendTrailers(s *h2Stream) {
@@ -450,69 +325,6 @@ func (l *evLoop) h2SendTrailers(s *h2Stream) {
 	})
 	s.trailer = nil
 	l.h2WriteBlock(s, h.encBuf.Bytes(), true)
-}
-
-// h2Pump sends what the streams waiting for a window can send now.
-func (l *evLoop) h2Pump(h *h2Conn) {
-	if len(h.blocked) == 0 || h.sendWin <= 0 {
-		return
-	}
-	blocked := h.blocked
-	h.blocked = nil
-	for _, s := range blocked {
-		s.blocked = false
-		if s.done {
-			continue
-		}
-		l.h2Send(s)
-		if u := s.u; u != nil && u.paused && len(s.pending) < h2StreamHeld && len(h.c.out) <= loopHighWater {
-			u.paused = false
-			l.wantEvents(u)
-		}
-	}
-}
-
-// h2UpGone handles a stream's connection that closed or failed.
-func (l *evLoop) h2UpGone(u *evConn) {
-	s := u.stream
-	x := &s.x
-	switch {
-	case x.headDone && x.mode == bodyToClose:
-		x.keepUp = false
-		s.endPending = true
-		l.h2Release(s)
-		if s.fast {
-			l.record(nil, x)
-		}
-		if x.sniff {
-			x.sniff = false
-			s.hdr = append(s.hdr, headerField{"Content-Type", http.DetectContentType(s.pending[:min(len(s.pending), sniffLen)])})
-			l.h2WriteHead(s, false)
-		}
-		l.h2Send(s)
-	case x.headDone && x.sniff && s.fast:
-		l.h2FailAnswer(s, http.StatusBadGateway, "the connection closed in the middle of the answer")
-	case x.headDone:
-		if s.fast {
-			x.st.errText = x.st.backend.up.Name + ": the connection closed in the middle of the answer"
-		}
-		l.h2Abort(s)
-	case s.fast && !u.got && resendable(x.idempotent, x.reqSent):
-		// Nothing came back: Front's goroutines send it again, as for an
-		// HTTP/1.1 client.
-		s.u, u.stream = nil, nil
-		l.close(u)
-		u.be.resent()
-		x.st.end()
-		l.h2Bridge(s)
-	case s.fast:
-		l.h2FailAnswer(s, http.StatusBadGateway, "the connection closed before an answer")
-	default:
-		l.h2Abort(s)
-	}
-	if c := s.h.c; !c.closed && !s.h.serving {
-		l.flush(c)
-	}
 }
 
 // h2Abort cuts s short once part of its answer may have been sent: the

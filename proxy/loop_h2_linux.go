@@ -7,7 +7,6 @@ import (
 	"crypto/tls"
 	"errors"
 	"net"
-	"net/http"
 	"net/netip"
 	"sync"
 	"time"
@@ -27,7 +26,10 @@ import (
 // cost over HTTPS/1.1.
 //
 // Each stream is a request the loop sends as HTTP/1.1 and whose HTTP/1.1
-// answer it turns into HEADERS and DATA frames (loop_h2_stream_linux.go).
+// answer it turns into HEADERS and DATA frames (loop_h2_stream_linux.go,
+// loop_h2_upstream_linux.go, loop_h2_answer_linux.go), within the
+// flow-control windows (loop_h2_flow_linux.go); loop_h2_close_linux.go
+// ends streams and connections.
 // A request the loops would simply forward (no body, Proxy.admit's
 // forwardIt) goes to its instance over the loop's own instance
 // connections, as an HTTP/1.1 request in a loop does. Any other (a body,
@@ -388,35 +390,6 @@ func (l *evLoop) h2Settings(h *h2Conn, f *http2.SettingsFrame) error {
 	return nil
 }
 
-func (l *evLoop) h2WindowUpdate(h *h2Conn, id uint32, inc int64) error {
-	if id == 0 {
-		if inc == 0 {
-			return http2.ConnectionError(http2.ErrCodeProtocol)
-		}
-		if h.sendWin += inc; h.sendWin > 1<<31-1 {
-			return http2.ConnectionError(http2.ErrCodeFlowControl)
-		}
-		l.h2Pump(h)
-		return nil
-	}
-	if id > h.lastID {
-		return http2.ConnectionError(http2.ErrCodeProtocol)
-	}
-	s := h.streams[id]
-	if s == nil {
-		return nil // a stream already closed
-	}
-	switch s.sendWin += inc; {
-	case inc == 0:
-		l.h2Refuse(h, id, http2.ErrCodeProtocol)
-	case s.sendWin > 1<<31-1:
-		l.h2Refuse(h, id, http2.ErrCodeFlowControl)
-	default:
-		l.h2Pump(h)
-	}
-	return nil
-}
-
 // h2HeadersFrame begins a header block: a new stream's, or the trailers
 // of a request body.
 func (l *evLoop) h2HeadersFrame(h *h2Conn, f *http2.HeadersFrame) error {
@@ -506,161 +479,4 @@ func (l *evLoop) h2Data(h *h2Conn, f *http2.DataFrame) error {
 	}
 	l.h2Body(s, f.Data(), n, f.StreamEnded())
 	return nil
-}
-
-// h2Credit gives back the window of n request bytes that were passed on
-// (s nil: bytes of no stream), in batches.
-func (l *evLoop) h2Credit(h *h2Conn, s *h2Stream, n int64) {
-	h.credit += n
-	if h.credit >= h2CreditBatch {
-		h.fr.WriteWindowUpdate(0, uint32(h.credit))
-		h.recvWin += h.credit
-		h.credit = 0
-	}
-	if s == nil || s.remoteDone {
-		return
-	}
-	s.credit += n
-	if s.credit >= h2CreditBatch {
-		h.fr.WriteWindowUpdate(s.id, uint32(s.credit))
-		s.recvWin += s.credit
-		s.credit = 0
-	}
-}
-
-// h2Reset ends stream id with RST_STREAM.
-func (l *evLoop) h2Reset(h *h2Conn, id uint32, code http2.ErrCode) {
-	if s := h.streams[id]; s != nil {
-		l.h2Cancel(s, "stream error: "+code.String())
-	}
-	h.fr.WriteRSTStream(id, code)
-}
-
-// h2Refuse ends stream id with RST_STREAM for the client's error. Such
-// resets count against the budget of the client's own (a rapid reset made
-// of stream errors), and the connection ends once it is spent.
-func (l *evLoop) h2Refuse(h *h2Conn, id uint32, code http2.ErrCode) {
-	if !h.resets.take(l.now) {
-		h.abusive = true
-	}
-	l.h2Reset(h, id, code)
-}
-
-// h2Fail ends the connection for err: a GOAWAY with its code, then close.
-func (l *evLoop) h2Fail(c *evConn, err error) {
-	h := c.h2
-	code := http2.ErrCodeProtocol
-	var ce http2.ConnectionError
-	switch {
-	case errors.As(err, &ce):
-		code = http2.ErrCode(ce)
-	case errors.Is(err, errH2Preface):
-		l.gone(c)
-		return
-	case errors.Is(err, errH2Resets), errors.Is(err, errH2Settings), errors.Is(err, errH2Pings),
-		errors.Is(err, errH2IdleFrames), errors.Is(err, errH2HeaderBlock):
-		code = http2.ErrCodeEnhanceYourCalm
-		l.g.f.logf("proxy: HTTP/2 client %s: %v", c.remoteStr, err)
-	}
-	for _, s := range h.streams {
-		l.h2Cancel(s, "connection error: "+code.String())
-	}
-	h.goAway = true
-	h.fr.WriteGoAway(h.lastID, code, nil)
-	c.closeOut = true
-	l.flush(c)
-}
-
-// h2GoAway tells the client no new stream will be served; the connection
-// closes once its streams are answered.
-func (l *evLoop) h2GoAway(c *evConn) {
-	h := c.h2
-	if !h.goAway {
-		h.goAway = true
-		h.fr.WriteGoAway(h.lastID, http2.ErrCodeNo, nil)
-	}
-	if len(h.streams) == 0 {
-		c.closeOut = true
-	}
-	l.flush(c)
-}
-
-// h2Deadline sets when c closes if nothing happens: a header block's
-// timeout while one is being read, the idle timeout without streams.
-func (l *evLoop) h2Deadline(c *evConn) {
-	h := c.h2
-	switch {
-	case h.blockID != 0 || !h.preface:
-		c.deadline = h.blockAt.Add(l.g.headerTimeout)
-	case len(h.streams) == 0:
-		c.deadline = h.idleSince.Add(l.g.idleTimeout) // frames without a stream do not keep it
-	default:
-		c.deadline = time.Time{}
-	}
-}
-
-// h2Sweep closes c when its deadline passed, answers 504 for streams
-// whose instance did not answer in time, and sends GOAWAY once the loop
-// is closing.
-func (l *evLoop) h2Sweep(c *evConn) {
-	h := c.h2
-	if !c.deadline.IsZero() && l.now.After(c.deadline) {
-		if h.blockID != 0 || !h.preface {
-			l.gone(c) // a slow header block or preface
-			return
-		}
-		l.h2GoAway(c)
-		return
-	}
-	for _, s := range h.streams {
-		if x := &s.x; s.fast && s.u != nil && !x.headDone && !x.dialing && l.now.After(x.deadline) {
-			l.h2FailAnswer(s, http.StatusGatewayTimeout, "did not answer in time")
-		}
-	}
-	if l.closing {
-		l.h2GoAway(c) // and flushed
-	} else {
-		l.flush(c)
-	}
-}
-
-// h2Gone ends the streams of a client connection that closed.
-func (l *evLoop) h2Gone(c *evConn) {
-	for _, s := range c.h2.streams {
-		l.h2Cancel(s, "client closed the connection")
-	}
-}
-
-// h2UpDrained goes on once a stream's connection took what it was sent:
-// the window of the request body bytes it held comes back.
-func (l *evLoop) h2UpDrained(s *h2Stream) {
-	u := s.u
-	if len(u.out) == 0 && s.fast {
-		s.x.reqSent = true
-	}
-	if s.owed > 0 && len(u.out) == 0 && !s.h.c.closed {
-		n := s.owed
-		s.owed = 0
-		l.h2Credit(s.h, s, n)
-		if !s.h.serving {
-			l.flush(s.h.c)
-		}
-	}
-}
-
-// h2Drained goes on once the client read most of what it was sent:
-// instances paused for it are read again, frames left unread are served.
-func (l *evLoop) h2Drained(c *evConn) {
-	h := c.h2
-	for _, s := range h.streams {
-		if u := s.u; u != nil && u.paused && len(s.pending) < h2StreamHeld {
-			u.paused = false
-			l.wantEvents(u)
-		}
-	}
-	if h.stalled && !h.serving {
-		h.stalled = false
-		h2Buffer(c)
-		l.serveH2(c)
-	}
 }
