@@ -10,6 +10,8 @@ import "golang.org/x/net/http2"
 // passed on; and going on once a client or a stream's connection took
 // what it was sent.
 
+// h2WindowUpdate opens the connection's window (id 0) or a stream's for
+// the answers by inc, and sends what waited for it.
 func (l *evLoop) h2WindowUpdate(h *h2Conn, id uint32, inc int64) error {
 	if id == 0 {
 		if inc == 0 {
