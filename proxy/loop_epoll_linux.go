@@ -44,6 +44,8 @@ type evLoop struct {
 	clients   int
 	date      dateCache
 	lower     map[string]string // HTTP/2's lower-case field names (loop_h2_answer_linux.go)
+	h2Free    []*h2Stream       // HTTP/2 streams to use again (loop_h2_stream_linux.go)
+	h2Done    []*h2Stream       // and those to recycle after this batch of events
 	buf       []byte            // what an instance connection is read into
 	events    []unix.EpollEvent
 }
@@ -182,6 +184,7 @@ func (l *evLoop) run() {
 		if l.now.Sub(l.lastSweep) >= loopTick {
 			l.sweep()
 		}
+		l.h2Recycle()
 		if l.closing && l.clients == 0 {
 			l.exit = true
 		}

@@ -212,7 +212,9 @@ func (l *evLoop) h2WriteHead(s *h2Stream, end bool) {
 	h.encBuf.Reset()
 	h.enc.WriteField(hpack.HeaderField{Name: ":status", Value: s.status})
 	for _, f := range s.hdr {
-		h.enc.WriteField(hpack.HeaderField{Name: l.lowerKey(f.key), Value: f.value})
+		// A request ID is new each time: in HPACK's table it would only
+		// push out the fields that repeat.
+		h.enc.WriteField(hpack.HeaderField{Name: l.lowerKey(f.key), Value: f.value, Sensitive: f.key == "X-Request-Id"})
 	}
 	s.hdr = s.hdr[:0]
 	l.h2WriteBlock(s, h.encBuf.Bytes(), end)

@@ -27,6 +27,7 @@ func (l *evLoop) h2SendUp(s *h2Stream, b *backend) {
 	x.dialing = true
 	addr := b.up.Addr
 	ctx := l.g.ctx
+	gen := s.gen
 	go func() { // ends within dialTimeout, or when the front closes
 		ctx, cancel := context.WithTimeout(ctx, dialTimeout)
 		nc, err := (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext(ctx, "tcp", addr)
@@ -36,14 +37,15 @@ func (l *evLoop) h2SendUp(s *h2Stream, b *backend) {
 			fd, err = dupFD(nc.(*net.TCPConn))
 			nc.Close()
 		}
-		if !l.post(func() { l.h2Dialed(s, b, fd, err) }) && fd >= 0 {
+		if !l.post(func() { l.h2Dialed(s, gen, b, fd, err) }) && fd >= 0 {
 			unix.Close(fd)
 		}
 	}()
 }
 
-// h2Dialed receives a new connection to b for s.
-func (l *evLoop) h2Dialed(s *h2Stream, b *backend, fd int, err error) {
+// h2Dialed receives a new connection to b for s, unless s was recycled
+// (its gen changed) meanwhile.
+func (l *evLoop) h2Dialed(s *h2Stream, gen uint32, b *backend, fd int, err error) {
 	var u *evConn
 	if fd >= 0 {
 		u = &evConn{fd: fd, up: true, be: b}
@@ -53,7 +55,7 @@ func (l *evLoop) h2Dialed(s *h2Stream, b *backend, fd int, err error) {
 		}
 	}
 	x := &s.x
-	if s.done || s.h.c.closed || !x.dialing {
+	if s.gen != gen || s.done || s.h.c.closed || !x.dialing {
 		if u != nil {
 			l.putIdle(u)
 		}
