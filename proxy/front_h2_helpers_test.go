@@ -349,4 +349,3 @@ func (h *h2Raw) until(d time.Duration, done func() bool) bool {
 
 // settled reports whether the stream got a whole answer, or was reset.
 func (a *h2Answer) settled() bool { return a.ended || a.reset }
-
