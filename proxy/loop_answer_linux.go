@@ -228,21 +228,8 @@ func (l *evLoop) relay(c *evConn, u *evConn, b []byte) {
 	x := c.x
 	done := false
 	switch x.mode {
-	case bodyNone:
-		done = true
-		if len(b) > 0 {
-			x.keepUp = false // more than the answer
-		}
-		b = nil
-	case bodyLength:
-		if int64(len(b)) >= x.remain {
-			if int64(len(b)) > x.remain {
-				x.keepUp = false
-			}
-			b = b[:x.remain]
-			done = true
-		}
-		x.remain -= int64(len(b))
+	case bodyNone, bodyLength:
+		b, done = x.sized(b)
 	case bodyChunked:
 		if x.sniff {
 			x.chunks.data = &x.chunks.sniffed
@@ -299,6 +286,25 @@ func (l *evLoop) relay(c *evConn, u *evConn, b []byte) {
 		u.paused = true
 		l.wantEvents(u)
 	}
+}
+
+// sized takes the next bytes of an answer without a body or with a
+// Content-Length: those of the body, and whether it ended there. Bytes
+// past it mean the connection cannot serve again.
+func (x *exchange) sized(b []byte) ([]byte, bool) {
+	if int64(len(b)) < x.remain && x.mode == bodyLength {
+		x.remain -= int64(len(b))
+		return b, false
+	}
+	if x.mode == bodyNone {
+		x.remain = 0
+	}
+	if int64(len(b)) > x.remain {
+		x.keepUp = false // more than the answer
+	}
+	b = b[:x.remain]
+	x.remain = 0
+	return b, true
 }
 
 // endExchange ends c's exchange once the answer is all in c.out.

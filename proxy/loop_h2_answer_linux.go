@@ -254,21 +254,8 @@ func (l *evLoop) h2Relay(s *h2Stream, b []byte) {
 	x := &s.x
 	done := false
 	switch x.mode {
-	case bodyNone:
-		done = true
-		if len(b) > 0 {
-			x.keepUp = false
-		}
-		b = nil
-	case bodyLength:
-		if int64(len(b)) >= x.remain {
-			if int64(len(b)) > x.remain {
-				x.keepUp = false
-			}
-			b = b[:x.remain]
-			done = true
-		}
-		x.remain -= int64(len(b))
+	case bodyNone, bodyLength:
+		b, done = x.sized(b)
 	case bodyChunked:
 		before := x.chunks.dataLen
 		n, end, err := x.chunks.scan(b)

@@ -3,13 +3,7 @@
 package proxy
 
 import (
-	"context"
-	"errors"
-	"net"
 	"net/http"
-	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // An HTTP/2 stream's connection to its instance in an event loop: taken
@@ -23,37 +17,14 @@ func (l *evLoop) h2SendUp(s *h2Stream, b *backend) {
 		l.h2Attach(s, u)
 		return
 	}
-	x := &s.x
-	x.dialing = true
-	addr := b.up.Addr
-	ctx := l.g.ctx
+	s.x.dialing = true
 	gen := s.gen
-	go func() { // ends within dialTimeout, or when the front closes
-		ctx, cancel := context.WithTimeout(ctx, dialTimeout)
-		nc, err := (&net.Dialer{KeepAlive: 30 * time.Second}).DialContext(ctx, "tcp", addr)
-		cancel()
-		fd := -1
-		if err == nil {
-			fd, err = dupFD(nc.(*net.TCPConn))
-			nc.Close()
-		}
-		if !l.post(func() { l.h2Dialed(s, gen, b, fd, err) }) && fd >= 0 {
-			unix.Close(fd)
-		}
-	}()
+	l.dial(b, func(u *evConn, err error) { l.h2Dialed(s, gen, b, u, err) })
 }
 
 // h2Dialed receives a new connection to b for s, unless s was recycled
 // (its gen changed) meanwhile.
-func (l *evLoop) h2Dialed(s *h2Stream, gen uint32, b *backend, fd int, err error) {
-	var u *evConn
-	if fd >= 0 {
-		u = &evConn{fd: fd, up: true, be: b}
-		if !l.register(u, evRead) {
-			unix.Close(fd)
-			u, err = nil, errors.New("registering the connection failed")
-		}
-	}
+func (l *evLoop) h2Dialed(s *h2Stream, gen uint32, b *backend, u *evConn, err error) {
 	x := &s.x
 	if s.gen != gen || s.done || s.h.c.closed || !x.dialing {
 		if u != nil {
@@ -72,19 +43,10 @@ func (l *evLoop) h2Dialed(s *h2Stream, gen uint32, b *backend, fd int, err error
 		x.st.end()
 		l.h2Bridge(s) // Front's goroutines try
 	default:
-		l.g.p.eject(b, err)
-		x.tries++
-		var next *backend
-		if x.tries < len(x.route.backends) && x.idempotent {
-			next = x.route.pick(x.st.toSplit)
-		}
-		b.connectFailed(next != nil)
-		if next != nil {
-			x.st.backend = next
+		if next := l.nextBackend(x, b, err); next != nil {
 			l.h2SendUp(s, next)
 			return
 		}
-		x.st.connectFailed = true
 		l.h2FailPage(s, b, http.StatusBadGateway, err.Error())
 	}
 	l.flush(s.h.c)

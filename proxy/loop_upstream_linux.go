@@ -24,6 +24,12 @@ func (l *evLoop) sendRequest(c *evConn, b *backend) {
 	}
 	c.x.dialing = true
 	x := c.x
+	l.dial(b, func(u *evConn, err error) { l.dialed(c, x, b, u, err) })
+}
+
+// dial connects to b off the loop, then runs then on the loop with the
+// connection, registered, or nil and why.
+func (l *evLoop) dial(b *backend, then func(u *evConn, err error)) {
 	addr := b.up.Addr
 	ctx := l.g.ctx
 	go func() { // ends within dialTimeout, or when the front closes
@@ -35,7 +41,17 @@ func (l *evLoop) sendRequest(c *evConn, b *backend) {
 			fd, err = dupFD(nc.(*net.TCPConn))
 			nc.Close()
 		}
-		if !l.post(func() { l.dialed(c, x, b, fd, err) }) && fd >= 0 {
+		if !l.post(func() {
+			var u *evConn
+			if fd >= 0 {
+				u = &evConn{fd: fd, up: true, be: b}
+				if !l.register(u, evRead) {
+					unix.Close(fd)
+					u, err = nil, errors.New("registering the connection failed")
+				}
+			}
+			then(u, err)
+		}) && fd >= 0 {
 			unix.Close(fd)
 		}
 	}()
@@ -58,15 +74,7 @@ func (l *evLoop) idleConn(b *backend) *evConn {
 }
 
 // dialed receives a new connection to b for c's exchange x.
-func (l *evLoop) dialed(c *evConn, x *exchange, b *backend, fd int, err error) {
-	var u *evConn
-	if fd >= 0 {
-		u = &evConn{fd: fd, up: true, be: b}
-		if !l.register(u, evRead) {
-			unix.Close(fd)
-			u, err = nil, errors.New("registering the connection failed")
-		}
-	}
+func (l *evLoop) dialed(c *evConn, x *exchange, b *backend, u *evConn, err error) {
 	if c.closed || c.x != x || !x.dialing {
 		if u != nil {
 			l.putIdle(u) // the client left; another may use it
@@ -93,6 +101,18 @@ func (l *evLoop) cannotConnect(c *evConn, x *exchange, b *backend, err error) {
 		l.handOverClient(c)
 		return
 	}
+	next := l.nextBackend(x, b, err)
+	if next == nil {
+		l.answerFailure(c, b, http.StatusBadGateway, err.Error())
+		return
+	}
+	l.sendRequest(c, next)
+}
+
+// nextBackend takes b, to which no connection could be made for x, out of
+// the rotation and returns the next healthy instance to send x to, or nil
+// when x may not be sent again or each was tried.
+func (l *evLoop) nextBackend(x *exchange, b *backend, err error) *backend {
 	l.g.p.eject(b, err)
 	x.tries++
 	var next *backend
@@ -102,11 +122,10 @@ func (l *evLoop) cannotConnect(c *evConn, x *exchange, b *backend, err error) {
 	b.connectFailed(next != nil)
 	if next == nil {
 		x.st.connectFailed = true
-		l.answerFailure(c, b, http.StatusBadGateway, err.Error())
-		return
+	} else {
+		x.st.backend = next
 	}
-	x.st.backend = next
-	l.sendRequest(c, next)
+	return next
 }
 
 func (l *evLoop) attach(c *evConn, u *evConn) {
