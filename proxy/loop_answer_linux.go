@@ -362,16 +362,7 @@ func (l *evLoop) answerFailure(c *evConn, b *backend, status int, why string) {
 		x.headDone = true
 	}
 	x.sniff, x.sent = false, true
-	rec := &pageRecorder{header: http.Header{}}
-	st := &x.st
-	st.ResponseWriter = rec
-	st.fail(status, b.up.Name+": "+why)
-	pg := badGatewayPage
-	if status == http.StatusGatewayTimeout {
-		pg = timeoutPage
-	}
-	writePage(st, status, pg, x.route.App)
-	st.ResponseWriter = nil
+	rec := x.failPage(b, status, why)
 	out := append(c.out, "HTTP/1.1 "...)
 	out = strconv.AppendInt(out, int64(status), 10)
 	out = append(out, ' ')
@@ -404,6 +395,22 @@ func (l *evLoop) answerFailure(c *evConn, b *backend, status int, why string) {
 	if l.flush(c) {
 		l.serveClient(c)
 	}
+}
+
+// failPage records x as failed with status, as b failed for the reason
+// why, and returns the proxy's error page for it.
+func (x *exchange) failPage(b *backend, status int, why string) *pageRecorder {
+	rec := &pageRecorder{header: http.Header{}}
+	st := &x.st
+	st.ResponseWriter = rec
+	st.fail(status, b.up.Name+": "+why)
+	pg := badGatewayPage
+	if status == http.StatusGatewayTimeout {
+		pg = timeoutPage
+	}
+	writePage(st, status, pg, x.route.App)
+	st.ResponseWriter = nil
+	return rec
 }
 
 // pageRecorder holds an error page the loop then writes.

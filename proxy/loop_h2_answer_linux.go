@@ -351,16 +351,7 @@ func (l *evLoop) h2FailAnswer(s *h2Stream, status int, why string) {
 func (l *evLoop) h2FailPage(s *h2Stream, b *backend, status int, why string) {
 	x := &s.x
 	x.headDone, x.sniff = true, false
-	rec := &pageRecorder{header: http.Header{}}
-	st := &x.st
-	st.ResponseWriter = rec
-	st.fail(status, b.up.Name+": "+why)
-	pg := badGatewayPage
-	if status == http.StatusGatewayTimeout {
-		pg = timeoutPage
-	}
-	writePage(st, status, pg, x.route.App)
-	st.ResponseWriter = nil
+	rec := x.failPage(b, status, why)
 	s.status = strconv.Itoa(status)
 	hdr := s.hdr[:0]
 	for k, vv := range rec.header {
