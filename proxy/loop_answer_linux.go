@@ -102,24 +102,12 @@ func (l *evLoop) answer(c *evConn, u *evConn) {
 // it in c.out: hop-by-hop fields dropped, security headers, the request ID
 // and Date added, framing kept. 1xx answers other than 100 are passed on.
 func (l *evLoop) writeAnswerHead(c *evConn, x *exchange, head []byte) (code int, ok bool) {
-	line, rest, _ := strings.Cut(string(head), "\r\n")
-	a := &x.answer
-	if !a.statusLine(line) || a.code == http.StatusSwitchingProtocols {
-		return 0, false // no upgrade was asked for
-	}
-	code = a.code
-	fields := x.fields[:0] // the request's fields are sent
-	ok = scanFields(rest, func(key, value string) bool {
-		keep, ok := a.field(key, value)
-		if ok && keep {
-			fields = append(fields, headerField{key, value})
-		}
-		return ok
-	})
-	x.fields = fields[:0]
+	fields, ok := x.readAnswerHead(head)
 	if !ok {
 		return 0, false
 	}
+	a := &x.answer
+	code = a.code
 	if code < 200 {
 		if code == http.StatusContinue {
 			return code, true
@@ -135,19 +123,7 @@ func (l *evLoop) writeAnswerHead(c *evConn, x *exchange, head []byte) (code int,
 		c.out = append(out, "\r\n"...)
 		return code, l.flush(c)
 	}
-	noBody := x.method == http.MethodHead || code == http.StatusNoContent || code == http.StatusNotModified
-	switch {
-	case noBody:
-		x.mode = bodyNone
-	case a.chunked:
-		x.mode = bodyChunked
-		x.chunks = chunkScanner{}
-	case a.hasCL:
-		x.mode, x.remain = bodyLength, a.cl
-	default:
-		x.mode = bodyToClose
-	}
-	x.keepUp = !a.closeConn && (a.proto == "HTTP/1.1" || a.keepAlive) && x.mode != bodyToClose
+	x.startBody()
 	if x.mode == bodyToClose || l.closing {
 		x.closeAfter = true
 	}
@@ -208,6 +184,46 @@ func (l *evLoop) writeAnswerHead(c *evConn, x *exchange, head []byte) (code int,
 	c.out = append(out, "\r\n"...)
 	x.sent = true
 	return code, true
+}
+
+// readAnswerHead parses an answer's head into x.answer and returns the
+// fields the answer rules keep; false when it is malformed, or switches
+// protocols when no upgrade was asked for. The request's fields were sent:
+// their storage is used again.
+func (x *exchange) readAnswerHead(head []byte) ([]headerField, bool) {
+	line, rest, _ := strings.Cut(string(head), "\r\n")
+	a := &x.answer
+	if !a.statusLine(line) || a.code == http.StatusSwitchingProtocols {
+		return nil, false
+	}
+	fields := x.fields[:0]
+	ok := scanFields(rest, func(key, value string) bool {
+		keep, ok := a.field(key, value)
+		if ok && keep {
+			fields = append(fields, headerField{key, value})
+		}
+		return ok
+	})
+	x.fields = fields[:0]
+	return fields, ok
+}
+
+// startBody sets how the final answer's body is framed and whether its
+// connection may serve again after it.
+func (x *exchange) startBody() {
+	a := &x.answer
+	switch {
+	case x.method == http.MethodHead || a.code == http.StatusNoContent || a.code == http.StatusNotModified:
+		x.mode = bodyNone
+	case a.chunked:
+		x.mode = bodyChunked
+		x.chunks = chunkScanner{}
+	case a.hasCL:
+		x.mode, x.remain = bodyLength, a.cl
+	default:
+		x.mode = bodyToClose
+	}
+	x.keepUp = !a.closeConn && (a.proto == "HTTP/1.1" || a.keepAlive) && x.mode != bodyToClose
 }
 
 // releaseHead puts the held head in c.out, with the Content-Type sniffed

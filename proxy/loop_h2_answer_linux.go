@@ -110,24 +110,12 @@ func (l *evLoop) h2Answer(s *h2Stream) {
 // Content-Type is sniffed, if it has none.
 func (l *evLoop) h2AnswerHead(s *h2Stream, head []byte) (code int, ok bool) {
 	x := &s.x
-	line, rest, _ := strings.Cut(string(head), "\r\n")
-	a := &x.answer
-	if !a.statusLine(line) || a.code == http.StatusSwitchingProtocols {
-		return 0, false
-	}
-	code = a.code
-	fields := x.fields[:0]
-	ok = scanFields(rest, func(key, value string) bool {
-		keep, ok := a.field(key, value)
-		if ok && keep {
-			fields = append(fields, headerField{key, value})
-		}
-		return ok
-	})
-	x.fields = fields[:0]
+	fields, ok := x.readAnswerHead(head)
 	if !ok {
 		return 0, false
 	}
+	a := &x.answer
+	code = a.code
 	s.status = a.status[:3]
 	hdr := s.hdr[:0]
 	if code < 200 {
@@ -143,19 +131,9 @@ func (l *evLoop) h2AnswerHead(s *h2Stream, head []byte) (code int, ok bool) {
 		l.h2WriteHead(s, false)
 		return code, true
 	}
-	noBody := s.rq.method == http.MethodHead || code == http.StatusNoContent || code == http.StatusNotModified
-	switch {
-	case noBody:
-		x.mode = bodyNone
-	case a.chunked:
-		x.mode = bodyChunked
-		x.chunks = chunkScanner{out: &s.pending, trailer: &s.trailer}
-	case a.hasCL:
-		x.mode, x.remain = bodyLength, a.cl
-	default:
-		x.mode = bodyToClose
-	}
-	x.keepUp = s.fast && !a.closeConn && (a.proto == "HTTP/1.1" || a.keepAlive) && x.mode != bodyToClose
+	x.startBody()
+	x.chunks.out, x.chunks.trailer = &s.pending, &s.trailer // the body without its framing
+	x.keepUp = x.keepUp && s.fast                           // Front's goroutines close theirs
 	x.sniff = s.fast && !a.hasType && x.mode != bodyNone && !(x.mode == bodyLength && a.cl == 0)
 	rt := x.route
 	for _, f := range fields {
