@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
@@ -23,10 +24,13 @@ import (
 // port). Only when the agent runs with --allow-private-targets (or for a
 // webhook an admin added with --allow-private): this host's own services
 // (loopback), the network behind it (private addresses: RFC 1918, fc00::/7,
-// 100.64.0.0/10) and link-local addresses, which hold the cloud metadata
+// 100.64.0.0/10 and the others in privatePrefixes) and link-local addresses, which hold the cloud metadata
 // services (169.254.169.254, fe80::/10, fd00:ec2::254). Else a deploy
 // token could make the agent send requests to a database's HTTP port, a
-// cloud's metadata service or an internal admin page.
+// cloud's metadata service or an internal admin page. An IPv6 address that
+// a gateway turns into an IPv4 one (NAT64, 6to4) is checked as that IPv4
+// address: on an IPv6-only host behind NAT64, 64:ff9b::a9fe:a9fe is the
+// metadata service.
 
 // webhookDialTimeout bounds a delivery's connect; webhookTimeout the whole
 // delivery, answer included.
@@ -40,8 +44,6 @@ type webhookGuard struct {
 	api          netip.AddrPort // the API's listening address; 0.0.0.0 or :: when it listens on all
 	allowPrivate bool           // --allow-private-targets: loopback, private and link-local targets too
 }
-
-var ipv4Broadcast = netip.AddrFrom4([4]byte{255, 255, 255, 255})
 
 // awsMetadataV6 is EC2's metadata service over IPv6.
 var awsMetadataV6 = netip.MustParseAddr("fd00:ec2::254")
@@ -89,8 +91,13 @@ func (g webhookGuard) checkURL(ctx context.Context, what, raw string, allowPriva
 // checkAddr tells whether a delivery may connect to ap.
 func (g webhookGuard) checkAddr(ap netip.AddrPort, allowPrivate bool) error {
 	ip := ap.Addr().Unmap()
-	if ip.IsUnspecified() || ip.IsMulticast() || (ip.Is4() && (ip.As4()[0] == 0 || ip == ipv4Broadcast)) {
-		return fmt.Errorf("%s is not an address a receiver can have", ip)
+	what := ip.String() + " is"
+	if v4, ok := embeddedIPv4(ip); ok {
+		// Checked as the IPv4 address a gateway sends it to.
+		what, ip = fmt.Sprintf("%s reaches %s,", ip, v4), v4
+	}
+	if ip.IsUnspecified() || ip.IsMulticast() || (ip.Is4() && (ip.As4()[0] == 0 || ip.As4()[0] >= 240)) {
+		return fmt.Errorf("%s not an address a receiver can have", what)
 	}
 	if g.isAPI(ip, ap.Port()) {
 		return fmt.Errorf("%s is pier's own API: give a receiver elsewhere", ap)
@@ -99,14 +106,48 @@ func (g webhookGuard) checkAddr(ap netip.AddrPort, allowPrivate bool) error {
 		return nil
 	}
 	if kind := privateKind(ip); kind != "" {
-		return fmt.Errorf("%s is %s: refused unless the agent runs with --allow-private-targets", ip, kind)
+		return fmt.Errorf("%s %s: refused unless the agent runs with --allow-private-targets", what, kind)
 	}
 	return nil
 }
 
-// sharedAddressSpace is carrier-grade NAT's (RFC 6598): private in all but
-// name.
-var sharedAddressSpace = netip.MustParsePrefix("100.64.0.0/10")
+// Addresses private in all but name: carrier-grade NAT's (RFC 6598), the
+// benchmarking range some networks use inside (RFC 2544), IPv6 site-local
+// (deprecated, still routed on some networks) and NAT64's local-use prefix
+// (RFC 8215), which reaches IPv4 networks of the operator's choosing.
+var privatePrefixes = []netip.Prefix{
+	netip.MustParsePrefix("100.64.0.0/10"),
+	netip.MustParsePrefix("198.18.0.0/15"),
+	netip.MustParsePrefix("fec0::/10"),
+	netip.MustParsePrefix("64:ff9b:1::/48"),
+}
+
+// IPv6 prefixes whose addresses carry an IPv4 address that a gateway
+// sends them to: NAT64's well-known prefix (RFC 6052), 6to4 (RFC 3056) and
+// IPv4-compatible addresses (deprecated; ::/96).
+var (
+	nat64Prefix      = netip.MustParsePrefix("64:ff9b::/96")
+	sixToFourPrefix  = netip.MustParsePrefix("2002::/16")
+	v4CompatibPrefix = netip.MustParsePrefix("::/96")
+)
+
+// embeddedIPv4 is the IPv4 address an IPv6 address of a translation prefix
+// reaches.
+func embeddedIPv4(ip netip.Addr) (netip.Addr, bool) {
+	if !ip.Is6() {
+		return netip.Addr{}, false
+	}
+	b := ip.As16()
+	switch {
+	case nat64Prefix.Contains(ip):
+		return netip.AddrFrom4([4]byte(b[12:16])), true
+	case sixToFourPrefix.Contains(ip):
+		return netip.AddrFrom4([4]byte(b[2:6])), true
+	case v4CompatibPrefix.Contains(ip) && !ip.IsUnspecified() && !ip.IsLoopback():
+		return netip.AddrFrom4([4]byte(b[12:16])), true
+	}
+	return netip.Addr{}, false
+}
 
 // privateKind says what kind of address ip is when it is not on the public
 // internet, "" when it is.
@@ -116,7 +157,7 @@ func privateKind(ip netip.Addr) string {
 		return "a loopback address, this host's own services"
 	case ip.IsLinkLocalUnicast() || ip == awsMetadataV6:
 		return "a link-local address, where cloud metadata services answer"
-	case ip.IsPrivate() || sharedAddressSpace.Contains(ip):
+	case ip.IsPrivate() || slices.ContainsFunc(privatePrefixes, func(p netip.Prefix) bool { return p.Contains(ip) }):
 		return "a private address, on the network behind this host"
 	}
 	return ""
