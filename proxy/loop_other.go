@@ -19,5 +19,6 @@ func newLoopGroup(*Front, *LoopConfig) (*loopGroup, error) {
 
 func (*loopGroup) add(*net.TCPConn, func()) bool   { return false }
 func (*loopGroup) addTLS(*tls.Conn, *tlsPipe) bool { return false }
+func (*loopGroup) addH2(*tls.Conn, *tlsPipe) bool  { return false }
 func (*loopGroup) shutdown()                       {}
 func (*loopGroup) closeAll()                       {}

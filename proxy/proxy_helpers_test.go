@@ -1,6 +1,7 @@
 package proxy
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"log"
@@ -305,4 +306,65 @@ func bigUpstream(t *testing.T, payload []byte) *Proxy {
 	p.SetRoutes([]Route{{App: "app", Hosts: []string{"app.localhost"},
 		Upstreams: []Upstream{{Name: "web.1", Addr: up.Listener.Addr().String(), Slot: "blue"}}}})
 	return p
+}
+
+// rawUpstream is an instance that answers each request with the bytes its
+// path names, written as they are: answers net/http would not write.
+type rawUpstream struct {
+	l       net.Listener
+	answers map[string]string
+	reqs    atomic.Int64
+}
+
+func newRawUpstream(t *testing.T, answers map[string]string) *rawUpstream {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	u := &rawUpstream{l: l, answers: answers}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go u.serve(c)
+		}
+	}()
+	return u
+}
+
+func (u *rawUpstream) serve(c net.Conn) {
+	defer c.Close()
+	br := bufio.NewReader(c)
+	for {
+		req, err := http.ReadRequest(br)
+		if err != nil {
+			return
+		}
+		u.reqs.Add(1)
+		answer, ok := u.answers[req.URL.Path]
+		if !ok {
+			answer = "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"
+		}
+		for part := range strings.SplitSeq(answer, "<pause>") {
+			if part == "<close>" {
+				return
+			}
+			if _, err := io.WriteString(c, part); err != nil {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if strings.HasPrefix(answer, "HTTP/1.0") || strings.Contains(answer, "Connection: close") {
+			return
+		}
+	}
+}
+
+func (u *rawUpstream) route() Route {
+	return Route{App: "app", Hosts: []string{"app.localhost"}, Upstreams: []Upstream{{Addr: u.l.Addr().String(), Name: "web.1"}},
+		Headers: map[string]string{"X-Frame-Options": "DENY", "Referrer-Policy": ""}}
 }
