@@ -9,6 +9,7 @@ import (
 	"net/http/httptrace"
 	"net/textproto"
 	"net/url"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -124,6 +125,7 @@ func (st *reqState) outRequest(r *http.Request) *http.Request {
 		out.Body = nil // lets the transport retry on a stale connection
 	} else if r.Body != nil {
 		st.body.rc = r.Body
+		st.body.ctl = http.NewResponseController(st.ResponseWriter)
 		out.Body = &st.body
 	}
 	in := r.Header
@@ -305,9 +307,17 @@ func isHex(c byte) bool {
 // It also notes when reading the client's body failed (malformed chunked
 // framing, a client gone in the middle), so that the failure is the
 // client's, not the instance's.
+//
+// Each read may wait clientBodyTimeout for the client, as nginx's
+// client_body_timeout: a client that stops sending its body (a slow POST)
+// then gets a 408 rather than holding its connection and one to the
+// instance for good. The servers lift the deadline once the body has
+// ended (net/http as it starts watching for the client to leave), so it
+// cannot cut a long answer that follows.
 type requestBody struct {
 	rc     io.ReadCloser
-	n      atomic.Int64 // bytes read, for the metrics
+	ctl    *http.ResponseController // of the client's connection; nil once it cannot set deadlines
+	n      atomic.Int64             // bytes read, for the metrics
 	done   atomic.Bool
 	failed atomic.Pointer[error] // the client's body could not be read
 }
@@ -318,12 +328,21 @@ func (b *requestBody) Read(p []byte) (int, error) {
 	if b.done.Load() {
 		return 0, errBodyAfterHandler
 	}
+	if b.ctl != nil && b.ctl.SetReadDeadline(time.Now().Add(clientBodyTimeout)) != nil {
+		b.ctl = nil
+	}
 	n, err := b.rc.Read(p)
 	b.n.Add(int64(n))
 	if err != nil && !errors.Is(err, io.EOF) {
 		b.failed.CompareAndSwap(nil, &err)
 	}
 	return n, err
+}
+
+// stalled reports whether the client stopped sending its body for
+// clientBodyTimeout.
+func (b *requestBody) stalled() bool {
+	return errors.Is(b.clientError(), os.ErrDeadlineExceeded)
 }
 
 // clientError is why the client's body could not be read, or nil.
@@ -372,6 +391,9 @@ func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 	case errors.As(err, &tooLarge):
 		st.fail(http.StatusRequestEntityTooLarge, "request body too large")
 		writePage(st, http.StatusRequestEntityTooLarge, tooLargePage, st.route.App)
+	case st.body.stalled():
+		st.fail(http.StatusRequestTimeout, "the client's request body stopped arriving for "+clientBodyTimeout.String())
+		writePage(st, http.StatusRequestTimeout, slowBodyPage, clientBodyTimeout.String())
 	case r.Context().Err() != nil:
 		st.fail(statusClientClosed, "client closed the request")
 	case st.body.clientError() != nil:

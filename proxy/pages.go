@@ -16,6 +16,7 @@ var (
 	maintenancePage = page{"%s is down for maintenance", "It will be back shortly. Please try again in a minute."}
 	rateLimitedPage = page{"Too many requests to %s", "Slow down and try again after the time in the Retry-After header."}
 	tooLargePage    = page{"Request body too large for %s", "Send a smaller body."}
+	slowBodyPage    = page{"The request's body stopped arriving", "Nothing more of it came for %s. Check the connection and send it again."}
 	badBodyPage     = page{"Malformed request body for %s", "The request's body could not be read (its framing is broken, or it was cut off). Send it again."}
 	badGatewayPage  = page{"%s could not be reached", "An instance failed to answer. Try again; if it persists, check: pier logs -a %s"}
 	timeoutPage     = page{"%s did not answer in time", "The app took too long to start its answer. If it persists, check: pier logs -a %s"}

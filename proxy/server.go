@@ -26,3 +26,7 @@ func NewServer(h http.Handler, addr string) *http.Server {
 		MaxHeaderBytes:    ServerMaxHeaderBytes,
 	}
 }
+
+// clientBodyTimeout is how long the proxy waits for the next part of a
+// request body.
+var clientBodyTimeout = 60 * time.Second
