@@ -125,7 +125,7 @@ func (st *reqState) outRequest(r *http.Request) *http.Request {
 		out.Body = nil // lets the transport retry on a stale connection
 	} else if r.Body != nil {
 		st.body.rc = r.Body
-		st.body.ctl = http.NewResponseController(st.ResponseWriter)
+		st.body.ctl, st.body.timeout = http.NewResponseController(st.ResponseWriter), st.p.bodyTimeout
 		out.Body = &st.body
 	}
 	in := r.Header
@@ -183,19 +183,36 @@ var (
 // copyBody streams the answer's body to the client, flushing after every
 // write so that server-sent events and long pushes arrive as written; it
 // reports whether it flushed (the last write is not).
+//
+// Each write may wait clientSendTimeout for the client, as nginx's
+// send_timeout: a client that stops reading (a slow read) lets go of the
+// instance's connection then, rather than holding it and the instance's
+// worker for good. The deadline is lifted once the answer is written, so
+// that it cannot fall on a later request of the connection.
 func (p *Proxy) copyBody(st *reqState, resp *http.Response) (flushed bool, err error) {
 	bp := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(bp)
 	buf := *bp
 	flusher, _ := st.ResponseWriter.(http.Flusher)
+	ctl := http.NewResponseController(st.ResponseWriter)
+	deadline := false
+	defer func() {
+		if deadline {
+			ctl.SetWriteDeadline(time.Time{})
+		}
+	}()
 	for {
 		n, rerr := resp.Body.Read(buf)
 		if n > 0 {
+			deadline = ctl.SetWriteDeadline(time.Now().Add(p.sendTimeout)) == nil
 			w, werr := st.Write(buf[:n])
 			if werr == nil && w != n {
 				werr = io.ErrShortWrite
 			}
 			if werr != nil {
+				if errors.Is(werr, os.ErrDeadlineExceeded) {
+					st.stoppedReading()
+				}
 				return flushed, werr
 			}
 			if flusher != nil && (resp.ContentLength < 0 || st.bytes < resp.ContentLength) {
@@ -315,11 +332,12 @@ func isHex(c byte) bool {
 // ended (net/http as it starts watching for the client to leave), so it
 // cannot cut a long answer that follows.
 type requestBody struct {
-	rc     io.ReadCloser
-	ctl    *http.ResponseController // of the client's connection; nil once it cannot set deadlines
-	n      atomic.Int64             // bytes read, for the metrics
-	done   atomic.Bool
-	failed atomic.Pointer[error] // the client's body could not be read
+	rc      io.ReadCloser
+	ctl     *http.ResponseController // of the client's connection; nil once it cannot set deadlines
+	timeout time.Duration            // for each read: the proxy's bodyTimeout
+	n       atomic.Int64             // bytes read, for the metrics
+	done    atomic.Bool
+	failed  atomic.Pointer[error] // the client's body could not be read
 }
 
 var errBodyAfterHandler = errors.New("proxy: request body read after the request ended")
@@ -328,7 +346,7 @@ func (b *requestBody) Read(p []byte) (int, error) {
 	if b.done.Load() {
 		return 0, errBodyAfterHandler
 	}
-	if b.ctl != nil && b.ctl.SetReadDeadline(time.Now().Add(clientBodyTimeout)) != nil {
+	if b.ctl != nil && b.ctl.SetReadDeadline(time.Now().Add(b.timeout)) != nil {
 		b.ctl = nil
 	}
 	n, err := b.rc.Read(p)
@@ -339,8 +357,8 @@ func (b *requestBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// stalled reports whether the client stopped sending its body for
-// clientBodyTimeout.
+// stalled reports whether the client stopped sending its body for the
+// timeout.
 func (b *requestBody) stalled() bool {
 	return errors.Is(b.clientError(), os.ErrDeadlineExceeded)
 }
@@ -392,8 +410,8 @@ func (p *Proxy) upstreamError(w http.ResponseWriter, r *http.Request, err error)
 		st.fail(http.StatusRequestEntityTooLarge, "request body too large")
 		writePage(st, http.StatusRequestEntityTooLarge, tooLargePage, st.route.App)
 	case st.body.stalled():
-		st.fail(http.StatusRequestTimeout, "the client's request body stopped arriving for "+clientBodyTimeout.String())
-		writePage(st, http.StatusRequestTimeout, slowBodyPage, clientBodyTimeout.String())
+		st.fail(http.StatusRequestTimeout, "the client's request body stopped arriving for "+st.p.bodyTimeout.String())
+		writePage(st, http.StatusRequestTimeout, slowBodyPage, st.p.bodyTimeout.String())
 	case r.Context().Err() != nil:
 		st.fail(statusClientClosed, "client closed the request")
 	case st.body.clientError() != nil:

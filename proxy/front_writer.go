@@ -112,6 +112,10 @@ func (w *frontWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
+// SetWriteDeadline sets the connection's write deadline: what
+// http.ResponseController calls.
+func (w *frontWriter) SetWriteDeadline(t time.Time) error { return w.fc.c.SetWriteDeadline(t) }
+
 // Flush sends what is buffered; the head first if need be.
 func (w *frontWriter) Flush() {
 	if !w.wroteHdr {

@@ -102,6 +102,9 @@ type evConn struct {
 	x         *exchange // the request under way
 	xs        exchange  // its storage
 	deadline  time.Time // to close an idle connection or a slow head by
+	sent      uint64    // bytes its socket took (loop_stall_linux.go)
+	sentMark  uint64    // sent at the last sweep that saw it move
+	stuckAt   time.Time // that sweep
 	partial   bool      // a head has begun
 	closeOut  bool      // close once out is written
 	handOver  bool      // hand to Front's goroutines once out is written
@@ -326,6 +329,7 @@ func (l *evLoop) flush(c *evConn) bool {
 		return false
 	}
 	rest, err := writeSome(c.fd, c.out)
+	c.sent += uint64(len(c.out) - len(rest))
 	if err != nil && c.stream != nil {
 		// A stream's request body no one reads any more: its answer may
 		// still be there to read (loop_h2_stream_linux.go).
@@ -435,6 +439,10 @@ func (l *evLoop) sweep() {
 			if c.peer == nil && c.stream == nil && l.now.Sub(c.idleSince) > idleConnTimeout {
 				l.close(c)
 			}
+			continue
+		}
+		if l.sendStalled(c) {
+			l.cutStalled(c)
 			continue
 		}
 		if c.h2 != nil {

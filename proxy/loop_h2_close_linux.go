@@ -103,6 +103,7 @@ func (l *evLoop) h2Sweep(c *evConn) {
 			l.h2FailAnswer(s, http.StatusGatewayTimeout, "did not answer in time")
 		}
 	}
+	l.h2CutStalledStreams(h)
 	if l.closing {
 		l.h2GoAway(c) // and flushed
 	} else {

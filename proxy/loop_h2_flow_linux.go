@@ -2,7 +2,11 @@
 
 package proxy
 
-import "golang.org/x/net/http2"
+import (
+	"time"
+
+	"golang.org/x/net/http2"
+)
 
 // HTTP/2 flow control in an event loop (RFC 9113, 5.2): the windows the
 // client gives the server's answers, which DATA waits for, and those the
@@ -113,12 +117,16 @@ func (l *evLoop) h2Send(s *h2Stream) {
 	}
 	s.pending = s.pending[:copy(s.pending, s.pending[sent:])]
 	if len(s.pending) > 0 {
+		if sent > 0 || s.movedAt.IsZero() {
+			s.movedAt = l.now // for the send timeout (loop_stall_linux.go)
+		}
 		if !s.blocked {
 			s.blocked = true
 			h.blocked = append(h.blocked, s)
 		}
 		return
 	}
+	s.movedAt = time.Time{}
 	if cap(s.pending) > 4*h2StreamHeld {
 		s.pending = nil
 	}

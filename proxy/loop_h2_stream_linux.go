@@ -7,6 +7,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"time"
 
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
@@ -37,12 +38,13 @@ type h2Stream struct {
 	status           string        // its status code
 	endPending       bool          // the answer ends after pending
 	headSent         bool
-	blocked          bool   // in h.blocked
-	remoteDone       bool   // the client ended its side
-	upShut           bool   // the request's connection takes no more of its body (it answered early)
-	done             bool   // the stream is over for the server
-	forgotten        bool   // its connection forgot it: it is recycled once the loop's events are handled
-	gen              uint32 // counts its uses, for a dial that ends after it was recycled
+	blocked          bool      // in h.blocked
+	movedAt          time.Time // when its waiting answer last sent DATA, or began to wait
+	remoteDone       bool      // the client ended its side
+	upShut           bool      // the request's connection takes no more of its body (it answered early)
+	done             bool      // the stream is over for the server
+	forgotten        bool      // its connection forgot it: it is recycled once the loop's events are handled
+	gen              uint32    // counts its uses, for a dial that ends after it was recycled
 }
 
 // The loop keeps the streams it is done with for the next ones, with

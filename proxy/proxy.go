@@ -35,12 +35,15 @@ const DefaultMaxBodyBytes = 100 << 20
 // Proxy routes requests by Host to the healthy instances of each app. It is
 // an http.Handler; serve it with NewServer.
 type Proxy struct {
-	cfg     Config
-	control string // lower-case control host
-	table   atomic.Pointer[table]
-	rp      *httputil.ReverseProxy
-	tr      *http.Transport
-	metrics *metrics
+	cfg Config
+	// How long a client may leave a request body, or an answer, without
+	// moving: clientBodyTimeout and clientSendTimeout when it was made.
+	bodyTimeout, sendTimeout time.Duration
+	control                  string // lower-case control host
+	table                    atomic.Pointer[table]
+	rp                       *httputil.ReverseProxy
+	tr                       *http.Transport
+	metrics                  *metrics
 
 	mu       sync.Mutex // serializes SetRoutes and guards the maps below
 	backends map[backendKey]*backend
@@ -66,14 +69,16 @@ func New(cfg Config) *Proxy {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &Proxy{
-		cfg:      cfg,
-		control:  normalizeHost(cfg.ControlHost),
-		backends: map[backendKey]*backend{},
-		limiters: map[string]*ipLimiter{},
-		stats:    map[string]map[string]*slotCounters{},
-		metrics:  newMetrics(cfg.Registerer),
-		ctx:      ctx,
-		cancel:   cancel,
+		cfg:         cfg,
+		bodyTimeout: clientBodyTimeout,
+		sendTimeout: clientSendTimeout,
+		control:     normalizeHost(cfg.ControlHost),
+		backends:    map[backendKey]*backend{},
+		limiters:    map[string]*ipLimiter{},
+		stats:       map[string]map[string]*slotCounters{},
+		metrics:     newMetrics(cfg.Registerer),
+		ctx:         ctx,
+		cancel:      cancel,
 	}
 	p.tr = newTransport(cfg.ResponseHeaderTimeout)
 	p.rp = p.newReverseProxy()

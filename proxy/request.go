@@ -72,6 +72,14 @@ func (s *reqState) fail(status int, why string) {
 	s.failed = true
 }
 
+// stoppedReading records that the answer was cut because the client took
+// none of it for the proxy's sendTimeout.
+func (s *reqState) stoppedReading() {
+	if s.errText == "" {
+		s.errText = "the client stopped reading the answer for " + s.p.sendTimeout.String()
+	}
+}
+
 // begin counts the request in flight to the instance admit chose; both
 // engines call it once admit let the request through.
 func (s *reqState) begin() {

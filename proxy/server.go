@@ -28,5 +28,9 @@ func NewServer(h http.Handler, addr string) *http.Server {
 }
 
 // clientBodyTimeout is how long the proxy waits for the next part of a
-// request body.
+// request body (a Proxy takes it when it is made: tests lower it).
 var clientBodyTimeout = 60 * time.Second
+
+// clientSendTimeout is how long the proxy waits for a client to take more
+// of an answer (a Proxy takes it when it is made).
+var clientSendTimeout = 60 * time.Second
