@@ -4,6 +4,7 @@ package proxy
 
 import (
 	"bufio"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -204,5 +205,18 @@ func TestHTTP2StreamWithAShutWindowIsResetDespiteConnectionUpdates(t *testing.T)
 			time.Since(start).Round(time.Millisecond), a.status, a.body.Len(), a.reset, a.code)
 	}
 	t.Logf("the stream was reset after %s", time.Since(start).Round(10*time.Millisecond))
+	app.waitCut(t, start, 5*time.Second)
+}
+
+func TestClientThatStopsReadingIsCutOffOverHTTPS1(t *testing.T) {
+	shortSendTimeout(t, 300*time.Millisecond)
+	app := newEndlessApp(t)
+	c, err := tls.Dial("tcp", h2Servers(t, &h2App{addr: app.addr})["loops"], &tls.Config{InsecureSkipVerify: true, NextProtos: []string{"http/1.1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	start := time.Now()
+	io.WriteString(c, "GET /endless HTTP/1.1\r\nHost: app.localhost\r\n\r\n") // and read nothing
 	app.waitCut(t, start, 5*time.Second)
 }
