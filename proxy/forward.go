@@ -92,7 +92,7 @@ func (p *Proxy) forward(st *reqState, r *http.Request) {
 		h.Add("Trailer", strings.Join(keys, ", "))
 	}
 	st.WriteHeader(resp.StatusCode)
-	flushed, err := p.copyBody(st, resp)
+	flushed, err := p.copyBody(st, resp, r.ProtoMajor == 2)
 	if err != nil {
 		if r.Context().Value(http.ServerContextKey) != nil {
 			panic(http.ErrAbortHandler) // cut the answer short: the client sees it failed
@@ -126,6 +126,7 @@ func (st *reqState) outRequest(r *http.Request) *http.Request {
 	} else if r.Body != nil {
 		st.body.rc = r.Body
 		st.body.ctl, st.body.timeout = http.NewResponseController(st.ResponseWriter), st.p.bodyTimeout
+		st.body.timers = r.ProtoMajor == 2
 		out.Body = &st.body
 	}
 	in := r.Header
@@ -188,8 +189,11 @@ var (
 // send_timeout: a client that stops reading (a slow read) lets go of the
 // instance's connection then, rather than holding it and the instance's
 // worker for good. The deadline is lifted once the answer is written, so
-// that it cannot fall on a later request of the connection.
-func (p *Proxy) copyBody(st *reqState, resp *http.Response) (flushed bool, err error) {
+// that it cannot fall on a later request of the connection. Over HTTP/2
+// (timers: x/net/http2's deadlines fire whether a write waits or not) it
+// is lifted after each write, so that an answer that stays quiet for
+// longer (server-sent events) is not cut.
+func (p *Proxy) copyBody(st *reqState, resp *http.Response, timers bool) (flushed bool, err error) {
 	bp := copyBuffers.Get().(*[]byte)
 	defer copyBuffers.Put(bp)
 	buf := *bp
@@ -218,6 +222,9 @@ func (p *Proxy) copyBody(st *reqState, resp *http.Response) (flushed bool, err e
 			if flusher != nil && (resp.ContentLength < 0 || st.bytes < resp.ContentLength) {
 				flusher.Flush() // the last write is flushed when the handler returns
 				flushed = true
+			}
+			if timers && deadline {
+				deadline = ctl.SetWriteDeadline(time.Time{}) != nil
 			}
 		}
 		if rerr == io.EOF {
@@ -330,11 +337,15 @@ func isHex(c byte) bool {
 // then gets a 408 rather than holding its connection and one to the
 // instance for good. The servers lift the deadline once the body has
 // ended (net/http as it starts watching for the client to leave), so it
-// cannot cut a long answer that follows.
+// cannot cut a long answer that follows. Over HTTP/2 (x/net/http2) the
+// deadline is a timer that fires whether a read waits or not, so it is
+// lifted after each read: the time the instance takes to want more of the
+// body is not the client's.
 type requestBody struct {
 	rc      io.ReadCloser
 	ctl     *http.ResponseController // of the client's connection; nil once it cannot set deadlines
 	timeout time.Duration            // for each read: the proxy's bodyTimeout
+	timers  bool                     // the deadline is a timer (HTTP/2): lifted after each read
 	n       atomic.Int64             // bytes read, for the metrics
 	done    atomic.Bool
 	failed  atomic.Pointer[error] // the client's body could not be read
@@ -350,6 +361,9 @@ func (b *requestBody) Read(p []byte) (int, error) {
 		b.ctl = nil
 	}
 	n, err := b.rc.Read(p)
+	if b.timers && b.ctl != nil {
+		b.ctl.SetReadDeadline(time.Time{})
+	}
 	b.n.Add(int64(n))
 	if err != nil && !errors.Is(err, io.EOF) {
 		b.failed.CompareAndSwap(nil, &err)

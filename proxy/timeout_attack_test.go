@@ -1,0 +1,118 @@
+//go:build linux
+
+package proxy
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+)
+
+// The body and send timeouts against what they must not cut (an event
+// stream that stays quiet longer than the timeout, an upload the app reads
+// slowly).
+
+// A server-sent event stream may stay quiet for longer than the send
+// timeout: only a client that does not take what it was sent is cut.
+func TestQuietEventStreamIsNotCut(t *testing.T) {
+	shortSendTimeout(t, 300*time.Millisecond)
+	quiet := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		io.WriteString(w, "data: one\n\n")
+		w.(http.Flusher).Flush()
+		time.Sleep(time.Second) // quiet for three timeouts
+		io.WriteString(w, "data: two\n\n")
+	}))
+	t.Cleanup(quiet.Close)
+	const want = "data: one\n\ndata: two\n\n"
+	for name, f := range http1Fronts(t, quiet.Listener.Addr().String()) {
+		if resp, body := f.do(t, "GET", "app.localhost", "/events"); resp.StatusCode != 200 || body != want {
+			t.Errorf("HTTP/1.1 %s: a quiet event stream got %d %q, want 200 %q", name, resp.StatusCode, body, want)
+		}
+	}
+	for name, addr := range h2Servers(t, &h2App{addr: quiet.Listener.Addr().String()}) {
+		c := newH2Client(t, addr)
+		resp, err := c.Do(c.request(t, "GET", "/events", nil))
+		if err != nil {
+			t.Fatalf("HTTP/2 %s: %v", name, err)
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || string(body) != want || err != nil {
+			t.Errorf("HTTP/2 %s: a quiet event stream got %d %q (%v), want 200 %q", name, resp.StatusCode, body, err, want)
+		}
+	}
+}
+
+// slowReadingApp is an instance whose socket buffers little, that reads
+// 64 KB of an upload, pauses for pause, then reads the rest and answers
+// with the length it read.
+func slowReadingApp(t *testing.T, pause time.Duration) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, _ := io.CopyN(io.Discard, r.Body, 64<<10)
+		time.Sleep(pause)
+		m, err := io.Copy(io.Discard, r.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		fmt.Fprint(w, n+m)
+	}))
+	srv.Listener = smallBufListener{ln}
+	srv.Start()
+	t.Cleanup(srv.Close)
+	return ln.Addr().String()
+}
+
+// smallBufListener shrinks its connections' receive buffers, so that an
+// instance that does not read holds the proxy back at once.
+type smallBufListener struct{ net.Listener }
+
+func (l smallBufListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if tc, ok := c.(*net.TCPConn); ok {
+		tc.SetReadBuffer(256 << 10)
+	}
+	return c, err
+}
+
+// A client that sends its upload as fast as it is let is not to blame
+// when the app reads it slowly: the body timeout counts only the time the
+// proxy waits for the client.
+func TestUploadTheAppReadsSlowlyIsNotCut(t *testing.T) {
+	shortBodyTimeout(t, 300*time.Millisecond)
+	addr := slowReadingApp(t, time.Second)
+	const size = 8 << 20
+	want := fmt.Sprint(size)
+	for name, f := range http1Fronts(t, addr) {
+		req, _ := http.NewRequest("POST", f.srv.URL+"/upload", io.LimitReader(zeros{}, size))
+		req.Host = "app.localhost"
+		req.ContentLength = size
+		if resp, body := send(t, f.srv.Client(), req); resp.StatusCode != 200 || body != want {
+			t.Errorf("HTTP/1.1 %s: an upload the app reads slowly got %d %.100q, want 200 %q", name, resp.StatusCode, body, want)
+		}
+	}
+	for name, addr := range h2Servers(t, &h2App{addr: addr}) {
+		c := newH2Client(t, addr)
+		req := c.request(t, "POST", "/upload", io.LimitReader(zeros{}, size))
+		req.ContentLength = size
+		if resp, body := c.do(t, req); resp.StatusCode != 200 || string(body) != want {
+			t.Errorf("HTTP/2 %s: an upload the app reads slowly got %d %.100q, want 200 %q", name, resp.StatusCode, body, want)
+		}
+	}
+}
+
+type zeros struct{}
+
+func (zeros) Read(p []byte) (int, error) {
+	clear(p)
+	return len(p), nil
+}
