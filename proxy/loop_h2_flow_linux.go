@@ -117,8 +117,12 @@ func (l *evLoop) h2Send(s *h2Stream) {
 	}
 	s.pending = s.pending[:copy(s.pending, s.pending[sent:])]
 	if len(s.pending) > 0 {
-		if sent > 0 || s.movedAt.IsZero() {
-			s.movedAt = l.now // for the send timeout (loop_stall_linux.go)
+		// For the send timeout (loop_stall_linux.go): the answer moved
+		// once the stream sent as much as it holds for its window, so
+		// that a client cannot keep it by opening the window a byte at a
+		// time.
+		if s.movedSent += sent; s.movedAt.IsZero() || s.movedSent >= h2StreamHeld {
+			s.movedAt, s.movedSent = l.now, 0
 		}
 		if !s.blocked {
 			s.blocked = true
@@ -126,7 +130,7 @@ func (l *evLoop) h2Send(s *h2Stream) {
 		}
 		return
 	}
-	s.movedAt = time.Time{}
+	s.movedAt, s.movedSent = time.Time{}, 0
 	if cap(s.pending) > 4*h2StreamHeld {
 		s.pending = nil
 	}

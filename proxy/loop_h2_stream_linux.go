@@ -39,7 +39,8 @@ type h2Stream struct {
 	endPending       bool          // the answer ends after pending
 	headSent         bool
 	blocked          bool      // in h.blocked
-	movedAt          time.Time // when its waiting answer last sent DATA, or began to wait
+	movedAt          time.Time // when its waiting answer last moved (h2Send), or began to wait
+	movedSent        int       // DATA it sent since movedAt
 	remoteDone       bool      // the client ended its side
 	upShut           bool      // the request's connection takes no more of its body (it answered early)
 	done             bool      // the stream is over for the server

@@ -14,7 +14,8 @@ import (
 
 // The body and send timeouts against what they must not cut (an event
 // stream that stays quiet longer than the timeout, an upload the app reads
-// slowly).
+// slowly) and what they must (a stream whose window a client opens a byte
+// at a time).
 
 // A server-sent event stream may stay quiet for longer than the send
 // timeout: only a client that does not take what it was sent is cut.
@@ -115,4 +116,29 @@ type zeros struct{}
 func (zeros) Read(p []byte) (int, error) {
 	clear(p)
 	return len(p), nil
+}
+
+// A client cannot hold a stream, and its instance connection, by opening
+// the stream's window a byte at a time: a byte of DATA is not the answer
+// moving.
+func TestHTTP2StreamWhoseWindowOpensAByteAtATimeIsReset(t *testing.T) {
+	shortSendTimeout(t, 300*time.Millisecond)
+	app := newEndlessApp(t)
+	_, addr := (&h2App{addr: app.addr}).front(t, Config{})
+	h := dialH2Raw(t, addr, 1024, 1<<20)
+	h.send(1, h2Get("/endless"))
+	a := h.answer(1)
+	start := time.Now()
+	for !a.reset && time.Since(start) < 5*time.Second {
+		if err := h.fr.WriteWindowUpdate(1, 1); err != nil {
+			t.Fatal(err)
+		}
+		h.until(50*time.Millisecond, a.settled)
+	}
+	if !a.reset {
+		t.Fatalf("after %s of one-byte WINDOW_UPDATEs the stream is still open (status %q, %d bytes)",
+			time.Since(start).Round(time.Millisecond), a.status, a.body.Len())
+	}
+	t.Logf("the stream was reset after %s, %d bytes sent", time.Since(start).Round(10*time.Millisecond), a.body.Len())
+	app.waitCut(t, start, 5*time.Second)
 }
