@@ -10,6 +10,8 @@ import (
 	"net/http/httptest"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
 )
 
 // The body and send timeouts against what they must not cut (an event
@@ -141,4 +143,51 @@ func TestHTTP2StreamWhoseWindowOpensAByteAtATimeIsReset(t *testing.T) {
 	}
 	t.Logf("the stream was reset after %s, %d bytes sent", time.Since(start).Round(10*time.Millisecond), a.body.Len())
 	app.waitCut(t, start, 5*time.Second)
+}
+
+// A client whose connection window is small (64 KB, the protocol's
+// default) and that reads two answers as fast as they come, giving each
+// byte's window back, gets both: neither waits for the window for the
+// send timeout while the other takes it all.
+func TestHTTP2StreamsSharingASmallConnectionWindowAreNotCut(t *testing.T) {
+	shortSendTimeout(t, 300*time.Millisecond)
+	app := newEndlessApp(t)
+	_, addr := (&h2App{addr: app.addr}).front(t, Config{})
+	h := dialH2Raw(t, addr, 1<<20, 0)
+	h.send(1, h2Get("/endless"))
+	h.send(3, h2Get("/endless"))
+	a, b := h.answer(1), h.answer(3)
+	// The windows go back half a connection window at a time, as
+	// nghttp2 gives them.
+	owed := map[uint32]uint32{}
+	h.c.SetReadDeadline(time.Now().Add(2 * time.Second))
+	for !a.reset && !b.reset && (a.body.Len() < 4<<20 || b.body.Len() < 4<<20) {
+		f, err := h.next()
+		if err != nil {
+			break
+		}
+		d, ok := f.(*http2.DataFrame)
+		if !ok || len(d.Data()) == 0 {
+			continue
+		}
+		n := uint32(len(d.Data()))
+		owed[0] += n
+		owed[d.StreamID] += n
+		for id, n := range owed {
+			if n >= 32<<10 {
+				if err := h.fr.WriteWindowUpdate(id, n); err != nil {
+					t.Fatalf("after %d and %d bytes: %v", a.body.Len(), b.body.Len(), err)
+				}
+				owed[id] = 0
+			}
+		}
+	}
+	if a.reset || b.reset {
+		t.Fatalf("a stream of a client that reads all it gets was reset: stream 1 %d bytes (reset %v), stream 3 %d bytes (reset %v)",
+			a.body.Len(), a.reset, b.body.Len(), b.reset)
+	}
+	if a.body.Len() == 0 || b.body.Len() == 0 {
+		t.Errorf("one stream took the whole connection window: stream 1 got %d bytes, stream 3 %d", a.body.Len(), b.body.Len())
+	}
+	t.Logf("stream 1 got %d bytes, stream 3 %d", a.body.Len(), b.body.Len())
 }
