@@ -122,27 +122,39 @@ func (zeros) Read(p []byte) (int, error) {
 
 // A client cannot hold a stream, and its instance connection, by opening
 // the stream's window a byte at a time: a byte of DATA is not the answer
-// moving.
+// moving. Neither when the loop sends the request to the instance itself
+// (a GET) nor when Front's goroutines do (a request with a body).
 func TestHTTP2StreamWhoseWindowOpensAByteAtATimeIsReset(t *testing.T) {
 	shortSendTimeout(t, 300*time.Millisecond)
-	app := newEndlessApp(t)
-	_, addr := (&h2App{addr: app.addr}).front(t, Config{})
-	h := dialH2Raw(t, addr, 1024, 1<<20)
-	h.send(1, h2Get("/endless"))
-	a := h.answer(1)
-	start := time.Now()
-	for !a.reset && time.Since(start) < 5*time.Second {
-		if err := h.fr.WriteWindowUpdate(1, 1); err != nil {
-			t.Fatal(err)
-		}
-		h.until(50*time.Millisecond, a.settled)
+	for _, bridged := range []bool{false, true} {
+		t.Run(map[bool]string{false: "fast", true: "bridged"}[bridged], func(t *testing.T) {
+			app := newEndlessApp(t)
+			_, addr := (&h2App{addr: app.addr}).front(t, Config{})
+			h := dialH2Raw(t, addr, 1024, 1<<20)
+			if bridged {
+				block := h2Fields(":method", "POST", ":scheme", "https", ":authority", "app.localhost", ":path", "/endless", "content-length", "1")
+				if h.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block, EndHeaders: true}) != nil || h.fr.WriteData(1, true, []byte("x")) != nil {
+					t.Fatal("the request could not be sent")
+				}
+			} else {
+				h.send(1, h2Get("/endless"))
+			}
+			a := h.answer(1)
+			start := time.Now()
+			for !a.reset && time.Since(start) < 5*time.Second {
+				if err := h.fr.WriteWindowUpdate(1, 1); err != nil {
+					t.Fatal(err)
+				}
+				h.until(50*time.Millisecond, a.settled)
+			}
+			if !a.reset {
+				t.Fatalf("after %s of one-byte WINDOW_UPDATEs the stream is still open (status %q, %d bytes)",
+					time.Since(start).Round(time.Millisecond), a.status, a.body.Len())
+			}
+			t.Logf("the stream was reset after %s, %d bytes sent", time.Since(start).Round(10*time.Millisecond), a.body.Len())
+			app.waitCut(t, start, 5*time.Second)
+		})
 	}
-	if !a.reset {
-		t.Fatalf("after %s of one-byte WINDOW_UPDATEs the stream is still open (status %q, %d bytes)",
-			time.Since(start).Round(time.Millisecond), a.status, a.body.Len())
-	}
-	t.Logf("the stream was reset after %s, %d bytes sent", time.Since(start).Round(10*time.Millisecond), a.body.Len())
-	app.waitCut(t, start, 5*time.Second)
 }
 
 // A client whose connection window is small (64 KB, the protocol's
