@@ -3,14 +3,18 @@
 package proxy
 
 import (
+	"bufio"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/gorilla/websocket"
 	"golang.org/x/net/http2"
 )
 
@@ -202,4 +206,73 @@ func TestHTTP2StreamsSharingASmallConnectionWindowAreNotCut(t *testing.T) {
 		t.Errorf("one stream took the whole connection window: stream 1 got %d bytes, stream 3 %d", a.body.Len(), b.body.Len())
 	}
 	t.Logf("stream 1 got %d bytes, stream 3 %d", a.body.Len(), b.body.Len())
+}
+
+// A WebSocket may stay quiet for longer than the body and send timeouts,
+// also on a connection whose earlier request sent a body and got an
+// answer (their deadlines lifted): the timeouts are for requests'
+// bodies and answers, not for a connection that switched protocols.
+func TestQuietWebSocketIsNotCut(t *testing.T) {
+	shortSendTimeout(t, 300*time.Millisecond)
+	shortBodyTimeout(t, 300*time.Millisecond)
+	app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/socket" {
+			n, _ := io.Copy(io.Discard, r.Body)
+			fmt.Fprint(w, n)
+			return
+		}
+		c, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+		if err != nil {
+			return
+		}
+		defer c.Close()
+		for {
+			mt, msg, err := c.ReadMessage()
+			if err != nil {
+				return
+			}
+			if err := c.WriteMessage(mt, append([]byte("echo: "), msg...)); err != nil {
+				return
+			}
+		}
+	}))
+	t.Cleanup(app.Close)
+	for name, f := range http1Fronts(t, app.Listener.Addr().String()) {
+		t.Run(name, func(t *testing.T) {
+			conn, err := net.Dial("tcp", strings.TrimPrefix(f.srv.URL, "http://"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			// A request with a body streamed to the instance first.
+			fmt.Fprintf(conn, "POST /post HTTP/1.1\r\nHost: app.localhost\r\nContent-Length: 10000\r\n\r\n%s", strings.Repeat("x", 10000))
+			br := bufio.NewReader(conn)
+			resp, err := http.ReadResponse(br, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 || string(body) != "10000" {
+				t.Fatalf("the upload before the WebSocket: %d %q", resp.StatusCode, body)
+			}
+			if br.Buffered() > 0 {
+				t.Fatal("bytes after the first answer")
+			}
+			u, _ := url.Parse("ws://app.localhost/socket")
+			c, resp, err := websocket.NewClient(conn, u, nil, 1024, 1024)
+			if err != nil {
+				t.Fatalf("upgrade on the same connection: %v (%v)", err, resp)
+			}
+			for _, m := range []string{"after a quiet second"} {
+				time.Sleep(time.Second) // three timeouts
+				if err := c.WriteMessage(websocket.TextMessage, []byte(m)); err != nil {
+					t.Fatal(err)
+				}
+				c.SetReadDeadline(time.Now().Add(3 * time.Second))
+				if _, got, err := c.ReadMessage(); err != nil || string(got) != "echo: "+m {
+					t.Fatalf("a quiet WebSocket: got %q, %v", got, err)
+				}
+			}
+		})
+	}
 }
