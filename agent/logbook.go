@@ -27,30 +27,39 @@ const maxLogBytes = 10 << 20
 
 // logbook keeps the router (app[router]) and platform (app[pier]) lines of
 // every app in one file per app, and feeds followers. A single goroutine
-// writes, so the proxy's hot path only sends on a buffered channel.
+// writes; the proxy's hot path only appends its line to its app's pending
+// bytes (no allocation, no channel send for each request).
 type logbook struct {
-	dir   string
-	lines chan logLine
-	done  chan struct{}
+	dir  string
+	kick chan struct{} // one slot: lines are pending
+	done chan struct{}
+
+	pmu      sync.Mutex        // guards the three below
+	pending  map[string][]byte // app -> lines for the writer, each ending in "\n"
+	pendingN int               // their bytes, at most maxPendingLog
+	spare    map[string][]byte // the writer's last batch, emptied, for its buffers
 
 	mu   sync.Mutex
 	subs map[string]map[chan string]struct{} // app -> followers
 	fs   map[string]*os.File
-	buf  []byte // the bytes of one write, reused
 }
 
-type logLine struct{ app, text string }
+// maxPendingLog bounds the bytes waiting for the writer: past it (a flood
+// of requests faster than the disk), lines are dropped rather than slowing
+// requests.
+const maxPendingLog = 1 << 20
 
 func newLogbook(dir string) (*logbook, error) {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
 	return &logbook{
-		dir:   dir,
-		lines: make(chan logLine, 4096),
-		done:  make(chan struct{}),
-		subs:  map[string]map[chan string]struct{}{},
-		fs:    map[string]*os.File{},
+		dir:     dir,
+		kick:    make(chan struct{}, 1),
+		done:    make(chan struct{}),
+		pending: map[string][]byte{},
+		subs:    map[string]map[chan string]struct{}{},
+		fs:      map[string]*os.File{},
 	}, nil
 }
 
@@ -62,19 +71,15 @@ func newLogbook(dir string) (*logbook, error) {
 // load, files and followers see a line at most this late.
 const logGather = 20 * time.Millisecond
 
-// maxLogBatch bounds the lines one write takes (and so the write buffer).
-const maxLogBatch = 1024
-
 // run writes lines until ctx is done, then flushes and closes the files.
 func (l *logbook) run(ctx context.Context) {
 	defer close(l.done)
-	batch := make([]logLine, 0, maxLogBatch)
 	gather := time.NewTimer(time.Hour)
 	gather.Stop()
 	var last time.Time // of the last write
 	for {
 		select {
-		case ln := <-l.lines:
+		case <-l.kick:
 			if wait := logGather - time.Since(last); wait > 0 {
 				gather.Reset(wait)
 				select {
@@ -82,14 +87,10 @@ func (l *logbook) run(ctx context.Context) {
 				case <-ctx.Done():
 				}
 			}
-			for batch = l.drain(append(batch[:0], ln)); len(batch) > 0; batch = l.drain(batch[:0]) {
-				l.write(batch)
-			}
+			l.write(l.take())
 			last = time.Now()
 		case <-ctx.Done():
-			for batch = l.drain(batch[:0]); len(batch) > 0; batch = l.drain(batch[:0]) {
-				l.write(batch)
-			}
+			l.write(l.take())
 			l.mu.Lock()
 			for _, f := range l.fs {
 				f.Close()
@@ -101,16 +102,15 @@ func (l *logbook) run(ctx context.Context) {
 	}
 }
 
-// drain appends the lines already queued, up to maxLogBatch in all,
-// without waiting for more.
-func (l *logbook) drain(batch []logLine) []logLine {
-	for len(batch) < maxLogBatch {
-		select {
-		case ln := <-l.lines:
-			batch = append(batch, ln)
-		default:
-			return batch
-		}
+// take hands the writer the pending lines; an emptied batch of before
+// takes their place, so that its buffers are used again.
+func (l *logbook) take() map[string][]byte {
+	l.pmu.Lock()
+	defer l.pmu.Unlock()
+	batch := l.pending
+	l.pending, l.spare, l.pendingN = l.spare, nil, 0
+	if l.pending == nil {
+		l.pending = map[string][]byte{}
 	}
 	return batch
 }
@@ -122,20 +122,25 @@ func (l *logbook) drain(batch []logLine) []logLine {
 func (l *logbook) add(app, source, text string) {
 	b := make([]byte, 0, len(logTimeFormat)+len(source)+len(text)+8)
 	b = appendLineHead(b, time.Now(), source)
-	l.queue(app, string(append(b, escapeControl(text)...)))
+	l.queue(app, append(b, escapeControl(text)...))
 }
 
 // addRouter queues the router line of a request. It runs for every request
-// the proxy answers: the line is made in one buffer and copied once.
+// the proxy answers: the line is made on the stack and copied once, into
+// its app's pending bytes. Its time is when the request ended.
 func (l *logbook) addRouter(r proxy.RequestLog) {
+	end := r.Time.Add(r.Duration)
+	if r.Time.IsZero() {
+		end = time.Now()
+	}
 	var arr [384]byte
-	b := appendLineHead(arr[:0], time.Now(), "router")
+	b := appendLineHead(arr[:0], end, "router")
 	text := len(b)
 	b = appendRouterLine(b, r)
 	if !isPlainASCII(b[text:]) {
 		b = append(b[:text], escapeControl(string(b[text:]))...)
 	}
-	l.queue(r.App, string(b))
+	l.queue(r.App, b)
 }
 
 // appendLineHead appends "TIME app[SOURCE]: ".
@@ -146,11 +151,23 @@ func appendLineHead(b []byte, now time.Time, source string) []byte {
 	return append(b, "]: "...)
 }
 
-// queue sends a line to the writer, or drops it when the queue is full.
-func (l *logbook) queue(app, line string) {
-	select {
-	case l.lines <- logLine{app, line}:
-	default:
+// queue adds a line to app's pending bytes and wakes the writer, or drops
+// the line when maxPendingLog bytes already wait.
+func (l *logbook) queue(app string, line []byte) {
+	l.pmu.Lock()
+	if l.pendingN+len(line)+1 > maxPendingLog {
+		l.pmu.Unlock()
+		return
+	}
+	wake := l.pendingN == 0
+	l.pending[app] = append(append(l.pending[app], line...), '\n')
+	l.pendingN += len(line) + 1
+	l.pmu.Unlock()
+	if wake {
+		select {
+		case l.kick <- struct{}{}:
+		default: // the writer is already told
+		}
 	}
 }
 
@@ -200,30 +217,47 @@ func isPlainASCII[T string | []byte](b T) bool {
 	return true
 }
 
-// write appends lines to their apps' files in order, each run of lines of
-// one app in one write, and passes them to the app's followers.
-func (l *logbook) write(lines []logLine) {
+// write appends each app's lines of a batch to its file in one write and
+// passes them to the app's followers.
+func (l *logbook) write(batch map[string][]byte) {
 	l.mu.Lock()
-	defer l.mu.Unlock()
-	for i := 0; i < len(lines); {
-		app := lines[i].app
-		buf := l.buf[:0]
-		j := i
-		for ; j < len(lines) && lines[j].app == app; j++ {
-			buf = append(append(buf, lines[j].text...), '\n')
+	for app, b := range batch {
+		if len(b) == 0 {
+			continue
 		}
-		l.buf = buf
-		l.appendTo(app, buf)
-		for _, ln := range lines[i:j] {
-			for ch := range l.subs[app] {
-				select {
-				case ch <- ln.text:
-				default: // a slow follower misses lines rather than blocking
+		l.appendTo(app, b)
+		if subs := l.subs[app]; len(subs) > 0 {
+			for line := range bytes.Lines(b) {
+				text := string(line[:len(line)-1])
+				for ch := range subs {
+					select {
+					case ch <- text:
+					default: // a slow follower misses lines rather than blocking
+					}
 				}
 			}
 		}
-		i = j
 	}
+	l.mu.Unlock()
+	l.recycle(batch)
+}
+
+// recycle empties a written batch and keeps it for take. An app without
+// lines this time lets its buffer go, and so do those past twice
+// maxPendingLog in all.
+func (l *logbook) recycle(batch map[string][]byte) {
+	kept := 0
+	for app, b := range batch {
+		if len(b) == 0 || kept+cap(b) > 2*maxPendingLog {
+			delete(batch, app)
+			continue
+		}
+		kept += cap(b)
+		batch[app] = b[:0]
+	}
+	l.pmu.Lock()
+	l.spare = batch
+	l.pmu.Unlock()
 }
 
 // appendTo writes b at the end of app's file, and rotates the file once it
@@ -334,10 +368,10 @@ func appendRouterLine(b []byte, r proxy.RequestLog) []byte {
 	}
 	b = append(append(b, "at="...), at...)
 	b = append(append(b, " method="...), r.Method...)
-	b = strconv.AppendQuote(append(b, " path="...), r.Path)
+	b = appendQuoted(append(b, " path="...), r.Path)
 	b = append(append(b, " host="...), r.Host...)
 	b = append(append(b, " request_id="...), r.RequestID...)
-	b = strconv.AppendQuote(append(b, " fwd="...), r.ClientIP)
+	b = appendQuoted(append(b, " fwd="...), r.ClientIP)
 	if r.Upstream != "" {
 		b = append(append(b, " dyno="...), r.Upstream...)
 		b = append(append(b, " slot="...), r.Slot...)
@@ -347,9 +381,18 @@ func appendRouterLine(b []byte, r proxy.RequestLog) []byte {
 	b = strconv.AppendInt(append(b, "ms status="...), int64(r.Status), 10)
 	b = strconv.AppendInt(append(b, " bytes="...), r.Bytes, 10)
 	if r.Error != "" {
-		b = strconv.AppendQuote(append(b, " desc="...), r.Error)
+		b = appendQuoted(append(b, " desc="...), r.Error)
 	}
 	return b
+}
+
+// appendQuoted appends s quoted as strconv.AppendQuote does, without its
+// rune-by-rune escaping for the common printable ASCII.
+func appendQuoted(b []byte, s string) []byte {
+	if isPlainASCII(s) && !strings.ContainsAny(s, `"\`) {
+		return append(append(append(b, '"'), s...), '"')
+	}
+	return strconv.AppendQuote(b, s)
 }
 
 // mergeTail merges two sets of log lines by their leading timestamps and
