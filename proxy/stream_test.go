@@ -46,23 +46,27 @@ func TestServerSentEventsArriveUnbuffered(t *testing.T) {
 	}
 }
 
-func TestWebSocketUpgradePassesThrough(t *testing.T) {
-	ws := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+// echoWebSocket upgrades r to a WebSocket that answers each message with
+// "echo: " and the message.
+func echoWebSocket(w http.ResponseWriter, r *http.Request) {
+	c, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer c.Close()
+	for {
+		mt, msg, err := c.ReadMessage()
 		if err != nil {
 			return
 		}
-		defer c.Close()
-		for {
-			mt, msg, err := c.ReadMessage()
-			if err != nil {
-				return
-			}
-			if err := c.WriteMessage(mt, append([]byte("echo: "), msg...)); err != nil {
-				return
-			}
+		if err := c.WriteMessage(mt, append([]byte("echo: "), msg...)); err != nil {
+			return
 		}
-	}))
+	}
+}
+
+func TestWebSocketUpgradePassesThrough(t *testing.T) {
+	ws := httptest.NewServer(http.HandlerFunc(echoWebSocket))
 	defer ws.Close()
 	f := newFront(t, Config{})
 	f.SetRoutes([]Route{{App: "app", Hosts: []string{"app.localhost"}, Upstreams: []Upstream{{Addr: ws.Listener.Addr().String(), Name: "web.1"}}}})

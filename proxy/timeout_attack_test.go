@@ -221,20 +221,7 @@ func TestQuietWebSocketIsNotCut(t *testing.T) {
 			fmt.Fprint(w, n)
 			return
 		}
-		c, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
-		if err != nil {
-			return
-		}
-		defer c.Close()
-		for {
-			mt, msg, err := c.ReadMessage()
-			if err != nil {
-				return
-			}
-			if err := c.WriteMessage(mt, append([]byte("echo: "), msg...)); err != nil {
-				return
-			}
-		}
+		echoWebSocket(w, r)
 	}))
 	t.Cleanup(app.Close)
 	for name, f := range http1Fronts(t, app.Listener.Addr().String()) {
