@@ -263,3 +263,48 @@ func TestQuietWebSocketIsNotCut(t *testing.T) {
 		})
 	}
 }
+
+// A WebSocket client that takes none of what the app sends it for the
+// send timeout is cut, and the app's connection with it, as an answer's
+// would be: else it holds the connection, and the app's writer, for good.
+func TestWebSocketClientThatStopsReadingIsCutOff(t *testing.T) {
+	shortSendTimeout(t, 300*time.Millisecond)
+	for name, loops := range map[string]bool{"loops": true, "goroutines": false} {
+		t.Run(name, func(t *testing.T) {
+			cut := make(chan time.Time, 1)
+			app := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				c, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+				if err != nil {
+					return
+				}
+				defer c.Close()
+				msg := []byte(strings.Repeat("m", 64<<10))
+				for range 1024 { // 64 MB
+					if err := c.WriteMessage(websocket.BinaryMessage, msg); err != nil {
+						cut <- time.Now()
+						return
+					}
+				}
+			}))
+			t.Cleanup(app.Close)
+			f := newFrontWith(t, Config{}, loops)
+			f.SetRoutes([]Route{{App: "app", Hosts: []string{"app.localhost"}, Upstreams: []Upstream{{Name: "web.1", Addr: app.Listener.Addr().String(), Slot: "blue"}}}})
+			d := websocket.Dialer{
+				NetDial:          func(string, string) (net.Conn, error) { return net.Dial("tcp", f.srv.Listener.Addr().String()) },
+				HandshakeTimeout: 3 * time.Second,
+			}
+			c, resp, err := d.Dial("ws://app.localhost/socket", nil)
+			if err != nil {
+				t.Fatalf("upgrade through the proxy: %v (%v)", err, resp)
+			}
+			defer c.Close() // and read nothing
+			start := time.Now()
+			select {
+			case at := <-cut:
+				t.Logf("the app's connection was let go %s after the client stopped reading", at.Sub(start).Round(10*time.Millisecond))
+			case <-time.After(5 * time.Second):
+				t.Fatal("the app still writes to a WebSocket client that stopped reading 5 s ago")
+			}
+		})
+	}
+}
