@@ -65,12 +65,9 @@ func echoWebSocket(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-func TestWebSocketUpgradePassesThrough(t *testing.T) {
-	ws := httptest.NewServer(http.HandlerFunc(echoWebSocket))
-	defer ws.Close()
-	f := newFront(t, Config{})
-	f.SetRoutes([]Route{{App: "app", Hosts: []string{"app.localhost"}, Upstreams: []Upstream{{Addr: ws.Listener.Addr().String(), Name: "web.1"}}}})
-
+// dialWebSocket opens a WebSocket to app.localhost/socket through f.
+func dialWebSocket(t *testing.T, f *front) (*websocket.Conn, *http.Response) {
+	t.Helper()
 	d := websocket.Dialer{
 		NetDial:          func(string, string) (net.Conn, error) { return net.Dial("tcp", f.srv.Listener.Addr().String()) },
 		HandshakeTimeout: 3 * time.Second,
@@ -79,6 +76,16 @@ func TestWebSocketUpgradePassesThrough(t *testing.T) {
 	if err != nil {
 		t.Fatalf("upgrade through the proxy: %v (%v)", err, resp)
 	}
+	return c, resp
+}
+
+func TestWebSocketUpgradePassesThrough(t *testing.T) {
+	ws := httptest.NewServer(http.HandlerFunc(echoWebSocket))
+	defer ws.Close()
+	f := newFront(t, Config{})
+	f.SetRoutes([]Route{{App: "app", Hosts: []string{"app.localhost"}, Upstreams: []Upstream{{Addr: ws.Listener.Addr().String(), Name: "web.1"}}}})
+
+	c, resp := dialWebSocket(t, f)
 	defer c.Close()
 	if resp.Header.Get("X-Request-ID") == "" {
 		t.Error("101 answer lacks X-Request-ID")

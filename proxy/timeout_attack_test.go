@@ -289,14 +289,7 @@ func TestWebSocketClientThatStopsReadingIsCutOff(t *testing.T) {
 			t.Cleanup(app.Close)
 			f := newFrontWith(t, Config{}, loops)
 			f.SetRoutes([]Route{{App: "app", Hosts: []string{"app.localhost"}, Upstreams: []Upstream{{Name: "web.1", Addr: app.Listener.Addr().String(), Slot: "blue"}}}})
-			d := websocket.Dialer{
-				NetDial:          func(string, string) (net.Conn, error) { return net.Dial("tcp", f.srv.Listener.Addr().String()) },
-				HandshakeTimeout: 3 * time.Second,
-			}
-			c, resp, err := d.Dial("ws://app.localhost/socket", nil)
-			if err != nil {
-				t.Fatalf("upgrade through the proxy: %v (%v)", err, resp)
-			}
+			c, _ := dialWebSocket(t, f)
 			defer c.Close() // and read nothing
 			start := time.Now()
 			select {
