@@ -326,12 +326,7 @@ func TestLoopCutsTheInstanceWhenTheClientLeaves(t *testing.T) {
 
 func TestLoopWhenInstancesFail(t *testing.T) {
 	t.Run("an instance that cannot be reached", func(t *testing.T) {
-		dead, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		deadAddr := dead.Addr().String()
-		dead.Close()
+		deadAddr := closedAddr(t)
 		live := newUpstream(t, "web.2")
 		f := newFront(t, Config{})
 		f.SetRoutes([]Route{{App: "app", Hosts: []string{"app.localhost"}, Upstreams: []Upstream{

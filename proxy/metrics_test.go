@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"fmt"
-	"net"
 	"net/http"
 	"sort"
 	"strings"
@@ -156,12 +155,7 @@ func TestMetricsOfOldReleasesAreDeleted(t *testing.T) {
 // TestEnginesCountAlike sends the same requests through Front with and
 // without event loops and compares the series each counted.
 func TestEnginesCountAlike(t *testing.T) {
-	dead, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	deadAddr := dead.Addr().String()
-	dead.Close()
+	deadAddr := closedAddr(t)
 	raw := newRawUpstream(t, map[string]string{
 		"/ok":   "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 2\r\n\r\nok",
 		"/err":  "HTTP/1.1 503 Busy\r\nContent-Type: text/plain\r\nContent-Length: 4\r\n\r\nbusy",
