@@ -23,11 +23,15 @@ import (
 // however slowly, is never cut.
 
 // shortBodyTimeout lowers clientBodyTimeout for a test.
-func shortBodyTimeout(t *testing.T, d time.Duration) {
+func shortBodyTimeout(t *testing.T, d time.Duration) { lowerFor(t, &clientBodyTimeout, d) }
+
+// lowerFor sets one of the proxy's timeouts to d until the test ends; the
+// Proxies made meanwhile take it.
+func lowerFor(t *testing.T, timeout *time.Duration, d time.Duration) {
 	t.Helper()
-	old := clientBodyTimeout
-	clientBodyTimeout = d
-	t.Cleanup(func() { clientBodyTimeout = old })
+	old := *timeout
+	*timeout = d
+	t.Cleanup(func() { *timeout = old })
 }
 
 func TestStalledUploadIsCutOffOverHTTP1(t *testing.T) {

@@ -26,12 +26,7 @@ import (
 // cut.
 
 // shortSendTimeout lowers clientSendTimeout for a test.
-func shortSendTimeout(t *testing.T, d time.Duration) {
-	t.Helper()
-	old := clientSendTimeout
-	clientSendTimeout = d
-	t.Cleanup(func() { clientSendTimeout = old })
-}
+func shortSendTimeout(t *testing.T, d time.Duration) { lowerFor(t, &clientSendTimeout, d) }
 
 // endlessApp is an instance whose /endless answer is 64 MB written 64 KB
 // at a time; cut gets the time a write of it failed: the proxy let its
