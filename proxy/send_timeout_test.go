@@ -61,6 +61,17 @@ func (a *endlessApp) route() Route {
 	return Route{App: "app", Hosts: []string{"app.localhost"}, Upstreams: []Upstream{{Name: "web.1", Addr: a.addr, Slot: "blue"}}}
 }
 
+// askAndStopReading asks for /endless over HTTP/1.1 on c, reads nothing,
+// and waits for the instance's answer to be cut; c closes when the test
+// ends.
+func (a *endlessApp) askAndStopReading(t *testing.T, c net.Conn) {
+	t.Helper()
+	t.Cleanup(func() { c.Close() })
+	start := time.Now()
+	io.WriteString(c, "GET /endless HTTP/1.1\r\nHost: app.localhost\r\n\r\n")
+	a.waitCut(t, start, 5*time.Second)
+}
+
 // waitCut waits for the instance's answer to be cut, at most d.
 func (a *endlessApp) waitCut(t *testing.T, start time.Time, d time.Duration) {
 	t.Helper()
@@ -83,10 +94,7 @@ func TestClientThatStopsReadingIsCutOffOverHTTP1(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer c.Close()
-			start := time.Now()
-			io.WriteString(c, "GET /endless HTTP/1.1\r\nHost: app.localhost\r\n\r\n") // and read nothing
-			app.waitCut(t, start, 5*time.Second)
+			app.askAndStopReading(t, c)
 
 			// The proxy serves on, and the router log says why it cut.
 			if resp, body := f.do(t, "GET", "app.localhost", "/small"); resp.StatusCode != 200 || body != "small" {
@@ -213,8 +221,5 @@ func TestClientThatStopsReadingIsCutOffOverHTTPS1(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer c.Close()
-	start := time.Now()
-	io.WriteString(c, "GET /endless HTTP/1.1\r\nHost: app.localhost\r\n\r\n") // and read nothing
-	app.waitCut(t, start, 5*time.Second)
+	app.askAndStopReading(t, c)
 }
